@@ -1,0 +1,63 @@
+//! Compiles the wire schema in `proto/` (with protox: no system `protoc`) and
+//! regenerates the C header `include/inworld.h` from the `ffi` module (cbindgen).
+
+use std::path::PathBuf;
+
+const PROTO_FILES: &[&str] = &[
+    "ai/inworld/packets/packets.proto",
+    "ai/inworld/packets/entities/entities_packets.proto",
+    "ai/inworld/engine/world-engine.proto",
+    "ai/inworld/engine/v1/feedback.proto",
+    "ai/inworld/engine/v1/state_serialization.proto",
+    "ai/inworld/engine/configuration/configuration.proto",
+    "ai/inworld/common/status.proto",
+    "ai/inworld/language_codes/language_codes.proto",
+    "ai/inworld/voices/voices.proto",
+    "ai/inworld/voices/base_voice.proto",
+    "google/rpc/status.proto",
+];
+
+fn main() {
+    compile_protos();
+    generate_header();
+}
+
+fn compile_protos() {
+    println!("cargo:rerun-if-changed=proto");
+    let files: Vec<PathBuf> = PROTO_FILES
+        .iter()
+        .map(|f| PathBuf::from("proto").join(f))
+        .collect();
+    let descriptors = protox::compile(&files, ["proto"]).expect("the schema in proto/ compiles");
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(descriptors)
+        .expect("tonic code generation");
+}
+
+/// The header is generated into OUT_DIR; `include/inworld.h` is the committed copy.
+/// A test (`tests/header.rs`) fails when they differ. Set `INWORLD_WRITE_HEADER=1`
+/// to refresh the committed copy during a build.
+fn generate_header() {
+    println!("cargo:rerun-if-changed=src/ffi");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-env-changed=INWORLD_WRITE_HEADER");
+    let crate_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+    let config = cbindgen::Config::from_file(PathBuf::from(&crate_dir).join("cbindgen.toml"))
+        .expect("cbindgen.toml parses");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("inworld.h");
+    match cbindgen::Builder::new()
+        .with_crate(&crate_dir)
+        .with_config(config)
+        .generate()
+    {
+        Ok(bindings) => {
+            bindings.write_to_file(&out);
+            if std::env::var_os("INWORLD_WRITE_HEADER").is_some() {
+                bindings.write_to_file(PathBuf::from(&crate_dir).join("include/inworld.h"));
+            }
+        }
+        Err(e) => println!("cargo:warning=cbindgen could not generate the header: {e}"),
+    }
+}

@@ -1,0 +1,358 @@
+//! The packet model: plain Rust types for what a game sees, independent of the
+//! wire types. `convert` turns server wire packets into these; `status` reads and
+//! writes Inworld's error details.
+//!
+//! Strings are [`Text`]: UTF-8 that keeps a trailing NUL byte, so the C API can
+//! lend them as `{ptr, len}` (and as C strings) without a copy on the poll path.
+
+pub mod convert;
+pub mod status;
+
+use std::fmt;
+use std::ops::Deref;
+use std::time::Duration;
+
+pub use status::{ErrorDetails, ErrorType, ReconnectType};
+
+/// UTF-8 text stored with a trailing NUL (not part of the text).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Text(Box<str>);
+
+impl Text {
+    /// The empty text.
+    pub fn empty() -> Self {
+        Text(Box::from("\0"))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0[..self.0.len() - 1]
+    }
+    /// Pointer to the first byte; the byte at `len()` is NUL.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.0.as_ptr()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len() - 1
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for Text {
+    fn default() -> Self {
+        Text::empty()
+    }
+}
+
+impl From<String> for Text {
+    fn from(mut s: String) -> Self {
+        s.push('\0');
+        Text(s.into_boxed_str())
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Self {
+        Text::from(s.to_string())
+    }
+}
+
+impl Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// The ids every packet carries (PROTOCOL.md 3.9).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PacketIds {
+    pub packet_id: Text,
+    pub utterance_id: Text,
+    pub interaction_id: Text,
+    pub correlation_id: Text,
+    pub conversation_id: Text,
+}
+
+/// Who a packet is from or to. For characters, `name` is the agent id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(u32)]
+pub enum ActorKind {
+    #[default]
+    Unknown = 0,
+    Player = 1,
+    Character = 2,
+    World = 3,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actor {
+    pub kind: ActorKind,
+    /// Agent id for characters; empty for the player and the world.
+    pub name: Text,
+}
+
+/// Source and target of a packet. `target` is the first target (or the
+/// `target` field); most server packets have exactly one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routing {
+    pub source: Actor,
+    pub target: Actor,
+}
+
+/// A packet delivered to the game.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packet {
+    pub ids: PacketIds,
+    pub routing: Routing,
+    /// Milliseconds since the Unix epoch, from the packet's timestamp (0 for
+    /// packets the library makes itself).
+    pub timestamp_ms: i64,
+    pub body: PacketBody,
+}
+
+/// What a packet says. Numbering of [`PacketBody::kind`] is the C API's
+/// `IW_PACKET_*` and never changes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PacketBody {
+    Text(TextEvent),
+    Audio(AudioChunk),
+    Silence {
+        duration_ms: i64,
+    },
+    Emotion(Emotion),
+    Trigger(CustomEvent),
+    Task(CustomEvent),
+    Control(Control),
+    ConversationEvent(ConversationEvent),
+    SceneStatus(SceneStatus),
+    NarratedAction {
+        content: Text,
+    },
+    CancelResponses {
+        interaction_id: Text,
+        utterance_ids: Vec<Text>,
+    },
+    Log(LogEvent),
+    OperationStatus {
+        code: i32,
+        message: Text,
+    },
+    /// An error from the service or the connection (PROTOCOL.md 4.12).
+    Error(SessionError),
+    /// The library's own view of the connection changed.
+    Connection(ConnectionEvent),
+    /// The queue was full and `dropped` packets were discarded before this one.
+    Overflow {
+        dropped: u64,
+    },
+    /// A server packet of a kind this version does not model.
+    Unknown,
+}
+
+impl PacketBody {
+    /// Stable numeric kind (the C API's `IW_PACKET_*`).
+    pub fn kind(&self) -> u32 {
+        match self {
+            PacketBody::Text(_) => 1,
+            PacketBody::Audio(_) => 2,
+            PacketBody::Silence { .. } => 3,
+            PacketBody::Emotion(_) => 4,
+            PacketBody::Trigger(_) => 5,
+            PacketBody::Task(_) => 6,
+            PacketBody::Control(_) => 7,
+            PacketBody::ConversationEvent(_) => 8,
+            PacketBody::SceneStatus(_) => 9,
+            PacketBody::NarratedAction { .. } => 10,
+            PacketBody::CancelResponses { .. } => 11,
+            PacketBody::Log(_) => 12,
+            PacketBody::OperationStatus { .. } => 13,
+            PacketBody::Error(_) => 14,
+            PacketBody::Connection(_) => 15,
+            PacketBody::Overflow { .. } => 16,
+            PacketBody::Unknown => 0,
+        }
+    }
+}
+
+/// Where a text came from (wire `TextEvent.SourceType`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(u32)]
+pub enum TextSource {
+    #[default]
+    Unknown = 0,
+    SpeechToText = 1,
+    TypedIn = 2,
+    Generated = 3,
+    Filler = 4,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextEvent {
+    pub text: Text,
+    pub is_final: bool,
+    pub source: TextSource,
+}
+
+/// One phoneme of an audio chunk, offset from the chunk's start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phoneme {
+    pub phoneme: Text,
+    pub start_offset: Duration,
+}
+
+/// Speech from a character, as sent (the voice work decodes it to PCM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioChunk {
+    pub data: Vec<u8>,
+    pub phonemes: Vec<Phoneme>,
+}
+
+/// Emotion: wire `SpaffCode` and `Strength` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Emotion {
+    pub behavior: i32,
+    pub strength: i32,
+}
+
+/// A name/value pair of a trigger or task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parameter {
+    pub name: Text,
+    pub value: Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomEvent {
+    pub name: Text,
+    pub parameters: Vec<Parameter>,
+}
+
+/// Wire `ControlEvent.Action` values the game sees as plain controls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum ControlAction {
+    Unknown = 0,
+    AudioSessionStart = 1,
+    AudioSessionEnd = 2,
+    InteractionEnd = 3,
+    TtsPlaybackStart = 4,
+    TtsPlaybackEnd = 5,
+    TtsPlaybackMute = 6,
+    TtsPlaybackUnmute = 7,
+    Warning = 8,
+    SessionEnd = 9,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Control {
+    pub action: ControlAction,
+    pub description: Text,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum ConversationEventKind {
+    Unknown = 0,
+    Started = 1,
+    Updated = 2,
+    Evicted = 3,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationEvent {
+    pub kind: ConversationEventKind,
+    pub participants: Vec<Actor>,
+}
+
+/// A character of the loaded scene.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Character {
+    /// Agent id: what routing and conversations use.
+    pub id: Text,
+    /// Full resource name `workspaces/<ws>/characters/<id>`.
+    pub resource_name: Text,
+    pub display_name: Text,
+    pub assets: CharacterAssets,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CharacterAssets {
+    pub avatar_img: Text,
+    pub avatar_img_original: Text,
+    pub rpm_model_uri: Text,
+    pub rpm_image_uri_portrait: Text,
+    pub rpm_image_uri_posture: Text,
+}
+
+/// The scene as loaded (every status replaces the whole character list).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SceneStatus {
+    pub name: Text,
+    pub description: Text,
+    pub display_name: Text,
+    pub characters: Vec<Character>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEvent {
+    pub text: Text,
+    /// Wire `LogsEvent.LogLevel`.
+    pub level: i32,
+    pub metadata: Vec<Parameter>,
+}
+
+/// A failure reported to the game: a gRPC status with Inworld's details, or a
+/// local failure (timeout, connection lost) with `grpc_code` set accordingly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionError {
+    /// gRPC status code (0 for none).
+    pub grpc_code: i32,
+    pub message: Text,
+    pub details: Option<ErrorDetails>,
+    /// The library will reconnect by itself (per the reconnect policy).
+    pub will_retry: bool,
+}
+
+/// Connection states the library reports as packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum ConnectionState {
+    Connecting = 1,
+    /// The scene is loaded; characters are known.
+    Ready = 2,
+    Reconnecting = 3,
+    /// Closed for good (by the game, or after an error that is not retried).
+    Closed = 4,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionEvent {
+    pub state: ConnectionState,
+    /// For `Reconnecting`: how long until the next attempt.
+    pub retry_in: Duration,
+}
