@@ -485,3 +485,45 @@ async fn conversations_beyond_the_limit_evict_the_oldest() {
     let warning = r.stream.packet().await;
     assert!(is_control(&warning, control_event::Action::Warning));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_interruptions_new_input_cuts_off_the_reply_in_flight() {
+    let mut config = EngineConfig::new(Workspace::test_scenes());
+    config.pacing = Pacing::Human;
+    let engine = start(config);
+    let mut caps = caps_text();
+    caps.interruptions = true;
+    let mut r = ready(&engine, caps).await;
+    let long = text(&r.conversation, "a long story please");
+    let long_interaction = long.packet_id.as_ref().unwrap().interaction_id.clone();
+    r.stream.send(long).await;
+    r.stream
+        .until(|p| matches!(p.packet, Some(inworld_packet::Packet::Text(_))))
+        .await;
+    let short = text(&r.conversation, "any quest?");
+    let short_interaction = short.packet_id.as_ref().unwrap().interaction_id.clone();
+    r.stream.send(short).await;
+    let cut = r.stream.reply().await;
+    assert_eq!(
+        cut.last()
+            .unwrap()
+            .packet_id
+            .as_ref()
+            .unwrap()
+            .interaction_id,
+        long_interaction
+    );
+    assert!(
+        texts(&cut).len() <= 1,
+        "the story was cut off: {:?}",
+        texts(&cut)
+    );
+    let next = r.stream.reply().await;
+    assert!(next
+        .iter()
+        .all(|p| p.packet_id.as_ref().unwrap().interaction_id == short_interaction));
+    assert_eq!(
+        texts(&next),
+        ["Take this map.", "The cave is to the north."]
+    );
+}

@@ -311,3 +311,69 @@ async fn feedback_is_created_and_deleted_by_name() {
         assert_eq!(s.code(), code, "{s:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entity_items_are_kept_in_the_session_state() {
+    use inworld::proto::ai::inworld::packets::entities::*;
+    use prost::Message;
+    let engine = test_engine();
+    let mut r = ready(&engine, caps_text()).await;
+    let op = |operation| {
+        build(
+            Some(player_to_world()),
+            ids(""),
+            inworld_packet::Packet::EntitiesItemsOperation(ItemsOperationEvent {
+                operation: Some(operation),
+            }),
+        )
+    };
+    let item = |id: &str| EntityItem {
+        id: id.into(),
+        display_name: id.to_uppercase(),
+        description: "thing".into(),
+        properties: [("k".to_string(), "v".to_string())].into(),
+    };
+    r.stream
+        .send(op(items_operation_event::Operation::CreateOrUpdateItems(
+            CreateOrUpdateItemsOperation {
+                items: vec![item("sword"), item("shield"), item("bow")],
+                add_to_entities: vec!["weapons".into()],
+            },
+        )))
+        .await;
+    r.stream
+        .send(op(items_operation_event::Operation::ItemsInEntities(
+            ItemsInEntitiesOperation {
+                r#type: items_in_entities_operation::Type::Add as i32,
+                item_ids: vec!["sword".into()],
+                entity_names: vec!["loot".into()],
+            },
+        )))
+        .await;
+    r.stream
+        .send(op(items_operation_event::Operation::RemoveItems(
+            RemoveItemsOperation {
+                item_ids: vec!["bow".into()],
+            },
+        )))
+        .await;
+    // A reply round trip orders the operations before the state read.
+    r.stream.send(text(&r.conversation, "hello")).await;
+    r.stream.reply().await;
+    let bytes = saved_state(&engine, &r.token, &r.session_id).await;
+    let saved = inworld::engine::state::SavedState::decode(bytes.as_slice()).unwrap();
+    let items: Vec<&str> = saved.items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(items, ["shield", "sword"]);
+    assert_eq!(saved.items[0].properties["k"], "v");
+    let entity = |name: &str| {
+        saved
+            .entities
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.item_ids.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(entity("weapons"), ["shield", "sword"]);
+    assert_eq!(entity("loot"), ["sword"]);
+    assert_eq!(saved.scene, SCENE);
+}
