@@ -44,6 +44,8 @@ pub struct Authority(pub String);
 
 /// Outbound packets buffered per stream.
 const OUTBOUND_CAPACITY: usize = 64;
+/// Player inputs waiting for their reply, per stream; beyond it inputs are refused.
+const MAX_PENDING_REPLIES: usize = 256;
 /// Bounds of the per-stream cancel and ping books.
 const MAX_TRACKED: usize = 1024;
 
@@ -305,7 +307,7 @@ async fn raised(flag: &mut watch::Receiver<bool>) {
 
 /// Reads the client's packets until the stream ends.
 async fn run_stream(ctx: Arc<StreamCtx>, mut inbound: Streaming<InworldPacket>) {
-    let (jobs, jobs_rx) = mpsc::unbounded_channel();
+    let (jobs, jobs_rx) = mpsc::channel(MAX_PENDING_REPLIES);
     let worker = tokio::spawn(reply_worker(ctx.clone(), jobs_rx));
     let mut stopping = ctx.shared.stopping.clone();
     let mut expired = ctx.session.expired();
@@ -364,7 +366,7 @@ async fn run_stream(ctx: Arc<StreamCtx>, mut inbound: Streaming<InworldPacket>) 
     log::debug!("session {}: stream closed", ctx.session.id);
 }
 
-async fn reply_worker(ctx: Arc<StreamCtx>, mut jobs: mpsc::UnboundedReceiver<ReplyJob>) {
+async fn reply_worker(ctx: Arc<StreamCtx>, mut jobs: mpsc::Receiver<ReplyJob>) {
     while let Some(job) = jobs.recv().await {
         let planned = {
             let mut state = ctx.session.state.lock();
@@ -413,22 +415,26 @@ fn target_agent(packet: &InworldPacket) -> Option<String> {
 async fn handle(
     ctx: &Arc<StreamCtx>,
     packet: InworldPacket,
-    jobs: &mpsc::UnboundedSender<ReplyJob>,
+    jobs: &mpsc::Sender<ReplyJob>,
     seq: u64,
 ) -> Result<(), Status> {
     let mut ids = ids_of(&packet);
     let target = target_agent(&packet);
+    let mut overflow = None;
     let mut reply = |input: Input, ids: Ids| {
         if ctx.session.state.lock().capabilities.interruptions {
             // Barge-in: a new player input cuts off older replies.
             ctx.interrupt_before(seq);
         }
-        let _ = jobs.send(ReplyJob {
+        let job = ReplyJob {
             seq,
             input,
             ids,
             target_agent: target.clone(),
-        });
+        };
+        if let Err(mpsc::error::TrySendError::Full(job)) = jobs.try_send(job) {
+            overflow = Some(job.ids);
+        }
     };
     let warn = |ids: &Ids, message: String| {
         let ctx = ctx.clone();
@@ -609,6 +615,12 @@ async fn handle(
             None => warn(&ids, "empty session control".into()).await,
         },
         _ => warn(&ids, "this packet type is not accepted from clients".into()).await,
+    }
+    if let Some(ids) = overflow {
+        let message = format!(
+            "more than {MAX_PENDING_REPLIES} inputs are waiting for a reply: this one was dropped"
+        );
+        warn(&ids, message).await;
     }
     Ok(())
 }
