@@ -158,6 +158,28 @@ async fn capabilities_decide_what_a_reply_carries() {
         })
         .expect("emotion with the capability");
     assert_eq!(emotion.behavior, emotion_event::SpaffCode::Interest as i32);
+
+    // Audio without the phoneme capability: speech, but no phoneme timings.
+    let caps = inworld::proto::ai::inworld::engine::configuration::CapabilitiesConfiguration {
+        phoneme_info: false,
+        ..caps_all()
+    };
+    let mut r = ready(&engine, caps).await;
+    r.stream.send(text(&r.conversation, "any quest?")).await;
+    let reply = r.stream.reply().await;
+    let chunks: Vec<_> = reply
+        .iter()
+        .filter_map(|p| match &p.packet {
+            Some(inworld_packet::Packet::DataChunk(d))
+                if d.r#type == data_chunk::DataType::Audio as i32 =>
+            {
+                Some(d)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(!chunks.is_empty(), "audio with the audio capability");
+    assert!(chunks.iter().all(|d| d.additional_phoneme_info.is_empty()));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -55,6 +55,8 @@ pub struct Plan {
     pub narrated: Option<String>,
     pub error: Option<tonic::Status>,
     pub audio: bool,
+    /// Phoneme timings on audio chunks (capability `phoneme_info`).
+    pub phonemes: bool,
     pub emotions: bool,
     pub narrated_actions: bool,
     pub silence: bool,
@@ -99,6 +101,7 @@ pub fn plan(
         narrated: None,
         error: None,
         audio: state.capabilities.audio && !state.muted,
+        phonemes: state.capabilities.phoneme_info,
         emotions: state.capabilities.emotions,
         narrated_actions: state.capabilities.narrated_actions,
         silence: state.capabilities.silence_events,
@@ -429,6 +432,7 @@ pub async fn stream(ctx: &StreamCtx, job: &ReplyJob, plan: Plan, stt: Option<&st
                     additional_phoneme_info: speech
                         .phonemes
                         .iter()
+                        .filter(|_| plan.phonemes)
                         .map(|p| AdditionalPhonemeInfo {
                             phoneme: p.symbol.to_string(),
                             start_offset: Some(prost_types::Duration {
