@@ -24,7 +24,10 @@ fn session_paused_reconnects_and_the_next_text_is_answered() {
     };
     assert!(error.will_retry);
     assert_eq!(error.grpc_code, tonic::Code::FailedPrecondition as i32);
-    assert!(error.message.contains("session paused for test"), "{error:?}");
+    assert!(
+        error.message.contains("session paused for test"),
+        "{error:?}"
+    );
     let details = error.details.expect("Inworld details");
     assert_eq!(details.error_type(), Some(ErrorType::SessionPaused));
     assert_eq!(details.reconnect_type, ReconnectType::Immediate);
@@ -53,15 +56,14 @@ fn session_paused_reconnects_and_the_next_text_is_answered() {
         .filter(|(s, _)| *s == session_id)
         .map(|(_, p)| p)
         .collect();
-    let is_config = |p: &inworld::proto::ai::inworld::packets::InworldPacket| {
-        matches!(&p.packet, Some(inworld::proto::ai::inworld::packets::inworld_packet::Packet::Control(c)) if c.action == 16)
-    };
+    let is_config = |p: &inworld::proto::ai::inworld::packets::InworldPacket| matches!(&p.packet, Some(inworld::proto::ai::inworld::packets::inworld_packet::Packet::Control(c)) if c.action == 16);
     let is_load = |p: &inworld::proto::ai::inworld::packets::InworldPacket| {
-        matches!(&p.packet, Some(inworld::proto::ai::inworld::packets::inworld_packet::Packet::Mutation(_)))
+        matches!(
+            &p.packet,
+            Some(inworld::proto::ai::inworld::packets::inworld_packet::Packet::Mutation(_))
+        )
     };
-    let is_update = |p: &inworld::proto::ai::inworld::packets::InworldPacket| {
-        matches!(&p.packet, Some(inworld::proto::ai::inworld::packets::inworld_packet::Packet::Control(c)) if c.action == 12)
-    };
+    let is_update = |p: &inworld::proto::ai::inworld::packets::InworldPacket| matches!(&p.packet, Some(inworld::proto::ai::inworld::packets::inworld_packet::Packet::Control(c)) if c.action == 12);
     assert_eq!(sent.iter().filter(|p| is_config(p)).count(), 1);
     assert_eq!(sent.iter().filter(|p| is_load(p)).count(), 1);
     let updates: Vec<_> = sent.iter().filter(|p| is_update(p)).collect();

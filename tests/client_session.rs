@@ -113,7 +113,10 @@ fn trigger_with_parameters() {
         "parameter used in the reply: {texts:?}"
     );
     assert!(
-        has(&reply, |b| matches!(b, PacketBody::Trigger(t) if t.name == "greeted")),
+        has(
+            &reply,
+            |b| matches!(b, PacketBody::Trigger(t) if t.name == "greeted")
+        ),
         "the rule's outgoing trigger: {reply:#?}"
     );
     session.close();
@@ -128,7 +131,10 @@ fn narrated_action_gets_a_narrated_reply() {
     let ids = session.send_narrated_action("waves hello").unwrap();
     let reply = reply_to(&session, &ids);
     assert!(
-        has(&reply, |b| matches!(b, PacketBody::NarratedAction{content} if content == "waves back")),
+        has(
+            &reply,
+            |b| matches!(b, PacketBody::NarratedAction{content} if content == "waves back")
+        ),
         "{reply:#?}"
     );
     session.close();
@@ -141,7 +147,10 @@ fn task_from_a_rule() {
     let ids = session.send_text("any quest for me?").unwrap();
     let reply = reply_to(&session, &ids);
     assert!(
-        has(&reply, |b| matches!(b, PacketBody::Task(t) if t.name == "give_quest")),
+        has(
+            &reply,
+            |b| matches!(b, PacketBody::Task(t) if t.name == "give_quest")
+        ),
         "{reply:#?}"
     );
     session.close();
@@ -204,7 +213,10 @@ fn bad_config_is_rejected() {
     config.host = String::new();
     assert!(matches!(Session::open(config), Err(Error::InvalidConfig(m)) if m.contains("host")));
     let session = Session::open(config_for(&engine)).unwrap();
-    assert!(matches!(session.send_text(""), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        session.send_text(""),
+        Err(Error::InvalidArgument(_))
+    ));
     assert!(matches!(
         session.send_trigger("", &[]),
         Err(Error::InvalidArgument(_))
@@ -217,10 +229,8 @@ fn bad_config_is_rejected() {
 fn wrong_secret_fails_with_an_error_packet_and_closes() {
     let engine = engine();
     let mut config = config_for(&engine);
-    config.auth = inworld::client::Auth::ApiKey(inworld::auth::Credentials::new(
-        "test-api-key",
-        "wrong",
-    ));
+    config.auth =
+        inworld::client::Auth::ApiKey(inworld::auth::Credentials::new("test-api-key", "wrong"));
     let session = Session::open(config).unwrap();
     let (seen, _) = wait_for(&session, "Closed", |p| {
         is_connection(p, ConnectionState::Closed)
@@ -256,7 +266,11 @@ fn queue_overflow_is_reported_as_a_packet() {
         }
         // Drops are reported before the next packet that finds room, so at
         // most the capacity plus what arrived while draining.
-        assert!(drained.len() < 64, "memory stays bounded: {}", drained.len());
+        assert!(
+            drained.len() < 64,
+            "memory stays bounded: {}",
+            drained.len()
+        );
         if let Some(at) = drained
             .iter()
             .position(|p| matches!(p.body, PacketBody::Overflow { .. }))
@@ -334,7 +348,10 @@ fn handler_receives_packets_and_none_run_after_close() {
             break;
         }
     }
-    assert!(session.try_recv().is_none(), "handler mode bypasses the queue");
+    assert!(
+        session.try_recv().is_none(),
+        "handler mode bypasses the queue"
+    );
     // Start another reply and close while it streams: after close returns,
     // the handler never runs again.
     session.send_text("tell me a long story").unwrap();
@@ -371,7 +388,9 @@ fn close_from_inside_the_handler_does_not_deadlock() {
             let _ = done_tx.lock().unwrap().send(());
         }
     })));
-    done_rx.recv_timeout(WAIT).expect("close inside the handler returned");
+    done_rx
+        .recv_timeout(WAIT)
+        .expect("close inside the handler returned");
     let at_close = calls.load(Ordering::SeqCst);
     assert_eq!(session.state(), SessionState::Closed);
     session.inject(inworld::packet::Packet {
@@ -398,8 +417,14 @@ fn offline_session_inject_and_poll() {
             body: PacketBody::Silence { duration_ms: ms },
         });
     }
-    assert!(matches!(session.try_recv().unwrap().body, PacketBody::Silence { duration_ms: 0 }));
-    assert!(matches!(session.try_recv().unwrap().body, PacketBody::Silence { duration_ms: 1 }));
+    assert!(matches!(
+        session.try_recv().unwrap().body,
+        PacketBody::Silence { duration_ms: 0 }
+    ));
+    assert!(matches!(
+        session.try_recv().unwrap().body,
+        PacketBody::Silence { duration_ms: 1 }
+    ));
     assert!(session.try_recv().is_none());
     session.inject(inworld::packet::Packet {
         ids: Default::default(),
@@ -407,5 +432,8 @@ fn offline_session_inject_and_poll() {
         timestamp_ms: 0,
         body: PacketBody::Silence { duration_ms: 9 },
     });
-    assert_eq!(session.try_recv().unwrap().body, PacketBody::Overflow { dropped: 2 });
+    assert_eq!(
+        session.try_recv().unwrap().body,
+        PacketBody::Overflow { dropped: 2 }
+    );
 }

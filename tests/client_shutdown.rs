@@ -10,16 +10,20 @@ use std::time::{Duration, Instant};
 fn runtime_lifecycle() {
     assert_eq!(
         runtime::set_worker_threads(0),
-        Err(Error::InvalidArgument("worker threads must be at least 1".into()))
+        Err(Error::InvalidArgument(
+            "worker threads must be at least 1".into()
+        ))
     );
     runtime::set_worker_threads(1).unwrap();
     assert!(!runtime::is_running());
 
     // The engine runs on a runtime of its own so it outlives ours.
     let engine_rt = tokio::runtime::Runtime::new().unwrap();
-    let engine =
-        RunningEngine::start(EngineConfig::new(Workspace::test_scenes()), engine_rt.handle())
-            .unwrap();
+    let engine = RunningEngine::start(
+        EngineConfig::new(Workspace::test_scenes()),
+        engine_rt.handle(),
+    )
+    .unwrap();
     let session = Session::open(ClientConfig::new(
         engine.addr().to_string(),
         "workspaces/test-ws/scenes/test-scene",
@@ -52,6 +56,9 @@ fn runtime_lifecycle() {
         engine.credentials().clone(),
     ));
     assert!(matches!(again, Err(Error::Shutdown)));
-    assert_eq!(Error::Shutdown.to_string(), "the library runtime was shut down");
+    assert_eq!(
+        Error::Shutdown.to_string(),
+        "the library runtime was shut down"
+    );
     drop(engine);
 }

@@ -73,12 +73,14 @@ fn normalize(mut p: InworldPacket) -> InworldPacket {
     match p.packet.as_mut() {
         Some(Payload::Control(c)) => match c.payload_structured.as_mut() {
             Some(PayloadStructured::SessionConfiguration(s)) => {
-                let client = s.client_configuration.as_mut().expect("client configuration");
+                let client = s
+                    .client_configuration
+                    .as_mut()
+                    .expect("client configuration");
                 assert!(!client.id.is_empty() && !client.version.is_empty());
-                assert!(client.description.starts_with(&format!(
-                    "{}; {}; ",
-                    client.id, client.version
-                )));
+                assert!(client
+                    .description
+                    .starts_with(&format!("{}; {}; ", client.id, client.version)));
                 assert!(client.description.ends_with("; my-game"));
                 *client = Default::default();
             }
@@ -138,8 +140,14 @@ fn our_packets_match_the_sdks() {
     let (session, _) = open_ready(config);
     let session_id = session.session_id().unwrap();
     reply_to(&session, &session.send_text("hello").unwrap());
-    reply_to(&session, &session.send_trigger("greet", &[("mood", "happy")]).unwrap());
-    reply_to(&session, &session.send_narrated_action("waves hello").unwrap());
+    reply_to(
+        &session,
+        &session.send_trigger("greet", &[("mood", "happy")]).unwrap(),
+    );
+    reply_to(
+        &session,
+        &session.send_narrated_action("waves hello").unwrap(),
+    );
     session.close();
 
     let ours: Vec<InworldPacket> = engine
@@ -151,7 +159,12 @@ fn our_packets_match_the_sdks() {
     let kinds: Vec<&str> = ours.iter().map(kind).collect();
     assert_eq!(
         &kinds[..4],
-        ["session configuration", "load scene", "conversation update", "text"],
+        [
+            "session configuration",
+            "load scene",
+            "conversation update",
+            "text"
+        ],
         "order of {kinds:?}"
     );
     let first = |k: &str| {
@@ -184,7 +197,12 @@ fn our_packets_match_the_sdks() {
     // Same conversation id on the handshake and every send.
     let conversation: Vec<_> = ours
         .iter()
-        .filter(|p| matches!(kind(p), "conversation update" | "text" | "trigger" | "narrated action"))
+        .filter(|p| {
+            matches!(
+                kind(p),
+                "conversation update" | "text" | "trigger" | "narrated action"
+            )
+        })
         .map(|p| p.packet_id.as_ref().unwrap().conversation_id.clone())
         .collect();
     assert!(conversation.windows(2).all(|w| w[0] == w[1]));

@@ -2,7 +2,7 @@
 //! handshake, pings, reconnects (PROTOCOL.md 2.5, 4.4-4.9, 4.12). One task per
 //! session on the private runtime; it sleeps in `select!` when idle (no polling).
 
-use super::config::{Auth, ClientConfig};
+use super::config::{Auth, ClientConfig, ReconnectPolicy};
 use super::session::{local_packet, Inner};
 use super::{wire, SentIds, SessionState};
 use crate::packet::{convert, PacketBody, SessionError};
@@ -443,45 +443,8 @@ impl Driver {
         }
     }
 
-    /// The reconnect policy (4.12): Inworld details first, then the gRPC
-    /// code, then exponential backoff. None means give up.
     fn retry_delay(&mut self, failure: &Failure) -> Option<Duration> {
-        let policy = self.config.reconnect;
-        let mut limit = policy.max_attempts;
-        let delay = match failure {
-            Failure::SceneTimeout | Failure::Fatal(_) => return None,
-            Failure::Status(status) => {
-                use crate::packet::ReconnectType;
-                let details = crate::packet::status::details_of(status);
-                if let Some(d) = &details {
-                    if d.max_retries > 0 {
-                        limit = d.max_retries as u32;
-                    }
-                }
-                match details.as_ref().map(|d| d.reconnect_type) {
-                    Some(ReconnectType::NoRetry) => return None,
-                    Some(ReconnectType::Immediate) => Some(Duration::ZERO),
-                    Some(ReconnectType::Timeout) => details
-                        .as_ref()
-                        .and_then(|d| d.reconnect_time)
-                        .map(|t| t.duration_since(SystemTime::now()).unwrap_or_default()),
-                    _ => {
-                        use tonic::Code::*;
-                        match status.code() {
-                            Unauthenticated | PermissionDenied | InvalidArgument | NotFound
-                            | Unimplemented | FailedPrecondition | OutOfRange => return None,
-                            _ => None,
-                        }
-                    }
-                }
-            }
-            Failure::Transport(_) | Failure::Ended => None,
-        };
-        self.attempts += 1;
-        if self.attempts > limit {
-            return None;
-        }
-        Some(delay.unwrap_or_else(|| policy.backoff(self.attempts)))
+        retry_delay(failure, &mut self.attempts, &self.config.reconnect)
     }
 
     fn report(&self, failure: &Failure, will_retry: bool) {
@@ -533,6 +496,61 @@ impl Driver {
     }
 }
 
+/// The reconnect policy (4.12): Inworld details first (NO_RETRY, IMMEDIATE,
+/// TIMEOUT at `reconnect_time`), then the gRPC code (errors a retry cannot fix
+/// end the session), else exponential backoff. `attempts` counts failures in
+/// a row; `max_retries` from the details, when given, caps them instead of the
+/// policy. None means give up.
+fn retry_delay(
+    failure: &Failure,
+    attempts: &mut u32,
+    policy: &ReconnectPolicy,
+) -> Option<Duration> {
+    use crate::packet::ReconnectType;
+    let mut limit = policy.max_attempts;
+    let delay = match failure {
+        Failure::SceneTimeout | Failure::Fatal(_) => return None,
+        Failure::Transport(_) | Failure::Ended => None,
+        Failure::Status(status) => {
+            let details = crate::packet::status::details_of(status);
+            if let Some(d) = details.as_ref().filter(|d| d.max_retries > 0) {
+                limit = d.max_retries as u32;
+            }
+            match details
+                .as_ref()
+                .map(|d| (d.reconnect_type, d.reconnect_time))
+            {
+                Some((ReconnectType::NoRetry, _)) => return None,
+                Some((ReconnectType::Immediate, _)) => Some(Duration::ZERO),
+                Some((ReconnectType::Timeout, Some(at))) => {
+                    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+                }
+                _ => {
+                    use tonic::Code::*;
+                    if matches!(
+                        status.code(),
+                        Unauthenticated
+                            | PermissionDenied
+                            | InvalidArgument
+                            | NotFound
+                            | Unimplemented
+                            | FailedPrecondition
+                            | OutOfRange
+                    ) {
+                        return None;
+                    }
+                    None
+                }
+            }
+        }
+    };
+    *attempts += 1;
+    if *attempts > limit {
+        return None;
+    }
+    Some(delay.unwrap_or_else(|| policy.backoff(*attempts)))
+}
+
 /// Dials the engine (TLS per the config, rustls with the webpki roots plus
 /// any extra roots).
 async fn connect(config: &ClientConfig) -> Result<Channel, Failure> {
@@ -567,4 +585,86 @@ async fn connect(config: &ClientConfig) -> Result<Channel, Failure> {
         }
         Failure::Transport(message)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::status::{status_with_details, ErrorDetails, ErrorType, ReconnectType};
+
+    fn with(reconnect: ReconnectType, max_retries: i32) -> Failure {
+        let mut d = ErrorDetails::new(ErrorType::SessionPaused, reconnect);
+        d.max_retries = max_retries;
+        Failure::Status(status_with_details(
+            tonic::Code::FailedPrecondition,
+            "x",
+            &d,
+        ))
+    }
+
+    #[test]
+    fn details_drive_the_policy() {
+        let policy = ReconnectPolicy::default();
+        let mut n = 0;
+        assert_eq!(
+            retry_delay(&with(ReconnectType::Immediate, 0), &mut n, &policy),
+            Some(Duration::ZERO)
+        );
+        let mut n = 0;
+        assert_eq!(
+            retry_delay(&with(ReconnectType::NoRetry, 0), &mut n, &policy),
+            None
+        );
+        // max_retries from the service caps the attempts.
+        let mut n = 0;
+        for _ in 0..2 {
+            assert!(retry_delay(&with(ReconnectType::Immediate, 2), &mut n, &policy).is_some());
+        }
+        assert_eq!(
+            retry_delay(&with(ReconnectType::Immediate, 2), &mut n, &policy),
+            None
+        );
+        // TIMEOUT waits until reconnect_time.
+        let mut d = ErrorDetails::new(ErrorType::SessionPaused, ReconnectType::Timeout);
+        d.reconnect_time = Some(SystemTime::now() + Duration::from_secs(30));
+        let f = Failure::Status(status_with_details(tonic::Code::Unavailable, "x", &d));
+        let mut n = 0;
+        let wait = retry_delay(&f, &mut n, &policy).unwrap();
+        assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30));
+    }
+
+    #[test]
+    fn without_details_codes_and_backoff_decide() {
+        let policy = ReconnectPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+        };
+        let mut n = 0;
+        assert_eq!(
+            retry_delay(
+                &Failure::Status(tonic::Status::unauthenticated("x")),
+                &mut n,
+                &policy
+            ),
+            None
+        );
+        let unavailable = Failure::Status(tonic::Status::unavailable("x"));
+        let mut n = 0;
+        assert_eq!(
+            retry_delay(&unavailable, &mut n, &policy),
+            Some(Duration::from_millis(100))
+        );
+        assert_eq!(
+            retry_delay(&Failure::Transport("refused".into()), &mut n, &policy),
+            Some(Duration::from_millis(200))
+        );
+        assert_eq!(
+            retry_delay(&Failure::Ended, &mut n, &policy),
+            Some(Duration::from_millis(400))
+        );
+        assert_eq!(retry_delay(&unavailable, &mut n, &policy), None);
+        let mut n = 0;
+        assert_eq!(retry_delay(&Failure::SceneTimeout, &mut n, &policy), None);
+    }
 }

@@ -344,3 +344,140 @@ pub fn conversation_signal(packet: &wire::InworldPacket, conversation_id: &str) 
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Credentials;
+
+    fn ids() -> SentIds {
+        SentIds {
+            packet_id: "p".into(),
+            utterance_id: "u".into(),
+            interaction_id: "i".into(),
+            correlation_id: "c".into(),
+            conversation_id: "conv".into(),
+        }
+    }
+
+    #[test]
+    fn timestamps_have_millisecond_precision() {
+        let ts = now_timestamp();
+        assert_eq!(ts.nanos % 1_000_000, 0);
+        assert!(ts.seconds > 1_700_000_000);
+    }
+
+    #[test]
+    fn text_is_player_routed_without_target() {
+        let p = text(&ids(), "hi");
+        let r = p.routing.unwrap();
+        assert_eq!(r.source.unwrap().r#type, wire::actor::Type::Player as i32);
+        assert!(r.target.is_none() && r.targets.is_empty());
+        assert_eq!(p.packet_id.unwrap().conversation_id, "conv");
+        let Some(Payload::Text(t)) = p.packet else {
+            panic!()
+        };
+        assert!(t.r#final);
+        assert_eq!(t.source_type, 2);
+    }
+
+    #[test]
+    fn trigger_targets_the_agent() {
+        let p = trigger(&ids(), "agent-1", "greet", &[("a".into(), "b".into())]);
+        let target = p.routing.unwrap().target.unwrap();
+        assert_eq!(target.r#type, wire::actor::Type::Agent as i32);
+        assert_eq!(target.name, "agent-1");
+    }
+
+    #[test]
+    fn conversation_update_has_no_routing() {
+        let p = conversation_update("conv", "agent-1");
+        assert!(p.routing.is_none());
+        let id = p.packet_id.unwrap();
+        assert_eq!(id.conversation_id, "conv");
+        assert!(id.interaction_id.is_empty() && id.utterance_id.is_empty());
+    }
+
+    #[test]
+    fn configuration_sends_only_what_is_set() {
+        let mut config = ClientConfig::new(
+            "127.0.0.1:1",
+            "workspaces/w/scenes/s",
+            Credentials::new("k", "s"),
+        );
+        let Some(Payload::Control(c)) = session_configuration(&config).packet else {
+            panic!()
+        };
+        let Some(PayloadStructured::SessionConfiguration(s)) = c.payload_structured else {
+            panic!()
+        };
+        assert!(s.user_configuration.is_none());
+        assert!(s.session_configuration.is_none());
+        assert!(s.continuation.is_none());
+        let client = s.client_configuration.unwrap();
+        assert_eq!(client.id, CLIENT_ID);
+        assert_eq!(client.version, CLIENT_VERSION);
+        let caps = s.capabilities_configuration.unwrap();
+        assert!(caps.audio && caps.multi_agent && caps.ping_pong_report && caps.logs);
+        assert!(!caps.emotions && !caps.logs_debug);
+
+        config.user.id = Some("never-sent".into());
+        config.user.name = Some("Ann".into());
+        config.continuation = Some(Continuation::SavedState(vec![1, 2]));
+        config.capabilities.logs_warning = false;
+        config.capabilities.logs_info = false;
+        let Some(Payload::Control(c)) = session_configuration(&config).packet else {
+            panic!()
+        };
+        let Some(PayloadStructured::SessionConfiguration(s)) = c.payload_structured else {
+            panic!()
+        };
+        let user = s.user_configuration.unwrap();
+        assert_eq!(user.name, "Ann");
+        assert!(user.id.is_empty() && user.user_settings.is_none());
+        let cont = s.continuation.unwrap();
+        assert_eq!(cont.continuation_type, 1);
+        assert_eq!(cont.externally_saved_state, vec![1, 2]);
+        assert!(!s.capabilities_configuration.unwrap().logs);
+    }
+
+    #[test]
+    fn pong_echoes_the_ping() {
+        let ping = wire::InworldPacket {
+            timestamp: Some(now_timestamp()),
+            routing: None,
+            packet_id: Some(wire::PacketId {
+                packet_id: "ping".into(),
+                utterance_id: "u".into(),
+                interaction_id: "i".into(),
+                ..Default::default()
+            }),
+            packet: Some(Payload::LatencyReport(wire::LatencyReportEvent {
+                report: Some(wire::latency_report_event::Report::PingPong(
+                    wire::PingPongReport {
+                        r#type: 1,
+                        ping_packet_id: None,
+                        ping_timestamp: Some(prost_types::Timestamp {
+                            seconds: 5,
+                            nanos: 0,
+                        }),
+                    },
+                )),
+            })),
+        };
+        let report = ping_of(&ping).expect("a ping");
+        let pong = pong(&ping, report);
+        let Some(Payload::LatencyReport(l)) = pong.packet else {
+            panic!()
+        };
+        let Some(wire::latency_report_event::Report::PingPong(pp)) = l.report else {
+            panic!()
+        };
+        assert_eq!(pp.r#type, 2);
+        let id = pp.ping_packet_id.unwrap();
+        assert_eq!(id.packet_id, "ping");
+        assert_eq!(id.interaction_id, "i");
+        assert!(id.utterance_id.is_empty());
+        assert_eq!(pp.ping_timestamp.unwrap().seconds, 5);
+    }
+}
