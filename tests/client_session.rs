@@ -57,8 +57,12 @@ fn text_reply_with_emotion_and_audio_when_asked() {
     config.capabilities.emotions = true;
     config.capabilities.phonemes = true;
     let (session, _) = open_ready(config);
+    // A character's first answer is its greeting; the next one uses our text.
+    let greeting = texts(&reply_to(&session, &session.send_text("hi").unwrap())).join(" ");
+    assert!(greeting.contains("I am Alice"), "{greeting}");
     let ids = session.send_text("hello there").unwrap();
     assert!(!ids.interaction_id.is_empty() && !ids.packet_id.is_empty());
+    assert_ne!(ids.interaction_id, ids.packet_id);
     let reply = reply_to(&session, &ids);
     let texts = texts(&reply);
     assert!(
@@ -199,7 +203,10 @@ fn sends_before_ready_are_queued_and_flushed() {
     let session = Session::open(config_for(&engine)).unwrap();
     let ids = session.send_text("early bird").unwrap();
     let reply = reply_to(&session, &ids);
-    assert!(texts(&reply).iter().any(|t| t.contains("early bird")));
+    assert!(!texts(&reply).is_empty(), "{reply:#?}");
+    assert!(reply
+        .iter()
+        .all(|p| p.ids.conversation_id == ids.conversation_id.as_str()));
     session.close();
 }
 
