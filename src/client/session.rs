@@ -19,6 +19,10 @@ pub(crate) const COMMAND_CAPACITY: usize = 4096;
 
 /// A session with one scene. Cheap to clone (the clones share the session);
 /// `Send + Sync`.
+///
+/// Dropping every handle ends the session like [`Session::close`]; a handler
+/// or wake-up closure that holds a handle keeps the session alive until
+/// `close()` (which drops the callbacks).
 #[derive(Clone)]
 pub struct Session {
     pub(crate) inner: Arc<Inner>,
