@@ -396,11 +396,14 @@ fn close_from_inside_the_handler_does_not_deadlock() {
     let (s, c) = (session.clone(), calls.clone());
     session.set_handler(Some(Arc::new(move |p| {
         c.fetch_add(1, Ordering::SeqCst);
-        if matches!(p.body, PacketBody::SceneStatus(_)) {
+        if matches!(p.body, PacketBody::Text(_)) {
             s.close();
             let _ = done_tx.lock().unwrap().send(());
         }
     })));
+    // The reply surely reaches the handler (earlier packets may have been
+    // queued before it was set).
+    session.send_text("hi").unwrap();
     done_rx
         .recv_timeout(WAIT)
         .expect("close inside the handler returned");
