@@ -452,3 +452,58 @@ fn offline_session_inject_and_poll() {
         PacketBody::Overflow { dropped: 2 }
     );
 }
+
+#[test]
+fn continuation_with_a_previous_dialog() {
+    let engine = engine();
+    let mut config = config_for(&engine);
+    config.continuation = Some(inworld::client::Continuation::DialogHistory(vec![
+        (inworld::client::Talker::Player, "the sky is green".into()),
+        (inworld::client::Talker::Character, "How odd.".into()),
+    ]));
+    let (session, _) = open_ready(config);
+    let reply = reply_to(&session, &session.send_text("do you remember?").unwrap());
+    let said = texts(&reply).join(" ");
+    assert!(said.contains("the sky is green"), "{said}");
+    session.close();
+}
+
+#[test]
+fn open_with_a_token_from_the_games_backend() {
+    use inworld::proto::ai::inworld::engine::{
+        world_engine_client::WorldEngineClient, GenerateTokenRequest,
+    };
+    let engine = engine();
+    // What a game's backend does: sign GenerateToken with the secret it keeps.
+    let host = engine.addr().to_string();
+    let credentials = engine.credentials().clone();
+    let access = inworld::client::runtime::handle().unwrap().block_on(async {
+        let mut client = WorldEngineClient::connect(format!("http://{host}"))
+            .await
+            .unwrap();
+        let mut request = tonic::Request::new(GenerateTokenRequest {
+            key: credentials.key.clone(),
+            resources: vec!["workspaces/test-ws".into()],
+        });
+        request.metadata_mut().insert(
+            "authorization",
+            inworld::auth::authorization_header(&credentials, &host)
+                .parse()
+                .unwrap(),
+        );
+        client.generate_token(request).await.unwrap().into_inner()
+    });
+    let expiration = access.expiration_time.unwrap();
+    let mut config = config_for(&engine);
+    config.auth = inworld::client::Auth::Token(inworld::client::SessionToken {
+        token: access.token,
+        token_type: access.r#type,
+        session_id: access.session_id.clone(),
+        expires_at: std::time::UNIX_EPOCH + Duration::from_secs(expiration.seconds as u64),
+    });
+    let (session, _) = open_ready(config);
+    assert_eq!(session.session_id().unwrap(), access.session_id);
+    let reply = reply_to(&session, &session.send_text("hi").unwrap());
+    assert!(!texts(&reply).is_empty());
+    session.close();
+}
