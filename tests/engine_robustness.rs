@@ -317,3 +317,29 @@ async fn stop_ends_streams_and_releases_the_port() {
     }
     assert!(bound, "port {addr} still taken");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_inputs_is_bounded_and_reported() {
+    let mut config = EngineConfig::new(Workspace::test_scenes());
+    config.pacing = inworld::engine::Pacing::Human;
+    let engine = start(config);
+    let mut r = ready(&engine, caps_text()).await;
+    let tx = r.stream.tx.clone();
+    let conversation = r.conversation.clone();
+    tokio::spawn(async move {
+        for _ in 0..400 {
+            if tx.send(text(&conversation, "hello")).await.is_err() {
+                break;
+            }
+        }
+    });
+    let dropped = r
+        .stream
+        .until(|p| matches!(&p.packet, Some(inworld_packet::Packet::Control(c)) if c.description.contains("was dropped")))
+        .await;
+    assert!(!dropped.is_empty());
+    // Other sessions are served meanwhile.
+    let mut other = ready(&engine, caps_text()).await;
+    other.stream.send(text(&other.conversation, "hello")).await;
+    assert!(!texts(&other.stream.reply().await).is_empty());
+}

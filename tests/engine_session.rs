@@ -153,7 +153,7 @@ async fn capabilities_decide_what_a_reply_carries() {
     let emotion = reply
         .iter()
         .find_map(|p| match &p.packet {
-            Some(inworld_packet::Packet::Emotion(e)) => Some(e.clone()),
+            Some(inworld_packet::Packet::Emotion(e)) => Some(*e),
             _ => None,
         })
         .expect("emotion with the capability");

@@ -254,8 +254,33 @@ fn node_sdk_runs_a_whole_session() {
     assert!(like.starts_with("workspaces/test-ws/sessions/test-ws:"));
     assert!(like.contains("/feedbacks/"));
 
-    // The engine saw the reconnect: two OpenSession streams, one session id.
+    // The state bytes are the engine's own: they hold the SDK's dialog
+    // continuation and the conversation so far.
+    let state_u8 = step(&events, "getSessionState")["data"]["result"]["stateU8"]
+        .as_object()
+        .expect("stateU8");
+    let mut bytes = vec![0u8; state_u8.len()];
+    for (i, b) in state_u8 {
+        bytes[i.parse::<usize>().unwrap()] = b.as_u64().unwrap() as u8;
+    }
+    let saved = <inworld::engine::state::SavedState as prost::Message>::decode(bytes.as_slice())
+        .expect("engine state");
+    let lines: Vec<&str> = saved.history.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(lines[0], "Hi there", "dialog continuation first: {lines:?}");
+    assert!(lines.contains(&"hello"));
+    assert!(lines.contains(&"hi all"));
+
+    // The SDK answered the engine's PINGs.
     let packets = engine.received_packets();
+    use inworld::proto::ai::inworld::packets::{
+        inworld_packet, latency_report_event, ping_pong_report,
+    };
+    assert!(packets.iter().any(|(_, p)| matches!(&p.packet,
+        Some(inworld_packet::Packet::LatencyReport(r)) if matches!(&r.report,
+            Some(latency_report_event::Report::PingPong(pp))
+                if pp.r#type == ping_pong_report::Type::Pong as i32 && pp.ping_packet_id.is_some()))));
+
+    // The SDK kept its session id across the reconnect and the scene change.
     let sessions: std::collections::HashSet<_> = packets.iter().map(|(s, _)| s).collect();
     assert_eq!(sessions.len(), 1, "the SDK keeps its session id");
     engine.stop();
