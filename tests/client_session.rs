@@ -507,3 +507,20 @@ fn open_with_a_token_from_the_games_backend() {
     assert!(!texts(&reply).is_empty());
     session.close();
 }
+
+#[test]
+fn a_character_resource_name_as_the_scene() {
+    let engine = engine();
+    let mut config = config_for(&engine);
+    config.scene = "workspaces/test-ws/characters/carol".into();
+    let (session, _) = open_ready(config);
+    let characters = session.characters();
+    assert_eq!(characters.len(), 1);
+    assert_eq!(characters[0].display_name, "Carol");
+    let reply = reply_to(&session, &session.send_text("hi carol").unwrap());
+    assert!(reply
+        .iter()
+        .filter(|p| matches!(p.body, PacketBody::Text(_)))
+        .all(|p| p.routing.source.name == characters[0].id));
+    session.close();
+}
