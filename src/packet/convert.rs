@@ -1,2 +1,569 @@
 //! Wire → model: turns a server `InworldPacket` into a [`super::Packet`]
 //! (classification as the SDK does it, PROTOCOL.md 4.8).
+
+use super::{
+    Actor, ActorKind, AudioChunk, Character, CharacterAssets, Control, ControlAction,
+    ConversationEvent, ConversationEventKind, CustomEvent, Emotion, LogEvent, Packet, PacketBody,
+    PacketIds, Parameter, Phoneme, Routing, SceneStatus, SessionError, Text, TextEvent, TextSource,
+};
+use crate::proto::ai::inworld::packets as wire;
+use std::time::Duration;
+use wire::control_event::PayloadStructured;
+use wire::inworld_packet::Packet as Payload;
+
+/// Converts a server packet for the game (PROTOCOL.md 4.8). PINGs are not
+/// filtered here: the session answers and swallows them before this.
+pub fn from_wire(packet: wire::InworldPacket) -> Packet {
+    Packet {
+        ids: packet.packet_id.map(ids_from).unwrap_or_default(),
+        routing: packet.routing.map(routing_from).unwrap_or_default(),
+        timestamp_ms: packet.timestamp.map(timestamp_ms).unwrap_or(0),
+        body: packet.packet.map(body_from).unwrap_or(PacketBody::Unknown),
+    }
+}
+
+/// The scene status a packet carries, if any (rule 2 of 4.8: whatever the action).
+pub fn scene_status_of(packet: &wire::InworldPacket) -> Option<SceneStatus> {
+    match &packet.packet {
+        Some(Payload::Control(c)) => match &c.payload_structured {
+            Some(PayloadStructured::CurrentSceneStatus(s)) => Some(scene_from(s.clone())),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Milliseconds since the epoch of a wire timestamp.
+pub fn timestamp_ms(ts: prost_types::Timestamp) -> i64 {
+    ts.seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(ts.nanos) / 1_000_000)
+}
+
+fn ids_from(id: wire::PacketId) -> PacketIds {
+    PacketIds {
+        packet_id: id.packet_id.into(),
+        utterance_id: id.utterance_id.into(),
+        interaction_id: id.interaction_id.into(),
+        correlation_id: id.correlation_id.into(),
+        conversation_id: id.conversation_id.into(),
+    }
+}
+
+pub fn actor_from(actor: wire::Actor) -> Actor {
+    use wire::actor::Type;
+    Actor {
+        kind: match Type::try_from(actor.r#type) {
+            Ok(Type::Player) => ActorKind::Player,
+            Ok(Type::Agent) => ActorKind::Character,
+            Ok(Type::World) => ActorKind::World,
+            _ => ActorKind::Unknown,
+        },
+        name: actor.name.into(),
+    }
+}
+
+fn routing_from(routing: wire::Routing) -> Routing {
+    let target = routing
+        .target
+        .or_else(|| routing.targets.into_iter().next())
+        .map(actor_from)
+        .unwrap_or_default();
+    Routing {
+        source: routing.source.map(actor_from).unwrap_or_default(),
+        target,
+    }
+}
+
+fn body_from(payload: Payload) -> PacketBody {
+    match payload {
+        Payload::Control(c) => control_from(c),
+        Payload::Text(t) => PacketBody::Text(TextEvent {
+            text: t.text.into(),
+            is_final: t.r#final,
+            source: match t.source_type {
+                1 => TextSource::SpeechToText,
+                2 => TextSource::TypedIn,
+                3 => TextSource::Generated,
+                4 => TextSource::Filler,
+                _ => TextSource::Unknown,
+            },
+        }),
+        Payload::DataChunk(d) => data_chunk_from(d),
+        Payload::Custom(c) => {
+            let event = CustomEvent {
+                name: c.name.into(),
+                parameters: c
+                    .parameters
+                    .into_iter()
+                    .map(|p| Parameter {
+                        name: p.name.into(),
+                        value: p.value.into(),
+                    })
+                    .collect(),
+            };
+            if c.r#type == wire::custom_event::Type::Task as i32 {
+                PacketBody::Task(event)
+            } else {
+                PacketBody::Trigger(event)
+            }
+        }
+        Payload::Emotion(e) => PacketBody::Emotion(Emotion {
+            behavior: e.behavior,
+            strength: e.strength,
+        }),
+        Payload::Log(l) => {
+            let mut metadata: Vec<Parameter> = l
+                .metadata
+                .into_iter()
+                .map(|(name, value)| Parameter {
+                    name: name.into(),
+                    value: value.into(),
+                })
+                .collect();
+            // A map has no order on the wire; sort so the game sees a stable one.
+            metadata.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+            PacketBody::Log(LogEvent {
+                text: l.text.into(),
+                level: l.level,
+                metadata,
+            })
+        }
+        Payload::Mutation(m) => match m.mutation {
+            Some(wire::mutation_event::Mutation::CancelResponses(c)) => {
+                PacketBody::CancelResponses {
+                    interaction_id: c.interaction_id.into(),
+                    utterance_ids: c.utterance_id.into_iter().map(Text::from).collect(),
+                }
+            }
+            _ => PacketBody::Unknown,
+        },
+        Payload::Cancelresponses(c) => PacketBody::CancelResponses {
+            interaction_id: c.interaction_id.into(),
+            utterance_ids: c.utterance_id.into_iter().map(Text::from).collect(),
+        },
+        Payload::Action(a) => match a.action {
+            Some(wire::action_event::Action::NarratedAction(n)) => PacketBody::NarratedAction {
+                content: n.content.into(),
+            },
+            None => PacketBody::Unknown,
+        },
+        Payload::OperationStatus(s) => {
+            let status = s.status.unwrap_or_default();
+            PacketBody::OperationStatus {
+                code: status.code,
+                message: status.message.into(),
+            }
+        }
+        _ => PacketBody::Unknown,
+    }
+}
+
+fn data_chunk_from(d: wire::DataChunk) -> PacketBody {
+    use wire::data_chunk::{Data, DataType};
+    match (DataType::try_from(d.r#type), d.data) {
+        (Ok(DataType::Audio), Some(Data::Chunk(data))) => PacketBody::Audio(AudioChunk {
+            data,
+            phonemes: d
+                .additional_phoneme_info
+                .into_iter()
+                .map(|p| Phoneme {
+                    phoneme: p.phoneme.into(),
+                    start_offset: p.start_offset.map(duration_from).unwrap_or_default(),
+                })
+                .collect(),
+        }),
+        (Ok(DataType::Silence), Some(Data::DurationMs(ms))) => {
+            PacketBody::Silence { duration_ms: ms }
+        }
+        (Ok(DataType::Silence), None) => PacketBody::Silence { duration_ms: 0 },
+        _ => PacketBody::Unknown,
+    }
+}
+
+fn duration_from(d: prost_types::Duration) -> Duration {
+    if d.seconds < 0 || d.nanos < 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(d.seconds as u64, d.nanos as u32)
+}
+
+fn control_from(c: wire::ControlEvent) -> PacketBody {
+    match c.payload_structured {
+        Some(PayloadStructured::CurrentSceneStatus(s)) => {
+            return PacketBody::SceneStatus(scene_from(s))
+        }
+        Some(PayloadStructured::ConversationEvent(e)) => {
+            return PacketBody::ConversationEvent(ConversationEvent {
+                kind: match e.event_type {
+                    1 => ConversationEventKind::Started,
+                    2 => ConversationEventKind::Updated,
+                    3 => ConversationEventKind::Evicted,
+                    _ => ConversationEventKind::Unknown,
+                },
+                participants: e.participants.into_iter().map(actor_from).collect(),
+            })
+        }
+        _ => {}
+    }
+    let action = match c.action {
+        1 => ControlAction::AudioSessionStart,
+        2 => ControlAction::AudioSessionEnd,
+        3 => ControlAction::InteractionEnd,
+        4 => ControlAction::TtsPlaybackStart,
+        5 => ControlAction::TtsPlaybackEnd,
+        6 => ControlAction::TtsPlaybackMute,
+        7 => ControlAction::TtsPlaybackUnmute,
+        8 => ControlAction::Warning,
+        9 => ControlAction::SessionEnd,
+        _ => ControlAction::Unknown,
+    };
+    PacketBody::Control(Control {
+        action,
+        description: c.description.into(),
+    })
+}
+
+/// The model of a scene status; `brain_name` is the resource name.
+pub fn scene_from(s: wire::CurrentSceneStatus) -> SceneStatus {
+    SceneStatus {
+        name: s.scene_name.into(),
+        description: s.scene_description.into(),
+        display_name: s.scene_display_name.into(),
+        characters: s
+            .agents
+            .into_iter()
+            .map(|a| {
+                let assets = a.character_assets.unwrap_or_default();
+                Character {
+                    id: a.agent_id.into(),
+                    resource_name: a.brain_name.into(),
+                    display_name: a.given_name.into(),
+                    assets: CharacterAssets {
+                        avatar_img: assets.avatar_img.into(),
+                        avatar_img_original: assets.avatar_img_original.into(),
+                        rpm_model_uri: assets.rpm_model_uri.into(),
+                        rpm_image_uri_portrait: assets.rpm_image_uri_portrait.into(),
+                        rpm_image_uri_posture: assets.rpm_image_uri_posture.into(),
+                    },
+                }
+            })
+            .collect(),
+    }
+}
+
+/// A stream failure as the game sees it (PROTOCOL.md 4.12).
+pub fn error_from_status(status: &tonic::Status, will_retry: bool) -> SessionError {
+    SessionError {
+        grpc_code: status.code() as i32,
+        message: format!(
+            "{} {}: {}",
+            status.code() as i32,
+            code_name(status.code()),
+            status.message()
+        )
+        .into(),
+        details: super::status::details_of(status),
+        will_retry,
+    }
+}
+
+/// The gRPC name of a status code, as grpc-js prints it (`FAILED_PRECONDITION`).
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::status::{status_with_details, ErrorDetails, ErrorType, ReconnectType};
+
+    fn packet(payload: Payload) -> wire::InworldPacket {
+        wire::InworldPacket {
+            timestamp: Some(prost_types::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 123_456_789,
+            }),
+            routing: Some(wire::Routing {
+                source: Some(wire::Actor {
+                    r#type: 2,
+                    name: "agent-1".into(),
+                }),
+                target: Some(wire::Actor {
+                    r#type: 1,
+                    name: String::new(),
+                }),
+                targets: vec![],
+            }),
+            packet_id: Some(wire::PacketId {
+                packet_id: "p".into(),
+                interaction_id: "i".into(),
+                conversation_id: "c".into(),
+                ..Default::default()
+            }),
+            packet: Some(payload),
+        }
+    }
+
+    #[test]
+    fn envelope() {
+        let p = from_wire(packet(Payload::Text(wire::TextEvent {
+            text: "hi".into(),
+            source_type: 3,
+            r#final: true,
+            ..Default::default()
+        })));
+        assert_eq!(p.timestamp_ms, 1_700_000_000_123);
+        assert_eq!(p.ids.interaction_id, "i");
+        assert_eq!(p.ids.conversation_id, "c");
+        assert_eq!(p.routing.source.kind, ActorKind::Character);
+        assert_eq!(p.routing.source.name, "agent-1");
+        assert_eq!(p.routing.target.kind, ActorKind::Player);
+        assert_eq!(
+            p.body,
+            PacketBody::Text(TextEvent {
+                text: "hi".into(),
+                is_final: true,
+                source: TextSource::Generated
+            })
+        );
+    }
+
+    #[test]
+    fn audio_with_phonemes_and_silence() {
+        let p = from_wire(packet(Payload::DataChunk(wire::DataChunk {
+            r#type: 1,
+            data: Some(wire::data_chunk::Data::Chunk(vec![1, 2, 3])),
+            additional_phoneme_info: vec![wire::AdditionalPhonemeInfo {
+                phoneme: "h".into(),
+                start_offset: Some(prost_types::Duration {
+                    seconds: 0,
+                    nanos: 50_000_000,
+                }),
+            }],
+            audioformat: 0,
+        })));
+        let PacketBody::Audio(a) = p.body else {
+            panic!("{:?}", p.body)
+        };
+        assert_eq!(a.data, vec![1, 2, 3]);
+        assert_eq!(a.phonemes[0].phoneme, "h");
+        assert_eq!(a.phonemes[0].start_offset, Duration::from_millis(50));
+        let s = from_wire(packet(Payload::DataChunk(wire::DataChunk {
+            r#type: 3,
+            data: Some(wire::data_chunk::Data::DurationMs(250)),
+            ..Default::default()
+        })));
+        assert_eq!(s.body, PacketBody::Silence { duration_ms: 250 });
+        let other = from_wire(packet(Payload::DataChunk(wire::DataChunk {
+            r#type: 4,
+            ..Default::default()
+        })));
+        assert_eq!(other.body, PacketBody::Unknown);
+    }
+
+    #[test]
+    fn custom_trigger_and_task() {
+        let mk = |ty| {
+            from_wire(packet(Payload::Custom(wire::CustomEvent {
+                name: "n".into(),
+                r#type: ty,
+                parameters: vec![wire::custom_event::Parameter {
+                    name: "a".into(),
+                    value: "b".into(),
+                }],
+                ..Default::default()
+            })))
+            .body
+        };
+        let ev = CustomEvent {
+            name: "n".into(),
+            parameters: vec![Parameter {
+                name: "a".into(),
+                value: "b".into(),
+            }],
+        };
+        assert_eq!(mk(2), PacketBody::Task(ev.clone()));
+        assert_eq!(mk(1), PacketBody::Trigger(ev.clone()));
+        assert_eq!(mk(0), PacketBody::Trigger(ev));
+    }
+
+    #[test]
+    fn controls_scene_and_conversation() {
+        let ctl = |action, payload| {
+            from_wire(packet(Payload::Control(wire::ControlEvent {
+                action,
+                description: "d".into(),
+                payload: None,
+                payload_structured: payload,
+            })))
+            .body
+        };
+        assert_eq!(
+            ctl(3, None),
+            PacketBody::Control(Control {
+                action: ControlAction::InteractionEnd,
+                description: "d".into()
+            })
+        );
+        assert!(matches!(
+            ctl(16, None),
+            PacketBody::Control(Control {
+                action: ControlAction::Unknown,
+                ..
+            })
+        ));
+        let scene = wire::CurrentSceneStatus {
+            agents: vec![wire::Agent {
+                agent_id: "a1".into(),
+                brain_name: "workspaces/w/characters/alice".into(),
+                given_name: "Alice".into(),
+                character_assets: Some(wire::agent::CharacterAssets {
+                    avatar_img: "img".into(),
+                    ..Default::default()
+                }),
+            }],
+            scene_name: "workspaces/w/scenes/s".into(),
+            scene_description: "desc".into(),
+            scene_display_name: "S".into(),
+        };
+        let wire_packet = packet(Payload::Control(wire::ControlEvent {
+            action: 15,
+            payload_structured: Some(PayloadStructured::CurrentSceneStatus(scene)),
+            ..Default::default()
+        }));
+        let status = scene_status_of(&wire_packet).unwrap();
+        assert_eq!(status.characters[0].id, "a1");
+        assert_eq!(status.characters[0].display_name, "Alice");
+        assert_eq!(status.characters[0].assets.avatar_img, "img");
+        assert_eq!(from_wire(wire_packet).body, PacketBody::SceneStatus(status));
+        let conv = ctl(
+            14,
+            Some(PayloadStructured::ConversationEvent(
+                wire::ConversationEventPayload {
+                    participants: vec![wire::Actor {
+                        r#type: 2,
+                        name: "a1".into(),
+                    }],
+                    event_type: 1,
+                },
+            )),
+        );
+        let PacketBody::ConversationEvent(e) = conv else {
+            panic!()
+        };
+        assert_eq!(e.kind, ConversationEventKind::Started);
+        assert_eq!(e.participants[0].kind, ActorKind::Character);
+    }
+
+    #[test]
+    fn narrated_cancel_log_status_emotion() {
+        assert_eq!(
+            from_wire(packet(Payload::Action(wire::ActionEvent {
+                action: Some(wire::action_event::Action::NarratedAction(
+                    wire::NarratedAction {
+                        content: "waves".into()
+                    }
+                )),
+                ..Default::default()
+            })))
+            .body,
+            PacketBody::NarratedAction {
+                content: "waves".into()
+            }
+        );
+        assert_eq!(
+            from_wire(packet(Payload::Mutation(wire::MutationEvent {
+                mutation: Some(wire::mutation_event::Mutation::CancelResponses(
+                    wire::CancelResponses {
+                        interaction_id: "i".into(),
+                        utterance_id: vec!["u1".into()],
+                    }
+                )),
+            })))
+            .body,
+            PacketBody::CancelResponses {
+                interaction_id: "i".into(),
+                utterance_ids: vec!["u1".into()]
+            }
+        );
+        let log = from_wire(packet(Payload::Log(wire::LogsEvent {
+            text: "t".into(),
+            level: 2,
+            metadata: [("b".to_string(), "2".to_string()), ("a".into(), "1".into())]
+                .into_iter()
+                .collect(),
+            details: vec![],
+        })));
+        let PacketBody::Log(l) = log.body else {
+            panic!()
+        };
+        assert_eq!(l.level, 2);
+        assert_eq!(l.metadata[0].name, "a");
+        assert_eq!(
+            from_wire(packet(Payload::OperationStatus(
+                wire::OperationStatusEvent {
+                    status: Some(crate::proto::google::rpc::Status {
+                        code: 5,
+                        message: "m".into(),
+                        details: vec![],
+                    }),
+                }
+            )))
+            .body,
+            PacketBody::OperationStatus {
+                code: 5,
+                message: "m".into()
+            }
+        );
+        assert_eq!(
+            from_wire(packet(Payload::Emotion(wire::EmotionEvent {
+                behavior: 3,
+                strength: 2,
+                ..Default::default()
+            })))
+            .body,
+            PacketBody::Emotion(Emotion {
+                behavior: 3,
+                strength: 2
+            })
+        );
+        assert_eq!(
+            from_wire(packet(Payload::AudioChunk(wire::AudioChunk {
+                chunk: vec![]
+            })))
+            .body,
+            PacketBody::Unknown
+        );
+    }
+
+    #[test]
+    fn error_status_keeps_details() {
+        let details = ErrorDetails::new(ErrorType::SessionPaused, ReconnectType::Immediate);
+        let status = status_with_details(tonic::Code::FailedPrecondition, "paused", &details);
+        let e = error_from_status(&status, true);
+        assert_eq!(e.grpc_code, 9);
+        assert_eq!(e.message, "9 FAILED_PRECONDITION: paused");
+        assert_eq!(e.details, Some(details));
+        assert!(e.will_retry);
+    }
+}
