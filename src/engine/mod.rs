@@ -1,6 +1,9 @@
 //! The local engine: a server of ours that speaks the Inworld protocol with
 //! scripted characters, synthesized speech and injectable faults.
 //!
+//! The published Node SDK runs a whole session against it unchanged
+//! (`tests/node_sdk_conformance.rs`), so the protocol it speaks is the real one.
+//!
 //! CONTRACT (the client tests and the ffi layer use these; keep them):
 //!
 //! ```ignore
@@ -12,6 +15,8 @@
 //!     pub session_idle_timeout: Duration,        // default 30 min
 //!     pub pacing: Pacing,                        // Instant (benchmarks) or Human (demos)
 //!     pub tls: Option<(Vec<u8> /*cert PEM*/, Vec<u8> /*key PEM*/)>,
+//!     pub record: bool,                          // keep every client packet (received_packets)
+//!     pub max_message_bytes: usize,              // largest accepted client message
 //! }
 //! impl EngineConfig { pub fn new(workspace: Workspace) -> Self; }   // 127.0.0.1:0, key test-api-key / secret test-api-secret
 //! impl Workspace {
@@ -30,3 +35,29 @@
 //!     pub fn received_packets(&self) -> Vec<(String /*session id*/, InworldPacket)>; // every client packet, in order (wire checks)
 //! }
 //! ```
+//!
+//! Module map: [`config`] (options), [`scene`] (scene files), [`tokens`]
+//! (GenerateToken auth and session tokens), [`sessions`] (per-session state and
+//! expiry), [`world_engine`] (the WorldEngine service: GenerateToken and the
+//! OpenSession stream), [`replies`] (what characters say and how it is
+//! streamed), [`speech`] (synthesized audio with phoneme timings),
+//! [`feedback`], [`state`] (GetSessionState and continuations), [`wire`]
+//! (building server packets), [`server`] (RunningEngine).
+
+pub mod config;
+pub mod feedback;
+pub mod replies;
+pub mod scene;
+pub mod server;
+pub mod sessions;
+pub mod speech;
+pub mod state;
+pub mod tokens;
+pub mod wire;
+pub mod world_engine;
+
+mod shared;
+
+pub use config::{EngineConfig, Pacing};
+pub use scene::{SceneError, Workspace};
+pub use server::RunningEngine;

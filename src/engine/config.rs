@@ -1,0 +1,59 @@
+//! Everything an engine can be told at start.
+
+use super::scene::Workspace;
+use crate::auth::Credentials;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How fast characters talk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pacing {
+    /// No delay at all (tests, benchmarks).
+    Instant,
+    /// A short "thinking" pause, then each utterance paced by its length (demos).
+    Human,
+}
+
+/// Default largest client message (gRPC's usual 4 MiB).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Engine options. [`EngineConfig::new`] gives working defaults.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Scenes and characters served.
+    pub workspace: Workspace,
+    /// Accepted API key/secret pairs (the first one is reported by `RunningEngine::credentials`).
+    pub credentials: Vec<Credentials>,
+    /// Lifetime of issued session tokens.
+    pub token_ttl: Duration,
+    /// A session with no traffic for this long expires.
+    pub session_idle_timeout: Duration,
+    /// Reply pacing.
+    pub pacing: Pacing,
+    /// Serve TLS with this (certificate PEM, private key PEM).
+    pub tls: Option<(Vec<u8>, Vec<u8>)>,
+    /// Record every client packet for `RunningEngine::received_packets` (off by default: it costs).
+    pub record: bool,
+    /// Largest client message accepted; larger ones end the stream with RESOURCE_EXHAUSTED.
+    pub max_message_bytes: usize,
+}
+
+impl EngineConfig {
+    /// 127.0.0.1:0, key `test-api-key` / secret `test-api-secret`, 1 h tokens,
+    /// 30 min idle timeout, instant pacing, plaintext, no recording.
+    pub fn new(workspace: Workspace) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            workspace,
+            credentials: vec![Credentials::new("test-api-key", "test-api-secret")],
+            token_ttl: Duration::from_secs(3600),
+            session_idle_timeout: Duration::from_secs(30 * 60),
+            pacing: Pacing::Instant,
+            tls: None,
+            record: false,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
+}

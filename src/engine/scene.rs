@@ -1,0 +1,453 @@
+//! Scene files: a workspace's scenes and scripted characters, in TOML
+//! (format documented in `scenes/FORMAT.md`).
+
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+const DEFAULT_TOML: &str = include_str!("scenes/default.toml");
+const TEST_TOML: &str = include_str!("scenes/test.toml");
+
+/// Why a scene file was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SceneError {
+    Io(String),
+    Syntax(String),
+    Invalid(String),
+}
+
+impl fmt::Display for SceneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SceneError::Io(m) => write!(f, "cannot read scene file: {m}"),
+            SceneError::Syntax(m) => write!(f, "scene file is not valid TOML for a workspace: {m}"),
+            SceneError::Invalid(m) => write!(f, "scene file is inconsistent: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for SceneError {}
+
+/// How the characters of a multi-character conversation take turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnTaking {
+    /// Characters answer player text in participant order, one per turn.
+    RoundRobin,
+    /// A character named in the player's text answers; otherwise round robin.
+    #[default]
+    Addressed,
+}
+
+/// Audio-input behaviour.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Speech {
+    /// What the engine "recognises" from any non-silent audio session.
+    #[serde(default = "default_transcript")]
+    pub transcript: String,
+}
+
+fn default_transcript() -> String {
+    "Hello there".to_string()
+}
+
+impl Default for Speech {
+    fn default() -> Self {
+        Self {
+            transcript: default_transcript(),
+        }
+    }
+}
+
+/// A workspace: its scenes, characters and shared rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workspace {
+    /// Workspace id: resources are `workspaces/<workspace>/...`.
+    pub workspace: String,
+    #[serde(default)]
+    pub speech: Speech,
+    #[serde(default)]
+    pub scenes: Vec<Scene>,
+    #[serde(default, deserialize_with = "shared_characters")]
+    pub characters: Vec<Arc<Character>>,
+    /// Rules every character follows after its own.
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+fn shared_characters<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<Arc<Character>>, D::Error> {
+    Ok(Vec::<Character>::deserialize(d)?
+        .into_iter()
+        .map(Arc::new)
+        .collect())
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scene {
+    /// Scene id: `workspaces/<workspace>/scenes/<id>`.
+    pub id: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Character ids, in order (the first is the SDK's default character).
+    pub characters: Vec<String>,
+    #[serde(default)]
+    pub turn_taking: TurnTaking,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Assets {
+    #[serde(default)]
+    pub rpm_model_uri: String,
+    #[serde(default)]
+    pub rpm_image_uri_portrait: String,
+    #[serde(default)]
+    pub rpm_image_uri_posture: String,
+    #[serde(default)]
+    pub avatar_img: String,
+    #[serde(default)]
+    pub avatar_img_original: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Character {
+    /// Character id: `workspaces/<workspace>/characters/<id>`.
+    pub id: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Fixed agent id; when absent each session gets a fresh UUID.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default)]
+    pub assets: Assets,
+    /// First answer to a player who has not talked to this character yet.
+    #[serde(default)]
+    pub greeting: Option<String>,
+    /// Answers when no rule matches, in turn.
+    #[serde(default)]
+    pub fallback: Vec<String>,
+    /// Emotion of fallback answers (SPAFF name, e.g. `NEUTRAL`, `JOY`).
+    #[serde(default)]
+    pub mood: Option<String>,
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+/// A scripted answer and when to give it. Every condition given must hold.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Player text (typed or recognised) contains one of these (case-insensitive).
+    #[serde(default)]
+    pub text_contains: Vec<String>,
+    /// The player sent this trigger.
+    #[serde(default)]
+    pub trigger: Option<String>,
+    /// A narrated action of the player contains one of these (case-insensitive).
+    #[serde(default)]
+    pub action_contains: Vec<String>,
+    /// Utterances, in order. Placeholders: {player} {character} {text} {previous} {param.NAME}.
+    #[serde(default)]
+    pub lines: Vec<String>,
+    /// Emotion behavior (SPAFF name) and strength (WEAK, NORMAL, STRONG).
+    #[serde(default)]
+    pub emotion: Option<String>,
+    #[serde(default)]
+    pub strength: Option<String>,
+    /// Triggers the character emits (CustomEvent TRIGGER).
+    #[serde(default)]
+    pub triggers: Vec<String>,
+    /// Tasks the character emits (CustomEvent TASK).
+    #[serde(default)]
+    pub tasks: Vec<String>,
+    /// A narrated action of the character (needs the narrated_actions capability).
+    #[serde(default)]
+    pub narrated_action: Option<String>,
+    /// End the stream with this error after the lines.
+    #[serde(default)]
+    pub error: Option<InjectedError>,
+}
+
+/// A fault to inject: a gRPC status carrying Inworld error details.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InjectedError {
+    /// gRPC code name, e.g. `FAILED_PRECONDITION`.
+    pub code: String,
+    /// Inworld error type name, e.g. `SESSION_PAUSED`.
+    pub error_type: String,
+    #[serde(default)]
+    pub message: String,
+    /// `UNDEFINED`, `NO_RETRY`, `IMMEDIATE` or `TIMEOUT`.
+    #[serde(default = "default_reconnect")]
+    pub reconnect: String,
+    /// reconnect_time = now + this.
+    #[serde(default)]
+    pub reconnect_after_ms: u64,
+    #[serde(default)]
+    pub max_retries: i32,
+}
+
+fn default_reconnect() -> String {
+    "UNDEFINED".to_string()
+}
+
+impl Rule {
+    pub fn matches_text(&self, text: &str) -> bool {
+        self.trigger.is_none()
+            && self.action_contains.is_empty()
+            && contains_any(text, &self.text_contains)
+    }
+
+    pub fn matches_trigger(&self, name: &str) -> bool {
+        self.trigger.as_deref() == Some(name)
+    }
+
+    pub fn matches_action(&self, content: &str) -> bool {
+        self.trigger.is_none()
+            && self.text_contains.is_empty()
+            && contains_any(content, &self.action_contains)
+    }
+}
+
+fn contains_any(haystack: &str, needles: &[String]) -> bool {
+    if needles.is_empty() {
+        return false;
+    }
+    let hay = haystack.to_lowercase();
+    needles.iter().any(|n| hay.contains(&n.to_lowercase()))
+}
+
+pub(crate) fn code_from_name(name: &str) -> Option<tonic::Code> {
+    use tonic::Code::*;
+    Some(match name {
+        "CANCELLED" => Cancelled,
+        "UNKNOWN" => Unknown,
+        "INVALID_ARGUMENT" => InvalidArgument,
+        "DEADLINE_EXCEEDED" => DeadlineExceeded,
+        "NOT_FOUND" => NotFound,
+        "ALREADY_EXISTS" => AlreadyExists,
+        "PERMISSION_DENIED" => PermissionDenied,
+        "RESOURCE_EXHAUSTED" => ResourceExhausted,
+        "FAILED_PRECONDITION" => FailedPrecondition,
+        "ABORTED" => Aborted,
+        "OUT_OF_RANGE" => OutOfRange,
+        "UNIMPLEMENTED" => Unimplemented,
+        "INTERNAL" => Internal,
+        "UNAVAILABLE" => Unavailable,
+        "DATA_LOSS" => DataLoss,
+        "UNAUTHENTICATED" => Unauthenticated,
+        _ => return None,
+    })
+}
+
+pub(crate) fn error_type_from_name(name: &str) -> Option<crate::packet::status::ErrorType> {
+    (0..=12)
+        .filter_map(crate::packet::status::ErrorType::from_wire)
+        .find(|t| t.name() == name)
+}
+
+pub(crate) fn reconnect_from_name(name: &str) -> Option<crate::packet::status::ReconnectType> {
+    use crate::packet::status::ReconnectType::*;
+    Some(match name {
+        "UNDEFINED" => Undefined,
+        "NO_RETRY" => NoRetry,
+        "IMMEDIATE" => Immediate,
+        "TIMEOUT" => Timeout,
+        _ => return None,
+    })
+}
+
+pub(crate) fn emotion_from_name(name: &str) -> Option<i32> {
+    use crate::proto::ai::inworld::packets::emotion_event::SpaffCode;
+    SpaffCode::from_str_name(name).map(|c| c as i32)
+}
+
+pub(crate) fn strength_from_name(name: &str) -> Option<i32> {
+    use crate::proto::ai::inworld::packets::emotion_event::Strength;
+    Strength::from_str_name(name).map(|c| c as i32)
+}
+
+fn valid_id(id: &str) -> bool {
+    (1..=61).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+impl Workspace {
+    /// The demo workspace (a small tavern), used by the README and the C chat sample.
+    pub fn default_scenes() -> Workspace {
+        Self::from_toml_str(DEFAULT_TOML).expect("the built-in default scene is valid")
+    }
+
+    /// The workspace `tests/node_sdk_conformance.rs` and the client tests need.
+    pub fn test_scenes() -> Workspace {
+        Self::from_toml_str(TEST_TOML).expect("the built-in test scene is valid")
+    }
+
+    pub fn from_toml_str(s: &str) -> Result<Workspace, SceneError> {
+        let ws: Workspace = toml::from_str(s).map_err(|e| SceneError::Syntax(e.to_string()))?;
+        ws.validate()?;
+        Ok(ws)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Workspace, SceneError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SceneError::Io(format!("{}: {e}", path.display())))?;
+        Self::from_toml_str(&text)
+    }
+
+    /// Full resource names of the scenes, `workspaces/<ws>/scenes/<id>`.
+    pub fn scene_names(&self) -> Vec<String> {
+        self.scenes.iter().map(|s| self.scene_name(&s.id)).collect()
+    }
+
+    pub fn scene_name(&self, id: &str) -> String {
+        format!("workspaces/{}/scenes/{id}", self.workspace)
+    }
+
+    pub fn character_name(&self, id: &str) -> String {
+        format!("workspaces/{}/characters/{id}", self.workspace)
+    }
+
+    pub fn character(&self, id: &str) -> Option<&Arc<Character>> {
+        self.characters.iter().find(|c| c.id == id)
+    }
+
+    /// Resolves a full character resource name of this workspace.
+    pub fn character_by_name(&self, name: &str) -> Option<&Arc<Character>> {
+        let prefix = format!("workspaces/{}/characters/", self.workspace);
+        self.character(name.strip_prefix(&prefix)?)
+    }
+
+    pub fn scene(&self, id: &str) -> Option<&Scene> {
+        self.scenes.iter().find(|s| s.id == id)
+    }
+
+    fn validate(&self) -> Result<(), SceneError> {
+        let bad = |m: String| Err(SceneError::Invalid(m));
+        if !valid_id(&self.workspace) {
+            return bad(format!(
+                "workspace id {:?} must be 1-61 of a-z 0-9 - _",
+                self.workspace
+            ));
+        }
+        let mut seen = HashSet::new();
+        for c in &self.characters {
+            if !valid_id(&c.id) {
+                return bad(format!(
+                    "character id {:?} must be 1-61 of a-z 0-9 - _",
+                    c.id
+                ));
+            }
+            if !seen.insert(c.id.as_str()) {
+                return bad(format!("character {:?} is defined twice", c.id));
+            }
+            if let Some(m) = &c.mood {
+                if emotion_from_name(m).is_none() {
+                    return bad(format!("character {:?}: unknown mood {m:?}", c.id));
+                }
+            }
+            for r in &c.rules {
+                validate_rule(r, &format!("character {:?}", c.id))?;
+            }
+        }
+        for r in &self.rules {
+            validate_rule(r, "workspace rule")?;
+        }
+        let mut scene_ids = HashSet::new();
+        for s in &self.scenes {
+            if !valid_id(&s.id) {
+                return bad(format!("scene id {:?} must be 1-61 of a-z 0-9 - _", s.id));
+            }
+            if !scene_ids.insert(s.id.as_str()) {
+                return bad(format!("scene {:?} is defined twice", s.id));
+            }
+            if s.characters.is_empty() {
+                return bad(format!("scene {:?} has no characters", s.id));
+            }
+            for c in &s.characters {
+                if self.character(c).is_none() {
+                    return bad(format!("scene {:?} names unknown character {c:?}", s.id));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_rule(r: &Rule, owner: &str) -> Result<(), SceneError> {
+    let bad = |m: String| Err(SceneError::Invalid(format!("{owner}: {m}")));
+    let conditions = usize::from(!r.text_contains.is_empty())
+        + usize::from(r.trigger.is_some())
+        + usize::from(!r.action_contains.is_empty());
+    if conditions != 1 {
+        return bad(
+            "a rule needs exactly one of text_contains, trigger or action_contains".to_string(),
+        );
+    }
+    if let Some(e) = &r.emotion {
+        if emotion_from_name(e).is_none() {
+            return bad(format!("unknown emotion {e:?}"));
+        }
+    }
+    if let Some(s) = &r.strength {
+        if strength_from_name(s).is_none() {
+            return bad(format!("unknown strength {s:?}"));
+        }
+    }
+    if let Some(e) = &r.error {
+        if code_from_name(&e.code).is_none() {
+            return bad(format!("unknown gRPC code {:?}", e.code));
+        }
+        if error_type_from_name(&e.error_type).is_none() {
+            return bad(format!("unknown error type {:?}", e.error_type));
+        }
+        if reconnect_from_name(&e.reconnect).is_none() {
+            return bad(format!("unknown reconnect type {:?}", e.reconnect));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_workspaces_load() {
+        let test = Workspace::test_scenes();
+        assert!(test
+            .scene_names()
+            .contains(&"workspaces/test-ws/scenes/test-scene".to_string()));
+        assert!(test
+            .character_by_name("workspaces/test-ws/characters/carol")
+            .is_some());
+        assert!(!Workspace::default_scenes().scene_names().is_empty());
+    }
+
+    #[test]
+    fn inconsistent_files_are_refused() {
+        let e = Workspace::from_toml_str(
+            "workspace = \"w\"\n[[scenes]]\nid = \"s\"\ncharacters = [\"nobody\"]\n",
+        )
+        .unwrap_err();
+        assert!(matches!(e, SceneError::Invalid(m) if m.contains("nobody")));
+        assert!(matches!(
+            Workspace::from_toml_str("workspace = 3"),
+            Err(SceneError::Syntax(_))
+        ));
+    }
+}

@@ -1,0 +1,201 @@
+//! GetSessionState and continuations (PROTOCOL 4.13).
+//!
+//! The state bytes are our own protobuf message [`SavedState`]: the dialog
+//! history, entity items and the scene. A later session passes them back as a
+//! Continuation of type EXTERNALLY_SAVED_STATE (1), and the characters
+//! remember; a DIALOG_HISTORY (2) continuation is honoured the same way.
+
+use super::sessions::{SessionState, Speaker};
+use super::shared::Shared;
+use crate::proto::ai::inworld::engine::v1::state_serialization_server::StateSerialization;
+use crate::proto::ai::inworld::engine::v1::{
+    session_state, GetSessionStateRequest, SessionState as WireState,
+};
+use crate::proto::ai::inworld::packets::entities::EntityItem;
+use crate::proto::ai::inworld::packets::{actor, continuation, Continuation};
+use prost::Message;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// Marks our state bytes, so foreign bytes are refused clearly.
+pub const STATE_MAGIC: &str = "inworld-native-engine-state/1";
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SavedLine {
+    /// True for the player, false for a character.
+    #[prost(bool, tag = "1")]
+    pub player: bool,
+    /// The character id when `player` is false.
+    #[prost(string, tag = "2")]
+    pub character: String,
+    #[prost(string, tag = "3")]
+    pub text: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SavedEntity {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(string, repeated, tag = "2")]
+    pub item_ids: Vec<String>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SavedState {
+    #[prost(string, tag = "1")]
+    pub magic: String,
+    #[prost(string, tag = "2")]
+    pub workspace: String,
+    #[prost(string, tag = "3")]
+    pub scene: String,
+    #[prost(message, repeated, tag = "4")]
+    pub history: Vec<SavedLine>,
+    #[prost(message, repeated, tag = "5")]
+    pub items: Vec<EntityItem>,
+    #[prost(message, repeated, tag = "6")]
+    pub entities: Vec<SavedEntity>,
+}
+
+impl SavedState {
+    pub fn of(workspace: &str, state: &SessionState) -> Self {
+        SavedState {
+            magic: STATE_MAGIC.to_string(),
+            workspace: workspace.to_string(),
+            scene: state
+                .scene
+                .as_ref()
+                .map(|s| s.name.clone())
+                .unwrap_or_default(),
+            history: state
+                .history
+                .iter()
+                .map(|l| match &l.speaker {
+                    Speaker::Player => SavedLine {
+                        player: true,
+                        character: String::new(),
+                        text: l.text.clone(),
+                    },
+                    Speaker::Character(c) => SavedLine {
+                        player: false,
+                        character: c.clone(),
+                        text: l.text.clone(),
+                    },
+                })
+                .collect(),
+            items: state.items.values().cloned().collect(),
+            entities: state
+                .entities
+                .iter()
+                .map(|(name, ids)| SavedEntity {
+                    name: name.clone(),
+                    item_ids: ids.iter().cloned().collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Applies a continuation to a session. Errors are for a warning packet.
+pub fn apply_continuation(
+    workspace: &str,
+    state: &mut SessionState,
+    c: &Continuation,
+) -> Result<(), String> {
+    match continuation::ContinuationType::try_from(c.continuation_type) {
+        Ok(continuation::ContinuationType::ExternallySavedState) => {
+            let saved = SavedState::decode(c.externally_saved_state.as_slice())
+                .ok()
+                .filter(|s| s.magic == STATE_MAGIC)
+                .ok_or("externally_saved_state is not a state this engine produced")?;
+            if saved.workspace != workspace {
+                return Err("externally_saved_state belongs to another workspace".into());
+            }
+            state.history.clear();
+            for l in saved.history {
+                let speaker = if l.player {
+                    Speaker::Player
+                } else {
+                    Speaker::Character(l.character)
+                };
+                state.remember(speaker, &l.text);
+            }
+            state.items = saved.items.into_iter().map(|i| (i.id.clone(), i)).collect();
+            state.entities = saved
+                .entities
+                .into_iter()
+                .map(|e| (e.name, e.item_ids.into_iter().collect()))
+                .collect();
+            Ok(())
+        }
+        Ok(continuation::ContinuationType::DialogHistory) => {
+            let history = c
+                .dialog_history
+                .as_ref()
+                .ok_or("dialog_history is missing")?;
+            state.history.clear();
+            for item in &history.history {
+                let actor = item.actor.as_ref();
+                let speaker = match actor.map(|a| a.r#type) {
+                    Some(t) if t == actor::Type::Player as i32 => Speaker::Player,
+                    _ => Speaker::Character(actor.map(|a| a.name.clone()).unwrap_or_default()),
+                };
+                state.remember(speaker, &item.text);
+            }
+            Ok(())
+        }
+        _ => Err(format!(
+            "unsupported continuation type {}",
+            c.continuation_type
+        )),
+    }
+}
+
+pub struct StateService {
+    pub(crate) shared: Arc<Shared>,
+}
+
+#[tonic::async_trait]
+impl StateSerialization for StateService {
+    async fn get_session_state(
+        &self,
+        request: Request<GetSessionStateRequest>,
+    ) -> Result<Response<WireState>, Status> {
+        let token = self.shared.authorize(request.metadata())?;
+        let name = request.into_inner().name;
+        let (ws, sid) = name
+            .strip_prefix("workspaces/")
+            .and_then(|r| r.split_once("/sessions/"))
+            .filter(|(ws, sid)| !ws.is_empty() && !sid.is_empty() && !ws.contains('/'))
+            .ok_or_else(|| {
+                Status::invalid_argument(format!(
+                    "name {name:?} must be workspaces/<ws>/sessions/<session id>"
+                ))
+            })?;
+        if ws != token.workspace {
+            return Err(Status::permission_denied(
+                "the session token belongs to another workspace",
+            ));
+        }
+        let session = self.shared.sessions.get(sid).ok_or_else(|| {
+            if self.shared.sessions.was_expired(sid) {
+                Status::not_found(format!("session {sid:?} expired"))
+            } else {
+                Status::not_found(format!("session {sid:?} not found"))
+            }
+        })?;
+        let (bytes, interaction) = {
+            let state = session.state.lock();
+            (
+                SavedState::of(&session.workspace, &state).encode_to_vec(),
+                state.last_interaction_id.clone(),
+            )
+        };
+        Ok(Response::new(WireState {
+            state: bytes,
+            creation_time: Some(super::wire::now()),
+            version: (!interaction.is_empty()).then_some(session_state::Version {
+                interaction_id: interaction,
+            }),
+        }))
+    }
+}
