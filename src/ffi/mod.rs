@@ -10,7 +10,6 @@
 #![allow(clippy::missing_safety_doc)]
 
 mod client;
-#[cfg(any())]
 mod engine;
 mod error;
 mod handles;
@@ -24,7 +23,6 @@ mod strings;
 mod types;
 
 pub use client::*;
-#[cfg(any())]
 pub use engine::*;
 pub use error::*;
 pub use log::*;

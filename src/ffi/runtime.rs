@@ -118,7 +118,6 @@ pub extern "C" fn iw_shutdown() -> iw_result {
             return Ok(());
         }
         super::session::release_all();
-        #[cfg(any())]
         super::engine::release_all();
         super::client::release_all();
         super::log::release();
