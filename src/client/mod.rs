@@ -37,6 +37,7 @@ mod delivery;
 mod driver;
 pub mod runtime;
 mod session;
+mod wire;
 
 pub use config::{
     Auth, Capabilities, ClientConfig, Continuation, ReconnectPolicy, SessionToken, Talker, TlsMode,

@@ -22,12 +22,14 @@ pub(crate) const COMMAND_CAPACITY: usize = 4096;
 #[derive(Clone)]
 pub struct Session {
     pub(crate) inner: Arc<Inner>,
+    /// Held only by the handles: when the game drops every one of them, the
+    /// driver sees the channel close and ends the session.
+    commands: Option<mpsc::Sender<Command>>,
 }
 
 pub(crate) struct Inner {
     pub(crate) delivery: Delivery,
     pub(crate) shared: Mutex<Shared>,
-    commands: Option<mpsc::Sender<Command>>,
     /// Wakes the driver when the game closes the session.
     pub(crate) close_signal: Notify,
 }
@@ -99,7 +101,6 @@ impl Session {
                 current: None,
                 conversation_id: uuid::Uuid::new_v4().to_string(),
             }),
-            commands: Some(tx),
             close_signal: Notify::new(),
         });
         inner
@@ -109,7 +110,10 @@ impl Session {
                 retry_in: Duration::ZERO,
             })));
         handle.spawn(driver::run(inner.clone(), config, rx));
-        Ok(Session { inner })
+        Ok(Session {
+            inner,
+            commands: Some(tx),
+        })
     }
 
     /// A session bound to nothing (state Closed for sends), for tests and
@@ -126,9 +130,9 @@ impl Session {
                     current: None,
                     conversation_id: uuid::Uuid::new_v4().to_string(),
                 }),
-                commands: None,
                 close_signal: Notify::new(),
             }),
+            commands: None,
         }
     }
 
@@ -258,7 +262,7 @@ impl Session {
     }
 
     fn command(&self, command: Command) -> Result<(), Error> {
-        let Some(tx) = &self.inner.commands else {
+        let Some(tx) = &self.commands else {
             return Err(Error::Closed);
         };
         tx.try_send(command).map_err(|e| match e {
