@@ -89,8 +89,10 @@ fn run(mut cmd: Command, stdin: &str, limit: Duration) -> Run {
     }
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
-    let err_reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let out_reader =
+        std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
+    let err_reader =
+        std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
     let start = Instant::now();
     let code = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -237,7 +239,8 @@ fn misuse_under_valgrind() {
     assert!(r.stdout.contains("misuse: OK"), "{}", r.stdout);
 }
 
-const CHAT_SCRIPT: &str = "hello\nI would like a cider\n/trigger greet\n/character Finn\nplay me a song\n/quit\n";
+const CHAT_SCRIPT: &str =
+    "hello\nI would like a cider\n/trigger greet\n/character Finn\nplay me a song\n/quit\n";
 
 fn check_chat_output(out: &str) {
     // Greeted by name, a reply streamed to the first line, the cider rule's

@@ -10,10 +10,9 @@ use parking_lot::Mutex;
 
 use super::error::*;
 use super::handles::HandleTable;
-use super::runtime::{check_alive, from_client};
+use super::runtime::{check_alive, start_runtime};
 use super::strings::{optional, sized_struct};
 use crate::auth::Credentials;
-use crate::client::runtime;
 use crate::engine::{EngineConfig, Pacing, RunningEngine, Workspace};
 
 /// Opaque handle to a running local engine (see `iw_engine_start`).
@@ -119,19 +118,20 @@ pub unsafe extern "C" fn iw_engine_start(
                 .unwrap_or_default();
             engine.credentials = vec![Credentials::new(key, secret)];
         }
-        engine.pacing =
-            match c.pacing {
-                IW_PACING_INSTANT => Pacing::Instant,
-                IW_PACING_HUMAN => Pacing::Human,
-                other => return Err(FfiError::new(
+        engine.pacing = match c.pacing {
+            IW_PACING_INSTANT => Pacing::Instant,
+            IW_PACING_HUMAN => Pacing::Human,
+            other => {
+                return Err(FfiError::new(
                     IW_E_INVALID_ARGUMENT,
                     format!(
                         "config->pacing is {other}; expected IW_PACING_INSTANT or IW_PACING_HUMAN"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let scene_names = engine.workspace.scene_names();
-        let handle = runtime::handle().map_err(from_client)?;
+        let handle = start_runtime()?;
         let running = RunningEngine::start(engine, &handle).map_err(|e| {
             FfiError::new(IW_E_IO, format!("the local engine could not start: {e}"))
         })?;

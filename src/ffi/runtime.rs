@@ -60,6 +60,29 @@ pub fn from_client(e: client::Error) -> FfiError {
     FfiError::new(code, e.to_string())
 }
 
+/// The library runtime, started if needed with SIGPIPE blocked in its threads.
+///
+/// A C host keeps SIGPIPE's default action (terminate), unlike Rust programs,
+/// and vectored writes to a socket the peer closed (`writev`, used by the
+/// transport) raise it. Threads inherit the creating thread's signal mask, so
+/// the runtime's threads are created with SIGPIPE blocked: such a write then
+/// just fails with EPIPE. The host's own threads and handlers are untouched.
+pub fn start_runtime() -> FfiResult<tokio::runtime::Handle> {
+    #[cfg(unix)]
+    unsafe {
+        let mut block: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut block);
+        libc::sigaddset(&mut block, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &block, &mut old);
+        let handle = runtime::handle();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        handle.map_err(from_client)
+    }
+    #[cfg(not(unix))]
+    runtime::handle().map_err(from_client)
+}
+
 /// Library version as `major << 16 | minor << 8 | patch`. Never fails.
 #[no_mangle]
 pub extern "C" fn iw_version() -> u32 {

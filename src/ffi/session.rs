@@ -12,7 +12,7 @@ use super::client::{iw_client, CLIENTS};
 use super::error::*;
 use super::handles::HandleTable;
 use super::lend::{character_of, Scratch};
-use super::runtime::{check_alive, from_client};
+use super::runtime::{check_alive, from_client, start_runtime};
 use super::strings::borrowed;
 use super::types::*;
 use crate::client::{Error, SentIds, Session, SessionState};
@@ -137,6 +137,7 @@ pub unsafe extern "C" fn iw_session_open(
         if out.is_null() {
             return Err(FfiError::new(IW_E_NULL_POINTER, "out is NULL"));
         }
+        start_runtime()?;
         let session = Session::open((*config).clone()).map_err(from_client)?;
         let handle = match SESSIONS.insert(Arc::new(SessionEntry::new(session.clone()))) {
             Ok(h) => h,

@@ -1,9 +1,9 @@
 /* A session against the in-process local engine, through the C API only:
  * open, characters, text, trigger with parameters, the three ways of receiving
  * (poll, dispatch, library-thread callback) and the wake-up. */
-#include <pthread.h>
-
 #include "test_util.h"
+
+#include <pthread.h>
 
 /* What one reply consisted of. */
 struct reply {
@@ -188,10 +188,18 @@ int main(void) {
     poll_reply(session, &reply);
     printf("reply (%s): %s [%d texts, %d emotions, %d audio, %d phonemes]\n", reply.character,
            reply.text, reply.texts, reply.emotions, reply.audios, reply.phonemes);
+    /* The first reply of a character greets the player by name. */
     EXPECT(reply.texts > 0);
-    EXPECT(strstr(reply.text, "hello there") != NULL);
+    EXPECT(strstr(reply.text, "Tester") != NULL);
     EXPECT(reply.audios > 0);
     EXPECT(reply.phonemes > 0);
+
+    /* Then it answers what was said. */
+    CHECK(iw_session_send_text(session, "hello there", &ids));
+    reply_reset(&reply, &ids);
+    poll_reply(session, &reply);
+    printf("reply: %s\n", reply.text);
+    EXPECT(strstr(reply.text, "hello there") != NULL);
 
     /* Trigger with a parameter. */
     params[0].key = "mood";
@@ -229,7 +237,10 @@ int main(void) {
     /* Switch character (by display name), then the library-thread callback. */
     CHECK(iw_session_set_character(session, "Bob"));
     CHECK(iw_session_current_character(session, &ch));
-    EXPECT(str_eq(ch.id, "bob"));
+    EXPECT(str_eq(ch.display_name, "Bob"));
+    {
+        char bob_id[64];
+        snprintf(bob_id, sizeof bob_id, "%s", ch.id.ptr);
     memset(&sh, 0, sizeof sh);
     pthread_mutex_init(&sh.lock, NULL);
     pthread_cond_init(&sh.cond, NULL);
@@ -240,8 +251,9 @@ int main(void) {
     pthread_mutex_unlock(&sh.lock);
     wait_for(&sh, reply_ended);
     printf("callback reply (%s): %s\n", sh.reply.character, sh.reply.text);
-    EXPECT(strcmp(sh.reply.character, "bob") == 0);
-    EXPECT(strstr(sh.reply.text, "callback please") != NULL);
+    EXPECT(strcmp(sh.reply.character, bob_id) == 0);
+    }
+    EXPECT(strstr(sh.reply.text, "Bob") != NULL);
     /* Back to the queue: the registration's userdata is released once. */
     CHECK(iw_session_set_callback(session, NULL, NULL, NULL));
     EXPECT(userdata_frees == 1);

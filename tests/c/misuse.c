@@ -2,9 +2,9 @@
  * crashes or hangs. NULL for every pointer argument, invalid UTF-8, stale,
  * foreign and made-up handles, double frees, freeing a session from inside its
  * own callbacks, polling one session from two threads, calls after shutdown. */
-#include <pthread.h>
-
 #include "test_util.h"
+
+#include <pthread.h>
 
 static const char BAD_UTF8[] = {'h', 'i', (char)0xff, (char)0xfe, 0};
 
