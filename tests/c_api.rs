@@ -15,26 +15,29 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The profile directory holding `libinworld.so`: this test binary lives in
-/// `<target>/<profile>/deps/`, wherever CARGO_TARGET_DIR points.
+/// The directory holding the `libinworld.so` built with this test: cargo builds
+/// the library's every crate type into `<target>/<profile>/deps/` (where this
+/// test binary lives, wherever CARGO_TARGET_DIR points) and copies it one level
+/// up only for `cargo build`, so `deps/` has the fresh one.
 fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
+    let deps = exe
         .parent()
-        .and_then(Path::parent)
-        .expect("the test binary is in <target>/<profile>/deps")
-        .to_path_buf();
-    let lib = dir.join("libinworld.so");
-    assert!(
-        lib.exists(),
-        "{} is missing: build the library first (`cargo build`)",
-        lib.display()
+        .expect("the test binary is in <target>/<profile>/deps");
+    for dir in [deps, deps.parent().unwrap_or(deps)] {
+        if dir.join("libinworld.so").exists() {
+            return dir.to_path_buf();
+        }
+    }
+    panic!(
+        "libinworld.so is missing next to {}: build the library first (`cargo build`)",
+        exe.display()
     );
-    dir
 }
 
 fn out_dir() -> PathBuf {
-    let dir = lib_dir().join("c-tests");
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().unwrap().join("c-tests");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
