@@ -290,3 +290,124 @@ impl Scratch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::*;
+    use std::ffi::CStr;
+    use std::time::Duration;
+
+    fn s(v: iw_str) -> &'static str {
+        // SAFETY: lent strings are NUL-terminated; the tests keep the packets alive.
+        let c = unsafe { CStr::from_ptr(v.ptr) };
+        assert_eq!(c.to_bytes().len(), v.len);
+        c.to_str().unwrap()
+    }
+
+    fn packet(body: PacketBody) -> Packet {
+        Packet {
+            ids: PacketIds {
+                interaction_id: "i-1".into(),
+                ..Default::default()
+            },
+            routing: Routing {
+                source: Actor {
+                    kind: ActorKind::Character,
+                    name: "alice-id".into(),
+                },
+                target: Actor::default(),
+            },
+            timestamp_ms: 42,
+            body,
+        }
+    }
+
+    #[test]
+    fn every_kind_is_lent_with_its_arrays() {
+        let packets = vec![
+            packet(PacketBody::Audio(AudioChunk {
+                data: vec![1, 2, 3],
+                phonemes: vec![
+                    Phoneme {
+                        phoneme: "h".into(),
+                        start_offset: Duration::from_millis(5),
+                    },
+                    Phoneme {
+                        phoneme: "i".into(),
+                        start_offset: Duration::from_millis(80),
+                    },
+                ],
+            })),
+            packet(PacketBody::Trigger(CustomEvent {
+                name: "greeted".into(),
+                parameters: vec![Parameter {
+                    name: "mood".into(),
+                    value: "sunny".into(),
+                }],
+            })),
+            packet(PacketBody::SceneStatus(SceneStatus {
+                name: "workspaces/w/scenes/s".into(),
+                characters: vec![Character {
+                    id: "alice-id".into(),
+                    display_name: "Alice".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })),
+            packet(PacketBody::CancelResponses {
+                interaction_id: "i-0".into(),
+                utterance_ids: vec!["u-1".into(), "u-2".into()],
+            }),
+            packet(PacketBody::Error(SessionError {
+                grpc_code: 5,
+                message: "missing".into(),
+                details: Some(ErrorDetails {
+                    resource_id: Some("scene-x".into()),
+                    ..ErrorDetails::new(ErrorType::ResourceNotFound, ReconnectType::NoRetry)
+                }),
+                will_retry: false,
+            })),
+            packet(PacketBody::Overflow { dropped: 7 }),
+        ];
+        let mut scratch = Scratch::default();
+        scratch.reset_for(&packets);
+        let lent: Vec<iw_packet> = packets.iter().map(|p| scratch.lend(p)).collect();
+        unsafe {
+            let a = lent[0].data.audio;
+            assert_eq!(lent[0].kind, IW_PACKET_AUDIO);
+            assert_eq!(std::slice::from_raw_parts(a.data, a.len), &[1, 2, 3]);
+            let ph = std::slice::from_raw_parts(a.phonemes, a.phoneme_count);
+            assert_eq!((s(ph[1].phoneme), ph[1].start_offset_us), ("i", 80_000));
+            assert_eq!(s(lent[0].ids.interaction_id), "i-1");
+            assert_eq!(s(lent[0].source.name), "alice-id");
+            assert_eq!(lent[0].timestamp_ms, 42);
+
+            let t = lent[1].data.custom;
+            assert_eq!(lent[1].kind, IW_PACKET_TRIGGER);
+            let params = std::slice::from_raw_parts(t.parameters, t.parameter_count);
+            assert_eq!(
+                (s(t.name), s(params[0].name), s(params[0].value)),
+                ("greeted", "mood", "sunny")
+            );
+
+            let sc = lent[2].data.scene;
+            let chars = std::slice::from_raw_parts(sc.characters, sc.character_count);
+            assert_eq!(s(chars[0].display_name), "Alice");
+            assert_eq!(s(chars[0].avatar_img), "");
+
+            let c = lent[3].data.cancel_responses;
+            let ids = std::slice::from_raw_parts(c.utterance_ids, c.utterance_id_count);
+            assert_eq!((s(ids[0]), s(ids[1])), ("u-1", "u-2"));
+
+            let e = lent[4].data.error;
+            assert_eq!(
+                (e.grpc_code, e.has_details, s(e.resource_id)),
+                (5, 1, "scene-x")
+            );
+            assert_eq!(e.reconnect_type, IW_RECONNECT_NO_RETRY);
+
+            assert_eq!(lent[5].data.overflow.dropped, 7);
+        }
+    }
+}

@@ -139,11 +139,34 @@ static void wait_for(struct shared *sh, int (*done)(struct shared *)) {
     pthread_mutex_unlock(&sh->lock);
 }
 
+/* Log records routed to the game's console. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static int log_records = 0, token_logged = 0, secret_logged = 0, log_frees = 0;
+
+static void on_log(uint32_t level, const char *target, const char *message, void *userdata) {
+    (void)userdata;
+    EXPECT(level >= IW_LOG_ERROR && level <= IW_LOG_DEBUG);
+    EXPECT(target != NULL && message != NULL);
+    pthread_mutex_lock(&log_lock);
+    log_records++;
+    if (strstr(message, "got a session token") != NULL && strncmp(target, "inworld", 7) == 0) {
+        token_logged = 1;
+    }
+    if (strstr(message, "test-api-secret") != NULL) secret_logged = 1;
+    pthread_mutex_unlock(&log_lock);
+}
+
+static void on_log_free(void *userdata) {
+    (void)userdata;
+    log_frees++;
+}
+
 static int reply_ended(struct shared *sh) { return sh->reply.ended; }
 static int woken(struct shared *sh) { return sh->wakeups > 0; }
 
 int main(void) {
     char address[64], scene[256];
+    iw_result log_installed = iw_set_log_callback(on_log, NULL, on_log_free, IW_LOG_DEBUG);
     struct iw_engine *engine = start_engine("test", address, sizeof address, scene, sizeof scene);
     struct iw_client *client =
         new_client(address, scene, IW_CAP_DEFAULT | IW_CAP_EMOTIONS | IW_CAP_PHONEMES);
@@ -156,6 +179,7 @@ int main(void) {
     iw_key_value params[1];
     struct shared sh;
 
+    CHECK(log_installed);
     printf("engine at %s, scene %s\n", address, scene);
     CHECK(iw_session_open(client, &session));
     /* The client config was copied: the client can go. */
@@ -285,6 +309,15 @@ int main(void) {
     pthread_cond_destroy(&sh.cond);
 
     CHECK(iw_engine_free(engine));
+
+    /* Logging reached the callback, without secrets. */
+    pthread_mutex_lock(&log_lock);
+    printf("log records: %d\n", log_records);
+    EXPECT(token_logged);
+    EXPECT(!secret_logged);
+    pthread_mutex_unlock(&log_lock);
+    CHECK(iw_set_log_callback(NULL, NULL, NULL, 0));
+    EXPECT(log_frees == 1);
     CHECK(iw_shutdown());
     printf("basic_session: OK\n");
     return 0;
