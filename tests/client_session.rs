@@ -329,14 +329,18 @@ fn wakeup_fires_when_packets_arrive() {
 
 #[test]
 fn handler_receives_packets_and_none_run_after_close() {
+    use std::sync::atomic::AtomicBool;
     let engine = engine();
     let session = Session::open(config_for(&engine)).unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<Packet>();
     let tx = Mutex::new(tx);
-    let calls = Arc::new(AtomicUsize::new(0));
-    let c = calls.clone();
+    let close_returned = Arc::new(AtomicBool::new(false));
+    let late_calls = Arc::new(AtomicUsize::new(0));
+    let (flag, late) = (close_returned.clone(), late_calls.clone());
     session.set_handler(Some(Arc::new(move |p| {
-        c.fetch_add(1, Ordering::SeqCst);
+        if flag.load(Ordering::SeqCst) {
+            late.fetch_add(1, Ordering::SeqCst);
+        }
         let _ = tx.lock().unwrap().send(p);
     })));
     // Ready may already be queued; drain the queue, then wait through the handler.
@@ -359,25 +363,27 @@ fn handler_receives_packets_and_none_run_after_close() {
         session.try_recv().is_none(),
         "handler mode bypasses the queue"
     );
-    // Start another reply and close while it streams: after close returns,
-    // the handler never runs again.
+    // Close while a long reply streams in: once close returns, the handler
+    // never runs again, whatever still arrives.
     session.send_text("tell me a long story").unwrap();
+    rx.recv_timeout(WAIT).expect("the reply started");
     session.close();
-    let at_close = calls.load(Ordering::SeqCst);
+    close_returned.store(true, Ordering::SeqCst);
     session.inject(inworld::packet::Packet {
         ids: Default::default(),
         routing: Default::default(),
         timestamp_ms: 0,
         body: PacketBody::Silence { duration_ms: 1 },
     });
-    std::thread::yield_now();
-    assert_eq!(calls.load(Ordering::SeqCst), at_close);
-    // What arrived after close is still pollable, ending with Closed.
-    let mut last = None;
-    while let Some(p) = session.try_recv() {
-        last = Some(p);
+    // Whatever comes after close is queued (still pollable), never handled.
+    let mut after = Vec::new();
+    while let Some(p) = session.recv_timeout(Duration::from_millis(300)) {
+        after.push(p);
     }
-    assert!(last.is_some());
+    assert_eq!(late_calls.load(Ordering::SeqCst), 0);
+    assert!(after
+        .iter()
+        .any(|p| is_connection(p, ConnectionState::Closed)));
 }
 
 #[test]
@@ -390,11 +396,14 @@ fn close_from_inside_the_handler_does_not_deadlock() {
     let (s, c) = (session.clone(), calls.clone());
     session.set_handler(Some(Arc::new(move |p| {
         c.fetch_add(1, Ordering::SeqCst);
-        if matches!(p.body, PacketBody::SceneStatus(_)) {
+        if matches!(p.body, PacketBody::Text(_)) {
             s.close();
             let _ = done_tx.lock().unwrap().send(());
         }
     })));
+    // The reply surely reaches the handler (earlier packets may have been
+    // queued before it was set).
+    session.send_text("hi").unwrap();
     done_rx
         .recv_timeout(WAIT)
         .expect("close inside the handler returned");
@@ -408,7 +417,6 @@ fn close_from_inside_the_handler_does_not_deadlock() {
     });
     assert_eq!(calls.load(Ordering::SeqCst), at_close);
     session.close(); // idempotent
-    let _ = Duration::ZERO;
 }
 
 #[test]
@@ -443,4 +451,76 @@ fn offline_session_inject_and_poll() {
         session.try_recv().unwrap().body,
         PacketBody::Overflow { dropped: 2 }
     );
+}
+
+#[test]
+fn continuation_with_a_previous_dialog() {
+    let engine = engine();
+    let mut config = config_for(&engine);
+    config.continuation = Some(inworld::client::Continuation::DialogHistory(vec![
+        (inworld::client::Talker::Player, "the sky is green".into()),
+        (inworld::client::Talker::Character, "How odd.".into()),
+    ]));
+    let (session, _) = open_ready(config);
+    let reply = reply_to(&session, &session.send_text("do you remember?").unwrap());
+    let said = texts(&reply).join(" ");
+    assert!(said.contains("the sky is green"), "{said}");
+    session.close();
+}
+
+#[test]
+fn open_with_a_token_from_the_games_backend() {
+    use inworld::proto::ai::inworld::engine::{
+        world_engine_client::WorldEngineClient, GenerateTokenRequest,
+    };
+    let engine = engine();
+    // What a game's backend does: sign GenerateToken with the secret it keeps.
+    let host = engine.addr().to_string();
+    let credentials = engine.credentials().clone();
+    let access = inworld::client::runtime::handle().unwrap().block_on(async {
+        let mut client = WorldEngineClient::connect(format!("http://{host}"))
+            .await
+            .unwrap();
+        let mut request = tonic::Request::new(GenerateTokenRequest {
+            key: credentials.key.clone(),
+            resources: vec!["workspaces/test-ws".into()],
+        });
+        request.metadata_mut().insert(
+            "authorization",
+            inworld::auth::authorization_header(&credentials, &host)
+                .parse()
+                .unwrap(),
+        );
+        client.generate_token(request).await.unwrap().into_inner()
+    });
+    let expiration = access.expiration_time.unwrap();
+    let mut config = config_for(&engine);
+    config.auth = inworld::client::Auth::Token(inworld::client::SessionToken {
+        token: access.token,
+        token_type: access.r#type,
+        session_id: access.session_id.clone(),
+        expires_at: std::time::UNIX_EPOCH + Duration::from_secs(expiration.seconds as u64),
+    });
+    let (session, _) = open_ready(config);
+    assert_eq!(session.session_id().unwrap(), access.session_id);
+    let reply = reply_to(&session, &session.send_text("hi").unwrap());
+    assert!(!texts(&reply).is_empty());
+    session.close();
+}
+
+#[test]
+fn a_character_resource_name_as_the_scene() {
+    let engine = engine();
+    let mut config = config_for(&engine);
+    config.scene = "workspaces/test-ws/characters/carol".into();
+    let (session, _) = open_ready(config);
+    let characters = session.characters();
+    assert_eq!(characters.len(), 1);
+    assert_eq!(characters[0].display_name, "Carol");
+    let reply = reply_to(&session, &session.send_text("hi carol").unwrap());
+    assert!(reply
+        .iter()
+        .filter(|p| matches!(p.body, PacketBody::Text(_)))
+        .all(|p| p.routing.source.name == characters[0].id));
+    session.close();
 }

@@ -47,5 +47,9 @@ fn an_untrusted_certificate_fails_cleanly() {
         })
         .expect("an error packet");
     assert!(!error.will_retry);
+    assert!(
+        error.message.to_lowercase().contains("certificate"),
+        "the error names the certificate problem: {error:?}"
+    );
     assert!(session.characters().is_empty());
 }

@@ -416,10 +416,12 @@ mod tests {
         }
     }
 
+    type Mutation = Box<dyn Fn(&mut ClientConfig)>;
+
     #[test]
     fn validation_names_the_problem() {
         assert!(good().validate().is_ok());
-        let cases: Vec<(Box<dyn Fn(&mut ClientConfig)>, &str)> = vec![
+        let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|c| c.host = "".into()), "host"),
             (Box::new(|c| c.host = "http://x:1".into()), "host"),
             (Box::new(|c| c.host = "nohost".into()), "port"),

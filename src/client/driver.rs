@@ -486,6 +486,16 @@ impl Driver {
                 will_retry,
             },
         };
+        let mut error = error;
+        if !will_retry && !self.pending.is_empty() {
+            // Nothing is dropped silently: say what will never be sent.
+            error.message = format!(
+                "{}; {} unsent packet(s) dropped",
+                error.message,
+                self.pending.len()
+            )
+            .into();
+        }
         log::warn!(
             "session stream failed: {} (retry: {will_retry})",
             error.message

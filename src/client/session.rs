@@ -19,6 +19,10 @@ pub(crate) const COMMAND_CAPACITY: usize = 4096;
 
 /// A session with one scene. Cheap to clone (the clones share the session);
 /// `Send + Sync`.
+///
+/// Dropping every handle ends the session like [`Session::close`]; a handler
+/// or wake-up closure that holds a handle keeps the session alive until
+/// `close()` (which drops the callbacks).
 #[derive(Clone)]
 pub struct Session {
     pub(crate) inner: Arc<Inner>,
@@ -283,6 +287,10 @@ impl Session {
 
     /// Sends packets to `handler` on a library thread instead of the queue
     /// (`None` goes back to the queue). Packets already queued stay there.
+    /// The handler runs on a runtime worker: keep it short and non-blocking
+    /// (hand the packet over to your own thread if needed). Replacing it
+    /// waits until a running call of the old one returns (except from inside
+    /// the handler itself).
     pub fn set_handler(&self, handler: Option<PacketHandler>) {
         self.inner.delivery.set_handler(handler);
     }

@@ -18,7 +18,8 @@ pub enum Pacing {
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Engine options. [`EngineConfig::new`] gives working defaults.
-#[derive(Debug, Clone)]
+/// `Debug` leaves out secrets (API secrets and the TLS key).
+#[derive(Clone)]
 pub struct EngineConfig {
     /// Where to listen; port 0 picks a free port.
     pub listen: SocketAddr,
@@ -55,5 +56,36 @@ impl EngineConfig {
             record: false,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
+    }
+}
+
+impl std::fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("listen", &self.listen)
+            .field("workspace", &self.workspace.workspace)
+            .field("credentials", &self.credentials)
+            .field("token_ttl", &self.token_ttl)
+            .field("session_idle_timeout", &self.session_idle_timeout)
+            .field("pacing", &self.pacing)
+            .field("tls", &self.tls.is_some())
+            .field("record", &self.record)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_secrets() {
+        let mut c = EngineConfig::new(Workspace::test_scenes());
+        c.tls = Some((b"CERT".to_vec(), b"PRIVATE KEY BYTES".to_vec()));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("test-api-secret"));
+        assert!(!shown.contains("PRIVATE"));
+        assert!(shown.contains("test-api-key"));
     }
 }

@@ -39,13 +39,14 @@
 //! Module map: [`config`] (options), [`scene`] (scene files), [`tokens`]
 //! (GenerateToken auth and session tokens), [`sessions`] (per-session state and
 //! expiry), [`world_engine`] (the WorldEngine service: GenerateToken and the
-//! OpenSession stream), [`replies`] (what characters say and how it is
+//! OpenSession stream), `inbound` (what each client packet does), [`replies`] (what characters say and how it is
 //! streamed), [`speech`] (synthesized audio with phoneme timings),
 //! [`feedback`], [`state`] (GetSessionState and continuations), [`wire`]
 //! (building server packets), [`server`] (RunningEngine).
 
 pub mod config;
 pub mod feedback;
+mod inbound;
 pub mod replies;
 pub mod scene;
 pub mod server;

@@ -439,6 +439,49 @@ mod tests {
     }
 
     #[test]
+    fn files_load_and_bad_rules_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        std::fs::write(
+            &path,
+            r#"
+workspace = "my-ws"
+[[scenes]]
+id = "s"
+characters = ["c"]
+[[characters]]
+id = "c"
+display_name = "C"
+[[characters.rules]]
+trigger = "t"
+lines = ["hi"]
+emotion = "JOY"
+"#,
+        )
+        .unwrap();
+        let ws = Workspace::from_file(&path).unwrap();
+        assert_eq!(ws.scene_names(), ["workspaces/my-ws/scenes/s"]);
+        assert!(matches!(
+            Workspace::from_file(&dir.path().join("missing.toml")),
+            Err(SceneError::Io(_))
+        ));
+        let bad = |rule: &str| {
+            Workspace::from_toml_str(&format!(
+                "workspace = \"w\"\n[[characters]]\nid = \"c\"\ndisplay_name = \"C\"\n[[characters.rules]]\n{rule}\n"
+            ))
+            .unwrap_err()
+            .to_string()
+        };
+        assert!(bad("lines = [\"x\"]").contains("exactly one"));
+        assert!(bad("trigger = \"t\"\nemotion = \"GLEE\"").contains("GLEE"));
+        assert!(bad(
+            "trigger = \"t\"\nerror = { code = \"NOPE\", error_type = \"SESSION_PAUSED\" }"
+        )
+        .contains("NOPE"));
+        assert!(bad("trigger = \"t\"\nunknown_key = 1").contains("unknown_key"));
+    }
+
+    #[test]
     fn inconsistent_files_are_refused() {
         let e = Workspace::from_toml_str(
             "workspace = \"w\"\n[[scenes]]\nid = \"s\"\ncharacters = [\"nobody\"]\n",

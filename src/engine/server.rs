@@ -55,7 +55,8 @@ pub struct RunningEngine {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     server: Option<tokio::task::JoinHandle<()>>,
-    done: Option<std::sync::mpsc::Receiver<()>>,
+    /// Signalled when the server task ends (a Mutex keeps RunningEngine Sync).
+    done: Option<parking_lot::Mutex<std::sync::mpsc::Receiver<()>>>,
 }
 
 impl RunningEngine {
@@ -139,7 +140,7 @@ impl RunningEngine {
             shared,
             stop,
             server: Some(server),
-            done: Some(done),
+            done: Some(parking_lot::Mutex::new(done)),
         })
     }
 
@@ -178,7 +179,7 @@ impl RunningEngine {
             return;
         };
         let wait = || {
-            if done.recv_timeout(Duration::from_secs(3)).is_err() {
+            if done.lock().recv_timeout(Duration::from_secs(3)).is_err() {
                 server.abort();
             }
         };
@@ -197,5 +198,31 @@ impl RunningEngine {
 impl Drop for RunningEngine {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_engine_can_be_shared_across_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<RunningEngine>();
+    }
+
+    #[test]
+    fn start_binds_before_returning_and_stop_outside_a_runtime_works() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let engine = RunningEngine::start(
+            EngineConfig::new(super::super::Workspace::test_scenes()),
+            runtime.handle(),
+        )
+        .unwrap();
+        let addr = engine.addr();
+        assert_ne!(addr.port(), 0);
+        assert!(std::net::TcpStream::connect(addr).is_ok());
+        engine.stop();
+        assert!(std::net::TcpListener::bind(addr).is_ok(), "port released");
     }
 }

@@ -257,14 +257,38 @@ pub fn error_from_status(status: &tonic::Status, will_retry: bool) -> SessionErr
     SessionError {
         grpc_code: status.code() as i32,
         message: format!(
-            "{} {:?}: {}",
+            "{} {}: {}",
             status.code() as i32,
-            status.code(),
+            code_name(status.code()),
             status.message()
         )
         .into(),
         details: super::status::details_of(status),
         will_retry,
+    }
+}
+
+/// The gRPC name of a status code, as grpc-js prints it (`FAILED_PRECONDITION`).
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
     }
 }
 
@@ -538,7 +562,7 @@ mod tests {
         let status = status_with_details(tonic::Code::FailedPrecondition, "paused", &details);
         let e = error_from_status(&status, true);
         assert_eq!(e.grpc_code, 9);
-        assert!(e.message.contains("paused"));
+        assert_eq!(e.message, "9 FAILED_PRECONDITION: paused");
         assert_eq!(e.details, Some(details));
         assert!(e.will_retry);
     }

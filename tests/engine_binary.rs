@@ -1,0 +1,108 @@
+//! The `inworld-engine` program: flags, what it prints, and that it serves.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+struct Killed(std::process::Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run(args: &[&str]) -> (Killed, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inworld-engine"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let child = Killed(child);
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let done = line.starts_with("secret");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    (child, lines)
+}
+
+#[test]
+fn prints_address_scenes_and_credentials_then_serves() {
+    let (_child, lines) = run(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--scene",
+        "test",
+        "--key",
+        "k1",
+        "--secret",
+        "s1",
+        "--pacing",
+        "instant",
+        "--token-ttl",
+        "600",
+        "--idle-timeout",
+        "60",
+    ]);
+    let text = lines.join("\n");
+    assert!(
+        text.contains("scene     workspaces/test-ws/scenes/test-scene"),
+        "{text}"
+    );
+    assert!(text.contains("scene     workspaces/test-ws/scenes/other-scene"));
+    assert!(text.contains("key       k1"));
+    assert!(text.contains("secret    s1"));
+    let addr: std::net::SocketAddr = lines[0].split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert_ne!(addr.port(), 0);
+
+    // It answers a token request signed with the printed pair.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use inworld::proto::ai::inworld::engine::world_engine_client::WorldEngineClient;
+        let mut client = WorldEngineClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap();
+        let creds = inworld::auth::Credentials::new("k1", "s1");
+        let mut req =
+            tonic::Request::new(inworld::proto::ai::inworld::engine::GenerateTokenRequest {
+                key: "k1".into(),
+                resources: vec!["workspaces/test-ws".into()],
+            });
+        req.metadata_mut().insert(
+            "authorization",
+            inworld::auth::authorization_header(&creds, &addr.to_string())
+                .parse()
+                .unwrap(),
+        );
+        let token = client.generate_token(req).await.unwrap().into_inner();
+        assert!(token.session_id.starts_with("test-ws:"));
+    });
+}
+
+#[test]
+fn the_default_scene_is_the_tavern_and_bad_flags_are_refused() {
+    let (_child, lines) = run(&["--listen", "127.0.0.1:0"]);
+    assert!(lines
+        .iter()
+        .any(|l| l == "scene     workspaces/demo/scenes/tavern"));
+    assert!(lines.iter().any(|l| l == "key       test-api-key"));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_inworld-engine"))
+        .args(["--pacing", "sloth"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--pacing"));
+    let out = Command::new(env!("CARGO_BIN_EXE_inworld-engine"))
+        .args(["--scene", "/nonexistent.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nonexistent"));
+}

@@ -1,0 +1,529 @@
+//! One session over raw tonic clients: handshake, replies, capabilities,
+//! speech, conversations, characters, cancel, ping.
+
+mod engine_support;
+
+use engine_support::*;
+use inworld::engine::{EngineConfig, Pacing, Workspace};
+use inworld::proto::ai::inworld::packets::*;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn text_gets_a_streamed_reply_with_ids_routing_and_speech() {
+    let engine = test_engine();
+    let mut r = ready(&engine, caps_all()).await;
+    let alice = r.agents[0].clone();
+    let sent = text(&r.conversation, "tell me a long story");
+    let player_ids = sent.packet_id.clone().unwrap();
+    r.stream.send(sent).await;
+    let reply = r.stream.reply().await;
+
+    let lines = texts(&reply);
+    assert_eq!(lines.len(), 5, "one TEXT per sentence: {lines:?}");
+    assert_eq!(lines[0], "It began on a cold morning.");
+    for p in &reply {
+        let ids = p.packet_id.as_ref().unwrap();
+        assert_eq!(ids.interaction_id, player_ids.interaction_id);
+        assert_eq!(ids.conversation_id, r.conversation);
+        assert!(!ids.utterance_id.is_empty());
+        assert_eq!(source_name(p), alice);
+        let routing = p.routing.as_ref().unwrap();
+        assert_eq!(
+            routing.source.as_ref().unwrap().r#type,
+            actor::Type::Agent as i32
+        );
+        assert_eq!(
+            routing.target.as_ref().unwrap().r#type,
+            actor::Type::Player as i32
+        );
+    }
+    // Emotion once (fallback mood or rule), audio per utterance, silences between.
+    assert_eq!(
+        count(&reply, |b| matches!(b, inworld_packet::Packet::Emotion(_))),
+        0
+    );
+    let audio: Vec<&DataChunk> = reply
+        .iter()
+        .filter_map(|p| match &p.packet {
+            Some(inworld_packet::Packet::DataChunk(d))
+                if d.r#type == data_chunk::DataType::Audio as i32 =>
+            {
+                Some(d)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(audio.len(), 5);
+    let silences = count(
+        &reply,
+        |b| matches!(b, inworld_packet::Packet::DataChunk(d) if d.r#type == data_chunk::DataType::Silence as i32),
+    );
+    assert_eq!(silences, 4);
+
+    // The phoneme timings agree with the audio they come with.
+    for chunk in audio {
+        let Some(data_chunk::Data::Chunk(wav)) = &chunk.data else {
+            panic!("audio bytes")
+        };
+        assert_eq!(&wav[0..4], b"RIFF");
+        assert_eq!(u32::from_le_bytes(wav[24..28].try_into().unwrap()), 16_000);
+        let samples = (wav.len() - 44) / 2;
+        let duration_ns = samples as i64 * 1_000_000_000 / 16_000;
+        assert!(!chunk.additional_phoneme_info.is_empty());
+        let mut last = -1i64;
+        for ph in &chunk.additional_phoneme_info {
+            let o = ph.start_offset.expect("start_offset always set");
+            let at = o.seconds * 1_000_000_000 + o.nanos as i64;
+            assert!(
+                at > last && at < duration_ns,
+                "phoneme at {at} ns of {duration_ns}"
+            );
+            assert!(!ph.phoneme.is_empty());
+            last = at;
+        }
+    }
+    // A PING follows the reply; answer it.
+    let ping = r.stream.packet().await;
+    let Some(inworld_packet::Packet::LatencyReport(LatencyReportEvent {
+        report: Some(latency_report_event::Report::PingPong(pp)),
+    })) = &ping.packet
+    else {
+        panic!("expected a PING, got {ping:?}")
+    };
+    assert_eq!(pp.r#type, ping_pong_report::Type::Ping as i32);
+    let pong = build(
+        Some(from_player()),
+        ids(""),
+        inworld_packet::Packet::LatencyReport(LatencyReportEvent {
+            report: Some(latency_report_event::Report::PingPong(PingPongReport {
+                r#type: ping_pong_report::Type::Pong as i32,
+                ping_packet_id: ping.packet_id.clone(),
+                ping_timestamp: pp.ping_timestamp,
+            })),
+        }),
+    );
+    r.stream.send(pong).await;
+    // The stream goes on after the PONG.
+    r.stream.send(text(&r.conversation, "hello")).await;
+    assert!(!texts(&r.stream.reply().await).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn capabilities_decide_what_a_reply_carries() {
+    let engine = test_engine();
+    let mut r = ready(&engine, caps_text()).await;
+    r.stream
+        .send(trigger(&r.conversation, "greet", &[("mood", "sleepy")]))
+        .await;
+    let reply = r.stream.reply().await;
+    assert_eq!(
+        texts(&reply),
+        ["Well met, Tester!", "You look sleepy today."]
+    );
+    assert_eq!(
+        count(&reply, |b| matches!(
+            b,
+            inworld_packet::Packet::DataChunk(_)
+        )),
+        0
+    );
+    assert_eq!(
+        count(&reply, |b| matches!(b, inworld_packet::Packet::Emotion(_))),
+        0
+    );
+    // Triggers the rule emits arrive regardless.
+    assert!(reply.iter().any(|p| matches!(&p.packet,
+        Some(inworld_packet::Packet::Custom(c)) if c.name == "greeted" && c.r#type == custom_event::Type::Trigger as i32)));
+
+    // The quest rule: a task and a narrated action, only with that capability.
+    r.stream.send(text(&r.conversation, "any quest?")).await;
+    let reply = r.stream.reply().await;
+    assert!(reply.iter().any(|p| matches!(&p.packet,
+        Some(inworld_packet::Packet::Custom(c)) if c.name == "give_quest" && c.r#type == custom_event::Type::Task as i32)));
+    assert_eq!(
+        count(&reply, |b| matches!(b, inworld_packet::Packet::Action(_))),
+        0
+    );
+
+    let mut r = ready(&engine, caps_all()).await;
+    r.stream.send(text(&r.conversation, "any quest?")).await;
+    let reply = r.stream.reply().await;
+    assert!(reply.iter().any(|p| matches!(&p.packet,
+        Some(inworld_packet::Packet::Action(ActionEvent { action: Some(action_event::Action::NarratedAction(n)), .. })) if n.content == "hands over a folded map")));
+    let emotion = reply
+        .iter()
+        .find_map(|p| match &p.packet {
+            Some(inworld_packet::Packet::Emotion(e)) => Some(*e),
+            _ => None,
+        })
+        .expect("emotion with the capability");
+    assert_eq!(emotion.behavior, emotion_event::SpaffCode::Interest as i32);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mute_removes_audio_until_unmuted() {
+    let engine = test_engine();
+    let mut r = ready(&engine, caps_all()).await;
+    let audio = |reply: &[InworldPacket]| {
+        count(
+            reply,
+            |b| matches!(b, inworld_packet::Packet::DataChunk(d) if d.r#type == data_chunk::DataType::Audio as i32),
+        )
+    };
+    r.stream
+        .send(control(
+            &r.conversation,
+            control_event::Action::TtsPlaybackMute,
+        ))
+        .await;
+    r.stream.send(text(&r.conversation, "hello")).await;
+    let reply = r.stream.reply().await;
+    assert!(!texts(&reply).is_empty());
+    assert_eq!(audio(&reply), 0);
+    r.stream
+        .until(|p| matches!(p.packet, Some(inworld_packet::Packet::LatencyReport(_))))
+        .await;
+    r.stream
+        .send(control(
+            &r.conversation,
+            control_event::Action::TtsPlaybackUnmute,
+        ))
+        .await;
+    r.stream.send(text(&r.conversation, "hello")).await;
+    assert!(audio(&r.stream.reply().await) > 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_audio_session_is_answered_like_speech() {
+    let engine = test_engine();
+    let mut r = ready(&engine, caps_text()).await;
+    r.stream
+        .send(control(
+            &r.conversation,
+            control_event::Action::AudioSessionStart,
+        ))
+        .await;
+    let speech = inworld::engine::speech::synthesize("hello there");
+    for chunk in speech.wav.chunks(5 * 1024) {
+        r.stream
+            .send(build(
+                Some(from_player()),
+                ids(&r.conversation),
+                inworld_packet::Packet::DataChunk(DataChunk {
+                    data: Some(data_chunk::Data::Chunk(chunk.to_vec())),
+                    r#type: data_chunk::DataType::Audio as i32,
+                    ..Default::default()
+                }),
+            ))
+            .await;
+    }
+    r.stream
+        .send(control(
+            &r.conversation,
+            control_event::Action::AudioSessionEnd,
+        ))
+        .await;
+    let reply = r.stream.reply().await;
+    let stt = &reply[0];
+    let Some(inworld_packet::Packet::Text(t)) = &stt.packet else {
+        panic!("STT first: {stt:?}")
+    };
+    assert_eq!(t.source_type, text_event::SourceType::SpeechToText as i32);
+    assert!(t.r#final);
+    assert_eq!(t.text, "hello from the microphone");
+    assert_eq!(
+        stt.routing
+            .as_ref()
+            .unwrap()
+            .source
+            .as_ref()
+            .unwrap()
+            .r#type,
+        actor::Type::Player as i32
+    );
+    let interaction = &stt.packet_id.as_ref().unwrap().interaction_id;
+    assert!(!interaction.is_empty());
+    assert!(reply[1..]
+        .iter()
+        .all(|p| &p.packet_id.as_ref().unwrap().interaction_id == interaction));
+    assert!(
+        !texts(&reply[1..]).is_empty(),
+        "a character answers the speech"
+    );
+
+    // Silence is heard as nothing.
+    r.stream
+        .send(control(
+            &r.conversation,
+            control_event::Action::AudioSessionStart,
+        ))
+        .await;
+    r.stream
+        .send(build(
+            Some(from_player()),
+            ids(&r.conversation),
+            inworld_packet::Packet::DataChunk(DataChunk {
+                data: Some(data_chunk::Data::Chunk(inworld::engine::speech::wav_file(
+                    &[0; 1600],
+                ))),
+                r#type: data_chunk::DataType::Audio as i32,
+                ..Default::default()
+            }),
+        ))
+        .await;
+    r.stream
+        .send(control(
+            &r.conversation,
+            control_event::Action::AudioSessionEnd,
+        ))
+        .await;
+    let warning = r.stream.packet().await;
+    assert!(is_control(&warning, control_event::Action::Warning));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multi_character_conversations_take_turns() {
+    let engine = test_engine();
+    let mut r = ready(&engine, caps_text()).await;
+    let (alice, bob) = (r.agents[0].clone(), r.agents[1].clone());
+    let group = uuid::Uuid::new_v4().to_string();
+    r.stream
+        .send(conversation_update(&group, &[&alice, &bob], true))
+        .await;
+    let event = r.stream.packet().await;
+    let e = conversation_event(&event).unwrap();
+    assert_eq!(e.participants.len(), 3);
+    assert_eq!(event.packet_id.as_ref().unwrap().conversation_id, group);
+
+    let mut speakers = Vec::new();
+    for _ in 0..3 {
+        r.stream.send(text(&group, "hi all")).await;
+        let reply = r.stream.reply().await;
+        let speaking: std::collections::HashSet<String> = reply.iter().map(source_name).collect();
+        assert_eq!(speaking.len(), 1, "one character per turn");
+        speakers.push(speaking.into_iter().next().unwrap());
+    }
+    assert_eq!(speakers, [alice.clone(), bob.clone(), alice.clone()]);
+    r.stream
+        .send(trigger(&group, "inworld.conversation.next_turn", &[]))
+        .await;
+    let reply = r.stream.reply().await;
+    assert_eq!(source_name(&reply[0]), bob);
+
+    // Updating participants answers UPDATED, with the same id.
+    r.stream
+        .send(conversation_update(&group, &[&bob], true))
+        .await;
+    let event = r.stream.packet().await;
+    assert_eq!(
+        conversation_event(&event).unwrap().event_type,
+        conversation_event_payload::ConversationEventType::Updated as i32
+    );
+    r.stream.send(text(&group, "hi")).await;
+    assert_eq!(source_name(&r.stream.reply().await[0]), bob);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn addressed_turn_taking_lets_the_named_character_answer() {
+    let engine = start(EngineConfig::new(Workspace::default_scenes()));
+    let t = token_for(&engine, "demo").await;
+    let mut s = try_open(&engine, &t.token, &t.session_id).await.unwrap();
+    s.send(configuration(caps_text(), None)).await;
+    s.send(load_scene("workspaces/demo/scenes/tavern")).await;
+    let status = s.packet().await;
+    let agents = scene_status(&status).unwrap().agents.clone();
+    assert_eq!(agents.len(), 3);
+    let all: Vec<&str> = agents.iter().map(|a| a.agent_id.as_str()).collect();
+    let conv = "tavern-talk";
+    s.send(conversation_update(conv, &all, true)).await;
+    s.packet().await;
+    s.send(text(conv, "Finn, sing us a song!")).await;
+    let reply = s.reply().await;
+    let finn = agents.iter().find(|a| a.given_name == "Finn").unwrap();
+    assert_eq!(source_name(&reply[0]), finn.agent_id);
+    assert!(texts(&reply).iter().any(|l| l.contains("lantern burns")));
+}
+
+async fn token_for(
+    engine: &inworld::engine::RunningEngine,
+    ws: &str,
+) -> inworld::proto::ai::inworld::engine::AccessToken {
+    let mut client =
+        inworld::proto::ai::inworld::engine::world_engine_client::WorldEngineClient::new(
+            channel(engine).await,
+        );
+    let host = engine.addr().to_string();
+    client
+        .generate_token(signed(
+            token_request(ws, engine.credentials()),
+            engine.credentials(),
+            &host,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn characters_load_and_unload_with_full_scene_status() {
+    let engine = test_engine();
+    let mut r = ready(&engine, caps_text()).await;
+    let load = build(
+        Some(player_to_world()),
+        ids(""),
+        inworld_packet::Packet::Mutation(MutationEvent {
+            mutation: Some(mutation_event::Mutation::LoadCharacters(LoadCharacters {
+                name: vec![load_characters::CharacterName {
+                    name: "workspaces/test-ws/characters/carol".into(),
+                    language_code: 0,
+                }],
+            })),
+        }),
+    );
+    r.stream.send(load).await;
+    let status = r.stream.packet().await;
+    let status = scene_status(&status).expect("scene status");
+    let names: Vec<&str> = status
+        .agents
+        .iter()
+        .map(|a| a.brain_name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "workspaces/test-ws/characters/alice",
+            "workspaces/test-ws/characters/bob",
+            "workspaces/test-ws/characters/carol"
+        ]
+    );
+    assert_eq!(status.scene_name, SCENE);
+    assert_eq!(status.agents[0].agent_id, r.agents[0], "agent ids are kept");
+    let carol = status.agents[2].agent_id.clone();
+    let unload = build(
+        Some(player_to_world()),
+        ids(""),
+        inworld_packet::Packet::Mutation(MutationEvent {
+            mutation: Some(mutation_event::Mutation::UnloadCharacters(
+                UnloadCharacters {
+                    agents: vec![Agent {
+                        agent_id: carol,
+                        ..Default::default()
+                    }],
+                },
+            )),
+        }),
+    );
+    r.stream.send(unload).await;
+    let status = r.stream.packet().await;
+    assert_eq!(scene_status(&status).unwrap().agents.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_stops_a_reply_mid_stream() {
+    let mut config = EngineConfig::new(Workspace::test_scenes());
+    config.pacing = Pacing::Human;
+    let engine = start(config);
+    let mut r = ready(&engine, caps_text()).await;
+    let sent = text(&r.conversation, "a long story please");
+    let interaction = sent.packet_id.as_ref().unwrap().interaction_id.clone();
+    r.stream.send(sent).await;
+    let first = r
+        .stream
+        .until(|p| matches!(p.packet, Some(inworld_packet::Packet::Text(_))))
+        .await;
+    assert_eq!(texts(&first).len(), 1);
+    let cancel = build(
+        Some(from_player()),
+        ids(""),
+        inworld_packet::Packet::Mutation(MutationEvent {
+            mutation: Some(mutation_event::Mutation::CancelResponses(CancelResponses {
+                interaction_id: interaction,
+                utterance_id: vec![],
+            })),
+        }),
+    );
+    let started = std::time::Instant::now();
+    r.stream.send(cancel).await;
+    let rest = r.stream.reply().await;
+    assert!(
+        texts(&rest).len() <= 1,
+        "cancelled after at most one more line: {:?}",
+        texts(&rest)
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conversations_beyond_the_limit_evict_the_oldest() {
+    let engine = test_engine();
+    let mut r = ready(&engine, caps_text()).await;
+    let alice = r.agents[0].clone();
+    for n in 0..inworld::engine::sessions::MAX_CONVERSATIONS {
+        r.stream
+            .send(conversation_update(&format!("c{n}"), &[&alice], true))
+            .await;
+    }
+    let packets = r
+        .stream
+        .until(|p| {
+            conversation_event(p).is_some_and(|e| {
+                e.event_type == conversation_event_payload::ConversationEventType::Evicted as i32
+            })
+        })
+        .await;
+    let evicted = packets.last().unwrap();
+    assert_eq!(
+        evicted.packet_id.as_ref().unwrap().conversation_id,
+        r.conversation
+    );
+    // The evicted conversation is unknown now: a warning, not a reply.
+    let last = format!("c{}", inworld::engine::sessions::MAX_CONVERSATIONS - 1);
+    r.stream
+        .until(|p| p.packet_id.as_ref().unwrap().conversation_id == last)
+        .await;
+    r.stream.send(text(&r.conversation, "still there?")).await;
+    let warning = r.stream.packet().await;
+    assert!(is_control(&warning, control_event::Action::Warning));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_interruptions_new_input_cuts_off_the_reply_in_flight() {
+    let mut config = EngineConfig::new(Workspace::test_scenes());
+    config.pacing = Pacing::Human;
+    let engine = start(config);
+    let mut caps = caps_text();
+    caps.interruptions = true;
+    let mut r = ready(&engine, caps).await;
+    let long = text(&r.conversation, "a long story please");
+    let long_interaction = long.packet_id.as_ref().unwrap().interaction_id.clone();
+    r.stream.send(long).await;
+    r.stream
+        .until(|p| matches!(p.packet, Some(inworld_packet::Packet::Text(_))))
+        .await;
+    let short = text(&r.conversation, "any quest?");
+    let short_interaction = short.packet_id.as_ref().unwrap().interaction_id.clone();
+    r.stream.send(short).await;
+    let cut = r.stream.reply().await;
+    assert_eq!(
+        cut.last()
+            .unwrap()
+            .packet_id
+            .as_ref()
+            .unwrap()
+            .interaction_id,
+        long_interaction
+    );
+    assert!(
+        texts(&cut).len() <= 1,
+        "the story was cut off: {:?}",
+        texts(&cut)
+    );
+    let next = r.stream.reply().await;
+    assert!(next
+        .iter()
+        .all(|p| p.packet_id.as_ref().unwrap().interaction_id == short_interaction));
+    assert_eq!(
+        texts(&next),
+        ["Take this map.", "The cave is to the north."]
+    );
+}

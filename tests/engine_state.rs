@@ -1,0 +1,379 @@
+//! Session state across streams, expiry, GetSessionState + continuations, feedback.
+
+mod engine_support;
+
+use engine_support::*;
+use inworld::engine::{EngineConfig, Workspace};
+use inworld::packet::status::{details_of, ErrorType};
+use inworld::proto::ai::inworld::engine::v1::feedback_client::FeedbackClient;
+use inworld::proto::ai::inworld::engine::v1::state_serialization_client::StateSerializationClient;
+use inworld::proto::ai::inworld::engine::v1::{
+    CreateInteractionFeedbackRequest, DeleteInteractionFeedbackRequest, GetSessionStateRequest,
+    InteractionFeedback,
+};
+use inworld::proto::ai::inworld::packets::*;
+use std::time::Duration;
+use tonic::Code;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reopened_stream_continues_the_session_without_configuration() {
+    let engine = test_engine();
+    let mut r = ready(&engine, caps_text()).await;
+    r.stream.send(text(&r.conversation, "my name is Zed")).await;
+    r.stream.reply().await;
+    drop(r.stream);
+
+    // Same session id, no configuration, no LoadScene: only the conversation handshake.
+    let mut s = try_open(&engine, &r.token, &r.session_id).await.unwrap();
+    s.send(conversation_update(&r.conversation, &[&r.agents[0]], true))
+        .await;
+    let event = s.packet().await;
+    assert!(conversation_event(&event).is_some());
+    s.send(text(&r.conversation, "do you remember?")).await;
+    let reply = s.reply().await;
+    assert_eq!(texts(&reply), ["I remember.", "You said: my name is Zed"]);
+    assert_eq!(source_name(&reply[0]), r.agents[0], "same agent ids");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_sessions_expire_with_session_expired_details() {
+    let mut config = EngineConfig::new(Workspace::test_scenes());
+    config.session_idle_timeout = Duration::from_millis(300);
+    let engine = start(config);
+    let mut r = ready(&engine, caps_text()).await;
+    let status = r.stream.error().await;
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    let details = details_of(&status).expect("InworldStatus details");
+    assert_eq!(details.error_type(), Some(ErrorType::SessionExpired));
+
+    // Reopening reports the same, with a fresh token too.
+    let t = token(&engine).await;
+    let Err(status) = try_open(&engine, &t.token, &r.session_id).await else {
+        panic!("an expired session cannot be reopened")
+    };
+    assert_eq!(
+        details_of(&status).unwrap().error_type(),
+        Some(ErrorType::SessionExpired)
+    );
+    // An active session does not expire.
+    let mut r = ready(&engine, caps_text()).await;
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        r.stream.send(text(&r.conversation, "still here")).await;
+        r.stream.reply().await;
+    }
+}
+
+async fn saved_state(
+    engine: &inworld::engine::RunningEngine,
+    token: &str,
+    session: &str,
+) -> Vec<u8> {
+    let mut client = StateSerializationClient::new(channel(engine).await);
+    let state = client
+        .get_session_state(bearer(
+            GetSessionStateRequest {
+                name: format!("workspaces/test-ws/sessions/{session}"),
+            },
+            token,
+            None,
+        ))
+        .await
+        .expect("state")
+        .into_inner();
+    assert!(state.creation_time.is_some());
+    assert!(!state.version.expect("version").interaction_id.is_empty());
+    state.state
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn saved_state_continues_in_a_new_session() {
+    let engine = test_engine();
+    let mut r = ready(&engine, caps_text()).await;
+    r.stream
+        .send(text(&r.conversation, "my sword is called Dawn"))
+        .await;
+    r.stream.reply().await;
+    let bytes = saved_state(&engine, &r.token, &r.session_id).await;
+
+    // A brand-new session that passes the state back remembers.
+    let t = token(&engine).await;
+    let mut s = try_open(&engine, &t.token, &t.session_id).await.unwrap();
+    let continuation = Continuation {
+        continuation_type: continuation::ContinuationType::ExternallySavedState as i32,
+        externally_saved_state: bytes,
+        ..Default::default()
+    };
+    s.send(configuration(caps_text(), Some(continuation))).await;
+    s.send(load_scene(SCENE)).await;
+    let status = s.packet().await;
+    let alice = scene_status(&status).unwrap().agents[0].agent_id.clone();
+    s.send(conversation_update("c", &[&alice], true)).await;
+    s.packet().await;
+    s.send(text("c", "remember?")).await;
+    assert_eq!(
+        texts(&s.reply().await),
+        ["I remember.", "You said: my sword is called Dawn"]
+    );
+
+    // Foreign bytes are refused with a warning, and the session goes on.
+    let mut s = try_open(&engine, &t.token, &Sessions::fresh())
+        .await
+        .unwrap();
+    let bad = Continuation {
+        continuation_type: continuation::ContinuationType::ExternallySavedState as i32,
+        externally_saved_state: b"opaque".to_vec(),
+        ..Default::default()
+    };
+    s.send(configuration(caps_text(), Some(bad))).await;
+    let warning = s.packet().await;
+    assert!(is_control(&warning, control_event::Action::Warning));
+    s.send(load_scene(SCENE)).await;
+    assert!(scene_status(&s.packet().await).is_some());
+}
+
+struct Sessions;
+impl Sessions {
+    fn fresh() -> String {
+        format!("test-ws:{}", uuid::Uuid::new_v4())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dialog_history_continuation_is_honoured() {
+    let engine = test_engine();
+    let t = token(&engine).await;
+    let mut s = try_open(&engine, &t.token, &t.session_id).await.unwrap();
+    let history = DialogHistory {
+        history: vec![
+            dialog_history::HistoryItem {
+                actor: Some(Actor {
+                    r#type: actor::Type::Player as i32,
+                    name: String::new(),
+                }),
+                text: "I come from the north".into(),
+            },
+            dialog_history::HistoryItem {
+                actor: Some(Actor {
+                    r#type: actor::Type::Agent as i32,
+                    name: "alice".into(),
+                }),
+                text: "Welcome".into(),
+            },
+        ],
+    };
+    let continuation = Continuation {
+        continuation_type: continuation::ContinuationType::DialogHistory as i32,
+        dialog_history: Some(history),
+        ..Default::default()
+    };
+    s.send(configuration(caps_text(), Some(continuation))).await;
+    s.send(load_scene(SCENE)).await;
+    let status = s.packet().await;
+    let alice = scene_status(&status).unwrap().agents[0].agent_id.clone();
+    s.send(conversation_update("c", &[&alice], true)).await;
+    s.packet().await;
+    s.send(text("c", "remember me?")).await;
+    assert_eq!(
+        texts(&s.reply().await),
+        ["I remember.", "You said: I come from the north"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_session_state_checks_its_name_and_token() {
+    let engine = test_engine();
+    let r = ready(&engine, caps_text()).await;
+    let mut client = StateSerializationClient::new(channel(&engine).await);
+    let call = |name: String, token: String| {
+        let mut client = client.clone();
+        async move {
+            client
+                .get_session_state(bearer(GetSessionStateRequest { name }, &token, None))
+                .await
+        }
+    };
+    let s = call(
+        format!("workspaces/test-ws/sessions/{}", r.session_id),
+        "bad".into(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(s.code(), Code::Unauthenticated);
+    let s = call("sessions/x".into(), r.token.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::InvalidArgument);
+    let s = call("workspaces/other/sessions/x".into(), r.token.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::PermissionDenied);
+    let s = call(
+        "workspaces/test-ws/sessions/test-ws:nope".into(),
+        r.token.clone(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(s.code(), Code::NotFound);
+    let s = client
+        .get_session_state(GetSessionStateRequest { name: "x".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::Unauthenticated);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn feedback_is_created_and_deleted_by_name() {
+    let engine = test_engine();
+    let mut r = ready(&engine, caps_text()).await;
+    let sent = text(&r.conversation, "hello");
+    let ids = sent.packet_id.clone().unwrap();
+    r.stream.send(sent).await;
+    r.stream.reply().await;
+    let mut client = FeedbackClient::new(channel(&engine).await);
+    let parent = format!(
+        "workspaces/test-ws/sessions/{}/interactions/{}/groups/{}",
+        r.session_id, ids.interaction_id, ids.correlation_id
+    );
+    let created = client
+        .create_interaction_feedback(bearer(
+            CreateInteractionFeedbackRequest {
+                parent: parent.clone(),
+                interaction_feedback: Some(InteractionFeedback {
+                    is_like: false,
+                    r#type: vec![1, 2],
+                    comment: "meh".into(),
+                    name: String::new(),
+                }),
+            },
+            &r.token,
+            Some(&r.session_id),
+        ))
+        .await
+        .expect("created")
+        .into_inner();
+    assert!(created.name.starts_with(&format!("{parent}/feedbacks/")));
+    assert_eq!(created.r#type, [1, 2]);
+    assert_eq!(created.comment, "meh");
+
+    let delete = |name: String| {
+        let mut client = client.clone();
+        let token = r.token.clone();
+        async move {
+            client
+                .delete_interaction_feedback(bearer(
+                    DeleteInteractionFeedbackRequest { name },
+                    &token,
+                    None,
+                ))
+                .await
+        }
+    };
+    delete(created.name.clone()).await.expect("deleted");
+    assert_eq!(
+        delete(created.name.clone()).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        delete("garbage".into()).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+
+    // Bad parents.
+    for (parent, code) in [
+        (
+            "workspaces/test-ws/sessions/x".to_string(),
+            Code::InvalidArgument,
+        ),
+        (
+            format!(
+                "workspaces/other/sessions/{}/interactions/i/groups/default",
+                r.session_id
+            ),
+            Code::PermissionDenied,
+        ),
+        (
+            "workspaces/test-ws/sessions/test-ws:nope/interactions/i/groups/default".to_string(),
+            Code::NotFound,
+        ),
+    ] {
+        let s = client
+            .create_interaction_feedback(bearer(
+                CreateInteractionFeedbackRequest {
+                    parent,
+                    interaction_feedback: Some(InteractionFeedback::default()),
+                },
+                &r.token,
+                Some(&r.session_id),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(s.code(), code, "{s:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entity_items_are_kept_in_the_session_state() {
+    use inworld::proto::ai::inworld::packets::entities::*;
+    use prost::Message;
+    let engine = test_engine();
+    let mut r = ready(&engine, caps_text()).await;
+    let op = |operation| {
+        build(
+            Some(player_to_world()),
+            ids(""),
+            inworld_packet::Packet::EntitiesItemsOperation(ItemsOperationEvent {
+                operation: Some(operation),
+            }),
+        )
+    };
+    let item = |id: &str| EntityItem {
+        id: id.into(),
+        display_name: id.to_uppercase(),
+        description: "thing".into(),
+        properties: [("k".to_string(), "v".to_string())].into(),
+    };
+    r.stream
+        .send(op(items_operation_event::Operation::CreateOrUpdateItems(
+            CreateOrUpdateItemsOperation {
+                items: vec![item("sword"), item("shield"), item("bow")],
+                add_to_entities: vec!["weapons".into()],
+            },
+        )))
+        .await;
+    r.stream
+        .send(op(items_operation_event::Operation::ItemsInEntities(
+            ItemsInEntitiesOperation {
+                r#type: items_in_entities_operation::Type::Add as i32,
+                item_ids: vec!["sword".into()],
+                entity_names: vec!["loot".into()],
+            },
+        )))
+        .await;
+    r.stream
+        .send(op(items_operation_event::Operation::RemoveItems(
+            RemoveItemsOperation {
+                item_ids: vec!["bow".into()],
+            },
+        )))
+        .await;
+    // A reply round trip orders the operations before the state read.
+    r.stream.send(text(&r.conversation, "hello")).await;
+    r.stream.reply().await;
+    let bytes = saved_state(&engine, &r.token, &r.session_id).await;
+    let saved = inworld::engine::state::SavedState::decode(bytes.as_slice()).unwrap();
+    let items: Vec<&str> = saved.items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(items, ["shield", "sword"]);
+    assert_eq!(saved.items[0].properties["k"], "v");
+    let entity = |name: &str| {
+        saved
+            .entities
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.item_ids.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(entity("weapons"), ["shield", "sword"]);
+    assert_eq!(entity("loot"), ["sword"]);
+    assert_eq!(saved.scene, SCENE);
+}
