@@ -104,6 +104,16 @@
 #define IW_CAP_DEFAULT (((IW_CAP_AUDIO | IW_CAP_PING_PONG_REPORT) | IW_CAP_LOGS_WARNING) | IW_CAP_LOGS_INFO)
 
 /**
+ * `iw_dialog_line.talker`: the player said it.
+ */
+#define IW_TALKER_PLAYER 1
+
+/**
+ * `iw_dialog_line.talker`: a character said it.
+ */
+#define IW_TALKER_CHARACTER 2
+
+/**
  * `iw_engine_config.pacing`: replies as fast as possible (tests, benchmarks).
  */
 #define IW_PACING_INSTANT 0
@@ -363,6 +373,20 @@ typedef struct iw_key_value {
 } iw_key_value;
 
 /**
+ * A line of a previous dialog (`iw_client_config.dialog_history`).
+ */
+typedef struct iw_dialog_line {
+  /**
+   * `IW_TALKER_*`
+   */
+  uint32_t talker;
+  /**
+   * NUL-terminated UTF-8.
+   */
+  const char *text;
+} iw_dialog_line;
+
+/**
  * Options of a client (and of the sessions opened from it).
  *
  * Fill it with `iw_client_config_init`, then set what you need. Strings are
@@ -443,6 +467,18 @@ typedef struct iw_client_config {
    * Reconnect attempts in a row after transport errors (0 disables; default 5).
    */
   uint32_t reconnect_max_attempts;
+  /**
+   * Continue a previous session from its saved state bytes (the service's
+   * GetSessionState answer), `continuation_state_len` of them (default none).
+   */
+  const uint8_t *continuation_state;
+  size_t continuation_state_len;
+  /**
+   * Or continue a previous dialog: `dialog_history_count` lines, oldest first
+   * (default none). Give at most one of the two continuations.
+   */
+  const struct iw_dialog_line *dialog_history;
+  size_t dialog_history_count;
 } iw_client_config;
 
 /**

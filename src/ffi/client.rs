@@ -11,7 +11,9 @@ use super::runtime::{check_abi, check_alive, from_client};
 use super::strings::{optional, required, sized_struct};
 use super::types::iw_key_value;
 use crate::auth::Credentials;
-use crate::client::{Auth, Capabilities, ClientConfig, SessionToken, TlsMode};
+use crate::client::{
+    Auth, Capabilities, ClientConfig, Continuation, SessionToken, Talker, TlsMode,
+};
 
 /// Opaque handle to a client configuration (see `iw_client_new`).
 pub struct iw_client {
@@ -113,6 +115,29 @@ pub struct iw_client_config {
     pub queue_capacity: u32,
     /// Reconnect attempts in a row after transport errors (0 disables; default 5).
     pub reconnect_max_attempts: u32,
+    /// Continue a previous session from its saved state bytes (the service's
+    /// GetSessionState answer), `continuation_state_len` of them (default none).
+    pub continuation_state: *const u8,
+    pub continuation_state_len: usize,
+    /// Or continue a previous dialog: `dialog_history_count` lines, oldest first
+    /// (default none). Give at most one of the two continuations.
+    pub dialog_history: *const iw_dialog_line,
+    pub dialog_history_count: usize,
+}
+
+/// `iw_dialog_line.talker`: the player said it.
+pub const IW_TALKER_PLAYER: u32 = 1;
+/// `iw_dialog_line.talker`: a character said it.
+pub const IW_TALKER_CHARACTER: u32 = 2;
+
+/// A line of a previous dialog (`iw_client_config.dialog_history`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_dialog_line {
+    /// `IW_TALKER_*`
+    pub talker: u32,
+    /// NUL-terminated UTF-8.
+    pub text: *const c_char,
 }
 
 fn capabilities_bits(c: &Capabilities) -> u32 {
@@ -191,6 +216,10 @@ pub unsafe extern "C" fn iw_client_config_init(config: *mut iw_client_config) ->
             scene_timeout_ms: d.scene_load_timeout.as_millis() as u32,
             queue_capacity: d.queue_capacity as u32,
             reconnect_max_attempts: d.reconnect.max_attempts,
+            continuation_state: std::ptr::null(),
+            continuation_state_len: 0,
+            dialog_history: std::ptr::null(),
+            dialog_history_count: 0,
         });
         Ok(())
     })
@@ -266,7 +295,58 @@ unsafe fn config_of(c: &iw_client_config) -> FfiResult<ClientConfig> {
     config.scene_load_timeout = Duration::from_millis(c.scene_timeout_ms as u64);
     config.queue_capacity = c.queue_capacity as usize;
     config.reconnect.max_attempts = c.reconnect_max_attempts;
+    config.continuation = continuation_of(c)?;
     Ok(config)
+}
+
+unsafe fn continuation_of(c: &iw_client_config) -> FfiResult<Option<Continuation>> {
+    if c.continuation_state_len > 0 && c.dialog_history_count > 0 {
+        return Err(FfiError::new(
+            IW_E_INVALID_ARGUMENT,
+            "config has both continuation_state and dialog_history; give at most one",
+        ));
+    }
+    if c.continuation_state_len > 0 {
+        if c.continuation_state.is_null() {
+            return Err(FfiError::new(
+                IW_E_NULL_POINTER,
+                "config->continuation_state is NULL but continuation_state_len > 0",
+            ));
+        }
+        let bytes = std::slice::from_raw_parts(c.continuation_state, c.continuation_state_len);
+        return Ok(Some(Continuation::SavedState(bytes.to_vec())));
+    }
+    if c.dialog_history_count > 0 {
+        if c.dialog_history.is_null() {
+            return Err(FfiError::new(
+                IW_E_NULL_POINTER,
+                "config->dialog_history is NULL but dialog_history_count > 0",
+            ));
+        }
+        let lines = std::slice::from_raw_parts(c.dialog_history, c.dialog_history_count);
+        let mut dialog = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            let talker = match line.talker {
+                IW_TALKER_PLAYER => Talker::Player,
+                IW_TALKER_CHARACTER => Talker::Character,
+                other => {
+                    return Err(FfiError::new(
+                        IW_E_INVALID_ARGUMENT,
+                        format!(
+                            "config->dialog_history[{i}].talker is {other}; expected \
+                             IW_TALKER_PLAYER or IW_TALKER_CHARACTER"
+                        ),
+                    ))
+                }
+            };
+            dialog.push((
+                talker,
+                required(line.text, &format!("config->dialog_history[{i}].text"))?,
+            ));
+        }
+        return Ok(Some(Continuation::DialogHistory(dialog)));
+    }
+    Ok(None)
 }
 
 /// Creates a client from `config` (validated and copied) and writes its handle

@@ -308,6 +308,34 @@ int main(void) {
     pthread_mutex_destroy(&sh.lock);
     pthread_cond_destroy(&sh.cond);
 
+    /* A new session continuing a previous dialog: the character remembers it. */
+    {
+        struct iw_client_config cc;
+        struct iw_dialog_line dialog[2];
+        dialog[0].talker = IW_TALKER_PLAYER;
+        dialog[0].text = "the password is swordfish";
+        dialog[1].talker = IW_TALKER_CHARACTER;
+        dialog[1].text = "Noted.";
+        CHECK(iw_client_config_init(&cc));
+        cc.host = address;
+        cc.tls = IW_TLS_OFF;
+        cc.api_key = "test-api-key";
+        cc.api_secret = "test-api-secret";
+        cc.scene = scene;
+        cc.dialog_history = dialog;
+        cc.dialog_history_count = 2;
+        CHECK(iw_client_new(IW_ABI_VERSION, &cc, &client));
+        CHECK(iw_session_open(client, &session));
+        CHECK(iw_client_free(client));
+        wait_ready(session);
+        CHECK(iw_session_send_text(session, "do you remember?", &ids));
+        reply_reset(&reply, &ids);
+        poll_reply(session, &reply);
+        printf("continued: %s\n", reply.text);
+        EXPECT(strstr(reply.text, "swordfish") != NULL);
+        CHECK(iw_session_free(session));
+    }
+
     CHECK(iw_engine_free(engine));
 
     /* Logging reached the callback, without secrets. */

@@ -215,6 +215,28 @@ int main(void) {
     cc.queue_capacity = 0;
     EXPECT_ERR(iw_client_new(IW_ABI_VERSION, &cc, &client), IW_E_INVALID_ARGUMENT, "queue capacity");
     cc.queue_capacity = 64;
+    {
+        struct iw_dialog_line line;
+        uint8_t state_bytes[2] = {1, 2};
+        line.talker = 7;
+        line.text = "hi";
+        cc.dialog_history = &line;
+        cc.dialog_history_count = 1;
+        EXPECT_ERR(iw_client_new(IW_ABI_VERSION, &cc, &client), IW_E_INVALID_ARGUMENT,
+                   "dialog_history[0].talker");
+        line.talker = IW_TALKER_PLAYER;
+        line.text = BAD_UTF8;
+        EXPECT_ERR(iw_client_new(IW_ABI_VERSION, &cc, &client), IW_E_INVALID_UTF8,
+                   "config->dialog_history[0].text");
+        cc.continuation_state = state_bytes;
+        cc.continuation_state_len = 2;
+        EXPECT_ERR(iw_client_new(IW_ABI_VERSION, &cc, &client), IW_E_INVALID_ARGUMENT, "at most one");
+        cc.dialog_history = NULL;
+        cc.dialog_history_count = 0;
+        cc.continuation_state = NULL;
+        EXPECT_ERR(iw_client_new(IW_ABI_VERSION, &cc, &client), IW_E_NULL_POINTER, "continuation_state");
+        cc.continuation_state_len = 0;
+    }
     cc.struct_size = 8;
     EXPECT_ERR(iw_client_new(IW_ABI_VERSION, &cc, &client), IW_E_INVALID_ARGUMENT,
                "iw_client_config_init");
