@@ -1049,7 +1049,9 @@ const char *iw_result_name(iw_result result);
  * logging off) to `callback(level, target, message, userdata)`. A NULL
  * `callback` removes the current one. `userdata_free(userdata)` is called
  * exactly once: when replaced, removed, at `iw_shutdown`, or at once if this
- * call fails. Secrets (API secret, tokens) never appear in messages.
+ * call fails; if a log call with that userdata is running on another thread,
+ * it is called on that thread when the log call returns (a running log call
+ * may finish after the removal returns). Secrets (API secret, tokens) never appear in messages.
  *
  * Errors: `IW_E_INVALID_ARGUMENT` (`max_level` > `IW_LOG_TRACE`),
  * `IW_E_ALREADY_STARTED` (the process already installed another `log` logger,
@@ -1112,9 +1114,11 @@ iw_result iw_session_dispatch(struct iw_session *session,
  *
  * `packet` lives until the callback returns. `userdata` must be usable from
  * library threads. `userdata_free(userdata)` (if not NULL) is called exactly
- * once: when the registration is replaced, the session freed, or at once if
- * this call fails or `callback` is NULL (which goes back to queueing). It is
- * never called while a callback with that userdata runs. After
+ * once: when the registration is replaced or removed (`callback` NULL goes
+ * back to queueing), the session freed, or at once if this call fails. It runs
+ * before that call returns, except when made from inside this very callback:
+ * then right after the callback returns. It never runs while a callback with
+ * that userdata runs. After
  * `iw_session_close`/`iw_session_free` returns, the callback never runs again.
  * The callback may call any function on the session, including free.
  * Errors: `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`.

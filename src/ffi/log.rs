@@ -106,7 +106,9 @@ fn level_filter(level: u32) -> log::LevelFilter {
 /// logging off) to `callback(level, target, message, userdata)`. A NULL
 /// `callback` removes the current one. `userdata_free(userdata)` is called
 /// exactly once: when replaced, removed, at `iw_shutdown`, or at once if this
-/// call fails. Secrets (API secret, tokens) never appear in messages.
+/// call fails; if a log call with that userdata is running on another thread,
+/// it is called on that thread when the log call returns (a running log call
+/// may finish after the removal returns). Secrets (API secret, tokens) never appear in messages.
 ///
 /// Errors: `IW_E_INVALID_ARGUMENT` (`max_level` > `IW_LOG_TRACE`),
 /// `IW_E_ALREADY_STARTED` (the process already installed another `log` logger,

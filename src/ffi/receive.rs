@@ -7,6 +7,8 @@ use std::ffi::c_void;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 use super::error::*;
 use super::lend::Scratch;
 use super::session::{entry_of, iw_session, iw_userdata_free_fn, ptr_of, Userdata};
@@ -107,7 +109,28 @@ pub unsafe extern "C" fn iw_session_dispatch(
     })
 }
 
-struct PacketRegistration {
+/// Holds a registration (callback + userdata) for the closure given to the
+/// core. Calls take a clone of the `Arc` for their duration, so clearing the
+/// cell releases the userdata at once when no call runs, or when the running
+/// call (e.g. the one that replaced or freed its own registration) returns.
+pub(crate) struct RegCell<R>(Mutex<Option<Arc<R>>>);
+
+impl<R> RegCell<R> {
+    fn new(registration: R) -> Arc<Self> {
+        Arc::new(RegCell(Mutex::new(Some(Arc::new(registration)))))
+    }
+
+    fn current(&self) -> Option<Arc<R>> {
+        self.0.lock().clone()
+    }
+
+    pub(crate) fn clear(&self) {
+        let old = self.0.lock().take();
+        drop(old);
+    }
+}
+
+pub(crate) struct PacketRegistration {
     callback: unsafe extern "C" fn(*mut iw_session, *const iw_packet, *mut c_void),
     handle: usize,
     userdata: Userdata,
@@ -141,9 +164,11 @@ impl PacketRegistration {
 ///
 /// `packet` lives until the callback returns. `userdata` must be usable from
 /// library threads. `userdata_free(userdata)` (if not NULL) is called exactly
-/// once: when the registration is replaced, the session freed, or at once if
-/// this call fails or `callback` is NULL (which goes back to queueing). It is
-/// never called while a callback with that userdata runs. After
+/// once: when the registration is replaced or removed (`callback` NULL goes
+/// back to queueing), the session freed, or at once if this call fails. It runs
+/// before that call returns, except when made from inside this very callback:
+/// then right after the callback returns. It never runs while a callback with
+/// that userdata runs. After
 /// `iw_session_close`/`iw_session_free` returns, the callback never runs again.
 /// The callback may call any function on the session, including free.
 /// Errors: `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`.
@@ -157,27 +182,29 @@ pub extern "C" fn iw_session_set_callback(
     let userdata = Userdata::new(userdata, userdata_free);
     guard(move || {
         let entry = entry_of(session)?;
-        match callback {
-            None => {
-                entry.session.set_handler(None);
-                drop(userdata);
-            }
-            Some(callback) => {
-                let registration = PacketRegistration {
-                    callback,
-                    handle: session as usize,
-                    userdata,
-                };
-                entry
-                    .session
-                    .set_handler(Some(Arc::new(move |p| registration.deliver(p))));
-            }
+        let cell = callback.map(|callback| {
+            RegCell::new(PacketRegistration {
+                callback,
+                handle: session as usize,
+                userdata,
+            })
+        });
+        let old = std::mem::replace(&mut *entry.handler.lock(), cell.clone());
+        // Returns once no call of the previous handler runs (unless this is one).
+        entry.session.set_handler(cell.map(|cell| {
+            Arc::new(move |p: Packet| match cell.current() {
+                Some(registration) => registration.deliver(p),
+                None => log::warn!("a packet reached a removed session callback; dropped"),
+            }) as crate::client::PacketHandler
+        }));
+        if let Some(old) = old {
+            old.clear();
         }
         Ok(())
     })
 }
 
-struct WakeupRegistration {
+pub(crate) struct WakeupRegistration {
     callback: unsafe extern "C" fn(*mut iw_session, *mut c_void),
     handle: usize,
     userdata: Userdata,
@@ -206,21 +233,23 @@ pub extern "C" fn iw_session_set_wakeup(
     let userdata = Userdata::new(userdata, userdata_free);
     guard(move || {
         let entry = entry_of(session)?;
-        match callback {
-            None => {
-                entry.session.set_wakeup(None);
-                drop(userdata);
-            }
-            Some(callback) => {
-                let registration = WakeupRegistration {
-                    callback,
-                    handle: session as usize,
-                    userdata,
-                };
-                entry
-                    .session
-                    .set_wakeup(Some(Arc::new(move || registration.wake())));
-            }
+        let cell = callback.map(|callback| {
+            RegCell::new(WakeupRegistration {
+                callback,
+                handle: session as usize,
+                userdata,
+            })
+        });
+        let old = std::mem::replace(&mut *entry.wakeup.lock(), cell.clone());
+        entry.session.set_wakeup(cell.map(|cell| {
+            Arc::new(move || {
+                if let Some(registration) = cell.current() {
+                    registration.wake();
+                }
+            }) as crate::client::WakeupHandler
+        }));
+        if let Some(old) = old {
+            old.clear();
         }
         Ok(())
     })

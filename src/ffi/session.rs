@@ -12,6 +12,7 @@ use super::client::{iw_client, CLIENTS};
 use super::error::*;
 use super::handles::HandleTable;
 use super::lend::{character_of, Scratch};
+use super::receive::{PacketRegistration, RegCell, WakeupRegistration};
 use super::runtime::{check_alive, from_client, start_runtime};
 use super::strings::borrowed;
 use super::types::*;
@@ -44,6 +45,9 @@ pub(crate) struct SessionEntry {
     pub freed: AtomicBool,
     lent: UnsafeCell<Lent>,
     characters: Mutex<Characters>,
+    /// The registrations behind the session's handler and wake-up.
+    pub handler: Mutex<Option<Arc<RegCell<PacketRegistration>>>>,
+    pub wakeup: Mutex<Option<Arc<RegCell<WakeupRegistration>>>>,
 }
 
 // `lent` is only touched by the holder of `busy`.
@@ -57,6 +61,8 @@ impl SessionEntry {
             freed: AtomicBool::new(false),
             lent: UnsafeCell::new(Lent::default()),
             characters: Mutex::new(Characters::default()),
+            handler: Mutex::new(None),
+            wakeup: Mutex::new(None),
         }
     }
 
@@ -191,6 +197,15 @@ fn release(entry: &SessionEntry) {
     entry.session.set_handler(None);
     entry.session.set_wakeup(None);
     entry.session.close();
+    // No call of them runs now (unless this is one of them): release their userdata.
+    let handler = entry.handler.lock().take();
+    if let Some(cell) = handler {
+        cell.clear();
+    }
+    let wakeup = entry.wakeup.lock().take();
+    if let Some(cell) = wakeup {
+        cell.clear();
+    }
 }
 
 pub(crate) fn release_all() {

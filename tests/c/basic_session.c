@@ -158,7 +158,17 @@ static void on_log(uint32_t level, const char *target, const char *message, void
 
 static void on_log_free(void *userdata) {
     (void)userdata;
+    pthread_mutex_lock(&log_lock);
     log_frees++;
+    pthread_mutex_unlock(&log_lock);
+}
+
+static int log_freed(void) {
+    int n;
+    pthread_mutex_lock(&log_lock);
+    n = log_frees;
+    pthread_mutex_unlock(&log_lock);
+    return n;
 }
 
 static int reply_ended(struct shared *sh) { return sh->reply.ended; }
@@ -336,6 +346,58 @@ int main(void) {
         CHECK(iw_session_free(session));
     }
 
+    /* A tiny queue that the game does not drain: what is dropped is reported. */
+    {
+        struct iw_client_config cc;
+        struct iw_packet packets[8];
+        uint64_t dropped = 0;
+        int ended = 0;
+        double deadline;
+        CHECK(iw_client_config_init(&cc));
+        cc.host = address;
+        cc.tls = IW_TLS_OFF;
+        cc.api_key = "test-api-key";
+        cc.api_secret = "test-api-secret";
+        cc.scene = scene;
+        cc.queue_capacity = 8; /* a one-line reply fits, a long story does not */
+        CHECK(iw_client_new(IW_ABI_VERSION, &cc, &client));
+        CHECK(iw_session_open(client, &session));
+        CHECK(iw_client_free(client));
+        wait_ready(session);
+        CHECK(iw_session_send_text(session, "tell me a long story", &ids));
+        sleep_ms(1500); /* not polling: the queue overflows */
+        /* Drain, then talk again: the drop count is reported before the next
+         * packet that fits (the core's rule), at the latest with this reply. */
+        {
+            size_t n = 0;
+            do {
+                CHECK(iw_session_poll(session, packets, 8, &n));
+                for (i = 0; i < n; i++) {
+                    if (packets[i].kind == IW_PACKET_OVERFLOW) dropped += packets[i].data.overflow.dropped;
+                }
+            } while (n > 0);
+        }
+        CHECK(iw_session_send_text(session, "hello", &ids));
+        deadline = now_s() + WAIT_S;
+        while (!ended && now_s() < deadline) {
+            size_t n = 0;
+            CHECK(iw_session_poll(session, packets, 8, &n));
+            for (i = 0; i < n; i++) {
+                if (packets[i].kind == IW_PACKET_OVERFLOW) dropped += packets[i].data.overflow.dropped;
+                if (packets[i].kind == IW_PACKET_CONTROL &&
+                    packets[i].data.control.action == IW_CONTROL_INTERACTION_END &&
+                    str_eq(packets[i].ids.interaction_id, ids.interaction_id)) {
+                    ended = 1;
+                }
+            }
+            if (n == 0) sleep_ms(5);
+        }
+        EXPECT(ended);
+        printf("overflow: %llu packets dropped and reported\n", (unsigned long long)dropped);
+        EXPECT(dropped > 0);
+        CHECK(iw_session_free(session));
+    }
+
     CHECK(iw_engine_free(engine));
 
     /* Logging reached the callback, without secrets. */
@@ -345,7 +407,12 @@ int main(void) {
     EXPECT(!secret_logged);
     pthread_mutex_unlock(&log_lock);
     CHECK(iw_set_log_callback(NULL, NULL, NULL, 0));
-    EXPECT(log_frees == 1);
+    {
+        /* Released once no log call with it runs (maybe on a library thread). */
+        double deadline = now_s() + WAIT_S;
+        while (log_freed() == 0 && now_s() < deadline) sleep_ms(5);
+        EXPECT(log_freed() == 1);
+    }
     CHECK(iw_shutdown());
     printf("basic_session: OK\n");
     return 0;

@@ -105,6 +105,19 @@ static void *dispatch_thread(void *u) {
     return NULL;
 }
 
+struct counter {
+    pthread_mutex_t lock;
+    int calls;
+};
+static void count_packet(struct iw_session *s, const struct iw_packet *p, void *u) {
+    struct counter *c = (struct counter *)u;
+    (void)s;
+    (void)p;
+    pthread_mutex_lock(&c->lock);
+    c->calls++;
+    pthread_mutex_unlock(&c->lock);
+}
+
 int main(void) {
     char address[64], scene[256], buf[256];
     size_t len = 0, count = 0;
@@ -413,6 +426,29 @@ int main(void) {
         EXPECT_ERR(iw_session_free(other), IW_E_INVALID_HANDLE, "invalid iw_session");
         pthread_mutex_destroy(&sf.lock);
         pthread_cond_destroy(&sf.cond);
+    }
+
+    /* After close returns, the library-thread callback never runs again. */
+    CHECK(iw_session_open(client, &other));
+    {
+        struct counter c;
+        int before;
+        memset(&c, 0, sizeof c);
+        pthread_mutex_init(&c.lock, NULL);
+        wait_ready(other);
+        CHECK(iw_session_set_callback(other, count_packet, &c, NULL));
+        CHECK(iw_session_send_text(other, "tell me a long story", NULL));
+        sleep_ms(2);
+        CHECK(iw_session_close(other));
+        pthread_mutex_lock(&c.lock);
+        before = c.calls;
+        pthread_mutex_unlock(&c.lock);
+        sleep_ms(300);
+        pthread_mutex_lock(&c.lock);
+        EXPECT(c.calls == before);
+        pthread_mutex_unlock(&c.lock);
+        CHECK(iw_session_free(other));
+        pthread_mutex_destroy(&c.lock);
     }
 
     /* Stale session handle and double free. */
