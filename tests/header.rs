@@ -38,10 +38,7 @@ fn header_declares_every_function_with_a_comment() {
     let mut functions = 0;
     for (i, line) in lines.iter().enumerate() {
         let before_paren = line.split('(').next().unwrap_or("");
-        let name = before_paren
-            .rsplit(|c: char| c == ' ' || c == '*')
-            .next()
-            .unwrap_or("");
+        let name = before_paren.rsplit([' ', '*']).next().unwrap_or("");
         let is_function = !line.starts_with(' ')
             && !line.starts_with("typedef")
             && !line.starts_with('#')
