@@ -17,10 +17,7 @@ fn committed_header_matches_the_generated_one() {
             .lines()
             .zip(committed.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(
-                || generated.lines().count().min(committed.lines().count()),
-                |i| i,
-            )
+            .unwrap_or_else(|| generated.lines().count().min(committed.lines().count()))
             + 1;
         panic!(
             "include/inworld.h differs from the header generated from src/ffi (first difference \
