@@ -121,8 +121,9 @@ pub extern "C" fn iw_runtime_set_worker_threads(threads: u32) -> iw_result {
 /// `userdata_free` run), stops every local engine, frees every handle, removes the
 /// log callback, then stops and joins the runtime's threads.
 ///
-/// Afterwards every call (except `iw_last_error`, `iw_result_name`, `iw_version`,
-/// `iw_abi_version`) fails with `IW_E_SHUTDOWN`, and the library cannot be
+/// Afterwards every call fails with `IW_E_SHUTDOWN`, except those that touch no
+/// library state (`iw_last_error`, `iw_result_name`, `iw_version`,
+/// `iw_abi_version`, the `*_init` functions, `iw_emotion_*_name`), and the library cannot be
 /// restarted in this process. Calling it again returns `IW_OK`.
 /// Must not be called from a library thread (a session or log callback): that
 /// returns `IW_E_BUSY`. Call it from the thread that owns the game loop, after
