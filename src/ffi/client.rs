@@ -1,0 +1,398 @@
+//! `iw_client`: a validated copy of a client configuration, from which sessions
+//! are opened. Maps `iw_client_config` onto [`ClientConfig`].
+
+use std::ffi::c_char;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::error::*;
+use super::handles::HandleTable;
+use super::runtime::{check_abi, check_alive, from_client};
+use super::strings::{optional, required, sized_struct};
+use super::types::iw_key_value;
+use crate::auth::Credentials;
+use crate::client::{
+    Auth, Capabilities, ClientConfig, Continuation, SessionToken, Talker, TlsMode,
+};
+
+/// Opaque handle to a client configuration (see `iw_client_new`).
+pub struct iw_client {
+    _opaque: [u8; 0],
+}
+
+pub(crate) static CLIENTS: HandleTable<ClientConfig> = HandleTable::new(1, "iw_client");
+
+pub(crate) fn handle_of(client: *const iw_client) -> usize {
+    client as usize
+}
+
+/// `iw_client_config.tls`: TLS unless the host is loopback (default).
+pub const IW_TLS_AUTO: u32 = 0;
+/// `iw_client_config.tls`: always TLS.
+pub const IW_TLS_ON: u32 = 1;
+/// `iw_client_config.tls`: plaintext (local engines, tests).
+pub const IW_TLS_OFF: u32 = 2;
+
+/// Capability bit: the service sends speech (audio packets). Default on.
+pub const IW_CAP_AUDIO: u32 = 1 << 0;
+/// Capability bit: server-side barge-in.
+pub const IW_CAP_INTERRUPTIONS: u32 = 1 << 1;
+/// Capability bit: emotion packets.
+pub const IW_CAP_EMOTIONS: u32 = 1 << 2;
+/// Capability bit: phoneme timings on audio packets.
+pub const IW_CAP_PHONEMES: u32 = 1 << 3;
+/// Capability bit: silence packets.
+pub const IW_CAP_SILENCE: u32 = 1 << 4;
+/// Capability bit: narrated actions from characters.
+pub const IW_CAP_NARRATED_ACTIONS: u32 = 1 << 5;
+/// Capability bit: debug info.
+pub const IW_CAP_DEBUG_INFO: u32 = 1 << 6;
+/// Capability bit: ping/pong latency reports (answered by the library). Default on.
+pub const IW_CAP_PING_PONG_REPORT: u32 = 1 << 7;
+/// Capability bit: perceived latency reports.
+pub const IW_CAP_PERCEIVED_LATENCY_REPORT: u32 = 1 << 8;
+/// Capability bit: multi-modal action planning.
+pub const IW_CAP_MULTI_MODAL_ACTION_PLANNING: u32 = 1 << 9;
+/// Capability bit: warning logs from the service. Default on.
+pub const IW_CAP_LOGS_WARNING: u32 = 1 << 10;
+/// Capability bit: info logs from the service. Default on.
+pub const IW_CAP_LOGS_INFO: u32 = 1 << 11;
+/// Capability bit: debug logs from the service.
+pub const IW_CAP_LOGS_DEBUG: u32 = 1 << 12;
+/// Capability bit: internal logs from the service.
+pub const IW_CAP_LOGS_INTERNAL: u32 = 1 << 13;
+/// Every defined capability bit.
+pub const IW_CAP_ALL: u32 = (1 << 14) - 1;
+/// The defaults (the Node SDK's): audio, ping/pong, warning and info logs.
+pub const IW_CAP_DEFAULT: u32 =
+    IW_CAP_AUDIO | IW_CAP_PING_PONG_REPORT | IW_CAP_LOGS_WARNING | IW_CAP_LOGS_INFO;
+
+/// Options of a client (and of the sessions opened from it).
+///
+/// Fill it with `iw_client_config_init`, then set what you need. Strings are
+/// NUL-terminated UTF-8; NULL means "not set" (the default). Everything is copied
+/// by `iw_client_new`: the struct and its strings can be freed right after.
+/// Authentication: either `api_key` + `api_secret` (signs a token request; do not
+/// ship a secret inside a game build), or `session_token` (+ `session_id`) minted
+/// by your backend (takes precedence when set).
+#[repr(C)]
+pub struct iw_client_config {
+    /// `sizeof(iw_client_config)`, set by `iw_client_config_init`.
+    pub struct_size: u32,
+    /// `IW_TLS_*` (default `IW_TLS_AUTO`).
+    pub tls: u32,
+    /// Engine address `host:port` (default "api-engine.inworld.ai:443").
+    pub host: *const c_char,
+    /// Extra trusted root certificates, PEM (default none).
+    pub root_cert_pem: *const c_char,
+    pub api_key: *const c_char,
+    pub api_secret: *const c_char,
+    /// A session token from your backend's GenerateToken call.
+    pub session_token: *const c_char,
+    /// Its type (default "Bearer").
+    pub session_token_type: *const c_char,
+    /// The token's session id (required with `session_token`).
+    pub session_id: *const c_char,
+    /// When the token expires, ms since the Unix epoch (0: unknown).
+    pub session_token_expires_ms: i64,
+    /// `workspaces/<ws>/scenes/<name>` or `workspaces/<ws>/characters/<name>` (required).
+    pub scene: *const c_char,
+    pub user_id: *const c_char,
+    /// The player's name as characters say it.
+    pub user_name: *const c_char,
+    /// Player profile fields (`key` = field id), `profile_field_count` of them.
+    pub profile_fields: *const iw_key_value,
+    pub profile_field_count: usize,
+    /// Appended to the client description sent to the engine.
+    pub client_id: *const c_char,
+    pub game_session_id: *const c_char,
+    /// Bitmask of `IW_CAP_*` (default `IW_CAP_DEFAULT`).
+    pub capabilities: u32,
+    /// How long a session waits for its scene to load, ms (default 15000).
+    pub scene_timeout_ms: u32,
+    /// Packets a session holds for the game before dropping (counted and
+    /// reported as `IW_PACKET_OVERFLOW`) (default 1024).
+    pub queue_capacity: u32,
+    /// Reconnect attempts in a row after transport errors (0 disables; default 5).
+    pub reconnect_max_attempts: u32,
+    /// Continue a previous session from its saved state bytes (the service's
+    /// GetSessionState answer), `continuation_state_len` of them (default none).
+    pub continuation_state: *const u8,
+    pub continuation_state_len: usize,
+    /// Or continue a previous dialog: `dialog_history_count` lines, oldest first
+    /// (default none). Give at most one of the two continuations.
+    pub dialog_history: *const iw_dialog_line,
+    pub dialog_history_count: usize,
+}
+
+/// `iw_dialog_line.talker`: the player said it.
+pub const IW_TALKER_PLAYER: u32 = 1;
+/// `iw_dialog_line.talker`: a character said it.
+pub const IW_TALKER_CHARACTER: u32 = 2;
+
+/// A line of a previous dialog (`iw_client_config.dialog_history`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_dialog_line {
+    /// `IW_TALKER_*`
+    pub talker: u32,
+    /// NUL-terminated UTF-8.
+    pub text: *const c_char,
+}
+
+fn capabilities_bits(c: &Capabilities) -> u32 {
+    [
+        (c.audio, IW_CAP_AUDIO),
+        (c.interruptions, IW_CAP_INTERRUPTIONS),
+        (c.emotions, IW_CAP_EMOTIONS),
+        (c.phonemes, IW_CAP_PHONEMES),
+        (c.silence, IW_CAP_SILENCE),
+        (c.narrated_actions, IW_CAP_NARRATED_ACTIONS),
+        (c.debug_info, IW_CAP_DEBUG_INFO),
+        (c.ping_pong_report, IW_CAP_PING_PONG_REPORT),
+        (c.perceived_latency_report, IW_CAP_PERCEIVED_LATENCY_REPORT),
+        (
+            c.multi_modal_action_planning,
+            IW_CAP_MULTI_MODAL_ACTION_PLANNING,
+        ),
+        (c.logs_warning, IW_CAP_LOGS_WARNING),
+        (c.logs_info, IW_CAP_LOGS_INFO),
+        (c.logs_debug, IW_CAP_LOGS_DEBUG),
+        (c.logs_internal, IW_CAP_LOGS_INTERNAL),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .fold(0, |bits, (_, bit)| bits | bit)
+}
+
+fn capabilities_of(bits: u32) -> Capabilities {
+    let on = |bit: u32| bits & bit != 0;
+    Capabilities {
+        audio: on(IW_CAP_AUDIO),
+        interruptions: on(IW_CAP_INTERRUPTIONS),
+        emotions: on(IW_CAP_EMOTIONS),
+        phonemes: on(IW_CAP_PHONEMES),
+        silence: on(IW_CAP_SILENCE),
+        narrated_actions: on(IW_CAP_NARRATED_ACTIONS),
+        debug_info: on(IW_CAP_DEBUG_INFO),
+        ping_pong_report: on(IW_CAP_PING_PONG_REPORT),
+        perceived_latency_report: on(IW_CAP_PERCEIVED_LATENCY_REPORT),
+        multi_modal_action_planning: on(IW_CAP_MULTI_MODAL_ACTION_PLANNING),
+        logs_warning: on(IW_CAP_LOGS_WARNING),
+        logs_info: on(IW_CAP_LOGS_INFO),
+        logs_debug: on(IW_CAP_LOGS_DEBUG),
+        logs_internal: on(IW_CAP_LOGS_INTERNAL),
+    }
+}
+
+/// Fills `config` with the defaults (see the fields), `struct_size` included.
+/// Errors: `IW_E_NULL_POINTER`. Thread-safe; works before any other call.
+#[no_mangle]
+pub unsafe extern "C" fn iw_client_config_init(config: *mut iw_client_config) -> iw_result {
+    guard(|| {
+        if config.is_null() {
+            return Err(FfiError::new(IW_E_NULL_POINTER, "config is NULL"));
+        }
+        let d = ClientConfig::default();
+        config.write(iw_client_config {
+            struct_size: std::mem::size_of::<iw_client_config>() as u32,
+            tls: IW_TLS_AUTO,
+            host: std::ptr::null(),
+            root_cert_pem: std::ptr::null(),
+            api_key: std::ptr::null(),
+            api_secret: std::ptr::null(),
+            session_token: std::ptr::null(),
+            session_token_type: std::ptr::null(),
+            session_id: std::ptr::null(),
+            session_token_expires_ms: 0,
+            scene: std::ptr::null(),
+            user_id: std::ptr::null(),
+            user_name: std::ptr::null(),
+            profile_fields: std::ptr::null(),
+            profile_field_count: 0,
+            client_id: std::ptr::null(),
+            game_session_id: std::ptr::null(),
+            capabilities: capabilities_bits(&d.capabilities),
+            scene_timeout_ms: d.scene_load_timeout.as_millis() as u32,
+            queue_capacity: d.queue_capacity as u32,
+            reconnect_max_attempts: d.reconnect.max_attempts,
+            continuation_state: std::ptr::null(),
+            continuation_state_len: 0,
+            dialog_history: std::ptr::null(),
+            dialog_history_count: 0,
+        });
+        Ok(())
+    })
+}
+
+/// Reads the C config into a `ClientConfig` (copying every string).
+unsafe fn config_of(c: &iw_client_config) -> FfiResult<ClientConfig> {
+    let mut config = ClientConfig::default();
+    if let Some(host) = optional(c.host, "config->host")? {
+        config.host = host;
+    }
+    config.tls = match c.tls {
+        IW_TLS_AUTO => TlsMode::Auto,
+        IW_TLS_ON => TlsMode::On,
+        IW_TLS_OFF => TlsMode::Off,
+        other => {
+            return Err(FfiError::new(
+                IW_E_INVALID_ARGUMENT,
+                format!("config->tls is {other}; expected IW_TLS_AUTO, IW_TLS_ON or IW_TLS_OFF"),
+            ))
+        }
+    };
+    if let Some(pem) = optional(c.root_cert_pem, "config->root_cert_pem")? {
+        config.extra_root_certs_pem = pem.into_bytes();
+    }
+    config.auth = match optional(c.session_token, "config->session_token")? {
+        Some(token) => Auth::Token(SessionToken {
+            token,
+            token_type: optional(c.session_token_type, "config->session_token_type")?
+                .unwrap_or_else(|| "Bearer".to_string()),
+            session_id: optional(c.session_id, "config->session_id")?.unwrap_or_default(),
+            expires_at: if c.session_token_expires_ms > 0 {
+                UNIX_EPOCH + Duration::from_millis(c.session_token_expires_ms as u64)
+            } else {
+                SystemTime::now() + Duration::from_secs(3600)
+            },
+        }),
+        None => Auth::ApiKey(Credentials::new(
+            optional(c.api_key, "config->api_key")?.unwrap_or_default(),
+            optional(c.api_secret, "config->api_secret")?.unwrap_or_default(),
+        )),
+    };
+    config.scene = required(c.scene, "config->scene")?;
+    config.user.id = optional(c.user_id, "config->user_id")?;
+    config.user.name = optional(c.user_name, "config->user_name")?;
+    if c.profile_field_count > 0 {
+        if c.profile_fields.is_null() {
+            return Err(FfiError::new(
+                IW_E_NULL_POINTER,
+                "config->profile_fields is NULL but profile_field_count > 0",
+            ));
+        }
+        let fields = std::slice::from_raw_parts(c.profile_fields, c.profile_field_count);
+        for (i, f) in fields.iter().enumerate() {
+            config.user.profile.push((
+                required(f.key, &format!("config->profile_fields[{i}].key"))?,
+                required(f.value, &format!("config->profile_fields[{i}].value"))?,
+            ));
+        }
+    }
+    config.client_id = optional(c.client_id, "config->client_id")?;
+    config.game_session_id = optional(c.game_session_id, "config->game_session_id")?;
+    if c.capabilities & !IW_CAP_ALL != 0 {
+        return Err(FfiError::new(
+            IW_E_INVALID_ARGUMENT,
+            format!(
+                "config->capabilities has unknown bits {:#x} (see IW_CAP_*)",
+                c.capabilities & !IW_CAP_ALL
+            ),
+        ));
+    }
+    config.capabilities = capabilities_of(c.capabilities);
+    config.scene_load_timeout = Duration::from_millis(c.scene_timeout_ms as u64);
+    config.queue_capacity = c.queue_capacity as usize;
+    config.reconnect.max_attempts = c.reconnect_max_attempts;
+    config.continuation = continuation_of(c)?;
+    Ok(config)
+}
+
+unsafe fn continuation_of(c: &iw_client_config) -> FfiResult<Option<Continuation>> {
+    if c.continuation_state_len > 0 && c.dialog_history_count > 0 {
+        return Err(FfiError::new(
+            IW_E_INVALID_ARGUMENT,
+            "config has both continuation_state and dialog_history; give at most one",
+        ));
+    }
+    if c.continuation_state_len > 0 {
+        if c.continuation_state.is_null() {
+            return Err(FfiError::new(
+                IW_E_NULL_POINTER,
+                "config->continuation_state is NULL but continuation_state_len > 0",
+            ));
+        }
+        let bytes = std::slice::from_raw_parts(c.continuation_state, c.continuation_state_len);
+        return Ok(Some(Continuation::SavedState(bytes.to_vec())));
+    }
+    if c.dialog_history_count > 0 {
+        if c.dialog_history.is_null() {
+            return Err(FfiError::new(
+                IW_E_NULL_POINTER,
+                "config->dialog_history is NULL but dialog_history_count > 0",
+            ));
+        }
+        let lines = std::slice::from_raw_parts(c.dialog_history, c.dialog_history_count);
+        let mut dialog = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            let talker = match line.talker {
+                IW_TALKER_PLAYER => Talker::Player,
+                IW_TALKER_CHARACTER => Talker::Character,
+                other => {
+                    return Err(FfiError::new(
+                        IW_E_INVALID_ARGUMENT,
+                        format!(
+                            "config->dialog_history[{i}].talker is {other}; expected \
+                             IW_TALKER_PLAYER or IW_TALKER_CHARACTER"
+                        ),
+                    ))
+                }
+            };
+            dialog.push((
+                talker,
+                required(line.text, &format!("config->dialog_history[{i}].text"))?,
+            ));
+        }
+        return Ok(Some(Continuation::DialogHistory(dialog)));
+    }
+    Ok(None)
+}
+
+/// Creates a client from `config` (validated and copied) and writes its handle
+/// to `*out`. Pass `IW_ABI_VERSION` as `abi_version`.
+///
+/// Does no I/O. Errors: `IW_E_ABI_VERSION` (header and library disagree),
+/// `IW_E_NULL_POINTER`, `IW_E_INVALID_UTF8` (the message names the field),
+/// `IW_E_INVALID_ARGUMENT` (a bad option, named in the message; e.g. no scene,
+/// no credentials, bad host), `IW_E_SHUTDOWN`. Release with `iw_client_free`.
+/// Thread-safe. Sessions opened from the client do not depend on it: it may be
+/// freed while they run.
+#[no_mangle]
+pub unsafe extern "C" fn iw_client_new(
+    abi_version: u32,
+    config: *const iw_client_config,
+    out: *mut *mut iw_client,
+) -> iw_result {
+    guard(|| {
+        check_alive()?;
+        check_abi(abi_version)?;
+        let c = sized_struct(config, "config", "iw_client_config_init")?;
+        if out.is_null() {
+            return Err(FfiError::new(IW_E_NULL_POINTER, "out is NULL"));
+        }
+        let config = config_of(c)?;
+        config.validate().map_err(from_client)?;
+        let handle = CLIENTS.insert(Arc::new(config))?;
+        *out = std::ptr::without_provenance_mut(handle);
+        Ok(())
+    })
+}
+
+/// Frees a client. NULL is a no-op (`IW_OK`); a stale or foreign handle (double
+/// free) gives `IW_E_INVALID_HANDLE`. Sessions opened from it keep running.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn iw_client_free(client: *mut iw_client) -> iw_result {
+    guard(|| {
+        if client.is_null() {
+            return Ok(());
+        }
+        check_alive()?;
+        CLIENTS.remove(handle_of(client)).map(drop)
+    })
+}
+
+pub(crate) fn release_all() {
+    drop(CLIENTS.drain());
+}

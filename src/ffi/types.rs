@@ -1,0 +1,376 @@
+//! The structs and constants packets are lent to C as. Plain data, `#[repr(C)]`;
+//! what they point to is owned by the session (see `lend.rs`).
+
+use std::ffi::c_char;
+
+/// Borrowed UTF-8 text: `len` bytes at `ptr`, followed by a NUL byte (so `ptr`
+/// is also a C string). `ptr` is never NULL (the empty text is `""`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct iw_str {
+    pub ptr: *const c_char,
+    pub len: usize,
+}
+
+impl iw_str {
+    pub const EMPTY: iw_str = iw_str {
+        ptr: c"".as_ptr(),
+        len: 0,
+    };
+}
+
+/// An input name/value pair (trigger parameters, user profile fields): two
+/// NUL-terminated UTF-8 strings, copied by the call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct iw_key_value {
+    pub key: *const c_char,
+    pub value: *const c_char,
+}
+
+/// `iw_actor.kind`: unknown.
+pub const IW_ACTOR_UNKNOWN: u32 = 0;
+/// `iw_actor.kind`: the player.
+pub const IW_ACTOR_PLAYER: u32 = 1;
+/// `iw_actor.kind`: a character (`name` is its agent id).
+pub const IW_ACTOR_CHARACTER: u32 = 2;
+/// `iw_actor.kind`: the world.
+pub const IW_ACTOR_WORLD: u32 = 3;
+
+/// Source or target of a packet: `kind` is `IW_ACTOR_*`; `name` is the agent id
+/// for characters, empty otherwise.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct iw_actor {
+    pub kind: u32,
+    pub name: iw_str,
+}
+
+/// The ids a packet carries (empty when absent).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct iw_packet_ids {
+    pub packet_id: iw_str,
+    pub utterance_id: iw_str,
+    pub interaction_id: iw_str,
+    pub correlation_id: iw_str,
+    pub conversation_id: iw_str,
+}
+
+/// A received name/value pair (trigger and task parameters, log metadata).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct iw_parameter {
+    pub name: iw_str,
+    pub value: iw_str,
+}
+
+/// One phoneme of an audio chunk, `start_offset_us` microseconds from its start.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct iw_phoneme {
+    pub phoneme: iw_str,
+    pub start_offset_us: i64,
+}
+
+/// A character of the loaded scene.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct iw_character {
+    /// `sizeof(iw_character)` of the library that wrote it.
+    pub struct_size: u32,
+    /// Agent id: what routing and `iw_session_set_character` use.
+    pub id: iw_str,
+    /// Full resource name `workspaces/<ws>/characters/<id>`.
+    pub resource_name: iw_str,
+    pub display_name: iw_str,
+    pub avatar_img: iw_str,
+    pub avatar_img_original: iw_str,
+    pub rpm_model_uri: iw_str,
+    pub rpm_image_uri_portrait: iw_str,
+    pub rpm_image_uri_posture: iw_str,
+}
+
+/// `iw_packet.kind`: a packet kind this version does not model (ignore it).
+pub const IW_PACKET_UNKNOWN: u32 = 0;
+/// `iw_packet.kind`: text (`data.text`).
+pub const IW_PACKET_TEXT: u32 = 1;
+/// `iw_packet.kind`: a chunk of speech (`data.audio`).
+pub const IW_PACKET_AUDIO: u32 = 2;
+/// `iw_packet.kind`: silence (`data.silence`).
+pub const IW_PACKET_SILENCE: u32 = 3;
+/// `iw_packet.kind`: an emotion (`data.emotion`).
+pub const IW_PACKET_EMOTION: u32 = 4;
+/// `iw_packet.kind`: a trigger from a character (`data.custom`).
+pub const IW_PACKET_TRIGGER: u32 = 5;
+/// `iw_packet.kind`: a task (`data.custom`).
+pub const IW_PACKET_TASK: u32 = 6;
+/// `iw_packet.kind`: a control event, e.g. INTERACTION_END (`data.control`).
+pub const IW_PACKET_CONTROL: u32 = 7;
+/// `iw_packet.kind`: conversation started/updated/evicted (`data.conversation`).
+pub const IW_PACKET_CONVERSATION: u32 = 8;
+/// `iw_packet.kind`: the scene (and its characters) loaded (`data.scene`).
+pub const IW_PACKET_SCENE_STATUS: u32 = 9;
+/// `iw_packet.kind`: a narrated action (`data.narrated_action`).
+pub const IW_PACKET_NARRATED_ACTION: u32 = 10;
+/// `iw_packet.kind`: responses were cancelled (`data.cancel_responses`).
+pub const IW_PACKET_CANCEL_RESPONSES: u32 = 11;
+/// `iw_packet.kind`: a log line from the service (`data.log`).
+pub const IW_PACKET_LOG: u32 = 12;
+/// `iw_packet.kind`: an operation status (`data.operation_status`).
+pub const IW_PACKET_OPERATION_STATUS: u32 = 13;
+/// `iw_packet.kind`: an error from the service or the connection (`data.error`).
+pub const IW_PACKET_ERROR: u32 = 14;
+/// `iw_packet.kind`: the connection state changed (`data.connection`).
+pub const IW_PACKET_CONNECTION: u32 = 15;
+/// `iw_packet.kind`: the queue was full; `data.overflow.dropped` packets were lost before this one.
+pub const IW_PACKET_OVERFLOW: u32 = 16;
+
+/// `iw_text.source`
+pub const IW_TEXT_SOURCE_UNKNOWN: u32 = 0;
+pub const IW_TEXT_SOURCE_SPEECH_TO_TEXT: u32 = 1;
+pub const IW_TEXT_SOURCE_TYPED_IN: u32 = 2;
+pub const IW_TEXT_SOURCE_GENERATED: u32 = 3;
+pub const IW_TEXT_SOURCE_FILLER: u32 = 4;
+
+/// `iw_control.action`
+pub const IW_CONTROL_UNKNOWN: u32 = 0;
+pub const IW_CONTROL_AUDIO_SESSION_START: u32 = 1;
+pub const IW_CONTROL_AUDIO_SESSION_END: u32 = 2;
+/// The reply to one input is complete (match `interaction_id` with `iw_sent_ids`).
+pub const IW_CONTROL_INTERACTION_END: u32 = 3;
+pub const IW_CONTROL_TTS_PLAYBACK_START: u32 = 4;
+pub const IW_CONTROL_TTS_PLAYBACK_END: u32 = 5;
+pub const IW_CONTROL_TTS_PLAYBACK_MUTE: u32 = 6;
+pub const IW_CONTROL_TTS_PLAYBACK_UNMUTE: u32 = 7;
+pub const IW_CONTROL_WARNING: u32 = 8;
+pub const IW_CONTROL_SESSION_END: u32 = 9;
+
+/// `iw_conversation.kind`
+pub const IW_CONVERSATION_UNKNOWN: u32 = 0;
+pub const IW_CONVERSATION_STARTED: u32 = 1;
+pub const IW_CONVERSATION_UPDATED: u32 = 2;
+pub const IW_CONVERSATION_EVICTED: u32 = 3;
+
+/// Connection states (`iw_connection.state`, `iw_session_state`).
+pub const IW_STATE_CONNECTING: u32 = 1;
+/// The scene is loaded; characters are known.
+pub const IW_STATE_READY: u32 = 2;
+pub const IW_STATE_RECONNECTING: u32 = 3;
+/// Closed for good (by the game, or after an error that is not retried).
+pub const IW_STATE_CLOSED: u32 = 4;
+
+/// `iw_error.reconnect_type`
+pub const IW_RECONNECT_UNDEFINED: u32 = 0;
+pub const IW_RECONNECT_NO_RETRY: u32 = 1;
+pub const IW_RECONNECT_IMMEDIATE: u32 = 2;
+pub const IW_RECONNECT_TIMEOUT: u32 = 3;
+
+/// `data` of `IW_PACKET_TEXT`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_text {
+    pub text: iw_str,
+    /// 1 when this is the final text of its utterance, else 0.
+    pub is_final: u32,
+    /// `IW_TEXT_SOURCE_*`
+    pub source: u32,
+}
+
+/// `data` of `IW_PACKET_AUDIO`: the chunk as sent by the service, and its phonemes.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_audio {
+    pub data: *const u8,
+    pub len: usize,
+    pub phonemes: *const iw_phoneme,
+    pub phoneme_count: usize,
+}
+
+/// `data` of `IW_PACKET_SILENCE`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_silence {
+    pub duration_ms: i64,
+}
+
+/// `data` of `IW_PACKET_EMOTION`: wire `SpaffCode` and `Strength` values
+/// (`iw_emotion_behavior_name` names the behavior).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_emotion {
+    pub behavior: i32,
+    pub strength: i32,
+}
+
+/// `data` of `IW_PACKET_TRIGGER` and `IW_PACKET_TASK`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_custom {
+    pub name: iw_str,
+    pub parameters: *const iw_parameter,
+    pub parameter_count: usize,
+}
+
+/// `data` of `IW_PACKET_CONTROL`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_control {
+    /// `IW_CONTROL_*`
+    pub action: u32,
+    pub description: iw_str,
+}
+
+/// `data` of `IW_PACKET_CONVERSATION`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_conversation {
+    /// `IW_CONVERSATION_*`
+    pub kind: u32,
+    pub participants: *const iw_actor,
+    pub participant_count: usize,
+}
+
+/// `data` of `IW_PACKET_SCENE_STATUS`: the whole character list (it replaces the previous one).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_scene {
+    pub name: iw_str,
+    pub description: iw_str,
+    pub display_name: iw_str,
+    pub characters: *const iw_character,
+    pub character_count: usize,
+}
+
+/// `data` of `IW_PACKET_NARRATED_ACTION`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_narrated_action {
+    pub content: iw_str,
+}
+
+/// `data` of `IW_PACKET_CANCEL_RESPONSES`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_cancel_responses {
+    pub interaction_id: iw_str,
+    pub utterance_ids: *const iw_str,
+    pub utterance_id_count: usize,
+}
+
+/// `data` of `IW_PACKET_LOG`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_log {
+    pub text: iw_str,
+    /// Wire `LogsEvent.LogLevel`.
+    pub level: i32,
+    pub metadata: *const iw_parameter,
+    pub metadata_count: usize,
+}
+
+/// `data` of `IW_PACKET_OPERATION_STATUS`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_operation_status {
+    pub code: i32,
+    pub message: iw_str,
+}
+
+/// `data` of `IW_PACKET_ERROR`: a gRPC status with Inworld's details, or a local
+/// failure (timeout, connection lost).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_error {
+    /// gRPC status code (0 for none).
+    pub grpc_code: i32,
+    pub message: iw_str,
+    /// 1 when the fields below come from the service's error details, else 0.
+    pub has_details: u32,
+    /// Wire `ErrorType` value (unknown values are passed through).
+    pub error_type: i32,
+    /// `IW_RECONNECT_*`
+    pub reconnect_type: u32,
+    /// When to reconnect, in ms since the Unix epoch (0 if not given).
+    pub reconnect_time_ms: i64,
+    pub max_retries: i32,
+    /// 1 when the library will reconnect by itself, else 0.
+    pub will_retry: u32,
+    /// For a missing resource: its id (else empty).
+    pub resource_id: iw_str,
+}
+
+/// `data` of `IW_PACKET_CONNECTION`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_connection {
+    /// `IW_STATE_*`
+    pub state: u32,
+    /// For `IW_STATE_RECONNECTING`: ms until the next attempt.
+    pub retry_in_ms: i64,
+}
+
+/// `data` of `IW_PACKET_OVERFLOW`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_overflow {
+    /// Packets dropped (queue full) before this one.
+    pub dropped: u64,
+}
+
+/// Per-kind data of a packet: read the member named by `iw_packet.kind`.
+/// `reserved` fixes the size so that new kinds do not change it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union iw_packet_data {
+    pub text: iw_text,
+    pub audio: iw_audio,
+    pub silence: iw_silence,
+    pub emotion: iw_emotion,
+    pub custom: iw_custom,
+    pub control: iw_control,
+    pub conversation: iw_conversation,
+    pub scene: iw_scene,
+    pub narrated_action: iw_narrated_action,
+    pub cancel_responses: iw_cancel_responses,
+    pub log: iw_log,
+    pub operation_status: iw_operation_status,
+    pub error: iw_error,
+    pub connection: iw_connection,
+    pub overflow: iw_overflow,
+    pub reserved: [u64; 16],
+}
+
+/// A received packet, lent by `iw_session_poll`/`iw_session_dispatch`/the
+/// session callback. Everything it points to stays valid until the next
+/// poll/dispatch on the same session or its free (for the callbacks: until the
+/// callback returns). Wrappers must ignore kinds they do not know.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_packet {
+    /// `sizeof(iw_packet)` of the library that wrote it.
+    pub struct_size: u32,
+    /// `IW_PACKET_*`: says which member of `data` is valid.
+    pub kind: u32,
+    pub ids: iw_packet_ids,
+    pub source: iw_actor,
+    pub target: iw_actor,
+    /// Milliseconds since the Unix epoch (0 for packets the library makes itself).
+    pub timestamp_ms: i64,
+    pub data: iw_packet_data,
+}
+
+/// Ids of a packet the game sent, as NUL-terminated strings (UUIDs are 36
+/// characters), so the game can match the reply's `IW_CONTROL_INTERACTION_END`
+/// by `interaction_id`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_sent_ids {
+    /// Set by `iw_sent_ids_init`.
+    pub struct_size: u32,
+    pub packet_id: [c_char; 37],
+    pub utterance_id: [c_char; 37],
+    pub interaction_id: [c_char; 37],
+    pub correlation_id: [c_char; 37],
+    pub conversation_id: [c_char; 37],
+}
