@@ -81,6 +81,9 @@ fn run(mut cmd: Command, stdin: &str, limit: Duration) -> Run {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env("INWORLD_LOG", "warn")
+        // cargo puts <target>/<profile> on LD_LIBRARY_PATH, which beats the
+        // rpath: a stale libinworld.so there must not shadow the fresh one.
+        .env("LD_LIBRARY_PATH", lib_dir())
         .env_remove("INWORLD_HOST")
         .env_remove("INWORLD_KEY")
         .env_remove("INWORLD_SECRET")
