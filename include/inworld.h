@@ -1083,7 +1083,8 @@ const char *iw_emotion_strength_name(int32_t strength);
  * dispatch of this session, or its free. Each call releases what the previous
  * one lent. Packets whose `kind` you do not know must be ignored. When the
  * queue was full, what was dropped is reported by an `IW_PACKET_OVERFLOW`
- * packet (with the count) before the next packet that fits.
+ * packet (with the count) before the next packet that fits, or as soon as
+ * the queue has been drained.
  * Errors: `IW_E_BUSY` (another poll/dispatch of this session is running: two
  * threads, or a call from a dispatch callback), `IW_E_NULL_POINTER`,
  * `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`. Poll a session from one thread at a time.

@@ -112,8 +112,13 @@ impl Delivery {
         }
     }
 
-    /// The Overflow report owed to a handler, if packets were dropped.
+    /// The Overflow report owed, if packets were dropped. Taken under the
+    /// producers' lock so that `enqueue` never subtracts a count taken here.
     fn take_overflow(&self) -> Option<Packet> {
+        if self.dropped.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let _producer = self.produce.lock();
         let dropped = self.dropped.swap(0, Ordering::AcqRel);
         (dropped > 0).then(|| overflow_packet(dropped))
     }
@@ -135,23 +140,26 @@ impl Delivery {
         true
     }
 
+    /// The next packet; once the queue is drained, the report of any packets
+    /// dropped meanwhile (so the game learns of them without waiting for more
+    /// traffic). The empty path is one pop and one atomic load.
     pub(crate) fn try_recv(&self) -> Option<Packet> {
-        self.queue.pop()
+        self.queue.pop().or_else(|| self.take_overflow())
     }
 
     pub(crate) fn recv_timeout(&self, timeout: Duration) -> Option<Packet> {
-        if let Some(p) = self.queue.pop() {
+        if let Some(p) = self.try_recv() {
             return Some(p);
         }
         let deadline = Instant::now() + timeout;
         let mut guard = self.wait_lock.lock();
         self.waiters.fetch_add(1, Ordering::SeqCst);
         let result = loop {
-            if let Some(p) = self.queue.pop() {
+            if let Some(p) = self.try_recv() {
                 break Some(p);
             }
             if self.wait_cv.wait_until(&mut guard, deadline).timed_out() {
-                break self.queue.pop();
+                break self.try_recv();
             }
         };
         self.waiters.fetch_sub(1, Ordering::SeqCst);
@@ -225,7 +233,7 @@ mod tests {
     }
 
     #[test]
-    fn overflow_is_counted_and_reported_before_the_next_packet() {
+    fn overflow_is_counted_and_reported_once_the_queue_drains() {
         let d = Delivery::new(2);
         for i in 0..5 {
             d.deliver(silence(i));
@@ -239,7 +247,23 @@ mod tests {
             d.try_recv().unwrap().body,
             PacketBody::Silence { duration_ms: 1 }
         );
+        // Drained: the drops are reported at once, not after the next packet.
+        assert_eq!(
+            d.try_recv().unwrap().body,
+            PacketBody::Overflow { dropped: 3 }
+        );
+        assert_eq!(d.dropped(), 0);
         assert!(d.try_recv().is_none());
+    }
+
+    #[test]
+    fn overflow_is_reported_before_a_packet_that_finds_room() {
+        let d = Delivery::new(2);
+        for i in 0..5 {
+            d.deliver(silence(i));
+        }
+        d.try_recv();
+        d.try_recv();
         d.deliver(silence(9));
         assert_eq!(
             d.try_recv().unwrap().body,
@@ -249,7 +273,7 @@ mod tests {
             d.try_recv().unwrap().body,
             PacketBody::Silence { duration_ms: 9 }
         );
-        assert_eq!(d.dropped(), 0);
+        assert!(d.try_recv().is_none());
     }
 
     #[test]

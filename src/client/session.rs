@@ -275,7 +275,9 @@ impl Session {
         })
     }
 
-    /// The next packet, if one is waiting. Never blocks, never allocates.
+    /// The next packet, if one is waiting; once the queue is drained, an
+    /// `Overflow` report of packets dropped meanwhile. Never blocks, never
+    /// allocates.
     pub fn try_recv(&self) -> Option<Packet> {
         self.inner.delivery.try_recv()
     }
