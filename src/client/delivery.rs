@@ -60,24 +60,26 @@ impl Delivery {
     /// Hands a packet to the game: to the handler if one is set (and the
     /// session is open), otherwise to the queue.
     pub(crate) fn deliver(&self, packet: Packet) {
-        if !self.closed.load(Ordering::Acquire) {
-            let handler = self.callbacks.lock().handler.clone();
-            if let Some(handler) = handler {
-                if let Some(overflow) = self.take_overflow() {
-                    let mut slot = Some(overflow);
-                    if !self.run_callback(|| handler(slot.take().expect("once"))) {
-                        self.enqueue(slot.take().expect("not run"));
-                    }
+        let mut slot = Some(packet);
+        if !self.closed.load(Ordering::Acquire) && self.callbacks.lock().handler.is_some() {
+            if let Some(overflow) = self.take_overflow() {
+                let mut report = Some(overflow);
+                if !self.run_callback(
+                    |c| c.handler.clone(),
+                    |handler| handler(report.take().expect("once")),
+                ) {
+                    self.enqueue(report.take().expect("not run"));
                 }
-                let mut slot = Some(packet);
-                if !self.run_callback(|| handler(slot.take().expect("once"))) {
-                    // Closed meanwhile: the packet stays pollable, not lost.
-                    self.enqueue(slot.take().expect("not run"));
-                }
+            }
+            if self.run_callback(
+                |c| c.handler.clone(),
+                |handler| handler(slot.take().expect("once")),
+            ) {
                 return;
             }
         }
-        self.enqueue(packet);
+        // No handler, or closed or removed meanwhile: the packet stays pollable.
+        self.enqueue(slot.take().expect("not delivered"));
     }
 
     /// Puts a packet in the queue (reporting earlier drops first); drops and
@@ -104,11 +106,8 @@ impl Delivery {
             let _g = self.wait_lock.lock();
             self.wait_cv.notify_all();
         }
-        if was_empty && !self.closed.load(Ordering::Acquire) {
-            let wakeup = self.callbacks.lock().wakeup.clone();
-            if let Some(wakeup) = wakeup {
-                self.run_callback(|| wakeup());
-            }
+        if was_empty {
+            self.run_callback(|c| c.wakeup.clone(), |wakeup| wakeup());
         }
     }
 
@@ -123,16 +122,25 @@ impl Delivery {
         (dropped > 0).then(|| overflow_packet(dropped))
     }
 
-    /// Runs a callback unless the session closed (then returns false);
-    /// close() waits for a running one.
-    fn run_callback(&self, f: impl FnOnce()) -> bool {
+    /// Runs the callback `pick` chooses, unless the session closed or there is
+    /// none (then returns false). The callback is read under the `running`
+    /// lock that set_handler/set_wakeup/close wait on, so once they return the
+    /// callback they replaced is never called again.
+    fn run_callback<C>(
+        &self,
+        pick: impl FnOnce(&Callbacks) -> Option<C>,
+        call: impl FnOnce(C),
+    ) -> bool {
         let _running = self.running.lock();
         if self.closed.load(Ordering::Acquire) {
             return false;
         }
+        let Some(callback) = pick(&self.callbacks.lock()) else {
+            return false;
+        };
         let previous = IN_CALLBACK.with(|c| c.replace(self.id()));
         // A panicking callback must not take the library thread down with it.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(callback)));
         IN_CALLBACK.with(|c| c.set(previous));
         if result.is_err() {
             log::error!("a packet handler or wake-up callback panicked; the panic was caught");
