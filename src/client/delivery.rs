@@ -322,6 +322,50 @@ mod tests {
     }
 
     #[test]
+    fn a_replaced_handler_is_never_called_and_no_packet_is_lost() {
+        const PACKETS: i64 = 20_000;
+        let d = Arc::new(Delivery::new(PACKETS as usize));
+        let seen = Arc::new(AtomicUsize::new(0));
+        let late = Arc::new(AtomicUsize::new(0));
+        // A handler that knows when it has been replaced.
+        let handler = || {
+            let retired = Arc::new(AtomicBool::new(false));
+            let (seen, late, flag) = (seen.clone(), late.clone(), retired.clone());
+            let h: PacketHandler = Arc::new(move |_p| {
+                let counter = if flag.load(Ordering::SeqCst) {
+                    &late
+                } else {
+                    &seen
+                };
+                counter.fetch_add(1, Ordering::SeqCst);
+            });
+            (h, retired)
+        };
+        let (first, mut retired) = handler();
+        d.set_handler(Some(first));
+        let producer = {
+            let d = d.clone();
+            std::thread::spawn(move || (0..PACKETS).for_each(|i| d.deliver(silence(i))))
+        };
+        // Swap handlers (and sometimes none) while packets flow.
+        let mut swaps = 0;
+        while !producer.is_finished() {
+            let (next, next_retired) = handler();
+            d.set_handler((swaps % 3 != 0).then_some(next));
+            retired.store(true, Ordering::SeqCst);
+            retired = next_retired;
+            swaps += 1;
+        }
+        producer.join().unwrap();
+        let mut queued = 0;
+        while d.try_recv().is_some() {
+            queued += 1;
+        }
+        assert_eq!(late.load(Ordering::SeqCst), 0, "a replaced handler ran");
+        assert_eq!(seen.load(Ordering::SeqCst) + queued, PACKETS as usize);
+    }
+
+    #[test]
     fn recv_timeout_wakes_on_a_packet_from_another_thread() {
         let d = Arc::new(Delivery::new(8));
         let d2 = d.clone();
