@@ -118,16 +118,7 @@ fn scene_load_timeout_reports_an_error_and_closes() {
     );
     config.scene_load_timeout = Duration::from_millis(500);
     let session = Session::open(config).unwrap();
-    let (seen, _) = wait_for(&session, "Closed", |p| {
-        is_connection(p, ConnectionState::Closed)
-    });
-    let error = seen
-        .iter()
-        .find_map(|p| match &p.body {
-            PacketBody::Error(e) => Some(e.clone()),
-            _ => None,
-        })
-        .expect("an error packet before Closed");
+    let error = error_before_closed(&session);
     assert_eq!(error.grpc_code, tonic::Code::DeadlineExceeded as i32);
     assert!(!error.will_retry);
     assert!(error.message.contains("did not load"), "{error:?}");
@@ -141,16 +132,7 @@ fn a_scene_the_engine_does_not_have_fails_cleanly() {
     let mut config = config_for(&engine);
     config.scene = "workspaces/test-ws/scenes/no-such-scene".into();
     let session = Session::open(config).unwrap();
-    let (seen, _) = wait_for(&session, "Closed", |p| {
-        is_connection(p, ConnectionState::Closed)
-    });
-    let error = seen
-        .iter()
-        .find_map(|p| match &p.body {
-            PacketBody::Error(e) => Some(e.clone()),
-            _ => None,
-        })
-        .expect("an error packet before Closed");
+    let error = error_before_closed(&session);
     assert!(!error.will_retry, "{error:?}");
     assert!(session.characters().is_empty());
 }

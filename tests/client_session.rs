@@ -239,16 +239,7 @@ fn wrong_secret_fails_with_an_error_packet_and_closes() {
     config.auth =
         inworld::client::Auth::ApiKey(inworld::auth::Credentials::new("test-api-key", "wrong"));
     let session = Session::open(config).unwrap();
-    let (seen, _) = wait_for(&session, "Closed", |p| {
-        is_connection(p, ConnectionState::Closed)
-    });
-    let error = seen
-        .iter()
-        .find_map(|p| match &p.body {
-            PacketBody::Error(e) => Some(e.clone()),
-            _ => None,
-        })
-        .expect("an error packet");
+    let error = error_before_closed(&session);
     assert!(!error.will_retry);
     assert_eq!(error.grpc_code, tonic::Code::Unauthenticated as i32);
     assert_eq!(session.state(), SessionState::Closed);

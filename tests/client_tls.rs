@@ -5,7 +5,6 @@ mod client_util;
 
 use client_util::*;
 use inworld::client::{Session, TlsMode};
-use inworld::packet::{ConnectionState, PacketBody};
 
 fn certificate() -> (Vec<u8>, Vec<u8>) {
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
@@ -36,16 +35,7 @@ fn an_untrusted_certificate_fails_cleanly() {
     config.tls = TlsMode::On;
     config.reconnect.max_attempts = 0;
     let session = Session::open(config).unwrap();
-    let (seen, _) = wait_for(&session, "Closed", |p| {
-        is_connection(p, ConnectionState::Closed)
-    });
-    let error = seen
-        .iter()
-        .find_map(|p| match &p.body {
-            PacketBody::Error(e) => Some(e.clone()),
-            _ => None,
-        })
-        .expect("an error packet");
+    let error = error_before_closed(&session);
     assert!(!error.will_retry);
     assert!(
         error.message.to_lowercase().contains("certificate"),

@@ -61,19 +61,9 @@ pub type PacketHandler = Arc<dyn Fn(Packet) + Send + Sync>;
 /// Called on a library thread when the session's queue goes from empty to non-empty.
 pub type WakeupHandler = Arc<dyn Fn() + Send + Sync>;
 
-/// The session's connection, as the library sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-pub enum SessionState {
-    /// Getting a token, opening the stream, loading the scene.
-    Connecting = 1,
-    /// The scene is loaded; sends go out at once.
-    Ready = 2,
-    /// The stream broke; the library is opening a new one (sends are queued).
-    Reconnecting = 3,
-    /// Closed for good: by `close()`, or after an error that is not retried.
-    Closed = 4,
-}
+/// The session's connection, as the library sees it: the same states it
+/// reports to the game as `Connection` packets.
+pub type SessionState = crate::packet::ConnectionState;
 
 /// The ids a send gave its packet (made client side), so a game can match the
 /// replies (same `interaction_id`) and their `INTERACTION_END`.

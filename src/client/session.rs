@@ -60,12 +60,6 @@ impl Inner {
             }
             shared.state = state;
         }
-        let state = match state {
-            SessionState::Connecting => ConnectionState::Connecting,
-            SessionState::Ready => ConnectionState::Ready,
-            SessionState::Reconnecting => ConnectionState::Reconnecting,
-            SessionState::Closed => ConnectionState::Closed,
-        };
         self.delivery
             .deliver(local_packet(PacketBody::Connection(ConnectionEvent {
                 state,

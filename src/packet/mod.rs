@@ -342,11 +342,13 @@ pub struct SessionError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 pub enum ConnectionState {
+    /// Getting a token, opening the stream, loading the scene.
     Connecting = 1,
-    /// The scene is loaded; characters are known.
+    /// The scene is loaded; characters are known; sends go out at once.
     Ready = 2,
+    /// The stream broke; the library is opening a new one (sends are queued).
     Reconnecting = 3,
-    /// Closed for good (by the game, or after an error that is not retried).
+    /// Closed for good: by the game, or after an error that is not retried.
     Closed = 4,
 }
 

@@ -4,7 +4,7 @@
 
 use inworld::client::{runtime, ClientConfig, SentIds, Session};
 use inworld::engine::{EngineConfig, RunningEngine, Workspace};
-use inworld::packet::{ConnectionState, ControlAction, Packet, PacketBody};
+use inworld::packet::{ConnectionState, ControlAction, Packet, PacketBody, SessionError};
 use std::time::{Duration, Instant};
 
 pub const SCENE: &str = "workspaces/test-ws/scenes/test-scene";
@@ -48,6 +48,19 @@ pub fn wait_for(
             None => panic!("timed out waiting for {what}; got {seen:#?}"),
         }
     }
+}
+
+/// Waits for the session to close and returns the error reported before it.
+pub fn error_before_closed(session: &Session) -> SessionError {
+    let (seen, _) = wait_for(session, "Closed", |p| {
+        is_connection(p, ConnectionState::Closed)
+    });
+    seen.iter()
+        .find_map(|p| match &p.body {
+            PacketBody::Error(e) => Some(e.clone()),
+            _ => None,
+        })
+        .expect("an error packet before Closed")
 }
 
 pub fn is_connection(p: &Packet, state: ConnectionState) -> bool {
