@@ -197,6 +197,8 @@ pub extern "C" fn iw_session_set_callback(
         entry.session.set_handler(cell.map(|cell| {
             Arc::new(move |p: Packet| match cell.current() {
                 Some(registration) => registration.deliver(p),
+                // Unreachable: the core never calls a handler once its
+                // replacement (which clears this cell) has returned.
                 None => log::warn!("a packet reached a removed session callback; dropped"),
             }) as crate::client::PacketHandler
         }));
