@@ -164,19 +164,9 @@ async fn unknown_conversations_characters_and_scenes_are_reported() {
     r.stream.send(t).await;
     assert!(warning(&r.stream.packet().await).contains("ghost"));
 
-    let load = build(
-        Some(player_to_world()),
-        ids(""),
-        inworld_packet::Packet::Mutation(MutationEvent {
-            mutation: Some(mutation_event::Mutation::LoadCharacters(LoadCharacters {
-                name: vec![load_characters::CharacterName {
-                    name: "workspaces/test-ws/characters/zed".into(),
-                    language_code: 0,
-                }],
-            })),
-        }),
-    );
-    r.stream.send(load).await;
+    r.stream
+        .send(load_characters("workspaces/test-ws/characters/zed"))
+        .await;
     assert!(warning(&r.stream.packet().await).contains("zed"));
     assert_eq!(
         scene_status(&r.stream.packet().await).unwrap().agents.len(),

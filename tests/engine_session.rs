@@ -228,15 +228,7 @@ async fn an_audio_session_is_answered_like_speech() {
     let speech = inworld::engine::speech::synthesize("hello there");
     for chunk in speech.wav.chunks(5 * 1024) {
         r.stream
-            .send(build(
-                Some(from_player()),
-                ids(&r.conversation),
-                inworld_packet::Packet::DataChunk(DataChunk {
-                    data: Some(data_chunk::Data::Chunk(chunk.to_vec())),
-                    r#type: data_chunk::DataType::Audio as i32,
-                    ..Default::default()
-                }),
-            ))
+            .send(audio_chunk(&r.conversation, chunk.to_vec()))
             .await;
     }
     r.stream
@@ -281,16 +273,9 @@ async fn an_audio_session_is_answered_like_speech() {
         ))
         .await;
     r.stream
-        .send(build(
-            Some(from_player()),
-            ids(&r.conversation),
-            inworld_packet::Packet::DataChunk(DataChunk {
-                data: Some(data_chunk::Data::Chunk(inworld::engine::speech::wav_file(
-                    &[0; 1600],
-                ))),
-                r#type: data_chunk::DataType::Audio as i32,
-                ..Default::default()
-            }),
+        .send(audio_chunk(
+            &r.conversation,
+            inworld::engine::speech::wav_file(&[0; 1600]),
         ))
         .await;
     r.stream
@@ -390,19 +375,9 @@ async fn token_for(
 async fn characters_load_and_unload_with_full_scene_status() {
     let engine = test_engine();
     let mut r = ready(&engine, caps_text()).await;
-    let load = build(
-        Some(player_to_world()),
-        ids(""),
-        inworld_packet::Packet::Mutation(MutationEvent {
-            mutation: Some(mutation_event::Mutation::LoadCharacters(LoadCharacters {
-                name: vec![load_characters::CharacterName {
-                    name: "workspaces/test-ws/characters/carol".into(),
-                    language_code: 0,
-                }],
-            })),
-        }),
-    );
-    r.stream.send(load).await;
+    r.stream
+        .send(load_characters("workspaces/test-ws/characters/carol"))
+        .await;
     let status = r.stream.packet().await;
     let status = scene_status(&status).expect("scene status");
     let names: Vec<&str> = status

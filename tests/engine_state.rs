@@ -86,6 +86,23 @@ async fn saved_state(
     state.state
 }
 
+/// Opens `s` with `continuation`, talks to its first character and returns
+/// the lines of the answer to `question`.
+async fn ask_with_continuation(
+    s: &mut Stream,
+    continuation: Continuation,
+    question: &str,
+) -> Vec<String> {
+    s.send(configuration(caps_text(), Some(continuation))).await;
+    s.send(load_scene(SCENE)).await;
+    let status = s.packet().await;
+    let alice = scene_status(&status).unwrap().agents[0].agent_id.clone();
+    s.send(conversation_update("c", &[&alice], true)).await;
+    s.packet().await;
+    s.send(text("c", question)).await;
+    texts(&s.reply().await)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn saved_state_continues_in_a_new_session() {
     let engine = test_engine();
@@ -104,15 +121,8 @@ async fn saved_state_continues_in_a_new_session() {
         externally_saved_state: bytes,
         ..Default::default()
     };
-    s.send(configuration(caps_text(), Some(continuation))).await;
-    s.send(load_scene(SCENE)).await;
-    let status = s.packet().await;
-    let alice = scene_status(&status).unwrap().agents[0].agent_id.clone();
-    s.send(conversation_update("c", &[&alice], true)).await;
-    s.packet().await;
-    s.send(text("c", "remember?")).await;
     assert_eq!(
-        texts(&s.reply().await),
+        ask_with_continuation(&mut s, continuation, "remember?").await,
         ["I remember.", "You said: my sword is called Dawn"]
     );
 
@@ -167,15 +177,8 @@ async fn a_dialog_history_continuation_is_honoured() {
         dialog_history: Some(history),
         ..Default::default()
     };
-    s.send(configuration(caps_text(), Some(continuation))).await;
-    s.send(load_scene(SCENE)).await;
-    let status = s.packet().await;
-    let alice = scene_status(&status).unwrap().agents[0].agent_id.clone();
-    s.send(conversation_update("c", &[&alice], true)).await;
-    s.packet().await;
-    s.send(text("c", "remember me?")).await;
     assert_eq!(
-        texts(&s.reply().await),
+        ask_with_continuation(&mut s, continuation, "remember me?").await,
         ["I remember.", "You said: I come from the north"]
     );
 }

@@ -340,6 +340,33 @@ pub fn control(conversation: &str, action: control_event::Action) -> InworldPack
     )
 }
 
+pub fn load_characters(resource_name: &str) -> InworldPacket {
+    build(
+        Some(player_to_world()),
+        ids(""),
+        inworld_packet::Packet::Mutation(MutationEvent {
+            mutation: Some(mutation_event::Mutation::LoadCharacters(LoadCharacters {
+                name: vec![load_characters::CharacterName {
+                    name: resource_name.to_string(),
+                    language_code: 0,
+                }],
+            })),
+        }),
+    )
+}
+
+pub fn audio_chunk(conversation: &str, bytes: Vec<u8>) -> InworldPacket {
+    build(
+        Some(from_player()),
+        ids(conversation),
+        inworld_packet::Packet::DataChunk(DataChunk {
+            data: Some(data_chunk::Data::Chunk(bytes)),
+            r#type: data_chunk::DataType::Audio as i32,
+            ..Default::default()
+        }),
+    )
+}
+
 pub fn is_control(p: &InworldPacket, action: control_event::Action) -> bool {
     matches!(&p.packet, Some(inworld_packet::Packet::Control(c)) if c.action == action as i32)
 }
