@@ -11,8 +11,8 @@ mod engine_support;
 
 use engine_support::*;
 use inworld::engine::{EngineConfig, RunningEngine, Workspace};
-use inworld::proto::ai::inworld::engine::configuration::CapabilitiesConfiguration;
-use inworld::proto::ai::inworld::engine::world_engine_client::WorldEngineClient;
+use inworld::protocol::ai::inworld::engine::configuration::CapabilitiesConfiguration;
+use inworld::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -113,15 +113,19 @@
  */
 #define IW_TALKER_CHARACTER 2
 
+#if defined(INWORLD_ENGINE)
 /**
  * `iw_engine_config.pacing`: replies as fast as possible (tests, benchmarks).
  */
 #define IW_PACING_INSTANT 0
+#endif
 
+#if defined(INWORLD_ENGINE)
 /**
  * `iw_engine_config.pacing`: replies paced like a person talking (demos).
  */
 #define IW_PACING_HUMAN 1
+#endif
 
 /**
  * Log level: errors.
@@ -347,10 +351,12 @@
  */
 typedef struct iw_client iw_client;
 
+#if defined(INWORLD_ENGINE)
 /**
  * Opaque handle to a running local engine (see `iw_engine_start`).
  */
 typedef struct iw_engine iw_engine;
+#endif
 
 /**
  * Opaque handle to a session (see `iw_session_open`).
@@ -481,6 +487,7 @@ typedef struct iw_client_config {
   size_t dialog_history_count;
 } iw_client_config;
 
+#if defined(INWORLD_ENGINE)
 /**
  * Options of a local engine. Fill with `iw_engine_config_init`; strings are
  * NUL-terminated UTF-8, NULL means the default; everything is copied.
@@ -512,6 +519,7 @@ typedef struct iw_engine_config {
    */
   const char *api_secret;
 } iw_engine_config;
+#endif
 
 /**
  * A log callback: `level` is `IW_LOG_*`; `target` (the module) and `message`
@@ -976,11 +984,14 @@ iw_result iw_client_new(uint32_t abi_version,
  */
 iw_result iw_client_free(struct iw_client *client);
 
+#if defined(INWORLD_ENGINE)
 /**
  * Fills `config` with the defaults. Errors: `IW_E_NULL_POINTER`.
  */
 iw_result iw_engine_config_init(struct iw_engine_config *config);
+#endif
 
+#if defined(INWORLD_ENGINE)
 /**
  * Starts a local engine on the library's runtime and writes its handle to
  * `*out`. It is listening when this returns (see `iw_engine_address`); connect
@@ -992,7 +1003,9 @@ iw_result iw_engine_config_init(struct iw_engine_config *config);
  * `IW_E_SHUTDOWN`. Release with `iw_engine_free`. Thread-safe.
  */
 iw_result iw_engine_start(const struct iw_engine_config *config, struct iw_engine **out);
+#endif
 
+#if defined(INWORLD_ENGINE)
 /**
  * Copies the engine's `host:port` (use it as `iw_client_config.host`) into `buf`
  * (NUL-terminated), its length into `*len`. Errors: `IW_E_BUFFER_TOO_SMALL`
@@ -1000,7 +1013,9 @@ iw_result iw_engine_start(const struct iw_engine_config *config, struct iw_engin
  * `IW_E_SHUTDOWN`.
  */
 iw_result iw_engine_address(const struct iw_engine *engine, char *buf, size_t cap, size_t *len);
+#endif
 
+#if defined(INWORLD_ENGINE)
 /**
  * Copies the full resource name of scene `index` (use it as
  * `iw_client_config.scene`) into `buf`, like `iw_engine_address`.
@@ -1011,19 +1026,24 @@ iw_result iw_engine_scene_name(const struct iw_engine *engine,
                                char *buf,
                                size_t cap,
                                size_t *len);
+#endif
 
+#if defined(INWORLD_ENGINE)
 /**
  * Stops the engine: it stops accepting and ends its streams (sessions connected
  * to it see an error). Idempotent; the handle stays valid until `iw_engine_free`.
  * Errors: `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`.
  */
 iw_result iw_engine_stop(struct iw_engine *engine);
+#endif
 
+#if defined(INWORLD_ENGINE)
 /**
  * Stops (as `iw_engine_stop`) and frees the engine. NULL is a no-op; a stale or
  * foreign handle gives `IW_E_INVALID_HANDLE`.
  */
 iw_result iw_engine_free(struct iw_engine *engine);
+#endif
 
 /**
  * Copies the message of the last failed call on this thread into `buf`

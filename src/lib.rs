@@ -2,11 +2,13 @@
 //! protocol with a C ABI, and a local engine that speaks the same protocol.
 //!
 //! Data path: game → [`ffi`] → [`client`] → wire, and wire → [`client`] → queue →
-//! poll/callback → game. [`engine`] is the offline server.
+//! poll/callback → game. [`protocol`] is the wire level both the client and
+//! the local engine (feature `engine`, on by default) build on.
 
 pub mod auth;
 pub mod client;
+#[cfg(feature = "engine")]
 pub mod engine;
 pub mod ffi;
 pub mod packet;
-pub mod proto;
+pub mod protocol;

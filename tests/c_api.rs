@@ -2,6 +2,8 @@
 //! `include/inworld.h` and the built `libinworld.so`, runs them (they start the
 //! local engine in-process), and runs them again under valgrind memcheck.
 //! valgrind is required: without it these tests fail with a clear message.
+// Needs the local engine (the default `engine` feature).
+#![cfg(feature = "engine")]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,11 +1,13 @@
 //! Failures: the engine's SESSION_PAUSED error and the automatic reconnect,
 //! token refresh across it, a scene that never loads, a missing scene.
+// Needs the local engine (the default `engine` feature).
+#![cfg(feature = "engine")]
 
 mod client_util;
 
 use client_util::*;
 use inworld::client::{Session, SessionState};
-use inworld::packet::{ConnectionState, ErrorType, PacketBody, ReconnectType};
+use inworld::packet::{ConnectionState, ErrorType, PacketBody, ReconnectionType};
 use std::time::Duration;
 
 #[test]
@@ -30,7 +32,7 @@ fn session_paused_reconnects_and_the_next_text_is_answered() {
     );
     let details = error.details.expect("Inworld details");
     assert_eq!(details.error_type(), Some(ErrorType::SessionPaused));
-    assert_eq!(details.reconnect_type, ReconnectType::Immediate);
+    assert_eq!(details.reconnect_type, ReconnectionType::Immediate);
     assert_eq!(details.max_retries, 3);
 
     let (_, reconnecting) = wait_for(&session, "Reconnecting", |p| {
@@ -56,14 +58,14 @@ fn session_paused_reconnects_and_the_next_text_is_answered() {
         .filter(|(s, _)| *s == session_id)
         .map(|(_, p)| p)
         .collect();
-    let is_config = |p: &inworld::proto::ai::inworld::packets::InworldPacket| matches!(&p.packet, Some(inworld::proto::ai::inworld::packets::inworld_packet::Packet::Control(c)) if c.action == 16);
-    let is_load = |p: &inworld::proto::ai::inworld::packets::InworldPacket| {
+    let is_config = |p: &inworld::protocol::ai::inworld::packets::InworldPacket| matches!(&p.packet, Some(inworld::protocol::ai::inworld::packets::inworld_packet::Packet::Control(c)) if c.action == 16);
+    let is_load = |p: &inworld::protocol::ai::inworld::packets::InworldPacket| {
         matches!(
             &p.packet,
-            Some(inworld::proto::ai::inworld::packets::inworld_packet::Packet::Mutation(_))
+            Some(inworld::protocol::ai::inworld::packets::inworld_packet::Packet::Mutation(_))
         )
     };
-    let is_update = |p: &inworld::proto::ai::inworld::packets::InworldPacket| matches!(&p.packet, Some(inworld::proto::ai::inworld::packets::inworld_packet::Packet::Control(c)) if c.action == 12);
+    let is_update = |p: &inworld::protocol::ai::inworld::packets::InworldPacket| matches!(&p.packet, Some(inworld::protocol::ai::inworld::packets::inworld_packet::Packet::Control(c)) if c.action == 12);
     assert_eq!(sent.iter().filter(|p| is_config(p)).count(), 1);
     assert_eq!(sent.iter().filter(|p| is_load(p)).count(), 1);
     let updates: Vec<_> = sent.iter().filter(|p| is_update(p)).collect();

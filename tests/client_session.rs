@@ -1,5 +1,7 @@
 //! The client against the local engine on loopback: open, scene, replies,
 //! triggers, narrated actions, character choice, delivery modes, close.
+// Needs the local engine (the default `engine` feature).
+#![cfg(feature = "engine")]
 
 mod client_util;
 
@@ -456,7 +458,7 @@ fn continuation_with_a_previous_dialog() {
 
 #[test]
 fn open_with_a_token_from_the_games_backend() {
-    use inworld::proto::ai::inworld::engine::{
+    use inworld::protocol::ai::inworld::engine::{
         world_engine_client::WorldEngineClient, GenerateTokenRequest,
     };
     let engine = engine();

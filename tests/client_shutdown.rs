@@ -1,5 +1,7 @@
 //! The private runtime: sized before first use, shut down for good. Its own
 //! test binary, since shutdown() ends the runtime for the whole process.
+// Needs the local engine (the default `engine` feature).
+#![cfg(feature = "engine")]
 
 use inworld::client::{runtime, ClientConfig, Error, Session, SessionState};
 use inworld::engine::{EngineConfig, RunningEngine, Workspace};

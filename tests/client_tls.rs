@@ -1,5 +1,7 @@
 //! TLS: the engine serves a self-signed certificate (rcgen); the client
 //! trusts it through `extra_root_certs_pem`, and refuses it otherwise.
+// Needs the local engine (the default `engine` feature).
+#![cfg(feature = "engine")]
 
 mod client_util;
 

@@ -1,12 +1,14 @@
 //! GenerateToken's IW1 check and the bearer tokens of OpenSession.
+// Needs the local engine (the default `engine` feature).
+#![cfg(feature = "engine")]
 
 mod engine_support;
 
 use engine_support::*;
 use inworld::auth::{self, Credentials};
 use inworld::engine::{EngineConfig, Workspace};
-use inworld::packet::status::{details_of, ErrorType};
-use inworld::proto::ai::inworld::engine::world_engine_client::WorldEngineClient;
+use inworld::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient;
+use inworld::protocol::status::{details_of, ErrorType};
 use std::time::Duration;
 use tonic::{Code, Request};
 

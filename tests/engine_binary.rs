@@ -1,4 +1,6 @@
 //! The `inworld-engine` program: flags, what it prints, and that it serves.
+// Needs the local engine (the default `engine` feature).
+#![cfg(feature = "engine")]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -64,16 +66,17 @@ fn prints_address_scenes_and_credentials_then_serves() {
     // It answers a token request signed with the printed pair.
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        use inworld::proto::ai::inworld::engine::world_engine_client::WorldEngineClient;
+        use inworld::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient;
         let mut client = WorldEngineClient::connect(format!("http://{addr}"))
             .await
             .unwrap();
         let creds = inworld::auth::Credentials::new("k1", "s1");
-        let mut req =
-            tonic::Request::new(inworld::proto::ai::inworld::engine::GenerateTokenRequest {
+        let mut req = tonic::Request::new(
+            inworld::protocol::ai::inworld::engine::GenerateTokenRequest {
                 key: "k1".into(),
                 resources: vec!["workspaces/test-ws".into()],
-            });
+            },
+        );
         req.metadata_mut().insert(
             "authorization",
             inworld::auth::authorization_header(&creds, &addr.to_string())

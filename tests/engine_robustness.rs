@@ -1,13 +1,15 @@
 //! Bad input never brings the engine down: each case gets a clear status or
 //! a warning packet, and other sessions carry on.
+// Needs the local engine (the default `engine` feature).
+#![cfg(feature = "engine")]
 
 mod engine_support;
 
 use engine_support::*;
 use inworld::engine::{EngineConfig, Workspace};
-use inworld::packet::status::{details_of, ErrorType, ReconnectType};
-use inworld::proto::ai::inworld::engine::configuration::CapabilitiesConfiguration;
-use inworld::proto::ai::inworld::packets::*;
+use inworld::protocol::ai::inworld::engine::configuration::CapabilitiesConfiguration;
+use inworld::protocol::ai::inworld::packets::*;
+use inworld::protocol::status::{details_of, ErrorType, ReconnectionType};
 use std::time::Duration;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
@@ -209,7 +211,7 @@ async fn an_injected_error_carries_inworld_details_and_the_session_survives() {
     assert_eq!(s.message(), "session paused for test");
     let d = details_of(&s).expect("details");
     assert_eq!(d.error_type(), Some(ErrorType::SessionPaused));
-    assert_eq!(d.reconnect_type, ReconnectType::Immediate);
+    assert_eq!(d.reconnect_type, ReconnectionType::Immediate);
     assert_eq!(d.max_retries, 3);
     assert!(d.reconnect_time.is_some());
 

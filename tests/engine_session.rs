@@ -1,11 +1,13 @@
 //! One session over raw tonic clients: handshake, replies, capabilities,
 //! speech, conversations, characters, cancel, ping.
+// Needs the local engine (the default `engine` feature).
+#![cfg(feature = "engine")]
 
 mod engine_support;
 
 use engine_support::*;
 use inworld::engine::{EngineConfig, Pacing, Workspace};
-use inworld::proto::ai::inworld::packets::*;
+use inworld::protocol::ai::inworld::packets::*;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -160,7 +162,7 @@ async fn capabilities_decide_what_a_reply_carries() {
     assert_eq!(emotion.behavior, emotion_event::SpaffCode::Interest as i32);
 
     // Audio without the phoneme capability: speech, but no phoneme timings.
-    let caps = inworld::proto::ai::inworld::engine::configuration::CapabilitiesConfiguration {
+    let caps = inworld::protocol::ai::inworld::engine::configuration::CapabilitiesConfiguration {
         phoneme_info: false,
         ..caps_all()
     };
@@ -354,9 +356,9 @@ async fn addressed_turn_taking_lets_the_named_character_answer() {
 async fn token_for(
     engine: &inworld::engine::RunningEngine,
     ws: &str,
-) -> inworld::proto::ai::inworld::engine::AccessToken {
+) -> inworld::protocol::ai::inworld::engine::AccessToken {
     let mut client =
-        inworld::proto::ai::inworld::engine::world_engine_client::WorldEngineClient::new(
+        inworld::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient::new(
             channel(engine).await,
         );
     let host = engine.addr().to_string();

@@ -1,17 +1,19 @@
 //! Session state across streams, expiry, GetSessionState + continuations, feedback.
+// Needs the local engine (the default `engine` feature).
+#![cfg(feature = "engine")]
 
 mod engine_support;
 
 use engine_support::*;
 use inworld::engine::{EngineConfig, Workspace};
-use inworld::packet::status::{details_of, ErrorType};
-use inworld::proto::ai::inworld::engine::v1::feedback_client::FeedbackClient;
-use inworld::proto::ai::inworld::engine::v1::state_serialization_client::StateSerializationClient;
-use inworld::proto::ai::inworld::engine::v1::{
+use inworld::protocol::ai::inworld::engine::v1::feedback_client::FeedbackClient;
+use inworld::protocol::ai::inworld::engine::v1::state_serialization_client::StateSerializationClient;
+use inworld::protocol::ai::inworld::engine::v1::{
     CreateInteractionFeedbackRequest, DeleteInteractionFeedbackRequest, GetSessionStateRequest,
     InteractionFeedback,
 };
-use inworld::proto::ai::inworld::packets::*;
+use inworld::protocol::ai::inworld::packets::*;
+use inworld::protocol::status::{details_of, ErrorType};
 use std::time::Duration;
 use tonic::Code;
 
@@ -317,7 +319,7 @@ async fn feedback_is_created_and_deleted_by_name() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn entity_items_are_kept_in_the_session_state() {
-    use inworld::proto::ai::inworld::packets::entities::*;
+    use inworld::protocol::ai::inworld::packets::entities::*;
     use prost::Message;
     let engine = test_engine();
     let mut r = ready(&engine, caps_text()).await;

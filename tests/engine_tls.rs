@@ -1,10 +1,12 @@
 //! The engine serves TLS with a PEM identity (here an rcgen self-signed certificate).
+// Needs the local engine (the default `engine` feature).
+#![cfg(feature = "engine")]
 
 mod engine_support;
 
 use engine_support::*;
 use inworld::engine::{EngineConfig, RunningEngine, Workspace};
-use inworld::proto::ai::inworld::engine::world_engine_client::WorldEngineClient;
+use inworld::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,13 +2,13 @@
 //! SDK's own codec; a copy of `../shared/protocol/vectors/golden.json`), checks the
 //! values its `content` describes, and round-trips each through our encoder.
 
-use inworld::proto::ai::inworld::common::InworldStatus;
-use inworld::proto::ai::inworld::engine::{AccessToken, GenerateTokenRequest};
-use inworld::proto::ai::inworld::packets::{
+use inworld::protocol::ai::inworld::common::InworldStatus;
+use inworld::protocol::ai::inworld::engine::{AccessToken, GenerateTokenRequest};
+use inworld::protocol::ai::inworld::packets::{
     actor, control_event, control_event::PayloadStructured, data_chunk, inworld_packet::Packet,
     mutation_event, text_event, Actor, InworldPacket,
 };
-use inworld::proto::google::rpc::Status;
+use inworld::protocol::google::rpc::Status;
 use prost::Message;
 use std::collections::HashMap;
 
@@ -68,7 +68,7 @@ fn routing(p: &InworldPacket) -> (i32, Option<i32>) {
     )
 }
 
-fn control(p: &InworldPacket) -> &inworld::proto::ai::inworld::packets::ControlEvent {
+fn control(p: &InworldPacket) -> &inworld::protocol::ai::inworld::packets::ControlEvent {
     match &p.packet {
         Some(Packet::Control(c)) => c,
         other => panic!("expected control, got {other:?}"),
@@ -236,7 +236,7 @@ fn conversation_event_started() {
     );
     assert_eq!(
         e.event_type,
-        inworld::proto::ai::inworld::packets::conversation_event_payload::ConversationEventType::Started as i32
+        inworld::protocol::ai::inworld::packets::conversation_event_payload::ConversationEventType::Started as i32
     );
 }
 
@@ -313,7 +313,7 @@ fn rpc_status_with_inworld_details() {
     assert_eq!(s.details.len(), 1);
     assert_eq!(
         s.details[0].type_url,
-        inworld::packet::status::INWORLD_STATUS_TYPE_URL
+        inworld::protocol::status::INWORLD_STATUS_TYPE_URL
     );
     let d: InworldStatus = decode(&s.details[0].value);
     assert_eq!(d.error_type, 10, "SESSION_PAUSED");
@@ -322,14 +322,14 @@ fn rpc_status_with_inworld_details() {
     assert_eq!(d.max_retries, 3);
 
     // Our reader of the trailer gives the same values.
-    let details = inworld::packet::status::decode_details(&bytes).expect("details");
+    let details = inworld::protocol::status::decode_details(&bytes).expect("details");
     assert_eq!(
         details.error_type(),
         Some(inworld::packet::ErrorType::SessionPaused)
     );
     assert_eq!(
         details.reconnect_type,
-        inworld::packet::ReconnectType::Immediate
+        inworld::packet::ReconnectionType::Immediate
     );
     assert_eq!(details.max_retries, 3);
     let when = details

@@ -1,6 +1,8 @@
 //! The published Node SDK (@inworld/nodejs-sdk 1.17.0, from npm) runs a whole
 //! session against our engine, unchanged: `../shared/peer/nodejs-sdk/sdk-session.js`.
 //! Needs `node` and `npm` (the SDK is installed into target/nodejs-sdk once).
+// Needs the local engine (the default `engine` feature).
+#![cfg(feature = "engine")]
 
 use inworld::engine::{EngineConfig, RunningEngine, Workspace};
 use serde_json::Value;
@@ -272,7 +274,7 @@ fn node_sdk_runs_a_whole_session() {
 
     // The SDK answered the engine's PINGs.
     let packets = engine.received_packets();
-    use inworld::proto::ai::inworld::packets::{
+    use inworld::protocol::ai::inworld::packets::{
         inworld_packet, latency_report_event, ping_pong_report,
     };
     assert!(packets.iter().any(|(_, p)| matches!(&p.packet,

@@ -4,13 +4,15 @@
 //! shape, which PacketId fields are set (UUID-shaped), enum values. UUID
 //! values, timestamps (beyond millisecond precision) and the client's own
 //! id/description strings are ignored.
+// Needs the local engine (the default `engine` feature).
+#![cfg(feature = "engine")]
 
 mod client_util;
 
 use base64::Engine as _;
 use client_util::*;
 use inworld::client::{Continuation, Talker};
-use inworld::proto::ai::inworld::packets::{
+use inworld::protocol::ai::inworld::packets::{
     control_event::PayloadStructured, inworld_packet::Packet as Payload, latency_report_event,
     Actor, InworldPacket,
 };

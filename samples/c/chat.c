@@ -29,6 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* This program starts the local engine (iw_engine_*), which the header
+ * declares only for code that asks for it. */
+#define INWORLD_ENGINE 1
 #include "inworld.h"
 
 #define FRAME_MS 16

@@ -6,9 +6,9 @@ use super::config::{Auth, ClientConfig, ReconnectPolicy};
 use super::session::{local_packet, Inner};
 use super::{wire, SentIds, SessionState};
 use crate::packet::{convert, PacketBody, SessionError};
-use crate::proto::ai::inworld::engine::world_engine_client::WorldEngineClient;
-use crate::proto::ai::inworld::engine::GenerateTokenRequest;
-use crate::proto::ai::inworld::packets::InworldPacket;
+use crate::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient;
+use crate::protocol::ai::inworld::engine::GenerateTokenRequest;
+use crate::protocol::ai::inworld::packets::InworldPacket;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -294,7 +294,7 @@ impl Driver {
             .into_inner();
         let expires_at = access
             .expiration_time
-            .and_then(crate::packet::status::system_time_from)
+            .and_then(crate::protocol::status::system_time_from)
             .ok_or_else(|| Failure::Fatal("the engine's token has no expiration time".into()))?;
         // Keep the session id across refreshes: it names the session (2.5).
         let session_id = match &self.token {
@@ -516,13 +516,13 @@ fn retry_delay(
     attempts: &mut u32,
     policy: &ReconnectPolicy,
 ) -> Option<Duration> {
-    use crate::packet::ReconnectType;
+    use crate::packet::ReconnectionType;
     let mut limit = policy.max_attempts;
     let delay = match failure {
         Failure::SceneTimeout | Failure::Fatal(_) => return None,
         Failure::Transport(_) | Failure::Ended => None,
         Failure::Status(status) => {
-            let details = crate::packet::status::details_of(status);
+            let details = crate::protocol::status::details_of(status);
             if let Some(d) = details.as_ref().filter(|d| d.max_retries > 0) {
                 limit = d.max_retries as u32;
             }
@@ -530,9 +530,9 @@ fn retry_delay(
                 .as_ref()
                 .map(|d| (d.reconnect_type, d.reconnect_time))
             {
-                Some((ReconnectType::NoRetry, _)) => return None,
-                Some((ReconnectType::Immediate, _)) => Some(Duration::ZERO),
-                Some((ReconnectType::Timeout, Some(at))) => {
+                Some((ReconnectionType::NoRetry, _)) => return None,
+                Some((ReconnectionType::Immediate, _)) => Some(Duration::ZERO),
+                Some((ReconnectionType::Timeout, Some(at))) => {
                     Some(at.duration_since(SystemTime::now()).unwrap_or_default())
                 }
                 _ => {
@@ -600,9 +600,9 @@ async fn connect(config: &ClientConfig) -> Result<Channel, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::status::{status_with_details, ErrorDetails, ErrorType, ReconnectType};
+    use crate::protocol::status::{status_with_details, ErrorDetails, ErrorType, ReconnectionType};
 
-    fn with(reconnect: ReconnectType, max_retries: i32) -> Failure {
+    fn with(reconnect: ReconnectionType, max_retries: i32) -> Failure {
         let mut d = ErrorDetails::new(ErrorType::SessionPaused, reconnect);
         d.max_retries = max_retries;
         Failure::Status(status_with_details(
@@ -617,25 +617,25 @@ mod tests {
         let policy = ReconnectPolicy::default();
         let mut n = 0;
         assert_eq!(
-            retry_delay(&with(ReconnectType::Immediate, 0), &mut n, &policy),
+            retry_delay(&with(ReconnectionType::Immediate, 0), &mut n, &policy),
             Some(Duration::ZERO)
         );
         let mut n = 0;
         assert_eq!(
-            retry_delay(&with(ReconnectType::NoRetry, 0), &mut n, &policy),
+            retry_delay(&with(ReconnectionType::NoRetry, 0), &mut n, &policy),
             None
         );
         // max_retries from the service caps the attempts.
         let mut n = 0;
         for _ in 0..2 {
-            assert!(retry_delay(&with(ReconnectType::Immediate, 2), &mut n, &policy).is_some());
+            assert!(retry_delay(&with(ReconnectionType::Immediate, 2), &mut n, &policy).is_some());
         }
         assert_eq!(
-            retry_delay(&with(ReconnectType::Immediate, 2), &mut n, &policy),
+            retry_delay(&with(ReconnectionType::Immediate, 2), &mut n, &policy),
             None
         );
         // TIMEOUT waits until reconnect_time.
-        let mut d = ErrorDetails::new(ErrorType::SessionPaused, ReconnectType::Timeout);
+        let mut d = ErrorDetails::new(ErrorType::SessionPaused, ReconnectionType::Timeout);
         d.reconnect_time = Some(SystemTime::now() + Duration::from_secs(30));
         let f = Failure::Status(status_with_details(tonic::Code::Unavailable, "x", &d));
         let mut n = 0;

@@ -3,8 +3,8 @@
 
 use super::config::{Capabilities, ClientConfig, Continuation, Talker};
 use super::SentIds;
-use crate::proto::ai::inworld::engine::configuration as cfg;
-use crate::proto::ai::inworld::packets as wire;
+use crate::protocol::ai::inworld::engine::configuration as cfg;
+use crate::protocol::ai::inworld::packets as wire;
 use wire::control_event::{Action, PayloadStructured};
 use wire::inworld_packet::Packet as Payload;
 

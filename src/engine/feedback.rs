@@ -3,8 +3,8 @@
 //! and a created feedback is named `parent + "/feedbacks/<id>"`.
 
 use super::shared::Shared;
-use crate::proto::ai::inworld::engine::v1::feedback_server::Feedback;
-use crate::proto::ai::inworld::engine::v1::{
+use crate::protocol::ai::inworld::engine::v1::feedback_server::Feedback;
+use crate::protocol::ai::inworld::engine::v1::{
     CreateInteractionFeedbackRequest, DeleteInteractionFeedbackRequest, InteractionFeedback,
 };
 use parking_lot::Mutex;

@@ -10,15 +10,15 @@ use super::speech;
 use super::state::apply_continuation;
 use super::wire::{self, Ids};
 use super::world_engine::{status, StreamCtx, MAX_PENDING_REPLIES};
-use crate::packet::status::{status_with_details, ErrorDetails, ErrorType, ReconnectType};
-use crate::proto::ai::inworld::packets::entities::{
+use crate::protocol::ai::inworld::packets::entities::{
     items_in_entities_operation, items_operation_event, ItemsOperationEvent,
 };
-use crate::proto::ai::inworld::packets::{
+use crate::protocol::ai::inworld::packets::{
     actor, control_event, conversation_event_payload, custom_event, data_chunk, inworld_packet,
     latency_report_event, mutation_event, ping_pong_report, session_control_event, InworldPacket,
     SessionConfigurationPayload,
 };
+use crate::protocol::status::{status_with_details, ErrorDetails, ErrorType, ReconnectionType};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tonic::{Code, Status};
@@ -111,14 +111,12 @@ pub(crate) async fn handle(
                 );
             }
         }
-        Packet::Action(action) => {
-            match action.action {
-                Some(crate::proto::ai::inworld::packets::action_event::Action::NarratedAction(
-                    n,
-                )) if !n.content.trim().is_empty() => reply(Input::Action(n.content), ids),
-                _ => warn(&ids, "empty action".into()).await,
-            }
-        }
+        Packet::Action(action) => match action.action {
+            Some(crate::protocol::ai::inworld::packets::action_event::Action::NarratedAction(
+                n,
+            )) if !n.content.trim().is_empty() => reply(Input::Action(n.content), ids),
+            _ => warn(&ids, "empty action".into()).await,
+        },
         Packet::Control(control) => {
             handle_control(ctx, control, &mut ids, &mut reply).await?;
         }
@@ -258,7 +256,7 @@ pub(crate) async fn handle(
 
 async fn handle_control(
     ctx: &Arc<StreamCtx>,
-    control: crate::proto::ai::inworld::packets::ControlEvent,
+    control: crate::protocol::ai::inworld::packets::ControlEvent,
     ids: &mut Ids,
     reply: &mut impl FnMut(Input, Ids),
 ) -> Result<(), Status> {
@@ -377,7 +375,7 @@ async fn configure(ctx: &Arc<StreamCtx>, ids: &Ids, payload: SessionConfiguratio
 }
 
 fn not_found(kind: &str, name: &str) -> Status {
-    let mut details = ErrorDetails::new(ErrorType::ResourceNotFound, ReconnectType::NoRetry);
+    let mut details = ErrorDetails::new(ErrorType::ResourceNotFound, ReconnectionType::NoRetry);
     details.resource_id = Some(name.to_string());
     status_with_details(
         Code::NotFound,
@@ -532,7 +530,7 @@ async fn unload_characters(ctx: &Arc<StreamCtx>, ids: &Ids, agent_ids: &[String]
 async fn update_conversation(
     ctx: &Arc<StreamCtx>,
     ids: &Ids,
-    participants: Vec<crate::proto::ai::inworld::packets::Actor>,
+    participants: Vec<crate::protocol::ai::inworld::packets::Actor>,
 ) {
     use conversation_event_payload::ConversationEventType as Event;
     if ids.conversation_id.is_empty() {

@@ -8,12 +8,12 @@ use super::sessions::{SessionState, Speaker};
 use super::speech;
 use super::wire::{self, Ids};
 use super::world_engine::StreamCtx;
-use crate::packet::status::{status_with_details, ErrorDetails};
-use crate::proto::ai::inworld::packets::{
+use crate::protocol::ai::inworld::packets::{
     action_event, control_event, custom_event, data_chunk, inworld_packet, latency_report_event,
     ping_pong_report, text_event, ActionEvent, AdditionalPhonemeInfo, CustomEvent, DataChunk,
     EmotionEvent, LatencyReportEvent, NarratedAction, PingPongReport, TextEvent,
 };
+use crate::protocol::status::{status_with_details, ErrorDetails};
 use std::time::{Duration, SystemTime};
 
 /// The trigger that lets the next character of a conversation speak.
@@ -319,7 +319,7 @@ fn injected_status(e: &scene::InjectedError) -> tonic::Status {
         e.message.clone()
     };
     status_with_details(
-        scene::code_from_name(&e.code).expect("validated"),
+        crate::protocol::names::code_from_name(&e.code).expect("validated"),
         message,
         &details,
     )
@@ -501,7 +501,7 @@ pub async fn stream(ctx: &StreamCtx, job: &ReplyJob, plan: Plan, stt: Option<&st
     Streamed::Done
 }
 
-fn ping(ctx: &StreamCtx) -> crate::proto::ai::inworld::packets::InworldPacket {
+fn ping(ctx: &StreamCtx) -> crate::protocol::ai::inworld::packets::InworldPacket {
     let packet = wire::packet(
         wire::world_to_player(),
         &Ids::default(),

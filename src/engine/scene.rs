@@ -1,6 +1,7 @@
 //! Scene files: a workspace's scenes and scripted characters, in TOML
 //! (format documented in `scenes/FORMAT.md`).
 
+use crate::protocol::names::{self, is_valid_id};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::fmt;
@@ -229,61 +230,22 @@ fn contains_any(haystack: &str, needles: &[String]) -> bool {
     needles.iter().any(|n| hay.contains(&n.to_lowercase()))
 }
 
-pub(crate) fn code_from_name(name: &str) -> Option<tonic::Code> {
-    use tonic::Code::*;
-    Some(match name {
-        "CANCELLED" => Cancelled,
-        "UNKNOWN" => Unknown,
-        "INVALID_ARGUMENT" => InvalidArgument,
-        "DEADLINE_EXCEEDED" => DeadlineExceeded,
-        "NOT_FOUND" => NotFound,
-        "ALREADY_EXISTS" => AlreadyExists,
-        "PERMISSION_DENIED" => PermissionDenied,
-        "RESOURCE_EXHAUSTED" => ResourceExhausted,
-        "FAILED_PRECONDITION" => FailedPrecondition,
-        "ABORTED" => Aborted,
-        "OUT_OF_RANGE" => OutOfRange,
-        "UNIMPLEMENTED" => Unimplemented,
-        "INTERNAL" => Internal,
-        "UNAVAILABLE" => Unavailable,
-        "DATA_LOSS" => DataLoss,
-        "UNAUTHENTICATED" => Unauthenticated,
-        _ => return None,
-    })
+pub(crate) fn error_type_from_name(name: &str) -> Option<crate::protocol::status::ErrorType> {
+    crate::protocol::status::ErrorType::from_str_name(name)
 }
 
-pub(crate) fn error_type_from_name(name: &str) -> Option<crate::packet::status::ErrorType> {
-    (0..=12)
-        .filter_map(crate::packet::status::ErrorType::from_wire)
-        .find(|t| t.name() == name)
-}
-
-pub(crate) fn reconnect_from_name(name: &str) -> Option<crate::packet::status::ReconnectType> {
-    use crate::packet::status::ReconnectType::*;
-    Some(match name {
-        "UNDEFINED" => Undefined,
-        "NO_RETRY" => NoRetry,
-        "IMMEDIATE" => Immediate,
-        "TIMEOUT" => Timeout,
-        _ => return None,
-    })
+pub(crate) fn reconnect_from_name(name: &str) -> Option<crate::protocol::status::ReconnectionType> {
+    crate::protocol::status::ReconnectionType::from_str_name(name)
 }
 
 pub(crate) fn emotion_from_name(name: &str) -> Option<i32> {
-    use crate::proto::ai::inworld::packets::emotion_event::SpaffCode;
+    use crate::protocol::ai::inworld::packets::emotion_event::SpaffCode;
     SpaffCode::from_str_name(name).map(|c| c as i32)
 }
 
 pub(crate) fn strength_from_name(name: &str) -> Option<i32> {
-    use crate::proto::ai::inworld::packets::emotion_event::Strength;
+    use crate::protocol::ai::inworld::packets::emotion_event::Strength;
     Strength::from_str_name(name).map(|c| c as i32)
-}
-
-fn valid_id(id: &str) -> bool {
-    (1..=61).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 impl Workspace {
@@ -315,11 +277,11 @@ impl Workspace {
     }
 
     pub fn scene_name(&self, id: &str) -> String {
-        format!("workspaces/{}/scenes/{id}", self.workspace)
+        names::scene_name(&self.workspace, id)
     }
 
     pub fn character_name(&self, id: &str) -> String {
-        format!("workspaces/{}/characters/{id}", self.workspace)
+        names::character_name(&self.workspace, id)
     }
 
     pub fn character(&self, id: &str) -> Option<&Arc<Character>> {
@@ -328,8 +290,7 @@ impl Workspace {
 
     /// Resolves a full character resource name of this workspace.
     pub fn character_by_name(&self, name: &str) -> Option<&Arc<Character>> {
-        let prefix = format!("workspaces/{}/characters/", self.workspace);
-        self.character(name.strip_prefix(&prefix)?)
+        self.character(names::character_id(name, &self.workspace)?)
     }
 
     pub fn scene(&self, id: &str) -> Option<&Scene> {
@@ -338,7 +299,7 @@ impl Workspace {
 
     fn validate(&self) -> Result<(), SceneError> {
         let bad = |m: String| Err(SceneError::Invalid(m));
-        if !valid_id(&self.workspace) {
+        if !is_valid_id(&self.workspace, 1) {
             return bad(format!(
                 "workspace id {:?} must be 1-61 of a-z 0-9 - _",
                 self.workspace
@@ -346,7 +307,7 @@ impl Workspace {
         }
         let mut seen = HashSet::new();
         for c in &self.characters {
-            if !valid_id(&c.id) {
+            if !is_valid_id(&c.id, 1) {
                 return bad(format!(
                     "character id {:?} must be 1-61 of a-z 0-9 - _",
                     c.id
@@ -369,7 +330,7 @@ impl Workspace {
         }
         let mut scene_ids = HashSet::new();
         for s in &self.scenes {
-            if !valid_id(&s.id) {
+            if !is_valid_id(&s.id, 1) {
                 return bad(format!("scene id {:?} must be 1-61 of a-z 0-9 - _", s.id));
             }
             if !scene_ids.insert(s.id.as_str()) {
@@ -409,7 +370,7 @@ fn validate_rule(r: &Rule, owner: &str) -> Result<(), SceneError> {
         }
     }
     if let Some(e) = &r.error {
-        if code_from_name(&e.code).is_none() {
+        if crate::protocol::names::code_from_name(&e.code).is_none() {
             return bad(format!("unknown gRPC code {:?}", e.code));
         }
         if error_type_from_name(&e.error_type).is_none() {

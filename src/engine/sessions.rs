@@ -2,8 +2,8 @@
 //! and its expiry after a period without traffic.
 
 use super::scene::{Character, TurnTaking};
-use crate::proto::ai::inworld::engine::configuration::CapabilitiesConfiguration;
-use crate::proto::ai::inworld::packets::entities::EntityItem;
+use crate::protocol::ai::inworld::engine::configuration::CapabilitiesConfiguration;
+use crate::protocol::ai::inworld::packets::entities::EntityItem;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;

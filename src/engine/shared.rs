@@ -5,7 +5,7 @@ use super::feedback::FeedbackStore;
 use super::scene::Workspace;
 use super::sessions::Sessions;
 use super::tokens::Tokens;
-use crate::proto::ai::inworld::packets::InworldPacket;
+use crate::protocol::ai::inworld::packets::InworldPacket;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -49,7 +49,9 @@ impl Shared {
         metadata: &tonic::metadata::MetadataMap,
     ) -> Result<super::tokens::TokenInfo, tonic::Status> {
         use super::tokens::TokenError;
-        use crate::packet::status::{status_with_details, ErrorDetails, ErrorType, ReconnectType};
+        use crate::protocol::status::{
+            status_with_details, ErrorDetails, ErrorType, ReconnectionType,
+        };
         let header = match metadata.get("authorization").map(|v| v.to_str()) {
             None => None,
             Some(Ok(v)) => Some(v),
@@ -68,7 +70,7 @@ impl Shared {
             status_with_details(
                 tonic::Code::Unauthenticated,
                 e.message(),
-                &ErrorDetails::new(kind, ReconnectType::NoRetry),
+                &ErrorDetails::new(kind, ReconnectionType::NoRetry),
             )
         })
     }

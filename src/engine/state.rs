@@ -7,12 +7,12 @@
 
 use super::sessions::{SessionState, Speaker};
 use super::shared::Shared;
-use crate::proto::ai::inworld::engine::v1::state_serialization_server::StateSerialization;
-use crate::proto::ai::inworld::engine::v1::{
+use crate::protocol::ai::inworld::engine::v1::state_serialization_server::StateSerialization;
+use crate::protocol::ai::inworld::engine::v1::{
     session_state, GetSessionStateRequest, SessionState as WireState,
 };
-use crate::proto::ai::inworld::packets::entities::EntityItem;
-use crate::proto::ai::inworld::packets::{actor, continuation, Continuation};
+use crate::protocol::ai::inworld::packets::entities::EntityItem;
+use crate::protocol::ai::inworld::packets::{actor, continuation, Continuation};
 use prost::Message;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};

@@ -1,82 +1,30 @@
-//! Building server packets. Every packet leaves with a timestamp and a fresh
-//! packet id (the SDK crashes on a packet without them).
+//! Building the engine's own packets (warnings, scene status, conversation
+//! events) on the shared pieces of [`crate::protocol::packets`].
 
 use super::sessions::SessionState;
-use crate::proto::ai::inworld::packets::{
-    actor, agent, control_event, conversation_event_payload, inworld_packet, Actor, Agent,
-    ControlEvent, ConversationEventPayload, CurrentSceneStatus, InworldPacket, PacketId, Routing,
+use crate::protocol::ai::inworld::packets::{
+    agent as wire_agent, control_event, conversation_event_payload, inworld_packet, Actor, Agent,
+    ConversationEventPayload, CurrentSceneStatus, InworldPacket, Routing,
 };
 
-pub fn now() -> prost_types::Timestamp {
-    crate::packet::status::timestamp_from(std::time::SystemTime::now())
-}
-
-pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-pub fn actor(kind: actor::Type, name: &str) -> Actor {
-    Actor {
-        r#type: kind as i32,
-        name: name.to_string(),
-    }
-}
+use crate::protocol::packets::{self as build, agent, player, world};
+pub use crate::protocol::packets::{new_id, now, Ids};
 
 pub fn world_to_player() -> Routing {
-    Routing {
-        source: Some(actor(actor::Type::World, "")),
-        target: Some(actor(actor::Type::Player, "")),
-        targets: Vec::new(),
-    }
+    build::routing(world(), Some(player()))
 }
 
 pub fn agent_to_player(agent_id: &str) -> Routing {
-    Routing {
-        source: Some(actor(actor::Type::Agent, agent_id)),
-        target: Some(actor(actor::Type::Player, "")),
-        targets: Vec::new(),
-    }
+    build::routing(agent(agent_id), Some(player()))
 }
 
 pub fn from_player() -> Routing {
-    Routing {
-        source: Some(actor(actor::Type::Player, "")),
-        target: None,
-        targets: Vec::new(),
-    }
+    build::routing(player(), None)
 }
 
-/// The ids a packet carries besides its own packet id.
-#[derive(Debug, Clone, Default)]
-pub struct Ids {
-    pub utterance_id: String,
-    pub interaction_id: String,
-    pub correlation_id: String,
-    pub conversation_id: String,
-}
-
-impl Ids {
-    pub fn conversation(conversation_id: &str) -> Self {
-        Self {
-            conversation_id: conversation_id.to_string(),
-            ..Self::default()
-        }
-    }
-}
-
+/// A packet stamped now, with `ids` under a fresh packet id.
 pub fn packet(routing: Routing, ids: &Ids, body: inworld_packet::Packet) -> InworldPacket {
-    InworldPacket {
-        timestamp: Some(now()),
-        routing: Some(routing),
-        packet_id: Some(PacketId {
-            packet_id: new_id(),
-            utterance_id: ids.utterance_id.clone(),
-            interaction_id: ids.interaction_id.clone(),
-            correlation_id: ids.correlation_id.clone(),
-            conversation_id: ids.conversation_id.clone(),
-        }),
-        packet: Some(body),
-    }
+    build::packet(Some(routing), ids, body)
 }
 
 pub fn control(
@@ -86,16 +34,7 @@ pub fn control(
     description: &str,
     payload: Option<control_event::PayloadStructured>,
 ) -> InworldPacket {
-    packet(
-        routing,
-        ids,
-        inworld_packet::Packet::Control(ControlEvent {
-            action: action as i32,
-            description: description.to_string(),
-            payload: None,
-            payload_structured: payload,
-        }),
-    )
+    packet(routing, ids, build::control(action, description, payload))
 }
 
 /// A control WARNING: how the engine reports a bad packet without ending the stream.
@@ -123,7 +62,7 @@ pub fn scene_status(state: &SessionState) -> InworldPacket {
                     agent_id: a.agent_id.clone(),
                     brain_name: a.brain_name.clone(),
                     given_name: c.display_name.clone(),
-                    character_assets: Some(agent::CharacterAssets {
+                    character_assets: Some(wire_agent::CharacterAssets {
                         rpm_model_uri: c.assets.rpm_model_uri.clone(),
                         rpm_image_uri_portrait: c.assets.rpm_image_uri_portrait.clone(),
                         rpm_image_uri_posture: c.assets.rpm_image_uri_posture.clone(),
@@ -149,15 +88,12 @@ pub fn scene_status(state: &SessionState) -> InworldPacket {
 pub fn conversation_event(
     conversation_id: &str,
     agents: &[String],
-    player: bool,
+    with_player: bool,
     kind: conversation_event_payload::ConversationEventType,
 ) -> InworldPacket {
-    let mut participants: Vec<Actor> = agents
-        .iter()
-        .map(|a| actor(actor::Type::Agent, a))
-        .collect();
-    if player {
-        participants.push(actor(actor::Type::Player, ""));
+    let mut participants: Vec<Actor> = agents.iter().map(|a| agent(a)).collect();
+    if with_player {
+        participants.push(player());
     }
     control(
         world_to_player(),

@@ -11,14 +11,14 @@ use super::replies::{self, Input, ReplyJob, Streamed};
 use super::sessions::{Session, SessionError, Sessions};
 use super::shared::Shared;
 use super::wire;
-use crate::packet::status::{status_with_details, ErrorDetails, ErrorType, ReconnectType};
-use crate::proto::ai::inworld::engine::world_engine_server::WorldEngine;
-use crate::proto::ai::inworld::engine::{
+use crate::protocol::ai::inworld::engine::world_engine_server::WorldEngine;
+use crate::protocol::ai::inworld::engine::{
     AccessToken, GenerateTokenRequest, ListBaseVoicesRequest, ListBaseVoicesResponce,
     LoadSceneRequest, LoadSceneResponse, LogErrorRequest, VoicePreviewRequest,
     VoicePreviewResponse,
 };
-use crate::proto::ai::inworld::packets::InworldPacket;
+use crate::protocol::ai::inworld::packets::InworldPacket;
+use crate::protocol::status::{status_with_details, ErrorDetails, ErrorType, ReconnectionType};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -126,7 +126,7 @@ pub(crate) fn status(code: Code, message: impl Into<String>, error_type: ErrorTy
     status_with_details(
         code,
         message,
-        &ErrorDetails::new(error_type, ReconnectType::NoRetry),
+        &ErrorDetails::new(error_type, ReconnectionType::NoRetry),
     )
 }
 
@@ -273,7 +273,7 @@ impl WorldEngine for WorldEngineService {
             })?;
         if workspace != self.shared.workspace.workspace {
             let mut details =
-                ErrorDetails::new(ErrorType::ResourceNotFound, ReconnectType::NoRetry);
+                ErrorDetails::new(ErrorType::ResourceNotFound, ReconnectionType::NoRetry);
             details.resource_id = Some(resource.clone());
             return Err(status_with_details(
                 Code::NotFound,
@@ -291,7 +291,7 @@ impl WorldEngine for WorldEngineService {
         Ok(Response::new(AccessToken {
             token,
             r#type: "Bearer".to_string(),
-            expiration_time: Some(crate::packet::status::timestamp_from(expires)),
+            expiration_time: Some(crate::protocol::status::timestamp_from(expires)),
             session_id,
         }))
     }

@@ -364,7 +364,7 @@ mod tests {
                 message: "missing".into(),
                 details: Some(ErrorDetails {
                     resource_id: Some("scene-x".into()),
-                    ..ErrorDetails::new(ErrorType::ResourceNotFound, ReconnectType::NoRetry)
+                    ..ErrorDetails::new(ErrorType::ResourceNotFound, ReconnectionType::NoRetry)
                 }),
                 will_retry: false,
             })),

@@ -10,6 +10,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 mod client;
+#[cfg(feature = "engine")]
 mod engine;
 mod error;
 mod handles;
@@ -23,6 +24,7 @@ mod strings;
 mod types;
 
 pub use client::*;
+#[cfg(feature = "engine")]
 pub use engine::*;
 pub use error::*;
 pub use log::*;

@@ -5,7 +5,7 @@ use std::ffi::{c_char, CString};
 use once_cell::sync::Lazy;
 
 use super::error::guard;
-use crate::proto::ai::inworld::packets::emotion_event::{SpaffCode, Strength};
+use crate::protocol::ai::inworld::packets::emotion_event::{SpaffCode, Strength};
 
 fn table(name: impl Fn(i32) -> Option<&'static str>) -> Vec<CString> {
     (0..)

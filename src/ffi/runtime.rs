@@ -142,6 +142,7 @@ pub extern "C" fn iw_shutdown() -> iw_result {
             return Ok(());
         }
         super::session::release_all();
+        #[cfg(feature = "engine")]
         super::engine::release_all();
         super::client::release_all();
         super::log::release();

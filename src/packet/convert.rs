@@ -6,7 +6,7 @@ use super::{
     ConversationEvent, ConversationEventKind, CustomEvent, Emotion, LogEvent, Packet, PacketBody,
     PacketIds, Parameter, Phoneme, Routing, SceneStatus, SessionError, Text, TextEvent, TextSource,
 };
-use crate::proto::ai::inworld::packets as wire;
+use crate::protocol::ai::inworld::packets as wire;
 use std::time::Duration;
 use wire::control_event::PayloadStructured;
 use wire::inworld_packet::Packet as Payload;
@@ -259,43 +259,19 @@ pub fn error_from_status(status: &tonic::Status, will_retry: bool) -> SessionErr
         message: format!(
             "{} {}: {}",
             status.code() as i32,
-            code_name(status.code()),
+            crate::protocol::names::code_name(status.code()),
             status.message()
         )
         .into(),
-        details: super::status::details_of(status),
+        details: crate::protocol::status::details_of(status),
         will_retry,
-    }
-}
-
-/// The gRPC name of a status code, as grpc-js prints it (`FAILED_PRECONDITION`).
-pub fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code::*;
-    match code {
-        Ok => "OK",
-        Cancelled => "CANCELLED",
-        Unknown => "UNKNOWN",
-        InvalidArgument => "INVALID_ARGUMENT",
-        DeadlineExceeded => "DEADLINE_EXCEEDED",
-        NotFound => "NOT_FOUND",
-        AlreadyExists => "ALREADY_EXISTS",
-        PermissionDenied => "PERMISSION_DENIED",
-        ResourceExhausted => "RESOURCE_EXHAUSTED",
-        FailedPrecondition => "FAILED_PRECONDITION",
-        Aborted => "ABORTED",
-        OutOfRange => "OUT_OF_RANGE",
-        Unimplemented => "UNIMPLEMENTED",
-        Internal => "INTERNAL",
-        Unavailable => "UNAVAILABLE",
-        DataLoss => "DATA_LOSS",
-        Unauthenticated => "UNAUTHENTICATED",
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::status::{status_with_details, ErrorDetails, ErrorType, ReconnectType};
+    use crate::protocol::status::{status_with_details, ErrorDetails, ErrorType, ReconnectionType};
 
     fn packet(payload: Payload) -> wire::InworldPacket {
         wire::InworldPacket {
@@ -522,7 +498,7 @@ mod tests {
         assert_eq!(
             from_wire(packet(Payload::OperationStatus(
                 wire::OperationStatusEvent {
-                    status: Some(crate::proto::google::rpc::Status {
+                    status: Some(crate::protocol::google::rpc::Status {
                         code: 5,
                         message: "m".into(),
                         details: vec![],
@@ -558,7 +534,7 @@ mod tests {
 
     #[test]
     fn error_status_keeps_details() {
-        let details = ErrorDetails::new(ErrorType::SessionPaused, ReconnectType::Immediate);
+        let details = ErrorDetails::new(ErrorType::SessionPaused, ReconnectionType::Immediate);
         let status = status_with_details(tonic::Code::FailedPrecondition, "paused", &details);
         let e = error_from_status(&status, true);
         assert_eq!(e.grpc_code, 9);

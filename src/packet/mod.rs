@@ -6,13 +6,12 @@
 //! lend them as `{ptr, len}` (and as C strings) without a copy on the poll path.
 
 pub mod convert;
-pub mod status;
 
 use std::fmt;
 use std::ops::Deref;
 use std::time::Duration;
 
-pub use status::{ErrorDetails, ErrorType, ReconnectType};
+pub use crate::protocol::status::{ErrorDetails, ErrorType, ReconnectionType};
 
 /// UTF-8 text stored with a trailing NUL (not part of the text).
 #[derive(Clone, PartialEq, Eq, Hash)]

@@ -8,6 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+/* This program starts the local engine (iw_engine_*), which the header
+ * declares only for code that asks for it. */
+#define INWORLD_ENGINE 1
 #include "inworld.h"
 
 /* Seconds to wait for the engine before failing (valgrind is slow). */

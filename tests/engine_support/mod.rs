@@ -3,12 +3,12 @@
 
 use inworld::auth::{self, Credentials};
 use inworld::engine::{EngineConfig, RunningEngine, Workspace};
-use inworld::proto::ai::inworld::engine::configuration::{
+use inworld::protocol::ai::inworld::engine::configuration::{
     CapabilitiesConfiguration, UserConfiguration,
 };
-use inworld::proto::ai::inworld::engine::world_engine_client::WorldEngineClient;
-use inworld::proto::ai::inworld::engine::{AccessToken, GenerateTokenRequest};
-use inworld::proto::ai::inworld::packets::*;
+use inworld::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient;
+use inworld::protocol::ai::inworld::engine::{AccessToken, GenerateTokenRequest};
+use inworld::protocol::ai::inworld::packets::*;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
