@@ -136,7 +136,7 @@ impl Scratch {
     pub fn lend(&mut self, p: &Packet) -> iw_packet {
         iw_packet {
             struct_size: std::mem::size_of::<iw_packet>() as u32,
-            kind: p.body.kind(),
+            kind: p.body.kind() as u32,
             ids: iw_packet_ids {
                 packet_id: str_of(&p.ids.packet_id),
                 utterance_id: str_of(&p.ids.utterance_id),

@@ -134,8 +134,7 @@ pub struct Packet {
     pub body: PacketBody,
 }
 
-/// What a packet says. Numbering of [`PacketBody::kind`] is the C API's
-/// `IW_PACKET_*` and never changes.
+/// What a packet says ([`PacketBody::kind`] names the variant).
 #[derive(Debug, Clone, PartialEq)]
 pub enum PacketBody {
     Text(TextEvent),
@@ -173,27 +172,50 @@ pub enum PacketBody {
     Unknown,
 }
 
+/// The kind of a [`PacketBody`], with the stable numbers the C API uses as
+/// `IW_PACKET_*` (never renumbered; new kinds get new numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum PacketKind {
+    Unknown = 0,
+    Text = 1,
+    Audio = 2,
+    Silence = 3,
+    Emotion = 4,
+    Trigger = 5,
+    Task = 6,
+    Control = 7,
+    ConversationEvent = 8,
+    SceneStatus = 9,
+    NarratedAction = 10,
+    CancelResponses = 11,
+    Log = 12,
+    OperationStatus = 13,
+    Error = 14,
+    Connection = 15,
+    Overflow = 16,
+}
+
 impl PacketBody {
-    /// Stable numeric kind (the C API's `IW_PACKET_*`).
-    pub fn kind(&self) -> u32 {
+    pub fn kind(&self) -> PacketKind {
         match self {
-            PacketBody::Text(_) => 1,
-            PacketBody::Audio(_) => 2,
-            PacketBody::Silence { .. } => 3,
-            PacketBody::Emotion(_) => 4,
-            PacketBody::Trigger(_) => 5,
-            PacketBody::Task(_) => 6,
-            PacketBody::Control(_) => 7,
-            PacketBody::ConversationEvent(_) => 8,
-            PacketBody::SceneStatus(_) => 9,
-            PacketBody::NarratedAction { .. } => 10,
-            PacketBody::CancelResponses { .. } => 11,
-            PacketBody::Log(_) => 12,
-            PacketBody::OperationStatus { .. } => 13,
-            PacketBody::Error(_) => 14,
-            PacketBody::Connection(_) => 15,
-            PacketBody::Overflow { .. } => 16,
-            PacketBody::Unknown => 0,
+            PacketBody::Text(_) => PacketKind::Text,
+            PacketBody::Audio(_) => PacketKind::Audio,
+            PacketBody::Silence { .. } => PacketKind::Silence,
+            PacketBody::Emotion(_) => PacketKind::Emotion,
+            PacketBody::Trigger(_) => PacketKind::Trigger,
+            PacketBody::Task(_) => PacketKind::Task,
+            PacketBody::Control(_) => PacketKind::Control,
+            PacketBody::ConversationEvent(_) => PacketKind::ConversationEvent,
+            PacketBody::SceneStatus(_) => PacketKind::SceneStatus,
+            PacketBody::NarratedAction { .. } => PacketKind::NarratedAction,
+            PacketBody::CancelResponses { .. } => PacketKind::CancelResponses,
+            PacketBody::Log(_) => PacketKind::Log,
+            PacketBody::OperationStatus { .. } => PacketKind::OperationStatus,
+            PacketBody::Error(_) => PacketKind::Error,
+            PacketBody::Connection(_) => PacketKind::Connection,
+            PacketBody::Overflow { .. } => PacketKind::Overflow,
+            PacketBody::Unknown => PacketKind::Unknown,
         }
     }
 }
