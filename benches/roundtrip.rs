@@ -42,7 +42,7 @@ fn main() {
         "workspaces/test-ws/scenes/test-scene",
         engine.credentials().clone(),
     );
-    config.capabilities.audio = false;
+    config.session.capabilities.audio = false;
     let session = Session::open(config).unwrap();
     loop {
         let p = session

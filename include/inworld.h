@@ -269,6 +269,12 @@
 #define IW_PACKET_OVERFLOW 16
 
 /**
+ * `iw_packet.kind`: a send did not make it, or may not have (`data.send_failed`);
+ * the packet's `ids` are the ones the send returned.
+ */
+#define IW_PACKET_SEND_FAILED 17
+
+/**
  * `iw_text.source`
  */
 #define IW_TEXT_SOURCE_UNKNOWN 0
@@ -334,6 +340,44 @@
  * Closed for good (by the game, or after an error that is not retried).
  */
 #define IW_STATE_CLOSED 4
+
+/**
+ * Ready, but nothing has arrived for a while although a reply is awaited;
+ * `IW_STATE_READY` follows when packets flow again.
+ */
+#define IW_STATE_STALLED 5
+
+/**
+ * `iw_connection.resumed`: not a return to Ready after a reconnect.
+ */
+#define IW_RESUMED_NO 0
+
+/**
+ * `iw_connection.resumed`: the service still had the session.
+ */
+#define IW_RESUMED_SAME_SESSION 1
+
+/**
+ * `iw_connection.resumed`: the service had lost the session; a new one
+ * continues the dialog so far.
+ */
+#define IW_RESUMED_NEW_SESSION 2
+
+/**
+ * `iw_send_failed.reason`: it never left the library (the session closed first).
+ */
+#define IW_SEND_NOT_SENT 1
+
+/**
+ * `iw_send_failed.reason`: it went out on a stream that broke before the
+ * reply ended; the service may or may not have acted on it.
+ */
+#define IW_SEND_MAYBE_SENT 2
+
+/**
+ * `iw_send_failed.reason`: the service refused it (`message` says why).
+ */
+#define IW_SEND_REFUSED 3
 
 /**
  * `iw_error.reconnect_type`
@@ -772,6 +816,10 @@ typedef struct iw_connection {
    * For `IW_STATE_RECONNECTING`: ms until the next attempt.
    */
   int64_t retry_in_ms;
+  /**
+   * For `IW_STATE_READY` after a reconnect: `IW_RESUMED_*`.
+   */
+  uint32_t resumed;
 } iw_connection;
 
 /**
@@ -783,6 +831,17 @@ typedef struct iw_overflow {
    */
   uint64_t dropped;
 } iw_overflow;
+
+/**
+ * `data` of `IW_PACKET_SEND_FAILED`.
+ */
+typedef struct iw_send_failed {
+  /**
+   * `IW_SEND_*`
+   */
+  uint32_t reason;
+  struct iw_str message;
+} iw_send_failed;
 
 /**
  * Per-kind data of a packet: read the member named by `iw_packet.kind`.
@@ -804,6 +863,7 @@ typedef union iw_packet_data {
   struct iw_error error;
   struct iw_connection connection;
   struct iw_overflow overflow;
+  struct iw_send_failed send_failed;
   uint64_t reserved[16];
 } iw_packet_data;
 

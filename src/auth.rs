@@ -1,4 +1,4 @@
-//! IW1-HMAC-SHA256: the signature that authorises `GenerateToken` (PROTOCOL.md 2).
+//! IW1-HMAC-SHA256: the signature that authorises `GenerateToken`.
 //!
 //! The client signs with [`authorization_header`]; the local engine checks with
 //! [`parse_header`] and [`verify`]. The secret never leaves this module in any
@@ -46,7 +46,10 @@ pub fn signed_host(host: &str) -> String {
     host.replacen(":443", "", 1)
 }
 
-/// The HMAC chain of PROTOCOL.md 2.3; returns the lowercase hex signature.
+/// The HMAC chain: key `IW1<secret>`, then HMAC-SHA256 over the date-time,
+/// the host (without `:443`), the method and the nonce in turn, each result
+/// keying the next; the last keys an HMAC of `iw1_request`. Returns the
+/// lowercase hex signature.
 pub fn signature(secret: &str, datetime: &str, host: &str, nonce: &str) -> String {
     hex::encode(
         final_mac(secret, datetime, &signed_host(host), nonce)

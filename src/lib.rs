@@ -12,3 +12,5 @@ pub mod engine;
 pub mod ffi;
 pub mod packet;
 pub mod protocol;
+#[cfg(feature = "serde")]
+mod serde_ms;

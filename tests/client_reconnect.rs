@@ -6,7 +6,7 @@
 mod client_util;
 
 use client_util::*;
-use inworld::client::{Session, SessionState};
+use inworld::client::Session;
 use inworld::packet::{ConnectionState, ErrorType, PacketBody, ReconnectionType};
 use std::time::Duration;
 
@@ -43,7 +43,7 @@ fn session_paused_reconnects_and_the_next_text_is_answered() {
     };
     assert_eq!(c.retry_in, Duration::ZERO, "IMMEDIATE reconnects at once");
     wait_ready(&session);
-    assert_eq!(session.state(), SessionState::Ready);
+    assert_eq!(session.state(), ConnectionState::Ready);
 
     let ids = session.send_text("after error").unwrap();
     let reply = reply_to(&session, &ids);
@@ -118,13 +118,13 @@ fn scene_load_timeout_reports_an_error_and_closes() {
         SCENE,
         inworld::auth::Credentials::new("k", "s"),
     );
-    config.scene_load_timeout = Duration::from_millis(500);
+    config.timeouts.scene_load = Duration::from_millis(500);
     let session = Session::open(config).unwrap();
     let error = error_before_closed(&session);
     assert_eq!(error.grpc_code, tonic::Code::DeadlineExceeded as i32);
     assert!(!error.will_retry);
     assert!(error.message.contains("did not load"), "{error:?}");
-    assert_eq!(session.state(), SessionState::Closed);
+    assert_eq!(session.state(), ConnectionState::Closed);
     drop(holder);
 }
 
@@ -132,7 +132,7 @@ fn scene_load_timeout_reports_an_error_and_closes() {
 fn a_scene_the_engine_does_not_have_fails_cleanly() {
     let engine = engine();
     let mut config = config_for(&engine);
-    config.scene = "workspaces/test-ws/scenes/no-such-scene".into();
+    config.session.scene = "workspaces/test-ws/scenes/no-such-scene".into();
     let session = Session::open(config).unwrap();
     let error = error_before_closed(&session);
     assert!(!error.will_retry, "{error:?}");

@@ -6,7 +6,7 @@
 mod client_util;
 
 use client_util::*;
-use inworld::client::{Error, Session, SessionState};
+use inworld::client::{Error, Session};
 use inworld::packet::{ActorKind, ConnectionState, Packet, PacketBody, TextSource};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,7 +28,7 @@ fn open_loads_the_scene_and_lists_characters() {
         })
         .expect("a scene status before Ready");
     assert_eq!(status.name, SCENE);
-    assert_eq!(session.state(), SessionState::Ready);
+    assert_eq!(session.state(), ConnectionState::Ready);
     assert!(session.session_id().is_some_and(|s| !s.is_empty()));
     let characters = session.characters();
     let names: Vec<&str> = characters.iter().map(|c| c.display_name.as_str()).collect();
@@ -45,7 +45,7 @@ fn open_loads_the_scene_and_lists_characters() {
     assert_eq!(session.current_character().unwrap(), characters[0]);
     assert_eq!(session.scene().unwrap(), status);
     session.close();
-    assert_eq!(session.state(), SessionState::Closed);
+    assert_eq!(session.state(), ConnectionState::Closed);
 }
 
 fn has<F: Fn(&PacketBody) -> bool>(packets: &[Packet], f: F) -> bool {
@@ -56,8 +56,8 @@ fn has<F: Fn(&PacketBody) -> bool>(packets: &[Packet], f: F) -> bool {
 fn text_reply_with_emotion_and_audio_when_asked() {
     let engine = engine();
     let mut config = config_for(&engine);
-    config.capabilities.emotions = true;
-    config.capabilities.phonemes = true;
+    config.session.capabilities.emotions = true;
+    config.session.capabilities.phonemes = true;
     let (session, _) = open_ready(config);
     // A character's first answer is its greeting; the next one uses our text.
     let greeting = texts(&reply_to(&session, &session.send_text("hi").unwrap())).join(" ");
@@ -96,8 +96,8 @@ fn text_reply_with_emotion_and_audio_when_asked() {
 fn no_emotion_and_no_audio_when_off() {
     let engine = engine();
     let mut config = config_for(&engine);
-    config.capabilities.emotions = false;
-    config.capabilities.audio = false;
+    config.session.capabilities.emotions = false;
+    config.session.capabilities.audio = false;
     let (session, _) = open_ready(config);
     let ids = session.send_text("hello again").unwrap();
     let reply = reply_to(&session, &ids);
@@ -132,7 +132,7 @@ fn trigger_with_parameters() {
 fn narrated_action_gets_a_narrated_reply() {
     let engine = engine();
     let mut config = config_for(&engine);
-    config.capabilities.narrated_actions = true;
+    config.session.capabilities.narrated_actions = true;
     let (session, _) = open_ready(config);
     let ids = session.send_narrated_action("waves hello").unwrap();
     let reply = reply_to(&session, &ids);
@@ -192,8 +192,13 @@ fn set_current_character_changes_who_answers() {
     assert_eq!(session.current_character().unwrap(), alice);
     session.set_current_character(bob.id.as_str()).unwrap();
     assert_eq!(session.current_character().unwrap(), bob);
+    // An unknown name is "not found" (an empty one is an invalid argument).
     assert!(matches!(
         session.set_current_character("nobody"),
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        session.set_current_character(""),
         Err(Error::InvalidArgument(_))
     ));
     session.close();
@@ -216,7 +221,7 @@ fn sends_before_ready_are_queued_and_flushed() {
 fn bad_config_is_rejected() {
     let engine = engine();
     let mut config = config_for(&engine);
-    config.scene = "workspaces/Test/scenes/x".into();
+    config.session.scene = "workspaces/Test/scenes/x".into();
     assert!(matches!(Session::open(config), Err(Error::InvalidConfig(m)) if m.contains("scene")));
     let mut config = config_for(&engine);
     config.host = String::new();
@@ -244,14 +249,14 @@ fn wrong_secret_fails_with_an_error_packet_and_closes() {
     let error = error_before_closed(&session);
     assert!(!error.will_retry);
     assert_eq!(error.grpc_code, tonic::Code::Unauthenticated as i32);
-    assert_eq!(session.state(), SessionState::Closed);
+    assert_eq!(session.state(), ConnectionState::Closed);
 }
 
 #[test]
 fn queue_overflow_is_reported_as_a_packet() {
     let engine = engine();
     let mut config = config_for(&engine);
-    config.queue_capacity = 4;
+    config.session.queue_capacity = 4;
     let (session, _) = open_ready(config);
     while session.try_recv().is_some() {}
     // A long reply arrives while the game does not poll: the queue fills and
@@ -401,7 +406,7 @@ fn close_from_inside_the_handler_does_not_deadlock() {
         .recv_timeout(WAIT)
         .expect("close inside the handler returned");
     let at_close = calls.load(Ordering::SeqCst);
-    assert_eq!(session.state(), SessionState::Closed);
+    assert_eq!(session.state(), ConnectionState::Closed);
     session.inject(inworld::packet::Packet {
         ids: Default::default(),
         routing: Default::default(),
@@ -415,7 +420,7 @@ fn close_from_inside_the_handler_does_not_deadlock() {
 #[test]
 fn offline_session_inject_and_poll() {
     let session = Session::offline(2);
-    assert_eq!(session.state(), SessionState::Closed);
+    assert_eq!(session.state(), ConnectionState::Closed);
     assert_eq!(session.send_text("x"), Err(Error::Closed));
     for ms in 0..4 {
         session.inject(inworld::packet::Packet {
@@ -445,7 +450,7 @@ fn offline_session_inject_and_poll() {
 fn continuation_with_a_previous_dialog() {
     let engine = engine();
     let mut config = config_for(&engine);
-    config.continuation = Some(inworld::client::Continuation::DialogHistory(vec![
+    config.session.continuation = Some(inworld::client::Continuation::DialogHistory(vec![
         (inworld::client::Talker::Player, "the sky is green".into()),
         (inworld::client::Talker::Character, "How odd.".into()),
     ]));
@@ -500,7 +505,7 @@ fn open_with_a_token_from_the_games_backend() {
 fn a_character_resource_name_as_the_scene() {
     let engine = engine();
     let mut config = config_for(&engine);
-    config.scene = "workspaces/test-ws/characters/carol".into();
+    config.session.scene = "workspaces/test-ws/characters/carol".into();
     let (session, _) = open_ready(config);
     let characters = session.characters();
     assert_eq!(characters.len(), 1);

@@ -3,7 +3,7 @@
 // Needs the local engine (the default `engine` feature).
 #![cfg(feature = "engine")]
 
-use inworld::client::{runtime, ClientConfig, Error, Session, SessionState};
+use inworld::client::{runtime, ClientConfig, Error, Session};
 use inworld::engine::{EngineConfig, RunningEngine, Workspace};
 use inworld::packet::{ConnectionState, PacketBody};
 use std::time::{Duration, Instant};
@@ -35,7 +35,7 @@ fn runtime_lifecycle() {
     assert!(runtime::is_running());
     assert_eq!(runtime::set_worker_threads(3), Err(Error::AlreadyStarted));
     let deadline = Instant::now() + Duration::from_secs(20);
-    while session.state() != SessionState::Ready {
+    while session.state() != ConnectionState::Ready {
         assert!(Instant::now() < deadline, "never Ready");
         session.recv_timeout(Duration::from_millis(100));
     }
@@ -43,7 +43,7 @@ fn runtime_lifecycle() {
     runtime::shutdown();
     runtime::shutdown(); // idempotent
     assert!(!runtime::is_running());
-    assert_eq!(session.state(), SessionState::Closed);
+    assert_eq!(session.state(), ConnectionState::Closed);
     let mut last = None;
     while let Some(p) = session.try_recv() {
         last = Some(p.body);

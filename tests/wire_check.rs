@@ -125,17 +125,16 @@ fn our_packets_match_the_sdks() {
     let engine = engine_with(|c| c.record = true);
     // The capture run's configuration (peer/nodejs-sdk/sdk-session.js).
     let mut config = config_for(&engine);
-    config.user.name = Some("Player One".into());
-    config.user.id = Some("player-1".into());
-    config.user.profile = vec![("age".into(), "30".into())];
-    config.game_session_id = Some("game-session-1".into());
+    config.session.user.name = Some("Player One".into());
+    config.session.user.profile = vec![("age".into(), "30".into())];
+    config.session.game_session_id = Some("game-session-1".into());
     config.client_id = Some("my-game".into());
-    config.capabilities.interruptions = true;
-    config.capabilities.emotions = true;
-    config.capabilities.silence = true;
-    config.capabilities.phonemes = true;
-    config.capabilities.narrated_actions = true;
-    config.continuation = Some(Continuation::DialogHistory(vec![
+    config.session.capabilities.interruptions = true;
+    config.session.capabilities.emotions = true;
+    config.session.capabilities.silence = true;
+    config.session.capabilities.phonemes = true;
+    config.session.capabilities.narrated_actions = true;
+    config.session.continuation = Some(Continuation::DialogHistory(vec![
         (Talker::Player, "Hi there".into()),
         (Talker::Character, "Hello, traveller".into()),
     ]));

@@ -1,8 +1,10 @@
-//! `ClientConfig`: every option of a session, with the Node SDK's defaults
-//! (PROTOCOL.md 4.4, 4.15) unless said otherwise, and its validation.
+//! `ClientConfig` (how to reach the service, as whom, and how to keep the
+//! connection honest) and `SessionConfig` (what one session is about), with
+//! the Node SDK's defaults unless said otherwise, and their validation.
 
 use super::Error;
 use crate::auth::Credentials;
+use crate::protocol::names::SceneName;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
@@ -10,7 +12,7 @@ use std::time::{Duration, SystemTime};
 pub const DEFAULT_HOST: &str = "api-engine.inworld.ai:443";
 
 /// How to reach the engine and prove who we are.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
     /// Sign a GenerateToken call with an API key and secret (IW1-HMAC-SHA256).
     ///
@@ -20,17 +22,9 @@ pub enum Auth {
     ApiKey(Credentials),
     /// A session token minted by the game's backend (its `GenerateToken`
     /// answer). The library never refreshes it: when it expires, open a new
-    /// session with a new token.
+    /// session with a new token. A token names one session: open one session
+    /// per token.
     Token(SessionToken),
-}
-
-impl fmt::Debug for Auth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Auth::ApiKey(c) => f.debug_tuple("ApiKey").field(c).finish(),
-            Auth::Token(t) => f.debug_tuple("Token").field(t).finish(),
-        }
-    }
 }
 
 /// A ready session token (wire `AccessToken`).
@@ -64,17 +58,16 @@ pub enum TlsMode {
     Off,
 }
 
-/// The player as the characters know them (PROTOCOL.md 4.4: only the name and
-/// profile fields are sent; the id is never sent, as in the SDK).
+/// The player as the characters know them: a name and profile fields (the
+/// service has no player id; the Node SDK never sends one either).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserConfig {
-    pub id: Option<String>,
     pub name: Option<String>,
     /// Player profile fields `(field_id, value)`.
     pub profile: Vec<(String, String)>,
 }
 
-/// Capabilities requested in the session configuration (PROTOCOL.md 4.15).
+/// Capabilities requested in the session configuration. As in the Node SDK,
 /// `multi_agent` is always sent as true and `logs` as the OR of the log levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
@@ -129,7 +122,8 @@ pub enum Talker {
     Character,
 }
 
-/// Where a new session picks up (PROTOCOL.md 4.13).
+/// Where a new session picks up: the state bytes a `GetSessionState` call
+/// returned, or the dialog so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Continuation {
     /// State bytes from `GetSessionState`.
@@ -138,11 +132,13 @@ pub enum Continuation {
     DialogHistory(Vec<(Talker, String)>),
 }
 
-/// How the library reconnects after a stream error without Inworld details
-/// (transport errors). Details from the service take precedence (4.12).
+/// How the library reconnects after a failure the service gave no
+/// instructions for (transport errors, timeouts, a dead connection). Inworld
+/// error details take precedence: NO_RETRY, IMMEDIATE, TIMEOUT and their
+/// `max_retries`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReconnectPolicy {
-    /// Attempts in a row before giving up (0 disables reconnecting).
+    /// Failed attempts in a row before giving up (0 disables reconnecting).
     pub max_attempts: u32,
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
@@ -150,10 +146,12 @@ pub struct ReconnectPolicy {
 
 impl Default for ReconnectPolicy {
     fn default() -> Self {
+        // About a minute of trying (eight attempts of up to 5 s each, with
+        // backoff in between) before a session is given up.
         ReconnectPolicy {
-            max_attempts: 5,
+            max_attempts: 8,
             initial_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(8),
         }
     }
 }
@@ -168,8 +166,123 @@ impl ReconnectPolicy {
     }
 }
 
-/// Every option of a session. `Default` gives the SDK's defaults; set at
-/// least `auth` and `scene`.
+/// How long the library waits for each step, and how it tells a dead
+/// connection from a slow one. The Node SDK waits forever for the scene and
+/// for conversations and has no keepalive; a game needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Getting a token and opening a stream, per attempt.
+    pub connect: Duration,
+    /// From asking for the scene until its status arrives. On a session's
+    /// first open it also bounds connecting: a session that cannot load its
+    /// scene in this time fails instead of retrying.
+    pub scene_load: Duration,
+    /// From a conversation update until the service confirms the conversation.
+    pub handshake: Duration,
+    /// Nothing received for this long while a reply, a scene or a handshake
+    /// is awaited: the session reports `Stalled` (and `Ready` again when
+    /// packets flow). It does not end the stream by itself.
+    pub stall: Duration,
+    /// An HTTP/2 PING goes out after this long without hearing from the
+    /// service (zero disables keepalive).
+    pub keepalive_interval: Duration,
+    /// A PING unanswered for this long means the connection is dead: every
+    /// session on it reconnects.
+    pub keepalive_timeout: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        // A dead service is noticed within about 8 s (keepalive), and a
+        // session waiting for a reply says it is stalled after 3 s.
+        Timeouts {
+            connect: Duration::from_secs(5),
+            scene_load: Duration::from_secs(15),
+            handshake: Duration::from_secs(10),
+            stall: Duration::from_secs(3),
+            keepalive_interval: Duration::from_secs(5),
+            keepalive_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// What one session is about: its scene, its player, what it asks the
+/// service for, and its queues. [`ClientConfig::session`] holds the defaults
+/// of `Client::open_session`; `Client::open_session_with` takes another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Scene or character resource name: `workspaces/<ws>/(scenes|characters)/<name>`.
+    pub scene: String,
+    pub user: UserConfig,
+    pub game_session_id: Option<String>,
+    pub capabilities: Capabilities,
+    pub continuation: Option<Continuation>,
+    /// Packets held for the game before dropping (counted, reported as
+    /// Overflow). The library's own status packets have room of their own.
+    pub queue_capacity: usize,
+    /// Sends accepted while they cannot go out yet (connecting, reconnecting,
+    /// waiting for a conversation); beyond it a send fails with `QueueFull`.
+    pub max_pending_sends: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            scene: String::new(),
+            user: UserConfig::default(),
+            game_session_id: None,
+            capabilities: Capabilities::default(),
+            continuation: None,
+            queue_capacity: 1024,
+            max_pending_sends: 64,
+        }
+    }
+}
+
+impl SessionConfig {
+    /// A session of `scene` with the defaults.
+    pub fn new(scene: impl Into<String>) -> Self {
+        SessionConfig {
+            scene: scene.into(),
+            ..SessionConfig::default()
+        }
+    }
+
+    /// Checks every option; the error names the first problem.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |m: String| Err(Error::InvalidConfig(m));
+        if SceneName::parse(&self.scene).is_none() {
+            return bad(format!(
+                "scene {:?} must match workspaces/<ws>/scenes/<name> or \
+                 workspaces/<ws>/characters/<name> (lowercase letters, digits, - and _)",
+                self.scene
+            ));
+        }
+        if self.queue_capacity == 0 {
+            return bad("queue capacity must be at least 1".into());
+        }
+        if self.max_pending_sends == 0 {
+            return bad("max pending sends must be at least 1".into());
+        }
+        if self.user.profile.iter().any(|(id, _)| id.is_empty()) {
+            return bad("player profile field ids must not be empty".into());
+        }
+        Ok(())
+    }
+
+    /// The workspace of the scene (valid configs only).
+    pub fn workspace(&self) -> Option<&str> {
+        SceneName::parse(&self.scene).map(|s| s.workspace)
+    }
+}
+
+/// Largest message accepted from the service by default: far above any real
+/// reply (speech comes in chunks of a fraction of a second).
+pub const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// How to reach the service, as whom, and how to keep the connection honest,
+/// plus the defaults of the sessions opened from a `Client`. `Default` gives
+/// the SDK's defaults; set at least `auth` and `session.scene`.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// `host:port` of the engine; also the host signed in the IW1 header.
@@ -178,19 +291,14 @@ pub struct ClientConfig {
     /// Extra trusted root certificates (PEM), besides the webpki roots.
     pub extra_root_certs_pem: Vec<u8>,
     pub auth: Auth,
-    /// Scene or character resource name: `workspaces/<ws>/(scenes|characters)/<name>`.
-    pub scene: String,
-    pub user: UserConfig,
     /// Appended to the client description sent to the engine.
     pub client_id: Option<String>,
-    pub game_session_id: Option<String>,
-    pub capabilities: Capabilities,
-    pub continuation: Option<Continuation>,
-    /// How long to wait for the scene to load (the SDK waits forever).
-    pub scene_load_timeout: Duration,
-    /// Packets held for the game before dropping (counted, reported as Overflow).
-    pub queue_capacity: usize,
+    pub timeouts: Timeouts,
     pub reconnect: ReconnectPolicy,
+    /// Largest message accepted from the service.
+    pub max_receive_message_bytes: usize,
+    /// What sessions opened with `open_session()` are about.
+    pub session: SessionConfig,
 }
 
 impl Default for ClientConfig {
@@ -200,46 +308,13 @@ impl Default for ClientConfig {
             tls: TlsMode::Auto,
             extra_root_certs_pem: Vec::new(),
             auth: Auth::ApiKey(Credentials::new("", "")),
-            scene: String::new(),
-            user: UserConfig::default(),
             client_id: None,
-            game_session_id: None,
-            capabilities: Capabilities::default(),
-            continuation: None,
-            scene_load_timeout: Duration::from_secs(15),
-            queue_capacity: 1024,
+            timeouts: Timeouts::default(),
             reconnect: ReconnectPolicy::default(),
+            max_receive_message_bytes: DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
+            session: SessionConfig::default(),
         }
     }
-}
-
-/// The parts of a valid scene name (PROTOCOL.md 2.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SceneName {
-    pub workspace: String,
-    /// `scenes` or `characters`.
-    pub kind: String,
-    pub name: String,
-}
-
-/// Parses `^workspaces/([a-z0-9-_]{1,61})/(characters|scenes)/([a-z0-9-_]{0,61})$`.
-pub fn parse_scene_name(scene: &str) -> Option<SceneName> {
-    fn id_ok(s: &str, min: usize) -> bool {
-        (min..=61).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-    }
-    let rest = scene.strip_prefix("workspaces/")?;
-    let mut parts = rest.splitn(3, '/');
-    let (ws, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
-    if !id_ok(ws, 1) || !(kind == "scenes" || kind == "characters") || !id_ok(name, 0) {
-        return None;
-    }
-    Some(SceneName {
-        workspace: ws.to_string(),
-        kind: kind.to_string(),
-        name: name.to_string(),
-    })
 }
 
 impl ClientConfig {
@@ -251,14 +326,15 @@ impl ClientConfig {
     ) -> Self {
         ClientConfig {
             host: host.into(),
-            scene: scene.into(),
             auth: Auth::ApiKey(credentials),
+            session: SessionConfig::new(scene),
             ..Default::default()
         }
     }
 
-    /// Checks every option; the error names the first problem.
-    pub fn validate(&self) -> Result<(), Error> {
+    /// Checks the client's own options (not the default session's); the
+    /// error names the first problem.
+    pub fn validate_client(&self) -> Result<(), Error> {
         let bad = |m: String| Err(Error::InvalidConfig(m));
         if self.host.trim().is_empty() {
             return bad("host is empty (expected host:port)".into());
@@ -275,13 +351,6 @@ impl ClientConfig {
                 self.host
             ));
         }
-        if parse_scene_name(&self.scene).is_none() {
-            return bad(format!(
-                "scene {:?} must match workspaces/<ws>/scenes/<name> or workspaces/<ws>/characters/<name> \
-                 (lowercase letters, digits, - and _)",
-                self.scene
-            ));
-        }
         match &self.auth {
             Auth::ApiKey(c) => {
                 if c.key.is_empty() || c.secret.is_empty() {
@@ -294,14 +363,22 @@ impl ClientConfig {
                 }
             }
         }
-        if self.queue_capacity == 0 {
-            return bad("queue capacity must be at least 1".into());
+        let t = &self.timeouts;
+        for (value, name) in [
+            (t.connect, "connect"),
+            (t.scene_load, "scene load"),
+            (t.handshake, "handshake"),
+            (t.stall, "stall"),
+        ] {
+            if value.is_zero() {
+                return bad(format!("the {name} timeout must be positive"));
+            }
         }
-        if self.scene_load_timeout.is_zero() {
-            return bad("scene load timeout must be positive".into());
+        if !t.keepalive_interval.is_zero() && t.keepalive_timeout.is_zero() {
+            return bad("the keepalive timeout must be positive when keepalive is on".into());
         }
-        if self.user.profile.iter().any(|(id, _)| id.is_empty()) {
-            return bad("player profile field ids must not be empty".into());
+        if self.max_receive_message_bytes < 64 * 1024 {
+            return bad("max receive message size must be at least 64 KiB".into());
         }
         if !self.extra_root_certs_pem.is_empty()
             && !String::from_utf8_lossy(&self.extra_root_certs_pem)
@@ -312,6 +389,12 @@ impl ClientConfig {
         Ok(())
     }
 
+    /// Checks every option, the default session's included.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.validate_client()?;
+        self.session.validate()
+    }
+
     /// Whether the connection uses TLS.
     pub fn use_tls(&self) -> bool {
         match self.tls {
@@ -319,11 +402,6 @@ impl ClientConfig {
             TlsMode::Off => false,
             TlsMode::Auto => !is_loopback_host(&self.host),
         }
-    }
-
-    /// The workspace of the scene (valid configs only).
-    pub fn workspace(&self) -> Option<String> {
-        parse_scene_name(&self.scene).map(|s| s.workspace)
     }
 }
 
@@ -369,11 +447,12 @@ mod tests {
     fn defaults_are_the_sdks() {
         let c = ClientConfig::default();
         assert_eq!(c.host, "api-engine.inworld.ai:443");
-        assert!(c.capabilities.audio && c.capabilities.ping_pong_report);
-        assert!(!c.capabilities.emotions && !c.capabilities.phonemes && !c.capabilities.silence);
-        assert!(c.capabilities.logs());
-        assert_eq!(c.scene_load_timeout, Duration::from_secs(15));
-        assert_eq!(c.queue_capacity, 1024);
+        let caps = c.session.capabilities;
+        assert!(caps.audio && caps.ping_pong_report);
+        assert!(!caps.emotions && !caps.phonemes && !caps.silence);
+        assert!(caps.logs());
+        assert_eq!(c.timeouts.scene_load, Duration::from_secs(15));
+        assert_eq!(c.session.queue_capacity, 1024);
         assert!(c.use_tls());
     }
 
@@ -394,28 +473,6 @@ mod tests {
         assert!(c.use_tls());
     }
 
-    #[test]
-    fn scene_pattern() {
-        assert_eq!(
-            parse_scene_name("workspaces/test-ws/scenes/test-scene")
-                .unwrap()
-                .workspace,
-            "test-ws"
-        );
-        assert!(parse_scene_name("workspaces/w/characters/c_1").is_some());
-        assert!(parse_scene_name("workspaces/w/scenes/").is_some());
-        for bad in [
-            "",
-            "workspaces//scenes/x",
-            "workspaces/W/scenes/x",
-            "workspaces/w/other/x",
-            "workspaces/w/scenes/x/y",
-            "scenes/x",
-        ] {
-            assert!(parse_scene_name(bad).is_none(), "{bad}");
-        }
-    }
-
     type Mutation = Box<dyn Fn(&mut ClientConfig)>;
 
     #[test]
@@ -425,16 +482,26 @@ mod tests {
             (Box::new(|c| c.host = "".into()), "host"),
             (Box::new(|c| c.host = "http://x:1".into()), "host"),
             (Box::new(|c| c.host = "nohost".into()), "port"),
-            (Box::new(|c| c.scene = "bad".into()), "scene"),
+            (Box::new(|c| c.session.scene = "bad".into()), "scene"),
             (
                 Box::new(|c| c.auth = Auth::ApiKey(Credentials::new("k", ""))),
                 "secret",
             ),
-            (Box::new(|c| c.queue_capacity = 0), "queue"),
+            (Box::new(|c| c.session.queue_capacity = 0), "queue"),
+            (Box::new(|c| c.session.max_pending_sends = 0), "pending"),
             (
-                Box::new(|c| c.scene_load_timeout = Duration::ZERO),
-                "timeout",
+                Box::new(|c| c.timeouts.scene_load = Duration::ZERO),
+                "scene load timeout",
             ),
+            (
+                Box::new(|c| c.timeouts.stall = Duration::ZERO),
+                "stall timeout",
+            ),
+            (
+                Box::new(|c| c.timeouts.keepalive_timeout = Duration::ZERO),
+                "keepalive",
+            ),
+            (Box::new(|c| c.max_receive_message_bytes = 10), "receive"),
             (Box::new(|c| c.extra_root_certs_pem = b"xx".to_vec()), "PEM"),
         ];
         for (mutate, word) in cases {
@@ -445,6 +512,11 @@ mod tests {
                 other => panic!("expected InvalidConfig for {word}, got {other:?}"),
             }
         }
+        // Keepalive off needs no timeout.
+        let mut c = good();
+        c.timeouts.keepalive_interval = Duration::ZERO;
+        c.timeouts.keepalive_timeout = Duration::ZERO;
+        assert!(c.validate().is_ok());
     }
 
     #[test]
@@ -452,7 +524,7 @@ mod tests {
         let p = ReconnectPolicy::default();
         assert_eq!(p.backoff(1), Duration::from_millis(250));
         assert_eq!(p.backoff(2), Duration::from_millis(500));
-        assert_eq!(p.backoff(30), Duration::from_secs(10));
+        assert_eq!(p.backoff(30), Duration::from_secs(8));
     }
 
     #[test]

@@ -1,14 +1,20 @@
-//! Where a session's packets wait for the game: one bounded lock-free queue,
-//! an overflow counter reported as a packet, and the optional callbacks
-//! (packet handler, wake-up) with the guarantee that none runs after close.
+//! Where a session's packets wait for the game: one lock-free queue bounded
+//! by count (memory is taken as packets arrive, not up front), an overflow
+//! counter reported as a packet, room of their own for the library's status
+//! packets, and the ways to wait: poll, block with a timeout, `.await`, or a
+//! handler / wake-up callback, with the guarantee that none runs after close.
+//!
+//! Concurrency: producers (the session's task, the API's close) serialise on
+//! `produce`; the game's poll takes no lock at all (one pop, one atomic).
 
 use super::{PacketHandler, WakeupHandler};
-use crate::packet::{Packet, PacketBody, PacketIds, Routing};
-use crossbeam_queue::ArrayQueue;
+use crate::packet::{Packet, PacketBody};
+use crossbeam_queue::SegQueue;
 use parking_lot::{Condvar, Mutex, ReentrantMutex};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
 thread_local! {
     /// The delivery whose callback this thread is running (0 for none): lets
@@ -23,7 +29,15 @@ struct Callbacks {
 }
 
 pub(crate) struct Delivery {
-    queue: ArrayQueue<Packet>,
+    queue: SegQueue<Packet>,
+    /// Packets in `queue`.
+    len: AtomicUsize,
+    /// Packets from the service that may wait.
+    capacity: usize,
+    /// Extra room for the library's status packets (connection changes,
+    /// errors, failed sends): a game that stops polling during an outage
+    /// still learns what happened when it polls again.
+    status_reserve: usize,
     /// Packets dropped since the last Overflow report.
     dropped: AtomicU64,
     /// Serialises producers (library side only; the game's poll never takes it).
@@ -32,24 +46,35 @@ pub(crate) struct Delivery {
     /// Held while a callback runs; close() takes it to wait for a running one.
     running: ReentrantMutex<()>,
     closed: AtomicBool,
+    /// Set once the session's last packet (Connection Closed) is queued.
+    finished: AtomicBool,
     /// Blocking receivers (recv_timeout) waiting for a packet.
     waiters: AtomicUsize,
     wait_lock: Mutex<()>,
     wait_cv: Condvar,
+    /// Async receivers (recv) waiting for a packet.
+    async_waiters: AtomicUsize,
+    notify: Notify,
 }
 
 impl Delivery {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, status_reserve: usize) -> Self {
         Delivery {
-            queue: ArrayQueue::new(capacity.max(1)),
+            queue: SegQueue::new(),
+            len: AtomicUsize::new(0),
+            capacity: capacity.max(1),
+            status_reserve,
             dropped: AtomicU64::new(0),
             produce: Mutex::new(()),
             callbacks: Mutex::new(Callbacks::default()),
             running: ReentrantMutex::new(()),
             closed: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
             waiters: AtomicUsize::new(0),
             wait_lock: Mutex::new(()),
             wait_cv: Condvar::new(),
+            async_waiters: AtomicUsize::new(0),
+            notify: Notify::new(),
         }
     }
 
@@ -82,37 +107,62 @@ impl Delivery {
         self.enqueue(slot.take().expect("not delivered"));
     }
 
+    /// Queues the session's last packet; receivers see the end after it.
+    pub(crate) fn deliver_last(&self, packet: Packet) {
+        self.deliver(packet);
+        self.finished.store(true, Ordering::Release);
+        self.wake_receivers();
+    }
+
     /// Puts a packet in the queue (reporting earlier drops first); drops and
-    /// counts it when the queue is full.
-    pub(crate) fn enqueue(&self, packet: Packet) {
+    /// counts it when there is no room for its kind.
+    fn enqueue(&self, packet: Packet) {
         let was_empty;
         {
             let _producer = self.produce.lock();
-            was_empty = self.queue.is_empty();
-            let dropped = self.dropped.load(Ordering::Acquire);
-            if dropped > 0 {
-                if self.queue.push(overflow_packet(dropped)).is_err() {
-                    self.dropped.fetch_add(1, Ordering::AcqRel);
-                    return;
-                }
-                self.dropped.fetch_sub(dropped, Ordering::AcqRel);
-            }
-            if self.queue.push(packet).is_err() {
+            let len = self.len.load(Ordering::Acquire);
+            was_empty = len == 0;
+            let limit = if packet.is_status() {
+                self.capacity + self.status_reserve
+            } else {
+                self.capacity
+            };
+            if len >= limit {
                 self.dropped.fetch_add(1, Ordering::AcqRel);
                 return;
             }
+            // The report goes just before the packet that found room (it may
+            // take one slot past the capacity: reports never pile up, each
+            // one resets the count).
+            let dropped = self.dropped.swap(0, Ordering::AcqRel);
+            if dropped > 0 {
+                self.push(overflow_packet(dropped));
+            }
+            self.push(packet);
         }
-        if self.waiters.load(Ordering::SeqCst) > 0 {
-            let _g = self.wait_lock.lock();
-            self.wait_cv.notify_all();
-        }
+        self.wake_receivers();
         if was_empty {
             self.run_callback(|c| c.wakeup.clone(), |wakeup| wakeup());
         }
     }
 
+    fn push(&self, packet: Packet) {
+        self.queue.push(packet);
+        self.len.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn wake_receivers(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _g = self.wait_lock.lock();
+            self.wait_cv.notify_all();
+        }
+        if self.async_waiters.load(Ordering::SeqCst) > 0 {
+            self.notify.notify_waiters();
+        }
+    }
+
     /// The Overflow report owed, if packets were dropped. Taken under the
-    /// producers' lock so that `enqueue` never subtracts a count taken here.
+    /// producers' lock so that `enqueue` never reports a count taken here.
     fn take_overflow(&self) -> Option<Packet> {
         if self.dropped.load(Ordering::Acquire) == 0 {
             return None;
@@ -152,7 +202,18 @@ impl Delivery {
     /// dropped meanwhile (so the game learns of them without waiting for more
     /// traffic). The empty path is one pop and one atomic load.
     pub(crate) fn try_recv(&self) -> Option<Packet> {
-        self.queue.pop().or_else(|| self.take_overflow())
+        match self.queue.pop() {
+            Some(p) => {
+                self.len.fetch_sub(1, Ordering::AcqRel);
+                Some(p)
+            }
+            None => self.take_overflow(),
+        }
+    }
+
+    /// Whether the session's last packet has been taken: nothing will come.
+    fn drained_for_good(&self) -> bool {
+        self.finished.load(Ordering::Acquire) && self.len.load(Ordering::Acquire) == 0
     }
 
     pub(crate) fn recv_timeout(&self, timeout: Duration) -> Option<Packet> {
@@ -166,12 +227,48 @@ impl Delivery {
             if let Some(p) = self.try_recv() {
                 break Some(p);
             }
+            if self.drained_for_good() {
+                break None;
+            }
             if self.wait_cv.wait_until(&mut guard, deadline).timed_out() {
                 break self.try_recv();
             }
         };
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         result
+    }
+
+    /// The next packet, waiting for it without blocking a thread; `None`
+    /// once the session has ended and every packet has been taken.
+    pub(crate) async fn recv(&self) -> Option<Packet> {
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        loop {
+            if let Some(p) = self.try_recv() {
+                return Some(p);
+            }
+            if self.drained_for_good() {
+                return None;
+            }
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            // Registered before the re-check below: a packet pushed after it
+            // wakes this waiter.
+            notified.as_mut().enable();
+            self.async_waiters.fetch_add(1, Ordering::SeqCst);
+            let _waiting = Waiting(&self.async_waiters);
+            if let Some(p) = self.try_recv() {
+                return Some(p);
+            }
+            if self.drained_for_good() {
+                return None;
+            }
+            notified.await;
+        }
     }
 
     /// Replaces the handler; unless called from this session's own callback,
@@ -218,31 +315,30 @@ impl Delivery {
 }
 
 fn overflow_packet(dropped: u64) -> Packet {
-    Packet {
-        ids: PacketIds::default(),
-        routing: Routing::default(),
-        timestamp_ms: 0,
-        body: PacketBody::Overflow { dropped },
-    }
+    Packet::local(PacketBody::Overflow { dropped })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packet::{ConnectionEvent, ConnectionState, Resumed};
     use std::sync::Arc;
 
     fn silence(ms: i64) -> Packet {
-        Packet {
-            ids: PacketIds::default(),
-            routing: Routing::default(),
-            timestamp_ms: 0,
-            body: PacketBody::Silence { duration_ms: ms },
-        }
+        Packet::local(PacketBody::Silence { duration_ms: ms })
+    }
+
+    fn connection(state: ConnectionState) -> Packet {
+        Packet::local(PacketBody::Connection(ConnectionEvent {
+            state,
+            retry_in: Duration::ZERO,
+            resumed: Resumed::No,
+        }))
     }
 
     #[test]
     fn overflow_is_counted_and_reported_once_the_queue_drains() {
-        let d = Delivery::new(2);
+        let d = Delivery::new(2, 4);
         for i in 0..5 {
             d.deliver(silence(i));
         }
@@ -266,7 +362,7 @@ mod tests {
 
     #[test]
     fn overflow_is_reported_before_a_packet_that_finds_room() {
-        let d = Delivery::new(2);
+        let d = Delivery::new(2, 4);
         for i in 0..5 {
             d.deliver(silence(i));
         }
@@ -285,8 +381,38 @@ mod tests {
     }
 
     #[test]
+    fn status_packets_have_room_of_their_own() {
+        let d = Delivery::new(2, 3);
+        for i in 0..4 {
+            d.deliver(silence(i));
+        }
+        // The queue is full of the service's packets; the library's own
+        // still get in, after the report of what was dropped.
+        d.deliver(connection(ConnectionState::Reconnecting));
+        d.deliver(connection(ConnectionState::Closed));
+        let got: Vec<_> = std::iter::from_fn(|| d.try_recv())
+            .map(|p| p.body)
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                PacketBody::Silence { duration_ms: 0 },
+                PacketBody::Silence { duration_ms: 1 },
+                PacketBody::Overflow { dropped: 2 },
+                connection(ConnectionState::Reconnecting).body,
+                connection(ConnectionState::Closed).body,
+            ]
+        );
+        // The reserve is bounded too: memory stays bounded whatever happens.
+        for _ in 0..10 {
+            d.deliver(connection(ConnectionState::Reconnecting));
+        }
+        assert_eq!(std::iter::from_fn(|| d.try_recv()).count(), 2 + 3 + 1);
+    }
+
+    #[test]
     fn wakeup_fires_on_empty_to_non_empty_only() {
-        let d = Delivery::new(8);
+        let d = Delivery::new(8, 0);
         let count = Arc::new(AtomicUsize::new(0));
         let c = count.clone();
         d.set_wakeup(Some(Arc::new(move || {
@@ -308,7 +434,7 @@ mod tests {
 
     #[test]
     fn close_inside_the_handler_returns_and_stops_delivery() {
-        let d = Arc::new(Delivery::new(8));
+        let d = Arc::new(Delivery::new(8, 0));
         let seen = Arc::new(AtomicUsize::new(0));
         let (d2, s2) = (d.clone(), seen.clone());
         d.set_handler(Some(Arc::new(move |_p| {
@@ -324,7 +450,7 @@ mod tests {
     #[test]
     fn a_replaced_handler_is_never_called_and_no_packet_is_lost() {
         const PACKETS: i64 = 20_000;
-        let d = Arc::new(Delivery::new(PACKETS as usize));
+        let d = Arc::new(Delivery::new(PACKETS as usize, 0));
         let seen = Arc::new(AtomicUsize::new(0));
         let late = Arc::new(AtomicUsize::new(0));
         // A handler that knows when it has been replaced.
@@ -367,7 +493,7 @@ mod tests {
 
     #[test]
     fn recv_timeout_wakes_on_a_packet_from_another_thread() {
-        let d = Arc::new(Delivery::new(8));
+        let d = Arc::new(Delivery::new(8, 0));
         let d2 = d.clone();
         let t = std::thread::spawn(move || d2.recv_timeout(Duration::from_secs(20)));
         std::thread::sleep(Duration::from_millis(20));
@@ -377,5 +503,37 @@ mod tests {
             PacketBody::Silence { duration_ms: 7 }
         );
         assert!(d.recv_timeout(Duration::from_millis(1)).is_none());
+    }
+
+    #[test]
+    fn recv_awaits_packets_and_ends_after_the_last() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let d = Arc::new(Delivery::new(8, 4));
+        let producer = {
+            let d = d.clone();
+            std::thread::spawn(move || {
+                for i in 0..3 {
+                    std::thread::sleep(Duration::from_millis(5));
+                    d.deliver(silence(i));
+                }
+                d.deliver_last(connection(ConnectionState::Closed));
+            })
+        };
+        let got = runtime.block_on(async {
+            let mut got = Vec::new();
+            while let Some(p) = d.recv().await {
+                got.push(p.body);
+            }
+            got
+        });
+        producer.join().unwrap();
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[3], connection(ConnectionState::Closed).body);
+        // Ended: no waiting any more.
+        assert!(runtime.block_on(d.recv()).is_none());
+        assert!(d.recv_timeout(Duration::from_secs(20)).is_none());
     }
 }

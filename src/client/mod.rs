@@ -1,27 +1,35 @@
-//! The async core: client configuration, the session state machine and its
-//! packet queue, on the library's private tokio runtime.
+//! The async core: a [`Client`] (configuration, one shared HTTP/2 connection,
+//! tokens) from which [`Session`]s are opened; each session's task runs the
+//! protocol on a tokio runtime (the library's private one, or the host's).
 //!
-//! A [`Session`] is opened from a [`ClientConfig`] and never waits on the
-//! network: its driver task (driver.rs) gets a token, opens the stream, loads
-//! the scene, holds the conversation handshake, answers pings and reconnects
-//! as the service's error details say. Packets reach the game through one
-//! bounded queue per session (delivery.rs): [`Session::try_recv`] each frame,
-//! a [`PacketHandler`] on a library thread, and an optional [`WakeupHandler`].
-//! [`runtime`] owns the private tokio runtime.
+//! A session never waits on the network in the caller's thread: its task
+//! gets a token, opens the stream, loads the scene, holds the conversation
+//! handshake, answers pings, notices a dead connection and reconnects as the
+//! service's error details say. Packets reach the game through one bounded
+//! queue per session: [`Session::try_recv`] each frame, [`Session::recv`] in
+//! async code, a [`PacketHandler`] on a library thread, and an optional
+//! [`WakeupHandler`].
+//!
+//! Where things live: `client.rs` (the Client), `connection.rs` (dialling,
+//! tokens), `session.rs` (the handle's API), `state.rs` (what the handle
+//! shares with its task), `driver/` (the task: one stream at a time,
+//! reconnect decisions, classifying received packets), `scene.rs` and
+//! `conversations.rs` (state machines that return packets to send),
+//! `outbound.rs` (the packets the client writes), `delivery.rs` (the queue).
 //!
 //! ```no_run
 //! use inworld::auth::Credentials;
-//! use inworld::client::{ClientConfig, Session};
+//! use inworld::client::{Client, ClientConfig};
 //! use inworld::packet::{ConnectionState, ControlAction, PacketBody};
 //! use std::time::Duration;
 //!
-//! let config = ClientConfig::new(
+//! let client = Client::new(ClientConfig::new(
 //!     "127.0.0.1:50051",
 //!     "workspaces/demo/scenes/tavern",
 //!     Credentials::new("test-api-key", "test-api-secret"),
-//! );
-//! let session = Session::open(config)?;
-//! let sent = session.send_text("Hello!")?; // queued until the scene is loaded
+//! ))?;
+//! let session = client.open_session()?;
+//! let sent = session.send_text("Hello!")?; // goes out once the session is ready
 //! while let Some(packet) = session.recv_timeout(Duration::from_secs(10)) {
 //!     match &packet.body {
 //!         PacketBody::Text(t) => println!("{}", t.text),
@@ -39,20 +47,30 @@
 //! # Ok::<(), inworld::client::Error>(())
 //! ```
 
+#[allow(clippy::module_inception)]
+mod client;
 pub mod config;
+mod connection;
+mod conversations;
 mod delivery;
 mod driver;
+mod in_flight;
+mod outbound;
 pub mod runtime;
+mod scene;
 mod session;
-mod wire;
+mod state;
+mod transcript;
 
+pub use client::Client;
 pub use config::{
-    Auth, Capabilities, ClientConfig, Continuation, ReconnectPolicy, SessionToken, Talker, TlsMode,
-    UserConfig,
+    Auth, Capabilities, ClientConfig, Continuation, ReconnectPolicy, SessionConfig, SessionToken,
+    Talker, Timeouts, TlsMode, UserConfig,
 };
 pub use session::Session;
 
-pub use crate::packet::{Character, Packet, SceneStatus};
+pub use crate::packet::{Character, ConnectionState, Packet, SceneStatus};
+use crate::packet::{PacketIds, Text};
 use std::fmt;
 use std::sync::Arc;
 
@@ -61,12 +79,9 @@ pub type PacketHandler = Arc<dyn Fn(Packet) + Send + Sync>;
 /// Called on a library thread when the session's queue goes from empty to non-empty.
 pub type WakeupHandler = Arc<dyn Fn() + Send + Sync>;
 
-/// The session's connection, as the library sees it: the same states it
-/// reports to the game as `Connection` packets.
-pub type SessionState = crate::packet::ConnectionState;
-
 /// The ids a send gave its packet (made client side), so a game can match the
-/// replies (same `interaction_id`) and their `INTERACTION_END`.
+/// replies (same `interaction_id`) and their `INTERACTION_END`, and the
+/// report of a send that failed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SentIds {
     pub packet_id: String,
@@ -76,13 +91,40 @@ pub struct SentIds {
     pub conversation_id: String,
 }
 
+impl SentIds {
+    /// Fresh ids for a packet of `conversation_id`.
+    pub(crate) fn fresh(conversation_id: String) -> Self {
+        let id = || uuid::Uuid::new_v4().to_string();
+        SentIds {
+            packet_id: id(),
+            utterance_id: id(),
+            interaction_id: id(),
+            correlation_id: id(),
+            conversation_id,
+        }
+    }
+
+    /// The same ids as the packet model carries them.
+    pub(crate) fn packet_ids(&self) -> PacketIds {
+        PacketIds {
+            packet_id: Text::from(self.packet_id.as_str()),
+            utterance_id: Text::from(self.utterance_id.as_str()),
+            interaction_id: Text::from(self.interaction_id.as_str()),
+            correlation_id: Text::from(self.correlation_id.as_str()),
+            conversation_id: Text::from(self.conversation_id.as_str()),
+        }
+    }
+}
+
 /// Why a call of the Rust API failed. The ffi maps each variant to an `IW_E_*` code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
-    /// A bad argument (empty text, unknown character, ...).
+    /// A bad argument (empty text, ...).
     InvalidArgument(String),
     /// The configuration is not usable; the message names the option.
     InvalidConfig(String),
+    /// The named thing (a character, ...) does not exist.
+    NotFound(String),
     /// The call needs a loaded scene.
     NotReady,
     /// The session is closed.
@@ -102,11 +144,15 @@ impl fmt::Display for Error {
         match self {
             Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
             Error::InvalidConfig(m) => write!(f, "invalid configuration: {m}"),
+            Error::NotFound(m) => f.write_str(m),
             Error::NotReady => f.write_str("the session's scene is not loaded yet"),
             Error::Closed => f.write_str("the session is closed"),
             Error::Shutdown => f.write_str("the library runtime was shut down"),
             Error::AlreadyStarted => f.write_str("the library runtime already started"),
-            Error::QueueFull => f.write_str("the queue is full"),
+            Error::QueueFull => f.write_str(
+                "too many sends are waiting to go out (the session is connecting or \
+                 reconnecting); try again later",
+            ),
             Error::Runtime(m) => write!(f, "runtime error: {m}"),
         }
     }

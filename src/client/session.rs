@@ -1,21 +1,13 @@
-//! `Session`: the game's handle on one conversation session. Calls never wait
-//! on the network: they update shared state or hand a command to the session's
-//! driver task (driver.rs) on the private runtime.
+//! `Session`: the game's handle on one session. Calls never wait on the
+//! network: they read the shared snapshot or hand a command to the
+//! session's task (`driver/`).
 
-use super::delivery::Delivery;
-use super::driver::{self, Command, Outgoing};
-use super::{runtime, ClientConfig, Error, PacketHandler, SentIds, SessionState, WakeupHandler};
-use crate::packet::{
-    Character, ConnectionEvent, ConnectionState, Packet, PacketBody, PacketIds, Routing,
-    SceneStatus,
-};
-use parking_lot::Mutex;
+use super::state::{Command, Outgoing, Send, SessionShared};
+use super::{Client, ClientConfig, Error, PacketHandler, SentIds, WakeupHandler};
+use crate::packet::{Character, ConnectionState, Packet, SceneStatus};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
-
-/// Commands a session may have in flight before sends fail with `QueueFull`.
-pub(crate) const COMMAND_CAPACITY: usize = 4096;
+use tokio::sync::mpsc;
 
 /// A session with one scene. Cheap to clone (the clones share the session);
 /// `Send + Sync`.
@@ -25,93 +17,26 @@ pub(crate) const COMMAND_CAPACITY: usize = 4096;
 /// `close()` (which drops the callbacks).
 #[derive(Clone)]
 pub struct Session {
-    pub(crate) inner: Arc<Inner>,
+    shared: Arc<SessionShared>,
     /// Held only by the handles: when the game drops every one of them, the
-    /// driver sees the channel close and ends the session.
+    /// task sees the channel close and ends the session.
     commands: Option<mpsc::Sender<Command>>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) delivery: Delivery,
-    pub(crate) shared: Mutex<Shared>,
-    /// Wakes the driver when the game closes the session.
-    pub(crate) close_signal: Notify,
-}
-
-/// What the API reads without asking the driver.
-pub(crate) struct Shared {
-    pub(crate) state: SessionState,
-    pub(crate) session_id: Option<String>,
-    pub(crate) scene: Option<SceneStatus>,
-    pub(crate) current: Option<Character>,
-    /// The one-to-one conversation (fresh UUID per session).
-    pub(crate) conversation_id: String,
-}
-
-impl Inner {
-    /// Moves to `state` and reports it as a Connection packet (once per change).
-    pub(crate) fn set_state(&self, state: SessionState, retry_in: Duration) {
-        {
-            let mut shared = self.shared.lock();
-            if shared.state == SessionState::Closed
-                || (shared.state == state && state != SessionState::Reconnecting)
-            {
-                return;
-            }
-            shared.state = state;
-        }
-        self.delivery
-            .deliver(local_packet(PacketBody::Connection(ConnectionEvent {
-                state,
-                retry_in,
-            })));
-    }
-
-    pub(crate) fn state(&self) -> SessionState {
-        self.shared.lock().state
-    }
-}
-
-/// A packet the library makes itself (no ids, no routing, timestamp 0).
-pub(crate) fn local_packet(body: PacketBody) -> Packet {
-    Packet {
-        ids: PacketIds::default(),
-        routing: Routing::default(),
-        timestamp_ms: 0,
-        body,
-    }
-}
-
 impl Session {
-    /// Starts a session: validates `config` and returns at once; the token,
-    /// stream and scene load happen on the runtime and are reported as
-    /// Connection packets (Connecting, then Ready, or an Error and Closed).
+    pub(crate) fn new(shared: Arc<SessionShared>, commands: mpsc::Sender<Command>) -> Self {
+        Session {
+            shared,
+            commands: Some(commands),
+        }
+    }
+
+    /// Opens a session on a client of its own (on the library's private
+    /// runtime). To open many sessions, open them from one [`Client`]: they
+    /// share its connections.
     pub fn open(config: ClientConfig) -> Result<Session, Error> {
-        config.validate()?;
-        let handle = runtime::handle()?;
-        let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
-        let inner = Arc::new(Inner {
-            delivery: Delivery::new(config.queue_capacity),
-            shared: Mutex::new(Shared {
-                state: SessionState::Connecting,
-                session_id: None,
-                scene: None,
-                current: None,
-                conversation_id: uuid::Uuid::new_v4().to_string(),
-            }),
-            close_signal: Notify::new(),
-        });
-        inner
-            .delivery
-            .deliver(local_packet(PacketBody::Connection(ConnectionEvent {
-                state: ConnectionState::Connecting,
-                retry_in: Duration::ZERO,
-            })));
-        handle.spawn(driver::run(inner.clone(), config, rx));
-        Ok(Session {
-            inner,
-            commands: Some(tx),
-        })
+        config.session.validate()?;
+        Client::new(config)?.open_session()
     }
 
     /// A session bound to nothing (state Closed for sends), for tests and
@@ -119,17 +44,7 @@ impl Session {
     #[doc(hidden)]
     pub fn offline(capacity: usize) -> Session {
         Session {
-            inner: Arc::new(Inner {
-                delivery: Delivery::new(capacity),
-                shared: Mutex::new(Shared {
-                    state: SessionState::Closed,
-                    session_id: None,
-                    scene: None,
-                    current: None,
-                    conversation_id: uuid::Uuid::new_v4().to_string(),
-                }),
-                close_signal: Notify::new(),
-            }),
+            shared: Arc::new(SessionShared::new(capacity, 0, 1, ConnectionState::Closed)),
             commands: None,
         }
     }
@@ -137,27 +52,28 @@ impl Session {
     /// Delivers `packet` as if it had been received (same overflow rules).
     #[doc(hidden)]
     pub fn inject(&self, packet: Packet) {
-        self.inner.delivery.deliver(packet);
+        self.shared.delivery.deliver(packet);
     }
 
-    pub fn state(&self) -> SessionState {
-        self.inner.state()
+    pub fn state(&self) -> ConnectionState {
+        self.shared.state()
     }
 
-    /// The session id from the token (once known).
+    /// The session id from the token (once known). It changes when the
+    /// service lost the session and the library opened a new one.
     pub fn session_id(&self) -> Option<String> {
-        self.inner.shared.lock().session_id.clone()
+        self.shared.snapshot.lock().session_id.clone()
     }
 
     /// The last scene status received.
     pub fn scene(&self) -> Option<SceneStatus> {
-        self.inner.shared.lock().scene.clone()
+        self.shared.snapshot.lock().scene.clone()
     }
 
-    /// The characters of the loaded scene (empty before Ready).
+    /// The characters of the loaded scene (empty before the scene loads).
     pub fn characters(&self) -> Vec<Character> {
-        self.inner
-            .shared
+        self.shared
+            .snapshot
             .lock()
             .scene
             .as_ref()
@@ -167,21 +83,22 @@ impl Session {
 
     /// The character that one-to-one sends talk to.
     pub fn current_character(&self) -> Option<Character> {
-        self.inner.shared.lock().current.clone()
+        self.shared.snapshot.lock().current.clone()
     }
 
     /// Picks the character to talk to by agent id, resource name or display
-    /// name. If the conversation is active, the engine is told at once.
+    /// name (case-insensitive). If the conversation has started, the service
+    /// is told at once.
     pub fn set_current_character(&self, who: &str) -> Result<(), Error> {
         if who.is_empty() {
             return Err(Error::InvalidArgument("character name is empty".into()));
         }
         {
-            let mut shared = self.inner.shared.lock();
-            if shared.state == SessionState::Closed {
+            let mut snapshot = self.shared.snapshot.lock();
+            if snapshot.state == ConnectionState::Closed {
                 return Err(Error::Closed);
             }
-            let Some(scene) = shared.scene.as_ref() else {
+            let Some(scene) = snapshot.scene.as_ref() else {
                 return Err(Error::NotReady);
             };
             let found = scene
@@ -189,15 +106,18 @@ impl Session {
                 .iter()
                 .find(|c| c.id == who)
                 .or_else(|| scene.characters.iter().find(|c| c.resource_name == who))
-                .or_else(|| scene.characters.iter().find(|c| c.display_name == who))
+                .or_else(|| {
+                    scene
+                        .characters
+                        .iter()
+                        .find(|c| c.display_name.eq_ignore_ascii_case(who))
+                })
                 .cloned()
-                .ok_or_else(|| {
-                    Error::InvalidArgument(format!("no character {who:?} in the scene"))
-                })?;
-            if shared.current.as_ref() == Some(&found) {
+                .ok_or_else(|| Error::NotFound(format!("no character {who:?} in the scene")))?;
+            if snapshot.current.as_ref() == Some(&found) {
                 return Ok(());
             }
-            shared.current = Some(found);
+            snapshot.current = Some(found);
         }
         self.command(Command::CharacterChanged)
     }
@@ -237,25 +157,28 @@ impl Session {
         self.send(Outgoing::NarratedAction(text.to_string()))
     }
 
+    /// Queues a send. It goes out at once when the session is Ready, else
+    /// when it is (up to `max_pending_sends` wait; beyond, `QueueFull`).
     fn send(&self, payload: Outgoing) -> Result<SentIds, Error> {
         let conversation_id = {
-            let shared = self.inner.shared.lock();
-            if shared.state == SessionState::Closed {
+            let snapshot = self.shared.snapshot.lock();
+            if snapshot.state == ConnectionState::Closed {
                 return Err(Error::Closed);
             }
-            shared.conversation_id.clone()
+            snapshot.conversation_id.clone()
         };
-        let ids = SentIds {
-            packet_id: uuid::Uuid::new_v4().to_string(),
-            utterance_id: uuid::Uuid::new_v4().to_string(),
-            interaction_id: uuid::Uuid::new_v4().to_string(),
-            correlation_id: uuid::Uuid::new_v4().to_string(),
-            conversation_id,
-        };
-        self.command(Command::Send {
+        if !self.shared.reserve_send() {
+            return Err(Error::QueueFull);
+        }
+        let ids = SentIds::fresh(conversation_id);
+        let send = Send {
             ids: ids.clone(),
             payload,
-        })?;
+        };
+        if let Err(e) = self.command(Command::Send(send)) {
+            self.shared.release_send();
+            return Err(e);
+        }
         Ok(ids)
     }
 
@@ -273,12 +196,20 @@ impl Session {
     /// `Overflow` report of packets dropped meanwhile. Never blocks, never
     /// allocates.
     pub fn try_recv(&self) -> Option<Packet> {
-        self.inner.delivery.try_recv()
+        self.shared.delivery.try_recv()
     }
 
     /// Waits up to `timeout` for the next packet (for tools and tests).
+    /// Returns `None` at once after the session's last packet was taken.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Packet> {
-        self.inner.delivery.recv_timeout(timeout)
+        self.shared.delivery.recv_timeout(timeout)
+    }
+
+    /// The next packet, awaited without blocking a thread (for async hosts:
+    /// a game server, a service); `None` once the session has ended and its
+    /// last packet (Connection Closed) was taken. Works on any runtime.
+    pub async fn recv(&self) -> Option<Packet> {
+        self.shared.delivery.recv().await
     }
 
     /// Sends packets to `handler` on a library thread instead of the queue
@@ -288,24 +219,29 @@ impl Session {
     /// waits until a running call of the old one returns (except from inside
     /// the handler itself).
     pub fn set_handler(&self, handler: Option<PacketHandler>) {
-        self.inner.delivery.set_handler(handler);
+        self.shared.delivery.set_handler(handler);
     }
 
     /// Calls `wakeup` on a library thread whenever the queue goes from empty
     /// to non-empty (e.g. to schedule a poll on the game's main thread).
     pub fn set_wakeup(&self, wakeup: Option<WakeupHandler>) {
-        self.inner.delivery.set_wakeup(wakeup);
+        self.shared.delivery.set_wakeup(wakeup);
     }
 
-    /// Closes the session: cancels the stream and drops pending sends.
-    /// Idempotent. Once it returns, no handler or wake-up call of this session
-    /// runs or is running (called from inside this session's own handler, it
-    /// returns at once and nothing fires after that handler returns). Packets
-    /// already queued stay pollable, followed by a final Connection Closed packet.
+    /// Closes the session: the stream ends and sends not gone out are
+    /// reported (`SendFailed`, not sent). Idempotent. Once it returns, the
+    /// state is Closed and no handler or wake-up call of this session runs
+    /// or is running (called from inside this session's own handler, it
+    /// returns at once and nothing fires after that handler returns).
+    /// Packets already queued stay pollable, followed by the reports and a
+    /// final Connection Closed packet.
     pub fn close(&self) {
-        if self.inner.delivery.close() {
-            self.inner.set_state(SessionState::Closed, Duration::ZERO);
-            self.inner.close_signal.notify_one();
+        if self.shared.delivery.close() {
+            self.shared.mark_closed();
+            self.shared.close_signal.notify_one();
+            if self.commands.is_none() {
+                self.shared.finish();
+            }
         }
     }
 }

@@ -212,9 +212,9 @@ pub unsafe extern "C" fn iw_client_config_init(config: *mut iw_client_config) ->
             profile_field_count: 0,
             client_id: std::ptr::null(),
             game_session_id: std::ptr::null(),
-            capabilities: capabilities_bits(&d.capabilities),
-            scene_timeout_ms: d.scene_load_timeout.as_millis() as u32,
-            queue_capacity: d.queue_capacity as u32,
+            capabilities: capabilities_bits(&d.session.capabilities),
+            scene_timeout_ms: d.timeouts.scene_load.as_millis() as u32,
+            queue_capacity: d.session.queue_capacity as u32,
             reconnect_max_attempts: d.reconnect.max_attempts,
             continuation_state: std::ptr::null(),
             continuation_state_len: 0,
@@ -262,9 +262,11 @@ unsafe fn config_of(c: &iw_client_config) -> FfiResult<ClientConfig> {
             optional(c.api_secret, "config->api_secret")?.unwrap_or_default(),
         )),
     };
-    config.scene = required(c.scene, "config->scene")?;
-    config.user.id = optional(c.user_id, "config->user_id")?;
-    config.user.name = optional(c.user_name, "config->user_name")?;
+    config.session.scene = required(c.scene, "config->scene")?;
+    // The service has no player id (the Node SDK never sends one): the
+    // field is read for its UTF-8 check only, until the ABI drops it.
+    optional(c.user_id, "config->user_id")?;
+    config.session.user.name = optional(c.user_name, "config->user_name")?;
     if c.profile_field_count > 0 {
         if c.profile_fields.is_null() {
             return Err(FfiError::new(
@@ -274,14 +276,14 @@ unsafe fn config_of(c: &iw_client_config) -> FfiResult<ClientConfig> {
         }
         let fields = std::slice::from_raw_parts(c.profile_fields, c.profile_field_count);
         for (i, f) in fields.iter().enumerate() {
-            config.user.profile.push((
+            config.session.user.profile.push((
                 required(f.key, &format!("config->profile_fields[{i}].key"))?,
                 required(f.value, &format!("config->profile_fields[{i}].value"))?,
             ));
         }
     }
     config.client_id = optional(c.client_id, "config->client_id")?;
-    config.game_session_id = optional(c.game_session_id, "config->game_session_id")?;
+    config.session.game_session_id = optional(c.game_session_id, "config->game_session_id")?;
     if c.capabilities & !IW_CAP_ALL != 0 {
         return Err(FfiError::new(
             IW_E_INVALID_ARGUMENT,
@@ -291,11 +293,11 @@ unsafe fn config_of(c: &iw_client_config) -> FfiResult<ClientConfig> {
             ),
         ));
     }
-    config.capabilities = capabilities_of(c.capabilities);
-    config.scene_load_timeout = Duration::from_millis(c.scene_timeout_ms as u64);
-    config.queue_capacity = c.queue_capacity as usize;
+    config.session.capabilities = capabilities_of(c.capabilities);
+    config.timeouts.scene_load = Duration::from_millis(c.scene_timeout_ms as u64);
+    config.session.queue_capacity = c.queue_capacity as usize;
     config.reconnect.max_attempts = c.reconnect_max_attempts;
-    config.continuation = continuation_of(c)?;
+    config.session.continuation = continuation_of(c)?;
     Ok(config)
 }
 

@@ -267,9 +267,16 @@ impl Scratch {
                 data.connection = iw_connection {
                     state: c.state as u32,
                     retry_in_ms: c.retry_in.as_millis() as i64,
+                    resumed: c.resumed as u32,
                 }
             }
             PacketBody::Overflow { dropped } => data.overflow = iw_overflow { dropped: *dropped },
+            PacketBody::SendFailed(f) => {
+                data.send_failed = iw_send_failed {
+                    reason: f.reason as u32,
+                    message: str_of(&f.message),
+                }
+            }
             PacketBody::Unknown => {}
         }
         data

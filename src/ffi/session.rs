@@ -16,7 +16,8 @@ use super::receive::{PacketRegistration, RegCell, WakeupRegistration};
 use super::runtime::{check_alive, from_client, start_runtime};
 use super::strings::borrowed;
 use super::types::*;
-use crate::client::{Error, SentIds, Session, SessionState};
+use crate::client::{SentIds, Session};
+use crate::packet::ConnectionState as SessionState;
 use crate::packet::{Character, Packet};
 
 /// Opaque handle to a session (see `iw_session_open`).
@@ -231,6 +232,7 @@ pub unsafe extern "C" fn iw_session_state(
             SessionState::Ready => IW_STATE_READY,
             SessionState::Reconnecting => IW_STATE_RECONNECTING,
             SessionState::Closed => IW_STATE_CLOSED,
+            SessionState::Stalled => IW_STATE_STALLED,
         };
         Ok(())
     })
@@ -361,10 +363,7 @@ pub unsafe extern "C" fn iw_session_set_character(
         entry
             .session
             .set_current_character(who)
-            .map_err(|e| match e {
-                Error::InvalidArgument(m) => FfiError::new(IW_E_NOT_FOUND, m),
-                e => from_client(e),
-            })
+            .map_err(from_client)
     })
 }
 

@@ -125,6 +125,9 @@ pub const IW_PACKET_ERROR: u32 = 14;
 pub const IW_PACKET_CONNECTION: u32 = 15;
 /// `iw_packet.kind`: the queue was full; `data.overflow.dropped` packets were lost before this one.
 pub const IW_PACKET_OVERFLOW: u32 = 16;
+/// `iw_packet.kind`: a send did not make it, or may not have (`data.send_failed`);
+/// the packet's `ids` are the ones the send returned.
+pub const IW_PACKET_SEND_FAILED: u32 = 17;
 
 /// `iw_text.source`
 pub const IW_TEXT_SOURCE_UNKNOWN: u32 = 0;
@@ -159,6 +162,25 @@ pub const IW_STATE_READY: u32 = 2;
 pub const IW_STATE_RECONNECTING: u32 = 3;
 /// Closed for good (by the game, or after an error that is not retried).
 pub const IW_STATE_CLOSED: u32 = 4;
+/// Ready, but nothing has arrived for a while although a reply is awaited;
+/// `IW_STATE_READY` follows when packets flow again.
+pub const IW_STATE_STALLED: u32 = 5;
+
+/// `iw_connection.resumed`: not a return to Ready after a reconnect.
+pub const IW_RESUMED_NO: u32 = 0;
+/// `iw_connection.resumed`: the service still had the session.
+pub const IW_RESUMED_SAME_SESSION: u32 = 1;
+/// `iw_connection.resumed`: the service had lost the session; a new one
+/// continues the dialog so far.
+pub const IW_RESUMED_NEW_SESSION: u32 = 2;
+
+/// `iw_send_failed.reason`: it never left the library (the session closed first).
+pub const IW_SEND_NOT_SENT: u32 = 1;
+/// `iw_send_failed.reason`: it went out on a stream that broke before the
+/// reply ended; the service may or may not have acted on it.
+pub const IW_SEND_MAYBE_SENT: u32 = 2;
+/// `iw_send_failed.reason`: the service refused it (`message` says why).
+pub const IW_SEND_REFUSED: u32 = 3;
 
 /// `iw_error.reconnect_type`
 pub const IW_RECONNECT_UNDEFINED: u32 = 0;
@@ -308,6 +330,8 @@ pub struct iw_connection {
     pub state: u32,
     /// For `IW_STATE_RECONNECTING`: ms until the next attempt.
     pub retry_in_ms: i64,
+    /// For `IW_STATE_READY` after a reconnect: `IW_RESUMED_*`.
+    pub resumed: u32,
 }
 
 /// `data` of `IW_PACKET_OVERFLOW`.
@@ -316,6 +340,15 @@ pub struct iw_connection {
 pub struct iw_overflow {
     /// Packets dropped (queue full) before this one.
     pub dropped: u64,
+}
+
+/// `data` of `IW_PACKET_SEND_FAILED`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_send_failed {
+    /// `IW_SEND_*`
+    pub reason: u32,
+    pub message: iw_str,
 }
 
 /// Per-kind data of a packet: read the member named by `iw_packet.kind`.
@@ -338,6 +371,7 @@ pub union iw_packet_data {
     pub error: iw_error,
     pub connection: iw_connection,
     pub overflow: iw_overflow,
+    pub send_failed: iw_send_failed,
     pub reserved: [u64; 16],
 }
 

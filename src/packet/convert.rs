@@ -1,43 +1,28 @@
-//! Wire → model: turns a server `InworldPacket` into a [`super::Packet`]
-//! (classification as the SDK does it, PROTOCOL.md 4.8).
+//! Wire → model: turns a server `InworldPacket` into a [`super::Packet`],
+//! classified as the Node SDK does: a scene status wins whatever the control
+//! action, a custom event is a task only when typed TASK, anything unknown
+//! is still delivered (as `Unknown`).
 
 use super::{
     Actor, ActorKind, AudioChunk, Character, CharacterAssets, Control, ControlAction,
     ConversationEvent, ConversationEventKind, CustomEvent, Emotion, LogEvent, Packet, PacketBody,
-    PacketIds, Parameter, Phoneme, Routing, SceneStatus, SessionError, Text, TextEvent, TextSource,
+    PacketIds, Parameter, Phoneme, Routing, SceneStatus, Text, TextEvent, TextSource,
 };
 use crate::protocol::ai::inworld::packets as wire;
+use crate::protocol::packets::timestamp_ms;
 use std::time::Duration;
 use wire::control_event::PayloadStructured;
 use wire::inworld_packet::Packet as Payload;
 
-/// Converts a server packet for the game (PROTOCOL.md 4.8). PINGs are not
-/// filtered here: the session answers and swallows them before this.
+/// Converts a server packet for the game. PINGs are not filtered here: the
+/// session answers and swallows them before this.
 pub fn from_wire(packet: wire::InworldPacket) -> Packet {
     Packet {
         ids: packet.packet_id.map(ids_from).unwrap_or_default(),
         routing: packet.routing.map(routing_from).unwrap_or_default(),
-        timestamp_ms: packet.timestamp.map(timestamp_ms).unwrap_or(0),
+        timestamp_ms: packet.timestamp.as_ref().map_or(0, timestamp_ms),
         body: packet.packet.map(body_from).unwrap_or(PacketBody::Unknown),
     }
-}
-
-/// The scene status a packet carries, if any (rule 2 of 4.8: whatever the action).
-pub fn scene_status_of(packet: &wire::InworldPacket) -> Option<SceneStatus> {
-    match &packet.packet {
-        Some(Payload::Control(c)) => match &c.payload_structured {
-            Some(PayloadStructured::CurrentSceneStatus(s)) => Some(scene_from(s.clone())),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// Milliseconds since the epoch of a wire timestamp.
-pub fn timestamp_ms(ts: prost_types::Timestamp) -> i64 {
-    ts.seconds
-        .saturating_mul(1000)
-        .saturating_add(i64::from(ts.nanos) / 1_000_000)
 }
 
 fn ids_from(id: wire::PacketId) -> PacketIds {
@@ -81,12 +66,15 @@ fn body_from(payload: Payload) -> PacketBody {
         Payload::Text(t) => PacketBody::Text(TextEvent {
             text: t.text.into(),
             is_final: t.r#final,
-            source: match t.source_type {
-                1 => TextSource::SpeechToText,
-                2 => TextSource::TypedIn,
-                3 => TextSource::Generated,
-                4 => TextSource::Filler,
-                _ => TextSource::Unknown,
+            source: {
+                use wire::text_event::SourceType;
+                match SourceType::try_from(t.source_type) {
+                    Ok(SourceType::SpeechToText) => TextSource::SpeechToText,
+                    Ok(SourceType::TypedIn) => TextSource::TypedIn,
+                    Ok(SourceType::Generated) => TextSource::Generated,
+                    Ok(SourceType::Filler) => TextSource::Filler,
+                    Ok(SourceType::Unknown) | Err(_) => TextSource::Unknown,
+                }
             },
         }),
         Payload::DataChunk(d) => data_chunk_from(d),
@@ -195,27 +183,33 @@ fn control_from(c: wire::ControlEvent) -> PacketBody {
         }
         Some(PayloadStructured::ConversationEvent(e)) => {
             return PacketBody::ConversationEvent(ConversationEvent {
-                kind: match e.event_type {
-                    1 => ConversationEventKind::Started,
-                    2 => ConversationEventKind::Updated,
-                    3 => ConversationEventKind::Evicted,
-                    _ => ConversationEventKind::Unknown,
+                kind: {
+                    use wire::conversation_event_payload::ConversationEventType as Type;
+                    match Type::try_from(e.event_type) {
+                        Ok(Type::Started) => ConversationEventKind::Started,
+                        Ok(Type::Updated) => ConversationEventKind::Updated,
+                        Ok(Type::Evicted) => ConversationEventKind::Evicted,
+                        Ok(Type::Unknown) | Err(_) => ConversationEventKind::Unknown,
+                    }
                 },
                 participants: e.participants.into_iter().map(actor_from).collect(),
             })
         }
         _ => {}
     }
-    let action = match c.action {
-        1 => ControlAction::AudioSessionStart,
-        2 => ControlAction::AudioSessionEnd,
-        3 => ControlAction::InteractionEnd,
-        4 => ControlAction::TtsPlaybackStart,
-        5 => ControlAction::TtsPlaybackEnd,
-        6 => ControlAction::TtsPlaybackMute,
-        7 => ControlAction::TtsPlaybackUnmute,
-        8 => ControlAction::Warning,
-        9 => ControlAction::SessionEnd,
+    use wire::control_event::Action;
+    // Actions with a structured payload (scene, conversation) are handled
+    // above; the others (configuration, updates) are never sent to clients.
+    let action = match Action::try_from(c.action) {
+        Ok(Action::AudioSessionStart) => ControlAction::AudioSessionStart,
+        Ok(Action::AudioSessionEnd) => ControlAction::AudioSessionEnd,
+        Ok(Action::InteractionEnd) => ControlAction::InteractionEnd,
+        Ok(Action::TtsPlaybackStart) => ControlAction::TtsPlaybackStart,
+        Ok(Action::TtsPlaybackEnd) => ControlAction::TtsPlaybackEnd,
+        Ok(Action::TtsPlaybackMute) => ControlAction::TtsPlaybackMute,
+        Ok(Action::TtsPlaybackUnmute) => ControlAction::TtsPlaybackUnmute,
+        Ok(Action::Warning) => ControlAction::Warning,
+        Ok(Action::SessionEnd) => ControlAction::SessionEnd,
         _ => ControlAction::Unknown,
     };
     PacketBody::Control(Control {
@@ -252,26 +246,9 @@ pub fn scene_from(s: wire::CurrentSceneStatus) -> SceneStatus {
     }
 }
 
-/// A stream failure as the game sees it (PROTOCOL.md 4.12).
-pub fn error_from_status(status: &tonic::Status, will_retry: bool) -> SessionError {
-    SessionError {
-        grpc_code: status.code() as i32,
-        message: format!(
-            "{} {}: {}",
-            status.code() as i32,
-            crate::protocol::names::code_name(status.code()),
-            status.message()
-        )
-        .into(),
-        details: crate::protocol::status::details_of(status),
-        will_retry,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::status::{status_with_details, ErrorDetails, ErrorType, ReconnectionType};
 
     fn packet(payload: Payload) -> wire::InworldPacket {
         wire::InworldPacket {
@@ -427,11 +404,17 @@ mod tests {
             payload_structured: Some(PayloadStructured::CurrentSceneStatus(scene)),
             ..Default::default()
         }));
-        let status = scene_status_of(&wire_packet).unwrap();
+        let PacketBody::SceneStatus(status) = from_wire(wire_packet).body else {
+            panic!("a scene status")
+        };
+        assert_eq!(status.name, "workspaces/w/scenes/s");
         assert_eq!(status.characters[0].id, "a1");
+        assert_eq!(
+            status.characters[0].resource_name,
+            "workspaces/w/characters/alice"
+        );
         assert_eq!(status.characters[0].display_name, "Alice");
         assert_eq!(status.characters[0].assets.avatar_img, "img");
-        assert_eq!(from_wire(wire_packet).body, PacketBody::SceneStatus(status));
         let conv = ctl(
             14,
             Some(PayloadStructured::ConversationEvent(
@@ -530,16 +513,5 @@ mod tests {
             .body,
             PacketBody::Unknown
         );
-    }
-
-    #[test]
-    fn error_status_keeps_details() {
-        let details = ErrorDetails::new(ErrorType::SessionPaused, ReconnectionType::Immediate);
-        let status = status_with_details(tonic::Code::FailedPrecondition, "paused", &details);
-        let e = error_from_status(&status, true);
-        assert_eq!(e.grpc_code, 9);
-        assert_eq!(e.message, "9 FAILED_PRECONDITION: paused");
-        assert_eq!(e.details, Some(details));
-        assert!(e.will_retry);
     }
 }

@@ -1,6 +1,8 @@
 //! The packet model: plain Rust types for what a game sees, independent of the
-//! wire types. `convert` turns server wire packets into these; `status` reads and
-//! writes Inworld's error details.
+//! wire types (only Inworld's error details come from [`crate::protocol`]).
+//! `convert` turns server wire packets into these. With the `serde` feature
+//! every type here is `Serialize` (texts as strings, durations and times in
+//! milliseconds).
 //!
 //! Strings are [`Text`]: UTF-8 that keeps a trailing NUL byte, so the C API can
 //! lend them as `{ptr, len}` (and as C strings) without a copy on the poll path.
@@ -63,6 +65,13 @@ impl Deref for Text {
     }
 }
 
+#[cfg(feature = "serde")]
+impl serde::Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Debug for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
@@ -87,8 +96,11 @@ impl PartialEq<&str> for Text {
     }
 }
 
-/// The ids every packet carries (PROTOCOL.md 3.9).
+/// The ids a packet carries (empty when absent). Replies carry the
+/// `interaction_id` of the input they answer; the packets of one utterance
+/// share an `utterance_id`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct PacketIds {
     pub packet_id: Text,
     pub utterance_id: Text,
@@ -99,6 +111,7 @@ pub struct PacketIds {
 
 /// Who a packet is from or to. For characters, `name` is the agent id.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[repr(u32)]
 pub enum ActorKind {
     #[default]
@@ -109,6 +122,7 @@ pub enum ActorKind {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Actor {
     pub kind: ActorKind,
     /// Agent id for characters; empty for the player and the world.
@@ -118,6 +132,7 @@ pub struct Actor {
 /// Source and target of a packet. `target` is the first target (or the
 /// `target` field); most server packets have exactly one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Routing {
     pub source: Actor,
     pub target: Actor,
@@ -125,6 +140,7 @@ pub struct Routing {
 
 /// A packet delivered to the game.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Packet {
     pub ids: PacketIds,
     pub routing: Routing,
@@ -134,8 +150,35 @@ pub struct Packet {
     pub body: PacketBody,
 }
 
+impl Packet {
+    /// A packet the library makes itself: no ids, no routing, timestamp 0.
+    pub fn local(body: PacketBody) -> Packet {
+        Packet {
+            ids: PacketIds::default(),
+            routing: Routing::default(),
+            timestamp_ms: 0,
+            body,
+        }
+    }
+
+    /// Whether the library made this packet to tell the game about the
+    /// session itself (its connection, errors, losses): such packets are
+    /// never dropped when the game's queue is full.
+    pub fn is_status(&self) -> bool {
+        // Errors are always the library's: it makes them from the stream's status.
+        matches!(
+            self.body,
+            PacketBody::Connection(_)
+                | PacketBody::Error(_)
+                | PacketBody::SendFailed(_)
+                | PacketBody::Overflow { .. }
+        )
+    }
+}
+
 /// What a packet says ([`PacketBody::kind`] names the variant).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum PacketBody {
     Text(TextEvent),
     Audio(AudioChunk),
@@ -160,7 +203,8 @@ pub enum PacketBody {
         code: i32,
         message: Text,
     },
-    /// An error from the service or the connection (PROTOCOL.md 4.12).
+    /// An error from the service (a gRPC status with Inworld's details) or
+    /// from the connection.
     Error(SessionError),
     /// The library's own view of the connection changed.
     Connection(ConnectionEvent),
@@ -168,6 +212,9 @@ pub enum PacketBody {
     Overflow {
         dropped: u64,
     },
+    /// A send of the game's did not make it, or may not have: `Packet::ids`
+    /// are the ids the send returned.
+    SendFailed(SendFailed),
     /// A server packet of a kind this version does not model.
     Unknown,
 }
@@ -175,6 +222,7 @@ pub enum PacketBody {
 /// The kind of a [`PacketBody`], with the stable numbers the C API uses as
 /// `IW_PACKET_*` (never renumbered; new kinds get new numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[repr(u32)]
 pub enum PacketKind {
     Unknown = 0,
@@ -194,6 +242,7 @@ pub enum PacketKind {
     Error = 14,
     Connection = 15,
     Overflow = 16,
+    SendFailed = 17,
 }
 
 impl PacketBody {
@@ -215,6 +264,7 @@ impl PacketBody {
             PacketBody::Error(_) => PacketKind::Error,
             PacketBody::Connection(_) => PacketKind::Connection,
             PacketBody::Overflow { .. } => PacketKind::Overflow,
+            PacketBody::SendFailed(_) => PacketKind::SendFailed,
             PacketBody::Unknown => PacketKind::Unknown,
         }
     }
@@ -222,6 +272,7 @@ impl PacketBody {
 
 /// Where a text came from (wire `TextEvent.SourceType`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[repr(u32)]
 pub enum TextSource {
     #[default]
@@ -233,6 +284,7 @@ pub enum TextSource {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TextEvent {
     pub text: Text,
     pub is_final: bool,
@@ -241,13 +293,16 @@ pub struct TextEvent {
 
 /// One phoneme of an audio chunk, offset from the chunk's start.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Phoneme {
     pub phoneme: Text,
+    #[cfg_attr(feature = "serde", serde(serialize_with = "crate::serde_ms::duration"))]
     pub start_offset: Duration,
 }
 
 /// Speech from a character, as sent (the voice work decodes it to PCM).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct AudioChunk {
     pub data: Vec<u8>,
     pub phonemes: Vec<Phoneme>,
@@ -255,6 +310,7 @@ pub struct AudioChunk {
 
 /// Emotion: wire `SpaffCode` and `Strength` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Emotion {
     pub behavior: i32,
     pub strength: i32,
@@ -262,12 +318,14 @@ pub struct Emotion {
 
 /// A name/value pair of a trigger or task.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Parameter {
     pub name: Text,
     pub value: Text,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CustomEvent {
     pub name: Text,
     pub parameters: Vec<Parameter>,
@@ -275,6 +333,7 @@ pub struct CustomEvent {
 
 /// Wire `ControlEvent.Action` values the game sees as plain controls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[repr(u32)]
 pub enum ControlAction {
     Unknown = 0,
@@ -290,12 +349,14 @@ pub enum ControlAction {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Control {
     pub action: ControlAction,
     pub description: Text,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[repr(u32)]
 pub enum ConversationEventKind {
     Unknown = 0,
@@ -305,6 +366,7 @@ pub enum ConversationEventKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ConversationEvent {
     pub kind: ConversationEventKind,
     pub participants: Vec<Actor>,
@@ -312,6 +374,7 @@ pub struct ConversationEvent {
 
 /// A character of the loaded scene.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Character {
     /// Agent id: what routing and conversations use.
     pub id: Text,
@@ -322,6 +385,7 @@ pub struct Character {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CharacterAssets {
     pub avatar_img: Text,
     pub avatar_img_original: Text,
@@ -332,6 +396,7 @@ pub struct CharacterAssets {
 
 /// The scene as loaded (every status replaces the whole character list).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct SceneStatus {
     pub name: Text,
     pub description: Text,
@@ -340,6 +405,7 @@ pub struct SceneStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LogEvent {
     pub text: Text,
     /// Wire `LogsEvent.LogLevel`.
@@ -350,6 +416,7 @@ pub struct LogEvent {
 /// A failure reported to the game: a gRPC status with Inworld's details, or a
 /// local failure (timeout, connection lost) with `grpc_code` set accordingly.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct SessionError {
     /// gRPC status code (0 for none).
     pub grpc_code: i32,
@@ -361,21 +428,72 @@ pub struct SessionError {
 
 /// Connection states the library reports as packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[repr(u32)]
 pub enum ConnectionState {
-    /// Getting a token, opening the stream, loading the scene.
+    /// Getting a token, opening the stream, loading the scene, starting the
+    /// conversation.
     Connecting = 1,
-    /// The scene is loaded; characters are known; sends go out at once.
+    /// The scene is loaded and the service confirmed the conversation:
+    /// characters are known and sends go out at once.
     Ready = 2,
-    /// The stream broke; the library is opening a new one (sends are queued).
+    /// The stream broke; the library is opening a new one (sends are queued,
+    /// up to a bound).
     Reconnecting = 3,
     /// Closed for good: by the game, or after an error that is not retried.
     Closed = 4,
+    /// Ready, but nothing has arrived for a while although a reply (or a
+    /// scene, or a conversation) is awaited. `Ready` follows when packets
+    /// flow again, `Reconnecting` when the connection turns out dead.
+    Stalled = 5,
+}
+
+/// How a session that is `Ready` again relates to the one before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[repr(u32)]
+pub enum Resumed {
+    /// Not a return to Ready after a reconnect (the first Ready, or another state).
+    #[default]
+    No = 0,
+    /// The service still had the session: characters remember everything.
+    SameSession = 1,
+    /// The service had lost the session (restarted, expired): the library
+    /// opened a new one with the dialog so far as its continuation.
+    NewSession = 2,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ConnectionEvent {
     pub state: ConnectionState,
     /// For `Reconnecting`: how long until the next attempt.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "crate::serde_ms::duration"))]
     pub retry_in: Duration,
+    /// For `Ready` after a reconnect: whether the session is the same one.
+    pub resumed: Resumed,
+}
+
+/// Why a send failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[repr(u32)]
+pub enum SendFailure {
+    /// It never left the library: the session closed, or gave up
+    /// reconnecting, before it could go out.
+    NotSent = 1,
+    /// It went out on a stream that broke before the reply ended: the
+    /// service may or may not have acted on it. It is not sent again (that
+    /// could answer it twice); send it again if the game wants to.
+    MaybeSent = 2,
+    /// The service refused it (its warning is the message).
+    Refused = 3,
+}
+
+/// A send of the game's that did not make it (see [`SendFailure`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct SendFailed {
+    pub reason: SendFailure,
+    pub message: Text,
 }

@@ -15,15 +15,23 @@ pub const INWORLD_STATUS_TYPE_URL: &str = "type.googleapis.com/ai.inworld.common
 
 /// The decoded `InworldStatus`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ErrorDetails {
     /// Raw wire value of an [`ErrorType`] (unknown values are kept as they came).
     pub error_type: i32,
+    #[cfg_attr(feature = "serde", serde(serialize_with = "reconnect_name"))]
     pub reconnect_type: ReconnectionType,
     /// When to reconnect (for `Timeout`), if the service said.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "crate::serde_ms::time"))]
     pub reconnect_time: Option<SystemTime>,
     pub max_retries: i32,
     /// For RESOURCE_NOT_FOUND: the missing resource's id.
     pub resource_id: Option<String>,
+}
+
+#[cfg(feature = "serde")]
+fn reconnect_name<S: serde::Serializer>(r: &ReconnectionType, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(r.as_str_name())
 }
 
 impl ErrorDetails {

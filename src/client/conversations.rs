@@ -1,0 +1,475 @@
+//! Conversations by id: who takes part, where the handshake stands, and the
+//! sends waiting for it. Every interaction goes through a conversation, the
+//! one-to-one chat with the current character included: before a
+//! conversation's first packet (again after every reconnect, and when its
+//! participants change) the client sends a CONVERSATION_UPDATE and waits for
+//! the service's STARTED or UPDATED event; sends made meanwhile wait.
+//! EVICTED, or an update sent back by the service, makes it inactive again.
+//!
+//! Sans-IO: each step returns [`Actions`] (packets to write, sends that went
+//! out, sends that cannot go out) and the driver carries them out.
+
+use super::outbound;
+use super::state::Send;
+use crate::packet::Character;
+use crate::protocol::ai::inworld::packets::InworldPacket;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Who can take part in conversations now: the character the one-to-one
+/// conversation talks to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cast<'a> {
+    pub current: Option<&'a Character>,
+}
+
+/// What the service said about a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// STARTED or UPDATED: the conversation is active.
+    Confirmed,
+    /// EVICTED, or a CONVERSATION_UPDATE sent back: it is inactive.
+    Ended,
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Actions {
+    /// Packets to write, in order.
+    pub write: Vec<InworldPacket>,
+    /// Sends among `write` (they went out: track their replies).
+    pub sent: Vec<Send>,
+    /// Sends that cannot go out, and why.
+    pub failed: Vec<(Send, String)>,
+}
+
+impl Actions {
+    fn append(&mut self, mut other: Actions) {
+        self.write.append(&mut other.write);
+        self.sent.append(&mut other.sent);
+        self.failed.append(&mut other.failed);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handshake {
+    /// Needs a CONVERSATION_UPDATE before its next packet.
+    Inactive,
+    /// CONVERSATION_UPDATE sent; the event is due by `deadline`.
+    Pending {
+        deadline: Instant,
+    },
+    Active,
+}
+
+/// Who takes part in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Members {
+    /// The one-to-one chat: the current character and the player.
+    Current,
+}
+
+#[derive(Debug)]
+struct Conversation {
+    id: String,
+    members: Members,
+    handshake: Handshake,
+    waiting: VecDeque<Send>,
+}
+
+impl Conversation {
+    /// The CONVERSATION_UPDATE for the members, or why there can be none.
+    fn update(&self, cast: &Cast) -> Result<InworldPacket, String> {
+        match self.members {
+            Members::Current => {
+                let current = cast
+                    .current
+                    .ok_or("the scene has no characters to talk to")?;
+                Ok(outbound::conversation_update(
+                    &self.id,
+                    &[current.id.as_str()],
+                    true,
+                ))
+            }
+        }
+    }
+
+    /// Who a trigger of this conversation is addressed to.
+    fn trigger_target<'a>(&self, cast: &Cast<'a>) -> Option<&'a str> {
+        match self.members {
+            Members::Current => cast.current.map(|c| c.id.as_str()),
+        }
+    }
+
+    fn start_handshake(&mut self, cast: &Cast, now: Instant, timeout: Duration) -> Actions {
+        let mut actions = Actions::default();
+        match self.update(cast) {
+            Ok(packet) => {
+                self.handshake = Handshake::Pending {
+                    deadline: now + timeout,
+                };
+                actions.write.push(packet);
+            }
+            Err(why) => {
+                self.handshake = Handshake::Inactive;
+                actions
+                    .failed
+                    .extend(self.waiting.drain(..).map(|s| (s, why.clone())));
+            }
+        }
+        actions
+    }
+
+    fn flush(&mut self, cast: &Cast) -> Actions {
+        let mut actions = Actions::default();
+        let target = self.trigger_target(cast);
+        for send in self.waiting.drain(..) {
+            actions.write.push(outbound::send_packet(&send, target));
+            actions.sent.push(send);
+        }
+        actions
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Conversations {
+    list: Vec<Conversation>,
+    handshake_timeout: Duration,
+}
+
+impl Conversations {
+    /// The session's conversations: at first only the one-to-one with id
+    /// `one_to_one`.
+    pub(crate) fn new(one_to_one: String, handshake_timeout: Duration) -> Self {
+        Conversations {
+            list: vec![Conversation {
+                id: one_to_one,
+                members: Members::Current,
+                handshake: Handshake::Inactive,
+                waiting: VecDeque::new(),
+            }],
+            handshake_timeout,
+        }
+    }
+
+    fn one_to_one(&mut self) -> &mut Conversation {
+        &mut self.list[0]
+    }
+
+    fn by_id(&mut self, id: &str) -> Option<&mut Conversation> {
+        self.list.iter_mut().find(|c| c.id == id)
+    }
+
+    /// A send of the game's. `link` is the cast when a stream is open and
+    /// the scene loaded (conversations can start), `None` otherwise.
+    pub(crate) fn send(&mut self, send: Send, link: Option<&Cast>, now: Instant) -> Actions {
+        let timeout = self.handshake_timeout;
+        let Some(conversation) = self.by_id(&send.ids.conversation_id) else {
+            let why = format!("no conversation {}", send.ids.conversation_id);
+            return Actions {
+                failed: vec![(send, why)],
+                ..Actions::default()
+            };
+        };
+        conversation.waiting.push_back(send);
+        let Some(cast) = link else {
+            return Actions::default();
+        };
+        match conversation.handshake {
+            Handshake::Active => conversation.flush(cast),
+            Handshake::Pending { .. } => Actions::default(),
+            Handshake::Inactive => conversation.start_handshake(cast, now, timeout),
+        }
+    }
+
+    /// A stream is open and the scene loaded: start the one-to-one
+    /// conversation (a session is ready only once it is confirmed) and every
+    /// conversation with sends waiting.
+    pub(crate) fn on_link(&mut self, cast: &Cast, now: Instant) -> Actions {
+        let timeout = self.handshake_timeout;
+        let mut actions = Actions::default();
+        for (i, c) in self.list.iter_mut().enumerate() {
+            if c.handshake == Handshake::Inactive && (i == 0 || !c.waiting.is_empty()) {
+                actions.append(c.start_handshake(cast, now, timeout));
+            }
+        }
+        actions
+    }
+
+    /// The service confirmed or ended conversation `id` (others are ignored).
+    pub(crate) fn on_signal(
+        &mut self,
+        id: &str,
+        signal: Signal,
+        link: Option<&Cast>,
+        now: Instant,
+    ) -> Actions {
+        let timeout = self.handshake_timeout;
+        let Some(conversation) = self.by_id(id) else {
+            return Actions::default();
+        };
+        match (signal, link) {
+            (Signal::Confirmed, Some(cast)) => {
+                conversation.handshake = Handshake::Active;
+                conversation.flush(cast)
+            }
+            (Signal::Confirmed, None) => {
+                conversation.handshake = Handshake::Active;
+                Actions::default()
+            }
+            (Signal::Ended, Some(cast)) if !conversation.waiting.is_empty() => {
+                conversation.start_handshake(cast, now, timeout)
+            }
+            (Signal::Ended, _) => {
+                conversation.handshake = Handshake::Inactive;
+                Actions::default()
+            }
+        }
+    }
+
+    /// The current character changed: the one-to-one conversation, if
+    /// started, is updated at once (same id) and waits for the service again.
+    pub(crate) fn on_current_changed(&mut self, cast: &Cast, now: Instant) -> Actions {
+        let timeout = self.handshake_timeout;
+        let conversation = self.one_to_one();
+        match conversation.handshake {
+            Handshake::Inactive => Actions::default(),
+            Handshake::Pending { .. } | Handshake::Active => {
+                conversation.start_handshake(cast, now, timeout)
+            }
+        }
+    }
+
+    /// A pending handshake of conversation `id` was refused (the service
+    /// answered it with a warning). Returns whether one was.
+    pub(crate) fn refused(&mut self, id: &str) -> bool {
+        match self.by_id(id) {
+            Some(c) if matches!(c.handshake, Handshake::Pending { .. }) => {
+                c.handshake = Handshake::Inactive;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The stream broke (or the scene is being reloaded): every conversation
+    /// needs a new handshake; waiting sends keep waiting.
+    pub(crate) fn on_stream_lost(&mut self) {
+        for c in &mut self.list {
+            c.handshake = Handshake::Inactive;
+        }
+    }
+
+    /// Whether the one-to-one conversation is confirmed.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.list[0].handshake == Handshake::Active
+    }
+
+    /// Whether a handshake is awaited.
+    pub(crate) fn is_pending(&self) -> bool {
+        self.list
+            .iter()
+            .any(|c| matches!(c.handshake, Handshake::Pending { .. }))
+    }
+
+    /// The earliest handshake deadline.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.list
+            .iter()
+            .filter_map(|c| match c.handshake {
+                Handshake::Pending { deadline } => Some(deadline),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Every send still waiting (for the final report when the session ends).
+    pub(crate) fn take_waiting(&mut self) -> Vec<Send> {
+        self.list
+            .iter_mut()
+            .flat_map(|c| c.waiting.drain(..))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::state::Outgoing;
+    use crate::client::SentIds;
+    use crate::protocol::ai::inworld::packets::{
+        control_event::PayloadStructured, inworld_packet::Packet as Payload,
+    };
+
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    fn character(id: &str) -> Character {
+        Character {
+            id: id.into(),
+            resource_name: format!("workspaces/w/characters/{id}").into(),
+            display_name: id.into(),
+            ..Character::default()
+        }
+    }
+
+    fn text(conversation: &str, text: &str) -> Send {
+        Send {
+            ids: SentIds {
+                conversation_id: conversation.into(),
+                ..SentIds::fresh(String::new())
+            },
+            payload: Outgoing::Text(text.into()),
+        }
+    }
+
+    /// (agent ids, player) of a CONVERSATION_UPDATE.
+    fn update_of(p: &InworldPacket) -> (Vec<String>, bool) {
+        let Some(Payload::Control(c)) = &p.packet else {
+            panic!("not a control: {p:?}")
+        };
+        let Some(PayloadStructured::ConversationUpdate(u)) = &c.payload_structured else {
+            panic!("not an update: {c:?}")
+        };
+        let agents = u
+            .participants
+            .iter()
+            .filter(|a| a.r#type == 2)
+            .map(|a| a.name.clone())
+            .collect();
+        (agents, u.participants.iter().any(|a| a.r#type == 1))
+    }
+
+    fn is_text(p: &InworldPacket, what: &str) -> bool {
+        matches!(&p.packet, Some(Payload::Text(t)) if t.text == what)
+    }
+
+    #[test]
+    fn sends_wait_for_the_handshake_then_go_out_in_order() {
+        let t0 = Instant::now();
+        let alice = character("alice");
+        let cast = Cast {
+            current: Some(&alice),
+        };
+        let mut c = Conversations::new("c1".into(), TIMEOUT);
+        // No stream yet: the send waits, nothing is written.
+        assert_eq!(c.send(text("c1", "one"), None, t0), Actions::default());
+        // The stream opens on a loaded scene: the handshake goes out.
+        let a = c.on_link(&cast, t0);
+        assert_eq!(a.write.len(), 1);
+        assert_eq!(update_of(&a.write[0]), (vec!["alice".to_string()], true));
+        assert_eq!(c.deadline(), Some(t0 + TIMEOUT));
+        assert!(!c.is_ready() && c.is_pending());
+        // Still pending: another send waits.
+        assert!(c.send(text("c1", "two"), Some(&cast), t0).write.is_empty());
+        // Confirmed: both go out, in order.
+        let a = c.on_signal("c1", Signal::Confirmed, Some(&cast), t0);
+        assert!(is_text(&a.write[0], "one") && is_text(&a.write[1], "two"));
+        assert_eq!(a.sent.len(), 2);
+        assert!(c.is_ready() && !c.is_pending() && c.deadline().is_none());
+        // Active: a send goes out at once.
+        let a = c.send(text("c1", "three"), Some(&cast), t0);
+        assert!(is_text(&a.write[0], "three"));
+    }
+
+    #[test]
+    fn a_reconnect_redoes_the_handshake_with_the_same_id() {
+        let t0 = Instant::now();
+        let alice = character("alice");
+        let cast = Cast {
+            current: Some(&alice),
+        };
+        let mut c = Conversations::new("c1".into(), TIMEOUT);
+        c.on_link(&cast, t0);
+        c.on_signal("c1", Signal::Confirmed, Some(&cast), t0);
+        c.on_stream_lost();
+        assert!(!c.is_ready());
+        assert!(c.send(text("c1", "while away"), None, t0).write.is_empty());
+        let a = c.on_link(&cast, t0);
+        let p = &a.write[0];
+        assert_eq!(p.packet_id.as_ref().unwrap().conversation_id, "c1");
+        assert!(p.routing.is_none());
+        let a = c.on_signal("c1", Signal::Confirmed, Some(&cast), t0);
+        assert!(is_text(&a.write[0], "while away"));
+    }
+
+    #[test]
+    fn eviction_and_echoes_make_it_inactive_and_waiting_sends_restart_it() {
+        let t0 = Instant::now();
+        let alice = character("alice");
+        let cast = Cast {
+            current: Some(&alice),
+        };
+        let mut c = Conversations::new("c1".into(), TIMEOUT);
+        c.on_link(&cast, t0);
+        c.on_signal("c1", Signal::Confirmed, Some(&cast), t0);
+        assert!(c
+            .on_signal("c1", Signal::Ended, Some(&cast), t0)
+            .write
+            .is_empty());
+        assert!(!c.is_ready());
+        // The next send starts it again.
+        let a = c.send(text("c1", "again"), Some(&cast), t0);
+        assert_eq!(a.write.len(), 1);
+        assert_eq!(update_of(&a.write[0]).0, ["alice"]);
+        // Signals for other conversations change nothing.
+        assert_eq!(
+            c.on_signal("other", Signal::Confirmed, Some(&cast), t0),
+            Actions::default()
+        );
+        assert!(!c.is_ready());
+    }
+
+    #[test]
+    fn a_new_current_character_updates_the_conversation() {
+        let t0 = Instant::now();
+        let (alice, bob) = (character("alice"), character("bob"));
+        let mut c = Conversations::new("c1".into(), TIMEOUT);
+        // Not started yet: nothing to tell the service.
+        let to_bob = Cast {
+            current: Some(&bob),
+        };
+        assert!(c.on_current_changed(&to_bob, t0).write.is_empty());
+        let to_alice = Cast {
+            current: Some(&alice),
+        };
+        c.on_link(&to_alice, t0);
+        c.on_signal("c1", Signal::Confirmed, Some(&to_alice), t0);
+        let a = c.on_current_changed(&to_bob, t0);
+        assert_eq!(update_of(&a.write[0]), (vec!["bob".to_string()], true));
+        assert!(c.is_pending(), "sends wait for the service to confirm");
+    }
+
+    #[test]
+    fn without_characters_waiting_sends_fail_instead_of_hanging() {
+        let t0 = Instant::now();
+        let none = Cast { current: None };
+        let mut c = Conversations::new("c1".into(), TIMEOUT);
+        let a = c.send(text("c1", "anyone?"), Some(&none), t0);
+        assert!(a.write.is_empty());
+        assert_eq!(a.failed.len(), 1);
+        assert!(a.failed[0].1.contains("no characters"));
+        assert!(!c.is_pending());
+    }
+
+    #[test]
+    fn a_refused_handshake_is_reported_once_and_waiting_sends_are_kept() {
+        let t0 = Instant::now();
+        let alice = character("alice");
+        let cast = Cast {
+            current: Some(&alice),
+        };
+        let mut c = Conversations::new("c1".into(), TIMEOUT);
+        c.send(text("c1", "hello"), Some(&cast), t0);
+        assert!(c.refused("c1"));
+        assert!(!c.refused("c1"), "only a pending handshake can be refused");
+        assert!(!c.is_pending());
+        assert_eq!(c.take_waiting().len(), 1);
+        assert!(c.take_waiting().is_empty());
+    }
+
+    #[test]
+    fn a_send_for_an_unknown_conversation_fails() {
+        let mut c = Conversations::new("c1".into(), TIMEOUT);
+        let a = c.send(text("nope", "x"), None, Instant::now());
+        assert_eq!(a.failed.len(), 1);
+    }
+}

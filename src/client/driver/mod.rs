@@ -1,0 +1,709 @@
+//! The session's task: one stream at a time, in a `select!` over what the
+//! service sends, the game's commands and the next deadline (it sleeps when
+//! there is nothing to do). It carries out what the state machines of
+//! `scene.rs` and `conversations.rs` decide, tells the game where the
+//! session stands, and after a failure asks `reconnect.rs` what to do.
+//!
+//! A session is Ready only once its scene is loaded and the service has
+//! confirmed its conversation. Nothing is lost silently: a send that could
+//! not go out, or went out on a stream that broke before its reply ended,
+//! is reported to the game with its ids.
+
+mod inbound;
+mod reconnect;
+mod stream;
+
+use self::inbound::{Event, Inbound};
+use self::reconnect::{Decision, Failure, Retry, Situation};
+use super::config::{Auth, ClientConfig, SessionConfig, SessionToken, Talker};
+use super::connection::{generate_token, CallError, Lease};
+use super::conversations::{Actions, Cast, Conversations, Signal};
+use super::in_flight::InFlight;
+use super::outbound;
+use super::scene::Scene;
+use super::state::{Command, Outgoing, Send, SessionShared};
+use super::transcript::Transcript;
+use crate::packet::{ConnectionState, ConversationEventKind, Resumed, SendFailure, SessionError};
+use crate::protocol::ai::inworld::packets::InworldPacket;
+use crate::protocol::names::code_name;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::mpsc;
+
+/// A token is renewed when this little of its life remains (as the SDK does).
+const TOKEN_RENEWAL_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// What a session's task is given.
+pub(crate) struct Setup {
+    pub shared: Arc<SessionShared>,
+    pub lease: Lease,
+    pub client: Arc<ClientConfig>,
+    pub session: SessionConfig,
+}
+
+/// How a stream's life ended.
+enum Exit {
+    /// The game closed the session (or dropped every handle).
+    Closed,
+    Failed(Failure),
+}
+
+/// Reports the session Closed however the task ends (even when the runtime
+/// shuts down and drops it).
+struct FinishGuard(Arc<SessionShared>);
+
+impl Drop for FinishGuard {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
+}
+
+pub(crate) async fn run(setup: Setup, mut commands: mpsc::Receiver<Command>) {
+    let _finish = FinishGuard(setup.shared.clone());
+    let mut driver = Driver::new(setup);
+    let ending = driver.serve(&mut commands).await;
+    driver.end(ending, &mut commands);
+}
+
+struct Driver {
+    shared: Arc<SessionShared>,
+    lease: Lease,
+    client: Arc<ClientConfig>,
+    session: SessionConfig,
+    token: Option<SessionToken>,
+    /// Get a new token before the next stream (the service refused this one).
+    renew_token: bool,
+    scene: Scene,
+    conversations: Conversations,
+    in_flight: InFlight,
+    transcript: Transcript,
+    /// Failed attempts in a row.
+    attempts: u32,
+    /// What the next Ready says about the session before it.
+    resumed: Resumed,
+    /// The scene was reloaded on the current stream (the service had lost it).
+    reloaded: bool,
+    /// The open stream's writer.
+    out: Option<mpsc::UnboundedSender<InworldPacket>>,
+    /// When the service was last heard from on this stream.
+    last_heard: Instant,
+}
+
+impl Driver {
+    fn new(setup: Setup) -> Self {
+        let Setup {
+            shared,
+            lease,
+            client,
+            session,
+        } = setup;
+        let one_to_one = shared.snapshot.lock().conversation_id.clone();
+        let t = client.timeouts;
+        Driver {
+            scene: Scene::new(session.scene.clone(), t.scene_load),
+            conversations: Conversations::new(one_to_one, t.handshake),
+            shared,
+            lease,
+            client,
+            session,
+            token: None,
+            renew_token: false,
+            in_flight: InFlight::default(),
+            transcript: Transcript::default(),
+            attempts: 0,
+            resumed: Resumed::No,
+            reloaded: false,
+            out: None,
+            last_heard: Instant::now(),
+        }
+    }
+
+    /// Streams one after another until the game closes the session or a
+    /// failure is final; returns that failure's error, if any.
+    async fn serve(&mut self, commands: &mut mpsc::Receiver<Command>) -> Option<SessionError> {
+        loop {
+            let failure = match self.stream_life(commands).await {
+                Exit::Closed => return None,
+                Exit::Failed(f) => f,
+            };
+            let decision = reconnect::decide(
+                &failure,
+                &mut self.attempts,
+                Situation {
+                    policy: &self.client.reconnect,
+                    first_open: !self.scene.ever_loaded(),
+                    can_renew_token: matches!(self.client.auth, Auth::ApiKey(_)),
+                },
+            );
+            let error = self.report(&failure, decision.will_retry());
+            self.stream_lost();
+            let Retry::After(delay) = decision.retry else {
+                return Some(error);
+            };
+            self.prepare_retry(decision);
+            self.shared
+                .set_state(ConnectionState::Reconnecting, delay, Resumed::No);
+            if !self.wait(delay, commands).await {
+                return None;
+            }
+        }
+    }
+
+    fn prepare_retry(&mut self, decision: Decision) {
+        if decision.session_lost {
+            // A new token names a new session; it needs its scene again.
+            self.token = None;
+            self.scene.forget();
+            self.resumed = Resumed::NewSession;
+        } else if decision.renew_token {
+            self.renew_token = true;
+        }
+        if self.resumed == Resumed::No && self.scene.ever_loaded() {
+            self.resumed = Resumed::SameSession;
+        }
+    }
+
+    /// Waits `delay` before the next attempt, queueing sends meanwhile.
+    /// Returns false when the game closed the session.
+    async fn wait(&mut self, delay: Duration, commands: &mut mpsc::Receiver<Command>) -> bool {
+        let until = tokio::time::Instant::now() + delay;
+        let shared = self.shared.clone();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => return true,
+                _ = shared.close_signal.notified() => return false,
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => self.on_command(cmd),
+                    None => return false,
+                },
+            }
+        }
+    }
+
+    /// One stream's life: open it, then pump packets both ways until it ends.
+    async fn stream_life(&mut self, commands: &mut mpsc::Receiver<Command>) -> Exit {
+        if self.shared.delivery.is_closed() || self.shared.state() == ConnectionState::Closed {
+            return Exit::Closed;
+        }
+        let shared = self.shared.clone();
+        let started = Instant::now();
+        let connect_by = started + self.client.timeouts.connect;
+        // A session's first open must also load its scene within that time.
+        let load_by =
+            (!self.scene.ever_loaded()).then(|| started + self.client.timeouts.scene_load);
+        let (deadline, timeout) = match load_by {
+            Some(load_by) if load_by <= connect_by => (load_by, Failure::SceneTimeout),
+            _ => (connect_by, Failure::ConnectTimeout),
+        };
+        let opened = tokio::select! {
+            opened = self.open_stream(started) => opened,
+            _ = tokio::time::sleep_until(deadline.into()) => Err(timeout),
+            _ = shared.close_signal.notified() => return Exit::Closed,
+        };
+        let mut inbound = match opened {
+            Ok(s) => {
+                self.out = Some(s.out);
+                s.inbound
+            }
+            Err(f) => return Exit::Failed(f),
+        };
+        self.last_heard = Instant::now();
+        self.reloaded = false;
+        loop {
+            let wake = self.next_wake();
+            tokio::select! {
+                _ = shared.close_signal.notified() => return Exit::Closed,
+                message = inbound.message() => match message {
+                    Ok(Some(packet)) => {
+                        if let Err(f) = self.on_packet(packet) {
+                            return Exit::Failed(f);
+                        }
+                    }
+                    Ok(None) => return Exit::Failed(Failure::Ended),
+                    Err(status) => return Exit::Failed(Failure::Status(status)),
+                },
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => self.on_command(cmd),
+                    None => return Exit::Closed,
+                },
+                _ = sleep_until(wake) => {
+                    if let Some(f) = self.on_timer() {
+                        return Exit::Failed(f);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gets a token if needed and opens a stream with its first packets:
+    /// the configuration and LoadScene when the service does not hold the
+    /// scene, else the conversation handshakes.
+    async fn open_stream(&mut self, now: Instant) -> Result<stream::Stream, Failure> {
+        self.ensure_token().await?;
+        let mut first = {
+            let (client_id, session) = (self.client.client_id.as_deref(), &self.session);
+            let continuation = self.transcript.continuation(session.continuation.as_ref());
+            self.scene.open_packets(now, || {
+                outbound::session_configuration(client_id, session, continuation.as_ref())
+            })
+        };
+        if self.scene.is_loaded() {
+            let actions = {
+                let snapshot = self.shared.snapshot.lock();
+                let cast = Cast {
+                    current: snapshot.current.as_ref(),
+                };
+                self.conversations.on_link(&cast, now)
+            };
+            first.extend(self.account(actions));
+        }
+        let token = self.token.as_ref().expect("ensure_token sets it");
+        stream::open(&self.lease, token, first).await
+    }
+
+    /// Gets a token, or a new one when this one is refused or nearly
+    /// expired (keeping the session id: it names the session).
+    async fn ensure_token(&mut self) -> Result<(), Failure> {
+        let credentials = match &self.client.auth {
+            Auth::Token(given) => {
+                // A token from the game's backend is used as it is.
+                if self.token.is_none() {
+                    self.token = Some(given.clone());
+                    self.shared.snapshot.lock().session_id = Some(given.session_id.clone());
+                }
+                return Ok(());
+            }
+            Auth::ApiKey(credentials) => credentials.clone(),
+        };
+        let fresh = self.token.as_ref().is_some_and(|t| {
+            t.expires_at
+                .duration_since(SystemTime::now())
+                .is_ok_and(|left| left > TOKEN_RENEWAL_MARGIN)
+        });
+        if fresh && !self.renew_token {
+            return Ok(());
+        }
+        let workspace = self.session.workspace().unwrap_or_default().to_string();
+        let mut token = generate_token(&self.lease, &credentials, &self.client.host, &workspace)
+            .await
+            .map_err(|e| match e {
+                CallError::Status(s) => Failure::Status(s),
+                CallError::Fatal(m) => Failure::Fatal(m),
+            })?;
+        if let Some(old) = &self.token {
+            token.session_id = old.session_id.clone();
+        }
+        log::debug!("got a session token for session {}", token.session_id);
+        self.shared.snapshot.lock().session_id = Some(token.session_id.clone());
+        self.token = Some(token);
+        self.renew_token = false;
+        Ok(())
+    }
+
+    fn on_packet(&mut self, packet: InworldPacket) -> Result<(), Failure> {
+        self.last_heard = Instant::now();
+        if self.shared.state() == ConnectionState::Stalled {
+            self.shared
+                .set_state(ConnectionState::Ready, Duration::ZERO, Resumed::No);
+        }
+        match inbound::classify(packet) {
+            Inbound::Answer(pong) => {
+                self.write(*pong);
+                Ok(())
+            }
+            Inbound::Ignore => Ok(()),
+            Inbound::UpdateEcho { conversation_id } => {
+                self.signal(&conversation_id, Signal::Ended);
+                Ok(())
+            }
+            Inbound::Deliver { packet, event } => {
+                // The game sees the packet before what it leads to (a scene
+                // status before Ready, a warning before a reload).
+                self.shared.delivery.deliver(packet);
+                self.on_event(event)
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) -> Result<(), Failure> {
+        match event {
+            Event::None => {}
+            Event::Scene(status) => self.on_scene(status),
+            Event::Conversation { id, kind } => {
+                let signal = match kind {
+                    ConversationEventKind::Started | ConversationEventKind::Updated => {
+                        Signal::Confirmed
+                    }
+                    ConversationEventKind::Evicted => Signal::Ended,
+                    ConversationEventKind::Unknown => return Ok(()),
+                };
+                self.signal(&id, signal);
+            }
+            Event::InteractionEnd { interaction_id } => {
+                self.in_flight.take(&interaction_id);
+            }
+            Event::Warning {
+                interaction_id,
+                conversation_id,
+                description,
+            } => {
+                if self.conversations.refused(&conversation_id) {
+                    return self.on_handshake_refused(description);
+                }
+                if let Some(ids) = self.in_flight.take(&interaction_id) {
+                    self.shared
+                        .report_failed(&ids, SendFailure::Refused, &description);
+                }
+            }
+            Event::CharacterLine(text) => self.transcript.add(Talker::Character, &text),
+        }
+        Ok(())
+    }
+
+    /// The service refused to start a conversation. On a stream reopened
+    /// for a session it held, that means it lost the session: load the
+    /// scene again, once, with the dialog so far as continuation.
+    fn on_handshake_refused(&mut self, why: String) -> Result<(), Failure> {
+        if self.reloaded {
+            return Err(Failure::Status(tonic::Status::failed_precondition(
+                format!("the service refused the conversation: {why}"),
+            )));
+        }
+        log::info!("the service no longer holds the session ({why}); loading the scene again");
+        self.reloaded = true;
+        self.resumed = Resumed::NewSession;
+        self.conversations.on_stream_lost();
+        let packets = {
+            let (client_id, session) = (self.client.client_id.as_deref(), &self.session);
+            let continuation = self.transcript.continuation(session.continuation.as_ref());
+            self.scene.reload(Instant::now(), || {
+                outbound::session_configuration(client_id, session, continuation.as_ref())
+            })
+        };
+        if self.shared.state() == ConnectionState::Ready {
+            self.shared
+                .set_state(ConnectionState::Connecting, Duration::ZERO, Resumed::No);
+        }
+        for p in packets {
+            self.write(p);
+        }
+        Ok(())
+    }
+
+    /// A scene status: the character list is replaced; the current
+    /// character stays if it is still there, else it is the first.
+    fn on_scene(&mut self, status: crate::packet::SceneStatus) {
+        let changed = {
+            let mut snapshot = self.shared.snapshot.lock();
+            let kept = snapshot
+                .current
+                .as_ref()
+                .and_then(|c| {
+                    status
+                        .characters
+                        .iter()
+                        .find(|s| s.resource_name == c.resource_name)
+                })
+                .cloned();
+            let current = kept.or_else(|| status.characters.first().cloned());
+            let changed = current != snapshot.current;
+            snapshot.current = current;
+            snapshot.scene = Some(status);
+            changed
+        };
+        let completes = self.scene.on_status();
+        let now = Instant::now();
+        let actions = {
+            let snapshot = self.shared.snapshot.lock();
+            let cast = Cast {
+                current: snapshot.current.as_ref(),
+            };
+            if completes {
+                self.conversations.on_link(&cast, now)
+            } else if changed {
+                self.conversations.on_current_changed(&cast, now)
+            } else {
+                Actions::default()
+            }
+        };
+        self.apply(actions);
+        self.maybe_ready();
+    }
+
+    fn signal(&mut self, conversation_id: &str, signal: Signal) {
+        let actions = {
+            let snapshot = self.shared.snapshot.lock();
+            let cast = Cast {
+                current: snapshot.current.as_ref(),
+            };
+            let link = self.linked().then_some(&cast);
+            self.conversations
+                .on_signal(conversation_id, signal, link, Instant::now())
+        };
+        self.apply(actions);
+        self.maybe_ready();
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let now = Instant::now();
+        let actions = {
+            let snapshot = self.shared.snapshot.lock();
+            let cast = Cast {
+                current: snapshot.current.as_ref(),
+            };
+            let link = self.linked().then_some(&cast);
+            match command {
+                Command::Send(send) => self.conversations.send(send, link, now),
+                Command::CharacterChanged => match link {
+                    Some(cast) => self.conversations.on_current_changed(cast, now),
+                    None => Actions::default(),
+                },
+            }
+        };
+        self.apply(actions);
+    }
+
+    /// Whether conversations can start: a stream is open on a loaded scene.
+    fn linked(&self) -> bool {
+        self.out.is_some() && self.scene.is_loaded()
+    }
+
+    /// Carries out a step of the conversations: writes, and accounts for
+    /// the sends that went out or failed.
+    fn apply(&mut self, actions: Actions) {
+        for packet in self.account(actions) {
+            self.write(packet);
+        }
+    }
+
+    /// Accounts for the sends of `actions` and returns the packets to write.
+    fn account(&mut self, actions: Actions) -> Vec<InworldPacket> {
+        for send in actions.sent {
+            self.shared.release_send();
+            let said = match &send.payload {
+                Outgoing::Text(t) => Some(t.clone()),
+                Outgoing::NarratedAction(a) => Some(format!("*{a}*")),
+                Outgoing::Trigger { .. } => None,
+            };
+            if let Some(said) = said {
+                self.transcript.add(Talker::Player, &said);
+            }
+            self.in_flight.add(send.ids);
+        }
+        for (send, why) in actions.failed {
+            self.fail(&send, SendFailure::NotSent, &why);
+        }
+        actions.write
+    }
+
+    fn fail(&self, send: &Send, reason: SendFailure, why: &str) {
+        self.shared.release_send();
+        self.shared.report_failed(&send.ids, reason, why);
+    }
+
+    fn write(&self, packet: InworldPacket) {
+        if let Some(out) = &self.out {
+            // A closed stream shows up on the inbound side; nothing to do here.
+            let _ = out.send(packet);
+        }
+    }
+
+    /// Ready once the scene is loaded and the service confirmed the
+    /// one-to-one conversation (or there is no character to talk to).
+    fn maybe_ready(&mut self) {
+        if !self.scene.is_loaded() {
+            return;
+        }
+        let no_character = self.shared.snapshot.lock().current.is_none();
+        if !(self.conversations.is_ready() || no_character) {
+            return;
+        }
+        self.attempts = 0;
+        let state = self.shared.state();
+        if state != ConnectionState::Ready && state != ConnectionState::Closed {
+            let resumed = std::mem::take(&mut self.resumed);
+            self.shared
+                .set_state(ConnectionState::Ready, Duration::ZERO, resumed);
+        }
+    }
+
+    /// Whether something is awaited from the service.
+    fn awaiting(&self) -> bool {
+        !self.in_flight.is_empty()
+            || self.conversations.is_pending()
+            || self.scene.deadline().is_some()
+    }
+
+    /// When the task must look at the clock next: a deadline, or the moment
+    /// a silent service counts as stalled.
+    fn next_wake(&self) -> Option<Instant> {
+        let stall = (self.awaiting() && self.shared.state() == ConnectionState::Ready)
+            .then(|| self.last_heard + self.client.timeouts.stall);
+        [self.scene.deadline(), self.conversations.deadline(), stall]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn on_timer(&mut self) -> Option<Failure> {
+        let now = Instant::now();
+        if self.scene.deadline().is_some_and(|d| d <= now) {
+            return Some(Failure::SceneTimeout);
+        }
+        if self.conversations.deadline().is_some_and(|d| d <= now) {
+            return Some(Failure::HandshakeTimeout);
+        }
+        if self.awaiting()
+            && self.last_heard + self.client.timeouts.stall <= now
+            && self.shared.state() == ConnectionState::Ready
+        {
+            log::info!(
+                "nothing from {} for {:?} while a reply is awaited: stalled",
+                self.client.host,
+                now - self.last_heard
+            );
+            self.shared
+                .set_state(ConnectionState::Stalled, Duration::ZERO, Resumed::No);
+        }
+        None
+    }
+
+    /// The stream is gone: what went out without an answer is reported,
+    /// every conversation needs a new handshake.
+    fn stream_lost(&mut self) {
+        self.out = None;
+        for ids in self.in_flight.take_all() {
+            self.shared.report_failed(
+                &ids,
+                SendFailure::MaybeSent,
+                "the connection broke before the reply ended; the service may or may not \
+                 have received it",
+            );
+        }
+        self.conversations.on_stream_lost();
+        self.scene.on_stream_lost();
+    }
+
+    /// The session ends: what never went out is reported, then Closed.
+    fn end(&mut self, error: Option<SessionError>, commands: &mut mpsc::Receiver<Command>) {
+        self.out = None;
+        let why = match &error {
+            Some(e) => format!("the session closed after an error: {}", e.message),
+            None => "the session was closed before it could go out".to_string(),
+        };
+        commands.close();
+        while let Ok(command) = commands.try_recv() {
+            if let Command::Send(send) = command {
+                self.fail(&send, SendFailure::NotSent, &why);
+            }
+        }
+        for send in self.conversations.take_waiting() {
+            self.fail(&send, SendFailure::NotSent, &why);
+        }
+        if error.is_none() && !self.shared.delivery.is_closed() {
+            // Every handle was dropped: no callback may run any more.
+            self.shared.delivery.close();
+        }
+        self.shared.finish();
+    }
+
+    /// Tells the game what failed (once, readably) and returns it.
+    fn report(&self, failure: &Failure, will_retry: bool) -> SessionError {
+        let t = &self.client.timeouts;
+        let (code, message) = match failure {
+            Failure::Status(status) => (status.code(), status_message(status)),
+            Failure::ConnectTimeout => (
+                tonic::Code::DeadlineExceeded,
+                format!(
+                    "could not connect to {} within {:?}",
+                    self.client.host, t.connect
+                ),
+            ),
+            Failure::SceneTimeout => (
+                tonic::Code::DeadlineExceeded,
+                format!(
+                    "scene {} did not load within {:?}",
+                    self.scene.name(),
+                    t.scene_load
+                ),
+            ),
+            Failure::HandshakeTimeout => (
+                tonic::Code::DeadlineExceeded,
+                format!(
+                    "the service did not confirm the conversation within {:?}",
+                    t.handshake
+                ),
+            ),
+            Failure::Ended => (
+                tonic::Code::Unavailable,
+                "the service ended the stream".to_string(),
+            ),
+            Failure::Fatal(m) => (tonic::Code::InvalidArgument, m.clone()),
+        };
+        let error = SessionError {
+            grpc_code: code as i32,
+            message: message.into(),
+            details: match failure {
+                Failure::Status(status) => crate::protocol::status::details_of(status),
+                _ => None,
+            },
+            will_retry,
+        };
+        log::warn!(
+            "session stream failed: {} ({})",
+            error.message,
+            if will_retry {
+                "reconnecting"
+            } else {
+                "giving up"
+            }
+        );
+        self.shared.delivery.deliver(crate::packet::Packet::local(
+            crate::packet::PacketBody::Error(error.clone()),
+        ));
+        error
+    }
+}
+
+/// A status as the game reads it: `<code> <NAME>: <message>`, with the
+/// transport's cause when the message does not already say it.
+fn status_message(status: &tonic::Status) -> String {
+    let mut message = format!(
+        "{} {}: {}",
+        status.code() as i32,
+        code_name(status.code()),
+        status.message()
+    );
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_messages_name_the_code_and_say_each_cause_once() {
+        let status = tonic::Status::failed_precondition("paused");
+        assert_eq!(status_message(&status), "9 FAILED_PRECONDITION: paused");
+        let cause = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let status = tonic::Status::from_error(Box::new(cause));
+        let message = status_message(&status);
+        assert_eq!(message.matches("refused").count(), 1, "{message}");
+    }
+}

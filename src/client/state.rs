@@ -1,0 +1,161 @@
+//! What a session's handle and its task share: the delivery queue, the
+//! snapshot the API reads without asking the task, the commands the API
+//! sends it, and the count of sends not yet gone out.
+
+use super::delivery::Delivery;
+use super::SentIds;
+use crate::packet::{
+    Character, ConnectionEvent, ConnectionState, Packet, PacketBody, Resumed, SceneStatus,
+    SendFailed, SendFailure,
+};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// What a send carries; the task builds the wire packet when it goes out
+/// (a trigger's target is the current character at that moment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outgoing {
+    Text(String),
+    Trigger {
+        name: String,
+        params: Vec<(String, String)>,
+    },
+    NarratedAction(String),
+}
+
+/// A send of the game's on its way: its ids (returned to the game) and payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Send {
+    pub ids: SentIds,
+    pub payload: Outgoing,
+}
+
+#[derive(Debug)]
+pub(crate) enum Command {
+    Send(Send),
+    /// The game picked another current character (already in the snapshot).
+    CharacterChanged,
+}
+
+/// What the API reads without asking the task.
+pub(crate) struct Snapshot {
+    pub state: ConnectionState,
+    /// Whether the final Connection Closed packet has gone to the game.
+    pub closed_reported: bool,
+    pub session_id: Option<String>,
+    pub scene: Option<SceneStatus>,
+    pub current: Option<Character>,
+    /// The one-to-one conversation's id (fresh per session).
+    pub conversation_id: String,
+}
+
+pub(crate) struct SessionShared {
+    pub delivery: Delivery,
+    pub snapshot: Mutex<Snapshot>,
+    /// Wakes the task when the game closes the session.
+    pub close_signal: Notify,
+    /// Sends accepted and neither gone out nor reported failed yet.
+    pending_sends: AtomicUsize,
+    max_pending_sends: usize,
+}
+
+impl SessionShared {
+    pub(crate) fn new(
+        queue_capacity: usize,
+        status_reserve: usize,
+        max_pending_sends: usize,
+        state: ConnectionState,
+    ) -> Self {
+        SessionShared {
+            delivery: Delivery::new(queue_capacity, status_reserve),
+            snapshot: Mutex::new(Snapshot {
+                state,
+                closed_reported: state == ConnectionState::Closed,
+                session_id: None,
+                scene: None,
+                current: None,
+                conversation_id: uuid::Uuid::new_v4().to_string(),
+            }),
+            close_signal: Notify::new(),
+            pending_sends: AtomicUsize::new(0),
+            max_pending_sends,
+        }
+    }
+
+    pub(crate) fn state(&self) -> ConnectionState {
+        self.snapshot.lock().state
+    }
+
+    /// Moves to `state` and reports it as a Connection packet (once per
+    /// change; every Reconnecting is reported, with its delay). Closed is
+    /// final: see [`SessionShared::finish`].
+    pub(crate) fn set_state(&self, state: ConnectionState, retry_in: Duration, resumed: Resumed) {
+        debug_assert!(state != ConnectionState::Closed, "use finish()");
+        {
+            let mut snapshot = self.snapshot.lock();
+            if snapshot.state == ConnectionState::Closed
+                || (snapshot.state == state && state != ConnectionState::Reconnecting)
+            {
+                return;
+            }
+            snapshot.state = state;
+        }
+        self.delivery
+            .deliver(Packet::local(PacketBody::Connection(ConnectionEvent {
+                state,
+                retry_in,
+                resumed,
+            })));
+    }
+
+    /// Marks the session closed at once (what `state()` says); the task then
+    /// reports what was left unsent and calls [`SessionShared::finish`].
+    pub(crate) fn mark_closed(&self) {
+        self.snapshot.lock().state = ConnectionState::Closed;
+    }
+
+    /// The session's last packet: Connection Closed, once.
+    pub(crate) fn finish(&self) {
+        {
+            let mut snapshot = self.snapshot.lock();
+            snapshot.state = ConnectionState::Closed;
+            if snapshot.closed_reported {
+                return;
+            }
+            snapshot.closed_reported = true;
+        }
+        self.delivery
+            .deliver_last(Packet::local(PacketBody::Connection(ConnectionEvent {
+                state: ConnectionState::Closed,
+                retry_in: Duration::ZERO,
+                resumed: Resumed::No,
+            })));
+    }
+
+    /// Counts a send in, or refuses it when too many wait already.
+    pub(crate) fn reserve_send(&self) -> bool {
+        let before = self.pending_sends.fetch_add(1, Ordering::AcqRel);
+        if before >= self.max_pending_sends {
+            self.pending_sends.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// A counted send went out, or failed (and was reported).
+    pub(crate) fn release_send(&self) {
+        self.pending_sends.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Reports a send that failed, with its ids.
+    pub(crate) fn report_failed(&self, ids: &SentIds, reason: SendFailure, message: &str) {
+        let mut packet = Packet::local(PacketBody::SendFailed(SendFailed {
+            reason,
+            message: message.into(),
+        }));
+        packet.ids = ids.packet_ids();
+        self.delivery.deliver(packet);
+    }
+}
