@@ -13,11 +13,14 @@ use crate::protocol::ai::inworld::packets::{
     ping_pong_report, InworldPacket,
 };
 
-/// What a received packet means for the session.
+/// What a received packet means for the session. Made and consumed once
+/// per packet on the task's stack: boxing the big variants would only add
+/// allocations.
 #[derive(Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Inbound {
     /// A PING: write this PONG at once.
-    Answer(Box<InworldPacket>),
+    Answer(InworldPacket),
     /// Any other latency report: not for the game.
     Ignore,
     /// A CONVERSATION_UPDATE sent back: that conversation is inactive.
@@ -57,7 +60,7 @@ pub(crate) fn classify(packet: InworldPacket) -> Inbound {
                 Some(latency_report_event::Report::PingPong(p))
                     if p.r#type == ping_pong_report::Type::Ping as i32 =>
                 {
-                    Inbound::Answer(Box::new(outbound::pong(&packet, p)))
+                    Inbound::Answer(outbound::pong(&packet, p))
                 }
                 _ => Inbound::Ignore,
             };

@@ -308,7 +308,7 @@ impl Driver {
         }
         match inbound::classify(packet) {
             Inbound::Answer(pong) => {
-                self.write(*pong);
+                self.write(pong);
                 Ok(())
             }
             Inbound::Ignore => Ok(()),
