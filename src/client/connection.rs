@@ -57,6 +57,12 @@ impl Lease {
         WorldEngineClient::new(self.channel.clone())
             .max_decoding_message_size(self.connections.max_receive_message_bytes)
     }
+
+    /// A raw gRPC client on the channel, for calls made with our own codec.
+    pub(crate) fn grpc(&self) -> tonic::client::Grpc<Channel> {
+        tonic::client::Grpc::new(self.channel.clone())
+            .max_decoding_message_size(self.connections.max_receive_message_bytes)
+    }
 }
 
 impl Connections {

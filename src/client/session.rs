@@ -175,7 +175,7 @@ impl Session {
             ids: ids.clone(),
             payload,
         };
-        if let Err(e) = self.command(Command::Send(send)) {
+        if let Err(e) = self.command(Command::Send(Box::new(send))) {
             self.shared.release_send();
             return Err(e);
         }

@@ -34,7 +34,8 @@ pub(crate) struct Send {
 
 #[derive(Debug)]
 pub(crate) enum Command {
-    Send(Send),
+    /// Boxed: the channel's slots stay small (an idle session holds them).
+    Send(Box<Send>),
     /// The game picked another current character (already in the snapshot).
     CharacterChanged,
 }

@@ -84,7 +84,7 @@ struct Driver {
     /// The scene was reloaded on the current stream (the service had lost it).
     reloaded: bool,
     /// The open stream's writer.
-    out: Option<mpsc::UnboundedSender<InworldPacket>>,
+    out: Option<mpsc::UnboundedSender<Box<InworldPacket>>>,
     /// When the service was last heard from on this stream.
     last_heard: Instant,
 }
@@ -453,7 +453,7 @@ impl Driver {
             };
             let link = self.linked().then_some(&cast);
             match command {
-                Command::Send(send) => self.conversations.send(send, link, now),
+                Command::Send(send) => self.conversations.send(*send, link, now),
                 Command::CharacterChanged => match link {
                     Some(cast) => self.conversations.on_current_changed(cast, now),
                     None => Actions::default(),
@@ -504,7 +504,7 @@ impl Driver {
     fn write(&self, packet: InworldPacket) {
         if let Some(out) = &self.out {
             // A closed stream shows up on the inbound side; nothing to do here.
-            let _ = out.send(packet);
+            let _ = out.send(Box::new(packet));
         }
     }
 
@@ -594,6 +594,7 @@ impl Driver {
         commands.close();
         while let Ok(command) = commands.try_recv() {
             if let Command::Send(send) = command {
+                let send = *send;
                 self.fail(&send, SendFailure::NotSent, &why);
             }
         }
