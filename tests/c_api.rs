@@ -297,14 +297,15 @@ fn chat_sample_under_valgrind() {
 }
 
 /// The other commands: `/action`, `/character` by display name in any case,
-/// by the resource name's last part or a unique prefix, by resource name; an
+/// by the resource name's last part or a word of the display name, by
+/// resource name; an
 /// unknown character or command is explained, and the chat goes on.
 #[test]
 fn chat_sample_commands() {
     let exe = compile_c("chat_commands", &["samples/c/chat.c"]);
     let r = run_plain(
         &exe,
-        "/character finn\n/action waves\n/character GUARD\n/character sergeant\n\
+        "/character finn\n/action waves\n/character GUARD\n/character sergeant\n/character holt\n\
          /character workspaces/demo/characters/innkeeper\n/character nobody\n/dance\n\
          /trigger farewell\n/quit\n",
     );
@@ -313,7 +314,7 @@ fn chat_sample_commands() {
     assert!(out.contains("*Finn nods warmly*"), "{out}");
     assert_eq!(
         out.matches("Now talking to Sergeant Holt").count(),
-        2,
+        3,
         "{out}"
     );
     assert!(out.contains("Now talking to Marta"), "{out}");

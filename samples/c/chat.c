@@ -154,9 +154,22 @@ static int starts_ignoring_case(const char *s, const char *prefix) {
     return 1;
 }
 
+/* Does a word of `name` start with `part` ("holt" in "Sergeant Holt")? */
+static int word_starts_ignoring_case(const char *name, const char *part) {
+    const char *word = name;
+    if (*part == '\0') return 0;
+    while (word != NULL) {
+        if (starts_ignoring_case(word, part)) return 1;
+        word = strchr(word, ' ');
+        if (word != NULL) word++;
+    }
+    return 0;
+}
+
 /* The character `who` names: its display name (any case), agent id, resource
  * name or the resource name's last part ("innkeeper"); else the one character
- * whose display name starts with it ("sergeant"). NULL if none or ambiguous. */
+ * with a word of its display name starting with it ("sergeant", "holt").
+ * NULL if none or ambiguous. */
 static const struct character *find_character(const struct chat *chat, const char *who) {
     const struct character *prefixed = NULL;
     size_t i, prefixes = 0;
@@ -167,7 +180,7 @@ static const struct character *find_character(const struct chat *chat, const cha
             strcmp(c->resource, who) == 0 || (slash != NULL && same_ignoring_case(slash + 1, who))) {
             return c;
         }
-        if (starts_ignoring_case(c->name, who)) {
+        if (word_starts_ignoring_case(c->name, who)) {
             prefixed = c;
             prefixes++;
         }
