@@ -2,13 +2,26 @@
 //! `include/inworld.h` and the built `libinworld.so`, runs them (they start the
 //! local engine in-process), and runs them again under valgrind memcheck.
 //! valgrind is required: without it these tests fail with a clear message.
+//!
+//! The programs wait on conditions, never on the clock: their time limits (and
+//! the ones here) only catch hangs. Runs under valgrind take one core each
+//! and are slow, so they go one at a time (`VALGRIND`), whatever the number of
+//! test threads.
 // Needs the local engine (the default `engine` feature).
 #![cfg(feature = "engine")]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Held by every valgrind run: one at a time.
+static VALGRIND: Mutex<()> = Mutex::new(());
+
+/// Limits that only catch a hang (a run normally takes seconds).
+const PLAIN_LIMIT: Duration = Duration::from_secs(600);
+const VALGRIND_LIMIT: Duration = Duration::from_secs(1800);
 
 const C_FLAGS: &[&str] = &["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"];
 const CXX_FLAGS: &[&str] = &["-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic"];
@@ -78,7 +91,12 @@ struct Run {
 }
 
 /// Runs `cmd` with `stdin`, killing it after `limit`.
-fn run(mut cmd: Command, stdin: &str, limit: Duration) -> Run {
+fn run(cmd: Command, stdin: &str, limit: Duration) -> Run {
+    run_with_env(cmd, stdin, limit, &[])
+}
+
+/// `run`, with `env` set on top of the defaults.
+fn run_with_env(mut cmd: Command, stdin: &str, limit: Duration, env: &[(&str, &str)]) -> Run {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -89,7 +107,10 @@ fn run(mut cmd: Command, stdin: &str, limit: Duration) -> Run {
         .env_remove("INWORLD_HOST")
         .env_remove("INWORLD_KEY")
         .env_remove("INWORLD_SECRET")
-        .env_remove("INWORLD_SCENE");
+        .env_remove("INWORLD_SCENE")
+        // The chat gives up on a reply that stops arriving; here only a hang may.
+        .env("INWORLD_CHAT_REPLY_TIMEOUT", "3600")
+        .envs(env.iter().copied());
     let mut child = cmd.spawn().expect("the program starts");
     {
         let mut input = child.stdin.take().unwrap();
@@ -125,7 +146,7 @@ fn run(mut cmd: Command, stdin: &str, limit: Duration) -> Run {
 }
 
 fn run_plain(exe: &Path, stdin: &str) -> Run {
-    let r = run(Command::new(exe), stdin, Duration::from_secs(120));
+    let r = run(Command::new(exe), stdin, PLAIN_LIMIT);
     assert_eq!(
         r.code,
         Some(0),
@@ -152,6 +173,7 @@ fn require_valgrind() {
 /// Runs under valgrind memcheck: no errors, nothing definitely or indirectly lost.
 fn run_valgrind(exe: &Path, stdin: &str) -> Run {
     require_valgrind();
+    let _one_at_a_time = VALGRIND.lock().unwrap_or_else(|e| e.into_inner());
     let mut cmd = Command::new("valgrind");
     cmd.args([
         "--error-exitcode=99",
@@ -161,7 +183,7 @@ fn run_valgrind(exe: &Path, stdin: &str) -> Run {
         "--track-origins=yes",
     ])
     .arg(exe);
-    let r = run(cmd, stdin, Duration::from_secs(600));
+    let r = run(cmd, stdin, VALGRIND_LIMIT);
     assert_eq!(
         r.code,
         Some(0),
@@ -274,4 +296,219 @@ fn chat_sample_under_valgrind() {
     let exe = compile_c("chat_vg", &["samples/c/chat.c"]);
     let r = run_valgrind(&exe, CHAT_SCRIPT);
     check_chat_output(&r.stdout);
+}
+
+/// The other commands: `/action`, `/character` by display name in any case,
+/// by the resource name's last part or a word of the display name, by
+/// resource name; an
+/// unknown character or command is explained, and the chat goes on.
+#[test]
+fn chat_sample_commands() {
+    let exe = compile_c("chat_commands", &["samples/c/chat.c"]);
+    let r = run_plain(
+        &exe,
+        "/character finn\n/action waves\n/character GUARD\n/character sergeant\n/character holt\n\
+         /character workspaces/demo/characters/innkeeper\n/character nobody\n/dance\n\
+         /trigger farewell\n/quit\n",
+    );
+    let out = &r.stdout;
+    assert!(out.contains("Now talking to Finn"), "{out}");
+    assert!(out.contains("*Finn nods warmly*"), "{out}");
+    assert_eq!(
+        out.matches("Now talking to Sergeant Holt").count(),
+        3,
+        "{out}"
+    );
+    assert!(out.contains("Now talking to Marta"), "{out}");
+    assert!(
+        out.contains("no character \"nobody\" here; characters: Marta, Finn, Sergeant Holt"),
+        "{out}"
+    );
+    assert!(out.contains("commands: /trigger NAME"), "{out}");
+    assert!(out.contains("Marta: Safe roads, Traveler."), "{out}");
+    assert!(out.contains("Bye."), "{out}");
+}
+
+/// Runs the chat against `host` (not its in-process engine); exit code 1 and
+/// stderr are expected when it cannot connect.
+fn chat_against(exe: &Path, host: &str, key: &str, stdin: &str) -> Run {
+    run_with_env(
+        Command::new(exe),
+        stdin,
+        PLAIN_LIMIT,
+        &[
+            ("INWORLD_HOST", host),
+            ("INWORLD_KEY", key),
+            ("INWORLD_SECRET", "test-api-secret"),
+            ("INWORLD_SCENE", "workspaces/demo/scenes/tavern"),
+        ],
+    )
+}
+
+/// Errors are shown once each, readably: the status is named once, and the
+/// retries of one transport error do not repeat it.
+#[test]
+fn chat_sample_shows_connection_errors_once() {
+    let exe = compile_c("chat_errors", &["samples/c/chat.c"]);
+
+    // Nothing listens on the port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = chat_against(&exe, &format!("127.0.0.1:{port}"), "test-api-key", "");
+    assert_eq!(r.code, Some(1), "{}\n{}", r.stdout, r.stderr);
+    let errors: Vec<&str> = r.stdout.lines().filter(|l| l.contains("[error")).collect();
+    assert_eq!(errors.len(), 1, "one error line:\n{}", r.stdout);
+    assert!(
+        errors[0].contains("cannot connect to 127.0.0.1:"),
+        "{}",
+        errors[0]
+    );
+    assert!(r.stderr.contains("could not connect"), "{}", r.stderr);
+
+    // A wrong key: the engine refuses the token request.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let engine = inworld::engine::RunningEngine::start(
+        inworld::engine::EngineConfig::new(inworld::engine::Workspace::default_scenes()),
+        runtime.handle(),
+    )
+    .unwrap();
+    let r = chat_against(&exe, &engine.addr().to_string(), "wrong-key", "");
+    assert_eq!(r.code, Some(1), "{}\n{}", r.stdout, r.stderr);
+    let errors: Vec<&str> = r.stdout.lines().filter(|l| l.contains("[error")).collect();
+    assert_eq!(errors.len(), 1, "one error line:\n{}", r.stdout);
+    assert_eq!(
+        errors[0].matches("UNAUTHENTICATED").count(),
+        1,
+        "{}",
+        errors[0]
+    );
+    assert!(!errors[0].contains("16: 16"), "{}", errors[0]);
+    engine.stop();
+}
+
+/// A reply that never ends does not hang the chat: after the reply timeout
+/// the prompt comes back with a note, and the next line is read. The engine
+/// is reached through a proxy that stops passing the engine's bytes on once
+/// the chat is ready, so the reply to `hello` never arrives, however fast or
+/// slow the machine.
+#[test]
+fn chat_sample_gives_up_on_a_reply_that_never_ends() {
+    use std::io::{BufRead, Read};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let exe = compile_c("chat_timeout", &["samples/c/chat.c"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let engine = inworld::engine::RunningEngine::start(
+        inworld::engine::EngineConfig::new(inworld::engine::Workspace::default_scenes()),
+        runtime.handle(),
+    )
+    .unwrap();
+
+    // The proxy: every connection is piped to the engine; once `mute` is set,
+    // what the engine sends is dropped.
+    let mute = Arc::new(AtomicBool::new(false));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = listener.local_addr().unwrap();
+    let engine_addr = engine.addr();
+    {
+        let mute = mute.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(engine_addr) else {
+                    return;
+                };
+                let pipe =
+                    |mut from: TcpStream, mut to: TcpStream, mute: Option<Arc<AtomicBool>>| {
+                        std::thread::spawn(move || {
+                            let mut buf = [0u8; 16 * 1024];
+                            loop {
+                                let n = match from.read(&mut buf) {
+                                    Ok(0) | Err(_) => break,
+                                    Ok(n) => n,
+                                };
+                                if mute.as_ref().is_some_and(|m| m.load(Ordering::SeqCst)) {
+                                    continue;
+                                }
+                                if to.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
+                            }
+                            let _ = to.shutdown(std::net::Shutdown::Write);
+                        });
+                    };
+                pipe(
+                    client.try_clone().unwrap(),
+                    server.try_clone().unwrap(),
+                    None,
+                );
+                pipe(server, client, Some(mute.clone()));
+            }
+        });
+    }
+
+    let mut child = Command::new(&exe)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("INWORLD_LOG", "warn")
+        .env("LD_LIBRARY_PATH", lib_dir())
+        .env("INWORLD_HOST", proxy.to_string())
+        .env("INWORLD_KEY", "test-api-key")
+        .env("INWORLD_SECRET", "test-api-secret")
+        .env("INWORLD_SCENE", "workspaces/demo/scenes/tavern")
+        .env("INWORLD_CHAT_REPLY_TIMEOUT", "1")
+        .spawn()
+        .expect("the chat starts");
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let err_reader =
+        std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut out = String::new();
+    let mut wait_for = |needle: &str, out: &mut String| {
+        let deadline = Instant::now() + PLAIN_LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines_rx.recv_timeout(left) {
+                Ok(line) => {
+                    out.push_str(&line);
+                    out.push('\n');
+                    if line.contains(needle) {
+                        return;
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("no {needle:?} from the chat; output:\n{out}");
+                }
+            }
+        }
+    };
+    wait_for("Type to talk", &mut out);
+    mute.store(true, Ordering::SeqCst);
+    stdin.write_all(b"hello\n/quit\n").unwrap();
+    drop(stdin);
+    wait_for("Bye.", &mut out);
+    let status = child.wait().unwrap();
+    let stderr = err_reader.join().unwrap();
+    assert!(status.success(), "{status}\n{out}\n{stderr}");
+    assert!(out.contains("> hello"), "{out}");
+    assert!(out.contains("(no reply for 1 s; giving up on it)"), "{out}");
+    assert!(out.contains("> /quit"), "{out}");
+    engine.stop();
 }

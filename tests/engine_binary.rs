@@ -109,3 +109,90 @@ fn the_default_scene_is_the_tavern_and_bad_flags_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nonexistent"));
 }
+
+#[test]
+fn help_explains_every_flag_with_its_default() {
+    let out = Command::new(env!("CARGO_BIN_EXE_inworld-engine"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--listen ADDR",
+        "--scene SCENE",
+        "--key KEY",
+        "--secret SECRET",
+        "--pacing MODE",
+        "--token-ttl SECS",
+        "--idle-timeout SECS",
+        "--tls-cert PEM_FILE",
+        "--tls-key PEM_FILE",
+    ] {
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with(flag))
+            .unwrap_or_else(|| panic!("{flag} is not in --help:\n{help}"));
+        assert!(
+            line.contains("(default") || line.contains("default:"),
+            "{line}"
+        );
+    }
+    for default in [
+        "127.0.0.1:50051",
+        "test-api-key",
+        "test-api-secret",
+        "default: human",
+        "default: 3600",
+        "default: 1800",
+    ] {
+        assert!(help.contains(default), "{default} missing:\n{help}");
+    }
+    assert!(help.contains("INWORLD_LOG"));
+    let short = Command::new(env!("CARGO_BIN_EXE_inworld-engine"))
+        .arg("-h")
+        .output()
+        .unwrap();
+    assert_eq!(short.status.code(), Some(0));
+    assert_eq!(short.stdout, out.stdout);
+}
+
+#[test]
+fn usage_errors_name_the_problem_and_exit_with_2() {
+    let fails = |args: &[&str], expected: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_inworld-engine"))
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(stderr.contains("--help"), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
+    };
+    fails(&["--x"], "unknown flag \"--x\"");
+    fails(&["--x", "1"], "unknown flag \"--x\"");
+    fails(
+        &["--listen", "127.0.0.1:0", "--lisen", "1"],
+        "unknown flag \"--lisen\"",
+    );
+    fails(&["--listen"], "--listen needs a value");
+    fails(&["--scene", "--pacing", "instant"], "--scene needs a value");
+    fails(&["--pacing="], "--pacing \"\": use human or instant");
+    fails(&["--token-ttl", "0"], "--token-ttl");
+    fails(&["--listen", "nope"], "--listen \"nope\"");
+    fails(
+        &["--tls-cert", "a.pem"],
+        "--tls-cert and --tls-key go together",
+    );
+    fails(&["serve"], "unexpected argument \"serve\"");
+}
+
+#[test]
+fn flags_also_take_their_value_after_an_equals_sign() {
+    let (_child, lines) = run(&["--listen=127.0.0.1:0", "--scene=test", "--key=k2"]);
+    assert!(lines
+        .iter()
+        .any(|l| l == "scene     workspaces/test-ws/scenes/test-scene"));
+    assert!(lines.iter().any(|l| l == "key       k2"));
+}

@@ -1,6 +1,6 @@
 //! Decodes every encoding of `tests/vectors/golden.json` (made by the published
-//! SDK's own codec; a copy of `../shared/protocol/vectors/golden.json`), checks the
-//! values its `content` describes, and round-trips each through our encoder.
+//! SDK's own codec and kept in the repository), checks the values its `content`
+//! describes, and round-trips each through our encoder.
 
 use inworld::protocol::ai::inworld::common::InworldStatus;
 use inworld::protocol::ai::inworld::engine::{AccessToken, GenerateTokenRequest};

@@ -1,6 +1,11 @@
-//! The published Node SDK (@inworld/nodejs-sdk 1.17.0, from npm) runs a whole
-//! session against our engine, unchanged: `../shared/peer/nodejs-sdk/sdk-session.js`.
-//! Needs `node` and `npm` (the SDK is installed into target/nodejs-sdk once).
+//! The published Node SDK (@inworld/nodejs-sdk 1.17.0, from npm) runs against
+//! our engine, unchanged, driven by the repository's own scripts in
+//! `tests/node/`: `sdk_session.js` (a whole session) and `sdk_reconnect.js`
+//! (what the SDK writes when it reopens a stream after a server error).
+//!
+//! Needs `node` and `npm`. The SDK's licence is proprietary: it is installed
+//! from npm at test time into `target/nodejs-sdk` (git-ignored), from
+//! `tests/node/package.json` and its lock file, and never committed.
 // Needs the local engine (the default `engine` feature).
 #![cfg(feature = "engine")]
 
@@ -8,7 +13,12 @@ use inworld::engine::{EngineConfig, RunningEngine, Workspace};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Only catches a hang: the drivers wait on conditions, never on the clock,
+/// and give up on a single wait after 120 s themselves.
+const DRIVER_LIMIT: Duration = Duration::from_secs(600);
 
 const STEPS: &[&str] = &[
     "getCharacters",
@@ -39,37 +49,67 @@ const STEPS: &[&str] = &[
     "sendText(new scene)",
 ];
 
-fn shared_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Installs the SDK from npm into target/nodejs-sdk (git-ignored) if needed.
+/// The drivers and the SDK's pinned manifest: `tests/node/`.
+fn node_dir() -> PathBuf {
+    repo().join("tests/node")
+}
+
+/// Installs the SDK from npm into target/nodejs-sdk (git-ignored) when it is
+/// missing or was installed from another manifest or lock than the repo's.
+/// One install at a time: the tests of this file run in parallel.
 fn sdk_modules() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/nodejs-sdk");
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = repo().join("target/nodejs-sdk");
     let modules = dir.join("node_modules");
-    if !modules.join("@inworld/nodejs-sdk").exists() {
-        std::fs::create_dir_all(&dir).unwrap();
-        let manifest = std::fs::read(shared_dir().join("peer/nodejs-sdk/package.json"))
-            .expect("../shared/peer/nodejs-sdk/package.json");
-        std::fs::write(dir.join("package.json"), manifest).unwrap();
-        let status = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm is needed to install the Node SDK");
-        assert!(status.success(), "npm install failed");
+    let pinned = ["package.json", "package-lock.json"];
+    let same = |name: &str| {
+        let ours = std::fs::read(node_dir().join(name)).ok();
+        ours.is_none() || ours == std::fs::read(dir.join(name)).ok()
+    };
+    let installed = modules.join("@inworld/nodejs-sdk/package.json").exists();
+    if installed && pinned.iter().all(|n| same(n)) {
+        return modules;
     }
+    std::fs::create_dir_all(&dir).unwrap();
+    let _ = std::fs::remove_file(dir.join("package-lock.json"));
+    for name in pinned {
+        let from = node_dir().join(name);
+        if from.exists() {
+            std::fs::copy(&from, dir.join(name))
+                .unwrap_or_else(|e| panic!("copying {}: {e}", from.display()));
+        }
+    }
+    // With a lock, `npm ci` installs exactly the pinned versions.
+    let verb = if dir.join("package-lock.json").exists() {
+        "ci"
+    } else {
+        "install"
+    };
+    let status = Command::new("npm")
+        .args([verb, "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&dir)
+        .status()
+        .expect("npm is needed to install the Node SDK (apt-get install nodejs npm)");
+    assert!(status.success(), "npm {verb} failed in {}", dir.display());
     modules
 }
 
-fn run_sdk_session(addr: std::net::SocketAddr, key: &str, secret: &str) -> Vec<Value> {
+/// Runs `tests/node/<script>` against the engine; returns its JSON lines.
+fn run_driver(script: &str, engine: &RunningEngine) -> Vec<Value> {
+    let creds = engine.credentials().clone();
     let mut child = Command::new("node")
-        .arg(shared_dir().join("peer/nodejs-sdk/sdk-session.js"))
+        .arg(node_dir().join(script))
         .env("NODE_PATH", sdk_modules())
-        .env("NODE_SDK_INWORLD_ENGINE_HOST", addr.to_string())
+        .env("NODE_SDK_INWORLD_ENGINE_HOST", engine.addr().to_string())
         .env("NODE_SDK_INWORLD_ENGINE_SSL", "false")
-        .env("INWORLD_KEY", key)
-        .env("INWORLD_SECRET", secret)
+        .env("INWORLD_KEY", &creds.key)
+        .env("INWORLD_SECRET", &creds.secret)
+        .env_remove("INWORLD_SCENE")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -80,17 +120,22 @@ fn run_sdk_session(addr: std::net::SocketAddr, key: &str, secret: &str) -> Vec<V
         std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
         s
     });
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + DRIVER_LIMIT;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "sdk-session.js exited with {status}");
+            if !status.success() {
+                panic!(
+                    "{script} exited with {status}; output:\n{}",
+                    reader.join().unwrap()
+                );
+            }
             break;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
             panic!(
-                "sdk-session.js did not finish in 90 s; output so far:\n{}",
+                "{script} did not finish in {DRIVER_LIMIT:?} (a hang); output so far:\n{}",
                 reader.join().unwrap()
             );
         }
@@ -100,6 +145,20 @@ fn run_sdk_session(addr: std::net::SocketAddr, key: &str, secret: &str) -> Vec<V
     out.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect()
+}
+
+fn start_recording_engine(runtime: &tokio::runtime::Runtime) -> RunningEngine {
+    let mut config = EngineConfig::new(Workspace::test_scenes());
+    config.record = true;
+    RunningEngine::start(config, runtime.handle()).unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn what(e: &Value) -> &str {
@@ -153,16 +212,9 @@ fn assert_full_reply(events: &[Value], step_name: &str) -> String {
 
 #[test]
 fn node_sdk_runs_a_whole_session() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut config = EngineConfig::new(Workspace::test_scenes());
-    config.record = true;
-    let engine = RunningEngine::start(config, runtime.handle()).unwrap();
-    let creds = engine.credentials().clone();
-    let events = run_sdk_session(engine.addr(), &creds.key, &creds.secret);
+    let runtime = runtime();
+    let engine = start_recording_engine(&runtime);
+    let events = run_driver("sdk_session.js", &engine);
 
     // Every step succeeded.
     for e in &events {
@@ -285,5 +337,168 @@ fn node_sdk_runs_a_whole_session() {
     // The SDK kept its session id across the reconnect and the scene change.
     let sessions: std::collections::HashSet<_> = packets.iter().map(|(s, _)| s).collect();
     assert_eq!(sessions.len(), 1, "the SDK keeps its session id");
+    engine.stop();
+}
+
+/// One client packet as a line: its kind, and what matters of it here.
+/// Agent ids are shown as the character's resource name (`names` maps them).
+fn describe(
+    p: &inworld::proto::ai::inworld::packets::InworldPacket,
+    names: &std::collections::HashMap<String, String>,
+) -> String {
+    use inworld::proto::ai::inworld::packets::{
+        actor, control_event, inworld_packet::Packet, mutation_event,
+    };
+    let actor = |a: &inworld::proto::ai::inworld::packets::Actor| {
+        let kind = actor::Type::try_from(a.r#type)
+            .map(|t| t.as_str_name())
+            .unwrap_or("?");
+        match names.get(&a.name) {
+            Some(name) => format!("{kind} {name}"),
+            None if a.name.is_empty() => kind.to_string(),
+            None => format!("{kind} {}", a.name),
+        }
+    };
+    match &p.packet {
+        Some(Packet::Text(t)) => format!("TEXT {:?}", t.text),
+        Some(Packet::Control(c)) => {
+            let action = control_event::Action::try_from(c.action)
+                .map(|a| a.as_str_name().to_string())
+                .unwrap_or_else(|_| c.action.to_string());
+            match &c.payload_structured {
+                Some(control_event::PayloadStructured::ConversationUpdate(u)) => {
+                    let who: Vec<String> = u.participants.iter().map(actor).collect();
+                    format!("CONTROL {action} [{}]", who.join(", "))
+                }
+                _ => format!("CONTROL {action}"),
+            }
+        }
+        Some(Packet::Mutation(m)) => match &m.mutation {
+            Some(mutation_event::Mutation::LoadScene(ls)) => {
+                format!("MUTATION LoadScene {}", ls.name)
+            }
+            other => format!("MUTATION {other:?}"),
+        },
+        Some(Packet::SessionControl(_)) => "SESSION_CONTROL".to_string(),
+        Some(Packet::LatencyReport(_)) => "LATENCY_REPORT".to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// After a server error the SDK reopens the same session on a new stream, by
+/// itself, on the next send. This records exactly what it writes on that
+/// second stream when no character was removed before: the conversation is
+/// re-announced (CONVERSATION_UPDATE, without routing, same conversation id)
+/// and no configuration or scene is sent again.
+#[test]
+fn node_sdk_reopens_after_an_error_without_resending_the_scene() {
+    use inworld::proto::ai::inworld::packets::{control_event, inworld_packet::Packet};
+    let runtime = runtime();
+    let engine = start_recording_engine(&runtime);
+    let events = run_driver("sdk_reconnect.js", &engine);
+    for e in &events {
+        assert!(
+            what(e) != "step-error" && what(e) != "fatal",
+            "SDK reported {e}"
+        );
+    }
+    for name in [
+        "getCharacters",
+        "sendText(hello)",
+        "sendText(please fail)",
+        "sendText(after error)",
+    ] {
+        step(&events, name);
+    }
+    let error = events
+        .iter()
+        .find(|e| what(e) == "onError")
+        .expect("onError for `please fail`");
+    assert_eq!(error["data"]["code"], 9);
+    assert_eq!(error["data"]["details"][0]["errorType"], "SESSION_PAUSED");
+    assert!(events.iter().any(|e| what(e) == "onDisconnect"));
+    let reply = assert_full_reply(&events, "sendText(after error)");
+
+    // Agent ids to resource names, for readable packet lines.
+    let characters = &step(&events, "getCharacters")["data"]["result"];
+    let names: std::collections::HashMap<String, String> = characters
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let resource = c["resourceName"].as_str().unwrap();
+            (
+                c["id"].as_str().unwrap().to_string(),
+                resource.rsplit('/').next().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(names.get(&reply).map(String::as_str), Some("alice"));
+
+    let packets = engine.received_packets();
+    let sessions: std::collections::HashSet<_> = packets.iter().map(|(s, _)| s).collect();
+    assert_eq!(sessions.len(), 1, "the SDK keeps its session id");
+    // The error ends the first stream right after `please fail`, and the
+    // driver waits for the SDK to see the stream close before it sends again
+    // (with no PING/PONG, nothing else is written): what follows `please fail`
+    // is the second stream.
+    let fail = packets
+        .iter()
+        .position(|(_, p)| matches!(&p.packet, Some(Packet::Text(t)) if t.text == "please fail"))
+        .expect("`please fail` reached the engine");
+    let lines = |range: &[(String, inworld::proto::ai::inworld::packets::InworldPacket)]| {
+        range
+            .iter()
+            .map(|(_, p)| describe(p, &names))
+            .collect::<Vec<_>>()
+    };
+    let (first, second) = packets.split_at(fail + 1);
+    let (first_lines, second_lines) = (lines(first), lines(second));
+    eprintln!("first stream:\n  {}", first_lines.join("\n  "));
+    eprintln!("second stream:\n  {}", second_lines.join("\n  "));
+
+    // The first stream configured the session and loaded the scene...
+    assert_eq!(
+        first_lines,
+        [
+            "CONTROL SESSION_CONFIGURATION",
+            "MUTATION LoadScene workspaces/test-ws/scenes/test-scene",
+            "CONTROL CONVERSATION_UPDATE [AGENT alice, PLAYER]",
+            "TEXT \"hello\"",
+            "TEXT \"please fail\"",
+        ]
+    );
+    // ...the second only re-announces the conversation, then sends the text.
+    assert_eq!(
+        second_lines,
+        [
+            "CONTROL CONVERSATION_UPDATE [AGENT alice, PLAYER]",
+            "TEXT \"after error\"",
+        ]
+    );
+    let conversation = |p: &inworld::proto::ai::inworld::packets::InworldPacket| {
+        p.packet_id.as_ref().unwrap().conversation_id.clone()
+    };
+    let update = &second[0].1;
+    let Some(Packet::Control(control)) = &update.packet else {
+        unreachable!()
+    };
+    assert_eq!(
+        control.action,
+        control_event::Action::ConversationUpdate as i32
+    );
+    assert_eq!(control.action, 12);
+    assert!(
+        update.routing.is_none(),
+        "the SDK's CONVERSATION_UPDATE has no routing: {:?}",
+        update.routing
+    );
+    assert!(!conversation(update).is_empty());
+    assert_eq!(
+        conversation(update),
+        conversation(&first[2].1),
+        "the same conversation is reopened"
+    );
+    assert_eq!(conversation(&second[1].1), conversation(update));
     engine.stop();
 }

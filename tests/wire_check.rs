@@ -123,7 +123,7 @@ fn kind(p: &InworldPacket) -> &'static str {
 #[test]
 fn our_packets_match_the_sdks() {
     let engine = engine_with(|c| c.record = true);
-    // The capture run's configuration (peer/nodejs-sdk/sdk-session.js).
+    // The capture run's configuration (the same as tests/node/sdk_session.js).
     let mut config = config_for(&engine);
     config.session.user.name = Some("Player One".into());
     config.session.user.profile = vec![("age".into(), "30".into())];

@@ -1,31 +1,40 @@
 /* chat.c: a console chat with Inworld characters through the C API.
  *
  * By default it starts the local engine in-process with its demo scene (a
- * tavern), so it runs offline with no account. With INWORLD_HOST, INWORLD_KEY
- * and INWORLD_SECRET (and optionally INWORLD_SCENE) set, it talks to that
- * engine instead.
+ * tavern: Marta the innkeeper, Finn the bard, Sergeant Holt), so it runs
+ * offline with no account. With INWORLD_HOST, INWORLD_KEY, INWORLD_SECRET and
+ * INWORLD_SCENE (a workspaces/<ws>/scenes/<id> resource name) all set, it
+ * talks to that engine instead.
  *
  * Type a line to talk. Commands:
  *   /trigger NAME [key=value ...]   send a trigger (with parameters)
  *   /action TEXT                    narrate an action ("waves")
  *   /character NAME                 talk to another character of the scene
- *   /quit                           leave
+ *                                   (display name in any case, agent id or
+ *                                   resource name)
+ *   /quit                           leave (also while a reply is streaming)
  *
  * Replies stream in as they arrive: the game loop polls the session once per
- * ~16 ms frame. When stdin is not a terminal (a script piped in), each line
- * waits for the reply's INTERACTION_END before the next is read, so scripted
- * runs are deterministic.
+ * ~16 ms frame and watches stdin in the same loop, so it never blocks on
+ * either. Lines typed while a reply streams wait for its end (except /quit at
+ * a terminal). When stdin is not a terminal (a script piped in), every line,
+ * /quit included, waits for the previous reply's end, so scripted runs are
+ * deterministic. A reply that stops arriving for INWORLD_CHAT_REPLY_TIMEOUT
+ * seconds (default 60) is given up on, with a note.
  *
  * Build (from the repository root, after `cargo build`):
+ *   make -C samples/c run
+ * or by hand:
  *   gcc -std=c99 -Iinclude samples/c/chat.c -Ltarget/debug \
  *       -Wl,-rpath,$PWD/target/debug -linworld -o chat && ./chat
- * or: make -C samples/c run
  */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/select.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,13 +44,25 @@
 #include "inworld.h"
 
 #define FRAME_MS 16
-#define REPLY_TIMEOUT_S 60.0
+#define DEFAULT_REPLY_TIMEOUT_S 60.0
+/* The in-process engine loads its scene at once; this only catches a hang
+ * (valgrind and a busy machine make everything slow). */
+#define LOCAL_SCENE_TIMEOUT_MS 120000u
 #define MAX_CHARACTERS 32
 #define MAX_PARAMS 8
+#define LINE_MAX_LEN 1024
 
 struct character {
     char id[128];
     char name[128];
+    char resource[256];
+};
+
+/* Lines read from stdin, without ever blocking the game loop. */
+struct input {
+    char buf[4 * LINE_MAX_LEN];
+    size_t len;
+    int eof;
 };
 
 struct chat {
@@ -54,6 +75,9 @@ struct chat {
     int closed;
     int waiting;                /* a reply is expected */
     char waiting_for[37];       /* its interaction id */
+    double last_activity;       /* when the reply last made progress */
+    double reply_timeout_s;
+    char last_error[512];       /* the last error line shown */
 };
 
 static double now_s(void) {
@@ -94,17 +118,19 @@ static void cleanup(struct chat *chat) {
         }                                                               \
     } while (0)
 
-/* Copies the scene's characters (agent id -> display name). */
+/* Copies the scene's characters (agent id, display name, resource name). */
 static void load_characters(struct chat *chat) {
     size_t count = 0, i;
     if (iw_session_character_count(chat->session, &count) != IW_OK) return;
     chat->character_count = 0;
-    for (i = 0; i < count && i < MAX_CHARACTERS; i++) {
+    for (i = 0; i < count && chat->character_count < MAX_CHARACTERS; i++) {
         struct iw_character c;
+        struct character *mine = &chat->characters[chat->character_count];
         if (iw_session_character_at(chat->session, i, &c) != IW_OK) continue;
-        snprintf(chat->characters[i].id, sizeof chat->characters[i].id, "%s", c.id.ptr);
-        snprintf(chat->characters[i].name, sizeof chat->characters[i].name, "%s",
+        snprintf(mine->id, sizeof mine->id, "%s", c.id.ptr);
+        snprintf(mine->name, sizeof mine->name, "%s",
                  c.display_name.len > 0 ? c.display_name.ptr : c.id.ptr);
+        snprintf(mine->resource, sizeof mine->resource, "%s", c.resource_name.ptr);
         chat->character_count++;
     }
 }
@@ -117,14 +143,81 @@ static const char *name_of(const struct chat *chat, iw_str id) {
     return id.ptr;
 }
 
+static int same_ignoring_case(const char *a, const char *b) {
+    for (; *a != '\0' && *b != '\0'; a++, b++) {
+        if (tolower((unsigned char)*a) != tolower((unsigned char)*b)) return 0;
+    }
+    return *a == *b;
+}
+
+static int starts_ignoring_case(const char *s, const char *prefix) {
+    for (; *prefix != '\0'; s++, prefix++) {
+        if (tolower((unsigned char)*s) != tolower((unsigned char)*prefix)) return 0;
+    }
+    return 1;
+}
+
+/* Does a word of `name` start with `part` ("holt" in "Sergeant Holt")? */
+static int word_starts_ignoring_case(const char *name, const char *part) {
+    const char *word = name;
+    if (*part == '\0') return 0;
+    while (word != NULL) {
+        if (starts_ignoring_case(word, part)) return 1;
+        word = strchr(word, ' ');
+        if (word != NULL) word++;
+    }
+    return 0;
+}
+
+/* The character `who` names: its display name (any case), agent id, resource
+ * name or the resource name's last part ("innkeeper"); else the one character
+ * with a word of its display name starting with it ("sergeant", "holt").
+ * NULL if none or ambiguous. */
+static const struct character *find_character(const struct chat *chat, const char *who) {
+    const struct character *prefixed = NULL;
+    size_t i, prefixes = 0;
+    for (i = 0; i < chat->character_count; i++) {
+        const struct character *c = &chat->characters[i];
+        const char *slash = strrchr(c->resource, '/');
+        if (same_ignoring_case(c->name, who) || strcmp(c->id, who) == 0 ||
+            strcmp(c->resource, who) == 0 || (slash != NULL && same_ignoring_case(slash + 1, who))) {
+            return c;
+        }
+        if (word_starts_ignoring_case(c->name, who)) {
+            prefixed = c;
+            prefixes++;
+        }
+    }
+    return prefixes == 1 ? prefixed : NULL;
+}
+
 static void print_parameters(const iw_parameter *params, size_t count) {
     size_t i;
     for (i = 0; i < count; i++) printf(" %s=%s", params[i].name.ptr, params[i].value.ptr);
 }
 
+/* An error from the session. The message names the gRPC status already
+ * ("16 UNAUTHENTICATED: ..."); the same error repeated by reconnect attempts
+ * is shown once. */
+static void show_error(struct chat *chat, const struct iw_error *e) {
+    const char *message = e->message.len > 0 ? e->message.ptr : "unknown error";
+    int repeated = strcmp(message, chat->last_error) == 0;
+    if (e->will_retry) {
+        if (!repeated) printf("  [error: %s; reconnecting]\n", message);
+    } else if (repeated) {
+        printf("  [giving up]\n");
+    } else {
+        printf("  [error: %s]\n", message);
+    }
+    snprintf(chat->last_error, sizeof chat->last_error, "%s", message);
+}
+
 /* Shows one packet; ignores kinds it does not know (as wrappers must). */
 static void handle(struct chat *chat, const struct iw_packet *p) {
     int from_character = p->source.kind == IW_ACTOR_CHARACTER;
+    if (chat->waiting && strcmp(p->ids.interaction_id.ptr, chat->waiting_for) == 0) {
+        chat->last_activity = now_s();
+    }
     switch (p->kind) {
     case IW_PACKET_TEXT:
         if (from_character && p->data.text.text.len > 0) {
@@ -160,13 +253,13 @@ static void handle(struct chat *chat, const struct iw_packet *p) {
         }
         break;
     case IW_PACKET_ERROR:
-        printf("  [error %d: %s%s]\n", p->data.error.grpc_code, p->data.error.message.ptr,
-               p->data.error.will_retry ? " (reconnecting)" : "");
+        show_error(chat, &p->data.error);
         if (!p->data.error.will_retry) chat->waiting = 0;
         break;
     case IW_PACKET_CONNECTION:
         if (p->data.connection.state == IW_STATE_READY) {
             chat->ready = 1;
+            chat->last_error[0] = '\0';
         } else if (p->data.connection.state == IW_STATE_CLOSED) {
             chat->closed = 1;
             chat->waiting = 0;
@@ -189,6 +282,64 @@ static void frame(struct chat *chat) {
     fflush(stdout);
 }
 
+/* Waits up to one frame for stdin and reads what is there (never blocks
+ * longer). With nothing to watch, just sleeps the frame. */
+static void read_input(struct input *in) {
+    struct pollfd pfd;
+    ssize_t n;
+    if (in->eof || in->len == sizeof in->buf) {
+        sleep_ms(FRAME_MS);
+        return;
+    }
+    pfd.fd = STDIN_FILENO;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    if (poll(&pfd, 1, FRAME_MS) <= 0) return;
+    n = read(STDIN_FILENO, in->buf + in->len, sizeof in->buf - in->len);
+    if (n > 0) {
+        in->len += (size_t)n;
+    } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+        in->eof = 1;
+    }
+}
+
+/* Takes the next complete line (or the last, unterminated one at EOF) into
+ * `line`, without its newline. Returns 0 when there is none yet. */
+static int next_line(struct input *in, char *line, size_t cap) {
+    char *nl = memchr(in->buf, '\n', in->len);
+    size_t take, copy;
+    if (nl != NULL) {
+        take = (size_t)(nl - in->buf) + 1;
+        copy = take - 1;
+    } else if (in->len > 0 && (in->eof || in->len == sizeof in->buf)) {
+        take = copy = in->len;
+    } else {
+        return 0;
+    }
+    if (copy >= cap) copy = cap - 1;
+    memcpy(line, in->buf, copy);
+    line[copy] = '\0';
+    line[strcspn(line, "\r")] = '\0';
+    memmove(in->buf, in->buf + take, in->len - take);
+    in->len -= take;
+    return 1;
+}
+
+/* Is `/quit` among the lines waiting to be handled? */
+static int quit_pending(const struct input *in) {
+    size_t start = 0;
+    while (start < in->len) {
+        const char *nl = memchr(in->buf + start, '\n', in->len - start);
+        size_t end = nl != NULL ? (size_t)(nl - in->buf) : in->len;
+        size_t len = end - start;
+        if (nl == NULL && !in->eof) return 0; /* still being typed */
+        if (len > 0 && in->buf[end - 1] == '\r') len--;
+        if (len == 5 && memcmp(in->buf + start, "/quit", 5) == 0) return 1;
+        start = end + 1;
+    }
+    return 0;
+}
+
 static void print_current(struct chat *chat, const char *prefix) {
     struct iw_character c;
     if (iw_session_current_character(chat->session, &c) == IW_OK) {
@@ -196,8 +347,19 @@ static void print_current(struct chat *chat, const char *prefix) {
     }
 }
 
+static void print_characters(const struct chat *chat) {
+    size_t i;
+    for (i = 0; i < chat->character_count; i++) {
+        printf("%s%s", i == 0 ? "" : ", ", chat->characters[i].name);
+    }
+}
+
+static void print_commands(void) {
+    printf("commands: /trigger NAME [key=value ...], /action TEXT, /character NAME, /quit\n");
+}
+
 /* "/trigger NAME k=v k=v" */
-static iw_result send_trigger(struct chat *chat, char *args, struct iw_sent_ids *ids) {
+static iw_result send_trigger(struct chat *chat, char *args, struct iw_sent_ids *ids, int *sent) {
     iw_key_value params[MAX_PARAMS];
     size_t count = 0;
     char *name = strtok(args, " \t");
@@ -214,7 +376,25 @@ static iw_result send_trigger(struct chat *chat, char *args, struct iw_sent_ids 
         params[count].value = eq + 1;
         count++;
     }
+    *sent = 1;
     return iw_session_send_trigger(chat->session, name, params, count, ids);
+}
+
+/* "/character NAME" */
+static iw_result set_character(struct chat *chat, const char *who) {
+    const struct character *c;
+    iw_result r;
+    while (*who == ' ' || *who == '\t') who++;
+    c = find_character(chat, who);
+    if (c == NULL) {
+        printf("no character \"%s\" here; characters: ", who);
+        print_characters(chat);
+        printf("\n");
+        return IW_OK;
+    }
+    r = iw_session_set_character(chat->session, c->id);
+    if (r == IW_OK) print_current(chat, "Now talking to ");
+    return r;
 }
 
 /* Handles one line of input; returns 0 to quit. */
@@ -222,22 +402,19 @@ static int command(struct chat *chat, char *line) {
     struct iw_sent_ids ids;
     iw_result r = IW_OK;
     int sent = 0;
-    line[strcspn(line, "\r\n")] = '\0';
     if (line[0] == '\0') return 1;
     iw_sent_ids_init(&ids);
     if (strcmp(line, "/quit") == 0) {
         return 0;
     } else if (strncmp(line, "/trigger ", 9) == 0) {
-        r = send_trigger(chat, line + 9, &ids);
-        sent = 1;
+        r = send_trigger(chat, line + 9, &ids, &sent);
     } else if (strncmp(line, "/action ", 8) == 0) {
         r = iw_session_send_narrated_action(chat->session, line + 8, &ids);
         sent = 1;
     } else if (strncmp(line, "/character ", 11) == 0) {
-        r = iw_session_set_character(chat->session, line + 11);
-        if (r == IW_OK) print_current(chat, "Now talking to ");
+        r = set_character(chat, line + 11);
     } else if (line[0] == '/') {
-        printf("commands: /trigger NAME [key=value ...], /action TEXT, /character NAME, /quit\n");
+        print_commands();
     } else {
         r = iw_session_send_text(chat->session, line, &ids);
         sent = 1;
@@ -246,46 +423,48 @@ static int command(struct chat *chat, char *line) {
         report(line, r);
     } else if (sent && ids.interaction_id[0] != '\0') {
         chat->waiting = 1;
+        chat->last_activity = now_s();
         memcpy(chat->waiting_for, ids.interaction_id, sizeof chat->waiting_for);
     }
     fflush(stdout);
     return 1;
 }
 
-/* Is a line waiting on stdin (a terminal)? Waits up to one frame. */
-static int stdin_ready(void) {
-    fd_set fds;
-    struct timeval tv;
-    FD_ZERO(&fds);
-    FD_SET(STDIN_FILENO, &fds);
-    tv.tv_sec = 0;
-    tv.tv_usec = FRAME_MS * 1000;
-    return select(STDIN_FILENO + 1, &fds, NULL, NULL, &tv) > 0;
+static double reply_timeout_from_env(void) {
+    const char *s = getenv("INWORLD_CHAT_REPLY_TIMEOUT");
+    char *end = NULL;
+    double v;
+    if (s == NULL || *s == '\0') return DEFAULT_REPLY_TIMEOUT_S;
+    v = strtod(s, &end);
+    return (end != s && v > 0) ? v : DEFAULT_REPLY_TIMEOUT_S;
 }
 
 int main(void) {
-    struct chat chat;
+    static struct chat chat;
+    static struct input in;
     struct iw_client_config config;
     const char *host = getenv("INWORLD_HOST");
     const char *key = getenv("INWORLD_KEY");
     const char *secret = getenv("INWORLD_SECRET");
     const char *scene = getenv("INWORLD_SCENE");
     int interactive = isatty(STDIN_FILENO);
-    char address[128], local_scene[256], line[1024];
+    int prompted = 0;
+    char address[128], local_scene[256], line[LINE_MAX_LEN];
     size_t len = 0;
-    double deadline;
+    double connect_deadline;
 
-    memset(&chat, 0, sizeof chat);
+    chat.reply_timeout_s = reply_timeout_from_env();
     TRY(&chat, iw_client_config_init(&config));
-    if (host != NULL && key != NULL && secret != NULL) {
+    if (host != NULL) {
+        if (key == NULL || secret == NULL || scene == NULL) {
+            fprintf(stderr, "with INWORLD_HOST, set INWORLD_KEY, INWORLD_SECRET and INWORLD_SCENE "
+                            "(workspaces/<ws>/scenes/<scene>) too\n");
+            return 1;
+        }
         config.host = host;
         config.api_key = key;
         config.api_secret = secret;
         config.scene = scene;
-        if (scene == NULL) {
-            fprintf(stderr, "set INWORLD_SCENE (workspaces/<ws>/scenes/<scene>) with INWORLD_HOST\n");
-            return 1;
-        }
     } else {
         /* Offline: the local engine, in this process, with its demo scene. */
         struct iw_engine_config engine_config;
@@ -300,6 +479,7 @@ int main(void) {
         config.api_key = "test-api-key";
         config.api_secret = "test-api-secret";
         config.scene = local_scene;
+        config.scene_timeout_ms = LOCAL_SCENE_TIMEOUT_MS;
         printf("(local engine at %s)\n", address);
     }
     config.user_name = "Traveler";
@@ -309,59 +489,53 @@ int main(void) {
 
     printf("Connecting to %s...\n", config.scene);
     fflush(stdout);
-    deadline = now_s() + REPLY_TIMEOUT_S;
-    while (!chat.ready && !chat.closed && now_s() < deadline) {
+    /* The library gives up by itself (scene timeout, reconnect limits) and
+     * then closes the session; the deadline here only guards against a hang. */
+    connect_deadline = now_s() + config.scene_timeout_ms / 1000.0 + 60.0;
+    while (!chat.ready && !chat.closed && now_s() < connect_deadline) {
         frame(&chat);
         sleep_ms(FRAME_MS);
     }
     if (!chat.ready) {
-        fprintf(stderr, "could not connect\n");
+        fprintf(stderr, "could not connect to %s\n", config.host);
         cleanup(&chat);
         return 1;
     }
     load_characters(&chat);
-    {
-        size_t i;
-        printf("Characters:");
-        for (i = 0; i < chat.character_count; i++) printf(" %s", chat.characters[i].name);
-        printf("\n");
-    }
+    printf("Characters: ");
+    print_characters(&chat);
+    printf("\n");
     print_current(&chat, "Talking to ");
-    printf("Type to talk; /trigger NAME, /action TEXT, /character NAME, /quit.\n");
+    printf("Type to talk; /trigger NAME [key=value ...], /action TEXT, /character NAME, /quit.\n");
     fflush(stdout);
 
     for (;;) {
         frame(&chat);
-        if (chat.closed) break;
-        if (chat.waiting && !interactive) {
-            /* Scripted input: finish this reply before reading on. */
-            if (now_s() > deadline) {
-                printf("  (no reply)\n");
-                chat.waiting = 0;
-            } else {
-                sleep_ms(FRAME_MS);
-                continue;
-            }
+        if (chat.closed) {
+            printf("(the session ended)\n");
+            break;
         }
-        if (interactive) {
-            if (!chat.waiting) {
-                static int prompted = 0;
-                if (!prompted) {
-                    printf("> ");
-                    fflush(stdout);
-                    prompted = 1;
-                }
-                if (!stdin_ready()) continue;
+        if (chat.waiting && now_s() - chat.last_activity > chat.reply_timeout_s) {
+            printf("  (no reply for %.0f s; giving up on it)\n", chat.reply_timeout_s);
+            chat.waiting = 0;
+        }
+        /* At a terminal, /quit (or Ctrl-D) leaves at once, even mid-reply. */
+        if (interactive && (quit_pending(&in) || (in.eof && in.len == 0))) break;
+        if (!chat.waiting) {
+            if (next_line(&in, line, sizeof line)) {
                 prompted = 0;
-            } else {
-                sleep_ms(FRAME_MS);
+                if (!interactive) printf("> %s\n", line); /* echo scripted input */
+                if (!command(&chat, line)) break;
                 continue;
             }
+            if (in.eof) break; /* the script is over and so is its last reply */
+            if (interactive && !prompted) {
+                printf("> ");
+                fflush(stdout);
+                prompted = 1;
+            }
         }
-        if (fgets(line, sizeof line, stdin) == NULL) break;
-        if (!interactive) printf("> %s", line); /* echo scripted input */
-        if (!command(&chat, line)) break;
-        deadline = now_s() + REPLY_TIMEOUT_S;
+        read_input(&in);
     }
     printf("Bye.\n");
     cleanup(&chat);

@@ -6,6 +6,7 @@
 //!                [--token-ttl SECS] [--idle-timeout SECS]
 //!                [--tls-cert PEM --tls-key PEM]
 //! ```
+//! `--help` explains each flag and its default. Usage errors exit with 2.
 //! Logs go to stderr, filtered by `INWORLD_LOG` (e.g. `INWORLD_LOG=debug`).
 
 use inworld::auth::Credentials;
@@ -13,28 +14,140 @@ use inworld::engine::{EngineConfig, Pacing, RunningEngine, Workspace};
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str = "usage: inworld-engine [--listen ADDR] [--scene FILE|default|test] [--key KEY] [--secret SECRET]
-                      [--pacing human|instant] [--token-ttl SECS] [--idle-timeout SECS]
-                      [--tls-cert PEM_FILE --tls-key PEM_FILE]
-defaults: --listen 127.0.0.1:50051 --scene default --key test-api-key --secret test-api-secret
-          --pacing human --token-ttl 3600 --idle-timeout 1800";
+const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+const DEFAULT_KEY: &str = "test-api-key";
+const DEFAULT_SECRET: &str = "test-api-secret";
 
-fn parse(args: Vec<String>) -> Result<EngineConfig, String> {
+/// The flags, as `--help` lists them: (flag, value name, what it does).
+/// The defaults are filled in from the engine's own configuration.
+fn help() -> String {
+    let defaults = EngineConfig::new(Workspace::default_scenes());
+    let flags: [(&str, &str, String); 9] = [
+        (
+            "--listen",
+            "ADDR",
+            format!("IP:PORT to listen on; port 0 picks a free one (default: {DEFAULT_LISTEN})"),
+        ),
+        (
+            "--scene",
+            "SCENE",
+            "`default` (the tavern), `test`, or a TOML scene file (default: default)".into(),
+        ),
+        (
+            "--key",
+            "KEY",
+            format!("API key clients sign with (default: {DEFAULT_KEY})"),
+        ),
+        (
+            "--secret",
+            "SECRET",
+            format!("API secret that goes with the key (default: {DEFAULT_SECRET})"),
+        ),
+        (
+            "--pacing",
+            "MODE",
+            "`human` (human-like delays) or `instant` (none) (default: human)".into(),
+        ),
+        (
+            "--token-ttl",
+            "SECS",
+            format!(
+                "lifetime of the session tokens it issues (default: {})",
+                defaults.token_ttl.as_secs()
+            ),
+        ),
+        (
+            "--idle-timeout",
+            "SECS",
+            format!(
+                "a session with no traffic for this long expires (default: {})",
+                defaults.session_idle_timeout.as_secs()
+            ),
+        ),
+        (
+            "--tls-cert",
+            "PEM_FILE",
+            "serve TLS with this certificate chain (with --tls-key; default: plaintext)".into(),
+        ),
+        (
+            "--tls-key",
+            "PEM_FILE",
+            "the certificate's private key (with --tls-cert; default: none)".into(),
+        ),
+    ];
+    let mut text = String::from(
+        "inworld-engine: the local Inworld engine (scripted characters, the same gRPC protocol)\n\n\
+         usage: inworld-engine [--flag VALUE | --flag=VALUE]...\n\n",
+    );
+    for (flag, value, what) in flags {
+        text.push_str(&format!("  {:<20} {what}\n", format!("{flag} {value}")));
+    }
+    text.push_str(&format!(
+        "  {:<20} print this help and exit\n",
+        "-h, --help"
+    ));
+    text.push_str(
+        "\nIt prints its address, scenes, characters, key and secret on stdout, then serves\n\
+         until interrupted. Logs go to stderr, filtered by INWORLD_LOG (default info;\n\
+         e.g. INWORLD_LOG=debug).\n",
+    );
+    text
+}
+
+/// What the command line asks for.
+enum Parsed {
+    Run(Box<EngineConfig>),
+    Help,
+}
+
+/// Flags that take a value (all of them but --help).
+const VALUE_FLAGS: &[&str] = &[
+    "--listen",
+    "--scene",
+    "--key",
+    "--secret",
+    "--pacing",
+    "--token-ttl",
+    "--idle-timeout",
+    "--tls-cert",
+    "--tls-key",
+];
+
+/// Reads the flags; a usage error is `Err(message)`.
+fn parse(args: Vec<String>) -> Result<Parsed, String> {
     let mut config = EngineConfig::new(Workspace::default_scenes());
-    config.listen = "127.0.0.1:50051".parse().expect("valid address");
+    config.listen = DEFAULT_LISTEN.parse().expect("valid address");
     config.pacing = Pacing::Human;
-    let (mut key, mut secret) = ("test-api-key".to_string(), "test-api-secret".to_string());
+    let (mut key, mut secret) = (DEFAULT_KEY.to_string(), DEFAULT_SECRET.to_string());
     let (mut cert, mut tls_key) = (None, None);
     let mut it = args.into_iter();
-    while let Some(flag) = it.next() {
-        if flag == "--help" || flag == "-h" {
-            return Err(String::new());
+    while let Some(arg) = it.next() {
+        if arg == "--help" || arg == "-h" {
+            return Ok(Parsed::Help);
         }
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        // `--flag=value` or `--flag value`.
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        if !VALUE_FLAGS.contains(&flag.as_str()) {
+            return Err(if flag.starts_with('-') {
+                format!("unknown flag {flag:?}")
+            } else {
+                format!("unexpected argument {arg:?} (flags start with --)")
+            });
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => match it.next() {
+                Some(v) if !v.starts_with("--") => v,
+                _ => return Err(format!("{flag} needs a value")),
+            },
+        };
         let secs = |v: &str| {
             v.parse::<f64>()
                 .ok()
-                .filter(|s| *s > 0.0)
+                .filter(|s| *s > 0.0 && s.is_finite())
                 .map(Duration::from_secs_f64)
                 .ok_or_else(|| format!("{flag}: {v:?} is not a positive number of seconds"))
         };
@@ -42,13 +155,14 @@ fn parse(args: Vec<String>) -> Result<EngineConfig, String> {
             "--listen" => {
                 config.listen = value
                     .parse()
-                    .map_err(|e| format!("--listen {value:?}: {e}"))?
+                    .map_err(|e| format!("--listen {value:?}: {e} (use IP:PORT)"))?
             }
             "--scene" => {
                 config.workspace = match value.as_str() {
                     "default" => Workspace::default_scenes(),
                     "test" => Workspace::test_scenes(),
-                    path => Workspace::from_file(path.as_ref()).map_err(|e| e.to_string())?,
+                    path => Workspace::from_file(path.as_ref())
+                        .map_err(|e| format!("--scene {path:?}: {e}"))?,
                 }
             }
             "--key" => key = value,
@@ -64,7 +178,7 @@ fn parse(args: Vec<String>) -> Result<EngineConfig, String> {
             "--idle-timeout" => config.session_idle_timeout = secs(&value)?,
             "--tls-cert" => cert = Some(value),
             "--tls-key" => tls_key = Some(value),
-            other => return Err(format!("unknown flag {other:?}")),
+            _ => unreachable!("every flag of VALUE_FLAGS is handled"),
         }
     }
     config.credentials = vec![Credentials::new(key, secret)];
@@ -76,23 +190,21 @@ fn parse(args: Vec<String>) -> Result<EngineConfig, String> {
         }
         _ => return Err("--tls-cert and --tls-key go together".into()),
     }
-    Ok(config)
+    Ok(Parsed::Run(Box::new(config)))
 }
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::new().filter_or("INWORLD_LOG", "info")).init();
     let config = match parse(std::env::args().skip(1).collect()) {
-        Ok(c) => c,
+        Ok(Parsed::Run(c)) => *c,
+        Ok(Parsed::Help) => {
+            print!("{}", help());
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
-            if !e.is_empty() {
-                eprintln!("inworld-engine: {e}");
-            }
-            eprintln!("{USAGE}");
-            return if e.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            };
+            eprintln!("inworld-engine: {e}");
+            eprintln!("run `inworld-engine --help` for the flags and their defaults");
+            return ExitCode::from(2);
         }
     };
     let runtime = match tokio::runtime::Runtime::new() {

@@ -13,8 +13,13 @@
 #define INWORLD_ENGINE 1
 #include "inworld.h"
 
-/* Seconds to wait for the engine before failing (valgrind is slow). */
-#define WAIT_S 60.0
+/* Seconds to wait for the engine before failing. Only catches a hang: under
+ * valgrind, on a busy machine, everything is slow. */
+#define WAIT_S 120.0
+
+/* How long a session may take to load its scene (the library's default, 15 s,
+ * is for a game on a network; here it only catches a hang). */
+#define SCENE_TIMEOUT_MS 120000u
 
 static char last_message[1024];
 
@@ -115,6 +120,7 @@ static inline struct iw_client *new_client(const char *address, const char *scen
     cc.scene = scene;
     cc.user_name = "Tester";
     cc.capabilities = caps;
+    cc.scene_timeout_ms = SCENE_TIMEOUT_MS;
     CHECK(iw_client_new(IW_ABI_VERSION, &cc, &client));
     return client;
 }
