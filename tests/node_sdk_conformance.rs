@@ -343,13 +343,13 @@ fn node_sdk_runs_a_whole_session() {
 /// One client packet as a line: its kind, and what matters of it here.
 /// Agent ids are shown as the character's resource name (`names` maps them).
 fn describe(
-    p: &inworld::proto::ai::inworld::packets::InworldPacket,
+    p: &inworld::protocol::ai::inworld::packets::InworldPacket,
     names: &std::collections::HashMap<String, String>,
 ) -> String {
-    use inworld::proto::ai::inworld::packets::{
+    use inworld::protocol::ai::inworld::packets::{
         actor, control_event, inworld_packet::Packet, mutation_event,
     };
-    let actor = |a: &inworld::proto::ai::inworld::packets::Actor| {
+    let actor = |a: &inworld::protocol::ai::inworld::packets::Actor| {
         let kind = actor::Type::try_from(a.r#type)
             .map(|t| t.as_str_name())
             .unwrap_or("?");
@@ -392,7 +392,7 @@ fn describe(
 /// and no configuration or scene is sent again.
 #[test]
 fn node_sdk_reopens_after_an_error_without_resending_the_scene() {
-    use inworld::proto::ai::inworld::packets::{control_event, inworld_packet::Packet};
+    use inworld::protocol::ai::inworld::packets::{control_event, inworld_packet::Packet};
     let runtime = runtime();
     let engine = start_recording_engine(&runtime);
     let events = run_driver("sdk_reconnect.js", &engine);
@@ -446,7 +446,10 @@ fn node_sdk_reopens_after_an_error_without_resending_the_scene() {
         .iter()
         .position(|(_, p)| matches!(&p.packet, Some(Packet::Text(t)) if t.text == "please fail"))
         .expect("`please fail` reached the engine");
-    let lines = |range: &[(String, inworld::proto::ai::inworld::packets::InworldPacket)]| {
+    let lines = |range: &[(
+        String,
+        inworld::protocol::ai::inworld::packets::InworldPacket,
+    )]| {
         range
             .iter()
             .map(|(_, p)| describe(p, &names))
@@ -476,7 +479,7 @@ fn node_sdk_reopens_after_an_error_without_resending_the_scene() {
             "TEXT \"after error\"",
         ]
     );
-    let conversation = |p: &inworld::proto::ai::inworld::packets::InworldPacket| {
+    let conversation = |p: &inworld::protocol::ai::inworld::packets::InworldPacket| {
         p.packet_id.as_ref().unwrap().conversation_id.clone()
     };
     let update = &second[0].1;

@@ -612,7 +612,13 @@ impl Driver {
     fn report(&self, failure: &Failure, will_retry: bool) -> SessionError {
         let t = &self.client.timeouts;
         let (code, message) = match failure {
-            Failure::Status(status) => (status.code(), status_message(status)),
+            Failure::Status(status) => match connect_failure(status) {
+                Some(cause) => (
+                    status.code(),
+                    format!("cannot connect to {}: {cause}", self.client.host),
+                ),
+                None => (status.code(), status_message(status)),
+            },
             Failure::ConnectTimeout => (
                 tonic::Code::DeadlineExceeded,
                 format!(
@@ -666,6 +672,19 @@ impl Driver {
     }
 }
 
+/// The root cause of a status that says the connection could not be made
+/// (tonic reports it as UNAVAILABLE with the connector's error as source).
+fn connect_failure(status: &tonic::Status) -> Option<String> {
+    if status.code() != tonic::Code::Unavailable || !status.message().contains("connect") {
+        return None;
+    }
+    let mut source = std::error::Error::source(status)?;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    Some(source.to_string())
+}
+
 /// A status as the game reads it: `<code> <NAME>: <message>`, with the
 /// transport's cause when the message does not already say it.
 fn status_message(status: &tonic::Status) -> String {
@@ -706,5 +725,30 @@ mod tests {
         let status = tonic::Status::from_error(Box::new(cause));
         let message = status_message(&status);
         assert_eq!(message.matches("refused").count(), 1, "{message}");
+    }
+
+    #[test]
+    fn a_connection_that_cannot_be_made_names_its_root_cause() {
+        #[derive(Debug)]
+        struct Wrapper(std::io::Error);
+        impl std::fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("tcp connect error")
+            }
+        }
+        impl std::error::Error for Wrapper {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let mut status = tonic::Status::unavailable("tcp connect error");
+        assert_eq!(connect_failure(&status), None, "no cause, no claim");
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        status.set_source(std::sync::Arc::new(Wrapper(refused)));
+        assert_eq!(connect_failure(&status).as_deref(), Some("refused"));
+        // Other failures keep their status message.
+        let mut other = tonic::Status::unavailable("the engine is stopping");
+        other.set_source(std::sync::Arc::new(std::io::Error::other("x")));
+        assert_eq!(connect_failure(&other), None);
     }
 }
