@@ -497,3 +497,43 @@ pub struct SendFailed {
     pub reason: SendFailure,
     pub message: Text,
 }
+
+#[cfg(all(test, feature = "serde"))]
+mod serde_tests {
+    use super::*;
+    use crate::protocol::status::{ErrorDetails, ErrorType, ReconnectionType};
+
+    #[test]
+    fn packets_serialize_as_plain_json() {
+        let mut packet = Packet::local(PacketBody::Text(TextEvent {
+            text: "hi".into(),
+            is_final: true,
+            source: TextSource::Generated,
+        }));
+        packet.ids.interaction_id = "i1".into();
+        let json = serde_json::to_value(&packet).unwrap();
+        assert_eq!(json["ids"]["interaction_id"], "i1");
+        assert_eq!(json["body"]["Text"]["text"], "hi");
+        assert_eq!(json["body"]["Text"]["source"], "Generated");
+
+        let mut details = ErrorDetails::new(ErrorType::SessionPaused, ReconnectionType::Timeout);
+        details.reconnect_time = Some(std::time::UNIX_EPOCH + Duration::from_millis(1500));
+        let error = Packet::local(PacketBody::Error(SessionError {
+            grpc_code: 9,
+            message: "paused".into(),
+            details: Some(details),
+            will_retry: true,
+        }));
+        let json = serde_json::to_value(&error).unwrap();
+        let d = &json["body"]["Error"]["details"];
+        assert_eq!(d["reconnect_type"], "TIMEOUT");
+        assert_eq!(d["reconnect_time"], 1500);
+        let reconnecting = Packet::local(PacketBody::Connection(ConnectionEvent {
+            state: ConnectionState::Reconnecting,
+            retry_in: Duration::from_millis(250),
+            resumed: Resumed::No,
+        }));
+        let json = serde_json::to_value(&reconnecting).unwrap();
+        assert_eq!(json["body"]["Connection"]["retry_in"], 250);
+    }
+}
