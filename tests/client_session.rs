@@ -194,7 +194,7 @@ fn set_current_character_changes_who_answers() {
     assert_eq!(session.current_character().unwrap(), bob);
     assert!(matches!(
         session.set_current_character("nobody"),
-        Err(Error::InvalidArgument(_))
+        Err(Error::NotFound(_))
     ));
     session.close();
 }

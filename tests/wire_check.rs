@@ -126,7 +126,6 @@ fn our_packets_match_the_sdks() {
     // The capture run's configuration (peer/nodejs-sdk/sdk-session.js).
     let mut config = config_for(&engine);
     config.user.name = Some("Player One".into());
-    config.user.id = Some("player-1".into());
     config.user.profile = vec![("age".into(), "30".into())];
     config.game_session_id = Some("game-session-1".into());
     config.client_id = Some("my-game".into());

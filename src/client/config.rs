@@ -65,10 +65,9 @@ pub enum TlsMode {
 }
 
 /// The player as the characters know them (PROTOCOL.md 4.4: only the name and
-/// profile fields are sent; the id is never sent, as in the SDK).
+/// profile fields are sent; the SDK sends no user id, so there is none here).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserConfig {
-    pub id: Option<String>,
     pub name: Option<String>,
     /// Player profile fields `(field_id, value)`.
     pub profile: Vec<(String, String)>,

@@ -79,8 +79,10 @@ pub struct SentIds {
 /// Why a call of the Rust API failed. The ffi maps each variant to an `IW_E_*` code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
-    /// A bad argument (empty text, unknown character, ...).
+    /// A bad argument (empty text, empty character name, ...).
     InvalidArgument(String),
+    /// The named thing (e.g. a character of the scene) does not exist.
+    NotFound(String),
     /// The configuration is not usable; the message names the option.
     InvalidConfig(String),
     /// The call needs a loaded scene.
@@ -101,6 +103,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
+            Error::NotFound(m) => f.write_str(m),
             Error::InvalidConfig(m) => write!(f, "invalid configuration: {m}"),
             Error::NotReady => f.write_str("the session's scene is not loaded yet"),
             Error::Closed => f.write_str("the session is closed"),

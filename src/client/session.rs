@@ -191,9 +191,7 @@ impl Session {
                 .or_else(|| scene.characters.iter().find(|c| c.resource_name == who))
                 .or_else(|| scene.characters.iter().find(|c| c.display_name == who))
                 .cloned()
-                .ok_or_else(|| {
-                    Error::InvalidArgument(format!("no character {who:?} in the scene"))
-                })?;
+                .ok_or_else(|| Error::NotFound(format!("no character {who:?} in the scene")))?;
             if shared.current.as_ref() == Some(&found) {
                 return Ok(());
             }

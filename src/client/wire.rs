@@ -421,7 +421,6 @@ mod tests {
         assert!(caps.audio && caps.multi_agent && caps.ping_pong_report && caps.logs);
         assert!(!caps.emotions && !caps.logs_debug);
 
-        config.user.id = Some("never-sent".into());
         config.user.name = Some("Ann".into());
         config.continuation = Some(Continuation::SavedState(vec![1, 2]));
         config.capabilities.logs_warning = false;

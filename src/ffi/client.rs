@@ -263,7 +263,6 @@ unsafe fn config_of(c: &iw_client_config) -> FfiResult<ClientConfig> {
         )),
     };
     config.scene = required(c.scene, "config->scene")?;
-    config.user.id = optional(c.user_id, "config->user_id")?;
     config.user.name = optional(c.user_name, "config->user_name")?;
     if c.profile_field_count > 0 {
         if c.profile_fields.is_null() {

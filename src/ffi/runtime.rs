@@ -50,6 +50,7 @@ pub fn from_client(e: client::Error) -> FfiError {
         client::Error::InvalidArgument(_) | client::Error::InvalidConfig(_) => {
             IW_E_INVALID_ARGUMENT
         }
+        client::Error::NotFound(_) => IW_E_NOT_FOUND,
         client::Error::NotReady => IW_E_NOT_READY,
         client::Error::Closed => IW_E_CLOSED,
         client::Error::Shutdown => IW_E_SHUTDOWN,

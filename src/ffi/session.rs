@@ -16,7 +16,7 @@ use super::receive::{PacketRegistration, RegCell, WakeupRegistration};
 use super::runtime::{check_alive, from_client, start_runtime};
 use super::strings::borrowed;
 use super::types::*;
-use crate::client::{Error, SentIds, Session, SessionState};
+use crate::client::{SentIds, Session, SessionState};
 use crate::packet::{Character, Packet};
 
 /// Opaque handle to a session (see `iw_session_open`).
@@ -361,10 +361,7 @@ pub unsafe extern "C" fn iw_session_set_character(
         entry
             .session
             .set_current_character(who)
-            .map_err(|e| match e {
-                Error::InvalidArgument(m) => FfiError::new(IW_E_NOT_FOUND, m),
-                e => from_client(e),
-            })
+            .map_err(from_client)
     })
 }
 
