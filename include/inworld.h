@@ -9,6 +9,109 @@
 
 
 /**
+ * Success.
+ */
+#define IW_OK 0
+
+/**
+ * An argument has a value the call does not accept (see `iw_last_error`).
+ */
+#define IW_E_INVALID_ARGUMENT -1
+
+/**
+ * A pointer argument that must not be NULL was NULL.
+ */
+#define IW_E_NULL_POINTER -2
+
+/**
+ * A string argument is not valid UTF-8 (the message names the field).
+ */
+#define IW_E_INVALID_UTF8 -3
+
+/**
+ * The handle is stale (already freed), of another type, or was never issued.
+ */
+#define IW_E_INVALID_HANDLE -4
+
+/**
+ * The caller's `IW_ABI_VERSION` has a different major version than the library.
+ */
+#define IW_E_ABI_VERSION -5
+
+/**
+ * The session is being polled or dispatched by another call right now
+ * (another thread, or a callback of the running dispatch).
+ */
+#define IW_E_BUSY -6
+
+/**
+ * `iw_shutdown()` was called; the library accepts no more calls.
+ */
+#define IW_E_SHUTDOWN -7
+
+/**
+ * The session has not loaded its scene yet (characters unknown).
+ */
+#define IW_E_NOT_READY -8
+
+/**
+ * The session is closed; it accepts no more sends.
+ */
+#define IW_E_CLOSED -9
+
+/**
+ * The library panicked inside the call (a bug); the call had no effect that can be relied on.
+ */
+#define IW_E_PANIC -10
+
+/**
+ * The caller's buffer is too small; `*len` holds the length needed.
+ */
+#define IW_E_BUFFER_TOO_SMALL -11
+
+/**
+ * The library's runtime could not be started or used.
+ */
+#define IW_E_RUNTIME -12
+
+/**
+ * The named thing (e.g. a character) does not exist.
+ */
+#define IW_E_NOT_FOUND -13
+
+/**
+ * Too late for this setting: the runtime (or the logger) is already running.
+ */
+#define IW_E_ALREADY_STARTED -14
+
+/**
+ * The session's outbound queue is full; the send was not queued.
+ */
+#define IW_E_QUEUE_FULL -15
+
+/**
+ * An operating system I/O error (e.g. the local engine could not bind its address).
+ */
+#define IW_E_IO -16
+
+/**
+ * A scene file could not be read or parsed.
+ */
+#define IW_E_SCENE -17
+
+/**
+ * ABI version of this header: `major << 16 | minor`. Pass it to `iw_client_new`;
+ * a library with another major version refuses with `IW_E_ABI_VERSION`.
+ * 2.0: `iw_client_config.user_id` was removed (it was accepted but never sent).
+ */
+#define IW_ABI_VERSION 131072
+
+/**
+ * Major part of `IW_ABI_VERSION`.
+ */
+#define IW_ABI_VERSION_MAJOR (IW_ABI_VERSION >> 16)
+
+/**
  * `iw_client_config.tls`: TLS unless the host is loopback (default).
  */
 #define IW_TLS_AUTO 0
@@ -112,56 +215,6 @@
  * `iw_dialog_line.talker`: a character said it.
  */
 #define IW_TALKER_CHARACTER 2
-
-#if defined(INWORLD_ENGINE)
-/**
- * `iw_engine_config.pacing`: replies as fast as possible (tests, benchmarks).
- */
-#define IW_PACING_INSTANT 0
-#endif
-
-#if defined(INWORLD_ENGINE)
-/**
- * `iw_engine_config.pacing`: replies paced like a person talking (demos).
- */
-#define IW_PACING_HUMAN 1
-#endif
-
-/**
- * Log level: errors.
- */
-#define IW_LOG_ERROR 1
-
-/**
- * Log level: warnings.
- */
-#define IW_LOG_WARN 2
-
-/**
- * Log level: information.
- */
-#define IW_LOG_INFO 3
-
-/**
- * Log level: debugging.
- */
-#define IW_LOG_DEBUG 4
-
-/**
- * Log level: tracing.
- */
-#define IW_LOG_TRACE 5
-
-/**
- * ABI version of this header: `major << 16 | minor`. Pass it to `iw_client_new`;
- * a library with another major version refuses with `IW_E_ABI_VERSION`.
- */
-#define IW_ABI_VERSION 65536
-
-/**
- * Major part of `IW_ABI_VERSION`.
- */
-#define IW_ABI_VERSION_MAJOR (IW_ABI_VERSION >> 16)
 
 /**
  * `iw_actor.kind`: unknown.
@@ -269,85 +322,185 @@
 #define IW_PACKET_OVERFLOW 16
 
 /**
- * `iw_text.source`
+ * `iw_text.source`: not given.
  */
 #define IW_TEXT_SOURCE_UNKNOWN 0
 
+/**
+ * `iw_text.source`: recognised speech.
+ */
 #define IW_TEXT_SOURCE_SPEECH_TO_TEXT 1
 
+/**
+ * `iw_text.source`: typed by the player.
+ */
 #define IW_TEXT_SOURCE_TYPED_IN 2
 
+/**
+ * `iw_text.source`: generated (a character's reply).
+ */
 #define IW_TEXT_SOURCE_GENERATED 3
 
+/**
+ * `iw_text.source`: a filler while the reply is being generated.
+ */
 #define IW_TEXT_SOURCE_FILLER 4
 
 /**
- * `iw_control.action`
+ * `iw_control.action`: an action this version does not model.
  */
 #define IW_CONTROL_UNKNOWN 0
 
+/**
+ * `iw_control.action`: an audio session (microphone input) started.
+ */
 #define IW_CONTROL_AUDIO_SESSION_START 1
 
+/**
+ * `iw_control.action`: the audio session ended.
+ */
 #define IW_CONTROL_AUDIO_SESSION_END 2
 
 /**
- * The reply to one input is complete (match `interaction_id` with `iw_sent_ids`).
+ * `iw_control.action`: the reply to one input is complete (match
+ * `interaction_id` with `iw_sent_ids`).
  */
 #define IW_CONTROL_INTERACTION_END 3
 
+/**
+ * `iw_control.action`: speech playback started.
+ */
 #define IW_CONTROL_TTS_PLAYBACK_START 4
 
+/**
+ * `iw_control.action`: speech playback ended.
+ */
 #define IW_CONTROL_TTS_PLAYBACK_END 5
 
+/**
+ * `iw_control.action`: speech playback muted.
+ */
 #define IW_CONTROL_TTS_PLAYBACK_MUTE 6
 
+/**
+ * `iw_control.action`: speech playback unmuted.
+ */
 #define IW_CONTROL_TTS_PLAYBACK_UNMUTE 7
 
+/**
+ * `iw_control.action`: a warning from the service (`description` says what).
+ */
 #define IW_CONTROL_WARNING 8
 
+/**
+ * `iw_control.action`: the service ended the session.
+ */
 #define IW_CONTROL_SESSION_END 9
 
 /**
- * `iw_conversation.kind`
+ * `iw_conversation.kind`: an event this version does not model.
  */
 #define IW_CONVERSATION_UNKNOWN 0
 
+/**
+ * `iw_conversation.kind`: the conversation started (its participants).
+ */
 #define IW_CONVERSATION_STARTED 1
 
+/**
+ * `iw_conversation.kind`: its participants changed.
+ */
 #define IW_CONVERSATION_UPDATED 2
 
+/**
+ * `iw_conversation.kind`: the service dropped the conversation.
+ */
 #define IW_CONVERSATION_EVICTED 3
 
 /**
- * Connection states (`iw_connection.state`, `iw_session_state`).
+ * Connection state (`iw_connection.state`, `iw_session_state`): getting a
+ * token, opening the stream, loading the scene.
  */
 #define IW_STATE_CONNECTING 1
 
 /**
- * The scene is loaded; characters are known.
+ * Connection state: the scene is loaded; characters are known.
  */
 #define IW_STATE_READY 2
 
+/**
+ * Connection state: the stream broke; the library is opening a new one
+ * (sends are queued meanwhile).
+ */
 #define IW_STATE_RECONNECTING 3
 
 /**
- * Closed for good (by the game, or after an error that is not retried).
+ * Connection state: closed for good (by the game, or after an error that is
+ * not retried).
  */
 #define IW_STATE_CLOSED 4
 
 /**
- * `iw_error.reconnect_type`
+ * `iw_error.reconnect_type`: the service said nothing.
  */
 #define IW_RECONNECT_UNDEFINED 0
 
+/**
+ * `iw_error.reconnect_type`: do not reconnect.
+ */
 #define IW_RECONNECT_NO_RETRY 1
 
+/**
+ * `iw_error.reconnect_type`: reconnect at once.
+ */
 #define IW_RECONNECT_IMMEDIATE 2
 
+/**
+ * `iw_error.reconnect_type`: reconnect at `reconnect_time_ms`.
+ */
 #define IW_RECONNECT_TIMEOUT 3
 
 /**
- * Opaque handle to a client configuration (see `iw_client_new`).
+ * Log level: errors.
+ */
+#define IW_LOG_ERROR 1
+
+/**
+ * Log level: warnings.
+ */
+#define IW_LOG_WARN 2
+
+/**
+ * Log level: information.
+ */
+#define IW_LOG_INFO 3
+
+/**
+ * Log level: debugging.
+ */
+#define IW_LOG_DEBUG 4
+
+/**
+ * Log level: tracing.
+ */
+#define IW_LOG_TRACE 5
+
+#if defined(INWORLD_ENGINE)
+/**
+ * `iw_engine_config.pacing`: replies as fast as possible (tests, benchmarks).
+ */
+#define IW_PACING_INSTANT 0
+#endif
+
+#if defined(INWORLD_ENGINE)
+/**
+ * `iw_engine_config.pacing`: replies paced like a person talking (demos).
+ */
+#define IW_PACING_HUMAN 1
+#endif
+
+/**
+ * Opaque handle to a client (see `iw_client_new`).
  */
 typedef struct iw_client iw_client;
 
@@ -374,7 +527,13 @@ typedef int32_t iw_result;
  * NUL-terminated UTF-8 strings, copied by the call.
  */
 typedef struct iw_key_value {
+  /**
+   * The name (e.g. a trigger parameter's or a profile field's id).
+   */
   const char *key;
+  /**
+   * Its value.
+   */
   const char *value;
 } iw_key_value;
 
@@ -419,7 +578,13 @@ typedef struct iw_client_config {
    * Extra trusted root certificates, PEM (default none).
    */
   const char *root_cert_pem;
+  /**
+   * API key (with `api_secret`; default none).
+   */
   const char *api_key;
+  /**
+   * API secret (default none).
+   */
   const char *api_secret;
   /**
    * A session token from your backend's GenerateToken call.
@@ -441,7 +606,6 @@ typedef struct iw_client_config {
    * `workspaces/<ws>/scenes/<name>` or `workspaces/<ws>/characters/<name>` (required).
    */
   const char *scene;
-  const char *user_id;
   /**
    * The player's name as characters say it.
    */
@@ -450,11 +614,18 @@ typedef struct iw_client_config {
    * Player profile fields (`key` = field id), `profile_field_count` of them.
    */
   const struct iw_key_value *profile_fields;
+  /**
+   * How many `profile_fields` there are (default 0).
+   */
   size_t profile_field_count;
   /**
    * Appended to the client description sent to the engine.
    */
   const char *client_id;
+  /**
+   * The game's own id for this play session, sent with the session
+   * configuration (default none).
+   */
   const char *game_session_id;
   /**
    * Bitmask of `IW_CAP_*` (default `IW_CAP_DEFAULT`).
@@ -478,60 +649,20 @@ typedef struct iw_client_config {
    * GetSessionState answer), `continuation_state_len` of them (default none).
    */
   const uint8_t *continuation_state;
+  /**
+   * How many bytes `continuation_state` has (default 0).
+   */
   size_t continuation_state_len;
   /**
    * Or continue a previous dialog: `dialog_history_count` lines, oldest first
    * (default none). Give at most one of the two continuations.
    */
   const struct iw_dialog_line *dialog_history;
+  /**
+   * How many lines `dialog_history` has (default 0).
+   */
   size_t dialog_history_count;
 } iw_client_config;
-
-#if defined(INWORLD_ENGINE)
-/**
- * Options of a local engine. Fill with `iw_engine_config_init`; strings are
- * NUL-terminated UTF-8, NULL means the default; everything is copied.
- */
-typedef struct iw_engine_config {
-  /**
-   * `sizeof(iw_engine_config)`, set by `iw_engine_config_init`.
-   */
-  uint32_t struct_size;
-  /**
-   * `IW_PACING_*` (default `IW_PACING_INSTANT`).
-   */
-  uint32_t pacing;
-  /**
-   * Address to listen on (default "127.0.0.1:0": loopback, a free port).
-   */
-  const char *listen;
-  /**
-   * "default" (the demo tavern), "test" (the test scenes), or the path of a
-   * scene file (TOML). Default "default".
-   */
-  const char *scene;
-  /**
-   * Accepted API key (default "test-api-key").
-   */
-  const char *api_key;
-  /**
-   * Accepted API secret (default "test-api-secret").
-   */
-  const char *api_secret;
-} iw_engine_config;
-#endif
-
-/**
- * A log callback: `level` is `IW_LOG_*`; `target` (the module) and `message`
- * are NUL-terminated UTF-8 that live until it returns. It runs on whatever
- * thread logged (often a library thread) and must not block for long.
- */
-typedef void (*iw_log_fn)(uint32_t level, const char *target, const char *message, void *userdata);
-
-/**
- * Releases a registration's userdata; called exactly once.
- */
-typedef void (*iw_userdata_free_fn)(void *userdata);
 
 /**
  * Borrowed UTF-8 text: `len` bytes at `ptr`, followed by a NUL byte (so `ptr`
@@ -541,6 +672,47 @@ typedef struct iw_str {
   const char *ptr;
   size_t len;
 } iw_str;
+
+/**
+ * A character of the loaded scene.
+ */
+typedef struct iw_character {
+  /**
+   * `sizeof(iw_character)` of the library that wrote it.
+   */
+  uint32_t struct_size;
+  /**
+   * Agent id: what routing and `iw_session_set_character` use.
+   */
+  struct iw_str id;
+  /**
+   * Full resource name `workspaces/<ws>/characters/<id>`.
+   */
+  struct iw_str resource_name;
+  struct iw_str display_name;
+  struct iw_str avatar_img;
+  struct iw_str avatar_img_original;
+  struct iw_str rpm_model_uri;
+  struct iw_str rpm_image_uri_portrait;
+  struct iw_str rpm_image_uri_posture;
+} iw_character;
+
+/**
+ * Ids of a packet the game sent, as NUL-terminated strings (UUIDs are 36
+ * characters), so the game can match the reply's `IW_CONTROL_INTERACTION_END`
+ * by `interaction_id`.
+ */
+typedef struct iw_sent_ids {
+  /**
+   * Set by `iw_sent_ids_init`.
+   */
+  uint32_t struct_size;
+  char packet_id[37];
+  char utterance_id[37];
+  char interaction_id[37];
+  char correlation_id[37];
+  char conversation_id[37];
+} iw_sent_ids;
 
 /**
  * The ids a packet carries (empty when absent).
@@ -650,30 +822,6 @@ typedef struct iw_conversation {
   const struct iw_actor *participants;
   size_t participant_count;
 } iw_conversation;
-
-/**
- * A character of the loaded scene.
- */
-typedef struct iw_character {
-  /**
-   * `sizeof(iw_character)` of the library that wrote it.
-   */
-  uint32_t struct_size;
-  /**
-   * Agent id: what routing and `iw_session_set_character` use.
-   */
-  struct iw_str id;
-  /**
-   * Full resource name `workspaces/<ws>/characters/<id>`.
-   */
-  struct iw_str resource_name;
-  struct iw_str display_name;
-  struct iw_str avatar_img;
-  struct iw_str avatar_img_original;
-  struct iw_str rpm_model_uri;
-  struct iw_str rpm_image_uri_portrait;
-  struct iw_str rpm_image_uri_posture;
-} iw_character;
 
 /**
  * `data` of `IW_PACKET_SCENE_STATUS`: the whole character list (it replaces the previous one).
@@ -840,210 +988,66 @@ typedef void (*iw_packet_fn)(struct iw_session *session,
                              void *userdata);
 
 /**
+ * Releases a registration's userdata; called exactly once.
+ */
+typedef void (*iw_userdata_free_fn)(void *userdata);
+
+/**
  * A wake-up callback: the session's queue went from empty to non-empty.
  */
 typedef void (*iw_wakeup_fn)(struct iw_session *session, void *userdata);
 
 /**
- * Ids of a packet the game sent, as NUL-terminated strings (UUIDs are 36
- * characters), so the game can match the reply's `IW_CONTROL_INTERACTION_END`
- * by `interaction_id`.
+ * A log callback: `level` is `IW_LOG_*`; `target` (the module) and `message`
+ * are NUL-terminated UTF-8 that live until it returns. It runs on whatever
+ * thread logged (often a library thread) and must not block for long.
  */
-typedef struct iw_sent_ids {
+typedef void (*iw_log_fn)(uint32_t level, const char *target, const char *message, void *userdata);
+
+#if defined(INWORLD_ENGINE)
+/**
+ * Options of a local engine. Fill with `iw_engine_config_init`; strings are
+ * NUL-terminated UTF-8, NULL means the default; everything is copied.
+ */
+typedef struct iw_engine_config {
   /**
-   * Set by `iw_sent_ids_init`.
+   * `sizeof(iw_engine_config)`, set by `iw_engine_config_init`.
    */
   uint32_t struct_size;
-  char packet_id[37];
-  char utterance_id[37];
-  char interaction_id[37];
-  char correlation_id[37];
-  char conversation_id[37];
-} iw_sent_ids;
-
-/**
- * Success.
- */
-#define IW_OK 0
-
-/**
- * An argument has a value the call does not accept (see `iw_last_error`).
- */
-#define IW_E_INVALID_ARGUMENT -1
-
-/**
- * A pointer argument that must not be NULL was NULL.
- */
-#define IW_E_NULL_POINTER -2
-
-/**
- * A string argument is not valid UTF-8 (the message names the field).
- */
-#define IW_E_INVALID_UTF8 -3
-
-/**
- * The handle is stale (already freed), of another type, or was never issued.
- */
-#define IW_E_INVALID_HANDLE -4
-
-/**
- * The caller's `IW_ABI_VERSION` has a different major version than the library.
- */
-#define IW_E_ABI_VERSION -5
-
-/**
- * The session is being polled or dispatched by another call right now
- * (another thread, or a callback of the running dispatch).
- */
-#define IW_E_BUSY -6
-
-/**
- * `iw_shutdown()` was called; the library accepts no more calls.
- */
-#define IW_E_SHUTDOWN -7
-
-/**
- * The session has not loaded its scene yet (characters unknown).
- */
-#define IW_E_NOT_READY -8
-
-/**
- * The session is closed; it accepts no more sends.
- */
-#define IW_E_CLOSED -9
-
-/**
- * The library panicked inside the call (a bug); the call had no effect that can be relied on.
- */
-#define IW_E_PANIC -10
-
-/**
- * The caller's buffer is too small; `*len` holds the length needed.
- */
-#define IW_E_BUFFER_TOO_SMALL -11
-
-/**
- * The library's runtime could not be started or used.
- */
-#define IW_E_RUNTIME -12
-
-/**
- * The named thing (e.g. a character) does not exist.
- */
-#define IW_E_NOT_FOUND -13
-
-/**
- * Too late for this setting: the runtime (or the logger) is already running.
- */
-#define IW_E_ALREADY_STARTED -14
-
-/**
- * The session's outbound queue is full; the send was not queued.
- */
-#define IW_E_QUEUE_FULL -15
-
-/**
- * An operating system I/O error (e.g. the local engine could not bind its address).
- */
-#define IW_E_IO -16
-
-/**
- * A scene file could not be read or parsed.
- */
-#define IW_E_SCENE -17
+  /**
+   * `IW_PACING_*` (default `IW_PACING_INSTANT`).
+   */
+  uint32_t pacing;
+  /**
+   * Address to listen on (default "127.0.0.1:0": loopback, a free port).
+   */
+  const char *listen;
+  /**
+   * "default" (the demo tavern), "test" (the test scenes), or the path of a
+   * scene file (TOML). Default "default".
+   */
+  const char *scene;
+  /**
+   * Accepted API key (default "test-api-key").
+   */
+  const char *api_key;
+  /**
+   * Accepted API secret (default "test-api-secret").
+   */
+  const char *api_secret;
+} iw_engine_config;
+#endif
 
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
 /**
- * Fills `config` with the defaults (see the fields), `struct_size` included.
- * Errors: `IW_E_NULL_POINTER`. Thread-safe; works before any other call.
+ * The name of a result code (e.g. `"IW_E_BUSY"`), or `"IW_E_UNKNOWN"` for a value
+ * this library does not define. The returned string is static: never free it.
+ * Thread-safe; works after `iw_shutdown()`.
  */
-iw_result iw_client_config_init(struct iw_client_config *config);
-
-/**
- * Creates a client from `config` (validated and copied) and writes its handle
- * to `*out`. Pass `IW_ABI_VERSION` as `abi_version`.
- *
- * Does no I/O. Errors: `IW_E_ABI_VERSION` (header and library disagree),
- * `IW_E_NULL_POINTER`, `IW_E_INVALID_UTF8` (the message names the field),
- * `IW_E_INVALID_ARGUMENT` (a bad option, named in the message; e.g. no scene,
- * no credentials, bad host), `IW_E_SHUTDOWN`. Release with `iw_client_free`.
- * Thread-safe. Sessions opened from the client do not depend on it: it may be
- * freed while they run.
- */
-iw_result iw_client_new(uint32_t abi_version,
-                        const struct iw_client_config *config,
-                        struct iw_client **out);
-
-/**
- * Frees a client. NULL is a no-op (`IW_OK`); a stale or foreign handle (double
- * free) gives `IW_E_INVALID_HANDLE`. Sessions opened from it keep running.
- * Thread-safe.
- */
-iw_result iw_client_free(struct iw_client *client);
-
-#if defined(INWORLD_ENGINE)
-/**
- * Fills `config` with the defaults. Errors: `IW_E_NULL_POINTER`.
- */
-iw_result iw_engine_config_init(struct iw_engine_config *config);
-#endif
-
-#if defined(INWORLD_ENGINE)
-/**
- * Starts a local engine on the library's runtime and writes its handle to
- * `*out`. It is listening when this returns (see `iw_engine_address`); connect
- * with `IW_TLS_OFF` (or `IW_TLS_AUTO`: loopback is plaintext) and its key/secret.
- *
- * Errors: `IW_E_SCENE` (scene file unreadable or invalid; the message says
- * why), `IW_E_IO` (cannot listen), `IW_E_INVALID_ARGUMENT` (bad address or
- * pacing), `IW_E_INVALID_UTF8`, `IW_E_NULL_POINTER`, `IW_E_RUNTIME`,
- * `IW_E_SHUTDOWN`. Release with `iw_engine_free`. Thread-safe.
- */
-iw_result iw_engine_start(const struct iw_engine_config *config, struct iw_engine **out);
-#endif
-
-#if defined(INWORLD_ENGINE)
-/**
- * Copies the engine's `host:port` (use it as `iw_client_config.host`) into `buf`
- * (NUL-terminated), its length into `*len`. Errors: `IW_E_BUFFER_TOO_SMALL`
- * (`*len` holds the length needed), `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`,
- * `IW_E_SHUTDOWN`.
- */
-iw_result iw_engine_address(const struct iw_engine *engine, char *buf, size_t cap, size_t *len);
-#endif
-
-#if defined(INWORLD_ENGINE)
-/**
- * Copies the full resource name of scene `index` (use it as
- * `iw_client_config.scene`) into `buf`, like `iw_engine_address`.
- * Errors: `IW_E_NOT_FOUND` (no scene `index`), and those of `iw_engine_address`.
- */
-iw_result iw_engine_scene_name(const struct iw_engine *engine,
-                               size_t index,
-                               char *buf,
-                               size_t cap,
-                               size_t *len);
-#endif
-
-#if defined(INWORLD_ENGINE)
-/**
- * Stops the engine: it stops accepting and ends its streams (sessions connected
- * to it see an error). Idempotent; the handle stays valid until `iw_engine_free`.
- * Errors: `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`.
- */
-iw_result iw_engine_stop(struct iw_engine *engine);
-#endif
-
-#if defined(INWORLD_ENGINE)
-/**
- * Stops (as `iw_engine_stop`) and frees the engine. NULL is a no-op; a stale or
- * foreign handle gives `IW_E_INVALID_HANDLE`.
- */
-iw_result iw_engine_free(struct iw_engine *engine);
-#endif
+const char *iw_result_name(iw_result result);
 
 /**
  * Copies the message of the last failed call on this thread into `buf`
@@ -1056,113 +1060,6 @@ iw_result iw_engine_free(struct iw_engine *engine);
  * with `cap` 0 to learn the size. Thread-safe; works after `iw_shutdown()`.
  */
 iw_result iw_last_error(char *buf, size_t cap, size_t *len);
-
-/**
- * The name of a result code (e.g. `"IW_E_BUSY"`), or `"IW_E_UNKNOWN"` for a value
- * this library does not define. The returned string is static: never free it.
- * Thread-safe; works after `iw_shutdown()`.
- */
-const char *iw_result_name(iw_result result);
-
-/**
- * Routes the library's log records up to `max_level` (`IW_LOG_*`; 0 turns
- * logging off) to `callback(level, target, message, userdata)`. A NULL
- * `callback` removes the current one. `userdata_free(userdata)` is called
- * exactly once: when replaced, removed, at `iw_shutdown`, or at once if this
- * call fails; if a log call with that userdata is running on another thread,
- * it is called on that thread when the log call returns (a running log call
- * may finish after the removal returns). Secrets (API secret, tokens) never appear in messages.
- *
- * Errors: `IW_E_INVALID_ARGUMENT` (`max_level` > `IW_LOG_TRACE`),
- * `IW_E_ALREADY_STARTED` (the process already installed another `log` logger,
- * e.g. a Rust host), `IW_E_SHUTDOWN`. Thread-safe.
- */
-iw_result iw_set_log_callback(iw_log_fn callback,
-                              void *userdata,
-                              iw_userdata_free_fn userdata_free,
-                              uint32_t max_level);
-
-/**
- * The name of an emotion behavior (`iw_emotion.behavior`, wire `SpaffCode`),
- * e.g. "JOY", or "UNKNOWN". Static string: never free it. Never fails.
- */
-const char *iw_emotion_behavior_name(int32_t behavior);
-
-/**
- * The name of an emotion strength (`iw_emotion.strength`), e.g. "STRONG", or
- * "UNKNOWN". Static string: never free it. Never fails.
- */
-const char *iw_emotion_strength_name(int32_t strength);
-
-/**
- * Moves up to `cap` queued packets into `out[0..*count]` and returns at once
- * (`*count` is 0 when nothing is waiting). Never blocks, takes no contended
- * lock, and allocates nothing per packet once warmed up.
- *
- * The packets (strings, audio, arrays) are lent: valid until the next poll or
- * dispatch of this session, or its free. Each call releases what the previous
- * one lent. Packets whose `kind` you do not know must be ignored. When the
- * queue was full, what was dropped is reported by an `IW_PACKET_OVERFLOW`
- * packet (with the count) before the next packet that fits, or as soon as
- * the queue has been drained.
- * Errors: `IW_E_BUSY` (another poll/dispatch of this session is running: two
- * threads, or a call from a dispatch callback), `IW_E_NULL_POINTER`,
- * `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`. Poll a session from one thread at a time.
- */
-iw_result iw_session_poll(struct iw_session *session,
-                          struct iw_packet *out,
-                          size_t cap,
-                          size_t *count);
-
-/**
- * Calls `callback(session, packet, userdata)` on the calling thread for each
- * queued packet, at most `max` of them (`SIZE_MAX` for all), and writes how many
- * to `*count` (if `count` is not NULL). Each packet lives until the callback
- * returns (the last one until the next poll/dispatch).
- *
- * The callback may send, close, or free the session (then the dispatch stops
- * and returns `IW_OK`); polling or dispatching the same session from it gives
- * `IW_E_BUSY`. Errors: as `iw_session_poll`.
- */
-iw_result iw_session_dispatch(struct iw_session *session,
-                              iw_packet_fn callback,
-                              void *userdata,
-                              size_t max,
-                              size_t *count);
-
-/**
- * Delivers the session's packets to `callback(session, packet, userdata)` on a
- * library thread instead of the queue (for engines that marshal to their main
- * thread themselves). Packets already queued stay pollable.
- *
- * `packet` lives until the callback returns. `userdata` must be usable from
- * library threads. `userdata_free(userdata)` (if not NULL) is called exactly
- * once: when the registration is replaced or removed (`callback` NULL goes
- * back to queueing), the session freed, or at once if this call fails. It runs
- * before that call returns, except when made from inside this very callback:
- * then right after the callback returns. It never runs while a callback with
- * that userdata runs. After
- * `iw_session_close`/`iw_session_free` returns, the callback never runs again.
- * The callback may call any function on the session, including free.
- * Errors: `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`.
- */
-iw_result iw_session_set_callback(struct iw_session *session,
-                                  iw_packet_fn callback,
-                                  void *userdata,
-                                  iw_userdata_free_fn userdata_free);
-
-/**
- * Calls `callback(session, userdata)` on a library thread whenever the
- * session's queue goes from empty to non-empty, e.g. to schedule a poll on the
- * game's thread. Keep it short; do not poll from it unless you own the session
- * on that thread. `userdata_free` follows the rules of `iw_session_set_callback`;
- * a NULL `callback` removes the wake-up.
- * Errors: `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`.
- */
-iw_result iw_session_set_wakeup(struct iw_session *session,
-                                iw_wakeup_fn callback,
-                                void *userdata,
-                                iw_userdata_free_fn userdata_free);
 
 /**
  * Library version as `major << 16 | minor << 8 | patch`. Never fails.
@@ -1197,6 +1094,34 @@ iw_result iw_runtime_set_worker_threads(uint32_t threads);
  * your last use of the library.
  */
 iw_result iw_shutdown(void);
+
+/**
+ * Fills `config` with the defaults (see the fields), `struct_size` included.
+ * Errors: `IW_E_NULL_POINTER`. Thread-safe; works before any other call.
+ */
+iw_result iw_client_config_init(struct iw_client_config *config);
+
+/**
+ * Creates a client from `config` (validated and copied) and writes its handle
+ * to `*out`. Pass `IW_ABI_VERSION` as `abi_version`.
+ *
+ * Does no I/O. Errors: `IW_E_ABI_VERSION` (header and library disagree),
+ * `IW_E_NULL_POINTER`, `IW_E_INVALID_UTF8` (the message names the field),
+ * `IW_E_INVALID_ARGUMENT` (a bad option, named in the message; e.g. no scene,
+ * no credentials, bad host), `IW_E_SHUTDOWN`. Release with `iw_client_free`.
+ * Thread-safe. Sessions opened from the client do not depend on it: it may be
+ * freed while they run.
+ */
+iw_result iw_client_new(uint32_t abi_version,
+                        const struct iw_client_config *config,
+                        struct iw_client **out);
+
+/**
+ * Frees a client. NULL is a no-op (`IW_OK`); a stale or foreign handle (double
+ * free) gives `IW_E_INVALID_HANDLE`. Sessions opened from it keep running.
+ * Thread-safe.
+ */
+iw_result iw_client_free(struct iw_client *client);
 
 /**
  * Opens a session with the client's configuration and writes its handle to `*out`.
@@ -1276,8 +1201,9 @@ iw_result iw_session_current_character(const struct iw_session *session, struct 
 /**
  * Makes `who` (agent id, resource name or display name) the character that
  * sends go to. Errors: `IW_E_NOT_FOUND` (no such character in the scene),
- * `IW_E_NOT_READY`, `IW_E_INVALID_UTF8`, `IW_E_NULL_POINTER`,
- * `IW_E_INVALID_HANDLE`, `IW_E_CLOSED`, `IW_E_SHUTDOWN`. Thread-safe, never blocks.
+ * `IW_E_INVALID_ARGUMENT` (empty name), `IW_E_NOT_READY`, `IW_E_INVALID_UTF8`,
+ * `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_CLOSED`, `IW_E_SHUTDOWN`.
+ * Thread-safe, never blocks.
  */
 iw_result iw_session_set_character(struct iw_session *session, const char *who);
 
@@ -1319,6 +1245,167 @@ iw_result iw_session_send_trigger(struct iw_session *session,
 iw_result iw_session_send_narrated_action(struct iw_session *session,
                                           const char *text,
                                           struct iw_sent_ids *ids);
+
+/**
+ * Moves up to `cap` queued packets into `out[0..*count]` and returns at once
+ * (`*count` is 0 when nothing is waiting). Never blocks, takes no contended
+ * lock, and allocates nothing per packet once warmed up.
+ *
+ * The packets (strings, audio, arrays) are lent: valid until the next poll or
+ * dispatch of this session, or its free. Each call releases what the previous
+ * one lent. Packets whose `kind` you do not know must be ignored. When the
+ * queue was full, what was dropped is reported by an `IW_PACKET_OVERFLOW`
+ * packet (with the count) before the next packet that fits, or as soon as
+ * the queue has been drained.
+ * Errors: `IW_E_BUSY` (another poll/dispatch of this session is running: two
+ * threads, or a call from a dispatch callback), `IW_E_NULL_POINTER`,
+ * `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`. Poll a session from one thread at a time.
+ */
+iw_result iw_session_poll(struct iw_session *session,
+                          struct iw_packet *out,
+                          size_t cap,
+                          size_t *count);
+
+/**
+ * Calls `callback(session, packet, userdata)` on the calling thread for each
+ * queued packet, at most `max` of them (`SIZE_MAX` for all), and writes how many
+ * to `*count` (if `count` is not NULL). Each packet lives until the callback
+ * returns (the last one until the next poll/dispatch).
+ *
+ * The callback may send, close, or free the session (then the dispatch stops
+ * and returns `IW_OK`); polling or dispatching the same session from it gives
+ * `IW_E_BUSY`. Errors: as `iw_session_poll`.
+ */
+iw_result iw_session_dispatch(struct iw_session *session,
+                              iw_packet_fn callback,
+                              void *userdata,
+                              size_t max,
+                              size_t *count);
+
+/**
+ * Delivers the session's packets to `callback(session, packet, userdata)` on a
+ * library thread instead of the queue (for engines that marshal to their main
+ * thread themselves). Packets already queued stay pollable.
+ *
+ * `packet` lives until the callback returns. `userdata` must be usable from
+ * library threads. `userdata_free(userdata)` (if not NULL) is called exactly
+ * once: when the registration is replaced or removed (`callback` NULL goes
+ * back to queueing), the session freed, or at once if this call fails. It runs
+ * before that call returns, except when made from inside this very callback:
+ * then right after the callback returns. It never runs while a callback with
+ * that userdata runs. After
+ * `iw_session_close`/`iw_session_free` returns, the callback never runs again.
+ * The callback may call any function on the session, including free.
+ * Errors: `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`.
+ */
+iw_result iw_session_set_callback(struct iw_session *session,
+                                  iw_packet_fn callback,
+                                  void *userdata,
+                                  iw_userdata_free_fn userdata_free);
+
+/**
+ * Calls `callback(session, userdata)` on a library thread whenever the
+ * session's queue goes from empty to non-empty, e.g. to schedule a poll on the
+ * game's thread. Keep it short; do not poll from it unless you own the session
+ * on that thread. `userdata_free` follows the rules of `iw_session_set_callback`;
+ * a NULL `callback` removes the wake-up.
+ * Errors: `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`.
+ */
+iw_result iw_session_set_wakeup(struct iw_session *session,
+                                iw_wakeup_fn callback,
+                                void *userdata,
+                                iw_userdata_free_fn userdata_free);
+
+/**
+ * Routes the library's log records up to `max_level` (`IW_LOG_*`; 0 turns
+ * logging off) to `callback(level, target, message, userdata)`. A NULL
+ * `callback` removes the current one. `userdata_free(userdata)` is called
+ * exactly once: when replaced, removed, at `iw_shutdown`, or at once if this
+ * call fails; if a log call with that userdata is running on another thread,
+ * it is called on that thread when the log call returns (a running log call
+ * may finish after the removal returns). Secrets (API secret, tokens) never appear in messages.
+ *
+ * Errors: `IW_E_INVALID_ARGUMENT` (`max_level` > `IW_LOG_TRACE`),
+ * `IW_E_ALREADY_STARTED` (the process already installed another `log` logger,
+ * e.g. a Rust host), `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_set_log_callback(iw_log_fn callback,
+                              void *userdata,
+                              iw_userdata_free_fn userdata_free,
+                              uint32_t max_level);
+
+/**
+ * The name of an emotion behavior (`iw_emotion.behavior`, wire `SpaffCode`),
+ * e.g. "JOY", or "UNKNOWN". Static string: never free it. Never fails.
+ */
+const char *iw_emotion_behavior_name(int32_t behavior);
+
+/**
+ * The name of an emotion strength (`iw_emotion.strength`), e.g. "STRONG", or
+ * "UNKNOWN". Static string: never free it. Never fails.
+ */
+const char *iw_emotion_strength_name(int32_t strength);
+
+#if defined(INWORLD_ENGINE)
+/**
+ * Fills `config` with the defaults. Errors: `IW_E_NULL_POINTER`.
+ */
+iw_result iw_engine_config_init(struct iw_engine_config *config);
+#endif
+
+#if defined(INWORLD_ENGINE)
+/**
+ * Starts a local engine on the library's runtime and writes its handle to
+ * `*out`. It is listening when this returns (see `iw_engine_address`); connect
+ * with `IW_TLS_OFF` (or `IW_TLS_AUTO`: loopback is plaintext) and its key/secret.
+ *
+ * Errors: `IW_E_SCENE` (scene file unreadable or invalid; the message says
+ * why), `IW_E_IO` (cannot listen), `IW_E_INVALID_ARGUMENT` (bad address or
+ * pacing), `IW_E_INVALID_UTF8`, `IW_E_NULL_POINTER`, `IW_E_RUNTIME`,
+ * `IW_E_SHUTDOWN`. Release with `iw_engine_free`. Thread-safe.
+ */
+iw_result iw_engine_start(const struct iw_engine_config *config, struct iw_engine **out);
+#endif
+
+#if defined(INWORLD_ENGINE)
+/**
+ * Copies the engine's `host:port` (use it as `iw_client_config.host`) into `buf`
+ * (NUL-terminated), its length into `*len`. Errors: `IW_E_BUFFER_TOO_SMALL`
+ * (`*len` holds the length needed), `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`,
+ * `IW_E_SHUTDOWN`.
+ */
+iw_result iw_engine_address(const struct iw_engine *engine, char *buf, size_t cap, size_t *len);
+#endif
+
+#if defined(INWORLD_ENGINE)
+/**
+ * Copies the full resource name of scene `index` (use it as
+ * `iw_client_config.scene`) into `buf`, like `iw_engine_address`.
+ * Errors: `IW_E_NOT_FOUND` (no scene `index`), and those of `iw_engine_address`.
+ */
+iw_result iw_engine_scene_name(const struct iw_engine *engine,
+                               size_t index,
+                               char *buf,
+                               size_t cap,
+                               size_t *len);
+#endif
+
+#if defined(INWORLD_ENGINE)
+/**
+ * Stops the engine: it stops accepting and ends its streams (sessions connected
+ * to it see an error). Idempotent; the handle stays valid until `iw_engine_free`.
+ * Errors: `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`.
+ */
+iw_result iw_engine_stop(struct iw_engine *engine);
+#endif
+
+#if defined(INWORLD_ENGINE)
+/**
+ * Stops (as `iw_engine_stop`) and frees the engine. NULL is a no-op; a stale or
+ * foreign handle gives `IW_E_INVALID_HANDLE`.
+ */
+iw_result iw_engine_free(struct iw_engine *engine);
+#endif
 
 #ifdef __cplusplus
 }  // extern "C"
