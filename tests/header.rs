@@ -120,7 +120,10 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn every_export_runs_in_the_panic_boundary() {
     let mut files = Vec::new();
-    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ffi"), &mut files);
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ffi"),
+        &mut files,
+    );
     let mut exports = 0;
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
@@ -133,7 +136,11 @@ fn every_export_runs_in_the_panic_boundary() {
             }
             exports += 1;
             let at = format!("{}:{}", file.display(), i + 1);
-            assert_eq!(lines[i - 1], "#[no_mangle]", "{at}: export without #[no_mangle]");
+            assert_eq!(
+                lines[i - 1],
+                "#[no_mangle]",
+                "{at}: export without #[no_mangle]"
+            );
             let body = lines[i..]
                 .iter()
                 .position(|l| l.ends_with('{'))
