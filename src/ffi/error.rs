@@ -160,13 +160,13 @@ macro_rules! ffi_boundary {
 }
 pub(crate) use ffi_boundary;
 
+// Inlined into each export (measured: otherwise `iw_session_poll`, the
+// per-frame call, pays for a call frame of its own).
+#[inline(always)]
 pub(crate) fn catch_result(body: impl FnOnce() -> FfiResult) -> iw_result {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => IW_OK,
-        Ok(Err(e)) => {
-            set_last_error(&e.message);
-            e.code
-        }
+        Ok(Err(e)) => failed(e),
         Err(panic) => {
             record_panic(panic);
             IW_E_PANIC
@@ -181,6 +181,16 @@ pub(crate) fn catch_value<T>(on_panic: T, body: impl FnOnce() -> T) -> T {
     })
 }
 
+// Out of line: the per-frame path (`iw_session_poll`) carries only the success.
+#[cold]
+#[inline(never)]
+fn failed(e: FfiError) -> iw_result {
+    set_last_error(&e.message);
+    e.code
+}
+
+#[cold]
+#[inline(never)]
 fn record_panic(panic: Box<dyn Any + Send>) {
     let what = panic
         .downcast_ref::<&str>()

@@ -128,15 +128,14 @@ impl<T: Send + Sync + 'static, H: 'static> HandleTable<T, H> {
         }
     }
 
-    fn decode(&self, handle: Handle<H>) -> FfiResult<(usize, u64)> {
+    /// The slot index and generation of a handle of this table (`None` for
+    /// one of another table, or a made-up value).
+    fn decode(&self, handle: Handle<H>) -> Option<(usize, u64)> {
         let bits = handle.bits;
-        let index = (bits & INDEX_MASK).checked_sub(1);
+        let index = (bits & INDEX_MASK).checked_sub(1)?;
         let tag = (bits >> INDEX_BITS) & TAG_MASK;
         let generation = ((bits as u64) >> (INDEX_BITS + TAG_BITS)) & GEN_MASK;
-        match index {
-            Some(index) if tag == self.tag() => Ok((index, generation)),
-            _ => Err(self.invalid()),
-        }
+        (tag == self.tag()).then_some((index, generation))
     }
 
     fn invalid(&self) -> FfiError {
@@ -186,7 +185,9 @@ impl<T: Send + Sync + 'static, H: 'static> HandleTable<T, H> {
                 format!("{} is NULL", self.what),
             ));
         }
-        let (index, generation) = self.decode(Handle::of(handle))?;
+        let (index, generation) = self
+            .decode(Handle::of(handle))
+            .ok_or_else(|| self.invalid())?;
         let inner = self.inner.read();
         match inner.slots.get(index) {
             Some(Slot {
@@ -205,7 +206,9 @@ impl<T: Send + Sync + 'static, H: 'static> HandleTable<T, H> {
             return Ok(());
         }
         check_alive()?;
-        let (index, generation) = self.decode(Handle::of(handle))?;
+        let (index, generation) = self
+            .decode(Handle::of(handle))
+            .ok_or_else(|| self.invalid())?;
         let value = {
             let mut inner = self.inner.write();
             let value = match inner.slots.get_mut(index) {
