@@ -64,8 +64,8 @@ pub enum TlsMode {
     Off,
 }
 
-/// The player as the characters know them (PROTOCOL.md 4.4: only the name and
-/// profile fields are sent; the SDK sends no user id, so there is none here).
+/// The player as the characters know them: only the name and profile fields
+/// are sent (the Node SDK sends no user id, so there is none here).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserConfig {
     pub name: Option<String>,
