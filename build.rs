@@ -43,13 +43,21 @@ fn generate_header() {
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-env-changed=INWORLD_WRITE_HEADER");
-    let crate_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();
-    let config = cbindgen::Config::from_file(PathBuf::from(&crate_dir).join("cbindgen.toml"))
-        .expect("cbindgen.toml parses");
-    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("inworld.h");
+    let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let config =
+        cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml parses");
+    let out = out_dir.join("inworld.h");
+    let result_codes = out_dir.join("result_codes.rs");
+    std::fs::write(
+        &result_codes,
+        result_codes_source(&crate_dir.join("src/ffi/error.rs")),
+    )
+    .expect("OUT_DIR is writable");
     // Only the ffi module: constants elsewhere in the crate are not C API.
     match cbindgen::Builder::new()
-        .with_src(PathBuf::from(&crate_dir).join("src/ffi/mod.rs"))
+        .with_src(&result_codes)
+        .with_src(crate_dir.join("src/ffi/mod.rs"))
         .with_config(config)
         .generate()
     {
@@ -58,9 +66,28 @@ fn generate_header() {
             // tests/header.rs compares the committed copy with this one.
             println!("cargo:rustc-env=INWORLD_GENERATED_HEADER={}", out.display());
             if std::env::var_os("INWORLD_WRITE_HEADER").is_some() {
-                bindings.write_to_file(PathBuf::from(&crate_dir).join("include/inworld.h"));
+                bindings.write_to_file(crate_dir.join("include/inworld.h"));
             }
         }
         Err(e) => println!("cargo:warning=cbindgen could not generate the header: {e}"),
     }
+}
+
+/// The result codes are declared inside `result_codes! { ... }` in
+/// src/ffi/error.rs (the macro also builds their names table), and cbindgen
+/// does not expand macros: it gets the invocation's body, which is plain
+/// `pub const` items, as a source of its own (read first: the codes open the
+/// header).
+fn result_codes_source(error_rs: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(error_rs).expect("src/ffi/error.rs is readable");
+    let open = "\nresult_codes! {\n";
+    let start = text
+        .find(open)
+        .expect("src/ffi/error.rs invokes result_codes! { ... }")
+        + open.len();
+    let end = start
+        + text[start..]
+            .find("\n}\n")
+            .expect("result_codes! { ... } is closed");
+    text[start..=end].to_string()
 }

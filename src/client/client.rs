@@ -27,15 +27,17 @@ const STATUS_HEADROOM: usize = 64;
 pub struct Client {
     config: Arc<ClientConfig>,
     connections: Arc<Connections>,
-    runtime: tokio::runtime::Handle,
+    /// The host's runtime, or `None` for the library's private one (started
+    /// by the first session, so that it can still be sized before that).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Client {
-    /// A client on the library's private runtime (started if needed).
+    /// A client whose sessions run on the library's private runtime.
     /// Checks the configuration (the default session's scene is checked
-    /// when a session opens with it). Does no I/O.
+    /// when a session opens with it). Does no I/O and starts nothing.
     pub fn new(config: ClientConfig) -> Result<Client, Error> {
-        Client::with_runtime(config, runtime::handle()?)
+        Client::build(config, None)
     }
 
     /// A client whose sessions run on `runtime` (a Rust host's own tokio
@@ -44,9 +46,15 @@ impl Client {
         config: ClientConfig,
         runtime: tokio::runtime::Handle,
     ) -> Result<Client, Error> {
+        Client::build(config, Some(runtime))
+    }
+
+    fn build(
+        config: ClientConfig,
+        runtime: Option<tokio::runtime::Handle>,
+    ) -> Result<Client, Error> {
         config.validate_client()?;
-        let connections =
-            Connections::new(&config, runtime.clone()).map_err(Error::InvalidConfig)?;
+        let connections = Connections::new(&config).map_err(Error::InvalidConfig)?;
         Ok(Client {
             config: Arc::new(config),
             connections: Arc::new(connections),
@@ -69,6 +77,10 @@ impl Client {
     /// Ready, or an Error and Closed).
     pub fn open_session_with(&self, session: SessionConfig) -> Result<Session, Error> {
         session.validate()?;
+        let runtime = match &self.runtime {
+            Some(host) => host.clone(),
+            None => runtime::handle()?,
+        };
         let status_reserve = session.max_pending_sends + InFlight::capacity() + STATUS_HEADROOM;
         let shared = Arc::new(SessionShared::new(
             session.queue_capacity,
@@ -86,11 +98,11 @@ impl Client {
         let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
         let setup = driver::Setup {
             shared: shared.clone(),
-            lease: self.connections.lease(),
+            lease: self.connections.lease(&runtime),
             client: self.config.clone(),
             session,
         };
-        self.runtime.spawn(driver::run(setup, receiver));
+        runtime.spawn(driver::run(setup, receiver));
         Ok(Session::new(shared, commands))
     }
 

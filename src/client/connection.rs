@@ -32,7 +32,6 @@ struct Slot {
 /// The channels of one client.
 pub(crate) struct Connections {
     endpoint: Endpoint,
-    runtime: tokio::runtime::Handle,
     max_receive_message_bytes: usize,
     slots: Mutex<Vec<Slot>>,
 }
@@ -68,10 +67,7 @@ impl Lease {
 impl Connections {
     /// Prepares the endpoint (TLS per the config, rustls with the webpki
     /// roots plus any extra roots); nothing is dialled yet.
-    pub(crate) fn new(
-        config: &ClientConfig,
-        runtime: tokio::runtime::Handle,
-    ) -> Result<Self, String> {
+    pub(crate) fn new(config: &ClientConfig) -> Result<Self, String> {
         let tls = config.use_tls();
         let scheme = if tls { "https" } else { "http" };
         let t = &config.timeouts;
@@ -101,15 +97,14 @@ impl Connections {
         }
         Ok(Connections {
             endpoint,
-            runtime,
             max_receive_message_bytes: config.max_receive_message_bytes,
             slots: Mutex::new(Vec::new()),
         })
     }
 
     /// A channel with room for one more session: the first that has room,
-    /// or a new one (dialled on first use).
-    pub(crate) fn lease(self: &Arc<Self>) -> Lease {
+    /// or a new one (dialled on first use, its worker on `runtime`).
+    pub(crate) fn lease(self: &Arc<Self>, runtime: &tokio::runtime::Handle) -> Lease {
         let mut slots = self.slots.lock();
         let index = match slots
             .iter()
@@ -117,8 +112,7 @@ impl Connections {
         {
             Some(i) => i,
             None => {
-                // The channel's worker task runs on the client's runtime.
-                let _enter = self.runtime.enter();
+                let _enter = runtime.enter();
                 slots.push(Slot {
                     channel: self.endpoint.connect_lazy(),
                     sessions: 0,

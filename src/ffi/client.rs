@@ -1,30 +1,42 @@
-//! `iw_client`: a validated copy of a client configuration, from which sessions
-//! are opened. Maps `iw_client_config` onto [`ClientConfig`].
+//! `iw_client`: what sessions are opened from. Maps `iw_client_config` onto
+//! [`ClientConfig`]; the entry behind the handle is [`ClientEntry`].
 
 use std::ffi::c_char;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::args::{
+    iw_key_value, optional_string_arg, out_arg, sized_struct_arg, slice_arg, string_arg,
+};
 use super::error::*;
 use super::handles::HandleTable;
-use super::runtime::{check_abi, check_alive, from_client};
-use super::strings::{optional, required, sized_struct};
-use super::types::iw_key_value;
+use super::library::{check_abi, check_alive, Held};
 use crate::auth::Credentials;
 use crate::client::{
-    Auth, Capabilities, ClientConfig, Continuation, SessionToken, Talker, TlsMode,
+    self, Auth, Capabilities, ClientConfig, Continuation, Session, SessionToken, Talker, TlsMode,
 };
 
-/// Opaque handle to a client configuration (see `iw_client_new`).
+/// Opaque handle to a client (see `iw_client_new`).
 pub struct iw_client {
     _opaque: [u8; 0],
 }
 
-pub(crate) static CLIENTS: HandleTable<ClientConfig> = HandleTable::new(1, "iw_client");
+/// What an `iw_client` holds: a [`client::Client`], one to one. Its
+/// sessions share its connections.
+pub(crate) type ClientEntry = client::Client;
 
-pub(crate) fn handle_of(client: *const iw_client) -> usize {
-    client as usize
+fn new_client(config: ClientConfig) -> Result<ClientEntry, client::Error> {
+    // The C configuration names the scene: check it now, not at the first open.
+    config.validate()?;
+    client::Client::new(config)
 }
+
+/// Opens a session from a client (for `iw_session_open`).
+pub(crate) fn open_session(client: &ClientEntry) -> Result<Session, client::Error> {
+    client.open_session()
+}
+
+pub(crate) static CLIENTS: HandleTable<ClientEntry, iw_client> =
+    HandleTable::new(Held::Clients, "iw_client", |_| {});
 
 /// `iw_client_config.tls`: TLS unless the host is loopback (default).
 pub const IW_TLS_AUTO: u32 = 0;
@@ -85,7 +97,9 @@ pub struct iw_client_config {
     pub host: *const c_char,
     /// Extra trusted root certificates, PEM (default none).
     pub root_cert_pem: *const c_char,
+    /// API key (with `api_secret`; default none).
     pub api_key: *const c_char,
+    /// API secret (default none).
     pub api_secret: *const c_char,
     /// A session token from your backend's GenerateToken call.
     pub session_token: *const c_char,
@@ -97,14 +111,16 @@ pub struct iw_client_config {
     pub session_token_expires_ms: i64,
     /// `workspaces/<ws>/scenes/<name>` or `workspaces/<ws>/characters/<name>` (required).
     pub scene: *const c_char,
-    pub user_id: *const c_char,
     /// The player's name as characters say it.
     pub user_name: *const c_char,
     /// Player profile fields (`key` = field id), `profile_field_count` of them.
     pub profile_fields: *const iw_key_value,
+    /// How many `profile_fields` there are (default 0).
     pub profile_field_count: usize,
     /// Appended to the client description sent to the engine.
     pub client_id: *const c_char,
+    /// The game's own id for this play session, sent with the session
+    /// configuration (default none).
     pub game_session_id: *const c_char,
     /// Bitmask of `IW_CAP_*` (default `IW_CAP_DEFAULT`).
     pub capabilities: u32,
@@ -118,10 +134,12 @@ pub struct iw_client_config {
     /// Continue a previous session from its saved state bytes (the service's
     /// GetSessionState answer), `continuation_state_len` of them (default none).
     pub continuation_state: *const u8,
+    /// How many bytes `continuation_state` has (default 0).
     pub continuation_state_len: usize,
     /// Or continue a previous dialog: `dialog_history_count` lines, oldest first
     /// (default none). Give at most one of the two continuations.
     pub dialog_history: *const iw_dialog_line,
+    /// How many lines `dialog_history` has (default 0).
     pub dialog_history_count: usize,
 }
 
@@ -140,61 +158,63 @@ pub struct iw_dialog_line {
     pub text: *const c_char,
 }
 
-fn capabilities_bits(c: &Capabilities) -> u32 {
-    [
-        (c.audio, IW_CAP_AUDIO),
-        (c.interruptions, IW_CAP_INTERRUPTIONS),
-        (c.emotions, IW_CAP_EMOTIONS),
-        (c.phonemes, IW_CAP_PHONEMES),
-        (c.silence, IW_CAP_SILENCE),
-        (c.narrated_actions, IW_CAP_NARRATED_ACTIONS),
-        (c.debug_info, IW_CAP_DEBUG_INFO),
-        (c.ping_pong_report, IW_CAP_PING_PONG_REPORT),
-        (c.perceived_latency_report, IW_CAP_PERCEIVED_LATENCY_REPORT),
-        (
-            c.multi_modal_action_planning,
-            IW_CAP_MULTI_MODAL_ACTION_PLANNING,
-        ),
-        (c.logs_warning, IW_CAP_LOGS_WARNING),
-        (c.logs_info, IW_CAP_LOGS_INFO),
-        (c.logs_debug, IW_CAP_LOGS_DEBUG),
-        (c.logs_internal, IW_CAP_LOGS_INTERNAL),
-    ]
-    .iter()
-    .filter(|(on, _)| *on)
-    .fold(0, |bits, (_, bit)| bits | bit)
+type CapabilityField = fn(&mut Capabilities) -> &mut bool;
+
+/// Each `IW_CAP_*` bit with its field of [`Capabilities`]: the defaults going
+/// out and the caller's bits coming in both read this one table.
+const CAPABILITY_BITS: [(u32, CapabilityField); 14] = [
+    (IW_CAP_AUDIO, |c| &mut c.audio),
+    (IW_CAP_INTERRUPTIONS, |c| &mut c.interruptions),
+    (IW_CAP_EMOTIONS, |c| &mut c.emotions),
+    (IW_CAP_PHONEMES, |c| &mut c.phonemes),
+    (IW_CAP_SILENCE, |c| &mut c.silence),
+    (IW_CAP_NARRATED_ACTIONS, |c| &mut c.narrated_actions),
+    (IW_CAP_DEBUG_INFO, |c| &mut c.debug_info),
+    (IW_CAP_PING_PONG_REPORT, |c| &mut c.ping_pong_report),
+    (IW_CAP_PERCEIVED_LATENCY_REPORT, |c| {
+        &mut c.perceived_latency_report
+    }),
+    (IW_CAP_MULTI_MODAL_ACTION_PLANNING, |c| {
+        &mut c.multi_modal_action_planning
+    }),
+    (IW_CAP_LOGS_WARNING, |c| &mut c.logs_warning),
+    (IW_CAP_LOGS_INFO, |c| &mut c.logs_info),
+    (IW_CAP_LOGS_DEBUG, |c| &mut c.logs_debug),
+    (IW_CAP_LOGS_INTERNAL, |c| &mut c.logs_internal),
+];
+
+const _: () = {
+    let mut all = 0;
+    let mut i = 0;
+    while i < CAPABILITY_BITS.len() {
+        all |= CAPABILITY_BITS[i].0;
+        i += 1;
+    }
+    assert!(all == IW_CAP_ALL, "IW_CAP_ALL is every bit of the table");
+};
+
+fn capabilities_bits(mut c: Capabilities) -> u32 {
+    CAPABILITY_BITS
+        .iter()
+        .filter(|(_, field)| *field(&mut c))
+        .fold(0, |bits, (bit, _)| bits | bit)
 }
 
 fn capabilities_of(bits: u32) -> Capabilities {
-    let on = |bit: u32| bits & bit != 0;
-    Capabilities {
-        audio: on(IW_CAP_AUDIO),
-        interruptions: on(IW_CAP_INTERRUPTIONS),
-        emotions: on(IW_CAP_EMOTIONS),
-        phonemes: on(IW_CAP_PHONEMES),
-        silence: on(IW_CAP_SILENCE),
-        narrated_actions: on(IW_CAP_NARRATED_ACTIONS),
-        debug_info: on(IW_CAP_DEBUG_INFO),
-        ping_pong_report: on(IW_CAP_PING_PONG_REPORT),
-        perceived_latency_report: on(IW_CAP_PERCEIVED_LATENCY_REPORT),
-        multi_modal_action_planning: on(IW_CAP_MULTI_MODAL_ACTION_PLANNING),
-        logs_warning: on(IW_CAP_LOGS_WARNING),
-        logs_info: on(IW_CAP_LOGS_INFO),
-        logs_debug: on(IW_CAP_LOGS_DEBUG),
-        logs_internal: on(IW_CAP_LOGS_INTERNAL),
+    let mut c = Capabilities::default();
+    for (bit, field) in CAPABILITY_BITS {
+        *field(&mut c) = bits & bit != 0;
     }
+    c
 }
 
 /// Fills `config` with the defaults (see the fields), `struct_size` included.
 /// Errors: `IW_E_NULL_POINTER`. Thread-safe; works before any other call.
 #[no_mangle]
 pub unsafe extern "C" fn iw_client_config_init(config: *mut iw_client_config) -> iw_result {
-    guard(|| {
-        if config.is_null() {
-            return Err(FfiError::new(IW_E_NULL_POINTER, "config is NULL"));
-        }
+    ffi_boundary! {
         let d = ClientConfig::default();
-        config.write(iw_client_config {
+        out_arg(config, "config")?.write(iw_client_config {
             struct_size: std::mem::size_of::<iw_client_config>() as u32,
             tls: IW_TLS_AUTO,
             host: std::ptr::null(),
@@ -206,13 +226,12 @@ pub unsafe extern "C" fn iw_client_config_init(config: *mut iw_client_config) ->
             session_id: std::ptr::null(),
             session_token_expires_ms: 0,
             scene: std::ptr::null(),
-            user_id: std::ptr::null(),
             user_name: std::ptr::null(),
             profile_fields: std::ptr::null(),
             profile_field_count: 0,
             client_id: std::ptr::null(),
             game_session_id: std::ptr::null(),
-            capabilities: capabilities_bits(&d.session.capabilities),
+            capabilities: capabilities_bits(d.session.capabilities),
             scene_timeout_ms: d.timeouts.scene_load.as_millis() as u32,
             queue_capacity: d.session.queue_capacity as u32,
             reconnect_max_attempts: d.reconnect.max_attempts,
@@ -222,13 +241,49 @@ pub unsafe extern "C" fn iw_client_config_init(config: *mut iw_client_config) ->
             dialog_history_count: 0,
         });
         Ok(())
-    })
+    }
+}
+
+/// Creates a client from `config` (validated and copied) and writes its handle
+/// to `*out`. Pass `IW_ABI_VERSION` as `abi_version`.
+///
+/// Does no I/O. Errors: `IW_E_ABI_VERSION` (header and library disagree),
+/// `IW_E_NULL_POINTER`, `IW_E_INVALID_UTF8` (the message names the field),
+/// `IW_E_INVALID_ARGUMENT` (a bad option, named in the message; e.g. no scene,
+/// no credentials, bad host), `IW_E_SHUTDOWN`. Release with `iw_client_free`.
+/// Thread-safe. Sessions opened from the client do not depend on it: it may be
+/// freed while they run.
+#[no_mangle]
+pub unsafe extern "C" fn iw_client_new(
+    abi_version: u32,
+    config: *const iw_client_config,
+    out: *mut *mut iw_client,
+) -> iw_result {
+    ffi_boundary! {
+        check_alive()?;
+        check_abi(abi_version)?;
+        let config = sized_struct_arg(config, "config", "iw_client_config_init")?;
+        let out = out_arg(out, "out")?;
+        let client = new_client(config_of(config)?)?;
+        out.write(CLIENTS.insert(client)?);
+        Ok(())
+    }
+}
+
+/// Frees a client. NULL is a no-op (`IW_OK`); a stale or foreign handle (double
+/// free) gives `IW_E_INVALID_HANDLE`. Sessions opened from it keep running.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn iw_client_free(client: *mut iw_client) -> iw_result {
+    ffi_boundary! {
+        CLIENTS.free(client)
+    }
 }
 
 /// Reads the C config into a `ClientConfig` (copying every string).
 unsafe fn config_of(c: &iw_client_config) -> FfiResult<ClientConfig> {
     let mut config = ClientConfig::default();
-    if let Some(host) = optional(c.host, "config->host")? {
+    if let Some(host) = optional_string_arg(c.host, "config->host")? {
         config.host = host;
     }
     config.tls = match c.tls {
@@ -242,15 +297,16 @@ unsafe fn config_of(c: &iw_client_config) -> FfiResult<ClientConfig> {
             ))
         }
     };
-    if let Some(pem) = optional(c.root_cert_pem, "config->root_cert_pem")? {
+    if let Some(pem) = optional_string_arg(c.root_cert_pem, "config->root_cert_pem")? {
         config.extra_root_certs_pem = pem.into_bytes();
     }
-    config.auth = match optional(c.session_token, "config->session_token")? {
+    config.auth = match optional_string_arg(c.session_token, "config->session_token")? {
         Some(token) => Auth::Token(SessionToken {
             token,
-            token_type: optional(c.session_token_type, "config->session_token_type")?
+            token_type: optional_string_arg(c.session_token_type, "config->session_token_type")?
                 .unwrap_or_else(|| "Bearer".to_string()),
-            session_id: optional(c.session_id, "config->session_id")?.unwrap_or_default(),
+            session_id: optional_string_arg(c.session_id, "config->session_id")?
+                .unwrap_or_default(),
             expires_at: if c.session_token_expires_ms > 0 {
                 UNIX_EPOCH + Duration::from_millis(c.session_token_expires_ms as u64)
             } else {
@@ -258,32 +314,26 @@ unsafe fn config_of(c: &iw_client_config) -> FfiResult<ClientConfig> {
             },
         }),
         None => Auth::ApiKey(Credentials::new(
-            optional(c.api_key, "config->api_key")?.unwrap_or_default(),
-            optional(c.api_secret, "config->api_secret")?.unwrap_or_default(),
+            optional_string_arg(c.api_key, "config->api_key")?.unwrap_or_default(),
+            optional_string_arg(c.api_secret, "config->api_secret")?.unwrap_or_default(),
         )),
     };
-    config.session.scene = required(c.scene, "config->scene")?;
-    // The service has no player id (the Node SDK never sends one): the
-    // field is read for its UTF-8 check only, until the ABI drops it.
-    optional(c.user_id, "config->user_id")?;
-    config.session.user.name = optional(c.user_name, "config->user_name")?;
-    if c.profile_field_count > 0 {
-        if c.profile_fields.is_null() {
-            return Err(FfiError::new(
-                IW_E_NULL_POINTER,
-                "config->profile_fields is NULL but profile_field_count > 0",
-            ));
-        }
-        let fields = std::slice::from_raw_parts(c.profile_fields, c.profile_field_count);
-        for (i, f) in fields.iter().enumerate() {
-            config.session.user.profile.push((
-                required(f.key, &format!("config->profile_fields[{i}].key"))?,
-                required(f.value, &format!("config->profile_fields[{i}].value"))?,
-            ));
-        }
+    config.session.scene = string_arg(c.scene, "config->scene")?;
+    config.session.user.name = optional_string_arg(c.user_name, "config->user_name")?;
+    let fields = slice_arg(
+        c.profile_fields,
+        c.profile_field_count,
+        "config->profile_fields",
+        "profile_field_count",
+    )?;
+    for (i, f) in fields.iter().enumerate() {
+        config.session.user.profile.push((
+            string_arg(f.key, &format!("config->profile_fields[{i}].key"))?,
+            string_arg(f.value, &format!("config->profile_fields[{i}].value"))?,
+        ));
     }
-    config.client_id = optional(c.client_id, "config->client_id")?;
-    config.session.game_session_id = optional(c.game_session_id, "config->game_session_id")?;
+    config.client_id = optional_string_arg(c.client_id, "config->client_id")?;
+    config.session.game_session_id = optional_string_arg(c.game_session_id, "config->game_session_id")?;
     if c.capabilities & !IW_CAP_ALL != 0 {
         return Err(FfiError::new(
             IW_E_INVALID_ARGUMENT,
@@ -309,23 +359,21 @@ unsafe fn continuation_of(c: &iw_client_config) -> FfiResult<Option<Continuation
         ));
     }
     if c.continuation_state_len > 0 {
-        if c.continuation_state.is_null() {
-            return Err(FfiError::new(
-                IW_E_NULL_POINTER,
-                "config->continuation_state is NULL but continuation_state_len > 0",
-            ));
-        }
-        let bytes = std::slice::from_raw_parts(c.continuation_state, c.continuation_state_len);
+        let bytes = slice_arg(
+            c.continuation_state,
+            c.continuation_state_len,
+            "config->continuation_state",
+            "continuation_state_len",
+        )?;
         return Ok(Some(Continuation::SavedState(bytes.to_vec())));
     }
     if c.dialog_history_count > 0 {
-        if c.dialog_history.is_null() {
-            return Err(FfiError::new(
-                IW_E_NULL_POINTER,
-                "config->dialog_history is NULL but dialog_history_count > 0",
-            ));
-        }
-        let lines = std::slice::from_raw_parts(c.dialog_history, c.dialog_history_count);
+        let lines = slice_arg(
+            c.dialog_history,
+            c.dialog_history_count,
+            "config->dialog_history",
+            "dialog_history_count",
+        )?;
         let mut dialog = Vec::with_capacity(lines.len());
         for (i, line) in lines.iter().enumerate() {
             let talker = match line.talker {
@@ -343,7 +391,7 @@ unsafe fn continuation_of(c: &iw_client_config) -> FfiResult<Option<Continuation
             };
             dialog.push((
                 talker,
-                required(line.text, &format!("config->dialog_history[{i}].text"))?,
+                string_arg(line.text, &format!("config->dialog_history[{i}].text"))?,
             ));
         }
         return Ok(Some(Continuation::DialogHistory(dialog)));
@@ -351,50 +399,18 @@ unsafe fn continuation_of(c: &iw_client_config) -> FfiResult<Option<Continuation
     Ok(None)
 }
 
-/// Creates a client from `config` (validated and copied) and writes its handle
-/// to `*out`. Pass `IW_ABI_VERSION` as `abi_version`.
-///
-/// Does no I/O. Errors: `IW_E_ABI_VERSION` (header and library disagree),
-/// `IW_E_NULL_POINTER`, `IW_E_INVALID_UTF8` (the message names the field),
-/// `IW_E_INVALID_ARGUMENT` (a bad option, named in the message; e.g. no scene,
-/// no credentials, bad host), `IW_E_SHUTDOWN`. Release with `iw_client_free`.
-/// Thread-safe. Sessions opened from the client do not depend on it: it may be
-/// freed while they run.
-#[no_mangle]
-pub unsafe extern "C" fn iw_client_new(
-    abi_version: u32,
-    config: *const iw_client_config,
-    out: *mut *mut iw_client,
-) -> iw_result {
-    guard(|| {
-        check_alive()?;
-        check_abi(abi_version)?;
-        let c = sized_struct(config, "config", "iw_client_config_init")?;
-        if out.is_null() {
-            return Err(FfiError::new(IW_E_NULL_POINTER, "out is NULL"));
-        }
-        let config = config_of(c)?;
-        config.validate().map_err(from_client)?;
-        let handle = CLIENTS.insert(Arc::new(config))?;
-        *out = std::ptr::without_provenance_mut(handle);
-        Ok(())
-    })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Frees a client. NULL is a no-op (`IW_OK`); a stale or foreign handle (double
-/// free) gives `IW_E_INVALID_HANDLE`. Sessions opened from it keep running.
-/// Thread-safe.
-#[no_mangle]
-pub extern "C" fn iw_client_free(client: *mut iw_client) -> iw_result {
-    guard(|| {
-        if client.is_null() {
-            return Ok(());
+    #[test]
+    fn capability_bits_round_trip() {
+        let defaults = Capabilities::default();
+        assert_eq!(capabilities_bits(defaults), IW_CAP_DEFAULT);
+        assert_eq!(capabilities_of(IW_CAP_DEFAULT), defaults);
+        for (bit, _) in CAPABILITY_BITS {
+            assert_eq!(capabilities_bits(capabilities_of(bit)), bit);
         }
-        check_alive()?;
-        CLIENTS.remove(handle_of(client)).map(drop)
-    })
-}
-
-pub(crate) fn release_all() {
-    drop(CLIENTS.drain());
+        assert_eq!(capabilities_bits(capabilities_of(IW_CAP_ALL)), IW_CAP_ALL);
+    }
 }

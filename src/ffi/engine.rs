@@ -4,14 +4,13 @@
 use std::ffi::c_char;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::args::{optional_string_arg, out_arg, sized_struct_arg, write_c_string};
 use super::error::*;
 use super::handles::HandleTable;
-use super::runtime::{check_alive, start_runtime};
-use super::strings::{optional, sized_struct};
+use super::library::{check_alive, start_runtime, Held};
 use crate::auth::Credentials;
 use crate::engine::{EngineConfig, Pacing, RunningEngine, Workspace};
 
@@ -50,16 +49,22 @@ struct EngineEntry {
     running: Mutex<Option<RunningEngine>>,
 }
 
-static ENGINES: HandleTable<EngineEntry> = HandleTable::new(3, "iw_engine");
+static ENGINES: HandleTable<EngineEntry, iw_engine> =
+    HandleTable::new(Held::Engines, "iw_engine", stop);
+
+/// Stops the engine (`iw_engine_stop`, `iw_engine_free`, `iw_shutdown`); idempotent.
+fn stop(entry: &EngineEntry) {
+    let running = entry.running.lock().take();
+    if let Some(running) = running {
+        running.stop();
+    }
+}
 
 /// Fills `config` with the defaults. Errors: `IW_E_NULL_POINTER`.
 #[no_mangle]
 pub unsafe extern "C" fn iw_engine_config_init(config: *mut iw_engine_config) -> iw_result {
-    guard(|| {
-        if config.is_null() {
-            return Err(FfiError::new(IW_E_NULL_POINTER, "config is NULL"));
-        }
-        config.write(iw_engine_config {
+    ffi_boundary! {
+        out_arg(config, "config")?.write(iw_engine_config {
             struct_size: std::mem::size_of::<iw_engine_config>() as u32,
             pacing: IW_PACING_INSTANT,
             listen: std::ptr::null(),
@@ -68,7 +73,7 @@ pub unsafe extern "C" fn iw_engine_config_init(config: *mut iw_engine_config) ->
             api_secret: std::ptr::null(),
         });
         Ok(())
-    })
+    }
 }
 
 /// Starts a local engine on the library's runtime and writes its handle to
@@ -84,13 +89,12 @@ pub unsafe extern "C" fn iw_engine_start(
     config: *const iw_engine_config,
     out: *mut *mut iw_engine,
 ) -> iw_result {
-    guard(|| {
+    ffi_boundary! {
         check_alive()?;
-        let c = sized_struct(config, "config", "iw_engine_config_init")?;
-        if out.is_null() {
-            return Err(FfiError::new(IW_E_NULL_POINTER, "out is NULL"));
-        }
-        let scene = optional(c.scene, "config->scene")?.unwrap_or_else(|| "default".into());
+        let c = sized_struct_arg(config, "config", "iw_engine_config_init")?;
+        let out = out_arg(out, "out")?;
+        let scene =
+            optional_string_arg(c.scene, "config->scene")?.unwrap_or_else(|| "default".into());
         let workspace = match scene.as_str() {
             "default" => Workspace::default_scenes(),
             "test" => Workspace::test_scenes(),
@@ -98,7 +102,7 @@ pub unsafe extern "C" fn iw_engine_start(
                 .map_err(|e| FfiError::new(IW_E_SCENE, format!("scene file {path:?}: {e}")))?,
         };
         let mut engine = EngineConfig::new(workspace);
-        if let Some(listen) = optional(c.listen, "config->listen")? {
+        if let Some(listen) = optional_string_arg(c.listen, "config->listen")? {
             engine.listen = listen.parse().map_err(|e| {
                 FfiError::new(
                     IW_E_INVALID_ARGUMENT,
@@ -106,8 +110,8 @@ pub unsafe extern "C" fn iw_engine_start(
                 )
             })?;
         }
-        let key = optional(c.api_key, "config->api_key")?;
-        let secret = optional(c.api_secret, "config->api_secret")?;
+        let key = optional_string_arg(c.api_key, "config->api_key")?;
+        let secret = optional_string_arg(c.api_secret, "config->api_secret")?;
         if key.is_some() || secret.is_some() {
             let default = engine.credentials.first().cloned();
             let key = key
@@ -140,10 +144,9 @@ pub unsafe extern "C" fn iw_engine_start(
             scene_names,
             running: Mutex::new(Some(running)),
         };
-        let h = ENGINES.insert(Arc::new(entry))?;
-        *out = std::ptr::without_provenance_mut(h);
+        out.write(ENGINES.insert(entry)?);
         Ok(())
-    })
+    }
 }
 
 /// Copies the engine's `host:port` (use it as `iw_client_config.host`) into `buf`
@@ -157,11 +160,10 @@ pub unsafe extern "C" fn iw_engine_address(
     cap: usize,
     len: *mut usize,
 ) -> iw_result {
-    guard(|| {
-        check_alive()?;
-        let entry = ENGINES.get(engine as usize)?;
+    ffi_boundary! {
+        let entry = ENGINES.get(engine)?;
         write_c_string(&entry.addr.to_string(), buf, cap, len)
-    })
+    }
 }
 
 /// Copies the full resource name of scene `index` (use it as
@@ -175,9 +177,8 @@ pub unsafe extern "C" fn iw_engine_scene_name(
     cap: usize,
     len: *mut usize,
 ) -> iw_result {
-    guard(|| {
-        check_alive()?;
-        let entry = ENGINES.get(engine as usize)?;
+    ffi_boundary! {
+        let entry = ENGINES.get(engine)?;
         let name = entry.scene_names.get(index).ok_or_else(|| {
             FfiError::new(
                 IW_E_NOT_FOUND,
@@ -188,7 +189,7 @@ pub unsafe extern "C" fn iw_engine_scene_name(
             )
         })?;
         write_c_string(name, buf, cap, len)
-    })
+    }
 }
 
 /// Stops the engine: it stops accepting and ends its streams (sessions connected
@@ -196,40 +197,17 @@ pub unsafe extern "C" fn iw_engine_scene_name(
 /// Errors: `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`.
 #[no_mangle]
 pub extern "C" fn iw_engine_stop(engine: *mut iw_engine) -> iw_result {
-    guard(|| {
-        check_alive()?;
-        let entry = ENGINES.get(engine as usize)?;
-        let running = entry.running.lock().take();
-        if let Some(running) = running {
-            running.stop();
-        }
+    ffi_boundary! {
+        stop(&*ENGINES.get(engine)?);
         Ok(())
-    })
+    }
 }
 
 /// Stops (as `iw_engine_stop`) and frees the engine. NULL is a no-op; a stale or
 /// foreign handle gives `IW_E_INVALID_HANDLE`.
 #[no_mangle]
 pub extern "C" fn iw_engine_free(engine: *mut iw_engine) -> iw_result {
-    guard(|| {
-        if engine.is_null() {
-            return Ok(());
-        }
-        check_alive()?;
-        let entry = ENGINES.remove(engine as usize)?;
-        let running = entry.running.lock().take();
-        if let Some(running) = running {
-            running.stop();
-        }
-        Ok(())
-    })
-}
-
-pub(crate) fn release_all() {
-    for entry in ENGINES.drain() {
-        let running = entry.running.lock().take();
-        if let Some(running) = running {
-            running.stop();
-        }
+    ffi_boundary! {
+        ENGINES.free(engine)
     }
 }

@@ -3,13 +3,13 @@
 use std::cell::RefCell;
 use std::ffi::{c_char, c_void};
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::OnceLock;
 
-use parking_lot::RwLock;
+use parking_lot::Mutex;
 
 use super::error::*;
-use super::runtime::check_alive;
-use super::session::{iw_userdata_free_fn, Userdata};
+use super::library::{check_alive, release_at_shutdown, Held, Release};
+use super::userdata::{iw_userdata_free_fn, register, RegSlot, Userdata};
 
 /// Log level: errors.
 pub const IW_LOG_ERROR: u32 = 1;
@@ -21,6 +21,17 @@ pub const IW_LOG_INFO: u32 = 3;
 pub const IW_LOG_DEBUG: u32 = 4;
 /// Log level: tracing.
 pub const IW_LOG_TRACE: u32 = 5;
+
+// `log`'s own numbers: records pass their level through with `as`, and
+// `max_level` picks a `LevelFilter` by position (0 is `Off`).
+const _: () = {
+    assert!(IW_LOG_ERROR == log::Level::Error as u32);
+    assert!(IW_LOG_WARN == log::Level::Warn as u32);
+    assert!(IW_LOG_INFO == log::Level::Info as u32);
+    assert!(IW_LOG_DEBUG == log::Level::Debug as u32);
+    assert!(IW_LOG_TRACE == log::Level::Trace as u32);
+    assert!(log::LevelFilter::Off as u32 == 0);
+};
 
 /// A log callback: `level` is `IW_LOG_*`; `target` (the module) and `message`
 /// are NUL-terminated UTF-8 that live until it returns. It runs on whatever
@@ -34,16 +45,86 @@ pub type iw_log_fn = Option<
     ),
 >;
 
+/// Routes the library's log records up to `max_level` (`IW_LOG_*`; 0 turns
+/// logging off) to `callback(level, target, message, userdata)`. A NULL
+/// `callback` removes the current one. `userdata_free(userdata)` is called
+/// exactly once: when replaced, removed, at `iw_shutdown`, or at once if this
+/// call fails; if a log call with that userdata is running on another thread,
+/// it is called on that thread when the log call returns (a running log call
+/// may finish after the removal returns). Secrets (API secret, tokens) never appear in messages.
+///
+/// Errors: `IW_E_INVALID_ARGUMENT` (`max_level` > `IW_LOG_TRACE`),
+/// `IW_E_ALREADY_STARTED` (the process already installed another `log` logger,
+/// e.g. a Rust host), `IW_E_SHUTDOWN`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn iw_set_log_callback(
+    callback: iw_log_fn,
+    userdata: *mut c_void,
+    userdata_free: iw_userdata_free_fn,
+    max_level: u32,
+) -> iw_result {
+    ffi_boundary! {
+        let userdata = Userdata::new(userdata, userdata_free);
+        check_alive()?;
+        let Some(filter) = log::LevelFilter::iter().nth(max_level as usize) else {
+            return Err(FfiError::new(
+                IW_E_INVALID_ARGUMENT,
+                format!("max_level is {max_level}; expected 0..=IW_LOG_TRACE (5)"),
+            ));
+        };
+        let sink = match callback {
+            Some(callback) => {
+                install_forwarder()?;
+                Some(Sink { callback, userdata })
+            }
+            None => None,
+        };
+        register(&SINK, sink, |sink| {
+            log::set_max_level(if sink.is_some() { filter } else { log::LevelFilter::Off })
+        });
+        Ok(())
+    }
+}
+
 struct Sink {
     callback: unsafe extern "C" fn(u32, *const c_char, *const c_char, *mut c_void),
     userdata: Userdata,
 }
 
-static SINK: RwLock<Option<Arc<Sink>>> = RwLock::new(None);
+static SINK: RegSlot<Sink> = Mutex::new(None);
 
+/// The `log` logger of the process, once `iw_set_log_callback` installed it.
 struct Forwarder;
 
 static FORWARDER: Forwarder = Forwarder;
+
+/// Installs the forwarder as the process's logger (once).
+fn install_forwarder() -> FfiResult {
+    static INSTALLED: OnceLock<bool> = OnceLock::new();
+    let ours = *INSTALLED.get_or_init(|| {
+        let ours = log::set_logger(&FORWARDER).is_ok();
+        if ours {
+            release_at_shutdown(Held::LogCallback, &FORWARDER);
+        }
+        ours
+    });
+    if ours {
+        Ok(())
+    } else {
+        Err(FfiError::new(
+            IW_E_ALREADY_STARTED,
+            "another logger is installed in this process (log::set_logger); \
+             the library's records go there",
+        ))
+    }
+}
+
+impl Release for Forwarder {
+    /// Removes the callback (at `iw_shutdown`).
+    fn release_all(&self) {
+        register(&SINK, None, |_| log::set_max_level(log::LevelFilter::Off));
+    }
+}
 
 thread_local! {
     static BUFFERS: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
@@ -58,11 +139,11 @@ fn c_string_into(buf: &mut Vec<u8>, text: &[u8]) {
 
 impl log::Log for Forwarder {
     fn enabled(&self, _metadata: &log::Metadata) -> bool {
-        SINK.read().is_some()
+        SINK.lock().is_some()
     }
 
     fn log(&self, record: &log::Record) {
-        let Some(sink) = SINK.read().clone() else {
+        let Some(sink) = SINK.lock().as_ref().and_then(|cell| cell.current()) else {
             return;
         };
         let level = record.level() as u32;
@@ -89,77 +170,4 @@ impl log::Log for Forwarder {
     }
 
     fn flush(&self) {}
-}
-
-fn level_filter(level: u32) -> log::LevelFilter {
-    match level {
-        0 => log::LevelFilter::Off,
-        IW_LOG_ERROR => log::LevelFilter::Error,
-        IW_LOG_WARN => log::LevelFilter::Warn,
-        IW_LOG_INFO => log::LevelFilter::Info,
-        IW_LOG_DEBUG => log::LevelFilter::Debug,
-        _ => log::LevelFilter::Trace,
-    }
-}
-
-/// Routes the library's log records up to `max_level` (`IW_LOG_*`; 0 turns
-/// logging off) to `callback(level, target, message, userdata)`. A NULL
-/// `callback` removes the current one. `userdata_free(userdata)` is called
-/// exactly once: when replaced, removed, at `iw_shutdown`, or at once if this
-/// call fails; if a log call with that userdata is running on another thread,
-/// it is called on that thread when the log call returns (a running log call
-/// may finish after the removal returns). Secrets (API secret, tokens) never appear in messages.
-///
-/// Errors: `IW_E_INVALID_ARGUMENT` (`max_level` > `IW_LOG_TRACE`),
-/// `IW_E_ALREADY_STARTED` (the process already installed another `log` logger,
-/// e.g. a Rust host), `IW_E_SHUTDOWN`. Thread-safe.
-#[no_mangle]
-pub extern "C" fn iw_set_log_callback(
-    callback: iw_log_fn,
-    userdata: *mut c_void,
-    userdata_free: iw_userdata_free_fn,
-    max_level: u32,
-) -> iw_result {
-    let userdata = Userdata::new(userdata, userdata_free);
-    guard(move || {
-        check_alive()?;
-        if max_level > IW_LOG_TRACE {
-            return Err(FfiError::new(
-                IW_E_INVALID_ARGUMENT,
-                format!("max_level is {max_level}; expected 0..=IW_LOG_TRACE (5)"),
-            ));
-        }
-        let Some(callback) = callback else {
-            let old = SINK.write().take();
-            log::set_max_level(log::LevelFilter::Off);
-            drop(old);
-            drop(userdata);
-            return Ok(());
-        };
-        install()?;
-        let old = SINK.write().replace(Arc::new(Sink { callback, userdata }));
-        log::set_max_level(level_filter(max_level));
-        // Released outside the lock: a running log call may still hold it.
-        drop(old);
-        Ok(())
-    })
-}
-
-fn install() -> FfiResult {
-    static INSTALLED: once_cell::sync::OnceCell<bool> = once_cell::sync::OnceCell::new();
-    let ours = *INSTALLED.get_or_init(|| log::set_logger(&FORWARDER).is_ok());
-    if ours {
-        Ok(())
-    } else {
-        Err(FfiError::new(
-            IW_E_ALREADY_STARTED,
-            "another logger is installed in this process (log::set_logger); \
-             the library's records go there",
-        ))
-    }
-}
-
-pub(crate) fn release() {
-    let old = SINK.write().take();
-    drop(old);
 }

@@ -1,41 +1,49 @@
 //! The C ABI: thin translation of the Rust API ([`crate::client`],
 //! [`crate::engine`]) into `iw_*` functions. No logic lives here that the Rust
-//! API lacks. `include/inworld.h` is generated from this module by cbindgen.
+//! API lacks. `include/inworld.h` is generated from this module by cbindgen;
+//! the conventions it follows are stated at the top of that header (from
+//! `cbindgen.toml`).
 //!
-//! Conventions (DESIGN.md 3): opaque generation-checked handles created through
-//! out-parameters and released once by `*_free`; every fallible call returns an
-//! `iw_result` and records a message for `iw_last_error`; panics never cross the
-//! boundary; inputs are copied; packets are lent until the next poll/dispatch.
+//! Every export runs its body in `ffi_boundary!` (error.rs): errors become
+//! `iw_result` codes with a message for `iw_last_error`, panics never cross
+//! into C. Handles are generation-checked numbers (handles.rs); arguments are
+//! checked one line each (args.rs).
 #![allow(non_camel_case_types)]
 #![allow(clippy::missing_safety_doc)]
 
+// The C API, in the order of the header: cbindgen reads the modules in the
+// order of these lines (one comment each keeps rustfmt from sorting them).
+// Result codes, `iw_result_name`.
+mod error;
+// Versions, ABI, runtime, `iw_last_error`, `iw_shutdown`.
+mod library;
+// `iw_client` and its configuration.
 mod client;
+// `iw_session`: open/close/free, characters, sending, receiving.
+mod session;
+// The packet structs and their `IW_*` numbers.
+mod packet;
+// `iw_set_log_callback`.
+mod log;
+// `iw_emotion_*_name`.
+mod names;
+// `iw_engine`: the local engine in-process (builds with the `engine` feature).
 #[cfg(feature = "engine")]
 mod engine;
-mod error;
-mod handles;
-mod lend;
-mod log;
-mod names;
-mod receive;
-mod runtime;
-mod session;
-mod strings;
-mod types;
 
+// What the exports are built from.
+mod args;
+mod handles;
+mod userdata;
+
+pub use args::*;
 pub use client::*;
 #[cfg(feature = "engine")]
 pub use engine::*;
 pub use error::*;
+pub use library::*;
 pub use log::*;
 pub use names::*;
-pub use receive::*;
-pub use runtime::*;
-pub use session::{
-    iw_sent_ids_init, iw_session, iw_session_character_at, iw_session_character_count,
-    iw_session_close, iw_session_current_character, iw_session_free, iw_session_id,
-    iw_session_open, iw_session_send_narrated_action, iw_session_send_text,
-    iw_session_send_trigger, iw_session_set_character, iw_session_state, iw_userdata_free_fn,
-    register_session,
-};
-pub use types::*;
+pub use packet::*;
+pub use session::*;
+pub use userdata::*;

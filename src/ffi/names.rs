@@ -1,12 +1,13 @@
-//! Static names of wire enum values, for logs and consoles.
+//! Static names of wire enum values, for logs and consoles (prost's
+//! `as_str_name`, kept as C strings).
 
 use std::ffi::{c_char, CString};
+use std::sync::LazyLock;
 
-use once_cell::sync::Lazy;
-
-use super::error::guard;
+use super::error::*;
 use crate::protocol::ai::inworld::packets::emotion_event::{SpaffCode, Strength};
 
+/// The names of an enum's values 0, 1, ... (prost enums are dense from 0).
 fn table(name: impl Fn(i32) -> Option<&'static str>) -> Vec<CString> {
     (0..)
         .map_while(name)
@@ -14,10 +15,10 @@ fn table(name: impl Fn(i32) -> Option<&'static str>) -> Vec<CString> {
         .collect()
 }
 
-static BEHAVIORS: Lazy<Vec<CString>> =
-    Lazy::new(|| table(|i| SpaffCode::try_from(i).ok().map(|c| c.as_str_name())));
-static STRENGTHS: Lazy<Vec<CString>> =
-    Lazy::new(|| table(|i| Strength::try_from(i).ok().map(|c| c.as_str_name())));
+static BEHAVIORS: LazyLock<Vec<CString>> =
+    LazyLock::new(|| table(|i| SpaffCode::try_from(i).ok().map(|c| c.as_str_name())));
+static STRENGTHS: LazyLock<Vec<CString>> =
+    LazyLock::new(|| table(|i| Strength::try_from(i).ok().map(|c| c.as_str_name())));
 
 fn name_in(names: &[CString], value: i32) -> *const c_char {
     usize::try_from(value)
@@ -30,22 +31,33 @@ fn name_in(names: &[CString], value: i32) -> *const c_char {
 /// e.g. "JOY", or "UNKNOWN". Static string: never free it. Never fails.
 #[no_mangle]
 pub extern "C" fn iw_emotion_behavior_name(behavior: i32) -> *const c_char {
-    let mut out = c"UNKNOWN".as_ptr();
-    guard(|| {
-        out = name_in(&BEHAVIORS, behavior);
-        Ok(())
-    });
-    out
+    ffi_boundary! { on_panic: c"UNKNOWN".as_ptr();
+        name_in(&BEHAVIORS, behavior)
+    }
 }
 
 /// The name of an emotion strength (`iw_emotion.strength`), e.g. "STRONG", or
 /// "UNKNOWN". Static string: never free it. Never fails.
 #[no_mangle]
 pub extern "C" fn iw_emotion_strength_name(strength: i32) -> *const c_char {
-    let mut out = c"UNKNOWN".as_ptr();
-    guard(|| {
-        out = name_in(&STRENGTHS, strength);
-        Ok(())
-    });
-    out
+    ffi_boundary! { on_panic: c"UNKNOWN".as_ptr();
+        name_in(&STRENGTHS, strength)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    #[test]
+    fn every_wire_value_has_its_name() {
+        for i in -1..256 {
+            let name = |p| unsafe { CStr::from_ptr(p) }.to_str().unwrap();
+            let behavior = SpaffCode::try_from(i).map_or("UNKNOWN", |c| c.as_str_name());
+            assert_eq!(name(iw_emotion_behavior_name(i)), behavior);
+            let strength = Strength::try_from(i).map_or("UNKNOWN", |c| c.as_str_name());
+            assert_eq!(name(iw_emotion_strength_name(i)), strength);
+        }
+    }
 }

@@ -2,17 +2,17 @@
 //! bounded queue (poll, dispatch on the calling thread, callback on a library
 //! thread), plus the wake-up callback.
 
-use std::cell::RefCell;
 use std::ffi::c_void;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-
-use super::error::*;
-use super::lend::Scratch;
-use super::session::{entry_of, iw_session, iw_userdata_free_fn, ptr_of, Userdata};
-use super::types::iw_packet;
+use super::entry::{iw_session, PacketRegistration, WakeupRegistration, SESSIONS};
+use crate::client::{PacketHandler, WakeupHandler};
+use crate::ffi::args::out_arg;
+use crate::ffi::error::*;
+use crate::ffi::handles::Handle;
+use crate::ffi::packet::iw_packet;
+use crate::ffi::userdata::{iw_userdata_free_fn, register, Userdata};
 use crate::packet::Packet;
 
 /// A packet callback: `packet` and what it points to live until the callback returns.
@@ -44,14 +44,10 @@ pub unsafe extern "C" fn iw_session_poll(
     cap: usize,
     count: *mut usize,
 ) -> iw_result {
-    guard(|| {
-        let entry = entry_of(session)?;
-        if out.is_null() {
-            return Err(FfiError::new(IW_E_NULL_POINTER, "out is NULL"));
-        }
-        if count.is_null() {
-            return Err(FfiError::new(IW_E_NULL_POINTER, "count is NULL"));
-        }
+    ffi_boundary! {
+        let entry = SESSIONS.get(session)?;
+        let out = out_arg(out, "out")?;
+        let count = out_arg(count, "count")?;
         let guard = entry.lock_lent()?;
         let lent = guard.lent();
         lent.packets.clear();
@@ -63,11 +59,11 @@ pub unsafe extern "C" fn iw_session_poll(
         }
         lent.scratch.reset_for(&lent.packets);
         for (i, p) in lent.packets.iter().enumerate() {
-            out.add(i).write(lent.scratch.lend(p));
+            out.as_ptr().add(i).write(lent.scratch.lend(p));
         }
-        *count = lent.packets.len();
+        count.write(lent.packets.len());
         Ok(())
-    })
+    }
 }
 
 /// Calls `callback(session, packet, userdata)` on the calling thread for each
@@ -86,8 +82,8 @@ pub unsafe extern "C" fn iw_session_dispatch(
     max: usize,
     count: *mut usize,
 ) -> iw_result {
-    guard(|| {
-        let entry = entry_of(session)?;
+    ffi_boundary! {
+        let entry = SESSIONS.get(session)?;
         let callback =
             callback.ok_or_else(|| FfiError::new(IW_E_NULL_POINTER, "callback is NULL"))?;
         let guard = entry.lock_lent()?;
@@ -109,55 +105,6 @@ pub unsafe extern "C" fn iw_session_dispatch(
             *count = n;
         }
         Ok(())
-    })
-}
-
-/// Holds a registration (callback + userdata) for the closure given to the
-/// core. Calls take a clone of the `Arc` for their duration, so clearing the
-/// cell releases the userdata at once when no call runs, or when the running
-/// call (e.g. the one that replaced or freed its own registration) returns.
-pub(crate) struct RegCell<R>(Mutex<Option<Arc<R>>>);
-
-impl<R> RegCell<R> {
-    fn new(registration: R) -> Arc<Self> {
-        Arc::new(RegCell(Mutex::new(Some(Arc::new(registration)))))
-    }
-
-    fn current(&self) -> Option<Arc<R>> {
-        self.0.lock().clone()
-    }
-
-    pub(crate) fn clear(&self) {
-        let old = self.0.lock().take();
-        drop(old);
-    }
-}
-
-pub(crate) struct PacketRegistration {
-    callback: unsafe extern "C" fn(*mut iw_session, *const iw_packet, *mut c_void),
-    handle: usize,
-    userdata: Userdata,
-}
-
-thread_local! {
-    /// Arrays for packets lent to library-thread callbacks (reused).
-    static CALLBACK_SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
-}
-
-impl PacketRegistration {
-    fn deliver(&self, packet: Packet) {
-        let packets = std::slice::from_ref(&packet);
-        let call = |scratch: &mut Scratch| {
-            scratch.reset_for(packets);
-            let view = scratch.lend(&packet);
-            // SAFETY: the caller registered a valid function; `view` lives for the call.
-            unsafe { (self.callback)(ptr_of(self.handle), &view, self.userdata.ptr) };
-        };
-        CALLBACK_SCRATCH.with(|s| match s.try_borrow_mut() {
-            Ok(mut scratch) => call(&mut scratch),
-            // Re-entered (a callback of another session ran inside this one): use a fresh one.
-            Err(_) => call(&mut Scratch::default()),
-        });
     }
 }
 
@@ -182,43 +129,25 @@ pub extern "C" fn iw_session_set_callback(
     userdata: *mut c_void,
     userdata_free: iw_userdata_free_fn,
 ) -> iw_result {
-    let userdata = Userdata::new(userdata, userdata_free);
-    guard(move || {
-        let entry = entry_of(session)?;
-        let cell = callback.map(|callback| {
-            RegCell::new(PacketRegistration {
-                callback,
-                handle: session as usize,
-                userdata,
-            })
+    ffi_boundary! {
+        let userdata = Userdata::new(userdata, userdata_free);
+        let entry = SESSIONS.get(session)?;
+        let registration = callback.map(|callback| PacketRegistration {
+            callback,
+            session: Handle::of(session),
+            userdata,
         });
-        let old = std::mem::replace(&mut *entry.handler.lock(), cell.clone());
-        // Returns once no call of the previous handler runs (unless this is one).
-        entry.session.set_handler(cell.map(|cell| {
-            Arc::new(move |p: Packet| match cell.current() {
-                Some(registration) => registration.deliver(p),
-                // Unreachable: the core never calls a handler once its
-                // replacement (which clears this cell) has returned.
-                None => log::warn!("a packet reached a removed session callback; dropped"),
-            }) as crate::client::PacketHandler
-        }));
-        if let Some(old) = old {
-            old.clear();
-        }
+        register(&entry.handler, registration, |cell| {
+            entry.session.set_handler(cell.map(|cell| {
+                Arc::new(move |p: Packet| match cell.current() {
+                    Some(registration) => registration.deliver(p),
+                    // Unreachable: the core never calls a handler once its
+                    // replacement (which clears this cell) has returned.
+                    None => log::warn!("a packet reached a removed session callback; dropped"),
+                }) as PacketHandler
+            }))
+        });
         Ok(())
-    })
-}
-
-pub(crate) struct WakeupRegistration {
-    callback: unsafe extern "C" fn(*mut iw_session, *mut c_void),
-    handle: usize,
-    userdata: Userdata,
-}
-
-impl WakeupRegistration {
-    fn wake(&self) {
-        // SAFETY: the caller registered a valid function.
-        unsafe { (self.callback)(ptr_of(self.handle), self.userdata.ptr) }
     }
 }
 
@@ -235,27 +164,23 @@ pub extern "C" fn iw_session_set_wakeup(
     userdata: *mut c_void,
     userdata_free: iw_userdata_free_fn,
 ) -> iw_result {
-    let userdata = Userdata::new(userdata, userdata_free);
-    guard(move || {
-        let entry = entry_of(session)?;
-        let cell = callback.map(|callback| {
-            RegCell::new(WakeupRegistration {
-                callback,
-                handle: session as usize,
-                userdata,
-            })
+    ffi_boundary! {
+        let userdata = Userdata::new(userdata, userdata_free);
+        let entry = SESSIONS.get(session)?;
+        let registration = callback.map(|callback| WakeupRegistration {
+            callback,
+            session: Handle::of(session),
+            userdata,
         });
-        let old = std::mem::replace(&mut *entry.wakeup.lock(), cell.clone());
-        entry.session.set_wakeup(cell.map(|cell| {
-            Arc::new(move || {
-                if let Some(registration) = cell.current() {
-                    registration.wake();
-                }
-            }) as crate::client::WakeupHandler
-        }));
-        if let Some(old) = old {
-            old.clear();
-        }
+        register(&entry.wakeup, registration, |cell| {
+            entry.session.set_wakeup(cell.map(|cell| {
+                Arc::new(move || {
+                    if let Some(registration) = cell.current() {
+                        registration.wake();
+                    }
+                }) as WakeupHandler
+            }))
+        });
         Ok(())
-    })
+    }
 }

@@ -1,7 +1,15 @@
 //! The structs and constants packets are lent to C as. Plain data, `#[repr(C)]`;
-//! what they point to is owned by the session (see `lend.rs`).
+//! what they point to is owned by the session (see `lend.rs`). Every `IW_*`
+//! number here is the packet model's (or the wire's) number for the same
+//! thing, which `lend.rs` passes through with `as`: the `const` blocks after
+//! each group make the compiler hold the two lists together.
 
 use std::ffi::c_char;
+
+use crate::packet::{
+    ActorKind, ConnectionState, ControlAction, ConversationEventKind, PacketKind, ReconnectionType,
+    Resumed, SendFailure, TextSource,
+};
 
 /// Borrowed UTF-8 text: `len` bytes at `ptr`, followed by a NUL byte (so `ptr`
 /// is also a C string). `ptr` is never NULL (the empty text is `""`).
@@ -19,15 +27,6 @@ impl iw_str {
     };
 }
 
-/// An input name/value pair (trigger parameters, user profile fields): two
-/// NUL-terminated UTF-8 strings, copied by the call.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct iw_key_value {
-    pub key: *const c_char,
-    pub value: *const c_char,
-}
-
 /// `iw_actor.kind`: unknown.
 pub const IW_ACTOR_UNKNOWN: u32 = 0;
 /// `iw_actor.kind`: the player.
@@ -36,6 +35,13 @@ pub const IW_ACTOR_PLAYER: u32 = 1;
 pub const IW_ACTOR_CHARACTER: u32 = 2;
 /// `iw_actor.kind`: the world.
 pub const IW_ACTOR_WORLD: u32 = 3;
+
+const _: () = {
+    assert!(IW_ACTOR_UNKNOWN == ActorKind::Unknown as u32);
+    assert!(IW_ACTOR_PLAYER == ActorKind::Player as u32);
+    assert!(IW_ACTOR_CHARACTER == ActorKind::Character as u32);
+    assert!(IW_ACTOR_WORLD == ActorKind::World as u32);
+};
 
 /// Source or target of a packet: `kind` is `IW_ACTOR_*`; `name` is the agent id
 /// for characters, empty otherwise.
@@ -129,41 +135,112 @@ pub const IW_PACKET_OVERFLOW: u32 = 16;
 /// the packet's `ids` are the ones the send returned.
 pub const IW_PACKET_SEND_FAILED: u32 = 17;
 
-/// `iw_text.source`
+const _: () = {
+    assert!(IW_PACKET_UNKNOWN == PacketKind::Unknown as u32);
+    assert!(IW_PACKET_TEXT == PacketKind::Text as u32);
+    assert!(IW_PACKET_AUDIO == PacketKind::Audio as u32);
+    assert!(IW_PACKET_SILENCE == PacketKind::Silence as u32);
+    assert!(IW_PACKET_EMOTION == PacketKind::Emotion as u32);
+    assert!(IW_PACKET_TRIGGER == PacketKind::Trigger as u32);
+    assert!(IW_PACKET_TASK == PacketKind::Task as u32);
+    assert!(IW_PACKET_CONTROL == PacketKind::Control as u32);
+    assert!(IW_PACKET_CONVERSATION == PacketKind::ConversationEvent as u32);
+    assert!(IW_PACKET_SCENE_STATUS == PacketKind::SceneStatus as u32);
+    assert!(IW_PACKET_NARRATED_ACTION == PacketKind::NarratedAction as u32);
+    assert!(IW_PACKET_CANCEL_RESPONSES == PacketKind::CancelResponses as u32);
+    assert!(IW_PACKET_LOG == PacketKind::Log as u32);
+    assert!(IW_PACKET_OPERATION_STATUS == PacketKind::OperationStatus as u32);
+    assert!(IW_PACKET_ERROR == PacketKind::Error as u32);
+    assert!(IW_PACKET_CONNECTION == PacketKind::Connection as u32);
+    assert!(IW_PACKET_OVERFLOW == PacketKind::Overflow as u32);
+    assert!(IW_PACKET_SEND_FAILED == PacketKind::SendFailed as u32);
+};
+
+/// `iw_text.source`: not given.
 pub const IW_TEXT_SOURCE_UNKNOWN: u32 = 0;
+/// `iw_text.source`: recognised speech.
 pub const IW_TEXT_SOURCE_SPEECH_TO_TEXT: u32 = 1;
+/// `iw_text.source`: typed by the player.
 pub const IW_TEXT_SOURCE_TYPED_IN: u32 = 2;
+/// `iw_text.source`: generated (a character's reply).
 pub const IW_TEXT_SOURCE_GENERATED: u32 = 3;
+/// `iw_text.source`: a filler while the reply is being generated.
 pub const IW_TEXT_SOURCE_FILLER: u32 = 4;
 
-/// `iw_control.action`
+const _: () = {
+    assert!(IW_TEXT_SOURCE_UNKNOWN == TextSource::Unknown as u32);
+    assert!(IW_TEXT_SOURCE_SPEECH_TO_TEXT == TextSource::SpeechToText as u32);
+    assert!(IW_TEXT_SOURCE_TYPED_IN == TextSource::TypedIn as u32);
+    assert!(IW_TEXT_SOURCE_GENERATED == TextSource::Generated as u32);
+    assert!(IW_TEXT_SOURCE_FILLER == TextSource::Filler as u32);
+};
+
+/// `iw_control.action`: an action this version does not model.
 pub const IW_CONTROL_UNKNOWN: u32 = 0;
+/// `iw_control.action`: an audio session (microphone input) started.
 pub const IW_CONTROL_AUDIO_SESSION_START: u32 = 1;
+/// `iw_control.action`: the audio session ended.
 pub const IW_CONTROL_AUDIO_SESSION_END: u32 = 2;
-/// The reply to one input is complete (match `interaction_id` with `iw_sent_ids`).
+/// `iw_control.action`: the reply to one input is complete (match
+/// `interaction_id` with `iw_sent_ids`).
 pub const IW_CONTROL_INTERACTION_END: u32 = 3;
+/// `iw_control.action`: speech playback started.
 pub const IW_CONTROL_TTS_PLAYBACK_START: u32 = 4;
+/// `iw_control.action`: speech playback ended.
 pub const IW_CONTROL_TTS_PLAYBACK_END: u32 = 5;
+/// `iw_control.action`: speech playback muted.
 pub const IW_CONTROL_TTS_PLAYBACK_MUTE: u32 = 6;
+/// `iw_control.action`: speech playback unmuted.
 pub const IW_CONTROL_TTS_PLAYBACK_UNMUTE: u32 = 7;
+/// `iw_control.action`: a warning from the service (`description` says what).
 pub const IW_CONTROL_WARNING: u32 = 8;
+/// `iw_control.action`: the service ended the session.
 pub const IW_CONTROL_SESSION_END: u32 = 9;
 
-/// `iw_conversation.kind`
+const _: () = {
+    assert!(IW_CONTROL_UNKNOWN == ControlAction::Unknown as u32);
+    assert!(IW_CONTROL_AUDIO_SESSION_START == ControlAction::AudioSessionStart as u32);
+    assert!(IW_CONTROL_AUDIO_SESSION_END == ControlAction::AudioSessionEnd as u32);
+    assert!(IW_CONTROL_INTERACTION_END == ControlAction::InteractionEnd as u32);
+    assert!(IW_CONTROL_TTS_PLAYBACK_START == ControlAction::TtsPlaybackStart as u32);
+    assert!(IW_CONTROL_TTS_PLAYBACK_END == ControlAction::TtsPlaybackEnd as u32);
+    assert!(IW_CONTROL_TTS_PLAYBACK_MUTE == ControlAction::TtsPlaybackMute as u32);
+    assert!(IW_CONTROL_TTS_PLAYBACK_UNMUTE == ControlAction::TtsPlaybackUnmute as u32);
+    assert!(IW_CONTROL_WARNING == ControlAction::Warning as u32);
+    assert!(IW_CONTROL_SESSION_END == ControlAction::SessionEnd as u32);
+};
+
+/// `iw_conversation.kind`: an event this version does not model.
 pub const IW_CONVERSATION_UNKNOWN: u32 = 0;
+/// `iw_conversation.kind`: the conversation started (its participants).
 pub const IW_CONVERSATION_STARTED: u32 = 1;
+/// `iw_conversation.kind`: its participants changed.
 pub const IW_CONVERSATION_UPDATED: u32 = 2;
+/// `iw_conversation.kind`: the service dropped the conversation.
 pub const IW_CONVERSATION_EVICTED: u32 = 3;
 
-/// Connection states (`iw_connection.state`, `iw_session_state`).
+const _: () = {
+    assert!(IW_CONVERSATION_UNKNOWN == ConversationEventKind::Unknown as u32);
+    assert!(IW_CONVERSATION_STARTED == ConversationEventKind::Started as u32);
+    assert!(IW_CONVERSATION_UPDATED == ConversationEventKind::Updated as u32);
+    assert!(IW_CONVERSATION_EVICTED == ConversationEventKind::Evicted as u32);
+};
+
+/// Connection state (`iw_connection.state`, `iw_session_state`): getting a
+/// token, opening the stream, loading the scene.
 pub const IW_STATE_CONNECTING: u32 = 1;
-/// The scene is loaded; characters are known.
+/// Connection state: the scene is loaded and the service confirmed the
+/// conversation; characters are known and sends go out at once.
 pub const IW_STATE_READY: u32 = 2;
+/// Connection state: the stream broke; the library is opening a new one
+/// (sends are queued meanwhile).
 pub const IW_STATE_RECONNECTING: u32 = 3;
-/// Closed for good (by the game, or after an error that is not retried).
+/// Connection state: closed for good (by the game, or after an error that is
+/// not retried).
 pub const IW_STATE_CLOSED: u32 = 4;
-/// Ready, but nothing has arrived for a while although a reply is awaited;
-/// `IW_STATE_READY` follows when packets flow again.
+/// Connection state: ready, but nothing has arrived for a while although a
+/// reply is awaited; `IW_STATE_READY` follows when packets flow again,
+/// `IW_STATE_RECONNECTING` when the connection turns out dead.
 pub const IW_STATE_STALLED: u32 = 5;
 
 /// `iw_connection.resumed`: not a return to Ready after a reconnect.
@@ -182,11 +259,36 @@ pub const IW_SEND_MAYBE_SENT: u32 = 2;
 /// `iw_send_failed.reason`: the service refused it (`message` says why).
 pub const IW_SEND_REFUSED: u32 = 3;
 
-/// `iw_error.reconnect_type`
+const _: () = {
+    assert!(IW_STATE_CONNECTING == ConnectionState::Connecting as u32);
+    assert!(IW_STATE_READY == ConnectionState::Ready as u32);
+    assert!(IW_STATE_RECONNECTING == ConnectionState::Reconnecting as u32);
+    assert!(IW_STATE_CLOSED == ConnectionState::Closed as u32);
+    assert!(IW_STATE_STALLED == ConnectionState::Stalled as u32);
+    assert!(IW_RESUMED_NO == Resumed::No as u32);
+    assert!(IW_RESUMED_SAME_SESSION == Resumed::SameSession as u32);
+    assert!(IW_RESUMED_NEW_SESSION == Resumed::NewSession as u32);
+    assert!(IW_SEND_NOT_SENT == SendFailure::NotSent as u32);
+    assert!(IW_SEND_MAYBE_SENT == SendFailure::MaybeSent as u32);
+    assert!(IW_SEND_REFUSED == SendFailure::Refused as u32);
+};
+
+/// `iw_error.reconnect_type`: the service said nothing.
 pub const IW_RECONNECT_UNDEFINED: u32 = 0;
+/// `iw_error.reconnect_type`: do not reconnect.
 pub const IW_RECONNECT_NO_RETRY: u32 = 1;
+/// `iw_error.reconnect_type`: reconnect at once.
 pub const IW_RECONNECT_IMMEDIATE: u32 = 2;
+/// `iw_error.reconnect_type`: reconnect at `reconnect_time_ms`.
 pub const IW_RECONNECT_TIMEOUT: u32 = 3;
+
+// The wire's numbers (prost-generated enum).
+const _: () = {
+    assert!(IW_RECONNECT_UNDEFINED == ReconnectionType::Undefined as u32);
+    assert!(IW_RECONNECT_NO_RETRY == ReconnectionType::NoRetry as u32);
+    assert!(IW_RECONNECT_IMMEDIATE == ReconnectionType::Immediate as u32);
+    assert!(IW_RECONNECT_TIMEOUT == ReconnectionType::Timeout as u32);
+};
 
 /// `data` of `IW_PACKET_TEXT`.
 #[repr(C)]
@@ -392,19 +494,4 @@ pub struct iw_packet {
     /// Milliseconds since the Unix epoch (0 for packets the library makes itself).
     pub timestamp_ms: i64,
     pub data: iw_packet_data,
-}
-
-/// Ids of a packet the game sent, as NUL-terminated strings (UUIDs are 36
-/// characters), so the game can match the reply's `IW_CONTROL_INTERACTION_END`
-/// by `interaction_id`.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct iw_sent_ids {
-    /// Set by `iw_sent_ids_init`.
-    pub struct_size: u32,
-    pub packet_id: [c_char; 37],
-    pub utterance_id: [c_char; 37],
-    pub interaction_id: [c_char; 37],
-    pub correlation_id: [c_char; 37],
-    pub conversation_id: [c_char; 37],
 }

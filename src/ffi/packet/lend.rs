@@ -9,7 +9,7 @@ use std::time::UNIX_EPOCH;
 use super::types::*;
 use crate::packet::{Actor, Character, Packet, PacketBody, Parameter, Phoneme, Text};
 
-pub fn str_of(t: &Text) -> iw_str {
+fn str_of(t: &Text) -> iw_str {
     iw_str {
         ptr: t.as_ptr() as *const c_char,
         len: t.len(),
@@ -23,7 +23,7 @@ fn actor_of(a: &Actor) -> iw_actor {
     }
 }
 
-pub fn character_of(c: &Character) -> iw_character {
+pub(crate) fn character_of(c: &Character) -> iw_character {
     iw_character {
         struct_size: std::mem::size_of::<iw_character>() as u32,
         id: str_of(&c.id),
@@ -39,7 +39,7 @@ pub fn character_of(c: &Character) -> iw_character {
 
 /// Arrays the lent packets point into.
 #[derive(Default)]
-pub struct Scratch {
+pub(crate) struct Scratch {
     phonemes: Vec<iw_phoneme>,
     params: Vec<iw_parameter>,
     actors: Vec<iw_actor>,
@@ -253,7 +253,7 @@ impl Scratch {
                     message: str_of(&e.message),
                     has_details: d.is_some() as u32,
                     error_type: d.map_or(0, |d| d.error_type),
-                    reconnect_type: d.map_or(0, |d| d.reconnect_type as u32),
+                    reconnect_type: d.map_or(IW_RECONNECT_UNDEFINED, |d| d.reconnect_type as u32),
                     reconnect_time_ms: d
                         .and_then(|d| d.reconnect_time)
                         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
