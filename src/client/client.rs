@@ -112,6 +112,16 @@ impl Client {
     }
 }
 
+impl Session {
+    /// Opens a session on a client of its own (on the library's private
+    /// runtime). To open many sessions, open them from one [`Client`]: they
+    /// share its connections.
+    pub fn open(config: ClientConfig) -> Result<Session, Error> {
+        config.session.validate()?;
+        Client::new(config)?.open_session()
+    }
+}
+
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")

@@ -3,7 +3,7 @@
 //! session's task (`driver/`).
 
 use super::state::{Command, Outgoing, Send, SessionShared};
-use super::{Client, ClientConfig, Error, PacketHandler, SentIds, WakeupHandler};
+use super::{Error, PacketHandler, SentIds, WakeupHandler};
 use crate::packet::{Character, ConnectionState, Packet, SceneStatus};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,14 +29,6 @@ impl Session {
             shared,
             commands: Some(commands),
         }
-    }
-
-    /// Opens a session on a client of its own (on the library's private
-    /// runtime). To open many sessions, open them from one [`Client`]: they
-    /// share its connections.
-    pub fn open(config: ClientConfig) -> Result<Session, Error> {
-        config.session.validate()?;
-        Client::new(config)?.open_session()
     }
 
     /// A session bound to nothing (state Closed for sends), for tests and

@@ -333,7 +333,8 @@ unsafe fn config_of(c: &iw_client_config) -> FfiResult<ClientConfig> {
         ));
     }
     config.client_id = optional_string_arg(c.client_id, "config->client_id")?;
-    config.session.game_session_id = optional_string_arg(c.game_session_id, "config->game_session_id")?;
+    config.session.game_session_id =
+        optional_string_arg(c.game_session_id, "config->game_session_id")?;
     if c.capabilities & !IW_CAP_ALL != 0 {
         return Err(FfiError::new(
             IW_E_INVALID_ARGUMENT,

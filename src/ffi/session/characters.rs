@@ -4,10 +4,10 @@
 use std::ffi::c_char;
 
 use super::entry::{iw_session, SESSIONS};
-use crate::packet::ConnectionState;
 use crate::ffi::args::{out_arg, str_arg};
 use crate::ffi::error::*;
 use crate::ffi::packet::{character_of, iw_character};
+use crate::packet::ConnectionState;
 
 /// Takes a snapshot of the scene's characters and writes how many there are to
 /// `*count`; read them with `iw_session_character_at`. The snapshot (and the
