@@ -727,7 +727,9 @@ typedef struct iw_client_config {
    */
   uint32_t queue_capacity;
   /**
-   * Reconnect attempts in a row after transport errors (0 disables; default 5).
+   * Failed reconnect attempts in a row before a session gives up, when the
+   * service gave no instructions (transport errors, timeouts, a dead
+   * connection); 0 disables reconnecting (default 8).
    */
   uint32_t reconnect_max_attempts;
   /**
@@ -748,6 +750,39 @@ typedef struct iw_client_config {
    * How many lines `dialog_history` has (default 0).
    */
   size_t dialog_history_count;
+  /**
+   * Getting a token and opening a stream, per attempt, ms (default 5000).
+   */
+  uint32_t connect_timeout_ms;
+  /**
+   * How long the service may take to confirm a conversation, ms (default 10000).
+   */
+  uint32_t handshake_timeout_ms;
+  /**
+   * Nothing received for this long while a reply is awaited: the session
+   * reports `IW_STATE_STALLED` (and `IW_STATE_READY` when packets flow
+   * again), ms (default 3000).
+   */
+  uint32_t stall_timeout_ms;
+  /**
+   * An HTTP/2 PING after this long without hearing from the service, ms;
+   * 0 disables keepalive (default 10000).
+   */
+  uint32_t keepalive_interval_ms;
+  /**
+   * A PING unanswered for this long means the connection is dead and its
+   * sessions reconnect, ms (default 5000).
+   */
+  uint32_t keepalive_timeout_ms;
+  /**
+   * Sends a session accepts while they cannot go out yet (connecting,
+   * reconnecting); beyond it a send returns `IW_E_QUEUE_FULL` (default 64).
+   */
+  uint32_t max_pending_sends;
+  /**
+   * Largest message accepted from the service, bytes (default 16 MiB).
+   */
+  uint32_t max_receive_message_bytes;
 } iw_client_config;
 
 /**

@@ -249,6 +249,20 @@ fn basic_session() {
 }
 
 #[test]
+fn outage() {
+    let exe = compile_c("outage", &["tests/c/outage.c"]);
+    let r = run_plain(&exe, "");
+    assert!(r.stdout.contains("outage: OK"), "{}", r.stdout);
+}
+
+#[test]
+fn outage_under_valgrind() {
+    let exe = compile_c("outage_vg", &["tests/c/outage.c"]);
+    let r = run_valgrind(&exe, "");
+    assert!(r.stdout.contains("outage: OK"), "{}", r.stdout);
+}
+
+#[test]
 fn basic_session_under_valgrind() {
     let exe = compile_c("basic_session_vg", &["tests/c/basic_session.c"]);
     let r = run_valgrind(&exe, "");

@@ -129,7 +129,9 @@ pub struct iw_client_config {
     /// Packets a session holds for the game before dropping (counted and
     /// reported as `IW_PACKET_OVERFLOW`) (default 1024).
     pub queue_capacity: u32,
-    /// Reconnect attempts in a row after transport errors (0 disables; default 5).
+    /// Failed reconnect attempts in a row before a session gives up, when the
+    /// service gave no instructions (transport errors, timeouts, a dead
+    /// connection); 0 disables reconnecting (default 8).
     pub reconnect_max_attempts: u32,
     /// Continue a previous session from its saved state bytes (the service's
     /// GetSessionState answer), `continuation_state_len` of them (default none).
@@ -141,6 +143,29 @@ pub struct iw_client_config {
     pub dialog_history: *const iw_dialog_line,
     /// How many lines `dialog_history` has (default 0).
     pub dialog_history_count: usize,
+    /// Getting a token and opening a stream, per attempt, ms (default 5000).
+    pub connect_timeout_ms: u32,
+    /// How long the service may take to confirm a conversation, ms (default 10000).
+    pub handshake_timeout_ms: u32,
+    /// Nothing received for this long while a reply is awaited: the session
+    /// reports `IW_STATE_STALLED` (and `IW_STATE_READY` when packets flow
+    /// again), ms (default 3000).
+    pub stall_timeout_ms: u32,
+    /// An HTTP/2 PING after this long without hearing from the service, ms;
+    /// 0 disables keepalive (default 10000).
+    pub keepalive_interval_ms: u32,
+    /// A PING unanswered for this long means the connection is dead and its
+    /// sessions reconnect, ms (default 5000).
+    pub keepalive_timeout_ms: u32,
+    /// Sends a session accepts while they cannot go out yet (connecting,
+    /// reconnecting); beyond it a send returns `IW_E_QUEUE_FULL` (default 64).
+    pub max_pending_sends: u32,
+    /// Largest message accepted from the service, bytes (default 16 MiB).
+    pub max_receive_message_bytes: u32,
+}
+
+fn millis(d: Duration) -> u32 {
+    d.as_millis().min(u32::MAX as u128) as u32
 }
 
 /// `iw_dialog_line.talker`: the player said it.
@@ -239,6 +264,13 @@ pub unsafe extern "C" fn iw_client_config_init(config: *mut iw_client_config) ->
             continuation_state_len: 0,
             dialog_history: std::ptr::null(),
             dialog_history_count: 0,
+            connect_timeout_ms: millis(d.timeouts.connect),
+            handshake_timeout_ms: millis(d.timeouts.handshake),
+            stall_timeout_ms: millis(d.timeouts.stall),
+            keepalive_interval_ms: millis(d.timeouts.keepalive_interval),
+            keepalive_timeout_ms: millis(d.timeouts.keepalive_timeout),
+            max_pending_sends: d.session.max_pending_sends as u32,
+            max_receive_message_bytes: d.max_receive_message_bytes as u32,
         });
         Ok(())
     }
@@ -348,6 +380,15 @@ unsafe fn config_of(c: &iw_client_config) -> FfiResult<ClientConfig> {
     config.timeouts.scene_load = Duration::from_millis(c.scene_timeout_ms as u64);
     config.session.queue_capacity = c.queue_capacity as usize;
     config.reconnect.max_attempts = c.reconnect_max_attempts;
+    let ms = |v: u32| Duration::from_millis(v as u64);
+    let t = &mut config.timeouts;
+    t.connect = ms(c.connect_timeout_ms);
+    t.handshake = ms(c.handshake_timeout_ms);
+    t.stall = ms(c.stall_timeout_ms);
+    t.keepalive_interval = ms(c.keepalive_interval_ms);
+    t.keepalive_timeout = ms(c.keepalive_timeout_ms);
+    config.session.max_pending_sends = c.max_pending_sends as usize;
+    config.max_receive_message_bytes = c.max_receive_message_bytes as usize;
     config.session.continuation = continuation_of(c)?;
     Ok(config)
 }
