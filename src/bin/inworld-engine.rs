@@ -4,6 +4,7 @@
 //! inworld-engine [--listen 127.0.0.1:50051] [--scene FILE|default|test]
 //!                [--key KEY] [--secret SECRET] [--pacing human|instant]
 //!                [--token-ttl SECS] [--idle-timeout SECS]
+//!                [--connection-idle-timeout SECS]
 //!                [--tls-cert PEM --tls-key PEM]
 //! ```
 //! Logs go to stderr, filtered by `INWORLD_LOG` (e.g. `INWORLD_LOG=debug`).
@@ -15,9 +16,9 @@ use std::time::Duration;
 
 const USAGE: &str = "usage: inworld-engine [--listen ADDR] [--scene FILE|default|test] [--key KEY] [--secret SECRET]
                       [--pacing human|instant] [--token-ttl SECS] [--idle-timeout SECS]
-                      [--tls-cert PEM_FILE --tls-key PEM_FILE]
+                      [--connection-idle-timeout SECS] [--tls-cert PEM_FILE --tls-key PEM_FILE]
 defaults: --listen 127.0.0.1:50051 --scene default --key test-api-key --secret test-api-secret
-          --pacing human --token-ttl 3600 --idle-timeout 1800";
+          --pacing human --token-ttl 3600 --idle-timeout 1800 --connection-idle-timeout 60";
 
 fn parse(args: Vec<String>) -> Result<EngineConfig, String> {
     let mut config = EngineConfig::new(Workspace::default_scenes());
@@ -62,6 +63,7 @@ fn parse(args: Vec<String>) -> Result<EngineConfig, String> {
             }
             "--token-ttl" => config.token_ttl = secs(&value)?,
             "--idle-timeout" => config.session_idle_timeout = secs(&value)?,
+            "--connection-idle-timeout" => config.connection_idle_timeout = secs(&value)?,
             "--tls-cert" => cert = Some(value),
             "--tls-key" => tls_key = Some(value),
             other => return Err(format!("unknown flag {other:?}")),
