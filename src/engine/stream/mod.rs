@@ -45,14 +45,25 @@ async fn raised(flag: &mut watch::Receiver<bool>) {
     let _ = flag.wait_for(|v| *v).await;
 }
 
-/// How the client's side of the stream ended, for the log.
-fn quits_normally(status: &Status) -> bool {
-    // A client that goes away resets its stream (CANCELLED) or drops the
-    // connection; neither is a protocol error.
-    matches!(status.code(), Code::Cancelled | Code::Unavailable)
+/// Whether a read error is the client leaving (its stream cancelled, its
+/// connection gone) rather than something wrong with what it sent: leaving
+/// is normal, and no error to log.
+fn client_left(status: &Status) -> bool {
+    if status.code() == Code::Cancelled {
+        return true;
+    }
+    // A broken connection: an I/O error under the HTTP/2 error.
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        if e.is::<std::io::Error>() {
+            return true;
+        }
+        source = e.source();
+    }
+    status
+        .message()
+        .contains("error reading a body from connection")
         || status.message().contains("stream no longer needed")
-        || status.message().contains("connection reset")
-        || status.message().contains("broken pipe")
 }
 
 /// Reads the client's packets until the stream ends.
@@ -100,7 +111,7 @@ async fn run_stream(
                 half_closed = true;
                 break;
             }
-            Err(status) if quits_normally(&status) => {
+            Err(status) if client_left(&status) => {
                 log::debug!(
                     "session {}: the client left ({:?}: {})",
                     ctx.session.id,
