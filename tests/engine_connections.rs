@@ -236,3 +236,61 @@ async fn idle_connections_closed_make_room_for_real_clients() {
     let closed = tokio::task::spawn_blocking(move || silent.iter_mut().all(closed_by_peer));
     assert!(closed.await.unwrap(), "every silent connection was closed");
 }
+
+/// The counters show what a client does with connections: here five
+/// sessions over one HTTP/2 connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_engine_counts_connections_open_and_accepted() {
+    use inworld::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient;
+    let engine = test_engine();
+    assert_eq!(
+        (engine.open_connections(), engine.accepted_connections()),
+        (0, 0)
+    );
+    let shared = channel(&engine).await;
+    let host = engine.addr().to_string();
+    let mut streams = Vec::new();
+    for _ in 0..5 {
+        let mut client = WorldEngineClient::new(shared.clone());
+        let t = client
+            .generate_token(signed(
+                token_request("test-ws", engine.credentials()),
+                engine.credentials(),
+                &host,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let rx = client
+            .open_session(bearer(
+                tokio_stream::wrappers::ReceiverStream::new(rx),
+                &t.token,
+                Some(&t.session_id),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        streams.push(Stream { tx, rx });
+    }
+    for s in &mut streams {
+        s.send(load_scene(SCENE)).await;
+        assert!(scene_status(&s.packet().await).is_some());
+    }
+    assert_eq!(engine.session_count(), 5);
+    assert_eq!(engine.open_connections(), 1);
+    assert_eq!(engine.accepted_connections(), 1);
+    // Another client: ready() dials one connection for its token and one
+    // for its stream; the first closes when its channel is dropped.
+    let other = ready(&engine, caps_text()).await;
+    assert_eq!(engine.accepted_connections(), 3);
+    eventually("the token's connection closed", || {
+        engine.open_connections() == 2
+    })
+    .await;
+    drop(other);
+    drop(streams);
+    drop(shared);
+    eventually("connections closed", || engine.open_connections() == 0).await;
+    assert_eq!(engine.accepted_connections(), 3);
+}
