@@ -248,3 +248,53 @@ async fn a_session_pushed_past_every_limit_stays_bounded() {
     println!("a full session's state: {} bytes", state.state.len());
     assert!(state.state.len() < 4 * 1024 * 1024);
 }
+
+/// A continuation is the client's bytes too: the history it brings is held
+/// to the same limits (lines, line length, and the length of the names of
+/// who said them).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_continuation_is_held_to_the_session_limits() {
+    let engine = test_engine();
+    let t = token(&engine).await;
+    let mut s = try_open(&engine, &t.token, &t.session_id).await.unwrap();
+    let history = (0..MAX_HISTORY_LINES + 50)
+        .map(|i| dialog_history::HistoryItem {
+            actor: Some(Actor {
+                r#type: if i % 2 == 0 {
+                    actor::Type::Player
+                } else {
+                    actor::Type::Agent
+                } as i32,
+                name: "n".repeat(5_000),
+            }),
+            text: "t".repeat(5_000),
+        })
+        .collect();
+    let continuation = Continuation {
+        continuation_type: continuation::ContinuationType::DialogHistory as i32,
+        dialog_history: Some(DialogHistory { history }),
+        ..Default::default()
+    };
+    s.send(configuration(caps_text(), Some(continuation))).await;
+    s.send(load_scene(SCENE)).await;
+    assert!(scene_status(&s.packet().await).is_some());
+
+    let mut client = StateSerializationClient::new(channel(&engine).await);
+    let state = client
+        .get_session_state(bearer(
+            GetSessionStateRequest {
+                name: format!("workspaces/test-ws/sessions/{}", t.session_id),
+            },
+            &t.token,
+            None,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let saved = inworld::engine::state::SavedState::decode(state.state.as_slice()).unwrap();
+    assert_eq!(saved.history.len(), MAX_HISTORY_LINES);
+    for line in &saved.history {
+        assert!(line.text.len() <= MAX_HISTORY_LINE_BYTES);
+        assert!(line.character.len() <= MAX_ID_BYTES);
+    }
+}

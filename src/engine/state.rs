@@ -8,6 +8,7 @@
 //! remember; a DIALOG_HISTORY (2) continuation is honoured the same way.
 
 use super::items::{self, ItemsRefused};
+use super::limits::{truncated, MAX_ID_BYTES};
 use super::sessions::{SessionMemory, Speaker};
 use super::shared::EngineShared;
 use crate::protocol::ai::inworld::engine::v1::state_serialization_server::StateSerialization;
@@ -102,6 +103,12 @@ impl SavedState {
     }
 }
 
+/// A character as a continuation names it, cut to the length of an id (the
+/// bytes come from the client).
+fn character_id(name: &str) -> String {
+    truncated(name, MAX_ID_BYTES).to_string()
+}
+
 /// Applies a continuation to a session. Errors are for a warning packet.
 pub(crate) fn apply_continuation(
     workspace: &str,
@@ -122,7 +129,7 @@ pub(crate) fn apply_continuation(
                 let speaker = if l.player {
                     Speaker::Player
                 } else {
-                    Speaker::Character(l.character)
+                    Speaker::Character(character_id(&l.character))
                 };
                 state.remember(speaker, &l.text);
             }
@@ -149,7 +156,7 @@ pub(crate) fn apply_continuation(
                 let actor = item.actor.as_ref();
                 let speaker = match actor.map(|a| a.r#type) {
                     Some(t) if t == actor::Type::Player as i32 => Speaker::Player,
-                    _ => Speaker::Character(actor.map(|a| a.name.clone()).unwrap_or_default()),
+                    _ => Speaker::Character(character_id(actor.map_or("", |a| &a.name))),
                 };
                 state.remember(speaker, &item.text);
             }
