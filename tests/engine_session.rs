@@ -55,7 +55,13 @@ async fn text_gets_a_streamed_reply_with_ids_routing_and_speech() {
             _ => None,
         })
         .collect();
-    assert_eq!(audio.len(), 5);
+    // Each utterance's speech comes as one or more chunks of its own.
+    let spoken: std::collections::BTreeSet<&str> = reply
+        .iter()
+        .filter(|p| matches!(&p.packet, Some(inworld_packet::Packet::DataChunk(d)) if d.r#type == data_chunk::DataType::Audio as i32))
+        .map(|p| p.packet_id.as_ref().unwrap().utterance_id.as_str())
+        .collect();
+    assert_eq!(spoken.len(), 5);
     let silences = count(
         &reply,
         |b| matches!(b, inworld_packet::Packet::DataChunk(d) if d.r#type == data_chunk::DataType::Silence as i32),
@@ -457,7 +463,7 @@ async fn conversations_beyond_the_limit_evict_the_oldest() {
     let engine = test_engine();
     let mut r = ready(&engine, caps_text()).await;
     let alice = r.agents[0].clone();
-    for n in 0..inworld::engine::sessions::MAX_CONVERSATIONS {
+    for n in 0..inworld::engine::limits::MAX_CONVERSATIONS {
         r.stream
             .send(conversation_update(&format!("c{n}"), &[&alice], true))
             .await;
@@ -476,7 +482,7 @@ async fn conversations_beyond_the_limit_evict_the_oldest() {
         r.conversation
     );
     // The evicted conversation is unknown now: a warning, not a reply.
-    let last = format!("c{}", inworld::engine::sessions::MAX_CONVERSATIONS - 1);
+    let last = format!("c{}", inworld::engine::limits::MAX_CONVERSATIONS - 1);
     r.stream
         .until(|p| p.packet_id.as_ref().unwrap().conversation_id == last)
         .await;
@@ -525,4 +531,86 @@ async fn with_interruptions_new_input_cuts_off_the_reply_in_flight() {
         texts(&next),
         ["Take this map.", "The cave is to the north."]
     );
+}
+
+/// Speech streams as chunks of about 100-230 ms, each a WAV file of its own
+/// with the phonemes that start in it. Before, an utterance was one chunk:
+/// a 2,000-character line came as one 4.6 MB chunk, over a client's 4 MiB
+/// receive limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn speech_streams_in_short_chunks_each_with_its_phonemes() {
+    let engine = test_engine();
+    let mut r = ready(&engine, caps_all()).await;
+    r.stream.send(text(&r.conversation, "hello")).await;
+    r.stream.reply().await; // the greeting
+                            // Alice's fallback says the text back: one utterance of about 5 minutes.
+    let line = "abcdefg hijklmn ".repeat(250);
+    r.stream.send(text(&r.conversation, &line)).await;
+    let reply = r.stream.reply().await;
+    // "Alice here." and "You said: ...": the chunks of the long utterance.
+    let said = reply
+        .iter()
+        .filter(|p| matches!(&p.packet, Some(inworld_packet::Packet::Text(_))))
+        .nth(1)
+        .expect("two utterances");
+    let utterance = &said.packet_id.as_ref().unwrap().utterance_id;
+    let chunks: Vec<&DataChunk> = reply
+        .iter()
+        .filter(|p| &p.packet_id.as_ref().unwrap().utterance_id == utterance)
+        .filter_map(|p| match &p.packet {
+            Some(inworld_packet::Packet::DataChunk(d))
+                if d.r#type == data_chunk::DataType::Audio as i32 =>
+            {
+                Some(d)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(chunks.len() > 1000, "{} chunks", chunks.len());
+    let mut longest_ms = 0;
+    let mut largest = 0;
+    for (i, chunk) in chunks.iter().enumerate() {
+        let Some(data_chunk::Data::Chunk(wav)) = &chunk.data else {
+            panic!("audio bytes")
+        };
+        assert_eq!(&wav[0..4], b"RIFF");
+        assert_eq!(u32::from_le_bytes(wav[24..28].try_into().unwrap()), 16_000);
+        assert_eq!(
+            u16::from_le_bytes(wav[22..24].try_into().unwrap()),
+            1,
+            "mono"
+        );
+        assert_eq!(
+            u16::from_le_bytes(wav[34..36].try_into().unwrap()),
+            16,
+            "16-bit"
+        );
+        let data_len = u32::from_le_bytes(wav[40..44].try_into().unwrap()) as usize;
+        assert_eq!(data_len, wav.len() - 44, "a complete WAV file");
+        let duration_ms = data_len / 2 * 1000 / 16_000;
+        assert!(duration_ms <= 230, "chunk {i}: {duration_ms} ms");
+        if i + 1 < chunks.len() {
+            assert!(duration_ms >= 100, "chunk {i}: {duration_ms} ms");
+        }
+        longest_ms = longest_ms.max(duration_ms);
+        largest = largest.max(wav.len());
+        let phonemes = &chunk.additional_phoneme_info;
+        assert!(!phonemes.is_empty(), "chunk {i} has no phoneme");
+        let first = phonemes[0].start_offset.unwrap();
+        assert_eq!(
+            (first.seconds, first.nanos),
+            (0, 0),
+            "cut where a phoneme starts"
+        );
+        for ph in phonemes {
+            let o = ph.start_offset.unwrap();
+            let at_ms = (o.seconds * 1000 + o.nanos as i64 / 1_000_000) as usize;
+            assert!(at_ms < duration_ms, "phoneme inside its chunk");
+        }
+    }
+    println!(
+        "{} chunks, longest {longest_ms} ms, largest {largest} bytes",
+        chunks.len()
+    );
+    assert!(largest < 8 * 1024);
 }

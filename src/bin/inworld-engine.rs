@@ -4,6 +4,7 @@
 //! inworld-engine [--listen 127.0.0.1:50051] [--scene FILE|default|test]
 //!                [--key KEY] [--secret SECRET] [--pacing human|instant]
 //!                [--token-ttl SECS] [--idle-timeout SECS]
+//!                [--connection-idle-timeout SECS]
 //!                [--tls-cert PEM --tls-key PEM]
 //! ```
 //! `--help` explains each flag and its default. Usage errors exit with 2.
@@ -22,7 +23,7 @@ const DEFAULT_SECRET: &str = "test-api-secret";
 /// The defaults are filled in from the engine's own configuration.
 fn help() -> String {
     let defaults = EngineConfig::new(Workspace::default_scenes());
-    let flags: [(&str, &str, String); 9] = [
+    let flags: [(&str, &str, String); 10] = [
         (
             "--listen",
             "ADDR",
@@ -65,6 +66,14 @@ fn help() -> String {
             ),
         ),
         (
+            "--connection-idle-timeout",
+            "SECS",
+            format!(
+                "a connection without a stream for this long is closed (default: {})",
+                defaults.connection_idle_timeout.as_secs()
+            ),
+        ),
+        (
             "--tls-cert",
             "PEM_FILE",
             "serve TLS with this certificate chain (with --tls-key; default: plaintext)".into(),
@@ -80,10 +89,10 @@ fn help() -> String {
          usage: inworld-engine [--flag VALUE | --flag=VALUE]...\n\n",
     );
     for (flag, value, what) in flags {
-        text.push_str(&format!("  {:<20} {what}\n", format!("{flag} {value}")));
+        text.push_str(&format!("  {:<32} {what}\n", format!("{flag} {value}")));
     }
     text.push_str(&format!(
-        "  {:<20} print this help and exit\n",
+        "  {:<32} print this help and exit\n",
         "-h, --help"
     ));
     text.push_str(
@@ -176,6 +185,7 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
             }
             "--token-ttl" => config.token_ttl = secs(&value)?,
             "--idle-timeout" => config.session_idle_timeout = secs(&value)?,
+            "--connection-idle-timeout" => config.connection_idle_timeout = secs(&value)?,
             "--tls-cert" => cert = Some(value),
             "--tls-key" => tls_key = Some(value),
             _ => unreachable!("every flag of VALUE_FLAGS is handled"),

@@ -15,7 +15,16 @@ pub enum Pacing {
 }
 
 /// Default largest client message (gRPC's usual 4 MiB).
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Faults the engine can be told to show, for client tests. All off by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// OpenSession sends its response headers only once the client's first
+    /// packet on the stream has arrived (a gRPC server may do so). A client
+    /// that waits for the server to speak before writing deadlocks against it.
+    pub open_session_headers_after_first_packet: bool,
+}
 
 /// Engine options. [`EngineConfig::new`] gives working defaults.
 /// `Debug` leaves out secrets (API secrets and the TLS key).
@@ -39,11 +48,17 @@ pub struct EngineConfig {
     pub record: bool,
     /// Largest client message accepted; larger ones end the stream with RESOURCE_EXHAUSTED.
     pub max_message_bytes: usize,
+    /// A TCP connection with no open stream (or that never completes the
+    /// HTTP/2 handshake) for this long is closed.
+    pub connection_idle_timeout: Duration,
+    /// Injected faults (client tests).
+    pub faults: Faults,
 }
 
 impl EngineConfig {
     /// 127.0.0.1:0, key `test-api-key` / secret `test-api-secret`, 1 h tokens,
-    /// 30 min idle timeout, instant pacing, plaintext, no recording.
+    /// sessions expire after 30 min idle, idle connections close after 60 s,
+    /// instant pacing, plaintext, no recording, no faults.
     pub fn new(workspace: Workspace) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -55,6 +70,8 @@ impl EngineConfig {
             tls: None,
             record: false,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            connection_idle_timeout: Duration::from_secs(60),
+            faults: Faults::default(),
         }
     }
 }
@@ -71,6 +88,8 @@ impl std::fmt::Debug for EngineConfig {
             .field("tls", &self.tls.is_some())
             .field("record", &self.record)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("connection_idle_timeout", &self.connection_idle_timeout)
+            .field("faults", &self.faults)
             .finish()
     }
 }

@@ -1,73 +1,39 @@
-//! The Feedback service: likes and dislikes on interactions (PROTOCOL 4.14).
-//! `parent = workspaces/<ws>/sessions/<session>/interactions/<id>/groups/<group>`,
-//! and a created feedback is named `parent + "/feedbacks/<id>"`.
+//! The Feedback service: likes and dislikes on interactions. A feedback is
+//! created under `workspaces/<ws>/sessions/<session>/interactions/<id>/groups/<group>`
+//! and named `<parent>/feedbacks/<id>`.
 
-use super::shared::Shared;
+use super::shared::EngineShared;
 use crate::protocol::ai::inworld::engine::v1::feedback_server::Feedback;
 use crate::protocol::ai::inworld::engine::v1::{
     CreateInteractionFeedbackRequest, DeleteInteractionFeedbackRequest, InteractionFeedback,
 };
-use parking_lot::Mutex;
-use std::collections::HashMap;
+use crate::protocol::names::{feedback_name, parse_feedback_name, FeedbackParent};
+use prost::Message;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
-#[derive(Default)]
-pub struct FeedbackStore {
-    by_name: Mutex<HashMap<String, InteractionFeedback>>,
+/// Feedbacks the engine keeps in all; beyond, new ones are refused.
+const MAX_FEEDBACKS: usize = 10_000;
+/// One feedback, as encoded: bytes.
+const MAX_FEEDBACK_BYTES: usize = 8 * 1024;
+
+pub(crate) struct FeedbackService {
+    pub shared: Arc<EngineShared>,
 }
 
-impl FeedbackStore {
-    pub fn len(&self) -> usize {
-        self.by_name.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// The parts of a feedback parent name.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Parent<'a> {
-    pub workspace: &'a str,
-    pub session_id: &'a str,
-    pub interaction_id: &'a str,
-    pub group: &'a str,
-}
-
-pub fn parse_parent(parent: &str) -> Option<Parent<'_>> {
-    let parts: Vec<&str> = parent.split('/').collect();
-    match parts.as_slice() {
-        ["workspaces", ws, "sessions", sid, "interactions", iid, "groups", group]
-            if [ws, sid, iid, group].iter().all(|p| !p.is_empty()) =>
-        {
-            Some(Parent {
-                workspace: ws,
-                session_id: sid,
-                interaction_id: iid,
-                group,
-            })
-        }
-        _ => None,
-    }
-}
-
-pub struct FeedbackService {
-    pub(crate) shared: Arc<Shared>,
+fn other_workspace() -> Status {
+    Status::permission_denied("the session token belongs to another workspace")
 }
 
 impl FeedbackService {
-    fn check_parent<'a>(&self, ws: &str, parent: &'a str) -> Result<Parent<'a>, Status> {
-        let p = parse_parent(parent).ok_or_else(|| {
+    fn check_parent<'a>(&self, ws: &str, parent: &'a str) -> Result<FeedbackParent<'a>, Status> {
+        let p = FeedbackParent::parse(parent).ok_or_else(|| {
             Status::invalid_argument(format!(
                 "feedback parent {parent:?} must be workspaces/<ws>/sessions/<session>/interactions/<id>/groups/<group>"
             ))
         })?;
         if p.workspace != ws {
-            return Err(Status::permission_denied(
-                "the session token belongs to another workspace",
-            ));
+            return Err(other_workspace());
         }
         if self.shared.sessions.get(p.session_id).is_none() {
             return Err(Status::not_found(format!(
@@ -87,16 +53,21 @@ impl Feedback for FeedbackService {
     ) -> Result<Response<InteractionFeedback>, Status> {
         let token = self.shared.authorize(request.metadata())?;
         let req = request.into_inner();
-        self.check_parent(&token.workspace, &req.parent)?;
+        let parent = self.check_parent(&token.workspace, &req.parent)?;
         let mut feedback = req
             .interaction_feedback
             .ok_or_else(|| Status::invalid_argument("interaction_feedback is missing"))?;
-        feedback.name = format!("{}/feedbacks/{}", req.parent, uuid::Uuid::new_v4());
-        self.shared
-            .feedback
-            .by_name
-            .lock()
-            .insert(feedback.name.clone(), feedback.clone());
+        if feedback.encoded_len() > MAX_FEEDBACK_BYTES {
+            return Err(Status::invalid_argument(format!(
+                "a feedback may take at most {MAX_FEEDBACK_BYTES} bytes"
+            )));
+        }
+        feedback.name = feedback_name(&parent, &uuid::Uuid::new_v4().to_string());
+        if !self.shared.feedback.insert(feedback.clone(), MAX_FEEDBACKS) {
+            return Err(Status::resource_exhausted(format!(
+                "the engine keeps at most {MAX_FEEDBACKS} feedbacks"
+            )));
+        }
         log::debug!("feedback {} (like: {})", feedback.name, feedback.is_like);
         Ok(Response::new(feedback))
     }
@@ -107,40 +78,18 @@ impl Feedback for FeedbackService {
     ) -> Result<Response<()>, Status> {
         let token = self.shared.authorize(request.metadata())?;
         let name = request.into_inner().name;
-        let parent = name
-            .rsplit_once("/feedbacks/")
-            .filter(|(_, id)| !id.is_empty() && !id.contains('/'))
-            .map(|(p, _)| p)
-            .ok_or_else(|| {
-                Status::invalid_argument(format!(
-                    "feedback name {name:?} must be <parent>/feedbacks/<id>"
-                ))
-            })?;
-        let p = parse_parent(parent).ok_or_else(|| {
-            Status::invalid_argument(format!("feedback name {name:?} has a malformed parent"))
+        let (parent, _) = parse_feedback_name(&name).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "feedback name {name:?} must be workspaces/<ws>/sessions/<session>/interactions/<id>/groups/<group>/feedbacks/<id>"
+            ))
         })?;
-        if p.workspace != token.workspace {
-            return Err(Status::permission_denied(
-                "the session token belongs to another workspace",
-            ));
+        if parent.workspace != token.workspace {
+            return Err(other_workspace());
         }
-        match self.shared.feedback.by_name.lock().remove(&name) {
-            Some(_) => Ok(Response::new(())),
-            None => Err(Status::not_found(format!("feedback {name:?} not found"))),
+        if self.shared.feedback.remove(&name) {
+            Ok(Response::new(()))
+        } else {
+            Err(Status::not_found(format!("feedback {name:?} not found")))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parents_parse() {
-        let p = parse_parent("workspaces/w/sessions/w:1/interactions/i/groups/default").unwrap();
-        assert_eq!(p.session_id, "w:1");
-        assert_eq!(p.group, "default");
-        assert!(parse_parent("workspaces/w/sessions/s/interactions/i").is_none());
-        assert!(parse_parent("workspaces//sessions/s/interactions/i/groups/g").is_none());
     }
 }

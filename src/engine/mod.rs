@@ -7,38 +7,62 @@
 //! ```no_run
 //! use inworld::engine::{EngineConfig, Pacing, RunningEngine, Workspace};
 //!
-//! let runtime = tokio::runtime::Runtime::new()?;
 //! let mut config = EngineConfig::new(Workspace::default_scenes()); // 127.0.0.1, a free port
 //! config.pacing = Pacing::Human;
-//! let engine = RunningEngine::start(config, runtime.handle())?; // bound on return
+//! // On threads of its own, so nothing it does can stall the host's work.
+//! let engine = RunningEngine::start_dedicated(config)?; // bound on return
 //! println!("engine at {}, key {}", engine.addr(), engine.credentials().key);
 //! engine.stop();
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! Module map: [`config`] (options), [`scene`] (scene files), [`tokens`]
-//! (GenerateToken auth and session tokens), [`sessions`] (per-session state and
-//! expiry), [`world_engine`] (the WorldEngine service: GenerateToken and the
-//! OpenSession stream), `inbound` (what each client packet does), [`replies`] (what characters say and how it is
-//! streamed), [`speech`] (synthesized audio with phoneme timings),
-//! [`feedback`], [`state`] (GetSessionState and continuations), [`wire`]
-//! (building server packets), [`server`] (RunningEngine).
+//! What is public: the options ([`EngineConfig`]), the scene files
+//! ([`scene`], [`Workspace`]), the running engine ([`RunningEngine`]), the
+//! limits it enforces on clients ([`limits`]), its synthesized speech
+//! ([`speech`]) and the state bytes it hands out ([`state::SavedState`]).
+//! Everything else is the engine's own business.
 
-pub mod config;
-pub mod feedback;
-mod inbound;
-pub mod replies;
+mod config;
+mod connections;
+mod feedback;
+mod items;
+pub mod limits;
+mod outbound;
 pub mod scene;
-pub mod server;
-pub mod sessions;
+mod server;
+mod sessions;
+mod shared;
 pub mod speech;
 pub mod state;
-pub mod tokens;
-pub mod wire;
-pub mod world_engine;
+mod stream;
+mod template;
+mod tokens;
+mod world_engine;
 
-mod shared;
-
-pub use config::{EngineConfig, Pacing};
+pub use config::{EngineConfig, Faults, Pacing};
 pub use scene::{SceneError, Workspace};
 pub use server::RunningEngine;
+
+/// Entry points for the fuzz targets of `fuzz/` (built only by `cargo fuzz`,
+/// which sets `--cfg fuzzing`).
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    /// Fills a reply line's placeholders, as a character's reply does.
+    pub fn fill_in(
+        template: &str,
+        player: &str,
+        character: &str,
+        text: &str,
+        previous: &str,
+        params: &[(String, String)],
+    ) -> String {
+        let values = super::template::Values {
+            player,
+            character,
+            text,
+            previous,
+            params,
+        };
+        super::template::fill_in(template, &values)
+    }
+}

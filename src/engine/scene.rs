@@ -1,7 +1,8 @@
 //! Scene files: a workspace's scenes and scripted characters, in TOML
 //! (format documented in `scenes/FORMAT.md`).
 
-use crate::protocol::names::{self, is_valid_id};
+use crate::protocol::names::{self, code_from_name, is_valid_id};
+use crate::protocol::status::{ErrorType, ReconnectionType};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::fmt;
@@ -42,10 +43,10 @@ pub enum TurnTaking {
     Addressed,
 }
 
-/// Audio-input behaviour.
+/// What the engine does with the player's audio (the `[speech]` table).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Speech {
+pub struct SpeechInput {
     /// What the engine "recognises" from any non-silent audio session.
     #[serde(default = "default_transcript")]
     pub transcript: String,
@@ -55,7 +56,7 @@ fn default_transcript() -> String {
     "Hello there".to_string()
 }
 
-impl Default for Speech {
+impl Default for SpeechInput {
     fn default() -> Self {
         Self {
             transcript: default_transcript(),
@@ -70,11 +71,11 @@ pub struct Workspace {
     /// Workspace id: resources are `workspaces/<workspace>/...`.
     pub workspace: String,
     #[serde(default)]
-    pub speech: Speech,
+    pub speech: SpeechInput,
     #[serde(default)]
     pub scenes: Vec<Scene>,
     #[serde(default, deserialize_with = "shared_characters")]
-    pub characters: Vec<Arc<Character>>,
+    pub characters: Vec<Arc<ScriptedCharacter>>,
     /// Rules every character follows after its own.
     #[serde(default)]
     pub rules: Vec<Rule>,
@@ -82,8 +83,8 @@ pub struct Workspace {
 
 fn shared_characters<'de, D: serde::Deserializer<'de>>(
     d: D,
-) -> Result<Vec<Arc<Character>>, D::Error> {
-    Ok(Vec::<Character>::deserialize(d)?
+) -> Result<Vec<Arc<ScriptedCharacter>>, D::Error> {
+    Ok(Vec::<ScriptedCharacter>::deserialize(d)?
         .into_iter()
         .map(Arc::new)
         .collect())
@@ -119,9 +120,10 @@ pub struct Assets {
     pub avatar_img_original: String,
 }
 
+/// A character as a scene file scripts it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Character {
+pub struct ScriptedCharacter {
     /// Character id: `workspaces/<workspace>/characters/<id>`.
     pub id: String,
     pub display_name: String,
@@ -205,17 +207,17 @@ fn default_reconnect() -> String {
 }
 
 impl Rule {
-    pub fn matches_text(&self, text: &str) -> bool {
+    pub(crate) fn matches_text(&self, text: &str) -> bool {
         self.trigger.is_none()
             && self.action_contains.is_empty()
             && contains_any(text, &self.text_contains)
     }
 
-    pub fn matches_trigger(&self, name: &str) -> bool {
+    pub(crate) fn matches_trigger(&self, name: &str) -> bool {
         self.trigger.as_deref() == Some(name)
     }
 
-    pub fn matches_action(&self, content: &str) -> bool {
+    pub(crate) fn matches_action(&self, content: &str) -> bool {
         self.trigger.is_none()
             && self.text_contains.is_empty()
             && contains_any(content, &self.action_contains)
@@ -230,12 +232,12 @@ fn contains_any(haystack: &str, needles: &[String]) -> bool {
     needles.iter().any(|n| hay.contains(&n.to_lowercase()))
 }
 
-pub(crate) fn error_type_from_name(name: &str) -> Option<crate::protocol::status::ErrorType> {
-    crate::protocol::status::ErrorType::from_str_name(name)
+pub(crate) fn error_type_from_name(name: &str) -> Option<ErrorType> {
+    ErrorType::from_str_name(name)
 }
 
-pub(crate) fn reconnect_from_name(name: &str) -> Option<crate::protocol::status::ReconnectionType> {
-    crate::protocol::status::ReconnectionType::from_str_name(name)
+pub(crate) fn reconnect_from_name(name: &str) -> Option<ReconnectionType> {
+    ReconnectionType::from_str_name(name)
 }
 
 pub(crate) fn emotion_from_name(name: &str) -> Option<i32> {
@@ -284,12 +286,12 @@ impl Workspace {
         names::character_name(&self.workspace, id)
     }
 
-    pub fn character(&self, id: &str) -> Option<&Arc<Character>> {
+    pub fn character(&self, id: &str) -> Option<&Arc<ScriptedCharacter>> {
         self.characters.iter().find(|c| c.id == id)
     }
 
     /// Resolves a full character resource name of this workspace.
-    pub fn character_by_name(&self, name: &str) -> Option<&Arc<Character>> {
+    pub fn character_by_name(&self, name: &str) -> Option<&Arc<ScriptedCharacter>> {
         self.character(names::character_id(name, &self.workspace)?)
     }
 
@@ -370,7 +372,7 @@ fn validate_rule(r: &Rule, owner: &str) -> Result<(), SceneError> {
         }
     }
     if let Some(e) = &r.error {
-        if crate::protocol::names::code_from_name(&e.code).is_none() {
+        if code_from_name(&e.code).is_none() {
             return bad(format!("unknown gRPC code {:?}", e.code));
         }
         if error_type_from_name(&e.error_type).is_none() {

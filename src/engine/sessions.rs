@@ -1,33 +1,30 @@
-//! Per-session state, keyed by session id, kept across streams (PROTOCOL 4.12),
-//! and its expiry after a period without traffic.
+//! What each session remembers, keyed by session id and kept across streams
+//! (a client that reconnects reopens the same session id and sends no
+//! configuration again, so scene, characters and configuration must outlive
+//! the stream), and its expiry after a period without traffic.
 
-use super::scene::{Character, TurnTaking};
+use super::limits::{truncated, MAX_HISTORY_LINES, MAX_HISTORY_LINE_BYTES};
+use super::scene::{ScriptedCharacter, TurnTaking};
+use super::speech::LoudnessMeter;
 use crate::protocol::ai::inworld::engine::configuration::CapabilitiesConfiguration;
 use crate::protocol::ai::inworld::packets::entities::EntityItem;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
-
-/// At most this many conversations per session; the least recently used is evicted.
-pub const MAX_CONVERSATIONS: usize = 32;
-/// Dialog lines remembered per session.
-pub const MAX_HISTORY: usize = 200;
-/// Largest audio session kept (bytes); beyond it chunks are refused.
-pub const MAX_AUDIO_BYTES: usize = 16 * 1024 * 1024;
 
 /// A character loaded in a session, with the agent id the client addresses it by.
 #[derive(Debug, Clone)]
-pub struct LoadedAgent {
+pub(crate) struct LoadedAgent {
     pub agent_id: String,
     /// Full resource name, `workspaces/<ws>/characters/<id>`.
     pub brain_name: String,
-    pub character: Arc<Character>,
+    pub character: Arc<ScriptedCharacter>,
 }
 
 #[derive(Debug, Clone)]
-pub struct LoadedScene {
+pub(crate) struct LoadedScene {
     /// Full resource name, as the client asked for it.
     pub name: String,
     pub display_name: String,
@@ -35,49 +32,49 @@ pub struct LoadedScene {
     pub turn_taking: TurnTaking,
 }
 
+/// A conversation the client opened with CONVERSATION_UPDATE.
 #[derive(Debug, Clone)]
-pub struct Conversation {
+pub(crate) struct ConversationRecord {
     pub id: String,
     /// Agent ids, in the client's order.
     pub agents: Vec<String>,
     pub player: bool,
     /// Index into `agents` of the character whose turn is next.
     pub next: usize,
-    /// Who spoke last (agent id), for the next-turn trigger.
-    pub last_speaker: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Speaker {
+pub(crate) enum Speaker {
     Player,
     /// A character, by character id.
     Character(String),
 }
 
 #[derive(Debug, Clone)]
-pub struct HistoryLine {
+pub(crate) struct HistoryLine {
     pub speaker: Speaker,
     pub text: String,
 }
 
+/// An open audio session: measured as it arrives, never kept.
 #[derive(Debug, Default)]
-pub struct AudioCapture {
-    pub bytes: Vec<u8>,
+pub(crate) struct AudioCapture {
+    pub meter: LoudnessMeter,
     pub conversation_id: String,
+    /// A chunk was dropped for the size limit (the client was told once).
+    pub over_limit: bool,
 }
 
 /// Everything a session remembers.
 #[derive(Debug, Default)]
-pub struct SessionState {
+pub(crate) struct SessionMemory {
     pub scene: Option<LoadedScene>,
     pub agents: Vec<LoadedAgent>,
     pub capabilities: CapabilitiesConfiguration,
     pub user_name: String,
-    pub game_session_id: String,
-    pub client_id: String,
     pub muted: bool,
     /// Most recently used last.
-    pub conversations: VecDeque<Conversation>,
+    pub conversations: VecDeque<ConversationRecord>,
     pub history: VecDeque<HistoryLine>,
     pub items: BTreeMap<String, EntityItem>,
     pub entities: BTreeMap<String, BTreeSet<String>>,
@@ -87,26 +84,26 @@ pub struct SessionState {
     /// Per character id: how many fallback answers were given.
     pub fallback_turns: HashMap<String, usize>,
     pub last_interaction_id: String,
-    /// Last measured ping round trip.
-    pub last_ping_rtt: Option<Duration>,
 }
 
-impl SessionState {
+impl SessionMemory {
     pub fn agent(&self, agent_id: &str) -> Option<&LoadedAgent> {
         self.agents.iter().find(|a| a.agent_id == agent_id)
     }
 
-    pub fn conversation(&mut self, id: &str) -> Option<&mut Conversation> {
+    pub fn conversation(&mut self, id: &str) -> Option<&mut ConversationRecord> {
         self.conversations.iter_mut().find(|c| c.id == id)
     }
 
+    /// Adds a dialog line (cut to `MAX_HISTORY_LINE_BYTES`), forgetting the
+    /// oldest beyond `MAX_HISTORY_LINES`.
     pub fn remember(&mut self, speaker: Speaker, text: &str) {
-        if self.history.len() == MAX_HISTORY {
+        if self.history.len() >= MAX_HISTORY_LINES {
             self.history.pop_front();
         }
         self.history.push_back(HistoryLine {
             speaker,
-            text: text.to_string(),
+            text: truncated(text, MAX_HISTORY_LINE_BYTES).to_string(),
         });
     }
 
@@ -121,17 +118,17 @@ impl SessionState {
     }
 }
 
-pub struct Session {
+/// A session as the engine stores it.
+pub(crate) struct StoredSession {
     pub id: String,
     pub workspace: String,
-    pub created: SystemTime,
-    pub state: Mutex<SessionState>,
+    pub memory: Mutex<SessionMemory>,
     last_active: Mutex<Instant>,
     /// Flips to true when the session expires; open streams end.
     expired: watch::Sender<bool>,
 }
 
-impl Session {
+impl StoredSession {
     pub fn touch(&self) {
         *self.last_active.lock() = Instant::now();
     }
@@ -141,21 +138,32 @@ impl Session {
     }
 }
 
-/// Why a stream cannot use a session.
+/// Why a stream cannot open a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionError {
+pub(crate) enum OpenRefused {
     Expired,
     OtherWorkspace,
 }
 
-pub struct Sessions {
+pub(crate) struct Sessions {
     idle_timeout: Duration,
-    live: Mutex<HashMap<String, Arc<Session>>>,
+    live: Mutex<HashMap<String, Arc<StoredSession>>>,
     /// Ids of expired sessions (bounded), so reuse reports SESSION_EXPIRED.
     expired: Mutex<(HashSet<String>, VecDeque<String>)>,
 }
 
 const MAX_EXPIRED_REMEMBERED: usize = 100_000;
+
+/// A new session id of `workspace`: `<workspace>:<uuid>`.
+pub(crate) fn new_session_id(workspace: &str) -> String {
+    format!("{workspace}:{}", uuid::Uuid::new_v4())
+}
+
+/// The workspace a session id of ours names (`<workspace>:<uuid>`); None for
+/// ids of another form, which the client chose.
+fn workspace_of_session_id(id: &str) -> Option<&str> {
+    id.split_once(':').map(|(ws, _)| ws)
+}
 
 impl Sessions {
     pub fn new(idle_timeout: Duration) -> Self {
@@ -166,38 +174,31 @@ impl Sessions {
         }
     }
 
-    pub fn new_session_id(workspace: &str) -> String {
-        format!("{workspace}:{}", uuid::Uuid::new_v4())
-    }
-
-    pub fn get(&self, id: &str) -> Option<Arc<Session>> {
+    pub fn get(&self, id: &str) -> Option<Arc<StoredSession>> {
         self.live.lock().get(id).cloned()
     }
 
     /// The session `id` of `workspace`, created when new.
-    pub fn open(&self, id: &str, workspace: &str) -> Result<Arc<Session>, SessionError> {
-        if let Some((ws, _)) = id.split_once(':') {
-            if ws != workspace {
-                return Err(SessionError::OtherWorkspace);
-            }
+    pub fn open(&self, id: &str, workspace: &str) -> Result<Arc<StoredSession>, OpenRefused> {
+        if workspace_of_session_id(id).is_some_and(|ws| ws != workspace) {
+            return Err(OpenRefused::OtherWorkspace);
         }
         let mut live = self.live.lock();
         if let Some(s) = live.get(id) {
             if s.workspace != workspace {
-                return Err(SessionError::OtherWorkspace);
+                return Err(OpenRefused::OtherWorkspace);
             }
             s.touch();
             return Ok(s.clone());
         }
         if self.expired.lock().0.contains(id) {
-            return Err(SessionError::Expired);
+            return Err(OpenRefused::Expired);
         }
         let (expired, _) = watch::channel(false);
-        let session = Arc::new(Session {
+        let session = Arc::new(StoredSession {
             id: id.to_string(),
             workspace: workspace.to_string(),
-            created: SystemTime::now(),
-            state: Mutex::new(SessionState::default()),
+            memory: Mutex::new(SessionMemory::default()),
             last_active: Mutex::new(Instant::now()),
             expired,
         });
@@ -213,14 +214,10 @@ impl Sessions {
         self.live.lock().len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Expires sessions idle for longer than the timeout; their streams end.
-    pub fn sweep(&self) -> usize {
+    pub fn sweep(&self) {
         let now = Instant::now();
-        let gone: Vec<Arc<Session>> = {
+        let gone: Vec<Arc<StoredSession>> = {
             let mut live = self.live.lock();
             let ids: Vec<String> = live
                 .iter()
@@ -246,6 +243,37 @@ impl Sessions {
                 }
             }
         }
-        gone.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_is_bounded_in_lines_and_bytes() {
+        let mut m = SessionMemory::default();
+        let long = "é".repeat(MAX_HISTORY_LINE_BYTES);
+        for _ in 0..MAX_HISTORY_LINES + 10 {
+            m.remember(Speaker::Player, &long);
+        }
+        assert_eq!(m.history.len(), MAX_HISTORY_LINES);
+        assert!(m
+            .history
+            .iter()
+            .all(|l| l.text.len() <= MAX_HISTORY_LINE_BYTES));
+    }
+
+    #[test]
+    fn session_ids_name_their_workspace() {
+        let id = new_session_id("w");
+        assert_eq!(workspace_of_session_id(&id), Some("w"));
+        let sessions = Sessions::new(Duration::from_secs(60));
+        assert!(sessions.open(&id, "w").is_ok());
+        assert_eq!(
+            sessions.open(&id, "x").err(),
+            Some(OpenRefused::OtherWorkspace)
+        );
+        assert!(sessions.open("chosen-by-client", "x").is_ok());
     }
 }

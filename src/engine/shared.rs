@@ -1,37 +1,37 @@
 //! What every service of one running engine shares.
 
-use super::config::{EngineConfig, Pacing};
-use super::feedback::FeedbackStore;
+use super::config::{EngineConfig, Faults, Pacing};
 use super::scene::Workspace;
 use super::sessions::Sessions;
-use super::tokens::Tokens;
+use super::tokens::{IssuedToken, TokenError, Tokens};
+use crate::protocol::ai::inworld::engine::v1::InteractionFeedback;
 use crate::protocol::ai::inworld::packets::InworldPacket;
+use crate::protocol::status::{status_with_details, ErrorDetails, ErrorType, ReconnectionType};
 use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::watch;
 
-pub(crate) struct Shared {
+pub(crate) struct EngineShared {
     pub workspace: Arc<Workspace>,
     pub pacing: Pacing,
+    pub faults: Faults,
     pub tokens: Tokens,
     pub sessions: Sessions,
     pub feedback: FeedbackStore,
     /// Client packets per session id, when recording is on.
     pub recorded: Option<Mutex<Vec<(String, InworldPacket)>>>,
-    /// Flips to true when the engine stops; every stream ends.
-    pub stopping: watch::Receiver<bool>,
 }
 
-impl Shared {
-    pub fn new(config: &EngineConfig, stopping: watch::Receiver<bool>) -> Self {
+impl EngineShared {
+    pub fn new(config: &EngineConfig) -> Self {
         Self {
             workspace: Arc::new(config.workspace.clone()),
             pacing: config.pacing,
+            faults: config.faults.clone(),
             tokens: Tokens::new(config.credentials.clone(), config.token_ttl),
             sessions: Sessions::new(config.session_idle_timeout),
             feedback: FeedbackStore::default(),
             recorded: config.record.then(|| Mutex::new(Vec::new())),
-            stopping,
         }
     }
 
@@ -40,18 +40,12 @@ impl Shared {
             r.lock().push((session_id.to_string(), packet.clone()));
         }
     }
-}
 
-impl Shared {
     /// Checks the `authorization: Bearer <token>` metadata of a request.
     pub fn authorize(
         &self,
         metadata: &tonic::metadata::MetadataMap,
-    ) -> Result<super::tokens::TokenInfo, tonic::Status> {
-        use super::tokens::TokenError;
-        use crate::protocol::status::{
-            status_with_details, ErrorDetails, ErrorType, ReconnectionType,
-        };
+    ) -> Result<IssuedToken, tonic::Status> {
         let header = match metadata.get("authorization").map(|v| v.to_str()) {
             None => None,
             Some(Ok(v)) => Some(v),
@@ -73,5 +67,28 @@ impl Shared {
                 &ErrorDetails::new(kind, ReconnectionType::NoRetry),
             )
         })
+    }
+}
+
+/// Feedbacks created through the Feedback service, by name.
+#[derive(Default)]
+pub(crate) struct FeedbackStore {
+    by_name: Mutex<HashMap<String, InteractionFeedback>>,
+}
+
+impl FeedbackStore {
+    /// Stores a feedback; false when the store is full.
+    pub fn insert(&self, feedback: InteractionFeedback, capacity: usize) -> bool {
+        let mut by_name = self.by_name.lock();
+        if by_name.len() >= capacity {
+            return false;
+        }
+        by_name.insert(feedback.name.clone(), feedback);
+        true
+    }
+
+    /// Removes a feedback; false when there was none of that name.
+    pub fn remove(&self, name: &str) -> bool {
+        self.by_name.lock().remove(name).is_some()
     }
 }

@@ -1,18 +1,23 @@
-//! GetSessionState and continuations (PROTOCOL 4.13).
+//! GetSessionState and continuations.
 //!
-//! The state bytes are our own protobuf message [`SavedState`]: the dialog
-//! history, entity items and the scene. A later session passes them back as a
-//! Continuation of type EXTERNALLY_SAVED_STATE (1), and the characters
+//! GetSessionState names a session `workspaces/<ws>/sessions/<session id>`
+//! and needs only a session token of that workspace. The state bytes are our
+//! own protobuf message [`SavedState`]: the dialog history, entity items and
+//! the scene. A later session passes them back in its session configuration
+//! as a Continuation of type EXTERNALLY_SAVED_STATE (1), and the characters
 //! remember; a DIALOG_HISTORY (2) continuation is honoured the same way.
 
-use super::sessions::{SessionState, Speaker};
-use super::shared::Shared;
+use super::items::{self, ItemsRefused};
+use super::limits::{truncated, MAX_ID_BYTES};
+use super::sessions::{SessionMemory, Speaker};
+use super::shared::EngineShared;
 use crate::protocol::ai::inworld::engine::v1::state_serialization_server::StateSerialization;
 use crate::protocol::ai::inworld::engine::v1::{
-    session_state, GetSessionStateRequest, SessionState as WireState,
+    session_state, GetSessionStateRequest, SessionState,
 };
 use crate::protocol::ai::inworld::packets::entities::EntityItem;
 use crate::protocol::ai::inworld::packets::{actor, continuation, Continuation};
+use crate::protocol::names::parse_session_name;
 use prost::Message;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -20,6 +25,7 @@ use tonic::{Request, Response, Status};
 /// Marks our state bytes, so foreign bytes are refused clearly.
 pub const STATE_MAGIC: &str = "inworld-native-engine-state/1";
 
+/// One line of the dialog history.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct SavedLine {
     /// True for the player, false for a character.
@@ -32,6 +38,7 @@ pub struct SavedLine {
     pub text: String,
 }
 
+/// An entity and the items it holds.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct SavedEntity {
     #[prost(string, tag = "1")]
@@ -40,6 +47,7 @@ pub struct SavedEntity {
     pub item_ids: Vec<String>,
 }
 
+/// The bytes of GetSessionState: what a later session continues from.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct SavedState {
     #[prost(string, tag = "1")]
@@ -57,7 +65,7 @@ pub struct SavedState {
 }
 
 impl SavedState {
-    pub fn of(workspace: &str, state: &SessionState) -> Self {
+    pub(crate) fn of(workspace: &str, state: &SessionMemory) -> Self {
         SavedState {
             magic: STATE_MAGIC.to_string(),
             workspace: workspace.to_string(),
@@ -95,10 +103,16 @@ impl SavedState {
     }
 }
 
+/// A character as a continuation names it, cut to the length of an id (the
+/// bytes come from the client).
+fn character_id(name: &str) -> String {
+    truncated(name, MAX_ID_BYTES).to_string()
+}
+
 /// Applies a continuation to a session. Errors are for a warning packet.
-pub fn apply_continuation(
+pub(crate) fn apply_continuation(
     workspace: &str,
-    state: &mut SessionState,
+    state: &mut SessionMemory,
     c: &Continuation,
 ) -> Result<(), String> {
     match continuation::ContinuationType::try_from(c.continuation_type) {
@@ -115,17 +129,22 @@ pub fn apply_continuation(
                 let speaker = if l.player {
                     Speaker::Player
                 } else {
-                    Speaker::Character(l.character)
+                    Speaker::Character(character_id(&l.character))
                 };
                 state.remember(speaker, &l.text);
             }
-            state.items = saved.items.into_iter().map(|i| (i.id.clone(), i)).collect();
-            state.entities = saved
-                .entities
-                .into_iter()
-                .map(|e| (e.name, e.item_ids.into_iter().collect()))
-                .collect();
-            Ok(())
+            state.items.clear();
+            state.entities.clear();
+            // The bytes came from the client: the session's limits hold for them too.
+            let mut refused = ItemsRefused::default();
+            items::create_or_update(state, saved.items, &[], &mut refused);
+            for e in saved.entities {
+                items::add_to_entity(state, &e.name, e.item_ids, &mut refused);
+            }
+            match refused.warning() {
+                None => Ok(()),
+                Some(w) => Err(format!("part of externally_saved_state: {w}")),
+            }
         }
         Ok(continuation::ContinuationType::DialogHistory) => {
             let history = c
@@ -137,7 +156,7 @@ pub fn apply_continuation(
                 let actor = item.actor.as_ref();
                 let speaker = match actor.map(|a| a.r#type) {
                     Some(t) if t == actor::Type::Player as i32 => Speaker::Player,
-                    _ => Speaker::Character(actor.map(|a| a.name.clone()).unwrap_or_default()),
+                    _ => Speaker::Character(character_id(actor.map_or("", |a| &a.name))),
                 };
                 state.remember(speaker, &item.text);
             }
@@ -150,8 +169,8 @@ pub fn apply_continuation(
     }
 }
 
-pub struct StateService {
-    pub(crate) shared: Arc<Shared>,
+pub(crate) struct StateService {
+    pub shared: Arc<EngineShared>,
 }
 
 #[tonic::async_trait]
@@ -159,18 +178,14 @@ impl StateSerialization for StateService {
     async fn get_session_state(
         &self,
         request: Request<GetSessionStateRequest>,
-    ) -> Result<Response<WireState>, Status> {
+    ) -> Result<Response<SessionState>, Status> {
         let token = self.shared.authorize(request.metadata())?;
         let name = request.into_inner().name;
-        let (ws, sid) = name
-            .strip_prefix("workspaces/")
-            .and_then(|r| r.split_once("/sessions/"))
-            .filter(|(ws, sid)| !ws.is_empty() && !sid.is_empty() && !ws.contains('/'))
-            .ok_or_else(|| {
-                Status::invalid_argument(format!(
-                    "name {name:?} must be workspaces/<ws>/sessions/<session id>"
-                ))
-            })?;
+        let (ws, sid) = parse_session_name(&name).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "name {name:?} must be workspaces/<ws>/sessions/<session id>"
+            ))
+        })?;
         if ws != token.workspace {
             return Err(Status::permission_denied(
                 "the session token belongs to another workspace",
@@ -184,15 +199,15 @@ impl StateSerialization for StateService {
             }
         })?;
         let (bytes, interaction) = {
-            let state = session.state.lock();
+            let state = session.memory.lock();
             (
                 SavedState::of(&session.workspace, &state).encode_to_vec(),
                 state.last_interaction_id.clone(),
             )
         };
-        Ok(Response::new(WireState {
+        Ok(Response::new(SessionState {
             state: bytes,
-            creation_time: Some(super::wire::now()),
+            creation_time: Some(crate::protocol::packets::now()),
             version: (!interaction.is_empty()).then_some(session_state::Version {
                 interaction_id: interaction,
             }),

@@ -1,7 +1,7 @@
 //! GenerateToken's IW1 check and the session tokens it issues.
 //!
-//! A token is 32 random bytes (hex), bound to one workspace and one session id,
-//! and expires after the configured TTL. Nonces of accepted requests are kept
+//! A token is 32 random bytes (hex), bound to one workspace, and expires
+//! after the configured TTL. Nonces of accepted requests are kept
 //! for the 15-minute skew window so a replayed header is refused.
 
 use crate::auth::{self, AuthError, Credentials};
@@ -11,18 +11,19 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 /// How far a request's DateTime may be from the server clock.
-pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
+/// A session token the engine issued. A token opens any session of its
+/// workspace: a client that refreshes its token keeps its session id.
 #[derive(Debug, Clone)]
-pub struct TokenInfo {
+pub(crate) struct IssuedToken {
     pub workspace: String,
-    pub session_id: String,
     pub expires: Instant,
 }
 
 /// Why a bearer token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenError {
+pub(crate) enum TokenError {
     Missing,
     Malformed,
     Unknown,
@@ -40,10 +41,10 @@ impl TokenError {
     }
 }
 
-pub struct Tokens {
+pub(crate) struct Tokens {
     credentials: Vec<Credentials>,
     ttl: Duration,
-    issued: Mutex<HashMap<String, TokenInfo>>,
+    issued: Mutex<HashMap<String, IssuedToken>>,
     nonces: Mutex<HashMap<(String, String), Instant>>,
 }
 
@@ -55,10 +56,6 @@ impl Tokens {
             issued: Mutex::new(HashMap::new()),
             nonces: Mutex::new(HashMap::new()),
         }
-    }
-
-    pub fn ttl(&self) -> Duration {
-        self.ttl
     }
 
     /// Checks an IW1 `authorization` value signed for `host` (the request's `:authority`).
@@ -86,16 +83,15 @@ impl Tokens {
         Ok(request.key)
     }
 
-    /// Issues a token for `workspace` and `session_id`; returns it and its expiry.
-    pub fn issue(&self, workspace: &str, session_id: &str) -> (String, SystemTime) {
+    /// Issues a token for `workspace`; returns it and its expiry.
+    pub fn issue(&self, workspace: &str) -> (String, SystemTime) {
         let mut bytes = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut bytes);
         let token = hex::encode(bytes);
         self.issued.lock().insert(
             token.clone(),
-            TokenInfo {
+            IssuedToken {
                 workspace: workspace.to_string(),
-                session_id: session_id.to_string(),
                 expires: Instant::now() + self.ttl,
             },
         );
@@ -103,7 +99,7 @@ impl Tokens {
     }
 
     /// Checks an `authorization: Bearer <token>` value.
-    pub fn check_bearer(&self, header: Option<&str>) -> Result<TokenInfo, TokenError> {
+    pub fn check_bearer(&self, header: Option<&str>) -> Result<IssuedToken, TokenError> {
         let header = header.ok_or(TokenError::Missing)?;
         let token = header
             .strip_prefix("Bearer ")
@@ -166,9 +162,9 @@ mod tests {
     #[test]
     fn bearer_tokens_expire() {
         let t = tokens();
-        let (token, _) = t.issue("w", "w:1");
+        let (token, _) = t.issue("w");
         let info = t.check_bearer(Some(&format!("Bearer {token}"))).unwrap();
-        assert_eq!(info.session_id, "w:1");
+        assert_eq!(info.workspace, "w");
         assert_eq!(t.check_bearer(None).unwrap_err(), TokenError::Missing);
         assert_eq!(
             t.check_bearer(Some(&token)).unwrap_err(),

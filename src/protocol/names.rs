@@ -146,6 +146,20 @@ impl<'a> FeedbackParent<'a> {
     }
 }
 
+/// `<parent>/feedbacks/<id>`: the name of a created feedback.
+pub fn feedback_name(parent: &FeedbackParent<'_>, id: &str) -> String {
+    format!("{}/feedbacks/{id}", parent.to_name())
+}
+
+/// The parent and id of a `<parent>/feedbacks/<id>` name.
+pub fn parse_feedback_name(name: &str) -> Option<(FeedbackParent<'_>, &str)> {
+    let (parent, id) = name.rsplit_once("/feedbacks/")?;
+    if id.is_empty() || id.contains('/') {
+        return None;
+    }
+    Some((FeedbackParent::parse(parent)?, id))
+}
+
 /// gRPC status codes and their names, as grpc-js prints them.
 const CODE_NAMES: [(tonic::Code, &str); 17] = {
     use tonic::Code::*;
@@ -238,6 +252,12 @@ mod tests {
         assert_eq!(p.to_name(), text);
         assert!(FeedbackParent::parse("workspaces/w/sessions/s/interactions/i").is_none());
         assert!(FeedbackParent::parse("workspaces//sessions/s/interactions/i/groups/g").is_none());
+        let name = feedback_name(&p, "f1");
+        assert_eq!(name, format!("{text}/feedbacks/f1"));
+        assert_eq!(parse_feedback_name(&name), Some((p, "f1")));
+        assert_eq!(parse_feedback_name(&format!("{text}/feedbacks/")), None);
+        assert_eq!(parse_feedback_name(&format!("{text}/feedbacks/a/b")), None);
+        assert_eq!(parse_feedback_name("workspaces/w/feedbacks/f1"), None);
     }
 
     #[test]

@@ -1,33 +1,36 @@
-//! Building the engine's own packets (warnings, scene status, conversation
-//! events) on the shared pieces of [`crate::protocol::packets`].
+//! The packets the engine sends (warnings, scene status, conversation
+//! events, replies), built on the shared pieces of [`crate::protocol::packets`],
+//! and the statuses it ends streams with.
 
-use super::sessions::SessionState;
+use super::sessions::SessionMemory;
 use crate::protocol::ai::inworld::packets::{
     agent as wire_agent, control_event, conversation_event_payload, inworld_packet, Actor, Agent,
     ConversationEventPayload, CurrentSceneStatus, InworldPacket, Routing,
 };
+use crate::protocol::status::{status_with_details, ErrorDetails, ErrorType, ReconnectionType};
+use tonic::{Code, Status};
 
 use crate::protocol::packets::{self as build, agent, player, world};
-pub use crate::protocol::packets::{new_id, now, Ids};
+pub(crate) use crate::protocol::packets::{new_id, now, Ids};
 
-pub fn world_to_player() -> Routing {
+pub(crate) fn world_to_player() -> Routing {
     build::routing(world(), Some(player()))
 }
 
-pub fn agent_to_player(agent_id: &str) -> Routing {
+pub(crate) fn agent_to_player(agent_id: &str) -> Routing {
     build::routing(agent(agent_id), Some(player()))
 }
 
-pub fn from_player() -> Routing {
+pub(crate) fn from_player() -> Routing {
     build::routing(player(), None)
 }
 
 /// A packet stamped now, with `ids` under a fresh packet id.
-pub fn packet(routing: Routing, ids: &Ids, body: inworld_packet::Packet) -> InworldPacket {
+pub(crate) fn packet(routing: Routing, ids: &Ids, body: inworld_packet::Packet) -> InworldPacket {
     build::packet(Some(routing), ids, body)
 }
 
-pub fn control(
+pub(crate) fn control(
     routing: Routing,
     ids: &Ids,
     action: control_event::Action,
@@ -38,7 +41,7 @@ pub fn control(
 }
 
 /// A control WARNING: how the engine reports a bad packet without ending the stream.
-pub fn warning(ids: &Ids, description: &str) -> InworldPacket {
+pub(crate) fn warning(ids: &Ids, description: &str) -> InworldPacket {
     log::debug!("warning to client: {description}");
     control(
         world_to_player(),
@@ -50,7 +53,7 @@ pub fn warning(ids: &Ids, description: &str) -> InworldPacket {
 }
 
 /// CURRENT_SCENE_STATUS with every loaded agent.
-pub fn scene_status(state: &SessionState) -> InworldPacket {
+pub(crate) fn scene_status(state: &SessionMemory) -> InworldPacket {
     let scene = state.scene.as_ref();
     let status = CurrentSceneStatus {
         agents: state
@@ -85,7 +88,7 @@ pub fn scene_status(state: &SessionState) -> InworldPacket {
     )
 }
 
-pub fn conversation_event(
+pub(crate) fn conversation_event(
     conversation_id: &str,
     agents: &[String],
     with_player: bool,
@@ -107,4 +110,43 @@ pub fn conversation_event(
             },
         )),
     )
+}
+
+/// A status carrying Inworld error details of `error_type`, not to be retried.
+pub(crate) fn status(code: Code, message: impl Into<String>, error_type: ErrorType) -> Status {
+    status_with_details(
+        code,
+        message,
+        &ErrorDetails::new(error_type, ReconnectionType::NoRetry),
+    )
+}
+
+/// NOT_FOUND with the resource's name in the details.
+pub(crate) fn not_found(kind: &str, name: &str) -> Status {
+    let mut details = ErrorDetails::new(ErrorType::ResourceNotFound, ReconnectionType::NoRetry);
+    details.resource_id = Some(name.to_string());
+    status_with_details(
+        Code::NotFound,
+        format!("{kind} {name:?} not found"),
+        &details,
+    )
+}
+
+pub(crate) fn session_expired(id: &str) -> Status {
+    status(
+        Code::FailedPrecondition,
+        format!("session {id} expired after inactivity"),
+        ErrorType::SessionExpired,
+    )
+}
+
+/// Client text quoted in a warning: cut to `MAX_ID_BYTES`, so a warning
+/// never grows with what the client sent.
+pub(crate) fn quoted(text: &str) -> String {
+    let shown = super::limits::truncated(text, super::limits::MAX_ID_BYTES);
+    if shown.len() < text.len() {
+        format!("{shown:?}...")
+    } else {
+        format!("{shown:?}")
+    }
 }
