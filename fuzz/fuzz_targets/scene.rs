@@ -20,7 +20,9 @@ fuzz_target!(|data: &[u8]| {
             }
             for c in &ws.characters {
                 let name = ws.character_name(&c.id);
-                let found = ws.character_by_name(&name).expect("a character resolves by its name");
+                let found = ws
+                    .character_by_name(&name)
+                    .expect("a character resolves by its name");
                 assert_eq!(found.id, c.id);
             }
         }

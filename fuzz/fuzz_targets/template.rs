@@ -18,7 +18,8 @@ fuzz_target!(|data: &[u8]| {
         .chunks(2)
         .map(|p| (p[0].to_string(), p.get(1).unwrap_or(&"").to_string()))
         .collect();
-    let out = inworld::engine::fuzzing::fill_in(template, player, character, said, previous, &params);
+    let out =
+        inworld::engine::fuzzing::fill_in(template, player, character, said, previous, &params);
     if !template.contains('{') {
         assert_eq!(out, template);
     }

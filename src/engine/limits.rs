@@ -6,7 +6,7 @@
 //! With these, one session keeps at most about 3.5 MiB (history 0.8 MiB,
 //! items 2 MiB, entities 0.5 MiB, the rest small), and one stream holds at most
 //! its 64 outbound packets and its queue of waiting inputs (256 inputs of at
-//! most about 22 KiB each).
+//! most about 19 KiB each: a trigger with all its parameters).
 
 /// Player text and narrated actions: bytes of UTF-8.
 pub const MAX_TEXT_BYTES: usize = 4096;
