@@ -1492,9 +1492,11 @@ iw_result iw_engine_config_init(struct iw_engine_config *config);
 
 #if defined(INWORLD_ENGINE)
 /**
- * Starts a local engine on the library's runtime and writes its handle to
- * `*out`. It is listening when this returns (see `iw_engine_address`); connect
- * with `IW_TLS_OFF` (or `IW_TLS_AUTO`: loopback is plaintext) and its key/secret.
+ * Starts a local engine on two threads of its own (joined by `iw_engine_stop`
+ * or `iw_engine_free`: nothing it does can stall the game's sessions) and
+ * writes its handle to `*out`. It is listening when this returns (see
+ * `iw_engine_address`); connect with `IW_TLS_OFF` (or `IW_TLS_AUTO`: loopback
+ * is plaintext) and its key/secret.
  *
  * Errors: `IW_E_SCENE` (scene file unreadable or invalid; the message says
  * why), `IW_E_IO` (cannot listen), `IW_E_INVALID_ARGUMENT` (bad address or

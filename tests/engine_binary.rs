@@ -23,7 +23,8 @@ fn run(args: &[&str]) -> (Killed, Vec<String>) {
     let stdout = child.stdout.take().unwrap();
     let child = Killed(child);
     let mut lines = Vec::new();
-    for line in BufReader::new(stdout).lines() {
+    let mut reader = BufReader::new(stdout).lines();
+    for line in reader.by_ref() {
         let line = line.unwrap();
         let done = line.starts_with("secret");
         lines.push(line);
@@ -31,6 +32,8 @@ fn run(args: &[&str]) -> (Killed, Vec<String>) {
             break;
         }
     }
+    // Keep reading: a closed pipe would end the engine at its next line.
+    std::thread::spawn(move || for _ in reader {});
     (child, lines)
 }
 

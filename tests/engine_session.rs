@@ -8,7 +8,6 @@ mod engine_support;
 use engine_support::*;
 use inworld::engine::{EngineConfig, Pacing, Workspace};
 use inworld::protocol::ai::inworld::packets::*;
-use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn text_gets_a_streamed_reply_with_ids_routing_and_speech() {
@@ -447,7 +446,6 @@ async fn cancel_stops_a_reply_mid_stream() {
             })),
         }),
     );
-    let started = std::time::Instant::now();
     r.stream.send(cancel).await;
     let rest = r.stream.reply().await;
     assert!(
@@ -455,7 +453,6 @@ async fn cancel_stops_a_reply_mid_stream() {
         "cancelled after at most one more line: {:?}",
         texts(&rest)
     );
-    assert!(started.elapsed() < Duration::from_secs(4));
 }
 
 #[tokio::test(flavor = "multi_thread")]

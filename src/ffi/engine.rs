@@ -1,5 +1,5 @@
 //! `iw_engine`: the local engine (scripted characters) running in-process on
-//! the library's runtime, so samples and games work offline.
+//! threads of its own, so samples and games work offline.
 
 use std::ffi::c_char;
 use std::net::SocketAddr;
@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use super::args::{optional_string_arg, out_arg, sized_struct_arg, write_c_string};
 use super::error::*;
 use super::handles::HandleTable;
-use super::library::{check_alive, start_runtime, Held};
+use super::library::{check_alive, without_sigpipe, Held};
 use crate::auth::Credentials;
 use crate::engine::{EngineConfig, Pacing, RunningEngine, Workspace};
 
@@ -76,9 +76,11 @@ pub unsafe extern "C" fn iw_engine_config_init(config: *mut iw_engine_config) ->
     }
 }
 
-/// Starts a local engine on the library's runtime and writes its handle to
-/// `*out`. It is listening when this returns (see `iw_engine_address`); connect
-/// with `IW_TLS_OFF` (or `IW_TLS_AUTO`: loopback is plaintext) and its key/secret.
+/// Starts a local engine on two threads of its own (joined by `iw_engine_stop`
+/// or `iw_engine_free`: nothing it does can stall the game's sessions) and
+/// writes its handle to `*out`. It is listening when this returns (see
+/// `iw_engine_address`); connect with `IW_TLS_OFF` (or `IW_TLS_AUTO`: loopback
+/// is plaintext) and its key/secret.
 ///
 /// Errors: `IW_E_SCENE` (scene file unreadable or invalid; the message says
 /// why), `IW_E_IO` (cannot listen), `IW_E_INVALID_ARGUMENT` (bad address or
@@ -135,8 +137,9 @@ pub unsafe extern "C" fn iw_engine_start(
             }
         };
         let scene_names = engine.workspace.scene_names();
-        let handle = start_runtime()?;
-        let running = RunningEngine::start(engine, &handle).map_err(|e| {
+        // On threads of its own: nothing the engine does can stall the
+        // game's sessions (their runtime is another one).
+        let running = without_sigpipe(|| RunningEngine::start_dedicated(engine)).map_err(|e| {
             FfiError::new(IW_E_IO, format!("the local engine could not start: {e}"))
         })?;
         let entry = EngineEntry {

@@ -176,6 +176,13 @@ pub(crate) fn check_abi(abi_version: u32) -> FfiResult {
 /// the runtime's threads are created with SIGPIPE blocked: such a write then
 /// just fails with EPIPE. The host's own threads and handlers are untouched.
 pub(crate) fn start_runtime() -> FfiResult<tokio::runtime::Handle> {
+    Ok(without_sigpipe(runtime::handle)?)
+}
+
+/// Runs `start` (which may create threads) with SIGPIPE blocked in the
+/// calling thread, so the threads it creates inherit the block; the
+/// caller's mask is restored afterwards. See [`start_runtime`].
+pub(crate) fn without_sigpipe<T>(start: impl FnOnce() -> T) -> T {
     #[cfg(unix)]
     unsafe {
         let mut block: libc::sigset_t = std::mem::zeroed();
@@ -183,12 +190,12 @@ pub(crate) fn start_runtime() -> FfiResult<tokio::runtime::Handle> {
         libc::sigemptyset(&mut block);
         libc::sigaddset(&mut block, libc::SIGPIPE);
         libc::pthread_sigmask(libc::SIG_BLOCK, &block, &mut old);
-        let handle = runtime::handle();
+        let started = start();
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        Ok(handle?)
+        started
     }
     #[cfg(not(unix))]
-    Ok(runtime::handle()?)
+    start()
 }
 
 #[cfg(test)]

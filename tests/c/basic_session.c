@@ -408,10 +408,8 @@ int main(void) {
             CHECK(iw_session_poll(session, packets, 8, &n));
             for (i = 0; i < n; i++) {
                 if (packets[i].kind == IW_PACKET_OVERFLOW) dropped += packets[i].data.overflow.dropped;
-                /* The reply's first packets fit in the queue; its end may not
-                 * (a reply's speech is many audio chunks, dropped when the
-                 * queue is full), so the reply's text is the proof. */
-                if (packets[i].kind == IW_PACKET_TEXT &&
+                if (packets[i].kind == IW_PACKET_CONTROL &&
+                    packets[i].data.control.action == IW_CONTROL_INTERACTION_END &&
                     str_eq(packets[i].ids.interaction_id, ids.interaction_id)) {
                     ended = 1;
                 }
