@@ -246,3 +246,97 @@ fn sends_that_never_go_out_are_reported_with_their_ids() {
     }
     assert_eq!(session.send_text("late"), Err(Error::Closed));
 }
+
+/// The error packets among `packets`.
+fn errors(packets: &[inworld::packet::Packet]) -> Vec<inworld::packet::SessionError> {
+    packets
+        .iter()
+        .filter_map(|p| match &p.body {
+            PacketBody::Error(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_server_that_waits_for_the_clients_first_packet_gets_the_session_back() {
+    // OpenSession answers (headers included) only once the client wrote on
+    // the stream: a client that waits for the server after reopening a
+    // stream would wait forever.
+    let engine = engine_in_process(|c| c.faults.open_session_headers_after_first_packet = true);
+    let session = open_ready(config_for(&engine));
+    let id = session.session_id().unwrap();
+    session.send_text("please fail").unwrap();
+    let (seen, ready) = wait_for(&session, "Ready after the reconnect", |p| {
+        is_state(p, ConnectionState::Ready)
+    });
+    assert_eq!(errors(&seen).len(), 1, "{seen:#?}");
+    assert!(seen
+        .iter()
+        .any(|p| is_state(p, ConnectionState::Reconnecting)));
+    assert_eq!(resumed_of(&ready), Resumed::SameSession);
+    assert_eq!(session.session_id().unwrap(), id);
+    let ids = session.send_text("and after").unwrap();
+    assert!(!texts_of(&reply(&session, &ids.interaction_id), &ids.interaction_id).is_empty());
+    session.close();
+}
+
+#[test]
+fn a_server_that_lost_the_session_but_not_the_token_gets_it_loaded_again() {
+    let engine = engine_in_process(|_| {});
+    let session = open_ready(config_for(&engine));
+    let id = session.session_id().unwrap();
+    let first = session.send_text("the password is swordfish").unwrap();
+    reply(&session, &first.interaction_id);
+
+    // The engine goes away and comes back with its tokens but no sessions:
+    // the reopened stream finds no scene, and the service says so.
+    engine.suspend();
+    wait_for(&session, "Reconnecting", |p| {
+        is_state(p, ConnectionState::Reconnecting)
+    });
+    engine.forget_sessions();
+    engine.resume().unwrap();
+    let (seen, ready) = wait_for(&session, "Ready again", |p| {
+        is_state(p, ConnectionState::Ready)
+    });
+    assert_eq!(resumed_of(&ready), Resumed::NewSession, "{seen:#?}");
+    assert!(
+        seen.iter()
+            .any(|p| matches!(p.body, PacketBody::SceneStatus(_))),
+        "the scene was loaded again: {seen:#?}"
+    );
+    assert_eq!(session.session_id().unwrap(), id, "same id, state rebuilt");
+    // Ready means it answers, and the characters remember.
+    let ask = session.send_text("do you remember").unwrap();
+    let said = texts_of(&reply(&session, &ask.interaction_id), &ask.interaction_id).join(" ");
+    assert!(said.contains("swordfish"), "{said}");
+    session.close();
+}
+
+#[test]
+fn an_expired_session_continues_as_a_new_one_with_the_dialog() {
+    let engine = engine_in_process(|_| {});
+    let session = open_ready(config_for(&engine));
+    let id = session.session_id().unwrap();
+    let first = session.send_text("my name is Zed").unwrap();
+    reply(&session, &first.interaction_id);
+
+    engine.expire_sessions();
+    let (seen, ready) = wait_for(&session, "Ready again", |p| {
+        is_state(p, ConnectionState::Ready)
+    });
+    let errors = errors(&seen);
+    assert_eq!(errors.len(), 1, "{seen:#?}");
+    assert!(errors[0].will_retry);
+    assert_eq!(
+        errors[0].details.as_ref().and_then(|d| d.error_type()),
+        Some(inworld::packet::ErrorType::SessionExpired)
+    );
+    assert_eq!(resumed_of(&ready), Resumed::NewSession);
+    assert_ne!(session.session_id().unwrap(), id, "a new session");
+    let ask = session.send_text("do you remember").unwrap();
+    let said = texts_of(&reply(&session, &ask.interaction_id), &ask.interaction_id).join(" ");
+    assert!(said.contains("my name is Zed"), "{said}");
+    session.close();
+}

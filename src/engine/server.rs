@@ -278,6 +278,20 @@ impl RunningEngine {
         self.shared.sessions.len()
     }
 
+    /// Expires every session now (an injected fault): open streams end with
+    /// SESSION_EXPIRED, as after the idle timeout.
+    pub fn expire_sessions(&self) {
+        self.shared.sessions.expire_all();
+    }
+
+    /// Loses every session but keeps the tokens (an injected fault, as an
+    /// engine restarted with its tokens stored elsewhere): a client reopening
+    /// its session id finds it empty, with no scene loaded. Use it while
+    /// suspended, so no stream holds a session.
+    pub fn forget_sessions(&self) {
+        self.shared.sessions.forget_all();
+    }
+
     /// TCP connections open now.
     pub fn open_connections(&self) -> usize {
         self.stats.open()

@@ -217,22 +217,35 @@ impl Sessions {
     /// Expires sessions idle for longer than the timeout; their streams end.
     pub fn sweep(&self) {
         let now = Instant::now();
+        self.expire_where(|s| now.duration_since(*s.last_active.lock()) >= self.idle_timeout);
+    }
+
+    /// Expires every session now (an injected fault): their streams end with
+    /// SESSION_EXPIRED and their ids cannot be opened again.
+    pub fn expire_all(&self) {
+        self.expire_where(|_| true);
+    }
+
+    /// Forgets every session, as an engine that restarted but kept its
+    /// tokens would (an injected fault): a session id opened again starts
+    /// empty, with no scene.
+    pub fn forget_all(&self) {
+        self.live.lock().clear();
+    }
+
+    fn expire_where(&self, due: impl Fn(&StoredSession) -> bool) {
         let gone: Vec<Arc<StoredSession>> = {
             let mut live = self.live.lock();
             let ids: Vec<String> = live
                 .iter()
-                .filter(|(_, s)| now.duration_since(*s.last_active.lock()) >= self.idle_timeout)
+                .filter(|(_, s)| due(s))
                 .map(|(id, _)| id.clone())
                 .collect();
             ids.iter().filter_map(|id| live.remove(id)).collect()
         };
         let mut expired = self.expired.lock();
         for s in &gone {
-            log::info!(
-                "session {} expired after {:?} idle",
-                s.id,
-                self.idle_timeout
-            );
+            log::info!("session {} expired", s.id);
             s.expired.send_replace(true);
             if expired.0.insert(s.id.clone()) {
                 expired.1.push_back(s.id.clone());

@@ -132,6 +132,28 @@ fn try_spawn(listen: &str, extra: &[String]) -> Result<(Child, SocketAddr), Stri
     Ok((child, addr))
 }
 
+/// An engine in this process, on threads of its own, for faults the engine
+/// injects itself (`EngineConfig::faults`, `RunningEngine::suspend`,
+/// `expire_sessions`, `forget_sessions`).
+pub fn engine_in_process(
+    adjust: impl FnOnce(&mut inworld::engine::EngineConfig),
+) -> inworld::engine::RunningEngine {
+    let mut config = inworld::engine::EngineConfig::new(inworld::engine::Workspace::test_scenes());
+    adjust(&mut config);
+    inworld::engine::RunningEngine::start_dedicated(config).expect("the engine starts")
+}
+
+/// A client config for an engine in this process, noticing faults quickly.
+pub fn config_for(engine: &inworld::engine::RunningEngine) -> ClientConfig {
+    let mut config = ClientConfig::new(
+        engine.addr().to_string(),
+        SCENE,
+        engine.credentials().clone(),
+    );
+    quick_detection(&mut config);
+    config
+}
+
 /// Settings that notice a dead or stalled engine within a second or two,
 /// and keep trying for long enough that a restart is caught.
 pub fn quick_detection(config: &mut ClientConfig) {
