@@ -58,8 +58,8 @@ pub extern "C" fn iw_abi_version() -> u32 {
 
 /// Sets the number of worker threads of the library's private runtime (default 2).
 ///
-/// Call it before anything that starts the runtime (opening a session, starting
-/// an engine). Errors: `IW_E_INVALID_ARGUMENT` for 0, `IW_E_ALREADY_STARTED`
+/// Call it before the first `iw_session_open`, which starts the runtime (a
+/// local engine runs on threads of its own). Errors: `IW_E_INVALID_ARGUMENT` for 0, `IW_E_ALREADY_STARTED`
 /// once the runtime runs, `IW_E_SHUTDOWN` after `iw_shutdown()`. Thread-safe.
 #[no_mangle]
 pub extern "C" fn iw_runtime_set_worker_threads(threads: u32) -> iw_result {
