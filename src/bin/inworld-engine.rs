@@ -20,10 +20,11 @@ const DEFAULT_KEY: &str = "test-api-key";
 const DEFAULT_SECRET: &str = "test-api-secret";
 
 /// The flags, as `--help` lists them: (flag, value name, what it does).
-/// The defaults are filled in from the engine's own configuration.
-fn help() -> String {
+/// The defaults are filled in from the engine's own configuration. Every
+/// flag takes a value (`--help` aside).
+fn flags() -> [(&'static str, &'static str, String); 10] {
     let defaults = EngineConfig::new(Workspace::default_scenes());
-    let flags: [(&str, &str, String); 10] = [
+    [
         (
             "--listen",
             "ADDR",
@@ -83,12 +84,15 @@ fn help() -> String {
             "PEM_FILE",
             "the certificate's private key (with --tls-cert; default: none)".into(),
         ),
-    ];
+    ]
+}
+
+fn help() -> String {
     let mut text = String::from(
         "inworld-engine: the local Inworld engine (scripted characters, the same gRPC protocol)\n\n\
          usage: inworld-engine [--flag VALUE | --flag=VALUE]...\n\n",
     );
-    for (flag, value, what) in flags {
+    for (flag, value, what) in flags() {
         text.push_str(&format!("  {:<32} {what}\n", format!("{flag} {value}")));
     }
     text.push_str(&format!(
@@ -109,19 +113,6 @@ enum Parsed {
     Help,
 }
 
-/// Flags that take a value (all of them but --help).
-const VALUE_FLAGS: &[&str] = &[
-    "--listen",
-    "--scene",
-    "--key",
-    "--secret",
-    "--pacing",
-    "--token-ttl",
-    "--idle-timeout",
-    "--tls-cert",
-    "--tls-key",
-];
-
 /// Reads the flags; a usage error is `Err(message)`.
 fn parse(args: Vec<String>) -> Result<Parsed, String> {
     let mut config = EngineConfig::new(Workspace::default_scenes());
@@ -139,7 +130,7 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
             _ => (arg.clone(), None),
         };
-        if !VALUE_FLAGS.contains(&flag.as_str()) {
+        if !flags().iter().any(|(known, _, _)| *known == flag) {
             return Err(if flag.starts_with('-') {
                 format!("unknown flag {flag:?}")
             } else {
