@@ -30,8 +30,6 @@ struct Callbacks {
 
 pub(crate) struct Delivery {
     queue: SegQueue<Packet>,
-    /// Packets in `queue`.
-    len: AtomicUsize,
     /// Packets from the service that may wait.
     capacity: usize,
     /// Extra room for the library's status packets (connection changes,
@@ -61,7 +59,6 @@ impl Delivery {
     pub(crate) fn new(capacity: usize, status_reserve: usize) -> Self {
         Delivery {
             queue: SegQueue::new(),
-            len: AtomicUsize::new(0),
             capacity: capacity.max(1),
             status_reserve,
             dropped: AtomicU64::new(0),
@@ -120,7 +117,9 @@ impl Delivery {
         let was_empty;
         {
             let _producer = self.produce.lock();
-            let len = self.len.load(Ordering::Acquire);
+            // Producers are serialised here: no push races this count (the
+            // game's pops only make it smaller).
+            let len = self.queue.len();
             was_empty = len == 0;
             let limit = if packet.is_status() {
                 self.capacity + self.status_reserve
@@ -148,7 +147,6 @@ impl Delivery {
 
     fn push(&self, packet: Packet) {
         self.queue.push(packet);
-        self.len.fetch_add(1, Ordering::AcqRel);
     }
 
     fn wake_receivers(&self) {
@@ -202,18 +200,12 @@ impl Delivery {
     /// dropped meanwhile (so the game learns of them without waiting for more
     /// traffic). The empty path is one pop and one atomic load.
     pub(crate) fn try_recv(&self) -> Option<Packet> {
-        match self.queue.pop() {
-            Some(p) => {
-                self.len.fetch_sub(1, Ordering::AcqRel);
-                Some(p)
-            }
-            None => self.take_overflow(),
-        }
+        self.queue.pop().or_else(|| self.take_overflow())
     }
 
     /// Whether the session's last packet has been taken: nothing will come.
     fn drained_for_good(&self) -> bool {
-        self.finished.load(Ordering::Acquire) && self.len.load(Ordering::Acquire) == 0
+        self.finished.load(Ordering::Acquire) && self.queue.is_empty()
     }
 
     pub(crate) fn recv_timeout(&self, timeout: Duration) -> Option<Packet> {
