@@ -766,7 +766,7 @@ typedef struct iw_client_config {
   uint32_t stall_timeout_ms;
   /**
    * An HTTP/2 PING after this long without hearing from the service, ms;
-   * 0 disables keepalive (default 10000).
+   * 0 disables keepalive (default 15000).
    */
   uint32_t keepalive_interval_ms;
   /**

@@ -152,7 +152,7 @@ pub struct iw_client_config {
     /// again), ms (default 3000).
     pub stall_timeout_ms: u32,
     /// An HTTP/2 PING after this long without hearing from the service, ms;
-    /// 0 disables keepalive (default 10000).
+    /// 0 disables keepalive (default 15000).
     pub keepalive_interval_ms: u32,
     /// A PING unanswered for this long means the connection is dead and its
     /// sessions reconnect, ms (default 5000).

@@ -18,7 +18,7 @@ int main(void) {
     CHECK(iw_client_config_init(&cc));
     EXPECT(cc.max_pending_sends == 64);
     EXPECT(cc.stall_timeout_ms == 3000);
-    EXPECT(cc.keepalive_interval_ms == 10000);
+    EXPECT(cc.keepalive_interval_ms == 15000);
     cc.host = address;
     cc.tls = IW_TLS_OFF;
     cc.api_key = "test-api-key";
