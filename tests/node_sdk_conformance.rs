@@ -301,7 +301,7 @@ fn node_sdk_runs_a_whole_session() {
     );
     assert_full_reply(&events, "sendText(new scene)");
 
-    // Feedback names follow PROTOCOL 4.14.
+    // Feedback names: <parent>/feedbacks/<id>, the parent naming the session and interaction.
     let like = step(&events, "feedback.like")["data"]["result"]["name"]
         .as_str()
         .unwrap();

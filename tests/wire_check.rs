@@ -174,7 +174,7 @@ fn our_packets_match_the_sdks() {
             .unwrap_or_else(|| panic!("we sent no {k}: {kinds:?}"))
             .clone()
     };
-    // seq numbers of the SDK's packets for the same calls (PROTOCOL.md 4.16).
+    // seq numbers of the SDK's packets for the same calls, in the recorded session.
     for (k, seq) in [
         ("session configuration", 2),
         ("load scene", 3),
