@@ -1273,10 +1273,12 @@ iw_result iw_client_free(struct iw_client *client);
 iw_result iw_session_open(const struct iw_client *client, struct iw_session **out);
 
 /**
- * Closes the session: the stream ends, pending sends are dropped, and once this
- * returns no callback or wake-up of the session runs (called from inside its own
- * callback: none runs after that callback returns). Packets already queued stay
- * pollable, followed by an `IW_PACKET_CONNECTION` with `IW_STATE_CLOSED`.
+ * Closes the session: the stream ends, and once this returns its state is
+ * `IW_STATE_CLOSED` and no callback or wake-up of the session runs (called from
+ * inside its own callback: none runs after that callback returns). Packets
+ * already queued stay pollable, followed by an `IW_PACKET_SEND_FAILED`
+ * (`IW_SEND_NOT_SENT`) for each send that had not gone out yet, and last an
+ * `IW_PACKET_CONNECTION` with `IW_STATE_CLOSED`.
  * Idempotent. The handle stays valid until `iw_session_free`.
  * Errors: `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`. Thread-safe.
  */
@@ -1352,8 +1354,11 @@ iw_result iw_sent_ids_init(struct iw_sent_ids *ids);
 
 /**
  * Sends typed text from the player to the current character. Enqueues and
- * returns (never waits on the network); sends made while connecting go out once
- * the scene is loaded. If `ids` is not NULL (initialise it with
+ * returns (never waits on the network); sends made while the session is not
+ * ready (connecting, reconnecting) go out once it is, up to
+ * `iw_client_config.max_pending_sends` of them (beyond, `IW_E_QUEUE_FULL`). A
+ * send that never goes out, or goes out on a stream that breaks before its
+ * reply ends, is reported by an `IW_PACKET_SEND_FAILED` with these ids. If `ids` is not NULL (initialise it with
  * `iw_sent_ids_init`), the sent packet's ids are written there: the reply
  * carries the same `interaction_id` and ends with `IW_CONTROL_INTERACTION_END`.
  * Errors: `IW_E_INVALID_ARGUMENT` (e.g. empty text), `IW_E_INVALID_UTF8`,

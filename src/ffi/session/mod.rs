@@ -54,10 +54,12 @@ pub unsafe extern "C" fn iw_session_open(
     }
 }
 
-/// Closes the session: the stream ends, pending sends are dropped, and once this
-/// returns no callback or wake-up of the session runs (called from inside its own
-/// callback: none runs after that callback returns). Packets already queued stay
-/// pollable, followed by an `IW_PACKET_CONNECTION` with `IW_STATE_CLOSED`.
+/// Closes the session: the stream ends, and once this returns its state is
+/// `IW_STATE_CLOSED` and no callback or wake-up of the session runs (called from
+/// inside its own callback: none runs after that callback returns). Packets
+/// already queued stay pollable, followed by an `IW_PACKET_SEND_FAILED`
+/// (`IW_SEND_NOT_SENT`) for each send that had not gone out yet, and last an
+/// `IW_PACKET_CONNECTION` with `IW_STATE_CLOSED`.
 /// Idempotent. The handle stays valid until `iw_session_free`.
 /// Errors: `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`. Thread-safe.
 #[no_mangle]

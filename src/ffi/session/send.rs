@@ -41,8 +41,11 @@ pub unsafe extern "C" fn iw_sent_ids_init(ids: *mut iw_sent_ids) -> iw_result {
 }
 
 /// Sends typed text from the player to the current character. Enqueues and
-/// returns (never waits on the network); sends made while connecting go out once
-/// the scene is loaded. If `ids` is not NULL (initialise it with
+/// returns (never waits on the network); sends made while the session is not
+/// ready (connecting, reconnecting) go out once it is, up to
+/// `iw_client_config.max_pending_sends` of them (beyond, `IW_E_QUEUE_FULL`). A
+/// send that never goes out, or goes out on a stream that breaks before its
+/// reply ends, is reported by an `IW_PACKET_SEND_FAILED` with these ids. If `ids` is not NULL (initialise it with
 /// `iw_sent_ids_init`), the sent packet's ids are written there: the reply
 /// carries the same `interaction_id` and ends with `IW_CONTROL_INTERACTION_END`.
 /// Errors: `IW_E_INVALID_ARGUMENT` (e.g. empty text), `IW_E_INVALID_UTF8`,
