@@ -761,7 +761,8 @@ typedef struct iw_client_config {
   /**
    * Nothing received for this long while a reply is awaited: the session
    * reports `IW_STATE_STALLED` (and `IW_STATE_READY` when packets flow
-   * again), ms (default 3000).
+   * again) and checks its connection; no answer within this time either,
+   * and it reconnects. Ms (default 3000).
    */
   uint32_t stall_timeout_ms;
   /**

@@ -340,3 +340,75 @@ fn an_expired_session_continues_as_a_new_one_with_the_dialog() {
     assert!(said.contains("my name is Zed"), "{said}");
     session.close();
 }
+
+#[test]
+fn a_stalled_session_checks_its_connection_without_waiting_for_keepalive() {
+    // Keepalive off: only the stalled session's own check of the connection
+    // can find that the engine stopped answering.
+    let engine = EngineProcess::start(&["--pacing", "human"]);
+    let mut config = engine.config();
+    config.timeouts.keepalive_interval = std::time::Duration::ZERO;
+    let session = open_ready(config);
+    let id = session.session_id().unwrap();
+    let story = session.send_text("tell me a long story").unwrap();
+    wait_for(&session, "the story's first line", |p| {
+        p.ids.interaction_id == story.interaction_id.as_str()
+            && matches!(p.body, PacketBody::Text(_))
+    });
+    engine.stop();
+    wait_for(&session, "Stalled", |p| {
+        is_state(p, ConnectionState::Stalled)
+    });
+    let (seen, _) = wait_for(&session, "Reconnecting", |p| {
+        is_state(p, ConnectionState::Reconnecting)
+    });
+    let errors = errors(&seen);
+    assert_eq!(errors.len(), 1, "{seen:#?}");
+    assert!(
+        errors[0].message.contains("stopped answering"),
+        "{errors:?}"
+    );
+    assert_eq!(
+        failed_sends(&seen),
+        [(story.interaction_id.clone(), SendFailure::MaybeSent)]
+    );
+    engine.resume();
+    let (_, ready) = wait_for(&session, "Ready again", |p| {
+        is_state(p, ConnectionState::Ready)
+    });
+    assert_eq!(resumed_of(&ready), Resumed::SameSession);
+    assert_eq!(session.session_id().unwrap(), id);
+    let after = session.send_text("hello again").unwrap();
+    assert!(!texts_of(
+        &reply(&session, &after.interaction_id),
+        &after.interaction_id
+    )
+    .is_empty());
+    session.close();
+}
+
+#[test]
+fn a_slow_but_live_engine_is_stalled_at_worst_never_dropped() {
+    // Human pacing pauses between lines for longer than this stall time:
+    // the session says Stalled, its check of the connection is answered,
+    // and the reply completes on the same stream.
+    let engine = engine_in_process(|c| c.pacing = inworld::engine::Pacing::Human);
+    let mut config = config_for(&engine);
+    config.timeouts.stall = std::time::Duration::from_millis(200);
+    config.timeouts.keepalive_interval = std::time::Duration::ZERO;
+    let session = open_ready(config);
+    let story = session.send_text("tell me a long story").unwrap();
+    let (seen, _) = wait_for(&session, "the end of the story", |p| {
+        p.ids.interaction_id == story.interaction_id.as_str()
+            && matches!(&p.body, PacketBody::Control(c)
+                if c.action == inworld::packet::ControlAction::InteractionEnd)
+    });
+    assert!(seen.iter().any(|p| is_state(p, ConnectionState::Stalled)));
+    assert!(errors(&seen).is_empty(), "{seen:#?}");
+    assert!(!seen
+        .iter()
+        .any(|p| is_state(p, ConnectionState::Reconnecting)));
+    assert_eq!(texts_of(&seen, &story.interaction_id).len(), 5);
+    assert_eq!(session.state(), ConnectionState::Ready);
+    session.close();
+}

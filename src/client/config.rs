@@ -181,7 +181,9 @@ pub struct Timeouts {
     pub handshake: Duration,
     /// Nothing received for this long while a reply, a scene or a handshake
     /// is awaited: the session reports `Stalled` (and `Ready` again when
-    /// packets flow). It does not end the stream by itself.
+    /// packets flow) and checks its connection, which must answer within
+    /// this time too; a connection that does not is dead, and the session
+    /// reconnects. A live service that is merely slow keeps the stream.
     pub stall: Duration,
     /// An HTTP/2 PING goes out after this long without hearing from the
     /// service (zero disables keepalive).
@@ -194,8 +196,9 @@ pub struct Timeouts {
 impl Default for Timeouts {
     fn default() -> Self {
         // A session waiting for a reply says it is stalled after 3 s of
-        // silence; a dead connection is closed (and its sessions reconnect)
-        // at most 20 s after the service was last heard. Each keepalive PING
+        // silence and reconnects 3 s later if its connection does not
+        // answer; an idle dead connection is closed (and its sessions
+        // reconnect) at most 20 s after the service was last heard. Each keepalive PING
         // costs the process about 0.1 ms of CPU: with these, a thousand idle
         // sessions (eleven connections) use about 3 ms every 30 s.
         Timeouts {

@@ -1,7 +1,8 @@
 //! The client's connections to the service: HTTP/2 channels shared by its
 //! sessions (each carries up to [`STREAMS_PER_CONNECTION`] sessions, since
 //! servers commonly allow 100 concurrent streams), dialled lazily, with
-//! HTTP/2 keepalive so a dead service is noticed; and the GenerateToken call.
+//! HTTP/2 keepalive so a dead service is noticed, a probe for a session that
+//! cannot wait for keepalive, and the GenerateToken call.
 
 use super::config::{ClientConfig, SessionToken};
 use crate::auth::Credentials;
@@ -9,7 +10,10 @@ use crate::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient
 use crate::protocol::ai::inworld::engine::GenerateTokenRequest;
 use crate::protocol::names::workspace_name;
 use parking_lot::Mutex;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 /// Sessions per HTTP/2 connection; more sessions open more connections.
@@ -27,6 +31,8 @@ pub(crate) enum CallError {
 struct Slot {
     channel: Channel,
     sessions: usize,
+    /// Bumped each time the channel is replaced by a fresh one.
+    generation: u64,
 }
 
 /// The channels of one client.
@@ -41,6 +47,7 @@ pub(crate) struct Lease {
     connections: Arc<Connections>,
     index: usize,
     channel: Channel,
+    generation: u64,
 }
 
 impl Drop for Lease {
@@ -62,7 +69,52 @@ impl Lease {
         tonic::client::Grpc::new(self.channel.clone())
             .max_decoding_message_size(self.connections.max_receive_message_bytes)
     }
+
+    /// Whether the connection answers within `limit`: a call of a method no
+    /// service has, which a live gRPC server answers at once (UNIMPLEMENTED)
+    /// whatever its load, and a dead or stopped one never answers. HTTP/2
+    /// keepalive finds a dead connection too, but only after its interval,
+    /// which is long so that idle sessions cost little.
+    pub(crate) fn probe(&self, limit: Duration) -> impl Future<Output = bool> + Send + 'static {
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        async move {
+            let call = async {
+                grpc.ready().await.ok()?;
+                let path = PathAndQuery::from_static(PROBE_PATH);
+                let answer = grpc
+                    .unary(
+                        tonic::Request::new(()),
+                        path,
+                        tonic_prost::ProstCodec::<(), ()>::default(),
+                    )
+                    .await;
+                match answer {
+                    Ok(_) => Some(()),
+                    Err(status) if status.code() == tonic::Code::Unavailable => None,
+                    Err(_) => Some(()),
+                }
+            };
+            matches!(tokio::time::timeout(limit, call).await, Ok(Some(())))
+        }
+    }
+
+    /// Replaces the channel by a fresh one (a new connection on next use):
+    /// the present connection is dead. Sessions sharing it that find out
+    /// later take the fresh one rather than dialling again.
+    pub(crate) fn redial(&mut self) {
+        let mut slots = self.connections.slots.lock();
+        let slot = &mut slots[self.index];
+        if slot.generation == self.generation {
+            slot.channel = self.connections.endpoint.connect_lazy();
+            slot.generation += 1;
+        }
+        self.channel = slot.channel.clone();
+        self.generation = slot.generation;
+    }
 }
+
+/// A method no service has: see [`Lease::probe`].
+const PROBE_PATH: &str = "/inworld.native.Liveness/Probe";
 
 impl Connections {
     /// Prepares the endpoint (TLS per the config, rustls with the webpki
@@ -116,6 +168,7 @@ impl Connections {
                 slots.push(Slot {
                     channel: self.endpoint.connect_lazy(),
                     sessions: 0,
+                    generation: 0,
                 });
                 slots.len() - 1
             }
@@ -125,6 +178,7 @@ impl Connections {
             connections: self.clone(),
             index,
             channel: slots[index].channel.clone(),
+            generation: slots[index].generation,
         }
     }
 

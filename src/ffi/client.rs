@@ -149,7 +149,8 @@ pub struct iw_client_config {
     pub handshake_timeout_ms: u32,
     /// Nothing received for this long while a reply is awaited: the session
     /// reports `IW_STATE_STALLED` (and `IW_STATE_READY` when packets flow
-    /// again), ms (default 3000).
+    /// again) and checks its connection; no answer within this time either,
+    /// and it reconnects. Ms (default 3000).
     pub stall_timeout_ms: u32,
     /// An HTTP/2 PING after this long without hearing from the service, ms;
     /// 0 disables keepalive (default 15000).

@@ -87,7 +87,13 @@ struct Driver {
     out: Option<mpsc::UnboundedSender<Box<InworldPacket>>>,
     /// When the service was last heard from on this stream.
     last_heard: Instant,
+    /// While Stalled: is the connection alive? (see `Lease::probe`)
+    probe: Option<Probe>,
+    /// While Stalled and the last probe was answered: when to ask again.
+    next_probe: Option<Instant>,
 }
+
+type Probe = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + std::marker::Send>>;
 
 impl Driver {
     fn new(setup: Setup) -> Self {
@@ -115,6 +121,8 @@ impl Driver {
             reloaded: false,
             out: None,
             last_heard: Instant::now(),
+            probe: None,
+            next_probe: None,
         }
     }
 
@@ -209,6 +217,8 @@ impl Driver {
         };
         self.last_heard = Instant::now();
         self.reloaded = false;
+        self.probe = None;
+        self.next_probe = None;
         loop {
             let wake = self.next_wake();
             tokio::select! {
@@ -230,6 +240,15 @@ impl Driver {
                     if let Some(f) = self.on_timer() {
                         return Exit::Failed(f);
                     }
+                }
+                alive = probe_answer(&mut self.probe) => {
+                    self.probe = None;
+                    if !alive {
+                        // Later attempts must not reuse the dead connection.
+                        self.lease.redial();
+                        return Exit::Failed(Failure::Unresponsive);
+                    }
+                    self.next_probe = Some(Instant::now() + self.client.timeouts.stall);
                 }
             }
         }
@@ -303,6 +322,8 @@ impl Driver {
     fn on_packet(&mut self, packet: InworldPacket) -> Result<(), Failure> {
         self.last_heard = Instant::now();
         if self.shared.state() == ConnectionState::Stalled {
+            self.probe = None;
+            self.next_probe = None;
             self.shared
                 .set_state(ConnectionState::Ready, Duration::ZERO, Resumed::No);
         }
@@ -539,10 +560,15 @@ impl Driver {
     fn next_wake(&self) -> Option<Instant> {
         let stall = (self.awaiting() && self.shared.state() == ConnectionState::Ready)
             .then(|| self.last_heard + self.client.timeouts.stall);
-        [self.scene.deadline(), self.conversations.deadline(), stall]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.scene.deadline(),
+            self.conversations.deadline(),
+            stall,
+            self.next_probe,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn on_timer(&mut self) -> Option<Failure> {
@@ -564,8 +590,17 @@ impl Driver {
             );
             self.shared
                 .set_state(ConnectionState::Stalled, Duration::ZERO, Resumed::No);
+            self.start_probe();
+        }
+        if self.next_probe.is_some_and(|at| at <= now) {
+            self.start_probe();
         }
         None
+    }
+
+    fn start_probe(&mut self) {
+        self.next_probe = None;
+        self.probe = Some(Box::pin(self.lease.probe(self.client.timeouts.stall)));
     }
 
     /// The stream is gone: what went out without an answer is reported,
@@ -645,6 +680,15 @@ impl Driver {
                 tonic::Code::Unavailable,
                 "the service ended the stream".to_string(),
             ),
+            Failure::Unresponsive => (
+                tonic::Code::Unavailable,
+                format!(
+                    "{} stopped answering (nothing for {:?} while a reply was awaited, \
+                     and no answer to a check of the connection)",
+                    self.client.host,
+                    2 * t.stall
+                ),
+            ),
             Failure::Fatal(m) => (tonic::Code::InvalidArgument, m.clone()),
         };
         let error = SessionError {
@@ -704,6 +748,14 @@ fn status_message(status: &tonic::Status) -> String {
         source = cause.source();
     }
     message
+}
+
+/// The answer of the running probe; never, when none runs.
+async fn probe_answer(probe: &mut Option<Probe>) -> bool {
+    match probe {
+        Some(p) => p.as_mut().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(at: Option<Instant>) {

@@ -27,6 +27,8 @@ pub(crate) enum Failure {
     HandshakeTimeout,
     /// The service ended the stream without an error.
     Ended,
+    /// A stalled stream's connection did not answer a check: it is dead.
+    Unresponsive,
     /// Something no retry can fix (a value that cannot be sent, ...).
     Fatal(String),
 }
@@ -86,7 +88,8 @@ pub(crate) fn decide(failure: &Failure, attempts: &mut u32, s: Situation) -> Dec
         Failure::ConnectTimeout
         | Failure::SceneTimeout
         | Failure::HandshakeTimeout
-        | Failure::Ended => None,
+        | Failure::Ended
+        | Failure::Unresponsive => None,
         Failure::Status(status) => {
             let details = details_of(status);
             if let Some(d) = details.as_ref().filter(|d| d.max_retries > 0) {
@@ -243,7 +246,7 @@ mod tests {
         // A stalled reconnect attempt, a scene or handshake that never comes:
         // all retried, all counted, none final by itself.
         let policy = ReconnectPolicy {
-            max_attempts: 4,
+            max_attempts: 5,
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(10),
         };
@@ -254,6 +257,7 @@ mod tests {
             Failure::SceneTimeout,
             Failure::HandshakeTimeout,
             Failure::Ended,
+            Failure::Unresponsive,
         ] {
             assert!(decide(&f, &mut n, s).will_retry(), "{f:?}");
         }
