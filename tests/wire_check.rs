@@ -13,8 +13,8 @@ use base64::Engine as _;
 use client_util::*;
 use inworld::client::{Continuation, Talker};
 use inworld::protocol::ai::inworld::packets::{
-    control_event::PayloadStructured, inworld_packet::Packet as Payload, latency_report_event,
-    Actor, InworldPacket,
+    control_event::PayloadStructured, entities::items_operation_event,
+    inworld_packet::Packet as Payload, latency_report_event, mutation_event, Actor, InworldPacket,
 };
 use prost::Message;
 
@@ -72,19 +72,26 @@ fn normalize(mut p: InworldPacket) -> InworldPacket {
         r.target.iter_mut().for_each(normalize_actor);
         r.targets.iter_mut().for_each(normalize_actor);
     }
+    if let Some(Payload::Mutation(m)) = p.packet.as_mut() {
+        if let Some(mutation_event::Mutation::UnloadCharacters(u)) = m.mutation.as_mut() {
+            for agent in &mut u.agents {
+                agent.agent_id = "<agent>".into();
+            }
+        }
+    }
     match p.packet.as_mut() {
         Some(Payload::Control(c)) => match c.payload_structured.as_mut() {
+            // A scene change's configuration has no client configuration
+            // (nor has the SDK's); when there is one, its strings are ours.
             Some(PayloadStructured::SessionConfiguration(s)) => {
-                let client = s
-                    .client_configuration
-                    .as_mut()
-                    .expect("client configuration");
-                assert!(!client.id.is_empty() && !client.version.is_empty());
-                assert!(client
-                    .description
-                    .starts_with(&format!("{}; {}; ", client.id, client.version)));
-                assert!(client.description.ends_with("; my-game"));
-                *client = Default::default();
+                if let Some(client) = s.client_configuration.as_mut() {
+                    assert!(!client.id.is_empty() && !client.version.is_empty());
+                    assert!(client
+                        .description
+                        .starts_with(&format!("{}; {}; ", client.id, client.version)));
+                    assert!(client.description.ends_with("; my-game"));
+                    *client = Default::default();
+                }
             }
             Some(PayloadStructured::ConversationUpdate(u)) => {
                 u.participants.iter_mut().for_each(normalize_actor)
@@ -111,7 +118,18 @@ fn kind(p: &InworldPacket) -> &'static str {
     match &p.packet {
         Some(Payload::Control(c)) if c.action == 16 => "session configuration",
         Some(Payload::Control(c)) if c.action == 12 => "conversation update",
-        Some(Payload::Mutation(_)) => "load scene",
+        Some(Payload::Mutation(m)) => match m.mutation {
+            Some(mutation_event::Mutation::LoadScene(_)) => "load scene",
+            Some(mutation_event::Mutation::LoadCharacters(_)) => "load characters",
+            Some(mutation_event::Mutation::UnloadCharacters(_)) => "unload characters",
+            _ => "other mutation",
+        },
+        Some(Payload::EntitiesItemsOperation(op)) => match op.operation {
+            Some(items_operation_event::Operation::CreateOrUpdateItems(_)) => "create items",
+            Some(items_operation_event::Operation::ItemsInEntities(_)) => "items in entities",
+            Some(items_operation_event::Operation::RemoveItems(_)) => "remove items",
+            None => "other",
+        },
         Some(Payload::Text(_)) => "text",
         Some(Payload::Custom(_)) => "trigger",
         Some(Payload::Action(_)) => "narrated action",
@@ -207,4 +225,103 @@ fn our_packets_match_the_sdks() {
         .map(|p| p.packet_id.as_ref().unwrap().conversation_id.clone())
         .collect();
     assert!(conversation.windows(2).all(|w| w[0] == w[1]));
+}
+
+/// The whole session's calls: characters added and removed, a group
+/// conversation with the next-turn trigger and new participants, entity
+/// items, a scene change: each packet as the SDK sent it for the same call.
+#[test]
+fn the_whole_sessions_packets_match_the_sdks() {
+    use inworld::client::{Capabilities, EntityItem, ItemsInEntities, SceneChange};
+    let engine = engine_with(|c| c.record = true);
+    let (session, _) = open_ready(config_for(&engine));
+    let session_id = session.session_id().unwrap();
+    let carol = "workspaces/test-ws/characters/carol";
+    session.add_characters(&[carol]).unwrap();
+    wait_for(
+        &session,
+        "carol in the scene",
+        |p| matches!(&p.body, inworld::packet::PacketBody::SceneStatus(s) if s.characters.len() == 3),
+    );
+    let alice = "workspaces/test-ws/characters/alice";
+    let bob = "workspaces/test-ws/characters/bob";
+    let mut group = session.start_conversation(&[alice, bob], true).unwrap();
+    reply_to(&session, &group.send_text("hi all").unwrap());
+    reply_to(&session, &group.next_turn().unwrap());
+    group.update_participants(&[alice], true).unwrap();
+    session.remove_characters(&[carol]).unwrap();
+    session
+        .create_or_update_items(
+            &[EntityItem {
+                id: "item-1".into(),
+                display_name: "Sword".into(),
+                description: "sharp".into(),
+                properties: vec![("k".into(), "v".into())],
+            }],
+            &["weapons"],
+        )
+        .unwrap();
+    session
+        .items_in_entities(ItemsInEntities::Add, &["item-1"], &["loot"])
+        .unwrap();
+    session.remove_items(&["item-1"]).unwrap();
+    let change = SceneChange {
+        capabilities: Some(Capabilities {
+            audio: false,
+            emotions: true,
+            ..Capabilities::default()
+        }),
+        game_session_id: Some("game-session-2".into()),
+        continuation: None,
+    };
+    session
+        .change_scene("workspaces/test-ws/scenes/other-scene", change)
+        .unwrap();
+    wait_for(&session, "the other scene", |p| {
+        matches!(&p.body, inworld::packet::PacketBody::SceneStatus(s)
+            if s.name == "workspaces/test-ws/scenes/other-scene")
+    });
+    session.close();
+
+    let ours: Vec<InworldPacket> = engine
+        .received_packets()
+        .into_iter()
+        .filter(|(s, _)| *s == session_id)
+        .map(|(_, p)| p)
+        .collect();
+    let kinds: Vec<&str> = ours.iter().map(kind).collect();
+    let nth = |k: &str, n: usize| {
+        ours.iter()
+            .filter(|p| kind(p) == k)
+            .nth(n)
+            .unwrap_or_else(|| panic!("we sent no {k} #{n}: {kinds:?}"))
+            .clone()
+    };
+    for (ours, seq, what) in [
+        (nth("load characters", 0), 34, "add characters"),
+        (
+            nth("conversation update", 1),
+            36,
+            "start a group conversation",
+        ),
+        (nth("text", 0), 38, "text in the group"),
+        (nth("trigger", 0), 45, "next turn"),
+        (nth("conversation update", 2), 52, "update participants"),
+        (nth("unload characters", 0), 54, "remove characters"),
+        (nth("create items", 0), 60, "create items"),
+        (nth("items in entities", 0), 61, "items in entities"),
+        (nth("remove items", 0), 62, "remove items"),
+        (
+            nth("session configuration", 1),
+            77,
+            "scene change configuration",
+        ),
+        (nth("load scene", 1), 78, "scene change"),
+    ] {
+        assert_eq!(
+            normalize(ours),
+            normalize(sdk_packet(seq)),
+            "{what} differs from the SDK's (seq {seq})"
+        );
+    }
 }

@@ -87,6 +87,7 @@ impl Client {
             status_reserve,
             session.max_pending_sends,
             ConnectionState::Connecting,
+            session.workspace().unwrap_or_default().to_string(),
         ));
         shared
             .delivery

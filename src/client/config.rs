@@ -25,7 +25,56 @@ pub enum Auth {
     /// session with a new token. A token names one session: open one session
     /// per token.
     Token(SessionToken),
+    /// Tokens from the game's backend, asked for whenever the session needs
+    /// one (to open, when one nears its expiry, when the service refused
+    /// one): sessions outlive a token, and the game never holds a secret.
+    Provider(TokenProvider),
 }
+
+/// What a [`TokenProvider`] is asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    /// The workspace the token is for (GenerateToken's `workspaces/<ws>`).
+    pub workspace: String,
+    /// The session to keep (a renewal), or `None` for a new session. A
+    /// backend that can name the session in its token request keeps the
+    /// dialog going; the token's own session id is used either way.
+    pub session_id: Option<String>,
+}
+
+/// The future a [`TokenProvider`] returns.
+pub type TokenFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<SessionToken, String>> + Send>>;
+
+/// Gets session tokens from the game (usually from its backend, which
+/// signs GenerateToken with the key and secret). Called on a library
+/// thread; the answer may take its time (within `Timeouts::connect`).
+#[derive(Clone)]
+pub struct TokenProvider(std::sync::Arc<dyn Fn(TokenRequest) -> TokenFuture + Send + Sync>);
+
+impl TokenProvider {
+    pub fn new(provider: impl Fn(TokenRequest) -> TokenFuture + Send + Sync + 'static) -> Self {
+        TokenProvider(std::sync::Arc::new(provider))
+    }
+
+    pub(crate) fn token(&self, request: TokenRequest) -> TokenFuture {
+        (self.0)(request)
+    }
+}
+
+impl fmt::Debug for TokenProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenProvider(..)")
+    }
+}
+
+impl PartialEq for TokenProvider {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for TokenProvider {}
 
 /// A ready session token (wire `AccessToken`).
 #[derive(Clone, PartialEq, Eq)]
@@ -368,6 +417,7 @@ impl ClientConfig {
                     return bad("session token needs token, type and session id".into());
                 }
             }
+            Auth::Provider(_) => {}
         }
         let t = &self.timeouts;
         for (value, name) in [

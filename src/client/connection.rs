@@ -64,6 +64,11 @@ impl Lease {
             .max_decoding_message_size(self.connections.max_receive_message_bytes)
     }
 
+    /// The channel (for unary calls).
+    pub(crate) fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
     /// A raw gRPC client on the channel, for calls made with our own codec.
     pub(crate) fn grpc(&self) -> tonic::client::Grpc<Channel> {
         tonic::client::Grpc::new(self.channel.clone())

@@ -47,6 +47,7 @@
 //! # Ok::<(), inworld::client::Error>(())
 //! ```
 
+mod calls;
 #[allow(clippy::module_inception)]
 mod client;
 pub mod config;
@@ -62,12 +63,13 @@ mod session;
 mod state;
 mod transcript;
 
+pub use calls::{DislikeType, EntityItem, ItemsInEntities, SceneChange};
 pub use client::Client;
 pub use config::{
     Auth, Capabilities, ClientConfig, Continuation, ReconnectPolicy, SessionConfig, SessionToken,
-    Talker, Timeouts, TlsMode, UserConfig,
+    Talker, Timeouts, TlsMode, TokenFuture, TokenProvider, TokenRequest, UserConfig,
 };
-pub use session::Session;
+pub use session::{Conversation, Session, NEXT_TURN_TRIGGER};
 
 pub use crate::packet::{Character, ConnectionState, Packet, SceneStatus};
 use crate::packet::{PacketIds, Text};

@@ -164,6 +164,82 @@ pub fn load_scene(scene: &str) -> pb::InworldPacket {
     )
 }
 
+/// The configuration a scene change sends: only what the change carries,
+/// and the capabilities (never the client's description or the player).
+pub fn scene_change_configuration(
+    capabilities: &Capabilities,
+    change: &super::calls::SceneChange,
+) -> pb::InworldPacket {
+    let payload = pb::SessionConfigurationPayload {
+        session_configuration: change.game_session_id.as_ref().map(|id| {
+            cfg::SessionConfiguration {
+                game_session_id: id.clone(),
+            }
+        }),
+        user_configuration: None,
+        client_configuration: None,
+        capabilities_configuration: Some(self::capabilities(capabilities)),
+        continuation: change.continuation.as_ref().map(continuation),
+    };
+    world_packet(build::control(
+        Action::SessionConfiguration,
+        "",
+        Some(PayloadStructured::SessionConfiguration(payload)),
+    ))
+}
+
+/// A packet to the world (mutations, items): PLAYER→WORLD, its own id only.
+fn world_packet(body: Payload) -> pb::InworldPacket {
+    build::packet_with_id(player_to_world(), only_packet_id(), body)
+}
+
+fn mutation(mutation: pb::mutation_event::Mutation) -> pb::InworldPacket {
+    world_packet(Payload::Mutation(pb::MutationEvent {
+        mutation: Some(mutation),
+    }))
+}
+
+/// Adds characters (resource names) to the scene.
+pub fn load_characters(names: &[String]) -> pb::InworldPacket {
+    mutation(pb::mutation_event::Mutation::LoadCharacters(
+        pb::LoadCharacters {
+            name: names
+                .iter()
+                .map(|n| pb::load_characters::CharacterName {
+                    name: n.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+        },
+    ))
+}
+
+/// Removes characters (agent ids) from the scene.
+pub fn unload_characters(agent_ids: &[String]) -> pb::InworldPacket {
+    mutation(pb::mutation_event::Mutation::UnloadCharacters(
+        pb::UnloadCharacters {
+            agents: agent_ids
+                .iter()
+                .map(|a| pb::Agent {
+                    agent_id: a.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+        },
+    ))
+}
+
+/// An entity items operation.
+pub fn items_operation(
+    operation: pb::entities::items_operation_event::Operation,
+) -> pb::InworldPacket {
+    world_packet(Payload::EntitiesItemsOperation(
+        pb::entities::ItemsOperationEvent {
+            operation: Some(operation),
+        },
+    ))
+}
+
 /// The conversation handshake: no routing, the characters (agent ids) then
 /// the player if the player takes part.
 pub fn conversation_update(
@@ -212,7 +288,7 @@ pub fn send_packet(send: &Send, target: Option<&str>) -> pb::InworldPacket {
             r#final: true,
             ..Default::default()
         }),
-        Outgoing::Trigger { name, params } => Payload::Custom(pb::CustomEvent {
+        Outgoing::Trigger { name, params, .. } => Payload::Custom(pb::CustomEvent {
             name: name.clone(),
             playback: 0,
             parameters: params
@@ -313,6 +389,7 @@ mod tests {
         let trigger = Outgoing::Trigger {
             name: "greet".into(),
             params: vec![("a".into(), "b".into())],
+            target: None,
         };
         let p = send_packet(&send(trigger.clone()), Some("agent-1"));
         let target = p.routing.unwrap().target.unwrap();

@@ -29,6 +29,9 @@ pub(crate) struct Scene {
     load_timeout: Duration,
     /// Whether a status ever arrived in this session (lost or not since).
     ever_loaded: bool,
+    /// While a scene change loads: the scene before it, which the service
+    /// still holds if the change fails.
+    previous: Option<String>,
 }
 
 impl Scene {
@@ -38,6 +41,7 @@ impl Scene {
             phase: Phase::Unloaded,
             load_timeout,
             ever_loaded: false,
+            previous: None,
         }
     }
 
@@ -81,6 +85,39 @@ impl Scene {
         self.load(now, configuration)
     }
 
+    /// A scene change on the open stream: `configuration` (what the change
+    /// carries) always goes out; LoadScene follows when the name differs,
+    /// and then the new status is awaited.
+    pub(crate) fn change(
+        &mut self,
+        name: String,
+        now: Instant,
+        configuration: InworldPacket,
+    ) -> Vec<InworldPacket> {
+        if name == self.name {
+            return vec![configuration];
+        }
+        let previous = std::mem::replace(&mut self.name, name);
+        self.previous = Some(previous);
+        self.phase = Phase::Loading {
+            deadline: now + self.load_timeout,
+        };
+        vec![configuration, super::outbound::load_scene(&self.name)]
+    }
+
+    /// A scene change the service refused (no such scene): back to the
+    /// scene it still holds. Returns whether a change was under way.
+    pub(crate) fn revert(&mut self) -> bool {
+        match self.previous.take() {
+            Some(previous) => {
+                self.name = previous;
+                self.phase = Phase::Loaded;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The next stream must load the scene again (the service lost the session).
     pub(crate) fn forget(&mut self) {
         self.phase = Phase::Unloaded;
@@ -91,15 +128,19 @@ impl Scene {
     pub(crate) fn on_status(&mut self) -> bool {
         let completes = !matches!(self.phase, Phase::Loaded);
         self.phase = Phase::Loaded;
+        self.previous = None;
         self.ever_loaded = true;
         completes
     }
 
-    /// The stream broke. A load in flight is lost with it; a loaded scene
-    /// stays loaded on the service.
+    /// The stream broke. A load in flight is lost with it (the next stream
+    /// loads the scene again); a loaded scene stays loaded on the service.
+    /// A change cut short is not reverted: the new scene is what the game
+    /// asked for.
     pub(crate) fn on_stream_lost(&mut self) {
         if let Phase::Loading { .. } = self.phase {
             self.phase = Phase::Unloaded;
+            self.previous = None;
         }
     }
 
@@ -175,5 +216,34 @@ mod tests {
         // Before the next stream: the service lost it (a new token was needed).
         scene.forget();
         assert!(loads(&scene.open_packets(t0, configuration)));
+    }
+
+    #[test]
+    fn a_change_loads_the_new_scene_and_a_refused_one_goes_back() {
+        let t0 = Instant::now();
+        let mut scene = Scene::new("workspaces/w/scenes/a".into(), Duration::from_secs(15));
+        scene.open_packets(t0, configuration);
+        scene.on_status();
+        // The same scene: only the configuration, nothing awaited.
+        let same = scene.change("workspaces/w/scenes/a".into(), t0, configuration());
+        assert_eq!(same.len(), 1);
+        assert!(scene.is_loaded());
+        // Another: configuration and LoadScene, the status awaited.
+        assert!(loads(&scene.change(
+            "workspaces/w/scenes/b".into(),
+            t0,
+            configuration()
+        )));
+        assert_eq!(scene.name(), "workspaces/w/scenes/b");
+        assert!(!scene.is_loaded() && scene.deadline().is_some());
+        // The service has no such scene: back to the one it holds.
+        assert!(scene.revert());
+        assert_eq!(scene.name(), "workspaces/w/scenes/a");
+        assert!(scene.is_loaded());
+        assert!(!scene.revert(), "nothing to revert any more");
+        // A change that loads is final.
+        scene.change("workspaces/w/scenes/c".into(), t0, configuration());
+        assert!(scene.on_status());
+        assert!(!scene.revert());
     }
 }

@@ -2,9 +2,15 @@
 //! network: they read the shared snapshot or hand a command to the
 //! session's task (`driver/`).
 
+use super::calls::{Call, DislikeType, EntityItem, ItemsInEntities, SceneChange};
+use super::config::Talker;
+use super::conversations::Members;
+use super::outbound;
 use super::state::{Command, Outgoing, Send, SessionShared};
 use super::{Error, PacketHandler, SentIds, WakeupHandler};
 use crate::packet::{Character, ConnectionState, Packet, SceneStatus};
+use crate::protocol::ai::inworld::packets::entities as items;
+use crate::protocol::names::{character_id, SceneName};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -36,7 +42,13 @@ impl Session {
     #[doc(hidden)]
     pub fn offline(capacity: usize) -> Session {
         Session {
-            shared: Arc::new(SessionShared::new(capacity, 0, 1, ConnectionState::Closed)),
+            shared: Arc::new(SessionShared::new(
+                capacity,
+                0,
+                1,
+                ConnectionState::Closed,
+                String::new(),
+            )),
             commands: None,
         }
     }
@@ -93,17 +105,7 @@ impl Session {
             let Some(scene) = snapshot.scene.as_ref() else {
                 return Err(Error::NotReady);
             };
-            let found = scene
-                .characters
-                .iter()
-                .find(|c| c.id == who)
-                .or_else(|| scene.characters.iter().find(|c| c.resource_name == who))
-                .or_else(|| {
-                    scene
-                        .characters
-                        .iter()
-                        .find(|c| c.display_name.eq_ignore_ascii_case(who))
-                })
+            let found = find_character(&scene.characters, who)
                 .cloned()
                 .ok_or_else(|| Error::NotFound(format!("no character {who:?} in the scene")))?;
             if snapshot.current.as_ref() == Some(&found) {
@@ -138,6 +140,7 @@ impl Session {
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect(),
+            target: None,
         })
     }
 
@@ -149,16 +152,331 @@ impl Session {
         self.send(Outgoing::NarratedAction(text.to_string()))
     }
 
-    /// Queues a send. It goes out at once when the session is Ready, else
-    /// when it is (up to `max_pending_sends` wait; beyond, `QueueFull`).
-    fn send(&self, payload: Outgoing) -> Result<SentIds, Error> {
-        let conversation_id = {
-            let snapshot = self.shared.snapshot.lock();
+    /// A character resource name of this session's workspace.
+    fn character_name(&self, name: &str) -> Result<String, Error> {
+        match SceneName::parse(name) {
+            Some(s) if s.workspace != self.shared.workspace => {
+                Err(Error::InvalidArgument(format!(
+                    "{name:?} is in workspace {:?}; the session's is {:?}",
+                    s.workspace, self.shared.workspace
+                )))
+            }
+            Some(_) if character_id(name, &self.shared.workspace).is_some() => Ok(name.to_string()),
+            _ => Err(Error::InvalidArgument(format!(
+                "{name:?} is not a character resource name (workspaces/<ws>/characters/<id>)"
+            ))),
+        }
+    }
+
+    /// Changes the scene on the same session (a scene or a single
+    /// character's resource name, in the session's workspace), as the Node
+    /// SDK does: the configuration `change` carries, then LoadScene when the
+    /// name differs. The character list is replaced when the new status
+    /// arrives (a SceneStatus packet); the current character stays if it is
+    /// in the new scene, else it is the first. Sends made meanwhile wait
+    /// for it. A scene the service does not have gives an Error packet
+    /// (NOT_FOUND), and the session carries on in its previous scene; one
+    /// that does not load in `Timeouts::scene_load` gives an error and a
+    /// reconnect. Never waits on the network.
+    pub fn change_scene(&self, scene: &str, change: SceneChange) -> Result<(), Error> {
+        match SceneName::parse(scene) {
+            None => {
+                return Err(Error::InvalidArgument(format!(
+                    "scene {scene:?} must be workspaces/<ws>/scenes/<name> or \
+                     workspaces/<ws>/characters/<name>"
+                )))
+            }
+            Some(s) if s.workspace != self.shared.workspace => {
+                return Err(Error::InvalidArgument(format!(
+                    "scene {scene:?} is in workspace {:?}; the session's is {:?}",
+                    s.workspace, self.shared.workspace
+                )))
+            }
+            Some(_) => {}
+        }
+        self.check_open()?;
+        self.command(Command::ChangeScene(Box::new((scene.to_string(), change))))
+    }
+
+    /// Adds characters (resource names of the session's workspace) to the
+    /// scene; the new character list arrives as a SceneStatus packet. A name
+    /// the service does not know is left out of it (and it says so with a
+    /// warning).
+    pub fn add_characters(&self, names: &[&str]) -> Result<(), Error> {
+        if names.is_empty() {
+            return Err(Error::InvalidArgument("no characters given".into()));
+        }
+        let names = names
+            .iter()
+            .map(|n| self.character_name(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.command_counted(Command::World(Box::new(outbound::load_characters(&names))))
+    }
+
+    /// Removes characters from the scene (agent id, resource name or
+    /// display name): they leave the character list at once, and every
+    /// conversation; if the current character leaves, the first remaining
+    /// one takes its place.
+    pub fn remove_characters(&self, names: &[&str]) -> Result<(), Error> {
+        if names.is_empty() {
+            return Err(Error::InvalidArgument("no characters given".into()));
+        }
+        let (agents, resource_names) = {
+            let mut snapshot = self.shared.snapshot.lock();
             if snapshot.state == ConnectionState::Closed {
                 return Err(Error::Closed);
             }
-            snapshot.conversation_id.clone()
+            let Some(scene) = snapshot.scene.as_mut() else {
+                return Err(Error::NotReady);
+            };
+            let mut leaving = Vec::new();
+            for name in names {
+                let c = find_character(&scene.characters, name).ok_or_else(|| {
+                    Error::NotFound(format!("no character {name:?} in the scene"))
+                })?;
+                leaving.push(c.clone());
+            }
+            scene
+                .characters
+                .retain(|c| !leaving.iter().any(|l| l.id == c.id));
+            let first = scene.characters.first().cloned();
+            if snapshot
+                .current
+                .as_ref()
+                .is_some_and(|c| leaving.iter().any(|l| l.id == c.id))
+            {
+                snapshot.current = first;
+            }
+            (
+                leaving.iter().map(|c| c.id.to_string()).collect::<Vec<_>>(),
+                leaving
+                    .iter()
+                    .map(|c| c.resource_name.to_string())
+                    .collect::<Vec<_>>(),
+            )
         };
+        self.command_counted(Command::World(Box::new(outbound::unload_characters(
+            &agents,
+        ))))?;
+        self.command(Command::CharactersRemoved(resource_names))
+    }
+
+    /// Starts a conversation between these characters (agent id, resource
+    /// name or display name of a character in the scene, or the resource
+    /// name of one to add) and, if `with_player`, the player. Returns at
+    /// once: nothing is sent before its first packet (then characters not in
+    /// the scene are added, and the service is asked to start it). Its
+    /// replies carry its id as `conversation_id`, and the answering
+    /// character as their source.
+    pub fn start_conversation(
+        &self,
+        characters: &[&str],
+        with_player: bool,
+    ) -> Result<Conversation, Error> {
+        let names = self.member_names(characters)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        self.check_open()?;
+        self.command(Command::StartConversation {
+            id: id.clone(),
+            members: Members::Group {
+                names: names.clone(),
+                player: with_player,
+            },
+        })?;
+        Ok(Conversation {
+            session: self.clone(),
+            id,
+            characters: names.len(),
+        })
+    }
+
+    /// Resource names of the given characters.
+    fn member_names(&self, characters: &[&str]) -> Result<Vec<String>, Error> {
+        if characters.is_empty() {
+            return Err(Error::InvalidArgument(
+                "a conversation needs at least one character".into(),
+            ));
+        }
+        let snapshot = self.shared.snapshot.lock();
+        let known = snapshot
+            .scene
+            .as_ref()
+            .map_or(&[][..], |s| s.characters.as_slice());
+        characters
+            .iter()
+            .map(|who| match find_character(known, who) {
+                Some(c) => Ok(c.resource_name.to_string()),
+                None if SceneName::parse(who).is_some() => self.character_name(who),
+                None => Err(Error::NotFound(format!(
+                    "no character {who:?} in the scene"
+                ))),
+            })
+            .collect()
+    }
+
+    /// Likes the reply to `interaction_id` (the ids of a reply packet; the
+    /// correlation id names the group, `default` when none). Returns the
+    /// request id its `CallResult` packet will carry (with the feedback's
+    /// name, for undo).
+    pub fn like(&self, interaction_id: &str, correlation_id: Option<&str>) -> Result<u64, Error> {
+        self.feedback(true, interaction_id, correlation_id, &[], "")
+    }
+
+    /// Dislikes the reply to `interaction_id`, with reasons and a comment
+    /// (see [`Session::like`]).
+    pub fn dislike(
+        &self,
+        interaction_id: &str,
+        correlation_id: Option<&str>,
+        types: &[DislikeType],
+        comment: &str,
+    ) -> Result<u64, Error> {
+        self.feedback(false, interaction_id, correlation_id, types, comment)
+    }
+
+    fn feedback(
+        &self,
+        like: bool,
+        interaction_id: &str,
+        correlation_id: Option<&str>,
+        types: &[DislikeType],
+        comment: &str,
+    ) -> Result<u64, Error> {
+        if interaction_id.is_empty() || interaction_id.contains('/') {
+            return Err(Error::InvalidArgument(format!(
+                "interaction id {interaction_id:?} is not an id"
+            )));
+        }
+        if correlation_id.is_some_and(|c| c.is_empty() || c.contains('/')) {
+            return Err(Error::InvalidArgument(format!(
+                "correlation id {correlation_id:?} is not an id"
+            )));
+        }
+        self.call(Call::Feedback {
+            like,
+            interaction_id: interaction_id.to_string(),
+            correlation_id: correlation_id.map(str::to_string),
+            types: types.to_vec(),
+            comment: comment.to_string(),
+        })
+    }
+
+    /// Undoes a like or dislike (`name` from its `CallResult`).
+    pub fn undo_feedback(&self, name: &str) -> Result<u64, Error> {
+        if !name.contains("/feedbacks/") {
+            return Err(Error::InvalidArgument(format!(
+                "{name:?} is not a feedback name (<parent>/feedbacks/<id>)"
+            )));
+        }
+        self.call(Call::UndoFeedback {
+            name: name.to_string(),
+        })
+    }
+
+    /// Asks for the session's saved state (`GetSessionState`): its
+    /// `CallResult` packet carries the bytes, which a later session takes as
+    /// `Continuation::SavedState`. Works whenever the session has a token,
+    /// between streams too.
+    pub fn request_state(&self) -> Result<u64, Error> {
+        self.call(Call::SessionState)
+    }
+
+    fn call(&self, call: Call) -> Result<u64, Error> {
+        let request_id = self.shared.request_id();
+        self.command_counted(Command::Call {
+            request_id,
+            call: Box::new(call),
+        })?;
+        Ok(request_id)
+    }
+
+    /// The dialog so far, as the library saw it (the player's texts and
+    /// narrated actions, the characters' final lines; the last 64 lines):
+    /// what `Continuation::DialogHistory` takes to reopen later.
+    pub fn dialog(&self) -> Vec<(Talker, String)> {
+        self.shared.transcript.lock().lines()
+    }
+
+    /// Creates or updates entity items, and adds them to entities.
+    pub fn create_or_update_items(
+        &self,
+        items: &[EntityItem],
+        add_to_entities: &[&str],
+    ) -> Result<(), Error> {
+        if items.iter().any(|i| i.id.is_empty()) {
+            return Err(Error::InvalidArgument("an item has an empty id".into()));
+        }
+        let operation = items::items_operation_event::Operation::CreateOrUpdateItems(
+            items::CreateOrUpdateItemsOperation {
+                items: items
+                    .iter()
+                    .map(|i| items::EntityItem {
+                        id: i.id.clone(),
+                        display_name: i.display_name.clone(),
+                        description: i.description.clone(),
+                        properties: i.properties.iter().cloned().collect(),
+                    })
+                    .collect(),
+                add_to_entities: add_to_entities.iter().map(|e| e.to_string()).collect(),
+            },
+        );
+        self.command_counted(Command::World(Box::new(outbound::items_operation(
+            operation,
+        ))))
+    }
+
+    /// Removes entity items.
+    pub fn remove_items(&self, item_ids: &[&str]) -> Result<(), Error> {
+        if item_ids.is_empty() {
+            return Err(Error::InvalidArgument("no item ids given".into()));
+        }
+        let operation =
+            items::items_operation_event::Operation::RemoveItems(items::RemoveItemsOperation {
+                item_ids: item_ids.iter().map(|i| i.to_string()).collect(),
+            });
+        self.command_counted(Command::World(Box::new(outbound::items_operation(
+            operation,
+        ))))
+    }
+
+    /// Adds items to entities, removes them, or replaces the entities' items.
+    pub fn items_in_entities(
+        &self,
+        how: ItemsInEntities,
+        item_ids: &[&str],
+        entity_names: &[&str],
+    ) -> Result<(), Error> {
+        if entity_names.is_empty() {
+            return Err(Error::InvalidArgument("no entity names given".into()));
+        }
+        use items::items_in_entities_operation::Type;
+        let operation = items::items_operation_event::Operation::ItemsInEntities(
+            items::ItemsInEntitiesOperation {
+                r#type: match how {
+                    ItemsInEntities::Add => Type::Add,
+                    ItemsInEntities::Remove => Type::Remove,
+                    ItemsInEntities::Replace => Type::Replace,
+                } as i32,
+                item_ids: item_ids.iter().map(|i| i.to_string()).collect(),
+                entity_names: entity_names.iter().map(|e| e.to_string()).collect(),
+            },
+        );
+        self.command_counted(Command::World(Box::new(outbound::items_operation(
+            operation,
+        ))))
+    }
+
+    /// Queues a send in the one-to-one conversation.
+    fn send(&self, payload: Outgoing) -> Result<SentIds, Error> {
+        let conversation_id = self.shared.snapshot.lock().conversation_id.clone();
+        self.send_in(conversation_id, payload)
+    }
+
+    /// Queues a send in conversation `conversation_id`. It goes out at once
+    /// when the conversation is started, else when it is (up to
+    /// `max_pending_sends` wait; beyond, `QueueFull`).
+    fn send_in(&self, conversation_id: String, payload: Outgoing) -> Result<SentIds, Error> {
+        self.check_open()?;
         if !self.shared.reserve_send() {
             return Err(Error::QueueFull);
         }
@@ -172,6 +490,24 @@ impl Session {
             return Err(e);
         }
         Ok(ids)
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.shared.state() == ConnectionState::Closed {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Hands the task a command that counts as a pending send (it waits
+    /// while the session cannot send).
+    fn command_counted(&self, command: Command) -> Result<(), Error> {
+        self.check_open()?;
+        if !self.shared.reserve_send() {
+            return Err(Error::QueueFull);
+        }
+        self.command(command)
+            .inspect_err(|_| self.shared.release_send())
     }
 
     fn command(&self, command: Command) -> Result<(), Error> {
@@ -244,5 +580,128 @@ impl std::fmt::Debug for Session {
             .field("state", &self.state())
             .field("session_id", &self.session_id())
             .finish()
+    }
+}
+
+/// A character by agent id, resource name or display name (any case).
+fn find_character<'a>(characters: &'a [Character], who: &str) -> Option<&'a Character> {
+    characters
+        .iter()
+        .find(|c| c.id == who)
+        .or_else(|| characters.iter().find(|c| c.resource_name == who))
+        .or_else(|| {
+            characters
+                .iter()
+                .find(|c| c.display_name.eq_ignore_ascii_case(who))
+        })
+}
+
+/// The trigger that lets the next character of a conversation speak
+/// (characters talking among themselves).
+pub const NEXT_TURN_TRIGGER: &str = "inworld.conversation.next_turn";
+
+/// A conversation of several characters (see `Session::start_conversation`).
+/// Cheap to clone; sends from it carry its id.
+#[derive(Clone, Debug)]
+pub struct Conversation {
+    session: Session,
+    id: String,
+    characters: usize,
+}
+
+impl Conversation {
+    /// Its id: the `conversation_id` of its replies and events.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Sends typed text to the conversation.
+    pub fn send_text(&self, text: &str) -> Result<SentIds, Error> {
+        if text.is_empty() {
+            return Err(Error::InvalidArgument("text is empty".into()));
+        }
+        self.session
+            .send_in(self.id.clone(), Outgoing::Text(text.to_string()))
+    }
+
+    /// Sends a trigger: to `character` (agent id or resource name) when
+    /// given, else the service picks who answers.
+    pub fn send_trigger(
+        &self,
+        name: &str,
+        params: &[(&str, &str)],
+        character: Option<&str>,
+    ) -> Result<SentIds, Error> {
+        if name.is_empty() {
+            return Err(Error::InvalidArgument("trigger name is empty".into()));
+        }
+        if params.iter().any(|(n, _)| n.is_empty()) {
+            return Err(Error::InvalidArgument(
+                "trigger parameter names must not be empty".into(),
+            ));
+        }
+        let target = match character {
+            Some(who) => Some(self.session.member_names(&[who])?.remove(0)),
+            None => None,
+        };
+        self.session.send_in(
+            self.id.clone(),
+            Outgoing::Trigger {
+                name: name.to_string(),
+                params: params
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
+                target,
+            },
+        )
+    }
+
+    /// Lets the next character speak (characters talk among themselves).
+    pub fn next_turn(&self) -> Result<SentIds, Error> {
+        self.send_trigger(NEXT_TURN_TRIGGER, &[], None)
+    }
+
+    /// Sends a narrated action; only in a conversation of one character (as
+    /// the Node SDK rules: nobody would know who reacts).
+    pub fn send_narrated_action(&self, text: &str) -> Result<SentIds, Error> {
+        if self.characters != 1 {
+            return Err(Error::InvalidArgument(
+                "narrated actions go to a conversation of one character".into(),
+            ));
+        }
+        if text.is_empty() {
+            return Err(Error::InvalidArgument("narrated action is empty".into()));
+        }
+        self.session
+            .send_in(self.id.clone(), Outgoing::NarratedAction(text.to_string()))
+    }
+
+    /// New participants (as for `start_conversation`); the service is told
+    /// at once when the conversation has started (same id).
+    pub fn update_participants(
+        &mut self,
+        characters: &[&str],
+        with_player: bool,
+    ) -> Result<(), Error> {
+        let names = self.session.member_names(characters)?;
+        self.session.check_open()?;
+        self.characters = names.len();
+        self.session.command(Command::UpdateConversation {
+            id: self.id.clone(),
+            members: Members::Group {
+                names,
+                player: with_player,
+            },
+        })
+    }
+
+    /// Ends the conversation here: nothing more is sent in it, and its sends
+    /// still waiting are reported as not sent. (The service has no message
+    /// for it; it evicts old conversations itself.)
+    pub fn end(self) -> Result<(), Error> {
+        self.session.check_open()?;
+        self.session
+            .command(Command::EndConversation { id: self.id })
     }
 }

@@ -2,12 +2,16 @@
 //! snapshot the API reads without asking the task, the commands the API
 //! sends it, and the count of sends not yet gone out.
 
+use super::calls::{Call, SceneChange};
+use super::conversations::Members;
 use super::delivery::Delivery;
+use super::transcript::Transcript;
 use super::SentIds;
 use crate::packet::{
     Character, ConnectionEvent, ConnectionState, Packet, PacketBody, Resumed, SceneStatus,
     SendFailed, SendFailure,
 };
+use crate::protocol::ai::inworld::packets::InworldPacket;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -21,6 +25,10 @@ pub(crate) enum Outgoing {
     Trigger {
         name: String,
         params: Vec<(String, String)>,
+        /// The character it is addressed to (resource name or agent id);
+        /// `None`: the one-to-one conversation's character, or in a group
+        /// whoever the service picks.
+        target: Option<String>,
     },
     NarratedAction(String),
 }
@@ -38,6 +46,27 @@ pub(crate) enum Command {
     Send(Box<Send>),
     /// The game picked another current character (already in the snapshot).
     CharacterChanged,
+    /// A packet to the world (characters, items), written once linked.
+    World(Box<InworldPacket>),
+    /// These characters (resource names) left the scene (already in the
+    /// snapshot): they leave every conversation too.
+    CharactersRemoved(Vec<String>),
+    ChangeScene(Box<(String, SceneChange)>),
+    StartConversation {
+        id: String,
+        members: Members,
+    },
+    UpdateConversation {
+        id: String,
+        members: Members,
+    },
+    EndConversation {
+        id: String,
+    },
+    Call {
+        request_id: u64,
+        call: Box<Call>,
+    },
 }
 
 /// What the API reads without asking the task.
@@ -55,6 +84,13 @@ pub(crate) struct Snapshot {
 pub(crate) struct SessionShared {
     pub delivery: Delivery,
     pub snapshot: Mutex<Snapshot>,
+    /// The session's workspace (its scene's): scene changes and characters
+    /// stay in it.
+    pub workspace: String,
+    /// The dialog so far (the task writes it; the game may read it).
+    pub transcript: Mutex<Transcript>,
+    /// The id of the next call (feedback, saved state).
+    next_request: std::sync::atomic::AtomicU64,
     /// Wakes the task when the game closes the session.
     pub close_signal: Notify,
     /// Sends accepted and neither gone out nor reported failed yet.
@@ -68,9 +104,13 @@ impl SessionShared {
         status_reserve: usize,
         max_pending_sends: usize,
         state: ConnectionState,
+        workspace: String,
     ) -> Self {
         SessionShared {
             delivery: Delivery::new(queue_capacity, status_reserve),
+            workspace,
+            transcript: Mutex::new(Transcript::default()),
+            next_request: std::sync::atomic::AtomicU64::new(1),
             snapshot: Mutex::new(Snapshot {
                 state,
                 closed_reported: state == ConnectionState::Closed,
@@ -135,6 +175,11 @@ impl SessionShared {
             })));
     }
 
+    /// A fresh request id (never 0).
+    pub(crate) fn request_id(&self) -> u64 {
+        self.next_request.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Counts a send in, or refuses it when too many wait already.
     pub(crate) fn reserve_send(&self) -> bool {
         let before = self.pending_sends.fetch_add(1, Ordering::AcqRel);
@@ -152,11 +197,21 @@ impl SessionShared {
 
     /// Reports a send that failed, with its ids.
     pub(crate) fn report_failed(&self, ids: &SentIds, reason: SendFailure, message: &str) {
+        self.report_failed_packet(ids.packet_ids(), reason, message);
+    }
+
+    /// Reports a packet that failed (a send, or a packet to the world).
+    pub(crate) fn report_failed_packet(
+        &self,
+        ids: crate::packet::PacketIds,
+        reason: SendFailure,
+        message: &str,
+    ) {
         let mut packet = Packet::local(PacketBody::SendFailed(SendFailed {
             reason,
             message: message.into(),
         }));
-        packet.ids = ids.packet_ids();
+        packet.ids = ids;
         self.delivery.deliver(packet);
     }
 }

@@ -30,6 +30,11 @@ impl Transcript {
         }
     }
 
+    /// The lines, oldest first.
+    pub(crate) fn lines(&self) -> Vec<(Talker, String)> {
+        self.lines.iter().cloned().collect()
+    }
+
     /// The continuation for a new session that replaces a lost one: the
     /// session's own continuation followed by the dialog since. Saved state
     /// is kept only when nothing was said since (it cannot be merged).

@@ -171,6 +171,7 @@ impl Packet {
             PacketBody::Connection(_)
                 | PacketBody::Error(_)
                 | PacketBody::SendFailed(_)
+                | PacketBody::CallResult(_)
                 | PacketBody::Overflow { .. }
         )
     }
@@ -215,6 +216,9 @@ pub enum PacketBody {
     /// A send of the game's did not make it, or may not have: `Packet::ids`
     /// are the ids the send returned.
     SendFailed(SendFailed),
+    /// The answer to a call made on the session (feedback, saved state),
+    /// tagged with the request id the call returned.
+    CallResult(CallResult),
     /// A server packet of a kind this version does not model.
     Unknown,
 }
@@ -243,6 +247,7 @@ pub enum PacketKind {
     Connection = 15,
     Overflow = 16,
     SendFailed = 17,
+    CallResult = 18,
 }
 
 impl PacketBody {
@@ -265,6 +270,7 @@ impl PacketBody {
             PacketBody::Connection(_) => PacketKind::Connection,
             PacketBody::Overflow { .. } => PacketKind::Overflow,
             PacketBody::SendFailed(_) => PacketKind::SendFailed,
+            PacketBody::CallResult(_) => PacketKind::CallResult,
             PacketBody::Unknown => PacketKind::Unknown,
         }
     }
@@ -488,6 +494,36 @@ pub enum SendFailure {
     MaybeSent = 2,
     /// The service refused it (its warning is the message).
     Refused = 3,
+}
+
+/// Which call a [`CallResult`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[repr(u32)]
+pub enum CallKind {
+    /// A like of an interaction; `name` is the feedback's name (for undo).
+    Like = 1,
+    /// A dislike; `name` as for a like.
+    Dislike = 2,
+    /// An undone like or dislike.
+    UndoFeedback = 3,
+    /// The session's saved state: `data` (for a later session's
+    /// continuation) and `version` (the last interaction it includes).
+    SessionState = 4,
+}
+
+/// The answer to a call (see [`CallKind`]). `grpc_code` is 0 when it
+/// succeeded; otherwise `message` says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct CallResult {
+    pub request_id: u64,
+    pub call: CallKind,
+    pub grpc_code: i32,
+    pub message: Text,
+    pub name: Text,
+    pub data: Vec<u8>,
+    pub version: Text,
 }
 
 /// A send of the game's that did not make it (see [`SendFailure`]).

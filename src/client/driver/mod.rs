@@ -15,20 +15,25 @@ mod stream;
 
 use self::inbound::{Event, Inbound};
 use self::reconnect::{Decision, Failure, Retry, Situation};
-use super::config::{Auth, ClientConfig, SessionConfig, SessionToken, Talker};
+use super::calls::{self, Call, CallContext, SceneChange};
+use super::config::{Auth, ClientConfig, SessionConfig, SessionToken, Talker, TokenRequest};
 use super::connection::{generate_token, CallError, Lease};
 use super::conversations::{Actions, Cast, Conversations, Signal};
 use super::in_flight::InFlight;
 use super::outbound;
 use super::scene::Scene;
 use super::state::{Command, Outgoing, Send, SessionShared};
-use super::transcript::Transcript;
-use crate::packet::{ConnectionState, ConversationEventKind, Resumed, SendFailure, SessionError};
+use crate::packet::{
+    CallKind, CallResult, ConnectionState, ConversationEventKind, Packet, PacketBody, PacketIds,
+    Resumed, SendFailure, SessionError,
+};
 use crate::protocol::ai::inworld::packets::InworldPacket;
 use crate::protocol::names::code_name;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 /// A token is renewed when this little of its life remains (as the SDK does).
 const TOKEN_RENEWAL_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -76,7 +81,6 @@ struct Driver {
     scene: Scene,
     conversations: Conversations,
     in_flight: InFlight,
-    transcript: Transcript,
     /// Failed attempts in a row.
     attempts: u32,
     /// What the next Ready says about the session before it.
@@ -87,6 +91,14 @@ struct Driver {
     out: Option<mpsc::UnboundedSender<Box<InworldPacket>>>,
     /// When the service was last heard from on this stream.
     last_heard: Instant,
+    /// Packets to the world waiting for a linked stream.
+    world: VecDeque<InworldPacket>,
+    /// A scene change waiting for a linked stream.
+    pending_change: Option<(String, SceneChange)>,
+    /// Calls waiting for a token, and calls running.
+    waiting_calls: Vec<(u64, Call)>,
+    running_calls: Vec<(u64, CallKind)>,
+    calls: JoinSet<CallResult>,
     /// While Stalled: is the connection alive? (see `Lease::probe`)
     probe: Option<Probe>,
     /// While Stalled and the last probe was answered: when to ask again.
@@ -115,12 +127,16 @@ impl Driver {
             token: None,
             renew_token: false,
             in_flight: InFlight::default(),
-            transcript: Transcript::default(),
             attempts: 0,
             resumed: Resumed::No,
             reloaded: false,
             out: None,
             last_heard: Instant::now(),
+            world: VecDeque::new(),
+            pending_change: None,
+            waiting_calls: Vec::new(),
+            running_calls: Vec::new(),
+            calls: JoinSet::new(),
             probe: None,
             next_probe: None,
         }
@@ -134,15 +150,20 @@ impl Driver {
                 Exit::Closed => return None,
                 Exit::Failed(f) => f,
             };
-            let decision = reconnect::decide(
-                &failure,
-                &mut self.attempts,
-                Situation {
-                    policy: &self.client.reconnect,
-                    first_open: !self.scene.ever_loaded(),
-                    can_renew_token: matches!(self.client.auth, Auth::ApiKey(_)),
-                },
-            );
+            let decision = if self.scene_change_refused(&failure) {
+                // The service still holds the scene before the change.
+                Decision::retry_now()
+            } else {
+                reconnect::decide(
+                    &failure,
+                    &mut self.attempts,
+                    Situation {
+                        policy: &self.client.reconnect,
+                        first_open: !self.scene.ever_loaded(),
+                        can_renew_token: !matches!(self.client.auth, Auth::Token(_)),
+                    },
+                )
+            };
             let error = self.report(&failure, decision.will_retry());
             self.stream_lost();
             let Retry::After(delay) = decision.retry else {
@@ -155,6 +176,17 @@ impl Driver {
                 return None;
             }
         }
+    }
+
+    /// Whether `failure` says the scene a change asked for does not exist;
+    /// then the change is undone (the game got the error).
+    fn scene_change_refused(&mut self, failure: &Failure) -> bool {
+        let not_found = matches!(failure, Failure::Status(s) if s.code() == tonic::Code::NotFound);
+        if not_found && self.scene.revert() {
+            self.session.scene = self.scene.name().to_string();
+            return true;
+        }
+        false
     }
 
     fn prepare_retry(&mut self, decision: Decision) {
@@ -184,6 +216,9 @@ impl Driver {
                     Some(cmd) => self.on_command(cmd),
                     None => return false,
                 },
+                Some(done) = self.calls.join_next(), if !self.calls.is_empty() => {
+                    self.on_call_done(done);
+                }
             }
         }
     }
@@ -241,6 +276,9 @@ impl Driver {
                         return Exit::Failed(f);
                     }
                 }
+                Some(done) = self.calls.join_next(), if !self.calls.is_empty() => {
+                    self.on_call_done(done);
+                }
                 alive = probe_answer(&mut self.probe) => {
                     self.probe = None;
                     if !alive {
@@ -259,41 +297,86 @@ impl Driver {
     /// scene, else the conversation handshakes.
     async fn open_stream(&mut self, now: Instant) -> Result<stream::Stream, Failure> {
         self.ensure_token().await?;
-        let mut first = {
-            let (client_id, session) = (self.client.client_id.as_deref(), &self.session);
-            let continuation = self.transcript.continuation(session.continuation.as_ref());
-            self.scene.open_packets(now, || {
-                outbound::session_configuration(client_id, session, continuation.as_ref())
-            })
-        };
+        self.start_waiting_calls();
+        let configuration = self.configuration();
+        let mut first = self.scene.open_packets(now, || configuration);
         if self.scene.is_loaded() {
-            let actions = {
-                let snapshot = self.shared.snapshot.lock();
-                let cast = Cast {
-                    current: snapshot.current.as_ref(),
-                };
-                self.conversations.on_link(&cast, now)
-            };
-            first.extend(self.account(actions));
+            first.extend(self.on_linked(now));
         }
         let token = self.token.as_ref().expect("ensure_token sets it");
         stream::open(&self.lease, token, first).await
     }
 
+    /// The configuration that opens the session on the service: the
+    /// session's own, with the dialog so far as continuation when there is one.
+    fn configuration(&self) -> InworldPacket {
+        let continuation = self
+            .shared
+            .transcript
+            .lock()
+            .continuation(self.session.continuation.as_ref());
+        outbound::session_configuration(
+            self.client.client_id.as_deref(),
+            &self.session,
+            continuation.as_ref(),
+        )
+    }
+
+    /// A stream is open on a loaded scene: what was waiting for that goes
+    /// out (conversation handshakes, packets to the world, a scene change).
+    /// Returns the packets to write.
+    fn on_linked(&mut self, now: Instant) -> Vec<InworldPacket> {
+        let actions = {
+            let snapshot = self.shared.snapshot.lock();
+            let cast = cast_of(&snapshot);
+            self.conversations.on_link(&cast, now)
+        };
+        let mut packets = self.account(actions);
+        for packet in self.world.drain(..) {
+            self.shared.release_send();
+            packets.push(packet);
+        }
+        if let Some((name, change)) = self.pending_change.take() {
+            packets.extend(self.change_scene(name, change, now));
+        }
+        packets
+    }
+
+    /// Starts a scene change; returns its packets.
+    fn change_scene(
+        &mut self,
+        name: String,
+        change: SceneChange,
+        now: Instant,
+    ) -> Vec<InworldPacket> {
+        if let Some(capabilities) = change.capabilities {
+            self.session.capabilities = capabilities;
+        }
+        if let Some(id) = &change.game_session_id {
+            self.session.game_session_id = Some(id.clone());
+        }
+        let configuration =
+            outbound::scene_change_configuration(&self.session.capabilities, &change);
+        let packets = self.scene.change(name, now, configuration);
+        if !self.scene.is_loaded() {
+            // A new scene: its characters start new conversations.
+            self.session.scene = self.scene.name().to_string();
+            self.conversations.on_stream_lost();
+        }
+        packets
+    }
+
     /// Gets a token, or a new one when this one is refused or nearly
     /// expired (keeping the session id: it names the session).
     async fn ensure_token(&mut self) -> Result<(), Failure> {
-        let credentials = match &self.client.auth {
-            Auth::Token(given) => {
-                // A token from the game's backend is used as it is.
-                if self.token.is_none() {
-                    self.token = Some(given.clone());
-                    self.shared.snapshot.lock().session_id = Some(given.session_id.clone());
-                }
-                return Ok(());
+        if let Auth::Token(given) = &self.client.auth {
+            // A token from the game's backend is used as it is.
+            if self.token.is_none() {
+                self.token = Some(given.clone());
+                self.shared.snapshot.lock().session_id = Some(given.session_id.clone());
             }
-            Auth::ApiKey(credentials) => credentials.clone(),
-        };
+            return Ok(());
+        }
         let fresh = self.token.as_ref().is_some_and(|t| {
             t.expires_at
                 .duration_since(SystemTime::now())
@@ -302,15 +385,33 @@ impl Driver {
         if fresh && !self.renew_token {
             return Ok(());
         }
-        let workspace = self.session.workspace().unwrap_or_default().to_string();
-        let mut token = generate_token(&self.lease, &credentials, &self.client.host, &workspace)
-            .await
-            .map_err(|e| match e {
-                CallError::Status(s) => Failure::Status(s),
-                CallError::Fatal(m) => Failure::Fatal(m),
-            })?;
-        if let Some(old) = &self.token {
-            token.session_id = old.session_id.clone();
+        let workspace = self.shared.workspace.clone();
+        let keep = self.token.as_ref().map(|t| t.session_id.clone());
+        let mut token = match &self.client.auth {
+            Auth::ApiKey(credentials) => {
+                generate_token(&self.lease, credentials, &self.client.host, &workspace)
+                    .await
+                    .map_err(|e| match e {
+                        CallError::Status(s) => Failure::Status(s),
+                        CallError::Fatal(m) => Failure::Fatal(m),
+                    })?
+            }
+            Auth::Provider(provider) => provider
+                .token(TokenRequest {
+                    workspace,
+                    session_id: keep.clone(),
+                })
+                .await
+                .map_err(|why| {
+                    // The game's backend may be down for a moment: retried.
+                    Failure::Status(tonic::Status::unavailable(format!(
+                        "the game's token provider failed: {why}"
+                    )))
+                })?,
+            Auth::Token(_) => unreachable!("handled above"),
+        };
+        if let (Some(old), Auth::ApiKey(_)) = (keep, &self.client.auth) {
+            token.session_id = old;
         }
         log::debug!("got a session token for session {}", token.session_id);
         self.shared.snapshot.lock().session_id = Some(token.session_id.clone());
@@ -376,7 +477,9 @@ impl Driver {
                         .report_failed(&ids, SendFailure::Refused, &description);
                 }
             }
-            Event::CharacterLine(text) => self.transcript.add(Talker::Character, &text),
+            Event::CharacterLine(text) => {
+                self.shared.transcript.lock().add(Talker::Character, &text)
+            }
         }
         Ok(())
     }
@@ -394,13 +497,8 @@ impl Driver {
         self.reloaded = true;
         self.resumed = Resumed::NewSession;
         self.conversations.on_stream_lost();
-        let packets = {
-            let (client_id, session) = (self.client.client_id.as_deref(), &self.session);
-            let continuation = self.transcript.continuation(session.continuation.as_ref());
-            self.scene.reload(Instant::now(), || {
-                outbound::session_configuration(client_id, session, continuation.as_ref())
-            })
-        };
+        let configuration = self.configuration();
+        let packets = self.scene.reload(Instant::now(), || configuration);
         if self.shared.state() == ConnectionState::Ready {
             self.shared
                 .set_state(ConnectionState::Connecting, Duration::ZERO, Resumed::No);
@@ -434,29 +532,29 @@ impl Driver {
         };
         let completes = self.scene.on_status();
         let now = Instant::now();
-        let actions = {
-            let snapshot = self.shared.snapshot.lock();
-            let cast = Cast {
-                current: snapshot.current.as_ref(),
-            };
-            if completes {
-                self.conversations.on_link(&cast, now)
-            } else if changed {
-                self.conversations.on_current_changed(&cast, now)
-            } else {
-                Actions::default()
+        if completes {
+            for packet in self.on_linked(now) {
+                self.write(packet);
             }
-        };
-        self.apply(actions);
+        } else {
+            let actions = {
+                let snapshot = self.shared.snapshot.lock();
+                let cast = cast_of(&snapshot);
+                let mut actions = self.conversations.on_cast_changed(&cast, now);
+                if changed {
+                    actions.append(self.conversations.on_current_changed(&cast, now));
+                }
+                actions
+            };
+            self.apply(actions);
+        }
         self.maybe_ready();
     }
 
     fn signal(&mut self, conversation_id: &str, signal: Signal) {
         let actions = {
             let snapshot = self.shared.snapshot.lock();
-            let cast = Cast {
-                current: snapshot.current.as_ref(),
-            };
+            let cast = cast_of(&snapshot);
             let link = self.linked().then_some(&cast);
             self.conversations
                 .on_signal(conversation_id, signal, link, Instant::now())
@@ -467,21 +565,106 @@ impl Driver {
 
     fn on_command(&mut self, command: Command) {
         let now = Instant::now();
+        let linked = self.linked();
+        let command = match command {
+            Command::World(packet) => {
+                if linked {
+                    self.shared.release_send();
+                    self.write(*packet);
+                } else {
+                    self.world.push_back(*packet);
+                }
+                return;
+            }
+            Command::ChangeScene(change) => {
+                let (name, change) = *change;
+                if linked {
+                    for packet in self.change_scene(name, change, now) {
+                        self.write(packet);
+                    }
+                } else {
+                    // The last change asked for wins.
+                    self.pending_change = Some((name, change));
+                }
+                return;
+            }
+            Command::Call { request_id, call } => {
+                self.waiting_calls.push((request_id, *call));
+                if self.token.is_some() {
+                    self.start_waiting_calls();
+                }
+                return;
+            }
+            Command::EndConversation { id } => {
+                for send in self.conversations.end(&id) {
+                    self.fail(&send, SendFailure::NotSent, "the conversation ended first");
+                }
+                return;
+            }
+            Command::StartConversation { id, members } => {
+                self.conversations.start(id, members);
+                return;
+            }
+            other => other,
+        };
         let actions = {
             let snapshot = self.shared.snapshot.lock();
-            let cast = Cast {
-                current: snapshot.current.as_ref(),
-            };
-            let link = self.linked().then_some(&cast);
+            let cast = cast_of(&snapshot);
+            let link = linked.then_some(&cast);
             match command {
                 Command::Send(send) => self.conversations.send(*send, link, now),
                 Command::CharacterChanged => match link {
                     Some(cast) => self.conversations.on_current_changed(cast, now),
                     None => Actions::default(),
                 },
+                Command::CharactersRemoved(names) => {
+                    self.conversations.remove_members(&names);
+                    match link {
+                        Some(cast) => self.conversations.on_current_changed(cast, now),
+                        None => Actions::default(),
+                    }
+                }
+                Command::UpdateConversation { id, members } => {
+                    self.conversations.update_members(&id, members, link, now)
+                }
+                Command::World(_)
+                | Command::ChangeScene(_)
+                | Command::Call { .. }
+                | Command::StartConversation { .. }
+                | Command::EndConversation { .. } => unreachable!("handled above"),
             }
         };
         self.apply(actions);
+    }
+
+    /// Starts the calls waiting for a token (there is one).
+    fn start_waiting_calls(&mut self) {
+        let Some(token) = &self.token else {
+            return;
+        };
+        for (request_id, call) in self.waiting_calls.drain(..) {
+            let cx = CallContext {
+                channel: self.lease.channel(),
+                max_receive_message_bytes: self.client.max_receive_message_bytes,
+                token: token.clone(),
+                workspace: self.shared.workspace.clone(),
+            };
+            self.running_calls.push((request_id, call.kind()));
+            self.calls.spawn(calls::run(request_id, call, cx));
+        }
+    }
+
+    fn on_call_done(&mut self, done: Result<CallResult, tokio::task::JoinError>) {
+        let Ok(result) = done else {
+            // Only `end` aborts calls, and it reports them itself.
+            return;
+        };
+        self.running_calls
+            .retain(|(id, _)| *id != result.request_id);
+        self.shared.release_send();
+        self.shared
+            .delivery
+            .deliver(Packet::local(PacketBody::CallResult(result)));
     }
 
     /// Whether conversations can start: a stream is open on a loaded scene.
@@ -497,8 +680,13 @@ impl Driver {
         }
     }
 
-    /// Accounts for the sends of `actions` and returns the packets to write.
+    /// Accounts for the sends of `actions` and returns the packets to write
+    /// (characters to add first).
     fn account(&mut self, actions: Actions) -> Vec<InworldPacket> {
+        let mut packets = Vec::new();
+        if !actions.load.is_empty() {
+            packets.push(outbound::load_characters(&actions.load));
+        }
         for send in actions.sent {
             self.shared.release_send();
             let said = match &send.payload {
@@ -507,14 +695,15 @@ impl Driver {
                 Outgoing::Trigger { .. } => None,
             };
             if let Some(said) = said {
-                self.transcript.add(Talker::Player, &said);
+                self.shared.transcript.lock().add(Talker::Player, &said);
             }
             self.in_flight.add(send.ids);
         }
         for (send, why) in actions.failed {
             self.fail(&send, SendFailure::NotSent, &why);
         }
-        actions.write
+        packets.extend(actions.write);
+        packets
     }
 
     fn fail(&self, send: &Send, reason: SendFailure, why: &str) {
@@ -636,6 +825,35 @@ impl Driver {
         for send in self.conversations.take_waiting() {
             self.fail(&send, SendFailure::NotSent, &why);
         }
+        for packet in self.world.drain(..) {
+            self.shared.release_send();
+            let ids = PacketIds {
+                packet_id: packet
+                    .packet_id
+                    .map(|id| id.packet_id)
+                    .unwrap_or_default()
+                    .into(),
+                ..PacketIds::default()
+            };
+            self.shared
+                .report_failed_packet(ids, SendFailure::NotSent, &why);
+        }
+        self.calls.abort_all();
+        let unanswered = self
+            .waiting_calls
+            .drain(..)
+            .map(|(id, call)| (id, call.kind()))
+            .chain(self.running_calls.drain(..))
+            .collect::<Vec<_>>();
+        for (request_id, kind) in unanswered {
+            self.shared.release_send();
+            let status = tonic::Status::cancelled(why.clone());
+            self.shared
+                .delivery
+                .deliver(Packet::local(PacketBody::CallResult(calls::failed(
+                    request_id, kind, &status,
+                ))));
+        }
         if error.is_none() && !self.shared.delivery.is_closed() {
             // Every handle was dropped: no callback may run any more.
             self.shared.delivery.close();
@@ -748,6 +966,17 @@ fn status_message(status: &tonic::Status) -> String {
         source = cause.source();
     }
     message
+}
+
+/// Who can take part in conversations, as the snapshot has it.
+fn cast_of(snapshot: &super::state::Snapshot) -> Cast<'_> {
+    Cast {
+        characters: snapshot
+            .scene
+            .as_ref()
+            .map_or(&[][..], |s| s.characters.as_slice()),
+        current: snapshot.current.as_ref(),
+    }
 }
 
 /// The answer of the running probe; never, when none runs.

@@ -60,6 +60,15 @@ impl Decision {
         }
     }
 
+    /// Reconnect at once, without counting an attempt.
+    pub(crate) fn retry_now() -> Self {
+        Decision {
+            retry: Retry::After(Duration::ZERO),
+            renew_token: false,
+            session_lost: false,
+        }
+    }
+
     pub(crate) fn will_retry(&self) -> bool {
         self.retry != Retry::GiveUp
     }

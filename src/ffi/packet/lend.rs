@@ -271,6 +271,22 @@ impl Scratch {
                 }
             }
             PacketBody::Overflow { dropped } => data.overflow = iw_overflow { dropped: *dropped },
+            PacketBody::CallResult(r) => {
+                data.call_result = iw_call_result {
+                    request_id: r.request_id,
+                    call: r.call as u32,
+                    grpc_code: r.grpc_code,
+                    message: str_of(&r.message),
+                    name: str_of(&r.name),
+                    data: if r.data.is_empty() {
+                        std::ptr::NonNull::dangling().as_ptr()
+                    } else {
+                        r.data.as_ptr()
+                    },
+                    data_len: r.data.len(),
+                    version: str_of(&r.version),
+                }
+            }
             PacketBody::SendFailed(f) => {
                 data.send_failed = iw_send_failed {
                     reason: f.reason as u32,

@@ -7,8 +7,8 @@
 use std::ffi::c_char;
 
 use crate::packet::{
-    ActorKind, ConnectionState, ControlAction, ConversationEventKind, PacketKind, ReconnectionType,
-    Resumed, SendFailure, TextSource,
+    ActorKind, CallKind, ConnectionState, ControlAction, ConversationEventKind, PacketKind,
+    ReconnectionType, Resumed, SendFailure, TextSource,
 };
 
 /// Borrowed UTF-8 text: `len` bytes at `ptr`, followed by a NUL byte (so `ptr`
@@ -134,6 +134,9 @@ pub const IW_PACKET_OVERFLOW: u32 = 16;
 /// `iw_packet.kind`: a send did not make it, or may not have (`data.send_failed`);
 /// the packet's `ids` are the ones the send returned.
 pub const IW_PACKET_SEND_FAILED: u32 = 17;
+/// `iw_packet.kind`: the answer to a call made on the session (feedback,
+/// saved state), with the request id the call returned (`data.call_result`).
+pub const IW_PACKET_CALL_RESULT: u32 = 18;
 
 const _: () = {
     assert!(IW_PACKET_UNKNOWN == PacketKind::Unknown as u32);
@@ -154,6 +157,7 @@ const _: () = {
     assert!(IW_PACKET_CONNECTION == PacketKind::Connection as u32);
     assert!(IW_PACKET_OVERFLOW == PacketKind::Overflow as u32);
     assert!(IW_PACKET_SEND_FAILED == PacketKind::SendFailed as u32);
+    assert!(IW_PACKET_CALL_RESULT == PacketKind::CallResult as u32);
 };
 
 /// `iw_text.source`: not given.
@@ -453,6 +457,43 @@ pub struct iw_send_failed {
     pub message: iw_str,
 }
 
+/// `iw_call_result.call`: a like (`name` is the feedback's name, for undo).
+pub const IW_CALL_LIKE: u32 = 1;
+/// `iw_call_result.call`: a dislike (`name` as for a like).
+pub const IW_CALL_DISLIKE: u32 = 2;
+/// `iw_call_result.call`: an undone like or dislike.
+pub const IW_CALL_UNDO_FEEDBACK: u32 = 3;
+/// `iw_call_result.call`: the session's saved state (`data`, `data_len`, `version`).
+pub const IW_CALL_SESSION_STATE: u32 = 4;
+
+const _: () = {
+    assert!(IW_CALL_LIKE == CallKind::Like as u32);
+    assert!(IW_CALL_DISLIKE == CallKind::Dislike as u32);
+    assert!(IW_CALL_UNDO_FEEDBACK == CallKind::UndoFeedback as u32);
+    assert!(IW_CALL_SESSION_STATE == CallKind::SessionState as u32);
+};
+
+/// `data` of `IW_PACKET_CALL_RESULT`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_call_result {
+    /// What the call returned (`iw_session_like` and the like).
+    pub request_id: u64,
+    /// `IW_CALL_*`
+    pub call: u32,
+    /// 0 when the call succeeded, else its gRPC status code.
+    pub grpc_code: i32,
+    /// Why it failed (empty on success).
+    pub message: iw_str,
+    /// For a like or dislike: the feedback's name (undo takes it).
+    pub name: iw_str,
+    /// For the saved state: its bytes (lent like the packet's strings).
+    pub data: *const u8,
+    pub data_len: usize,
+    /// For the saved state: the last interaction it includes.
+    pub version: iw_str,
+}
+
 /// Per-kind data of a packet: read the member named by `iw_packet.kind`.
 /// `reserved` fixes the size so that new kinds do not change it.
 #[repr(C)]
@@ -474,6 +515,7 @@ pub union iw_packet_data {
     pub connection: iw_connection,
     pub overflow: iw_overflow,
     pub send_failed: iw_send_failed,
+    pub call_result: iw_call_result,
     pub reserved: [u64; 16],
 }
 
