@@ -105,7 +105,8 @@ pub(crate) enum Members {
     Group { names: Vec<String>, player: bool },
 }
 
-/// What a handshake needs.
+/// What a handshake needs (made and used at once, so unboxed).
+#[allow(clippy::large_enum_variant)]
 enum Update {
     Packet(InworldPacket),
     /// These characters are not in the scene yet.
