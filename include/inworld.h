@@ -140,6 +140,11 @@
 #define IW_E_SCENE -17
 
 /**
+ * The service refused or failed a call, or did not answer in time.
+ */
+#define IW_E_SERVICE -18
+
+/**
  * ABI version of this header: `major << 16 | minor`. Pass it to `iw_client_new`;
  * a library with another major version refuses with `IW_E_ABI_VERSION`.
  * 2.0: `iw_client_config.user_id` was removed (it was accepted but never sent).
@@ -368,6 +373,12 @@
 #define IW_PACKET_SEND_FAILED 17
 
 /**
+ * `iw_packet.kind`: the answer to a call made on the session (feedback,
+ * saved state), with the request id the call returned (`data.call_result`).
+ */
+#define IW_PACKET_CALL_RESULT 18
+
+/**
  * `iw_text.source`: not given.
  */
 #define IW_TEXT_SOURCE_UNKNOWN 0
@@ -545,6 +556,26 @@
  * `iw_error.reconnect_type`: reconnect at `reconnect_time_ms`.
  */
 #define IW_RECONNECT_TIMEOUT 3
+
+/**
+ * `iw_call_result.call`: a like (`name` is the feedback's name, for undo).
+ */
+#define IW_CALL_LIKE 1
+
+/**
+ * `iw_call_result.call`: a dislike (`name` as for a like).
+ */
+#define IW_CALL_DISLIKE 2
+
+/**
+ * `iw_call_result.call`: an undone like or dislike.
+ */
+#define IW_CALL_UNDO_FEEDBACK 3
+
+/**
+ * `iw_call_result.call`: the session's saved state (`data`, `data_len`, `version`).
+ */
+#define IW_CALL_SESSION_STATE 4
 
 /**
  * Log level: errors.
@@ -1070,6 +1101,41 @@ typedef struct iw_send_failed {
 } iw_send_failed;
 
 /**
+ * `data` of `IW_PACKET_CALL_RESULT`.
+ */
+typedef struct iw_call_result {
+  /**
+   * What the call returned (`iw_session_like` and the like).
+   */
+  uint64_t request_id;
+  /**
+   * `IW_CALL_*`
+   */
+  uint32_t call;
+  /**
+   * 0 when the call succeeded, else its gRPC status code.
+   */
+  int32_t grpc_code;
+  /**
+   * Why it failed (empty on success).
+   */
+  struct iw_str message;
+  /**
+   * For a like or dislike: the feedback's name (undo takes it).
+   */
+  struct iw_str name;
+  /**
+   * For the saved state: its bytes (lent like the packet's strings).
+   */
+  const uint8_t *data;
+  size_t data_len;
+  /**
+   * For the saved state: the last interaction it includes.
+   */
+  struct iw_str version;
+} iw_call_result;
+
+/**
  * Per-kind data of a packet: read the member named by `iw_packet.kind`.
  * `reserved` fixes the size so that new kinds do not change it.
  */
@@ -1090,6 +1156,7 @@ typedef union iw_packet_data {
   struct iw_connection connection;
   struct iw_overflow overflow;
   struct iw_send_failed send_failed;
+  struct iw_call_result call_result;
   uint64_t reserved[16];
 } iw_packet_data;
 

@@ -6,6 +6,7 @@ use super::config::{Capabilities, Continuation, SessionToken};
 use crate::packet::{CallKind, CallResult};
 use crate::protocol::ai::inworld::engine::v1 as pb;
 use crate::protocol::names::{session_name, FeedbackParent};
+use std::time::Duration;
 use tonic::transport::Channel;
 
 /// A scene change (see `Session::change_scene`): what goes with it, as the
@@ -112,7 +113,11 @@ impl Call {
     }
 }
 
+/// A call unanswered this long is reported as failed (DEADLINE_EXCEEDED).
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What a call needs of the session: its connection, token and names.
+#[derive(Clone)]
 pub(crate) struct CallContext {
     pub channel: Channel,
     pub max_receive_message_bytes: usize,
@@ -149,8 +154,41 @@ fn authorized<T>(message: T, cx: &CallContext, with_session: bool) -> tonic::Req
     request
 }
 
+/// Makes `call` on `runtime` and hands its result (an answer, an error,
+/// or a timeout: never nothing) to `deliver`.
+pub(crate) fn spawn(
+    runtime: &tokio::runtime::Handle,
+    request_id: u64,
+    call: Call,
+    cx: CallContext,
+    deliver: impl FnOnce(CallResult) + Send + 'static,
+) {
+    let kind = call.kind();
+    runtime.spawn(async move {
+        let result = match tokio::time::timeout(CALL_TIMEOUT, run(request_id, call, cx)).await {
+            Ok(result) => result,
+            Err(_) => failed(
+                request_id,
+                kind,
+                &tonic::Status::deadline_exceeded(format!(
+                    "the service did not answer within {CALL_TIMEOUT:?}"
+                )),
+            ),
+        };
+        deliver(result);
+    });
+}
+
+/// What calls made after the session closed use: its last token and
+/// connection (the service keeps a session's state after its streams).
+#[derive(Clone)]
+pub(crate) struct AfterClose {
+    pub runtime: tokio::runtime::Handle,
+    pub context: CallContext,
+}
+
 /// Makes `call` and turns the answer into a result packet's body.
-pub(crate) async fn run(request_id: u64, call: Call, cx: CallContext) -> CallResult {
+async fn run(request_id: u64, call: Call, cx: CallContext) -> CallResult {
     let kind = call.kind();
     let mut ok = CallResult {
         request_id,

@@ -2,8 +2,8 @@
 //! and the tokio runtime their tasks run on (the library's private one, or
 //! the host's own).
 
-use super::config::{ClientConfig, SessionConfig};
-use super::connection::Connections;
+use super::config::{Auth, ClientConfig, SessionConfig, SessionToken};
+use super::connection::{generate_token, CallError, Connections};
 use super::in_flight::InFlight;
 use super::session::Session;
 use super::state::SessionShared;
@@ -77,10 +77,7 @@ impl Client {
     /// Ready, or an Error and Closed).
     pub fn open_session_with(&self, session: SessionConfig) -> Result<Session, Error> {
         session.validate()?;
-        let runtime = match &self.runtime {
-            Some(host) => host.clone(),
-            None => runtime::handle()?,
-        };
+        let runtime = self.runtime()?;
         let status_reserve = session.max_pending_sends + InFlight::capacity() + STATUS_HEADROOM;
         let shared = Arc::new(SessionShared::new(
             session.queue_capacity,
@@ -105,6 +102,78 @@ impl Client {
         };
         runtime.spawn(driver::run(setup, receiver));
         Ok(Session::new(shared, commands))
+    }
+
+    /// Mints a session token for `workspace` with the configuration's API
+    /// key and secret (`Auth::ApiKey`): the `GenerateToken` call, signed
+    /// IW1-HMAC-SHA256. This is a game backend's side of `Auth::Token` and
+    /// `Auth::Provider`: the backend keeps the secret and hands its players'
+    /// games tokens. Gives up after `Timeouts::connect`. Runs on the
+    /// client's runtime, so it can be awaited from any executor.
+    pub async fn generate_token(&self, workspace: &str) -> Result<SessionToken, Error> {
+        let call = self.token_call(workspace)?;
+        self.runtime()?
+            .spawn(call)
+            .await
+            .map_err(|e| Error::Runtime(format!("the token call stopped: {e}")))?
+    }
+
+    /// [`Client::generate_token`] for a thread that may block (a backend's
+    /// request handler, a tool). Not for async code: it blocks the thread.
+    pub fn generate_token_blocking(&self, workspace: &str) -> Result<SessionToken, Error> {
+        let call = self.token_call(workspace)?;
+        let (answer, wait) = std::sync::mpsc::sync_channel(1);
+        self.runtime()?.spawn(async move {
+            let _ = answer.send(call.await);
+        });
+        // The sender is dropped unanswered only when the runtime shuts down.
+        wait.recv().unwrap_or(Err(Error::Shutdown))
+    }
+
+    fn token_call(
+        &self,
+        workspace: &str,
+    ) -> Result<
+        impl std::future::Future<Output = Result<SessionToken, Error>> + Send + 'static,
+        Error,
+    > {
+        let Auth::ApiKey(credentials) = &self.config.auth else {
+            return Err(Error::InvalidConfig(
+                "auth: minting a token takes an API key and secret (Auth::ApiKey)".into(),
+            ));
+        };
+        if workspace.is_empty() || workspace.contains('/') {
+            return Err(Error::InvalidArgument(format!(
+                "workspace {workspace:?} must be a workspace id (the <ws> of workspaces/<ws>)"
+            )));
+        }
+        let lease = self.connections.lease(&self.runtime()?);
+        let credentials = credentials.clone();
+        let host = self.config.host.clone();
+        let workspace = workspace.to_string();
+        let limit = self.config.timeouts.connect;
+        Ok(async move {
+            let call = generate_token(&lease, &credentials, &host, &workspace);
+            match tokio::time::timeout(limit, call).await {
+                Ok(Ok(token)) => Ok(token),
+                Ok(Err(CallError::Status(s))) => Err(Error::Service(format!(
+                    "GenerateToken: {:?}: {}",
+                    s.code(),
+                    s.message()
+                ))),
+                Ok(Err(CallError::Fatal(m))) => Err(Error::InvalidConfig(m)),
+                Err(_) => Err(Error::Service(format!(
+                    "GenerateToken: no answer within {limit:?}"
+                ))),
+            }
+        })
+    }
+
+    fn runtime(&self) -> Result<tokio::runtime::Handle, Error> {
+        match &self.runtime {
+            Some(host) => Ok(host.clone()),
+            None => runtime::handle(),
+        }
     }
 
     /// HTTP/2 channels made so far: one per hundred sessions open at once.

@@ -13,7 +13,7 @@
 //! carries them out.
 
 use super::outbound;
-use super::state::{Outgoing, Send};
+use super::state::{Members, Outgoing, Send};
 use crate::packet::Character;
 use crate::protocol::ai::inworld::packets::InworldPacket;
 use std::collections::VecDeque;
@@ -94,15 +94,6 @@ impl Handshake {
             _ => None,
         }
     }
-}
-
-/// Who takes part in a conversation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Members {
-    /// The one-to-one chat: the current character and the player.
-    Current,
-    /// Characters by resource name, and the player if `player`.
-    Group { names: Vec<String>, player: bool },
 }
 
 /// What a handshake needs (made and used at once, so unboxed).

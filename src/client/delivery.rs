@@ -44,8 +44,11 @@ pub(crate) struct Delivery {
     /// Held while a callback runs; close() takes it to wait for a running one.
     running: ReentrantMutex<()>,
     closed: AtomicBool,
-    /// Set once the session's last packet (Connection Closed) is queued.
+    /// Set once the session's Connection Closed packet is queued.
     finished: AtomicBool,
+    /// Packets on their way (results of calls made): until they are
+    /// delivered, a finished session is not drained for good.
+    promised: AtomicUsize,
     /// Blocking receivers (recv_timeout) waiting for a packet.
     waiters: AtomicUsize,
     wait_lock: Mutex<()>,
@@ -67,6 +70,7 @@ impl Delivery {
             running: ReentrantMutex::new(()),
             closed: AtomicBool::new(false),
             finished: AtomicBool::new(false),
+            promised: AtomicUsize::new(0),
             waiters: AtomicUsize::new(0),
             wait_lock: Mutex::new(()),
             wait_cv: Condvar::new(),
@@ -104,7 +108,19 @@ impl Delivery {
         self.enqueue(slot.take().expect("not delivered"));
     }
 
-    /// Queues the session's last packet; receivers see the end after it.
+    /// A packet is on its way: receivers wait for it even after Closed,
+    /// until `settle` (once it was delivered, or will never be).
+    pub(crate) fn promise(&self) {
+        self.promised.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn settle(&self) {
+        self.promised.fetch_sub(1, Ordering::SeqCst);
+        self.wake_receivers();
+    }
+
+    /// Queues the session's Connection Closed packet; receivers see the end
+    /// after it (and after the packets promised).
     pub(crate) fn deliver_last(&self, packet: Packet) {
         self.deliver(packet);
         self.finished.store(true, Ordering::Release);
@@ -203,9 +219,12 @@ impl Delivery {
         self.queue.pop().or_else(|| self.take_overflow())
     }
 
-    /// Whether the session's last packet has been taken: nothing will come.
+    /// Whether the session's last packet has been taken: nothing will come
+    /// (Closed, and no call's result is on its way).
     fn drained_for_good(&self) -> bool {
-        self.finished.load(Ordering::Acquire) && self.queue.is_empty()
+        self.finished.load(Ordering::Acquire)
+            && self.promised.load(Ordering::SeqCst) == 0
+            && self.queue.is_empty()
     }
 
     pub(crate) fn recv_timeout(&self, timeout: Duration) -> Option<Packet> {

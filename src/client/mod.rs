@@ -139,6 +139,9 @@ pub enum Error {
     QueueFull,
     /// The runtime failed (could not start threads, ...).
     Runtime(String),
+    /// The service refused or failed a call, or did not answer in time
+    /// (the message names the gRPC status).
+    Service(String),
 }
 
 impl fmt::Display for Error {
@@ -156,6 +159,7 @@ impl fmt::Display for Error {
                  reconnecting); try again later",
             ),
             Error::Runtime(m) => write!(f, "runtime error: {m}"),
+            Error::Service(m) => write!(f, "the service failed the call: {m}"),
         }
     }
 }

@@ -4,9 +4,8 @@
 
 use super::calls::{Call, DislikeType, EntityItem, ItemsInEntities, SceneChange};
 use super::config::Talker;
-use super::conversations::Members;
 use super::outbound;
-use super::state::{Command, Outgoing, Send, SessionShared};
+use super::state::{Command, Members, Outgoing, Send, SessionShared};
 use super::{Error, PacketHandler, SentIds, WakeupHandler};
 use crate::packet::{Character, ConnectionState, Packet, SceneStatus};
 use crate::protocol::ai::inworld::packets::entities as items;
@@ -317,7 +316,8 @@ impl Session {
     /// Likes the reply to `interaction_id` (the ids of a reply packet; the
     /// correlation id names the group, `default` when none). Returns the
     /// request id its `CallResult` packet will carry (with the feedback's
-    /// name, for undo).
+    /// name, for undo). Like every call, it works after the session closed
+    /// too (with its last token; `Closed` if it never had one).
     pub fn like(&self, interaction_id: &str, correlation_id: Option<&str>) -> Result<u64, Error> {
         self.feedback(true, interaction_id, correlation_id, &[], "")
     }
@@ -375,19 +375,43 @@ impl Session {
 
     /// Asks for the session's saved state (`GetSessionState`): its
     /// `CallResult` packet carries the bytes, which a later session takes as
-    /// `Continuation::SavedState`. Works whenever the session has a token,
-    /// between streams too.
+    /// `Continuation::SavedState`. Works whenever the session has a token:
+    /// between streams, and after it closed too (its result then arrives
+    /// after the Closed packet). `Closed` if it never had one.
     pub fn request_state(&self) -> Result<u64, Error> {
         self.call(Call::SessionState)
     }
 
+    /// Hands the task a call; once the session is closed, makes it with
+    /// the session's last token (the service keeps a session after its
+    /// streams), so its answer arrives after Closed.
     fn call(&self, call: Call) -> Result<u64, Error> {
         let request_id = self.shared.request_id();
-        self.command_counted(Command::Call {
+        let Some(tx) = &self.commands else {
+            return Err(Error::Closed);
+        };
+        if !self.shared.reserve_send() {
+            return Err(Error::QueueFull);
+        }
+        let command = Command::Call {
             request_id,
             call: Box::new(call),
-        })?;
-        Ok(request_id)
+        };
+        match tx.try_send(command) {
+            Ok(()) => Ok(request_id),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.shared.release_send();
+                Err(Error::QueueFull)
+            }
+            Err(mpsc::error::TrySendError::Closed(command)) => {
+                self.shared.release_send();
+                let Command::Call { call, .. } = command else {
+                    unreachable!("the command sent")
+                };
+                self.shared.call_after_close(request_id, *call)?;
+                Ok(request_id)
+            }
+        }
     }
 
     /// The dialog so far, as the library saw it (the player's texts and
@@ -528,14 +552,16 @@ impl Session {
     }
 
     /// Waits up to `timeout` for the next packet (for tools and tests).
-    /// Returns `None` at once after the session's last packet was taken.
+    /// Returns `None` at once after the session's last packet was taken
+    /// (Connection Closed, and the answers of calls made).
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Packet> {
         self.shared.delivery.recv_timeout(timeout)
     }
 
     /// The next packet, awaited without blocking a thread (for async hosts:
     /// a game server, a service); `None` once the session has ended and its
-    /// last packet (Connection Closed) was taken. Works on any runtime.
+    /// last packet (Connection Closed, and the answers of calls made) was
+    /// taken. Works on any runtime.
     pub async fn recv(&self) -> Option<Packet> {
         self.shared.delivery.recv().await
     }
@@ -562,7 +588,9 @@ impl Session {
     /// or is running (called from inside this session's own handler, it
     /// returns at once and nothing fires after that handler returns).
     /// Packets already queued stay pollable, followed by the reports and a
-    /// final Connection Closed packet.
+    /// final Connection Closed packet; only the answers (CallResult) of
+    /// calls made (feedback, saved state, before or after closing) may
+    /// come after it.
     pub fn close(&self) {
         if self.shared.delivery.close() {
             self.shared.mark_closed();

@@ -2,20 +2,49 @@
 //! snapshot the API reads without asking the task, the commands the API
 //! sends it, and the count of sends not yet gone out.
 
-use super::calls::{Call, SceneChange};
-use super::conversations::Members;
+use super::calls::{self, AfterClose, Call, CallContext, SceneChange};
 use super::delivery::Delivery;
 use super::transcript::Transcript;
-use super::SentIds;
+use super::{Error, SentIds};
 use crate::packet::{
-    Character, ConnectionEvent, ConnectionState, Packet, PacketBody, Resumed, SceneStatus,
-    SendFailed, SendFailure,
+    CallResult, Character, ConnectionEvent, ConnectionState, Packet, PacketBody, Resumed,
+    SceneStatus, SendFailed, SendFailure,
 };
 use crate::protocol::ai::inworld::packets::InworldPacket;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+
+/// A call's result on its way. Dropped undelivered (the runtime shut
+/// down), it still releases what it held, so no receiver waits for it.
+struct PromisedResult {
+    shared: Arc<SessionShared>,
+    /// It holds a pending-send slot.
+    counted: bool,
+}
+
+impl PromisedResult {
+    fn deliver(mut self, result: CallResult) {
+        // Its slot is free before the game sees the answer.
+        if std::mem::take(&mut self.counted) {
+            self.shared.release_send();
+        }
+        self.shared
+            .delivery
+            .deliver(Packet::local(PacketBody::CallResult(result)));
+    }
+}
+
+impl Drop for PromisedResult {
+    fn drop(&mut self) {
+        if self.counted {
+            self.shared.release_send();
+        }
+        self.shared.delivery.settle();
+    }
+}
 
 /// What a send carries; the task builds the wire packet when it goes out
 /// (a trigger's target is the current character at that moment).
@@ -31,6 +60,15 @@ pub(crate) enum Outgoing {
         target: Option<String>,
     },
     NarratedAction(String),
+}
+
+/// Who takes part in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Members {
+    /// The one-to-one chat: the current character and the player.
+    Current,
+    /// Characters by resource name, and the player if `player`.
+    Group { names: Vec<String>, player: bool },
 }
 
 /// A send of the game's on its way: its ids (returned to the game) and payload.
@@ -96,6 +134,9 @@ pub(crate) struct SessionShared {
     /// Sends accepted and neither gone out nor reported failed yet.
     pending_sends: AtomicUsize,
     max_pending_sends: usize,
+    /// Set when the task ends after the session had a token: calls made
+    /// after it closed use that token.
+    pub after_close: Mutex<Option<AfterClose>>,
 }
 
 impl SessionShared {
@@ -122,7 +163,43 @@ impl SessionShared {
             close_signal: Notify::new(),
             pending_sends: AtomicUsize::new(0),
             max_pending_sends,
+            after_close: Mutex::new(None),
         }
+    }
+
+    /// Makes a call for the game; its result arrives as a CallResult
+    /// packet, after Closed too. `counted`: it holds a pending-send slot
+    /// until answered.
+    pub(crate) fn spawn_call(
+        self: &Arc<Self>,
+        runtime: &tokio::runtime::Handle,
+        request_id: u64,
+        call: Call,
+        cx: CallContext,
+        counted: bool,
+    ) {
+        self.delivery.promise();
+        let promised = PromisedResult {
+            shared: self.clone(),
+            counted,
+        };
+        calls::spawn(runtime, request_id, call, cx, move |result| {
+            promised.deliver(result)
+        });
+    }
+
+    /// A call made after the session closed, with its last token; `Closed`
+    /// when it never had one.
+    pub(crate) fn call_after_close(
+        self: &Arc<Self>,
+        request_id: u64,
+        call: Call,
+    ) -> Result<(), Error> {
+        let Some(after) = self.after_close.lock().clone() else {
+            return Err(Error::Closed);
+        };
+        self.spawn_call(&after.runtime, request_id, call, after.context, false);
+        Ok(())
     }
 
     pub(crate) fn state(&self) -> ConnectionState {

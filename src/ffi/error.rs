@@ -71,6 +71,8 @@ pub const IW_E_QUEUE_FULL: i32 = -15;
 pub const IW_E_IO: i32 = -16;
 /// A scene file could not be read or parsed.
 pub const IW_E_SCENE: i32 = -17;
+/// The service refused or failed a call, or did not answer in time.
+pub const IW_E_SERVICE: i32 = -18;
 }
 
 /// The name of a result code (e.g. `"IW_E_BUSY"`), or `"IW_E_UNKNOWN"` for a value
@@ -116,6 +118,7 @@ impl From<client::Error> for FfiError {
             AlreadyStarted => IW_E_ALREADY_STARTED,
             QueueFull => IW_E_QUEUE_FULL,
             Runtime(_) => IW_E_RUNTIME,
+            Service(_) => IW_E_SERVICE,
         };
         FfiError::new(code, e.to_string())
     }

@@ -333,6 +333,7 @@ int main(void) {
         cc.api_secret = "test-api-secret";
         cc.scene = scene;
         cc.scene_timeout_ms = SCENE_TIMEOUT_MS;
+        cc.connect_timeout_ms = CONNECT_TIMEOUT_MS;
         cc.dialog_history = dialog;
         cc.dialog_history_count = 2;
         CHECK(iw_client_new(IW_ABI_VERSION, &cc, &client));
@@ -366,6 +367,7 @@ int main(void) {
         cc.api_secret = "test-api-secret";
         cc.scene = scene;
         cc.scene_timeout_ms = SCENE_TIMEOUT_MS;
+        cc.connect_timeout_ms = CONNECT_TIMEOUT_MS;
         /* Text only (speech comes in many small chunks): a one-line reply
          * (two texts and its end) fits, a long story (five texts) does not. */
         cc.capabilities = IW_CAP_DEFAULT & ~IW_CAP_AUDIO;

@@ -193,6 +193,7 @@ int main(void) {
     cc.api_secret = "test-api-secret";
     cc.scene = scene;
     cc.scene_timeout_ms = SCENE_TIMEOUT_MS;
+    cc.connect_timeout_ms = CONNECT_TIMEOUT_MS;
     EXPECT_ERR(iw_client_new(IW_ABI_VERSION, &cc, NULL), IW_E_NULL_POINTER, "out is NULL");
     EXPECT_ERR(iw_client_new(IW_ABI_VERSION + 0x10000, &cc, &client), IW_E_ABI_VERSION, "ABI 2.0");
     EXPECT_ERR(iw_client_new(0, &cc, &client), IW_E_ABI_VERSION, "ABI 0.0");

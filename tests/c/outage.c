@@ -25,6 +25,7 @@ int main(void) {
     cc.api_secret = "test-api-secret";
     cc.scene = scene;
     cc.scene_timeout_ms = SCENE_TIMEOUT_MS;
+    cc.connect_timeout_ms = CONNECT_TIMEOUT_MS;
     cc.max_pending_sends = 2;
     cc.reconnect_max_attempts = 2;
     cc.keepalive_interval_ms = 0; /* keepalive off: checked as a valid choice */

@@ -20,6 +20,9 @@
 /* How long a session may take to load its scene (the library's default, 15 s,
  * is for a game on a network; here it only catches a hang). */
 #define SCENE_TIMEOUT_MS 120000u
+/* Likewise for a token and a stream (5 s by default): under valgrind on a
+ * busy machine the first connection can take longer. */
+#define CONNECT_TIMEOUT_MS 60000u
 
 static char last_message[1024];
 
@@ -121,6 +124,7 @@ static inline struct iw_client *new_client(const char *address, const char *scen
     cc.user_name = "Tester";
     cc.capabilities = caps;
     cc.scene_timeout_ms = SCENE_TIMEOUT_MS;
+    cc.connect_timeout_ms = CONNECT_TIMEOUT_MS;
     CHECK(iw_client_new(IW_ABI_VERSION, &cc, &client));
     return client;
 }

@@ -15,7 +15,7 @@ mod stream;
 
 use self::inbound::{Event, Inbound};
 use self::reconnect::{Decision, Failure, Retry, Situation};
-use super::calls::{self, Call, CallContext, SceneChange};
+use super::calls::{self, AfterClose, Call, CallContext, SceneChange};
 use super::config::{Auth, ClientConfig, SessionConfig, SessionToken, Talker, TokenRequest};
 use super::connection::{generate_token, CallError, Lease};
 use super::conversations::{Actions, Cast, Conversations, Signal};
@@ -24,8 +24,8 @@ use super::outbound;
 use super::scene::Scene;
 use super::state::{Command, Outgoing, Send, SessionShared};
 use crate::packet::{
-    CallKind, CallResult, ConnectionState, ConversationEventKind, Packet, PacketBody, PacketIds,
-    Resumed, SendFailure, SessionError,
+    ConnectionState, ConversationEventKind, Packet, PacketBody, PacketIds, Resumed, SendFailure,
+    SessionError,
 };
 use crate::protocol::ai::inworld::packets::InworldPacket;
 use crate::protocol::names::code_name;
@@ -33,7 +33,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 
 /// A token is renewed when this little of its life remains (as the SDK does).
 const TOKEN_RENEWAL_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -78,6 +77,8 @@ struct Driver {
     token: Option<SessionToken>,
     /// Get a new token before the next stream (the service refused this one).
     renew_token: bool,
+    /// The game's token provider is being asked (a timeout is its).
+    asking_provider: bool,
     scene: Scene,
     conversations: Conversations,
     in_flight: InFlight,
@@ -95,10 +96,8 @@ struct Driver {
     world: VecDeque<InworldPacket>,
     /// A scene change waiting for a linked stream.
     pending_change: Option<(String, SceneChange)>,
-    /// Calls waiting for a token, and calls running.
+    /// Calls waiting for a token (running ones deliver their own results).
     waiting_calls: Vec<(u64, Call)>,
-    running_calls: Vec<(u64, CallKind)>,
-    calls: JoinSet<CallResult>,
     /// While Stalled: is the connection alive? (see `Lease::probe`)
     probe: Option<Probe>,
     /// While Stalled and the last probe was answered: when to ask again.
@@ -126,6 +125,7 @@ impl Driver {
             session,
             token: None,
             renew_token: false,
+            asking_provider: false,
             in_flight: InFlight::default(),
             attempts: 0,
             resumed: Resumed::No,
@@ -135,8 +135,6 @@ impl Driver {
             world: VecDeque::new(),
             pending_change: None,
             waiting_calls: Vec::new(),
-            running_calls: Vec::new(),
-            calls: JoinSet::new(),
             probe: None,
             next_probe: None,
         }
@@ -216,9 +214,6 @@ impl Driver {
                     Some(cmd) => self.on_command(cmd),
                     None => return false,
                 },
-                Some(done) = self.calls.join_next(), if !self.calls.is_empty() => {
-                    self.on_call_done(done);
-                }
             }
         }
     }
@@ -240,9 +235,15 @@ impl Driver {
         };
         let opened = tokio::select! {
             opened = self.open_stream(started) => opened,
-            _ = tokio::time::sleep_until(deadline.into()) => Err(timeout),
+            _ = tokio::time::sleep_until(deadline.into()) => Err(if self.asking_provider {
+                Failure::TokenProviderTimeout
+            } else {
+                timeout
+            }),
             _ = shared.close_signal.notified() => return Exit::Closed,
         };
+        // Cut short, the provider's answer is no longer awaited.
+        self.asking_provider = false;
         let mut inbound = match opened {
             Ok(s) => {
                 self.out = Some(s.out);
@@ -275,9 +276,6 @@ impl Driver {
                     if let Some(f) = self.on_timer() {
                         return Exit::Failed(f);
                     }
-                }
-                Some(done) = self.calls.join_next(), if !self.calls.is_empty() => {
-                    self.on_call_done(done);
                 }
                 alive = probe_answer(&mut self.probe) => {
                     self.probe = None;
@@ -396,18 +394,22 @@ impl Driver {
                         CallError::Fatal(m) => Failure::Fatal(m),
                     })?
             }
-            Auth::Provider(provider) => provider
-                .token(TokenRequest {
-                    workspace,
-                    session_id: keep.clone(),
-                })
-                .await
-                .map_err(|why| {
+            Auth::Provider(provider) => {
+                self.asking_provider = true;
+                let answer = provider
+                    .token(TokenRequest {
+                        workspace,
+                        session_id: keep.clone(),
+                    })
+                    .await;
+                self.asking_provider = false;
+                answer.map_err(|why| {
                     // The game's backend may be down for a moment: retried.
                     Failure::Status(tonic::Status::unavailable(format!(
                         "the game's token provider failed: {why}"
                     )))
-                })?,
+                })?
+            }
             Auth::Token(_) => unreachable!("handled above"),
         };
         if let (Some(old), Auth::ApiKey(_)) = (keep, &self.client.auth) {
@@ -438,9 +440,21 @@ impl Driver {
                 self.signal(&conversation_id, Signal::Ended);
                 Ok(())
             }
+            Inbound::Deliver {
+                packet,
+                event: Event::Scene(status),
+            } => {
+                // A game reading the character list on a scene status sees
+                // the new one; what the status leads to (Ready, handshakes)
+                // comes after the packet.
+                let current_changed = self.adopt_scene(status);
+                self.shared.delivery.deliver(packet);
+                self.on_scene_adopted(current_changed);
+                Ok(())
+            }
             Inbound::Deliver { packet, event } => {
-                // The game sees the packet before what it leads to (a scene
-                // status before Ready, a warning before a reload).
+                // The game sees the packet before what it leads to (a
+                // warning before a reload).
                 self.shared.delivery.deliver(packet);
                 self.on_event(event)
             }
@@ -450,7 +464,10 @@ impl Driver {
     fn on_event(&mut self, event: Event) -> Result<(), Failure> {
         match event {
             Event::None => {}
-            Event::Scene(status) => self.on_scene(status),
+            Event::Scene(status) => {
+                let current_changed = self.adopt_scene(status);
+                self.on_scene_adopted(current_changed);
+            }
             Event::Conversation { id, kind } => {
                 let signal = match kind {
                     ConversationEventKind::Started | ConversationEventKind::Updated => {
@@ -510,26 +527,30 @@ impl Driver {
     }
 
     /// A scene status: the character list is replaced; the current
-    /// character stays if it is still there, else it is the first.
-    fn on_scene(&mut self, status: crate::packet::SceneStatus) {
-        let changed = {
-            let mut snapshot = self.shared.snapshot.lock();
-            let kept = snapshot
-                .current
-                .as_ref()
-                .and_then(|c| {
-                    status
-                        .characters
-                        .iter()
-                        .find(|s| s.resource_name == c.resource_name)
-                })
-                .cloned();
-            let current = kept.or_else(|| status.characters.first().cloned());
-            let changed = current != snapshot.current;
-            snapshot.current = current;
-            snapshot.scene = Some(status);
-            changed
-        };
+    /// character stays if it is still there, else it is the first. Returns
+    /// whether the current character changed.
+    fn adopt_scene(&mut self, status: crate::packet::SceneStatus) -> bool {
+        let mut snapshot = self.shared.snapshot.lock();
+        let kept = snapshot
+            .current
+            .as_ref()
+            .and_then(|c| {
+                status
+                    .characters
+                    .iter()
+                    .find(|s| s.resource_name == c.resource_name)
+            })
+            .cloned();
+        let current = kept.or_else(|| status.characters.first().cloned());
+        let changed = current != snapshot.current;
+        snapshot.current = current;
+        snapshot.scene = Some(status);
+        changed
+    }
+
+    /// After a scene status: a load completes (what waited for it goes
+    /// out), or conversations follow the new cast.
+    fn on_scene_adopted(&mut self, current_changed: bool) {
         let completes = self.scene.on_status();
         let now = Instant::now();
         if completes {
@@ -541,7 +562,7 @@ impl Driver {
                 let snapshot = self.shared.snapshot.lock();
                 let cast = cast_of(&snapshot);
                 let mut actions = self.conversations.on_cast_changed(&cast, now);
-                if changed {
+                if current_changed {
                     actions.append(self.conversations.on_current_changed(&cast, now));
                 }
                 actions
@@ -639,32 +660,23 @@ impl Driver {
 
     /// Starts the calls waiting for a token (there is one).
     fn start_waiting_calls(&mut self) {
-        let Some(token) = &self.token else {
+        let Some(cx) = self.call_context() else {
             return;
         };
+        let runtime = tokio::runtime::Handle::current();
         for (request_id, call) in self.waiting_calls.drain(..) {
-            let cx = CallContext {
-                channel: self.lease.channel(),
-                max_receive_message_bytes: self.client.max_receive_message_bytes,
-                token: token.clone(),
-                workspace: self.shared.workspace.clone(),
-            };
-            self.running_calls.push((request_id, call.kind()));
-            self.calls.spawn(calls::run(request_id, call, cx));
+            self.shared
+                .spawn_call(&runtime, request_id, call, cx.clone(), true);
         }
     }
 
-    fn on_call_done(&mut self, done: Result<CallResult, tokio::task::JoinError>) {
-        let Ok(result) = done else {
-            // Only `end` aborts calls, and it reports them itself.
-            return;
-        };
-        self.running_calls
-            .retain(|(id, _)| *id != result.request_id);
-        self.shared.release_send();
-        self.shared
-            .delivery
-            .deliver(Packet::local(PacketBody::CallResult(result)));
+    fn call_context(&self) -> Option<CallContext> {
+        Some(CallContext {
+            channel: self.lease.channel(),
+            max_receive_message_bytes: self.client.max_receive_message_bytes,
+            token: self.token.clone()?,
+            workspace: self.shared.workspace.clone(),
+        })
     }
 
     /// Whether conversations can start: a stream is open on a loaded scene.
@@ -815,13 +827,21 @@ impl Driver {
             Some(e) => format!("the session closed after an error: {}", e.message),
             None => "the session was closed before it could go out".to_string(),
         };
+        // Calls made from now on use the last token (see `Session::call`).
+        let after_close = self.call_context().map(|context| AfterClose {
+            runtime: tokio::runtime::Handle::current(),
+            context,
+        });
+        *self.shared.after_close.lock() = after_close;
         commands.close();
         while let Ok(command) = commands.try_recv() {
-            if let Command::Send(send) = command {
-                let send = *send;
-                self.fail(&send, SendFailure::NotSent, &why);
+            match command {
+                Command::Send(send) => self.fail(&send, SendFailure::NotSent, &why),
+                Command::Call { request_id, call } => self.waiting_calls.push((request_id, *call)),
+                _ => {}
             }
         }
+        self.start_waiting_calls();
         for send in self.conversations.take_waiting() {
             self.fail(&send, SendFailure::NotSent, &why);
         }
@@ -838,20 +858,18 @@ impl Driver {
             self.shared
                 .report_failed_packet(ids, SendFailure::NotSent, &why);
         }
-        self.calls.abort_all();
-        let unanswered = self
-            .waiting_calls
-            .drain(..)
-            .map(|(id, call)| (id, call.kind()))
-            .chain(self.running_calls.drain(..))
-            .collect::<Vec<_>>();
-        for (request_id, kind) in unanswered {
+        // Calls still waiting: the session never had a token.
+        for (request_id, call) in self.waiting_calls.drain(..) {
             self.shared.release_send();
-            let status = tonic::Status::cancelled(why.clone());
+            let status = tonic::Status::unavailable(format!(
+                "the session closed before it had a token: {why}"
+            ));
             self.shared
                 .delivery
                 .deliver(Packet::local(PacketBody::CallResult(calls::failed(
-                    request_id, kind, &status,
+                    request_id,
+                    call.kind(),
+                    &status,
                 ))));
         }
         if error.is_none() && !self.shared.delivery.is_closed() {
@@ -877,6 +895,13 @@ impl Driver {
                 format!(
                     "could not connect to {} within {:?}",
                     self.client.host, t.connect
+                ),
+            ),
+            Failure::TokenProviderTimeout => (
+                tonic::Code::DeadlineExceeded,
+                format!(
+                    "the game's token provider did not answer within {:?}",
+                    t.connect
                 ),
             ),
             Failure::SceneTimeout => (

@@ -21,6 +21,8 @@ pub(crate) enum Failure {
     Status(tonic::Status),
     /// No token and stream within the connect timeout.
     ConnectTimeout,
+    /// The game's token provider did not answer within the connect timeout.
+    TokenProviderTimeout,
     /// The scene's status did not come in time.
     SceneTimeout,
     /// The service did not confirm a conversation in time.
@@ -95,6 +97,7 @@ pub(crate) fn decide(failure: &Failure, attempts: &mut u32, s: Situation) -> Dec
         Failure::Fatal(_) => return Decision::give_up(),
         Failure::SceneTimeout if s.first_open => return Decision::give_up(),
         Failure::ConnectTimeout
+        | Failure::TokenProviderTimeout
         | Failure::SceneTimeout
         | Failure::HandshakeTimeout
         | Failure::Ended
