@@ -832,3 +832,23 @@ fn a_token_provider_that_never_answers_times_out() {
     // A slow provider is not a wrong one: the session could retry.
     assert_eq!(session.state(), ConnectionState::Closed);
 }
+
+#[test]
+fn the_backend_token_example_chats_without_the_secret() {
+    // `cargo test` builds the examples next to the test binaries.
+    let exe = std::env::current_exe().unwrap();
+    let examples = exe.parent().unwrap().parent().unwrap().join("examples");
+    let out = std::process::Command::new(examples.join("backend_token"))
+        .output()
+        .expect("the backend_token example is built by cargo test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("ready") && stdout.lines().count() >= 2,
+        "{stdout}"
+    );
+}
