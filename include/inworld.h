@@ -1416,6 +1416,36 @@ typedef struct iw_engine_config {
 } iw_engine_config;
 #endif
 
+#if defined(INWORLD_ENGINE)
+/**
+ * A session token minted by `iw_engine_mint_token`: what a game's backend
+ * hands its game for `iw_client_provide_token` (or
+ * `iw_client_config.session_token`). NUL-terminated strings.
+ */
+typedef struct iw_engine_token {
+  /**
+   * `sizeof(iw_engine_token)`, set by `iw_engine_token_init`.
+   */
+  uint32_t struct_size;
+  /**
+   * The token.
+   */
+  char token[256];
+  /**
+   * Its type ("Bearer").
+   */
+  char token_type[32];
+  /**
+   * The session it opens.
+   */
+  char session_id[128];
+  /**
+   * When it expires, ms since the Unix epoch.
+   */
+  int64_t expires_ms;
+} iw_engine_token;
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -2106,6 +2136,35 @@ iw_result iw_engine_stop(struct iw_engine *engine);
  * foreign handle gives `IW_E_INVALID_HANDLE`.
  */
 iw_result iw_engine_free(struct iw_engine *engine);
+#endif
+
+#if defined(INWORLD_ENGINE)
+/**
+ * Fills `token` with its defaults (`struct_size`, empty strings).
+ * Errors: `IW_E_NULL_POINTER`.
+ */
+iw_result iw_engine_token_init(struct iw_engine_token *token);
+#endif
+
+#if defined(INWORLD_ENGINE)
+/**
+ * Mints a session token for the engine's workspace, as a game's backend
+ * does with its API key and secret (GenerateToken, signed IW1-HMAC-SHA256),
+ * here with the engine's own key: a convenience of the local engine for
+ * tests and samples of `iw_client_config.token_provider` (a game never
+ * holds the secret; its backend mints tokens). Writes it to `*token`
+ * (initialise it with `iw_engine_token_init`).
+ *
+ * Unlike other calls, it waits for the engine's answer (in this process,
+ * over loopback; at most 30 s). Call it from your own thread, not from a
+ * library callback (`IW_E_BUSY`): e.g. from the thread that answers token
+ * requests. Errors: `IW_E_BUSY`, `IW_E_IO` (the engine did not answer, or
+ * refused: the message says why), `IW_E_INVALID_ARGUMENT` (bad
+ * `struct_size`), `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE` (also for a
+ * stopped engine's handle once freed), `IW_E_RUNTIME`, `IW_E_SHUTDOWN`.
+ * Thread-safe.
+ */
+iw_result iw_engine_mint_token(const struct iw_engine *engine, struct iw_engine_token *token);
 #endif
 
 #ifdef __cplusplus
