@@ -262,6 +262,77 @@
 #define IW_TALKER_CHARACTER 2
 
 /**
+ * `iw_scene_change.capabilities`: keep the session's capabilities (not a
+ * bit: any other value is a bitmask of `IW_CAP_*`).
+ */
+#define IW_CAP_KEEP UINT32_MAX
+
+/**
+ * `iw_session_items_in_entities`: add the items to the entities.
+ */
+#define IW_ITEMS_ADD 1
+
+/**
+ * `iw_session_items_in_entities`: remove the items from the entities.
+ */
+#define IW_ITEMS_REMOVE 2
+
+/**
+ * `iw_session_items_in_entities`: the entities hold these items and no others.
+ */
+#define IW_ITEMS_REPLACE 3
+
+/**
+ * Bytes a conversation id takes with its NUL (a UUID: 36 characters).
+ */
+#define IW_CONVERSATION_ID_SIZE 37
+
+/**
+ * `iw_session_dislike` reason: the reply was beside the point.
+ */
+#define IW_DISLIKE_IRRELEVANT 1
+
+/**
+ * `iw_session_dislike` reason: unsafe.
+ */
+#define IW_DISLIKE_UNSAFE 2
+
+/**
+ * `iw_session_dislike` reason: untrue.
+ */
+#define IW_DISLIKE_UNTRUE 3
+
+/**
+ * `iw_session_dislike` reason: knowledge used wrongly.
+ */
+#define IW_DISLIKE_INCORRECT_USE_OF_KNOWLEDGE 4
+
+/**
+ * `iw_session_dislike` reason: an unexpected action.
+ */
+#define IW_DISLIKE_UNEXPECTED_ACTION 5
+
+/**
+ * `iw_session_dislike` reason: unexpected goal behavior.
+ */
+#define IW_DISLIKE_UNEXPECTED_GOAL_BEHAVIOR 6
+
+/**
+ * `iw_session_dislike` reason: it repeats itself.
+ */
+#define IW_DISLIKE_REPETITION 7
+
+/**
+ * `iw_session_dislike` reason: out of character.
+ */
+#define IW_DISLIKE_OUT_OF_CHARACTER 8
+
+/**
+ * `iw_session_dislike` reason: too long.
+ */
+#define IW_DISLIKE_TOO_LONG 9
+
+/**
  * `iw_actor.kind`: unknown.
  */
 #define IW_ACTOR_UNKNOWN 0
@@ -669,14 +740,36 @@ typedef struct iw_dialog_line {
 } iw_dialog_line;
 
 /**
+ * The library needs a session token (a session opens, its token nears its
+ * expiry, or the service refused it): answer request `request_id` with
+ * `iw_client_provide_token` or `iw_client_token_failed`, now or later, from
+ * any thread. `workspace` is the workspace id the token is for (your
+ * backend's GenerateToken takes `workspaces/<workspace>`); `session_id` is
+ * the session to keep (a renewal) or NULL for a new session. Both strings
+ * live until the callback returns. Runs on a library thread: return quickly
+ * (ask your backend asynchronously); do not call `iw_shutdown` from it.
+ */
+typedef void (*iw_token_request_fn)(struct iw_client *client,
+                                    uint64_t request_id,
+                                    const char *workspace,
+                                    const char *session_id,
+                                    void *userdata);
+
+/**
+ * Releases a registration's userdata; called exactly once.
+ */
+typedef void (*iw_userdata_free_fn)(void *userdata);
+
+/**
  * Options of a client (and of the sessions opened from it).
  *
  * Fill it with `iw_client_config_init`, then set what you need. Strings are
  * NUL-terminated UTF-8; NULL means "not set" (the default). Everything is copied
  * by `iw_client_new`: the struct and its strings can be freed right after.
- * Authentication: either `api_key` + `api_secret` (signs a token request; do not
- * ship a secret inside a game build), or `session_token` (+ `session_id`) minted
- * by your backend (takes precedence when set).
+ * Authentication, one of: `api_key` + `api_secret` (signs a token request; do not
+ * ship a secret inside a game build); `session_token` (+ `session_id`) minted
+ * by your backend (takes precedence over a key); or `token_provider`, which
+ * asks your backend for tokens whenever a session needs one.
  */
 typedef struct iw_client_config {
   /**
@@ -815,6 +908,30 @@ typedef struct iw_client_config {
    * Largest message accepted from the service, bytes (default 16 MiB).
    */
   uint32_t max_receive_message_bytes;
+  /**
+   * Tokens from your backend (default NULL): called on a library thread
+   * whenever a session needs a token (see `iw_token_request_fn`); answer
+   * with `iw_client_provide_token` or `iw_client_token_failed`. Sessions
+   * then outlive a token, and the game holds no secret. Give it instead of
+   * `api_key`/`api_secret` and `session_token`. A request not answered
+   * within `connect_timeout_ms` fails that attempt (the session retries
+   * with a new request) and its late answer is refused.
+   */
+  iw_token_request_fn token_provider;
+  /**
+   * Passed to `token_provider`; must be usable from library threads.
+   */
+  void *token_provider_userdata;
+  /**
+   * Releases `token_provider_userdata` (may be NULL). Called exactly once
+   * by `iw_client_new` when it fails, else when the client is freed (or at
+   * `iw_shutdown`) once no `token_provider` call runs: at once, or when
+   * the running call returns (on its library thread). Not called when
+   * `iw_client_new` could not read the config (`config` NULL, its
+   * `struct_size` too small, `IW_E_ABI_VERSION`). Called even when
+   * `token_provider` is NULL (at once).
+   */
+  iw_userdata_free_fn token_provider_userdata_free;
 } iw_client_config;
 
 /**
@@ -849,6 +966,72 @@ typedef struct iw_character {
   struct iw_str rpm_image_uri_portrait;
   struct iw_str rpm_image_uri_posture;
 } iw_character;
+
+/**
+ * What goes with a scene change (`iw_session_change_scene`). Fill it with
+ * `iw_scene_change_init`, then set what you need; everything is copied.
+ */
+typedef struct iw_scene_change {
+  /**
+   * `sizeof(iw_scene_change)`, set by `iw_scene_change_init`.
+   */
+  uint32_t struct_size;
+  /**
+   * `IW_CAP_*` bitmask for the session from now on, or `IW_CAP_KEEP`
+   * (default) for the session's present ones (sent either way).
+   */
+  uint32_t capabilities;
+  /**
+   * The game's own id for this play session (default NULL: not sent).
+   */
+  const char *game_session_id;
+  /**
+   * Continue from saved state bytes (an `IW_CALL_SESSION_STATE` result),
+   * `continuation_state_len` of them (default none).
+   */
+  const uint8_t *continuation_state;
+  /**
+   * How many bytes `continuation_state` has (default 0).
+   */
+  size_t continuation_state_len;
+  /**
+   * Or continue a dialog: `dialog_history_count` lines, oldest first
+   * (default none; e.g. from `iw_session_dialog_line_at`). At most one
+   * of the two continuations.
+   */
+  const struct iw_dialog_line *dialog_history;
+  /**
+   * How many lines `dialog_history` has (default 0).
+   */
+  size_t dialog_history_count;
+} iw_scene_change;
+
+/**
+ * An entity item (`iw_session_create_or_update_items`): NUL-terminated UTF-8
+ * strings, copied by the call.
+ */
+typedef struct iw_entity_item {
+  /**
+   * The item's id (required, not empty).
+   */
+  const char *id;
+  /**
+   * Its display name (NULL: empty).
+   */
+  const char *display_name;
+  /**
+   * Its description (NULL: empty).
+   */
+  const char *description;
+  /**
+   * Its properties (`key` = property name), `property_count` of them.
+   */
+  const struct iw_key_value *properties;
+  /**
+   * How many `properties` there are.
+   */
+  size_t property_count;
+} iw_entity_item;
 
 /**
  * Ids of a packet the game sent, as NUL-terminated strings (UUIDs are 36
@@ -1193,11 +1376,6 @@ typedef void (*iw_packet_fn)(struct iw_session *session,
                              void *userdata);
 
 /**
- * Releases a registration's userdata; called exactly once.
- */
-typedef void (*iw_userdata_free_fn)(void *userdata);
-
-/**
  * A wake-up callback: the session's queue went from empty to non-empty.
  */
 typedef void (*iw_wakeup_fn)(struct iw_session *session, void *userdata);
@@ -1241,6 +1419,36 @@ typedef struct iw_engine_config {
    */
   const char *api_secret;
 } iw_engine_config;
+#endif
+
+#if defined(INWORLD_ENGINE)
+/**
+ * A session token minted by `iw_engine_mint_token`: what a game's backend
+ * hands its game for `iw_client_provide_token` (or
+ * `iw_client_config.session_token`). NUL-terminated strings.
+ */
+typedef struct iw_engine_token {
+  /**
+   * `sizeof(iw_engine_token)`, set by `iw_engine_token_init`.
+   */
+  uint32_t struct_size;
+  /**
+   * The token.
+   */
+  char token[256];
+  /**
+   * Its type ("Bearer").
+   */
+  char token_type[32];
+  /**
+   * The session it opens.
+   */
+  char session_id[128];
+  /**
+   * When it expires, ms since the Unix epoch.
+   */
+  int64_t expires_ms;
+} iw_engine_token;
 #endif
 
 #ifdef __cplusplus
@@ -1313,9 +1521,10 @@ iw_result iw_client_config_init(struct iw_client_config *config);
  * Does no I/O. Errors: `IW_E_ABI_VERSION` (header and library disagree),
  * `IW_E_NULL_POINTER`, `IW_E_INVALID_UTF8` (the message names the field),
  * `IW_E_INVALID_ARGUMENT` (a bad option, named in the message; e.g. no scene,
- * no credentials, bad host), `IW_E_SHUTDOWN`. Release with `iw_client_free`.
- * Thread-safe. Sessions opened from the client do not depend on it: it may be
- * freed while they run.
+ * no credentials or more than one kind, bad host), `IW_E_SHUTDOWN`. Release
+ * with `iw_client_free`. Thread-safe. Sessions opened from the client do not
+ * depend on it: it may be freed while they run, except that a client's
+ * `token_provider` stops with it (see `iw_client_free`).
  */
 iw_result iw_client_new(uint32_t abi_version,
                         const struct iw_client_config *config,
@@ -1324,9 +1533,49 @@ iw_result iw_client_new(uint32_t abi_version,
 /**
  * Frees a client. NULL is a no-op (`IW_OK`); a stale or foreign handle (double
  * free) gives `IW_E_INVALID_HANDLE`. Sessions opened from it keep running.
- * Thread-safe.
+ * Its `token_provider` is never called again once this returns (called from
+ * inside it: once it returns); requests still waiting fail, and so does
+ * every later token request of its sessions (keep the client while its
+ * sessions need tokens). Thread-safe; may be called from the token provider.
  */
 iw_result iw_client_free(struct iw_client *client);
+
+/**
+ * Answers token request `request_id` (from the client's `token_provider`)
+ * with a session token from your backend's GenerateToken answer: `token`,
+ * its `token_type` (NULL: "Bearer"), its `session_id`, and when it expires
+ * in ms since the Unix epoch (0: unknown, taken as one hour from now; the
+ * library asks for a new one shortly before it expires). Everything is
+ * copied. Call it from any thread, inside the callback or later.
+ *
+ * Each request is answered once: `IW_E_NOT_FOUND` for a request already
+ * answered, or one the session stopped waiting for (the session's connect
+ * timeout, `iw_client_config.connect_timeout_ms`, bounds the wait; a closed
+ * session or a freed client ends it). The arguments are checked before the
+ * request is taken, so a refused answer can be given again.
+ * Errors: `IW_E_NOT_FOUND`, `IW_E_INVALID_ARGUMENT` (empty token or
+ * session id, or a client without a token provider), `IW_E_INVALID_UTF8`,
+ * `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_client_provide_token(const struct iw_client *client,
+                                  uint64_t request_id,
+                                  const char *token,
+                                  const char *token_type,
+                                  const char *session_id,
+                                  int64_t expires_ms);
+
+/**
+ * Answers token request `request_id` with a failure (your backend is
+ * unreachable, refused, ...): `message` (NULL: none given) is copied into the
+ * `IW_PACKET_ERROR` the session reports. The session treats it like a
+ * service that is unavailable for a moment: it retries with backoff (a new
+ * request, a new id) up to `iw_client_config.reconnect_max_attempts`.
+ * Errors: as `iw_client_provide_token` (`IW_E_NOT_FOUND` for a request not
+ * waiting). Thread-safe.
+ */
+iw_result iw_client_token_failed(const struct iw_client *client,
+                                 uint64_t request_id,
+                                 const char *message);
 
 /**
  * Opens a session with the client's configuration and writes its handle to `*out`.
@@ -1415,6 +1664,104 @@ iw_result iw_session_current_character(const struct iw_session *session, struct 
 iw_result iw_session_set_character(struct iw_session *session, const char *who);
 
 /**
+ * Adds `count` characters (resource names of the session's workspace,
+ * `workspaces/<ws>/characters/<id>`) to the scene. Returns at once; the new
+ * character list arrives as an `IW_PACKET_SCENE_STATUS` (then
+ * `iw_session_character_count` sees it). A character the service does not
+ * know is left out of it, with a warning. Queued like a send while the
+ * session cannot send. Errors: `IW_E_INVALID_ARGUMENT` (no names, a name
+ * that is not a character resource name of the session's workspace),
+ * `IW_E_INVALID_UTF8`, `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`,
+ * `IW_E_CLOSED`, `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_session_add_characters(struct iw_session *session,
+                                    const char *const *names,
+                                    size_t count);
+
+/**
+ * Removes `count` characters (agent id, resource name or display name) from
+ * the scene: they leave the character list at once (the next
+ * `iw_session_character_count` snapshot) and every conversation; if the
+ * current character leaves, the first remaining one takes its place.
+ * Errors: `IW_E_NOT_FOUND` (a name not in the scene: nothing is removed),
+ * `IW_E_NOT_READY` (no scene yet), `IW_E_INVALID_ARGUMENT` (no names),
+ * `IW_E_INVALID_UTF8`, `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`,
+ * `IW_E_CLOSED`, `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_session_remove_characters(struct iw_session *session,
+                                       const char *const *names,
+                                       size_t count);
+
+/**
+ * Fills `change` with its defaults (`struct_size`, `IW_CAP_KEEP`, nothing
+ * else). Errors: `IW_E_NULL_POINTER`. Thread-safe; works before any other call.
+ */
+iw_result iw_scene_change_init(struct iw_scene_change *change);
+
+/**
+ * Changes the session's scene to `scene` (a scene or a character resource
+ * name of the session's workspace), keeping the session: as the Node SDK
+ * does, the configuration `change` carries goes out, then the new scene is
+ * loaded (`change` NULL: only the name). Returns at once.
+ *
+ * The new character list arrives as an `IW_PACKET_SCENE_STATUS` (sends made
+ * meanwhile wait for it); the current character stays if it is in the new
+ * scene, else it is the first. Conversations started before the change
+ * start anew in the new scene. A scene the service does not have gives an
+ * `IW_PACKET_ERROR` (NOT_FOUND) and the session stays in its previous scene;
+ * one that does not load in `iw_client_config.scene_timeout_ms` gives an
+ * error and a reconnect.
+ * Errors: `IW_E_INVALID_ARGUMENT` (not a resource name of the session's
+ * workspace, unknown capability bits, a bad continuation, a bad
+ * `struct_size`), `IW_E_INVALID_UTF8`, `IW_E_NULL_POINTER`,
+ * `IW_E_INVALID_HANDLE`, `IW_E_CLOSED`, `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`.
+ * Thread-safe.
+ */
+iw_result iw_session_change_scene(struct iw_session *session,
+                                  const char *scene,
+                                  const struct iw_scene_change *change);
+
+/**
+ * Creates entity items, or updates those with the same id, and adds them
+ * to the `entity_count` entities named in `entities` (NULL when 0). Returns
+ * at once; queued like a send while the session cannot send.
+ * Errors: `IW_E_INVALID_ARGUMENT` (an item without id), `IW_E_INVALID_UTF8`
+ * (the message names the field, e.g. `items[1].properties[0].value`),
+ * `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_CLOSED`,
+ * `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_session_create_or_update_items(struct iw_session *session,
+                                            const struct iw_entity_item *items,
+                                            size_t count,
+                                            const char *const *entities,
+                                            size_t entity_count);
+
+/**
+ * Removes the `count` entity items of `item_ids`. Returns at once.
+ * Errors: `IW_E_INVALID_ARGUMENT` (no ids), `IW_E_INVALID_UTF8`,
+ * `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_CLOSED`,
+ * `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_session_remove_items(struct iw_session *session,
+                                  const char *const *item_ids,
+                                  size_t count);
+
+/**
+ * Adds the items of `item_ids` to the entities of `entity_names`, removes
+ * them from those, or makes them the entities' only items (`how`:
+ * `IW_ITEMS_*`). `item_ids` may be NULL when `item_count` is 0. Returns at
+ * once. Errors: `IW_E_INVALID_ARGUMENT` (unknown `how`, no entity names),
+ * `IW_E_INVALID_UTF8`, `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`,
+ * `IW_E_CLOSED`, `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_session_items_in_entities(struct iw_session *session,
+                                       uint32_t how,
+                                       const char *const *item_ids,
+                                       size_t item_count,
+                                       const char *const *entity_names,
+                                       size_t entity_count);
+
+/**
  * Fills `ids` with its defaults (`struct_size` and empty strings).
  * Errors: `IW_E_NULL_POINTER`.
  */
@@ -1455,6 +1802,189 @@ iw_result iw_session_send_trigger(struct iw_session *session,
 iw_result iw_session_send_narrated_action(struct iw_session *session,
                                           const char *text,
                                           struct iw_sent_ids *ids);
+
+/**
+ * Starts a conversation between `count` characters (agent id, resource name
+ * or display name of a character in the scene, or the resource name of one
+ * of the workspace to add) and, if `with_player` is 1, the player; copies
+ * its id (NUL-terminated) into `id` and its length into `*len`.
+ *
+ * Returns at once: characters not in the scene are added and the service
+ * asked to start it when its first packet goes out. Its replies carry its
+ * id as `ids.conversation_id` and the answering character as `source`;
+ * send to it with the `*_in` functions and `iw_session_next_turn`. The
+ * session keeps it until `iw_session_end_conversation` or the session's
+ * free. One-to-one sends (`iw_session_send_text`) stay in the session's
+ * own conversation.
+ * `id` needs `IW_CONVERSATION_ID_SIZE` bytes: with a smaller `cap` the call
+ * fails with `IW_E_BUFFER_TOO_SMALL`, writes only `*len`, and starts nothing.
+ * Errors: `IW_E_NOT_FOUND` (a name that is not a character of the scene nor
+ * a resource name), `IW_E_INVALID_ARGUMENT` (no characters, `with_player`
+ * not 0 or 1, a resource name of another workspace), `IW_E_BUFFER_TOO_SMALL`,
+ * `IW_E_INVALID_UTF8`, `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`,
+ * `IW_E_CLOSED`, `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_session_start_conversation(struct iw_session *session,
+                                        const char *const *characters,
+                                        size_t count,
+                                        uint32_t with_player,
+                                        char *id,
+                                        size_t cap,
+                                        size_t *len);
+
+/**
+ * Sends typed text from the player to conversation `conversation_id`; the
+ * service picks the character who answers (the scene's turn-taking). Like
+ * `iw_session_send_text` otherwise (`ids`, queueing, errors), plus
+ * `IW_E_NOT_FOUND` for an id this session does not have.
+ */
+iw_result iw_session_send_text_in(struct iw_session *session,
+                                  const char *conversation_id,
+                                  const char *text,
+                                  struct iw_sent_ids *ids);
+
+/**
+ * Sends trigger `name` with parameters to conversation `conversation_id`:
+ * to `character` (agent id, resource name or display name; NULL lets the
+ * service pick who answers). Like `iw_session_send_trigger` otherwise, plus
+ * `IW_E_NOT_FOUND` (unknown conversation id, or a `character` that is not
+ * in the scene).
+ */
+iw_result iw_session_send_trigger_in(struct iw_session *session,
+                                     const char *conversation_id,
+                                     const char *name,
+                                     const struct iw_key_value *parameters,
+                                     size_t parameter_count,
+                                     const char *character,
+                                     struct iw_sent_ids *ids);
+
+/**
+ * Lets the next character of conversation `conversation_id` speak
+ * (characters talking among themselves): the next-turn trigger
+ * (`inworld.conversation.next_turn`), answered by the character whose turn
+ * it is. Like `iw_session_send_text_in` otherwise.
+ */
+iw_result iw_session_next_turn(struct iw_session *session,
+                               const char *conversation_id,
+                               struct iw_sent_ids *ids);
+
+/**
+ * Sends a narrated action from the player to conversation
+ * `conversation_id`, which must have exactly one character (else
+ * `IW_E_INVALID_ARGUMENT`: nobody would know who reacts). Like
+ * `iw_session_send_text_in` otherwise.
+ */
+iw_result iw_session_send_narrated_action_in(struct iw_session *session,
+                                             const char *conversation_id,
+                                             const char *text,
+                                             struct iw_sent_ids *ids);
+
+/**
+ * Changes who takes part in conversation `conversation_id` (characters as for
+ * `iw_session_start_conversation`; `with_player` 0 or 1). Same id; the
+ * service is told at once if the conversation has started.
+ * Errors: `IW_E_NOT_FOUND` (unknown id or character), `IW_E_INVALID_ARGUMENT`,
+ * `IW_E_INVALID_UTF8`, `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`,
+ * `IW_E_CLOSED`, `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_session_update_conversation(struct iw_session *session,
+                                         const char *conversation_id,
+                                         const char *const *characters,
+                                         size_t count,
+                                         uint32_t with_player);
+
+/**
+ * Ends conversation `conversation_id` here: nothing more is sent in it, its
+ * sends still waiting are reported as `IW_PACKET_SEND_FAILED`
+ * (`IW_SEND_NOT_SENT`), and the id is forgotten (`IW_E_NOT_FOUND` from then
+ * on). The service has no message for it; it drops old conversations itself.
+ * Errors: `IW_E_NOT_FOUND`, `IW_E_INVALID_UTF8`, `IW_E_NULL_POINTER`,
+ * `IW_E_INVALID_HANDLE`, `IW_E_CLOSED` (the id is kept), `IW_E_QUEUE_FULL`,
+ * `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_session_end_conversation(struct iw_session *session, const char *conversation_id);
+
+/**
+ * Likes the reply to `interaction_id` (from the reply's packets, or the
+ * `iw_sent_ids` of what it answered); `correlation_id` (NULL: "default")
+ * names the group of replies. Writes the request id to `*request_id`: its
+ * `IW_PACKET_CALL_RESULT` (`IW_CALL_LIKE`) carries it, with the feedback's
+ * `name` for `iw_session_undo_feedback`, or the failure. Returns at once
+ * (the call goes out once the session has a token). Works after
+ * `iw_session_close` too, with the session's last token: the result then
+ * comes after the final Closed packet, so keep polling for it. Unanswered
+ * within 30 s, it fails with gRPC code 4 (deadline exceeded).
+ * Errors: `IW_E_INVALID_ARGUMENT` (an empty id, or one with '/'),
+ * `IW_E_INVALID_UTF8`, `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`,
+ * `IW_E_CLOSED` (closed before it ever had a token), `IW_E_QUEUE_FULL`,
+ * `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_session_like(struct iw_session *session,
+                          const char *interaction_id,
+                          const char *correlation_id,
+                          uint64_t *request_id);
+
+/**
+ * Dislikes the reply to `interaction_id`, for `type_count` reasons
+ * (`IW_DISLIKE_*`; `types` may be NULL when 0) and a `comment` (NULL: none).
+ * Like `iw_session_like` otherwise (`IW_CALL_DISLIKE`); an unknown reason
+ * gives `IW_E_INVALID_ARGUMENT`.
+ */
+iw_result iw_session_dislike(struct iw_session *session,
+                             const char *interaction_id,
+                             const char *correlation_id,
+                             const uint32_t *types,
+                             size_t type_count,
+                             const char *comment,
+                             uint64_t *request_id);
+
+/**
+ * Undoes a like or dislike: `name` is the `name` of its
+ * `IW_PACKET_CALL_RESULT` (`<parent>/feedbacks/<id>`). Its own result
+ * (`IW_CALL_UNDO_FEEDBACK`) carries `*request_id`. Like `iw_session_like`
+ * otherwise (`IW_E_INVALID_ARGUMENT` for a name that is not a feedback's).
+ */
+iw_result iw_session_undo_feedback(struct iw_session *session,
+                                   const char *name,
+                                   uint64_t *request_id);
+
+/**
+ * Asks the service for the session's saved state. Its
+ * `IW_PACKET_CALL_RESULT` (`IW_CALL_SESSION_STATE`, with `*request_id`)
+ * lends the bytes (`data`, `data_len`; copy them): a later session takes
+ * them as `iw_client_config.continuation_state` (or a scene change as
+ * `iw_scene_change.continuation_state`) to pick up where this one is.
+ * Works whenever the session has a token: between streams, and after
+ * `iw_session_close` (the result then follows the final Closed packet).
+ * Errors: `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_CLOSED` (closed
+ * before it ever had a token), `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`.
+ * Thread-safe.
+ */
+iw_result iw_session_request_state(struct iw_session *session, uint64_t *request_id);
+
+/**
+ * Takes a snapshot of the dialog so far, as the library saw it (the
+ * player's texts and narrated actions, the characters' final lines; the
+ * last 64 lines, oldest first), and writes how many lines it has to
+ * `*count`; read them with `iw_session_dialog_line_at`. The snapshot (and
+ * the strings it lends) stays valid until the next
+ * `iw_session_dialog_count` on this session or its free: an array of its
+ * lines can go as `iw_client_config.dialog_history` (or
+ * `iw_scene_change.dialog_history`) to continue the dialog elsewhere.
+ * Errors: `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`.
+ * Thread-safe; works after the session closed.
+ */
+iw_result iw_session_dialog_count(const struct iw_session *session, size_t *count);
+
+/**
+ * Writes line `index` of the last `iw_session_dialog_count` snapshot to
+ * `*out` (its text lent from the snapshot). Errors: `IW_E_INVALID_ARGUMENT`
+ * (index out of range), `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`,
+ * `IW_E_SHUTDOWN`.
+ */
+iw_result iw_session_dialog_line_at(const struct iw_session *session,
+                                    size_t index,
+                                    struct iw_dialog_line *out);
 
 /**
  * Moves up to `cap` queued packets into `out[0..*count]` and returns at once
@@ -1617,6 +2147,35 @@ iw_result iw_engine_stop(struct iw_engine *engine);
  * foreign handle gives `IW_E_INVALID_HANDLE`.
  */
 iw_result iw_engine_free(struct iw_engine *engine);
+#endif
+
+#if defined(INWORLD_ENGINE)
+/**
+ * Fills `token` with its defaults (`struct_size`, empty strings).
+ * Errors: `IW_E_NULL_POINTER`.
+ */
+iw_result iw_engine_token_init(struct iw_engine_token *token);
+#endif
+
+#if defined(INWORLD_ENGINE)
+/**
+ * Mints a session token for the engine's workspace, as a game's backend
+ * does with its API key and secret (GenerateToken, signed IW1-HMAC-SHA256),
+ * here with the engine's own key: a convenience of the local engine for
+ * tests and samples of `iw_client_config.token_provider` (a game never
+ * holds the secret; its backend mints tokens). Writes it to `*token`
+ * (initialise it with `iw_engine_token_init`).
+ *
+ * Unlike other calls, it waits for the engine's answer (in this process,
+ * over loopback; at most 30 s). Call it from your own thread, not from a
+ * library callback (`IW_E_BUSY`): e.g. from the thread that answers token
+ * requests. Errors: `IW_E_BUSY`, `IW_E_IO` (the engine did not answer, or
+ * refused: the message says why), `IW_E_INVALID_ARGUMENT` (bad
+ * `struct_size`), `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE` (also for a
+ * stopped engine's handle once freed), `IW_E_RUNTIME`, `IW_E_SHUTDOWN`.
+ * Thread-safe.
+ */
+iw_result iw_engine_mint_token(const struct iw_engine *engine, struct iw_engine_token *token);
 #endif
 
 #ifdef __cplusplus

@@ -526,3 +526,17 @@ fn chat_sample_gives_up_on_a_reply_that_never_ends() {
     assert!(out.contains("> /quit"), "{out}");
     engine.stop();
 }
+
+#[test]
+fn group_conversation_and_the_whole_session() {
+    let exe = compile_c("group", &["tests/c/group.c"]);
+    let r = run_plain(&exe, "");
+    assert!(r.stdout.contains("group: OK"), "{}", r.stdout);
+}
+
+#[test]
+fn group_conversation_and_the_whole_session_under_valgrind() {
+    let exe = compile_c("group_vg", &["tests/c/group.c"]);
+    let r = run_valgrind(&exe, "");
+    assert!(r.stdout.contains("group: OK"), "{}", r.stdout);
+}

@@ -84,6 +84,47 @@ pub(crate) unsafe fn slice_arg<'a, T>(
     Ok(std::slice::from_raw_parts(ptr, count))
 }
 
+/// Borrows an array of `count` required strings; `what[i]` names an element
+/// in messages (NULL, not UTF-8).
+///
+/// # Safety
+/// As [`slice_arg`], and each element as [`str_arg`].
+pub(crate) unsafe fn str_array_arg<'a>(
+    ptr: *const *const c_char,
+    count: usize,
+    what: &str,
+    count_name: &str,
+) -> FfiResult<Vec<&'a str>> {
+    slice_arg(ptr, count, what, count_name)?
+        .iter()
+        .enumerate()
+        .map(|(i, p)| str_arg(*p, &format!("{what}[{i}]")))
+        .collect()
+}
+
+/// Borrows an array of `count` name/value pairs (trigger parameters);
+/// `what[i].key` names an element in messages.
+///
+/// # Safety
+/// As [`slice_arg`], and each string as [`str_arg`].
+pub(crate) unsafe fn key_values_arg<'a>(
+    ptr: *const iw_key_value,
+    count: usize,
+    what: &str,
+    count_name: &str,
+) -> FfiResult<Vec<(&'a str, &'a str)>> {
+    slice_arg(ptr, count, what, count_name)?
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            Ok((
+                str_arg(p.key, &format!("{what}[{i}].key"))?,
+                str_arg(p.value, &format!("{what}[{i}].value"))?,
+            ))
+        })
+        .collect()
+}
+
 /// A caller struct that starts with `uint32_t struct_size`: checks the pointer
 /// and that the caller's struct is at least as large as this library's (later
 /// versions will accept smaller, older structs and default the missing fields).

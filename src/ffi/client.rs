@@ -1,7 +1,8 @@
 //! `iw_client`: what sessions are opened from. Maps `iw_client_config` onto
 //! [`ClientConfig`]; the entry behind the handle is [`ClientEntry`].
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::args::{
@@ -10,6 +11,8 @@ use super::args::{
 use super::error::*;
 use super::handles::HandleTable;
 use super::library::{check_abi, check_alive, Held};
+use super::token::{iw_token_request_fn, TokenRequests};
+use super::userdata::{iw_userdata_free_fn, Userdata};
 use crate::auth::Credentials;
 use crate::client::{
     self, Auth, Capabilities, ClientConfig, Continuation, Session, SessionToken, Talker, TlsMode,
@@ -20,23 +23,35 @@ pub struct iw_client {
     _opaque: [u8; 0],
 }
 
-/// What an `iw_client` holds: a [`client::Client`], one to one. Its
-/// sessions share its connections.
-pub(crate) type ClientEntry = client::Client;
+/// What an `iw_client` holds: a [`client::Client`] (its sessions share its
+/// connections) and, when the game gives tokens, its token provider.
+pub(crate) struct ClientEntry {
+    pub client: client::Client,
+    pub tokens: Option<Arc<TokenRequests>>,
+}
 
-fn new_client(config: ClientConfig) -> Result<ClientEntry, client::Error> {
+fn new_client(config: ClientConfig) -> Result<client::Client, client::Error> {
     // The C configuration names the scene: check it now, not at the first open.
     config.validate()?;
     client::Client::new(config)
 }
 
 /// Opens a session from a client (for `iw_session_open`).
-pub(crate) fn open_session(client: &ClientEntry) -> Result<Session, client::Error> {
-    client.open_session()
+pub(crate) fn open_session(entry: &ClientEntry) -> Result<Session, client::Error> {
+    entry.client.open_session()
 }
 
 pub(crate) static CLIENTS: HandleTable<ClientEntry, iw_client> =
-    HandleTable::new(Held::Clients, "iw_client", |_| {});
+    HandleTable::new(Held::Clients, "iw_client", release);
+
+/// What freeing a client does (`iw_client_free`, `iw_shutdown`): its token
+/// provider stops (sessions keep running on their token until it must be
+/// renewed).
+fn release(entry: &ClientEntry) {
+    if let Some(tokens) = &entry.tokens {
+        tokens.release();
+    }
+}
 
 /// `iw_client_config.tls`: TLS unless the host is loopback (default).
 pub const IW_TLS_AUTO: u32 = 0;
@@ -84,9 +99,10 @@ pub const IW_CAP_DEFAULT: u32 =
 /// Fill it with `iw_client_config_init`, then set what you need. Strings are
 /// NUL-terminated UTF-8; NULL means "not set" (the default). Everything is copied
 /// by `iw_client_new`: the struct and its strings can be freed right after.
-/// Authentication: either `api_key` + `api_secret` (signs a token request; do not
-/// ship a secret inside a game build), or `session_token` (+ `session_id`) minted
-/// by your backend (takes precedence when set).
+/// Authentication, one of: `api_key` + `api_secret` (signs a token request; do not
+/// ship a secret inside a game build); `session_token` (+ `session_id`) minted
+/// by your backend (takes precedence over a key); or `token_provider`, which
+/// asks your backend for tokens whenever a session needs one.
 #[repr(C)]
 pub struct iw_client_config {
     /// `sizeof(iw_client_config)`, set by `iw_client_config_init`.
@@ -163,6 +179,24 @@ pub struct iw_client_config {
     pub max_pending_sends: u32,
     /// Largest message accepted from the service, bytes (default 16 MiB).
     pub max_receive_message_bytes: u32,
+    /// Tokens from your backend (default NULL): called on a library thread
+    /// whenever a session needs a token (see `iw_token_request_fn`); answer
+    /// with `iw_client_provide_token` or `iw_client_token_failed`. Sessions
+    /// then outlive a token, and the game holds no secret. Give it instead of
+    /// `api_key`/`api_secret` and `session_token`. A request not answered
+    /// within `connect_timeout_ms` fails that attempt (the session retries
+    /// with a new request) and its late answer is refused.
+    pub token_provider: iw_token_request_fn,
+    /// Passed to `token_provider`; must be usable from library threads.
+    pub token_provider_userdata: *mut c_void,
+    /// Releases `token_provider_userdata` (may be NULL). Called exactly once
+    /// by `iw_client_new` when it fails, else when the client is freed (or at
+    /// `iw_shutdown`) once no `token_provider` call runs: at once, or when
+    /// the running call returns (on its library thread). Not called when
+    /// `iw_client_new` could not read the config (`config` NULL, its
+    /// `struct_size` too small, `IW_E_ABI_VERSION`). Called even when
+    /// `token_provider` is NULL (at once).
+    pub token_provider_userdata_free: iw_userdata_free_fn,
 }
 
 fn millis(d: Duration) -> u32 {
@@ -272,6 +306,9 @@ pub unsafe extern "C" fn iw_client_config_init(config: *mut iw_client_config) ->
             keepalive_timeout_ms: millis(d.timeouts.keepalive_timeout),
             max_pending_sends: d.session.max_pending_sends as u32,
             max_receive_message_bytes: d.max_receive_message_bytes as u32,
+            token_provider: None,
+            token_provider_userdata: std::ptr::null_mut(),
+            token_provider_userdata_free: None,
         });
         Ok(())
     }
@@ -283,9 +320,10 @@ pub unsafe extern "C" fn iw_client_config_init(config: *mut iw_client_config) ->
 /// Does no I/O. Errors: `IW_E_ABI_VERSION` (header and library disagree),
 /// `IW_E_NULL_POINTER`, `IW_E_INVALID_UTF8` (the message names the field),
 /// `IW_E_INVALID_ARGUMENT` (a bad option, named in the message; e.g. no scene,
-/// no credentials, bad host), `IW_E_SHUTDOWN`. Release with `iw_client_free`.
-/// Thread-safe. Sessions opened from the client do not depend on it: it may be
-/// freed while they run.
+/// no credentials or more than one kind, bad host), `IW_E_SHUTDOWN`. Release
+/// with `iw_client_free`. Thread-safe. Sessions opened from the client do not
+/// depend on it: it may be freed while they run, except that a client's
+/// `token_provider` stops with it (see `iw_client_free`).
 #[no_mangle]
 pub unsafe extern "C" fn iw_client_new(
     abi_version: u32,
@@ -293,19 +331,65 @@ pub unsafe extern "C" fn iw_client_new(
     out: *mut *mut iw_client,
 ) -> iw_result {
     ffi_boundary! {
-        check_alive()?;
-        check_abi(abi_version)?;
-        let config = sized_struct_arg(config, "config", "iw_client_config_init")?;
+        let readable = check_abi(abi_version)
+            .and_then(|()| sized_struct_arg(config, "config", "iw_client_config_init"));
+        // The provider's userdata is taken as soon as the config can be
+        // read: from there on, its userdata_free runs exactly once (dropped
+        // on any failure below, `IW_E_SHUTDOWN` included).
+        let take = |c: &iw_client_config| {
+            Userdata::new(c.token_provider_userdata, c.token_provider_userdata_free)
+        };
+        let (config, provider_userdata) = match (check_alive(), readable) {
+            (Ok(()), Ok(c)) => (c, take(c)),
+            (Ok(()), Err(e)) => return Err(e),
+            (Err(e), Ok(c)) => {
+                drop(take(c));
+                return Err(e);
+            }
+            (Err(e), Err(_)) => return Err(e),
+        };
         let out = out_arg(out, "out")?;
-        let client = new_client(config_of(config)?)?;
-        out.write(CLIENTS.insert(client)?);
+        let mut rust_config = config_of(config)?;
+        let tokens = match config.token_provider {
+            Some(callback) => {
+                if !config.session_token.is_null()
+                    || !config.api_key.is_null()
+                    || !config.api_secret.is_null()
+                {
+                    return Err(FfiError::new(
+                        IW_E_INVALID_ARGUMENT,
+                        "config has token_provider and api_key/api_secret or session_token; \
+                         give one way to authenticate",
+                    ));
+                }
+                let tokens = TokenRequests::new(callback, provider_userdata);
+                rust_config.auth = Auth::Provider(tokens.provider());
+                Some(tokens)
+            }
+            None => {
+                drop(provider_userdata);
+                None
+            }
+        };
+        let client = new_client(rust_config)?;
+        let handle = CLIENTS.insert(ClientEntry {
+            client,
+            tokens: tokens.clone(),
+        })?;
+        if let Some(tokens) = &tokens {
+            tokens.set_client(handle);
+        }
+        out.write(handle);
         Ok(())
     }
 }
 
 /// Frees a client. NULL is a no-op (`IW_OK`); a stale or foreign handle (double
 /// free) gives `IW_E_INVALID_HANDLE`. Sessions opened from it keep running.
-/// Thread-safe.
+/// Its `token_provider` is never called again once this returns (called from
+/// inside it: once it returns); requests still waiting fail, and so does
+/// every later token request of its sessions (keep the client while its
+/// sessions need tokens). Thread-safe; may be called from the token provider.
 #[no_mangle]
 pub extern "C" fn iw_client_free(client: *mut iw_client) -> iw_result {
     ffi_boundary! {
@@ -368,16 +452,7 @@ unsafe fn config_of(c: &iw_client_config) -> FfiResult<ClientConfig> {
     config.client_id = optional_string_arg(c.client_id, "config->client_id")?;
     config.session.game_session_id =
         optional_string_arg(c.game_session_id, "config->game_session_id")?;
-    if c.capabilities & !IW_CAP_ALL != 0 {
-        return Err(FfiError::new(
-            IW_E_INVALID_ARGUMENT,
-            format!(
-                "config->capabilities has unknown bits {:#x} (see IW_CAP_*)",
-                c.capabilities & !IW_CAP_ALL
-            ),
-        ));
-    }
-    config.session.capabilities = capabilities_of(c.capabilities);
+    config.session.capabilities = capabilities_arg(c.capabilities, "config->capabilities")?;
     config.timeouts.scene_load = Duration::from_millis(c.scene_timeout_ms as u64);
     config.session.queue_capacity = c.queue_capacity as usize;
     config.reconnect.max_attempts = c.reconnect_max_attempts;
@@ -390,31 +465,62 @@ unsafe fn config_of(c: &iw_client_config) -> FfiResult<ClientConfig> {
     t.keepalive_timeout = ms(c.keepalive_timeout_ms);
     config.session.max_pending_sends = c.max_pending_sends as usize;
     config.max_receive_message_bytes = c.max_receive_message_bytes as usize;
-    config.session.continuation = continuation_of(c)?;
+    config.session.continuation = continuation_arg(
+        c.continuation_state,
+        c.continuation_state_len,
+        c.dialog_history,
+        c.dialog_history_count,
+        "config",
+    )?;
     Ok(config)
 }
 
-unsafe fn continuation_of(c: &iw_client_config) -> FfiResult<Option<Continuation>> {
-    if c.continuation_state_len > 0 && c.dialog_history_count > 0 {
+/// Reads a capabilities bitmask (`what` names it in messages).
+pub(crate) fn capabilities_arg(bits: u32, what: &str) -> FfiResult<Capabilities> {
+    if bits & !IW_CAP_ALL != 0 {
         return Err(FfiError::new(
             IW_E_INVALID_ARGUMENT,
-            "config has both continuation_state and dialog_history; give at most one",
+            format!(
+                "{what} has unknown bits {:#x} (see IW_CAP_*)",
+                bits & !IW_CAP_ALL
+            ),
         ));
     }
-    if c.continuation_state_len > 0 {
+    Ok(capabilities_of(bits))
+}
+
+/// Reads a continuation given as saved state bytes or as dialog lines (at
+/// most one of the two); `what` names the struct in messages ("config").
+///
+/// # Safety
+/// As [`slice_arg`] for both arrays, and each line's text as a C string.
+pub(crate) unsafe fn continuation_arg(
+    state: *const u8,
+    state_len: usize,
+    dialog: *const iw_dialog_line,
+    dialog_count: usize,
+    what: &str,
+) -> FfiResult<Option<Continuation>> {
+    if state_len > 0 && dialog_count > 0 {
+        return Err(FfiError::new(
+            IW_E_INVALID_ARGUMENT,
+            format!("{what} has both continuation_state and dialog_history; give at most one"),
+        ));
+    }
+    if state_len > 0 {
         let bytes = slice_arg(
-            c.continuation_state,
-            c.continuation_state_len,
-            "config->continuation_state",
+            state,
+            state_len,
+            &format!("{what}->continuation_state"),
             "continuation_state_len",
         )?;
         return Ok(Some(Continuation::SavedState(bytes.to_vec())));
     }
-    if c.dialog_history_count > 0 {
+    if dialog_count > 0 {
         let lines = slice_arg(
-            c.dialog_history,
-            c.dialog_history_count,
-            "config->dialog_history",
+            dialog,
+            dialog_count,
+            &format!("{what}->dialog_history"),
             "dialog_history_count",
         )?;
         let mut dialog = Vec::with_capacity(lines.len());
@@ -426,7 +532,7 @@ unsafe fn continuation_of(c: &iw_client_config) -> FfiResult<Option<Continuation
                     return Err(FfiError::new(
                         IW_E_INVALID_ARGUMENT,
                         format!(
-                            "config->dialog_history[{i}].talker is {other}; expected \
+                            "{what}->dialog_history[{i}].talker is {other}; expected \
                              IW_TALKER_PLAYER or IW_TALKER_CHARACTER"
                         ),
                     ))
@@ -434,7 +540,7 @@ unsafe fn continuation_of(c: &iw_client_config) -> FfiResult<Option<Continuation
             };
             dialog.push((
                 talker,
-                string_arg(line.text, &format!("config->dialog_history[{i}].text"))?,
+                string_arg(line.text, &format!("{what}->dialog_history[{i}].text"))?,
             ));
         }
         return Ok(Some(Continuation::DialogHistory(dialog)));

@@ -4,13 +4,14 @@
 use std::ffi::c_char;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use super::args::{optional_string_arg, out_arg, sized_struct_arg, write_c_string};
 use super::error::*;
 use super::handles::HandleTable;
-use super::library::{check_alive, without_sigpipe, Held};
+use super::library::{check_alive, start_runtime, without_sigpipe, Held};
 use crate::auth::Credentials;
 use crate::engine::{EngineConfig, Pacing, RunningEngine, Workspace};
 
@@ -46,6 +47,9 @@ pub struct iw_engine_config {
 struct EngineEntry {
     addr: SocketAddr,
     scene_names: Vec<String>,
+    /// The workspace it serves, and the key it accepts (for `iw_engine_mint_token`).
+    workspace: String,
+    credentials: Credentials,
     running: Mutex<Option<RunningEngine>>,
 }
 
@@ -137,6 +141,7 @@ pub unsafe extern "C" fn iw_engine_start(
             }
         };
         let scene_names = engine.workspace.scene_names();
+        let workspace = engine.workspace.workspace.clone();
         // On threads of its own: nothing the engine does can stall the
         // game's sessions (their runtime is another one).
         let running = without_sigpipe(|| RunningEngine::start_dedicated(engine)).map_err(|e| {
@@ -145,6 +150,8 @@ pub unsafe extern "C" fn iw_engine_start(
         let entry = EngineEntry {
             addr: running.addr(),
             scene_names,
+            workspace,
+            credentials: running.credentials().clone(),
             running: Mutex::new(Some(running)),
         };
         out.write(ENGINES.insert(entry)?);
@@ -213,4 +220,170 @@ pub extern "C" fn iw_engine_free(engine: *mut iw_engine) -> iw_result {
     ffi_boundary! {
         ENGINES.free(engine)
     }
+}
+
+/// A session token minted by `iw_engine_mint_token`: what a game's backend
+/// hands its game for `iw_client_provide_token` (or
+/// `iw_client_config.session_token`). NUL-terminated strings.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_engine_token {
+    /// `sizeof(iw_engine_token)`, set by `iw_engine_token_init`.
+    pub struct_size: u32,
+    /// The token.
+    pub token: [c_char; 256],
+    /// Its type ("Bearer").
+    pub token_type: [c_char; 32],
+    /// The session it opens.
+    pub session_id: [c_char; 128],
+    /// When it expires, ms since the Unix epoch.
+    pub expires_ms: i64,
+}
+
+/// Fills `token` with its defaults (`struct_size`, empty strings).
+/// Errors: `IW_E_NULL_POINTER`.
+#[no_mangle]
+pub unsafe extern "C" fn iw_engine_token_init(token: *mut iw_engine_token) -> iw_result {
+    ffi_boundary! {
+        out_arg(token, "token")?.write(iw_engine_token {
+            struct_size: std::mem::size_of::<iw_engine_token>() as u32,
+            token: [0; 256],
+            token_type: [0; 32],
+            session_id: [0; 128],
+            expires_ms: 0,
+        });
+        Ok(())
+    }
+}
+
+/// How long `iw_engine_mint_token` waits for the engine.
+const MINT_LIMIT: Duration = Duration::from_secs(30);
+
+/// Mints a session token for the engine's workspace, as a game's backend
+/// does with its API key and secret (GenerateToken, signed IW1-HMAC-SHA256),
+/// here with the engine's own key: a convenience of the local engine for
+/// tests and samples of `iw_client_config.token_provider` (a game never
+/// holds the secret; its backend mints tokens). Writes it to `*token`
+/// (initialise it with `iw_engine_token_init`).
+///
+/// Unlike other calls, it waits for the engine's answer (in this process,
+/// over loopback; at most 30 s). Call it from your own thread, not from a
+/// library callback (`IW_E_BUSY`): e.g. from the thread that answers token
+/// requests. Errors: `IW_E_BUSY`, `IW_E_IO` (the engine did not answer, or
+/// refused: the message says why), `IW_E_INVALID_ARGUMENT` (bad
+/// `struct_size`), `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE` (also for a
+/// stopped engine's handle once freed), `IW_E_RUNTIME`, `IW_E_SHUTDOWN`.
+/// Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn iw_engine_mint_token(
+    engine: *const iw_engine,
+    token: *mut iw_engine_token,
+) -> iw_result {
+    ffi_boundary! {
+        let entry = ENGINES.get(engine)?;
+        sized_struct_arg(token as *const iw_engine_token, "token", "iw_engine_token_init")?;
+        let out = out_arg(token, "token")?;
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(FfiError::new(
+                IW_E_BUSY,
+                "iw_engine_mint_token called from a library thread (inside a callback); \
+                 call it from your own thread",
+            ));
+        }
+        let runtime = start_runtime()?;
+        let call = mint(entry.addr, entry.credentials.clone(), entry.workspace.clone());
+        let (answer, wait) = std::sync::mpsc::sync_channel(1);
+        let task = runtime.spawn(async move {
+            let _ = answer.send(tokio::time::timeout(MINT_LIMIT, call).await);
+        });
+        let minted = match wait.recv() {
+            Ok(Ok(Ok(minted))) => minted,
+            Ok(Ok(Err(why))) => {
+                return Err(FfiError::new(IW_E_IO, format!("the engine refused: {why}")))
+            }
+            Ok(Err(_)) => {
+                return Err(FfiError::new(
+                    IW_E_IO,
+                    format!("the engine did not answer in {MINT_LIMIT:?}"),
+                ))
+            }
+            Err(_) => {
+                task.abort();
+                return Err(FfiError::new(IW_E_RUNTIME, "the library's runtime stopped"));
+            }
+        };
+        let mut written = iw_engine_token {
+            struct_size: std::mem::size_of::<iw_engine_token>() as u32,
+            token: [0; 256],
+            token_type: [0; 32],
+            session_id: [0; 128],
+            expires_ms: minted.expires_ms,
+        };
+        copy_into(&mut written.token, &minted.token, "token")?;
+        copy_into(&mut written.token_type, &minted.token_type, "token_type")?;
+        copy_into(&mut written.session_id, &minted.session_id, "session_id")?;
+        out.write(written);
+        Ok(())
+    }
+}
+
+struct Minted {
+    token: String,
+    token_type: String,
+    session_id: String,
+    expires_ms: i64,
+}
+
+/// The GenerateToken call a backend makes.
+async fn mint(
+    addr: SocketAddr,
+    credentials: Credentials,
+    workspace: String,
+) -> Result<Minted, String> {
+    use crate::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient;
+    use crate::protocol::ai::inworld::engine::GenerateTokenRequest;
+    let host = addr.to_string();
+    let mut client = WorldEngineClient::connect(format!("http://{host}"))
+        .await
+        .map_err(|e| format!("cannot connect to {host}: {e}"))?;
+    let mut request = tonic::Request::new(GenerateTokenRequest {
+        key: credentials.key.clone(),
+        resources: vec![crate::protocol::names::workspace_name(&workspace)],
+    });
+    let header = crate::auth::authorization_header(&credentials, &host)
+        .parse()
+        .map_err(|_| "the engine's key is not a valid header value".to_string())?;
+    request.metadata_mut().insert("authorization", header);
+    let access = client
+        .generate_token(request)
+        .await
+        .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
+        .into_inner();
+    let expires_ms = access
+        .expiration_time
+        .map_or(0, |t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000);
+    Ok(Minted {
+        token: access.token,
+        token_type: access.r#type,
+        session_id: access.session_id,
+        expires_ms,
+    })
+}
+
+/// Copies `text` and its NUL into `dst`.
+fn copy_into<const N: usize>(dst: &mut [c_char; N], text: &str, what: &str) -> FfiResult {
+    if text.len() >= N || text.contains('\0') {
+        return Err(FfiError::new(
+            IW_E_IO,
+            format!(
+                "the engine's {what} does not fit iw_engine_token ({} bytes)",
+                text.len()
+            ),
+        ));
+    }
+    for (d, s) in dst.iter_mut().zip(text.as_bytes()) {
+        *d = *s as c_char;
+    }
+    dst[text.len()] = 0;
+    Ok(())
 }

@@ -19,6 +19,8 @@ mod error;
 mod library;
 // `iw_client` and its configuration.
 mod client;
+// Tokens from the game's backend: `iw_client_provide_token`, `iw_client_token_failed`.
+mod token;
 // `iw_session`: open/close/free, characters, sending, receiving.
 mod session;
 // The packet structs and their `IW_*` numbers.
@@ -46,4 +48,5 @@ pub use log::*;
 pub use names::*;
 pub use packet::*;
 pub use session::*;
+pub use token::*;
 pub use userdata::*;

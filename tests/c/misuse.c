@@ -30,6 +30,510 @@ static void noop_log(uint32_t level, const char *target, const char *message, vo
     (void)u;
 }
 
+static void noop_token(struct iw_client *c, uint64_t id, const char *ws, const char *sid, void *u) {
+    (void)c;
+    (void)id;
+    (void)ws;
+    (void)sid;
+    (void)u;
+}
+
+/* The calls of the whole session (scene changes, characters, conversations,
+ * feedback, the saved state, the dialog, items) on a ready session: NULL for
+ * every pointer, invalid UTF-8 in every string, unknown names and ids, bad
+ * numbers and struct sizes. Nothing is sent by a call that fails. */
+static void whole_session_misuse(struct iw_session *session) {
+    char id[IW_CONVERSATION_ID_SIZE], other_id[IW_CONVERSATION_ID_SIZE];
+    size_t len = 0, count = 0;
+    uint64_t request = 0;
+    const char *names[2];
+    const char *bad_names[1];
+    const char *null_names[1] = {NULL};
+    struct iw_scene_change change;
+    struct iw_dialog_line line;
+    struct iw_sent_ids ids;
+    iw_key_value kv;
+    iw_entity_item item;
+    uint32_t types[1];
+    uint8_t state_bytes[1] = {1};
+
+    bad_names[0] = BAD_UTF8;
+
+    /* Scene changes. */
+    EXPECT_ERR(iw_scene_change_init(NULL), IW_E_NULL_POINTER, "change is NULL");
+    CHECK(iw_scene_change_init(&change));
+    EXPECT_ERR(iw_session_change_scene(NULL, "workspaces/test-ws/scenes/other-scene", NULL),
+               IW_E_NULL_POINTER, "iw_session is NULL");
+    EXPECT_ERR(iw_session_change_scene(session, NULL, NULL), IW_E_NULL_POINTER, "scene is NULL");
+    EXPECT_ERR(iw_session_change_scene(session, BAD_UTF8, NULL), IW_E_INVALID_UTF8, "scene");
+    EXPECT_ERR(iw_session_change_scene(session, "not a scene", NULL), IW_E_INVALID_ARGUMENT,
+               "workspaces/<ws>/scenes/<name>");
+    EXPECT_ERR(iw_session_change_scene(session, "workspaces/other-ws/scenes/x", NULL),
+               IW_E_INVALID_ARGUMENT, "workspace");
+    change.struct_size = 3;
+    EXPECT_ERR(iw_session_change_scene(session, "workspaces/test-ws/scenes/other-scene", &change),
+               IW_E_INVALID_ARGUMENT, "iw_scene_change_init");
+    CHECK(iw_scene_change_init(&change));
+    change.capabilities = 0x80000000u;
+    EXPECT_ERR(iw_session_change_scene(session, "workspaces/test-ws/scenes/other-scene", &change),
+               IW_E_INVALID_ARGUMENT, "change->capabilities");
+    change.capabilities = IW_CAP_KEEP;
+    change.game_session_id = BAD_UTF8;
+    EXPECT_ERR(iw_session_change_scene(session, "workspaces/test-ws/scenes/other-scene", &change),
+               IW_E_INVALID_UTF8, "change->game_session_id");
+    change.game_session_id = NULL;
+    change.continuation_state_len = 1;
+    EXPECT_ERR(iw_session_change_scene(session, "workspaces/test-ws/scenes/other-scene", &change),
+               IW_E_NULL_POINTER, "change->continuation_state");
+    change.continuation_state = state_bytes;
+    line.talker = IW_TALKER_PLAYER;
+    line.text = "hi";
+    change.dialog_history = &line;
+    change.dialog_history_count = 1;
+    EXPECT_ERR(iw_session_change_scene(session, "workspaces/test-ws/scenes/other-scene", &change),
+               IW_E_INVALID_ARGUMENT, "at most one");
+    change.continuation_state = NULL;
+    change.continuation_state_len = 0;
+    line.talker = 7;
+    EXPECT_ERR(iw_session_change_scene(session, "workspaces/test-ws/scenes/other-scene", &change),
+               IW_E_INVALID_ARGUMENT, "change->dialog_history[0].talker");
+    line.talker = IW_TALKER_CHARACTER;
+    line.text = BAD_UTF8;
+    EXPECT_ERR(iw_session_change_scene(session, "workspaces/test-ws/scenes/other-scene", &change),
+               IW_E_INVALID_UTF8, "change->dialog_history[0].text");
+
+    /* Characters added and removed. */
+    names[0] = "workspaces/test-ws/characters/carol";
+    EXPECT_ERR(iw_session_add_characters(NULL, names, 1), IW_E_NULL_POINTER, "iw_session is NULL");
+    EXPECT_ERR(iw_session_add_characters(session, NULL, 1), IW_E_NULL_POINTER, "names is NULL");
+    EXPECT_ERR(iw_session_add_characters(session, null_names, 1), IW_E_NULL_POINTER, "names[0] is NULL");
+    EXPECT_ERR(iw_session_add_characters(session, bad_names, 1), IW_E_INVALID_UTF8, "names[0]");
+    EXPECT_ERR(iw_session_add_characters(session, names, 0), IW_E_INVALID_ARGUMENT, "no characters");
+    names[0] = "alice";
+    EXPECT_ERR(iw_session_add_characters(session, names, 1), IW_E_INVALID_ARGUMENT,
+               "not a character resource name");
+    names[0] = "workspaces/other-ws/characters/alice";
+    EXPECT_ERR(iw_session_add_characters(session, names, 1), IW_E_INVALID_ARGUMENT, "workspace");
+    names[0] = "alice";
+    names[1] = "nobody";
+    EXPECT_ERR(iw_session_remove_characters(NULL, names, 1), IW_E_NULL_POINTER, "iw_session is NULL");
+    EXPECT_ERR(iw_session_remove_characters(session, NULL, 1), IW_E_NULL_POINTER, "names is NULL");
+    EXPECT_ERR(iw_session_remove_characters(session, null_names, 1), IW_E_NULL_POINTER, "names[0]");
+    EXPECT_ERR(iw_session_remove_characters(session, bad_names, 1), IW_E_INVALID_UTF8, "names[0]");
+    EXPECT_ERR(iw_session_remove_characters(session, names, 0), IW_E_INVALID_ARGUMENT, "no characters");
+    EXPECT_ERR(iw_session_remove_characters(session, names, 2), IW_E_NOT_FOUND, "nobody");
+    CHECK(iw_session_character_count(session, &count));
+    EXPECT(count == 2); /* alice stayed: nothing is removed when a name is unknown */
+
+    /* Conversations. */
+    names[0] = "alice";
+    names[1] = "bob";
+    EXPECT_ERR(iw_session_start_conversation(NULL, names, 2, 1, id, sizeof id, &len),
+               IW_E_NULL_POINTER, "iw_session is NULL");
+    EXPECT_ERR(iw_session_start_conversation(session, NULL, 2, 1, id, sizeof id, &len),
+               IW_E_NULL_POINTER, "characters is NULL");
+    EXPECT_ERR(iw_session_start_conversation(session, null_names, 1, 1, id, sizeof id, &len),
+               IW_E_NULL_POINTER, "characters[0] is NULL");
+    EXPECT_ERR(iw_session_start_conversation(session, bad_names, 1, 1, id, sizeof id, &len),
+               IW_E_INVALID_UTF8, "characters[0]");
+    EXPECT_ERR(iw_session_start_conversation(session, names, 0, 1, id, sizeof id, &len),
+               IW_E_INVALID_ARGUMENT, "at least one character");
+    EXPECT_ERR(iw_session_start_conversation(session, names, 2, 2, id, sizeof id, &len),
+               IW_E_INVALID_ARGUMENT, "with_player");
+    EXPECT_ERR(iw_session_start_conversation(session, names, 2, 1, NULL, sizeof id, &len),
+               IW_E_NULL_POINTER, "id is NULL");
+    EXPECT_ERR(iw_session_start_conversation(session, names, 2, 1, id, sizeof id, NULL),
+               IW_E_NULL_POINTER, "len is NULL");
+    len = 0;
+    EXPECT_ERR(iw_session_start_conversation(session, names, 2, 1, id, 8, &len),
+               IW_E_BUFFER_TOO_SMALL, "too small");
+    EXPECT(len == IW_CONVERSATION_ID_SIZE - 1);
+    bad_names[0] = "nobody";
+    EXPECT_ERR(iw_session_start_conversation(session, bad_names, 1, 1, id, sizeof id, &len),
+               IW_E_NOT_FOUND, "nobody");
+    bad_names[0] = BAD_UTF8;
+    CHECK(iw_session_start_conversation(session, names, 2, 1, id, sizeof id, &len));
+    CHECK(iw_session_start_conversation(session, names, 1, 0, other_id, sizeof other_id, &len));
+    EXPECT(strcmp(id, other_id) != 0);
+
+    EXPECT_ERR(iw_session_send_text_in(NULL, id, "hi", NULL), IW_E_NULL_POINTER, "iw_session is NULL");
+    EXPECT_ERR(iw_session_send_text_in(session, NULL, "hi", NULL), IW_E_NULL_POINTER,
+               "conversation_id is NULL");
+    EXPECT_ERR(iw_session_send_text_in(session, BAD_UTF8, "hi", NULL), IW_E_INVALID_UTF8,
+               "conversation_id");
+    EXPECT_ERR(iw_session_send_text_in(session, "no-such-conversation", "hi", NULL), IW_E_NOT_FOUND,
+               "no conversation \"no-such-conversation\"");
+    EXPECT_ERR(iw_session_send_text_in(session, id, NULL, NULL), IW_E_NULL_POINTER, "text is NULL");
+    EXPECT_ERR(iw_session_send_text_in(session, id, BAD_UTF8, NULL), IW_E_INVALID_UTF8, "text");
+    EXPECT_ERR(iw_session_send_text_in(session, id, "", NULL), IW_E_INVALID_ARGUMENT, "empty");
+    memset(&ids, 0, sizeof ids);
+    EXPECT_ERR(iw_session_send_text_in(session, id, "hi", &ids), IW_E_INVALID_ARGUMENT,
+               "iw_sent_ids_init");
+    kv.key = "k";
+    kv.value = BAD_UTF8;
+    EXPECT_ERR(iw_session_send_trigger_in(NULL, id, "t", NULL, 0, NULL, NULL), IW_E_NULL_POINTER,
+               "iw_session is NULL");
+    EXPECT_ERR(iw_session_send_trigger_in(session, NULL, "t", NULL, 0, NULL, NULL),
+               IW_E_NULL_POINTER, "conversation_id is NULL");
+    EXPECT_ERR(iw_session_send_trigger_in(session, "nope", "t", NULL, 0, NULL, NULL),
+               IW_E_NOT_FOUND, "no conversation");
+    EXPECT_ERR(iw_session_send_trigger_in(session, id, NULL, NULL, 0, NULL, NULL),
+               IW_E_NULL_POINTER, "name is NULL");
+    EXPECT_ERR(iw_session_send_trigger_in(session, id, BAD_UTF8, NULL, 0, NULL, NULL),
+               IW_E_INVALID_UTF8, "name");
+    EXPECT_ERR(iw_session_send_trigger_in(session, id, "t", NULL, 1, NULL, NULL),
+               IW_E_NULL_POINTER, "parameters is NULL");
+    EXPECT_ERR(iw_session_send_trigger_in(session, id, "t", &kv, 1, NULL, NULL),
+               IW_E_INVALID_UTF8, "parameters[0].value");
+    EXPECT_ERR(iw_session_send_trigger_in(session, id, "t", NULL, 0, BAD_UTF8, NULL),
+               IW_E_INVALID_UTF8, "character");
+    EXPECT_ERR(iw_session_send_trigger_in(session, id, "t", NULL, 0, "nobody", NULL),
+               IW_E_NOT_FOUND, "nobody");
+    EXPECT_ERR(iw_session_next_turn(NULL, id, NULL), IW_E_NULL_POINTER, "iw_session is NULL");
+    EXPECT_ERR(iw_session_next_turn(session, NULL, NULL), IW_E_NULL_POINTER, "conversation_id is NULL");
+    EXPECT_ERR(iw_session_next_turn(session, BAD_UTF8, NULL), IW_E_INVALID_UTF8, "conversation_id");
+    EXPECT_ERR(iw_session_next_turn(session, "nope", NULL), IW_E_NOT_FOUND, "no conversation");
+    EXPECT_ERR(iw_session_next_turn(session, id, &ids), IW_E_INVALID_ARGUMENT, "iw_sent_ids_init");
+    EXPECT_ERR(iw_session_send_narrated_action_in(NULL, id, "waves", NULL), IW_E_NULL_POINTER,
+               "iw_session is NULL");
+    EXPECT_ERR(iw_session_send_narrated_action_in(session, NULL, "waves", NULL), IW_E_NULL_POINTER,
+               "conversation_id is NULL");
+    EXPECT_ERR(iw_session_send_narrated_action_in(session, "nope", "waves", NULL), IW_E_NOT_FOUND,
+               "no conversation");
+    EXPECT_ERR(iw_session_send_narrated_action_in(session, other_id, NULL, NULL), IW_E_NULL_POINTER,
+               "text is NULL");
+    EXPECT_ERR(iw_session_send_narrated_action_in(session, other_id, BAD_UTF8, NULL),
+               IW_E_INVALID_UTF8, "text");
+    EXPECT_ERR(iw_session_send_narrated_action_in(session, id, "waves", NULL), IW_E_INVALID_ARGUMENT,
+               "one character");
+    EXPECT_ERR(iw_session_update_conversation(NULL, id, names, 1, 1), IW_E_NULL_POINTER,
+               "iw_session is NULL");
+    EXPECT_ERR(iw_session_update_conversation(session, NULL, names, 1, 1), IW_E_NULL_POINTER,
+               "conversation_id is NULL");
+    EXPECT_ERR(iw_session_update_conversation(session, BAD_UTF8, names, 1, 1), IW_E_INVALID_UTF8,
+               "conversation_id");
+    EXPECT_ERR(iw_session_update_conversation(session, "nope", names, 1, 1), IW_E_NOT_FOUND,
+               "no conversation");
+    EXPECT_ERR(iw_session_update_conversation(session, id, NULL, 1, 1), IW_E_NULL_POINTER,
+               "characters is NULL");
+    EXPECT_ERR(iw_session_update_conversation(session, id, bad_names, 1, 1), IW_E_INVALID_UTF8,
+               "characters[0]");
+    EXPECT_ERR(iw_session_update_conversation(session, id, names, 1, 5), IW_E_INVALID_ARGUMENT,
+               "with_player");
+    EXPECT_ERR(iw_session_update_conversation(session, id, names, 0, 1), IW_E_INVALID_ARGUMENT,
+               "at least one character");
+    bad_names[0] = "nobody";
+    EXPECT_ERR(iw_session_update_conversation(session, id, bad_names, 1, 1), IW_E_NOT_FOUND, "nobody");
+    bad_names[0] = BAD_UTF8;
+    /* The narrated action still refused: the failed updates changed nothing. */
+    EXPECT_ERR(iw_session_send_narrated_action_in(session, id, "waves", NULL), IW_E_INVALID_ARGUMENT,
+               "one character");
+    EXPECT_ERR(iw_session_end_conversation(NULL, id), IW_E_NULL_POINTER, "iw_session is NULL");
+    EXPECT_ERR(iw_session_end_conversation(session, NULL), IW_E_NULL_POINTER, "conversation_id is NULL");
+    EXPECT_ERR(iw_session_end_conversation(session, BAD_UTF8), IW_E_INVALID_UTF8, "conversation_id");
+    EXPECT_ERR(iw_session_end_conversation(session, "nope"), IW_E_NOT_FOUND, "no conversation");
+    CHECK(iw_session_end_conversation(session, other_id));
+    EXPECT_ERR(iw_session_end_conversation(session, other_id), IW_E_NOT_FOUND, "no conversation");
+    EXPECT_ERR(iw_session_next_turn(session, other_id, NULL), IW_E_NOT_FOUND, "no conversation");
+
+    /* Feedback and the saved state. */
+    EXPECT_ERR(iw_session_like(NULL, "i", NULL, &request), IW_E_NULL_POINTER, "iw_session is NULL");
+    EXPECT_ERR(iw_session_like(session, NULL, NULL, &request), IW_E_NULL_POINTER,
+               "interaction_id is NULL");
+    EXPECT_ERR(iw_session_like(session, BAD_UTF8, NULL, &request), IW_E_INVALID_UTF8, "interaction_id");
+    EXPECT_ERR(iw_session_like(session, "i", BAD_UTF8, &request), IW_E_INVALID_UTF8, "correlation_id");
+    EXPECT_ERR(iw_session_like(session, "i", NULL, NULL), IW_E_NULL_POINTER, "request_id is NULL");
+    EXPECT_ERR(iw_session_like(session, "", NULL, &request), IW_E_INVALID_ARGUMENT, "not an id");
+    EXPECT_ERR(iw_session_like(session, "a/b", NULL, &request), IW_E_INVALID_ARGUMENT, "not an id");
+    EXPECT_ERR(iw_session_like(session, "i", "c/d", &request), IW_E_INVALID_ARGUMENT, "not an id");
+    types[0] = IW_DISLIKE_TOO_LONG;
+    EXPECT_ERR(iw_session_dislike(NULL, "i", NULL, types, 1, NULL, &request), IW_E_NULL_POINTER,
+               "iw_session is NULL");
+    EXPECT_ERR(iw_session_dislike(session, NULL, NULL, types, 1, NULL, &request), IW_E_NULL_POINTER,
+               "interaction_id is NULL");
+    EXPECT_ERR(iw_session_dislike(session, BAD_UTF8, NULL, types, 1, NULL, &request),
+               IW_E_INVALID_UTF8, "interaction_id");
+    EXPECT_ERR(iw_session_dislike(session, "i", BAD_UTF8, types, 1, NULL, &request),
+               IW_E_INVALID_UTF8, "correlation_id");
+    EXPECT_ERR(iw_session_dislike(session, "i", NULL, NULL, 1, NULL, &request), IW_E_NULL_POINTER,
+               "types is NULL");
+    types[0] = 42;
+    EXPECT_ERR(iw_session_dislike(session, "i", NULL, types, 1, NULL, &request),
+               IW_E_INVALID_ARGUMENT, "types[0] is 42");
+    types[0] = 0;
+    EXPECT_ERR(iw_session_dislike(session, "i", NULL, types, 1, NULL, &request),
+               IW_E_INVALID_ARGUMENT, "IW_DISLIKE_");
+    types[0] = IW_DISLIKE_UNSAFE;
+    EXPECT_ERR(iw_session_dislike(session, "i", NULL, types, 1, BAD_UTF8, &request),
+               IW_E_INVALID_UTF8, "comment");
+    EXPECT_ERR(iw_session_dislike(session, "i", NULL, types, 1, NULL, NULL), IW_E_NULL_POINTER,
+               "request_id is NULL");
+    EXPECT_ERR(iw_session_undo_feedback(NULL, "x/feedbacks/y", &request), IW_E_NULL_POINTER,
+               "iw_session is NULL");
+    EXPECT_ERR(iw_session_undo_feedback(session, NULL, &request), IW_E_NULL_POINTER, "name is NULL");
+    EXPECT_ERR(iw_session_undo_feedback(session, BAD_UTF8, &request), IW_E_INVALID_UTF8, "name");
+    EXPECT_ERR(iw_session_undo_feedback(session, "x/feedbacks/y", NULL), IW_E_NULL_POINTER,
+               "request_id is NULL");
+    EXPECT_ERR(iw_session_undo_feedback(session, "not-a-feedback", &request), IW_E_INVALID_ARGUMENT,
+               "not a feedback name");
+    EXPECT_ERR(iw_session_request_state(NULL, &request), IW_E_NULL_POINTER, "iw_session is NULL");
+    EXPECT_ERR(iw_session_request_state(session, NULL), IW_E_NULL_POINTER, "request_id is NULL");
+    EXPECT(request == 0); /* out-parameters are written only on success */
+
+    /* The dialog. */
+    EXPECT_ERR(iw_session_dialog_count(NULL, &count), IW_E_NULL_POINTER, "iw_session is NULL");
+    EXPECT_ERR(iw_session_dialog_count(session, NULL), IW_E_NULL_POINTER, "count is NULL");
+    CHECK(iw_session_dialog_count(session, &count));
+    EXPECT_ERR(iw_session_dialog_line_at(NULL, 0, &line), IW_E_NULL_POINTER, "iw_session is NULL");
+    EXPECT_ERR(iw_session_dialog_line_at(session, 0, NULL), IW_E_NULL_POINTER, "out is NULL");
+    EXPECT_ERR(iw_session_dialog_line_at(session, count, &line), IW_E_INVALID_ARGUMENT, "out of range");
+
+    /* Items. */
+    memset(&item, 0, sizeof item);
+    item.id = "sword";
+    names[0] = "loot";
+    EXPECT_ERR(iw_session_create_or_update_items(NULL, &item, 1, names, 1), IW_E_NULL_POINTER,
+               "iw_session is NULL");
+    EXPECT_ERR(iw_session_create_or_update_items(session, NULL, 1, names, 1), IW_E_NULL_POINTER,
+               "items is NULL");
+    item.id = NULL;
+    EXPECT_ERR(iw_session_create_or_update_items(session, &item, 1, names, 1), IW_E_NULL_POINTER,
+               "items[0].id is NULL");
+    item.id = BAD_UTF8;
+    EXPECT_ERR(iw_session_create_or_update_items(session, &item, 1, names, 1), IW_E_INVALID_UTF8,
+               "items[0].id");
+    item.id = "";
+    EXPECT_ERR(iw_session_create_or_update_items(session, &item, 1, names, 1), IW_E_INVALID_ARGUMENT,
+               "empty id");
+    item.id = "sword";
+    item.display_name = BAD_UTF8;
+    EXPECT_ERR(iw_session_create_or_update_items(session, &item, 1, names, 1), IW_E_INVALID_UTF8,
+               "items[0].display_name");
+    item.display_name = NULL;
+    item.description = BAD_UTF8;
+    EXPECT_ERR(iw_session_create_or_update_items(session, &item, 1, names, 1), IW_E_INVALID_UTF8,
+               "items[0].description");
+    item.description = NULL;
+    item.property_count = 1;
+    EXPECT_ERR(iw_session_create_or_update_items(session, &item, 1, names, 1), IW_E_NULL_POINTER,
+               "items[0].properties is NULL");
+    item.properties = &kv;
+    EXPECT_ERR(iw_session_create_or_update_items(session, &item, 1, names, 1), IW_E_INVALID_UTF8,
+               "items[0].properties[0].value");
+    item.property_count = 0;
+    EXPECT_ERR(iw_session_create_or_update_items(session, &item, 1, NULL, 1), IW_E_NULL_POINTER,
+               "entities is NULL");
+    EXPECT_ERR(iw_session_create_or_update_items(session, &item, 1, bad_names, 1), IW_E_INVALID_UTF8,
+               "entities[0]");
+    EXPECT_ERR(iw_session_remove_items(NULL, names, 1), IW_E_NULL_POINTER, "iw_session is NULL");
+    EXPECT_ERR(iw_session_remove_items(session, NULL, 1), IW_E_NULL_POINTER, "item_ids is NULL");
+    EXPECT_ERR(iw_session_remove_items(session, bad_names, 1), IW_E_INVALID_UTF8, "item_ids[0]");
+    EXPECT_ERR(iw_session_remove_items(session, names, 0), IW_E_INVALID_ARGUMENT, "no item ids");
+    EXPECT_ERR(iw_session_items_in_entities(NULL, IW_ITEMS_ADD, names, 1, names, 1), IW_E_NULL_POINTER,
+               "iw_session is NULL");
+    EXPECT_ERR(iw_session_items_in_entities(session, 9, names, 1, names, 1), IW_E_INVALID_ARGUMENT,
+               "how is 9");
+    EXPECT_ERR(iw_session_items_in_entities(session, IW_ITEMS_ADD, NULL, 1, names, 1),
+               IW_E_NULL_POINTER, "item_ids is NULL");
+    EXPECT_ERR(iw_session_items_in_entities(session, IW_ITEMS_ADD, bad_names, 1, names, 1),
+               IW_E_INVALID_UTF8, "item_ids[0]");
+    EXPECT_ERR(iw_session_items_in_entities(session, IW_ITEMS_ADD, names, 1, NULL, 1),
+               IW_E_NULL_POINTER, "entity_names is NULL");
+    EXPECT_ERR(iw_session_items_in_entities(session, IW_ITEMS_ADD, names, 1, bad_names, 1),
+               IW_E_INVALID_UTF8, "entity_names[0]");
+    EXPECT_ERR(iw_session_items_in_entities(session, IW_ITEMS_REMOVE, names, 1, names, 0),
+               IW_E_INVALID_ARGUMENT, "no entity names");
+    CHECK(iw_session_end_conversation(session, id));
+}
+
+/* Polls until each of the four calls' results has come, each once: the
+ * saved state succeeds, the feedback on made-up ids may fail. */
+static void wait_call_results(struct iw_session *s, const uint64_t *requests,
+                              const uint32_t *calls) {
+    struct iw_packet packets[16];
+    int seen[4] = {0, 0, 0, 0}, left = 4, i;
+    double deadline = now_s() + WAIT_S;
+    for (i = 0; i < 4; i++) {
+        int j;
+        EXPECT(requests[i] != 0);
+        for (j = 0; j < i; j++) {
+            EXPECT(requests[i] != requests[j]);
+        }
+    }
+    while (left > 0 && now_s() < deadline) {
+        size_t n = 0, k;
+        CHECK(iw_session_poll(s, packets, 16, &n));
+        for (k = 0; k < n; k++) {
+            const struct iw_call_result *c = &packets[k].data.call_result;
+            if (packets[k].kind != IW_PACKET_CALL_RESULT) {
+                continue;
+            }
+            for (i = 0; i < 4 && requests[i] != c->request_id; i++) {
+            }
+            EXPECT(i < 4);
+            EXPECT(!seen[i]);
+            EXPECT(c->call == calls[i]);
+            if (c->call == IW_CALL_SESSION_STATE) {
+                EXPECT(c->grpc_code == 0 && c->data_len > 0);
+            }
+            seen[i] = 1;
+            left--;
+        }
+        sleep_ms(5);
+    }
+    EXPECT(left == 0);
+}
+
+/* Every call of the whole session on a closed session: IW_E_CLOSED, but for
+ * the service's calls (feedback, the saved state) and the dialog. */
+static void after_close(struct iw_client *client) {
+    struct iw_session *s = NULL;
+    char id[IW_CONVERSATION_ID_SIZE];
+    size_t len = 0, count = 0;
+    uint64_t request = 0;
+    uint64_t requests[4] = {0, 0, 0, 0};
+    const uint32_t calls[4] = {IW_CALL_LIKE, IW_CALL_DISLIKE, IW_CALL_UNDO_FEEDBACK,
+                               IW_CALL_SESSION_STATE};
+    const char *names[1];
+    uint32_t types[1] = {IW_DISLIKE_UNTRUE};
+    iw_entity_item item;
+    CHECK(iw_session_open(client, &s));
+    wait_ready(s);
+    names[0] = "alice";
+    CHECK(iw_session_start_conversation(s, names, 1, 1, id, sizeof id, &len));
+    CHECK(iw_session_close(s));
+    EXPECT_ERR(iw_session_change_scene(s, "workspaces/test-ws/scenes/other-scene", NULL), IW_E_CLOSED,
+               "closed");
+    EXPECT_ERR(iw_session_remove_characters(s, names, 1), IW_E_CLOSED, "closed");
+    names[0] = "workspaces/test-ws/characters/carol";
+    EXPECT_ERR(iw_session_add_characters(s, names, 1), IW_E_CLOSED, "closed");
+    names[0] = "alice";
+    EXPECT_ERR(iw_session_start_conversation(s, names, 1, 1, id, sizeof id, &len), IW_E_CLOSED,
+               "closed");
+    EXPECT_ERR(iw_session_send_text_in(s, id, "hi", NULL), IW_E_CLOSED, "closed");
+    EXPECT_ERR(iw_session_send_trigger_in(s, id, "t", NULL, 0, NULL, NULL), IW_E_CLOSED, "closed");
+    EXPECT_ERR(iw_session_next_turn(s, id, NULL), IW_E_CLOSED, "closed");
+    EXPECT_ERR(iw_session_send_narrated_action_in(s, id, "waves", NULL), IW_E_CLOSED, "closed");
+    EXPECT_ERR(iw_session_update_conversation(s, id, names, 1, 0), IW_E_CLOSED, "closed");
+    EXPECT_ERR(iw_session_end_conversation(s, id), IW_E_CLOSED, "closed");
+    /* A refused end keeps the id. */
+    EXPECT_ERR(iw_session_end_conversation(s, id), IW_E_CLOSED, "closed");
+    /* Calls to the service still work, with the session's last token; their
+     * results come (after the final Closed packet, if need be). */
+    CHECK(iw_session_like(s, "i", NULL, &requests[0]));
+    CHECK(iw_session_dislike(s, "i", NULL, types, 1, "x", &requests[1]));
+    CHECK(iw_session_undo_feedback(s, "x/feedbacks/y", &requests[2]));
+    CHECK(iw_session_request_state(s, &requests[3]));
+    wait_call_results(s, requests, calls);
+    memset(&item, 0, sizeof item);
+    item.id = "sword";
+    EXPECT_ERR(iw_session_create_or_update_items(s, &item, 1, NULL, 0), IW_E_CLOSED, "closed");
+    EXPECT_ERR(iw_session_remove_items(s, names, 1), IW_E_CLOSED, "closed");
+    EXPECT_ERR(iw_session_items_in_entities(s, IW_ITEMS_ADD, names, 1, names, 1), IW_E_CLOSED,
+               "closed");
+    CHECK(iw_session_dialog_count(s, &count));
+    CHECK(iw_session_free(s));
+
+    /* A stale handle. */
+    EXPECT_ERR(iw_session_change_scene(s, "workspaces/test-ws/scenes/other-scene", NULL),
+               IW_E_INVALID_HANDLE, "invalid iw_session");
+    EXPECT_ERR(iw_session_add_characters(s, names, 1), IW_E_INVALID_HANDLE, "invalid iw_session");
+    EXPECT_ERR(iw_session_start_conversation(s, names, 1, 1, id, sizeof id, &len),
+               IW_E_INVALID_HANDLE, "invalid iw_session");
+    EXPECT_ERR(iw_session_send_text_in(s, id, "hi", NULL), IW_E_INVALID_HANDLE, "invalid iw_session");
+    EXPECT_ERR(iw_session_end_conversation(s, id), IW_E_INVALID_HANDLE, "invalid iw_session");
+    EXPECT_ERR(iw_session_like(s, "i", NULL, &request), IW_E_INVALID_HANDLE, "invalid iw_session");
+    EXPECT_ERR(iw_session_request_state(s, &request), IW_E_INVALID_HANDLE, "invalid iw_session");
+    EXPECT_ERR(iw_session_dialog_count(s, &count), IW_E_INVALID_HANDLE, "invalid iw_session");
+    EXPECT_ERR(iw_session_remove_items(s, names, 1), IW_E_INVALID_HANDLE, "invalid iw_session");
+}
+
+/* The token provider: configuration, answers, the engine's minting. */
+static void token_misuse(const struct iw_client_config *base, struct iw_client *plain,
+                         struct iw_engine *engine) {
+    struct iw_client_config cc = *base;
+    struct iw_client *client = NULL;
+    struct iw_engine_token token;
+    int frees_before = frees;
+
+    cc.api_key = NULL;
+    cc.api_secret = NULL;
+    cc.token_provider = noop_token;
+    cc.token_provider_userdata = &frees;
+    cc.token_provider_userdata_free = count_free;
+    /* userdata_free runs once whenever iw_client_new read the config... */
+    cc.api_key = "k";
+    EXPECT_ERR(iw_client_new(IW_ABI_VERSION, &cc, &client), IW_E_INVALID_ARGUMENT,
+               "one way to authenticate");
+    EXPECT(frees == frees_before + 1);
+    cc.api_key = NULL;
+    cc.session_token = "t";
+    EXPECT_ERR(iw_client_new(IW_ABI_VERSION, &cc, &client), IW_E_INVALID_ARGUMENT,
+               "one way to authenticate");
+    cc.session_token = NULL;
+    cc.scene = NULL;
+    EXPECT_ERR(iw_client_new(IW_ABI_VERSION, &cc, &client), IW_E_NULL_POINTER, "config->scene");
+    cc.scene = base->scene;
+    EXPECT_ERR(iw_client_new(IW_ABI_VERSION, &cc, NULL), IW_E_NULL_POINTER, "out is NULL");
+    EXPECT(frees == frees_before + 4);
+    /* ...and not when it could not. */
+    cc.struct_size = 8;
+    EXPECT_ERR(iw_client_new(IW_ABI_VERSION, &cc, &client), IW_E_INVALID_ARGUMENT,
+               "iw_client_config_init");
+    cc.struct_size = sizeof cc;
+    EXPECT_ERR(iw_client_new(0, &cc, &client), IW_E_ABI_VERSION, "ABI 0.0");
+    EXPECT(frees == frees_before + 4);
+    EXPECT(client == NULL);
+    CHECK(iw_client_new(IW_ABI_VERSION, &cc, &client));
+    EXPECT(frees == frees_before + 4);
+
+    EXPECT_ERR(iw_client_provide_token(NULL, 1, "t", NULL, "s", 0), IW_E_NULL_POINTER,
+               "iw_client is NULL");
+    EXPECT_ERR(iw_client_provide_token(plain, 1, "t", NULL, "s", 0), IW_E_INVALID_ARGUMENT,
+               "no token provider");
+    EXPECT_ERR(iw_client_provide_token(client, 1, NULL, NULL, "s", 0), IW_E_NULL_POINTER,
+               "token is NULL");
+    EXPECT_ERR(iw_client_provide_token(client, 1, BAD_UTF8, NULL, "s", 0), IW_E_INVALID_UTF8, "token");
+    EXPECT_ERR(iw_client_provide_token(client, 1, "t", BAD_UTF8, "s", 0), IW_E_INVALID_UTF8,
+               "token_type");
+    EXPECT_ERR(iw_client_provide_token(client, 1, "t", NULL, NULL, 0), IW_E_NULL_POINTER,
+               "session_id is NULL");
+    EXPECT_ERR(iw_client_provide_token(client, 1, "t", NULL, BAD_UTF8, 0), IW_E_INVALID_UTF8,
+               "session_id");
+    EXPECT_ERR(iw_client_provide_token(client, 1, "", NULL, "s", 0), IW_E_INVALID_ARGUMENT,
+               "token is empty");
+    EXPECT_ERR(iw_client_provide_token(client, 1, "t", "", "s", 0), IW_E_INVALID_ARGUMENT,
+               "token_type is empty");
+    EXPECT_ERR(iw_client_provide_token(client, 1, "t", NULL, "", 0), IW_E_INVALID_ARGUMENT,
+               "session_id is empty");
+    EXPECT_ERR(iw_client_provide_token(client, 1, "t", NULL, "s", 0), IW_E_NOT_FOUND,
+               "no token request 1");
+    EXPECT_ERR(iw_client_token_failed(NULL, 1, "m"), IW_E_NULL_POINTER, "iw_client is NULL");
+    EXPECT_ERR(iw_client_token_failed(client, 1, BAD_UTF8), IW_E_INVALID_UTF8, "message");
+    EXPECT_ERR(iw_client_token_failed(plain, 1, "m"), IW_E_INVALID_ARGUMENT, "no token provider");
+    EXPECT_ERR(iw_client_token_failed(client, 1, NULL), IW_E_NOT_FOUND, "no token request 1");
+    CHECK(iw_client_free(client));
+    EXPECT(frees == frees_before + 5);
+    EXPECT_ERR(iw_client_provide_token(client, 1, "t", NULL, "s", 0), IW_E_INVALID_HANDLE,
+               "invalid iw_client");
+    EXPECT_ERR(iw_client_token_failed(client, 1, NULL), IW_E_INVALID_HANDLE, "invalid iw_client");
+
+    /* The engine's minting. */
+    EXPECT_ERR(iw_engine_token_init(NULL), IW_E_NULL_POINTER, "token is NULL");
+    CHECK(iw_engine_token_init(&token));
+    EXPECT_ERR(iw_engine_mint_token(NULL, &token), IW_E_NULL_POINTER, "iw_engine is NULL");
+    EXPECT_ERR(iw_engine_mint_token(engine, NULL), IW_E_NULL_POINTER, "token is NULL");
+    EXPECT_ERR(iw_engine_mint_token((struct iw_engine *)plain, &token), IW_E_INVALID_HANDLE,
+               "iw_engine");
+    token.struct_size = 4;
+    EXPECT_ERR(iw_engine_mint_token(engine, &token), IW_E_INVALID_ARGUMENT, "iw_engine_token_init");
+    EXPECT(token.token[0] == '\0');
+    CHECK(iw_engine_token_init(&token));
+    CHECK(iw_engine_mint_token(engine, &token));
+    EXPECT(strlen(token.token) > 0 && strcmp(token.token_type, "Bearer") == 0);
+    EXPECT(strlen(token.session_id) > 0 && token.expires_ms > 0);
+}
+
 /* Dispatch callback that polls and dispatches the same session: both BUSY. */
 static void reenter(struct iw_session *s, const struct iw_packet *p, void *u) {
     struct iw_packet out[1];
@@ -131,6 +635,7 @@ int main(void) {
     struct iw_packet packets[4];
     iw_key_value kv[1];
     uint32_t state = 0;
+    uint64_t request = 0;
     struct iw_session *made_up = (struct iw_session *)(uintptr_t)0x1234;
 
     /* Before the runtime starts: worker threads. */
@@ -323,6 +828,10 @@ int main(void) {
     EXPECT_ERR(iw_session_close(NULL), IW_E_NULL_POINTER, "iw_session is NULL");
     CHECK(iw_session_free(NULL));
 
+    whole_session_misuse(session);
+    after_close(client);
+    token_misuse(&cc, client, engine);
+
     /* Registrations: userdata_free runs exactly once, also when the call fails. */
     frees = 0;
     EXPECT_ERR(iw_session_set_callback(NULL, noop_packet, &frees, count_free), IW_E_NULL_POINTER, "iw_session is NULL");
@@ -487,6 +996,18 @@ int main(void) {
     EXPECT(frees == 1);
     EXPECT_ERR(iw_set_log_callback(noop_log, &frees, count_free, 3), IW_E_SHUTDOWN, "iw_shutdown");
     EXPECT(frees == 2);
+    cc.api_key = NULL;
+    cc.api_secret = NULL;
+    cc.token_provider = noop_token;
+    cc.token_provider_userdata = &frees;
+    cc.token_provider_userdata_free = count_free;
+    EXPECT_ERR(iw_client_new(IW_ABI_VERSION, &cc, &stale_client), IW_E_SHUTDOWN, "iw_shutdown");
+    EXPECT(frees == 3);
+    EXPECT_ERR(iw_client_provide_token(client, 1, "t", NULL, "s", 0), IW_E_SHUTDOWN, "iw_shutdown");
+    EXPECT_ERR(iw_session_change_scene(session, "workspaces/test-ws/scenes/other-scene", NULL),
+               IW_E_SHUTDOWN, "iw_shutdown");
+    EXPECT_ERR(iw_session_request_state(session, &request), IW_E_SHUTDOWN, "iw_shutdown");
+    EXPECT_ERR(iw_session_end_conversation(session, "x"), IW_E_SHUTDOWN, "iw_shutdown");
 
     printf("misuse: OK (%d error checks)\n", checks);
     return 0;

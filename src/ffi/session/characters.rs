@@ -1,10 +1,10 @@
-//! The scene's characters: snapshots the C side reads strings from, and the
-//! character that sends go to.
+//! The scene's characters: snapshots the C side reads strings from, the
+//! character that sends go to, and characters added and removed.
 
 use std::ffi::c_char;
 
 use super::entry::{iw_session, SESSIONS};
-use crate::ffi::args::{out_arg, str_arg};
+use crate::ffi::args::{out_arg, str_arg, str_array_arg};
 use crate::ffi::error::*;
 use crate::ffi::packet::{character_of, iw_character};
 use crate::packet::ConnectionState;
@@ -103,5 +103,48 @@ pub unsafe extern "C" fn iw_session_set_character(
         let entry = SESSIONS.get(session)?;
         let who = str_arg(who, "who")?;
         Ok(entry.session.set_current_character(who)?)
+    }
+}
+
+/// Adds `count` characters (resource names of the session's workspace,
+/// `workspaces/<ws>/characters/<id>`) to the scene. Returns at once; the new
+/// character list arrives as an `IW_PACKET_SCENE_STATUS` (then
+/// `iw_session_character_count` sees it). A character the service does not
+/// know is left out of it, with a warning. Queued like a send while the
+/// session cannot send. Errors: `IW_E_INVALID_ARGUMENT` (no names, a name
+/// that is not a character resource name of the session's workspace),
+/// `IW_E_INVALID_UTF8`, `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`,
+/// `IW_E_CLOSED`, `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn iw_session_add_characters(
+    session: *mut iw_session,
+    names: *const *const c_char,
+    count: usize,
+) -> iw_result {
+    ffi_boundary! {
+        let entry = SESSIONS.get(session)?;
+        let names = str_array_arg(names, count, "names", "count")?;
+        Ok(entry.session.add_characters(&names)?)
+    }
+}
+
+/// Removes `count` characters (agent id, resource name or display name) from
+/// the scene: they leave the character list at once (the next
+/// `iw_session_character_count` snapshot) and every conversation; if the
+/// current character leaves, the first remaining one takes its place.
+/// Errors: `IW_E_NOT_FOUND` (a name not in the scene: nothing is removed),
+/// `IW_E_NOT_READY` (no scene yet), `IW_E_INVALID_ARGUMENT` (no names),
+/// `IW_E_INVALID_UTF8`, `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`,
+/// `IW_E_CLOSED`, `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn iw_session_remove_characters(
+    session: *mut iw_session,
+    names: *const *const c_char,
+    count: usize,
+) -> iw_result {
+    ffi_boundary! {
+        let entry = SESSIONS.get(session)?;
+        let names = str_array_arg(names, count, "names", "count")?;
+        Ok(entry.session.remove_characters(&names)?)
     }
 }

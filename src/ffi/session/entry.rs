@@ -1,14 +1,16 @@
 //! What an `iw_session` handle holds: the core [`Session`], the packets lent
 //! to C by the last poll/dispatch (with the busy flag that guards them), the
-//! character snapshots, and the session's callback registrations.
+//! character and dialog snapshots, the conversations C names by id, and the
+//! session's callback registrations.
 
 use std::cell::{RefCell, UnsafeCell};
-use std::ffi::c_void;
+use std::collections::HashMap;
+use std::ffi::{c_void, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::client::Session;
+use crate::client::{Conversation, Session};
 use crate::ffi::error::*;
 use crate::ffi::handles::{Handle, HandleTable};
 use crate::ffi::library::Held;
@@ -40,8 +42,19 @@ pub(crate) struct Characters {
     pub current: Option<Character>,
 }
 
+/// A line of the last `iw_session_dialog_count` snapshot.
+pub(crate) struct DialogLine {
+    /// `IW_TALKER_*`
+    pub talker: u32,
+    pub text: CString,
+}
+
 pub(crate) struct SessionEntry {
     pub session: Session,
+    /// The group conversations started from C, by id, until ended.
+    pub conversations: Mutex<HashMap<String, Conversation>>,
+    /// What `iw_session_dialog_line_at` lends strings from.
+    pub dialog: Mutex<Vec<DialogLine>>,
     /// Set while a poll or dispatch runs: guards `lent`.
     busy: AtomicBool,
     /// Set by `iw_session_free`: a running dispatch stops.
@@ -59,6 +72,8 @@ impl SessionEntry {
     pub fn new(session: Session) -> Self {
         SessionEntry {
             session,
+            conversations: Mutex::new(HashMap::new()),
+            dialog: Mutex::new(Vec::new()),
             busy: AtomicBool::new(false),
             freed: AtomicBool::new(false),
             lent: UnsafeCell::new(Lent::default()),
@@ -110,6 +125,8 @@ impl Drop for LentGuard<'_> {
 fn release(entry: &SessionEntry) {
     entry.freed.store(true, Ordering::Release);
     entry.session.close();
+    let conversations = std::mem::take(&mut *entry.conversations.lock());
+    drop(conversations);
     // No call of them runs after these return (unless this is one of them):
     // their userdata is released now, or when that call returns.
     register(&entry.handler, None, |_| entry.session.set_handler(None));

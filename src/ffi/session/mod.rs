@@ -1,6 +1,8 @@
 //! `iw_session`: a core [`Session`] behind a generation-checked handle.
 //! Opening, closing, freeing and state here; then the scene's characters,
-//! sending, and receiving (poll, dispatch, callbacks), in that order.
+//! scene changes and items, sending, group conversations, calls (feedback,
+//! saved state) and the dialog, and receiving (poll, dispatch, callbacks),
+//! in that order.
 
 use std::ffi::c_char;
 
@@ -11,18 +13,27 @@ use crate::ffi::error::*;
 use crate::ffi::library::start_runtime;
 
 // In the order of the header (one comment each keeps rustfmt from sorting them).
-// The scene's characters.
+// The scene's characters, added and removed.
 mod characters;
+// Scene changes and entity items.
+mod scene;
 // Sending.
 mod send;
+// Conversations of several characters.
+mod conversations;
+// Feedback, the saved state, the dialog so far.
+mod calls;
 // Receiving: poll, dispatch, callbacks.
 mod receive;
 // What the handle holds (no C functions).
 mod entry;
 
+pub use calls::*;
 pub use characters::*;
+pub use conversations::*;
 pub use entry::*;
 pub use receive::*;
+pub use scene::*;
 pub use send::*;
 
 /// Opens a session with the client's configuration and writes its handle to `*out`.

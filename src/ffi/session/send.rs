@@ -5,7 +5,7 @@ use std::ffi::c_char;
 
 use super::entry::{iw_session, SESSIONS};
 use crate::client::SentIds;
-use crate::ffi::args::{iw_key_value, out_arg, sized_struct_arg, slice_arg, str_arg};
+use crate::ffi::args::{iw_key_value, key_values_arg, out_arg, sized_struct_arg, str_arg};
 use crate::ffi::error::*;
 
 /// Ids of a packet the game sent, as NUL-terminated strings (UUIDs are 36
@@ -80,16 +80,7 @@ pub unsafe extern "C" fn iw_session_send_trigger(
     ffi_boundary! {
         let entry = SESSIONS.get(session)?;
         let name = str_arg(name, "name")?;
-        let parameters = slice_arg(parameters, parameter_count, "parameters", "parameter_count")?
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                Ok((
-                    str_arg(p.key, &format!("parameters[{i}].key"))?,
-                    str_arg(p.value, &format!("parameters[{i}].value"))?,
-                ))
-            })
-            .collect::<FfiResult<Vec<_>>>()?;
+        let parameters = key_values_arg(parameters, parameter_count, "parameters", "parameter_count")?;
         let ids = sent_ids_arg(ids)?;
         write_ids(ids, entry.session.send_trigger(name, &parameters)?);
         Ok(())
@@ -114,7 +105,9 @@ pub unsafe extern "C" fn iw_session_send_narrated_action(
 }
 
 /// Checks the optional `iw_sent_ids` out-parameter before sending.
-unsafe fn sent_ids_arg<'a>(ids: *mut iw_sent_ids) -> FfiResult<Option<&'a mut iw_sent_ids>> {
+pub(super) unsafe fn sent_ids_arg<'a>(
+    ids: *mut iw_sent_ids,
+) -> FfiResult<Option<&'a mut iw_sent_ids>> {
     if ids.is_null() {
         return Ok(None);
     }
@@ -122,7 +115,7 @@ unsafe fn sent_ids_arg<'a>(ids: *mut iw_sent_ids) -> FfiResult<Option<&'a mut iw
     Ok(Some(&mut *ids))
 }
 
-fn write_ids(out: Option<&mut iw_sent_ids>, ids: SentIds) {
+pub(super) fn write_ids(out: Option<&mut iw_sent_ids>, ids: SentIds) {
     let Some(out) = out else { return };
     copy_id(&mut out.packet_id, &ids.packet_id);
     copy_id(&mut out.utterance_id, &ids.utterance_id);
