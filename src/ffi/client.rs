@@ -11,7 +11,7 @@ use super::args::{
 use super::error::*;
 use super::handles::HandleTable;
 use super::library::{check_abi, check_alive, Held};
-use super::token::{iw_token_request_fn, TokenRequests};
+use super::token::TokenRequests;
 use super::userdata::{iw_userdata_free_fn, Userdata};
 use crate::auth::Credentials;
 use crate::client::{
@@ -27,7 +27,7 @@ pub struct iw_client {
 /// connections) and, when the game gives tokens, its token provider.
 pub(crate) struct ClientEntry {
     pub client: client::Client,
-    pub tokens: Option<Arc<TokenRequests>>,
+    pub tokens: Option<Arc<TokenRequests<iw_client>>>,
 }
 
 fn new_client(config: ClientConfig) -> Result<client::Client, client::Error> {
@@ -546,6 +546,106 @@ pub(crate) unsafe fn continuation_arg(
         return Ok(Some(Continuation::DialogHistory(dialog)));
     }
     Ok(None)
+}
+
+/// The library needs a session token (a session opens, its token nears its
+/// expiry, or the service refused it): answer request `request_id` with
+/// `iw_client_provide_token` or `iw_client_token_failed`, now or later, from
+/// any thread. `workspace` is the workspace id the token is for (your
+/// backend's GenerateToken takes `workspaces/<workspace>`); `session_id` is
+/// the session to keep (a renewal) or NULL for a new session. Both strings
+/// live until the callback returns. Runs on a library thread: return quickly
+/// (ask your backend asynchronously); do not call `iw_shutdown` from it.
+pub type iw_token_request_fn = Option<
+    unsafe extern "C" fn(
+        client: *mut iw_client,
+        request_id: u64,
+        workspace: *const c_char,
+        session_id: *const c_char,
+        userdata: *mut c_void,
+    ),
+>;
+
+fn provider_of(client: *const iw_client) -> FfiResult<Arc<TokenRequests<iw_client>>> {
+    CLIENTS.get(client)?.tokens.clone().ok_or_else(|| {
+        FfiError::new(
+            IW_E_INVALID_ARGUMENT,
+            "the client has no token provider (iw_client_config.token_provider)",
+        )
+    })
+}
+
+/// Answers token request `request_id` (from the client's `token_provider`)
+/// with a session token from your backend's GenerateToken answer: `token`,
+/// its `token_type` (NULL: "Bearer"), its `session_id`, and when it expires
+/// in ms since the Unix epoch (0: unknown, taken as one hour from now; the
+/// library asks for a new one shortly before it expires). Everything is
+/// copied. Call it from any thread, inside the callback or later.
+///
+/// Each request is answered once: `IW_E_NOT_FOUND` for a request already
+/// answered, or one the session stopped waiting for (the session's connect
+/// timeout, `iw_client_config.connect_timeout_ms`, bounds the wait; a closed
+/// session or a freed client ends it). The arguments are checked before the
+/// request is taken, so a refused answer can be given again.
+/// Errors: `IW_E_NOT_FOUND`, `IW_E_INVALID_ARGUMENT` (empty token or
+/// session id, or a client without a token provider), `IW_E_INVALID_UTF8`,
+/// `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn iw_client_provide_token(
+    client: *const iw_client,
+    request_id: u64,
+    token: *const c_char,
+    token_type: *const c_char,
+    session_id: *const c_char,
+    expires_ms: i64,
+) -> iw_result {
+    ffi_boundary! {
+        let requests = provider_of(client)?;
+        let token = string_arg(token, "token")?;
+        let token_type = optional_string_arg(token_type, "token_type")?
+            .unwrap_or_else(|| "Bearer".to_string());
+        let session_id = string_arg(session_id, "session_id")?;
+        for (value, name) in [(&token, "token"), (&token_type, "token_type"), (&session_id, "session_id")] {
+            if value.is_empty() {
+                return Err(FfiError::new(IW_E_INVALID_ARGUMENT, format!("{name} is empty")));
+            }
+        }
+        let expires_at = if expires_ms > 0 {
+            UNIX_EPOCH + Duration::from_millis(expires_ms as u64)
+        } else {
+            SystemTime::now() + Duration::from_secs(3600)
+        };
+        requests.answer(
+            request_id,
+            Ok(SessionToken {
+                token,
+                token_type,
+                session_id,
+                expires_at,
+            }),
+        )
+    }
+}
+
+/// Answers token request `request_id` with a failure (your backend is
+/// unreachable, refused, ...): `message` (NULL: none given) is copied into the
+/// `IW_PACKET_ERROR` the session reports. The session treats it like a
+/// service that is unavailable for a moment: it retries with backoff (a new
+/// request, a new id) up to `iw_client_config.reconnect_max_attempts`.
+/// Errors: as `iw_client_provide_token` (`IW_E_NOT_FOUND` for a request not
+/// waiting). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn iw_client_token_failed(
+    client: *const iw_client,
+    request_id: u64,
+    message: *const c_char,
+) -> iw_result {
+    ffi_boundary! {
+        let requests = provider_of(client)?;
+        let message = optional_string_arg(message, "message")?
+            .unwrap_or_else(|| "no reason given".to_string());
+        requests.answer(request_id, Err(message))
+    }
 }
 
 #[cfg(test)]

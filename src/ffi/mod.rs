@@ -48,5 +48,4 @@ pub use log::*;
 pub use names::*;
 pub use packet::*;
 pub use session::*;
-pub use token::*;
 pub use userdata::*;

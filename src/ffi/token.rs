@@ -9,41 +9,25 @@ use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CString};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::oneshot;
 
-use super::args::{optional_string_arg, string_arg};
-use super::client::{iw_client, CLIENTS};
 use super::error::*;
 use super::handles::Handle;
 use super::userdata::Userdata;
 use crate::client::{SessionToken, TokenFuture, TokenProvider, TokenRequest};
 
-/// The library needs a session token (a session opens, its token nears its
-/// expiry, or the service refused it): answer request `request_id` with
-/// `iw_client_provide_token` or `iw_client_token_failed`, now or later, from
-/// any thread. `workspace` is the workspace id the token is for (your
-/// backend's GenerateToken takes `workspaces/<workspace>`); `session_id` is
-/// the session to keep (a renewal) or NULL for a new session. Both strings
-/// live until the callback returns. Runs on a library thread: return quickly
-/// (ask your backend asynchronously); do not call `iw_shutdown` from it.
-pub type iw_token_request_fn = Option<
-    unsafe extern "C" fn(
-        client: *mut iw_client,
-        request_id: u64,
-        workspace: *const c_char,
-        session_id: *const c_char,
-        userdata: *mut c_void,
-    ),
->;
+/// The answer to a request: a token, or why there is none.
+pub(crate) type Answer = Result<SessionToken, String>;
 
-type Answer = Result<SessionToken, String>;
+/// The game's callback (`iw_token_request_fn`); `C` is the client's handle type.
+pub(crate) type Callback<C> =
+    unsafe extern "C" fn(*mut C, u64, *const c_char, *const c_char, *mut c_void);
 
 /// The game's callback and its userdata.
-struct Registration {
-    callback: unsafe extern "C" fn(*mut iw_client, u64, *const c_char, *const c_char, *mut c_void),
+struct Registration<C> {
+    callback: Callback<C>,
     userdata: Userdata,
 }
 
@@ -56,29 +40,20 @@ thread_local! {
 
 /// A client's token provider: the registration and the requests waiting
 /// for the game's answer.
-pub(crate) struct TokenRequests {
+pub(crate) struct TokenRequests<C> {
     /// Held for reading while the callback runs; `release` takes it for
     /// writing, so that once the client is freed no callback runs.
-    registration: RwLock<Option<Registration>>,
+    registration: RwLock<Option<Registration<C>>>,
     /// Set by `release`: no callback starts after it.
     released: AtomicBool,
     pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
     next_id: AtomicU64,
     /// The handle the callback is given (set once the client is registered).
-    client: OnceLock<Handle<iw_client>>,
+    client: OnceLock<Handle<C>>,
 }
 
-impl TokenRequests {
-    pub fn new(
-        callback: unsafe extern "C" fn(
-            *mut iw_client,
-            u64,
-            *const c_char,
-            *const c_char,
-            *mut c_void,
-        ),
-        userdata: Userdata,
-    ) -> Arc<Self> {
+impl<C: 'static> TokenRequests<C> {
+    pub fn new(callback: Callback<C>, userdata: Userdata) -> Arc<Self> {
         Arc::new(TokenRequests {
             registration: RwLock::new(Some(Registration { callback, userdata })),
             released: AtomicBool::new(false),
@@ -94,7 +69,7 @@ impl TokenRequests {
         TokenProvider::new(move |request| requests.ask(request))
     }
 
-    pub fn set_client(&self, client: *mut iw_client) {
+    pub fn set_client(&self, client: *mut C) {
         let _ = self.client.set(Handle::of(client));
     }
 
@@ -163,7 +138,7 @@ impl TokenRequests {
     }
 
     /// Answers request `id`.
-    fn answer(&self, id: u64, answer: Answer) -> FfiResult {
+    pub fn answer(&self, id: u64, answer: Answer) -> FfiResult {
         let not_found = || {
             FfiError::new(
                 IW_E_NOT_FOUND,
@@ -195,95 +170,13 @@ impl TokenRequests {
 }
 
 /// A request the core waits for; leaves the map when the core stops waiting.
-struct Waiting {
-    requests: Arc<TokenRequests>,
+struct Waiting<C: 'static> {
+    requests: Arc<TokenRequests<C>>,
     id: u64,
 }
 
-impl Drop for Waiting {
+impl<C: 'static> Drop for Waiting<C> {
     fn drop(&mut self) {
         self.requests.pending.lock().remove(&self.id);
-    }
-}
-
-fn provider_of(client: *const iw_client) -> FfiResult<Arc<TokenRequests>> {
-    CLIENTS.get(client)?.tokens.clone().ok_or_else(|| {
-        FfiError::new(
-            IW_E_INVALID_ARGUMENT,
-            "the client has no token provider (iw_client_config.token_provider)",
-        )
-    })
-}
-
-/// Answers token request `request_id` (from the client's `token_provider`)
-/// with a session token from your backend's GenerateToken answer: `token`,
-/// its `token_type` (NULL: "Bearer"), its `session_id`, and when it expires
-/// in ms since the Unix epoch (0: unknown, taken as one hour from now; the
-/// library asks for a new one shortly before it expires). Everything is
-/// copied. Call it from any thread, inside the callback or later.
-///
-/// Each request is answered once: `IW_E_NOT_FOUND` for a request already
-/// answered, or one the session stopped waiting for (the session's connect
-/// timeout, `iw_client_config.connect_timeout_ms`, bounds the wait; a closed
-/// session or a freed client ends it). The arguments are checked before the
-/// request is taken, so a refused answer can be given again.
-/// Errors: `IW_E_NOT_FOUND`, `IW_E_INVALID_ARGUMENT` (empty token or
-/// session id, or a client without a token provider), `IW_E_INVALID_UTF8`,
-/// `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`. Thread-safe.
-#[no_mangle]
-pub unsafe extern "C" fn iw_client_provide_token(
-    client: *const iw_client,
-    request_id: u64,
-    token: *const c_char,
-    token_type: *const c_char,
-    session_id: *const c_char,
-    expires_ms: i64,
-) -> iw_result {
-    ffi_boundary! {
-        let requests = provider_of(client)?;
-        let token = string_arg(token, "token")?;
-        let token_type = optional_string_arg(token_type, "token_type")?
-            .unwrap_or_else(|| "Bearer".to_string());
-        let session_id = string_arg(session_id, "session_id")?;
-        for (value, name) in [(&token, "token"), (&token_type, "token_type"), (&session_id, "session_id")] {
-            if value.is_empty() {
-                return Err(FfiError::new(IW_E_INVALID_ARGUMENT, format!("{name} is empty")));
-            }
-        }
-        let expires_at = if expires_ms > 0 {
-            UNIX_EPOCH + Duration::from_millis(expires_ms as u64)
-        } else {
-            SystemTime::now() + Duration::from_secs(3600)
-        };
-        requests.answer(
-            request_id,
-            Ok(SessionToken {
-                token,
-                token_type,
-                session_id,
-                expires_at,
-            }),
-        )
-    }
-}
-
-/// Answers token request `request_id` with a failure (your backend is
-/// unreachable, refused, ...): `message` (NULL: none given) is copied into the
-/// `IW_PACKET_ERROR` the session reports. The session treats it like a
-/// service that is unavailable for a moment: it retries with backoff (a new
-/// request, a new id) up to `iw_client_config.reconnect_max_attempts`.
-/// Errors: as `iw_client_provide_token` (`IW_E_NOT_FOUND` for a request not
-/// waiting). Thread-safe.
-#[no_mangle]
-pub unsafe extern "C" fn iw_client_token_failed(
-    client: *const iw_client,
-    request_id: u64,
-    message: *const c_char,
-) -> iw_result {
-    ffi_boundary! {
-        let requests = provider_of(client)?;
-        let message = optional_string_arg(message, "message")?
-            .unwrap_or_else(|| "no reason given".to_string());
-        requests.answer(request_id, Err(message))
     }
 }

@@ -593,6 +593,7 @@ int main(void) {
     cc.user_name = "Tester";
     cc.capabilities = IW_CAP_DEFAULT & ~IW_CAP_AUDIO;
     cc.scene_timeout_ms = SCENE_TIMEOUT_MS;
+    cc.connect_timeout_ms = CONNECT_TIMEOUT_MS;
     cc.continuation_state = state;
     cc.continuation_state_len = state_len;
     reopen_and_remember(&cc, "the password is walnut");
