@@ -108,6 +108,7 @@ fn run_with_env(mut cmd: Command, stdin: &str, limit: Duration, env: &[(&str, &s
         .env_remove("INWORLD_KEY")
         .env_remove("INWORLD_SECRET")
         .env_remove("INWORLD_SCENE")
+        .env_remove("INWORLD_CONTINUE")
         // The chat gives up on a reply that stops arriving; here only a hang may.
         .env("INWORLD_CHAT_REPLY_TIMEOUT", "3600")
         .envs(env.iter().copied());
@@ -341,6 +342,61 @@ fn chat_sample_commands() {
     assert!(out.contains("commands: /trigger NAME"), "{out}");
     assert!(out.contains("Marta: Safe roads, Traveler."), "{out}");
     assert!(out.contains("Bye."), "{out}");
+}
+
+/// The whole session from the chat: a group conversation with next turns,
+/// feedback, characters removed and added back by name, an unknown one, a
+/// scene that does not exist (the chat goes on in its scene), a scene change,
+/// a saved session, and a second run that continues it.
+#[test]
+fn chat_sample_whole_session() {
+    let exe = compile_c("chat_whole_session", &["samples/c/chat.c"]);
+    let state = out_dir().join("chat_whole_session.state");
+    let _ = std::fs::remove_file(&state);
+    let script = format!(
+        "/talk marta finn\nany news?\n/next\n/like\n/dislike too long\n/talk\n\
+         /remove finn\n/add finn\n/add nobody\nI lost my ring near the mill\n/save {}\n\
+         /scene nowhere\nhello again\n/scene gate\nhi\n/quit\n",
+        state.display()
+    );
+    let out = run_plain(&exe, &script).stdout;
+    for expected in [
+        "Talking with Marta and Finn",
+        "Marta: They say the old mill is haunted again.",
+        "Finn: A new face!",
+        "[liked Finn's reply]",
+        "[disliked Finn's reply]",
+        "Back to one-to-one: talking to Marta",
+        "[Finn left; characters: Marta, Sergeant Holt]",
+        "[scene workspaces/demo/scenes/tavern: Marta, Sergeant Holt, Finn]",
+        "[warning: character \"workspaces/demo/characters/nobody\" not found]",
+        "[saved ",
+        "NOT_FOUND: scene \"workspaces/demo/scenes/nowhere\" not found",
+        "[scene workspaces/demo/scenes/gate: Sergeant Holt, Finn]",
+        "Sergeant Holt: Evening.",
+        "Bye.",
+    ] {
+        assert!(out.contains(expected), "no {expected:?} in:\n{out}");
+    }
+    // Still in the tavern after the refused scene: Marta answers.
+    let after_refusal = &out[out.find("> hello again").expect(&out)..];
+    assert!(after_refusal.contains("Marta:"), "{out}");
+
+    let state_path = state.to_str().unwrap();
+    let again = run_with_env(
+        Command::new(&exe),
+        "do you remember me?\n/quit\n",
+        PLAIN_LIMIT,
+        &[("INWORLD_CONTINUE", state_path)],
+    );
+    assert_eq!(again.code, Some(0), "{}\n{}", again.stdout, again.stderr);
+    assert!(
+        again
+            .stdout
+            .contains("The last thing you told me was: I lost my ring near the mill"),
+        "{}",
+        again.stdout
+    );
 }
 
 /// Runs the chat against `host` (not its in-process engine); exit code 1 and
