@@ -450,6 +450,15 @@
 #define IW_PACKET_CALL_RESULT 18
 
 /**
+ * `iw_packet.kind`: a change of the scene went out to the service
+ * (`data.scene_mutation`): a scene change, or characters added or removed
+ * (by the game, or for a conversation); the packet's `ids` are those of the
+ * packet that carried it. The new `IW_PACKET_SCENE_STATUS` follows once the
+ * service made it.
+ */
+#define IW_PACKET_SCENE_MUTATION 19
+
+/**
  * `iw_text.source`: not given.
  */
 #define IW_TEXT_SOURCE_UNKNOWN 0
@@ -627,6 +636,21 @@
  * `iw_error.reconnect_type`: reconnect at `reconnect_time_ms`.
  */
 #define IW_RECONNECT_TIMEOUT 3
+
+/**
+ * `iw_scene_mutation.what`: load the scene `scene`.
+ */
+#define IW_MUTATION_LOAD_SCENE 1
+
+/**
+ * `iw_scene_mutation.what`: add the characters of `names` (resource names).
+ */
+#define IW_MUTATION_ADD_CHARACTERS 2
+
+/**
+ * `iw_scene_mutation.what`: remove the characters of `names` (agent ids).
+ */
+#define IW_MUTATION_REMOVE_CHARACTERS 3
 
 /**
  * `iw_call_result.call`: a like (`name` is the feedback's name, for undo).
@@ -1319,6 +1343,26 @@ typedef struct iw_call_result {
 } iw_call_result;
 
 /**
+ * `data` of `IW_PACKET_SCENE_MUTATION`.
+ */
+typedef struct iw_scene_mutation {
+  /**
+   * `IW_MUTATION_*`
+   */
+  uint32_t what;
+  /**
+   * For `IW_MUTATION_LOAD_SCENE`: the scene's (or single character's)
+   * resource name; empty otherwise.
+   */
+  struct iw_str scene;
+  /**
+   * The characters added (resource names) or removed (agent ids).
+   */
+  const struct iw_str *names;
+  size_t name_count;
+} iw_scene_mutation;
+
+/**
  * Per-kind data of a packet: read the member named by `iw_packet.kind`.
  * `reserved` fixes the size so that new kinds do not change it.
  */
@@ -1340,6 +1384,7 @@ typedef union iw_packet_data {
   struct iw_overflow overflow;
   struct iw_send_failed send_failed;
   struct iw_call_result call_result;
+  struct iw_scene_mutation scene_mutation;
   uint64_t reserved[16];
 } iw_packet_data;
 
@@ -1704,7 +1749,8 @@ iw_result iw_scene_change_init(struct iw_scene_change *change);
  * does, the configuration `change` carries goes out, then the new scene is
  * loaded (`change` NULL: only the name). Returns at once.
  *
- * The new character list arrives as an `IW_PACKET_SCENE_STATUS` (sends made
+ * An `IW_PACKET_SCENE_MUTATION` tells when the change went out; the new
+ * character list arrives as an `IW_PACKET_SCENE_STATUS` (sends made
  * meanwhile wait for it); the current character stays if it is in the new
  * scene, else it is the first. Conversations started before the change
  * start anew in the new scene. A scene the service does not have gives an

@@ -14,7 +14,7 @@ use inworld::client::{
 };
 use inworld::packet::{
     CallKind, CallResult, ConnectionState, ControlAction, ConversationEventKind, Packet,
-    PacketBody, SceneStatus, SendFailure,
+    PacketBody, SceneMutation, SceneStatus, SendFailure,
 };
 use inworld::protocol::ai::inworld::packets::entities::items_operation_event::Operation;
 use inworld::protocol::ai::inworld::packets::inworld_packet::Packet as WirePacket;
@@ -60,6 +60,28 @@ fn next_status(session: &Session) -> SceneStatus {
     scene_status(&p).unwrap().clone()
 }
 
+/// Waits for the next scene status; returns the scene mutations that went
+/// out before it (each with its packet id) too.
+fn mutations_then_status(session: &Session) -> (Vec<SceneMutation>, SceneStatus) {
+    let (seen, status) = wait_for(session, "a scene status", |p| {
+        if let PacketBody::Error(e) = &p.body {
+            panic!("error while waiting for a scene status: {e:?}");
+        }
+        scene_status(p).is_some()
+    });
+    let mutations = seen
+        .iter()
+        .filter_map(|p| match &p.body {
+            PacketBody::SceneMutation(m) => {
+                assert!(!p.ids.packet_id.is_empty(), "{p:?}");
+                Some(m.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    (mutations, scene_status(&status).unwrap().clone())
+}
+
 fn call_result(session: &Session, request_id: u64) -> CallResult {
     let (_, p) = wait_for(
         session,
@@ -103,7 +125,13 @@ fn a_scene_change_replaces_the_characters_and_sends_wait_for_it() {
         .unwrap();
     // Sent while the new scene loads: it goes out once the scene is there.
     let ids = session.send_text("hello in the new room").unwrap();
-    let status = next_status(&session);
+    let (mutations, status) = mutations_then_status(&session);
+    assert_eq!(
+        mutations,
+        [SceneMutation::LoadScene {
+            scene: OTHER_SCENE.into()
+        }]
+    );
     assert_eq!(status.name, OTHER_SCENE);
     assert_eq!(display_names(&status), ["Carol", "Alice"]);
     assert_eq!(session_names(&session), ["Carol", "Alice"]);
@@ -254,7 +282,13 @@ fn characters_are_added_and_removed_at_run_time() {
     let engine = engine_with(|c| c.record = true);
     let (session, _) = open_ready(config_for(&engine));
     session.add_characters(&[CAROL]).unwrap();
-    let status = next_status(&session);
+    let (mutations, status) = mutations_then_status(&session);
+    assert_eq!(
+        mutations,
+        [SceneMutation::AddCharacters {
+            names: vec![CAROL.into()]
+        }]
+    );
     assert_eq!(display_names(&status), ["Alice", "Bob", "Carol"]);
     assert_eq!(session_names(&session), ["Alice", "Bob", "Carol"]);
     session.set_current_character("carol").unwrap();
@@ -264,10 +298,17 @@ fn characters_are_added_and_removed_at_run_time() {
 
     // Removing the current character: the first remaining one takes over.
     let carol = agent_of(&session, "Carol");
+    let bob = agent_of(&session, "Bob");
     session.remove_characters(&["Carol", "Bob"]).unwrap();
     assert_eq!(session_names(&session), ["Alice"]);
     assert_eq!(session.current_character().unwrap().display_name, "Alice");
-    let status = next_status(&session);
+    let (mutations, status) = mutations_then_status(&session);
+    assert_eq!(
+        mutations,
+        [SceneMutation::RemoveCharacters {
+            agent_ids: vec![carol.as_str().into(), bob.as_str().into()]
+        }]
+    );
     assert_eq!(display_names(&status), ["Alice"]);
     let unloaded = engine.received_packets().into_iter().any(|(_, p)| {
         matches!(p.packet, Some(WirePacket::Mutation(m)) if format!("{m:?}").contains(&carol))

@@ -170,8 +170,9 @@ impl Session {
     /// Changes the scene on the same session (a scene or a single
     /// character's resource name, in the session's workspace), as the Node
     /// SDK does: the configuration `change` carries, then LoadScene when the
-    /// name differs. The character list is replaced when the new status
-    /// arrives (a SceneStatus packet); the current character stays if it is
+    /// name differs (a SceneMutation packet tells the game when it went
+    /// out). The character list is replaced when the new status arrives (a
+    /// SceneStatus packet); the current character stays if it is
     /// in the new scene, else it is the first. Sends made meanwhile wait
     /// for it. A scene the service does not have gives an Error packet
     /// (NOT_FOUND), and the session carries on in its previous scene; one

@@ -6,7 +6,8 @@
 use super::{
     Actor, ActorKind, AudioChunk, Character, CharacterAssets, Control, ControlAction,
     ConversationEvent, ConversationEventKind, CustomEvent, Emotion, LogEvent, Packet, PacketBody,
-    PacketIds, Parameter, Phoneme, Routing, SceneStatus, Text, TextEvent, TextSource,
+    PacketIds, Parameter, Phoneme, Routing, SceneMutation, SceneStatus, Text, TextEvent,
+    TextSource,
 };
 use crate::protocol::ai::inworld::packets as wire;
 use crate::protocol::packets::timestamp_ms;
@@ -123,6 +124,25 @@ fn body_from(payload: Payload) -> PacketBody {
                     interaction_id: c.interaction_id.into(),
                     utterance_ids: c.utterance_id.into_iter().map(Text::from).collect(),
                 }
+            }
+            Some(wire::mutation_event::Mutation::LoadScene(l)) => {
+                PacketBody::SceneMutation(SceneMutation::LoadScene {
+                    scene: l.name.into(),
+                })
+            }
+            Some(wire::mutation_event::Mutation::LoadCharacters(l)) => {
+                PacketBody::SceneMutation(SceneMutation::AddCharacters {
+                    names: l.name.into_iter().map(|n| Text::from(n.name)).collect(),
+                })
+            }
+            Some(wire::mutation_event::Mutation::UnloadCharacters(u)) => {
+                PacketBody::SceneMutation(SceneMutation::RemoveCharacters {
+                    agent_ids: u
+                        .agents
+                        .into_iter()
+                        .map(|a| Text::from(a.agent_id))
+                        .collect(),
+                })
             }
             _ => PacketBody::Unknown,
         },
@@ -464,6 +484,22 @@ mod tests {
                 interaction_id: "i".into(),
                 utterance_ids: vec!["u1".into()]
             }
+        );
+        assert_eq!(
+            from_wire(packet(Payload::Mutation(wire::MutationEvent {
+                mutation: Some(wire::mutation_event::Mutation::LoadCharacters(
+                    wire::LoadCharacters {
+                        name: vec![wire::load_characters::CharacterName {
+                            name: "workspaces/w/characters/c".into(),
+                            ..Default::default()
+                        }],
+                    }
+                )),
+            })))
+            .body,
+            PacketBody::SceneMutation(SceneMutation::AddCharacters {
+                names: vec!["workspaces/w/characters/c".into()]
+            })
         );
         let log = from_wire(packet(Payload::Log(wire::LogsEvent {
             text: "t".into(),

@@ -219,6 +219,12 @@ pub enum PacketBody {
     /// The answer to a call made on the session (feedback, saved state),
     /// tagged with the request id the call returned.
     CallResult(CallResult),
+    /// A change of the scene went out to the service (a scene change,
+    /// characters added or removed, by the game or for a conversation), with
+    /// the ids of the packet that carried it; the new `SceneStatus` follows
+    /// when the service has made it. A service that echoes mutations gives
+    /// the same packet.
+    SceneMutation(SceneMutation),
     /// A server packet of a kind this version does not model.
     Unknown,
 }
@@ -248,6 +254,7 @@ pub enum PacketKind {
     Overflow = 16,
     SendFailed = 17,
     CallResult = 18,
+    SceneMutation = 19,
 }
 
 impl PacketBody {
@@ -271,6 +278,7 @@ impl PacketBody {
             PacketBody::Overflow { .. } => PacketKind::Overflow,
             PacketBody::SendFailed(_) => PacketKind::SendFailed,
             PacketBody::CallResult(_) => PacketKind::CallResult,
+            PacketBody::SceneMutation(_) => PacketKind::SceneMutation,
             PacketBody::Unknown => PacketKind::Unknown,
         }
     }
@@ -524,6 +532,18 @@ pub struct CallResult {
     pub name: Text,
     pub data: Vec<u8>,
     pub version: Text,
+}
+
+/// What a scene mutation asked of the service: one of the three.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum SceneMutation {
+    /// Load this scene (or single character's) resource name.
+    LoadScene { scene: Text },
+    /// Add these characters (resource names).
+    AddCharacters { names: Vec<Text> },
+    /// Remove these characters (agent ids).
+    RemoveCharacters { agent_ids: Vec<Text> },
 }
 
 /// A send of the game's that did not make it (see [`SendFailure`]).

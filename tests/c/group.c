@@ -39,6 +39,11 @@ struct seen {
     char scene_name[256];
     size_t scene_characters;
     int scene_statuses;
+    /* The last scene mutation that went out, and how many did. */
+    uint32_t mutation_what;
+    char mutation_scene[256];
+    char mutation_name[256]; /* its first character */
+    int mutations;
     struct call calls[8];
     size_t call_count;
     int errors_allowed;
@@ -64,6 +69,14 @@ static void take(struct seen *s, struct reply *r, const struct iw_packet *p) {
         snprintf(s->scene_name, sizeof s->scene_name, "%s", p->data.scene.name.ptr);
         s->scene_characters = p->data.scene.character_count;
         s->scene_statuses++;
+    } else if (p->kind == IW_PACKET_SCENE_MUTATION) {
+        const struct iw_scene_mutation *m = &p->data.scene_mutation;
+        EXPECT(p->ids.packet_id.len > 0);
+        s->mutation_what = m->what;
+        snprintf(s->mutation_scene, sizeof s->mutation_scene, "%s", m->scene.ptr);
+        snprintf(s->mutation_name, sizeof s->mutation_name, "%s",
+                 m->name_count > 0 ? m->names[0].ptr : "");
+        s->mutations++;
     } else if (p->kind == IW_PACKET_CALL_RESULT) {
         const struct iw_call_result *c = &p->data.call_result;
         struct call *mine;
@@ -144,14 +157,20 @@ static const struct call *wait_call(struct iw_session *session, struct seen *s, 
     return NULL;
 }
 
+/* Whether the last scene status is one after the `after`th, of scene `name`
+ * with `count` characters. */
+static int scene_is(const struct seen *s, int after, const char *name, size_t count) {
+    return s->scene_statuses > after && strcmp(s->scene_name, name) == 0 &&
+           s->scene_characters == count;
+}
+
 /* Waits for a scene status after the `after`th one, of scene `name` with
- * `count` characters. */
+ * `count` characters (an earlier change's status may come first). */
 static void wait_scene(struct iw_session *session, struct seen *s, int after, const char *name,
                        size_t count) {
     double deadline = now_s() + WAIT_S;
-    while (s->scene_statuses <= after && now_s() < deadline) pump(session, s, NULL);
-    if (s->scene_statuses <= after || strcmp(s->scene_name, name) != 0 ||
-        s->scene_characters != count) {
+    while (!scene_is(s, after, name, count) && now_s() < deadline) pump(session, s, NULL);
+    if (!scene_is(s, after, name, count)) {
         FAIL("no scene status of %s with %zu characters (last: %s, %zu)", name, count,
              s->scene_name, s->scene_characters);
     }
@@ -435,7 +454,7 @@ int main(void) {
     uint8_t *state = NULL;
     size_t state_len = 0, i;
     const char *members[3];
-    int statuses;
+    int statuses, mutations_before;
 
     memset(&s, 0, sizeof s);
     engine = start_engine("test", address, sizeof address, scene, sizeof scene);
@@ -539,6 +558,7 @@ int main(void) {
 
     /* Bob leaves at once, and comes back with the next scene status. */
     members[0] = "Bob";
+    mutations_before = s.mutations;
     CHECK(iw_session_remove_characters(session, members, 1));
     EXPECT(character_count(session) == 2);
     EXPECT_ERR(iw_session_set_character(session, "Bob"), IW_E_NOT_FOUND, "Bob");
@@ -546,6 +566,10 @@ int main(void) {
     statuses = s.scene_statuses;
     CHECK(iw_session_add_characters(session, members, 1));
     wait_scene(session, &s, statuses, SCENE, 3);
+    /* Each went out as a scene mutation, before the status. */
+    EXPECT(s.mutations == mutations_before + 2);
+    EXPECT(s.mutation_what == IW_MUTATION_ADD_CHARACTERS);
+    EXPECT(strcmp(s.mutation_name, BOB) == 0);
     CHECK(iw_session_set_character(session, "Bob"));
     CHECK(iw_session_set_character(session, "Alice"));
 
@@ -639,6 +663,8 @@ int main(void) {
         statuses = s.scene_statuses;
         CHECK(iw_session_change_scene(session, OTHER_SCENE, &change));
         wait_scene(session, &s, statuses, OTHER_SCENE, 2);
+        EXPECT(s.mutation_what == IW_MUTATION_LOAD_SCENE);
+        EXPECT(strcmp(s.mutation_scene, OTHER_SCENE) == 0);
         EXPECT(character_count(session) == 2);
         CHECK(iw_session_current_character(session, &current));
         EXPECT(str_eq(current.display_name, "Alice"));

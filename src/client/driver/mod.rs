@@ -725,8 +725,16 @@ impl Driver {
 
     fn write(&self, packet: InworldPacket) {
         if let Some(out) = &self.out {
+            // The game sees each change of the scene as it goes out.
+            let mutation = is_scene_mutation(&packet).then(|| packet.clone());
             // A closed stream shows up on the inbound side; nothing to do here.
-            let _ = out.send(Box::new(packet));
+            if out.send(Box::new(packet)).is_ok() {
+                if let Some(mutation) = mutation {
+                    self.shared
+                        .delivery
+                        .deliver(crate::packet::convert::from_wire(mutation));
+                }
+            }
         }
     }
 
@@ -1017,6 +1025,19 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
+}
+
+/// A packet that loads a scene, or adds or removes characters.
+fn is_scene_mutation(packet: &InworldPacket) -> bool {
+    use crate::protocol::ai::inworld::packets::inworld_packet::Packet as Payload;
+    use crate::protocol::ai::inworld::packets::mutation_event::Mutation;
+    matches!(
+        &packet.packet,
+        Some(Payload::Mutation(m)) if matches!(
+            m.mutation,
+            Some(Mutation::LoadScene(_) | Mutation::LoadCharacters(_) | Mutation::UnloadCharacters(_))
+        )
+    )
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@ use std::ffi::c_char;
 use std::time::UNIX_EPOCH;
 
 use super::types::*;
-use crate::packet::{Actor, Character, Packet, PacketBody, Parameter, Phoneme, Text};
+use crate::packet::{
+    Actor, Character, Packet, PacketBody, Parameter, Phoneme, SceneMutation, Text,
+};
 
 fn str_of(t: &Text) -> iw_str {
     iw_str {
@@ -70,12 +72,22 @@ fn add_needs(n: &mut Needs, p: &Packet) {
         PacketBody::ConversationEvent(c) => n.actors += c.participants.len(),
         PacketBody::SceneStatus(s) => n.characters += s.characters.len(),
         PacketBody::CancelResponses { utterance_ids, .. } => n.strs += utterance_ids.len(),
+        PacketBody::SceneMutation(m) => n.strs += mutation_names(m).len(),
         PacketBody::Error(e) => {
             if let Some(id) = e.details.as_ref().and_then(|d| d.resource_id.as_ref()) {
                 n.bytes += id.len() + 1;
             }
         }
         _ => {}
+    }
+}
+
+/// The characters a scene mutation adds or removes.
+fn mutation_names(m: &SceneMutation) -> &[Text] {
+    match m {
+        SceneMutation::LoadScene { .. } => &[],
+        SceneMutation::AddCharacters { names } => names,
+        SceneMutation::RemoveCharacters { agent_ids } => agent_ids,
     }
 }
 
@@ -287,6 +299,22 @@ impl Scratch {
                     version: str_of(&r.version),
                 }
             }
+            PacketBody::SceneMutation(m) => {
+                let names = mutation_names(m);
+                data.scene_mutation = iw_scene_mutation {
+                    what: match m {
+                        SceneMutation::LoadScene { .. } => IW_MUTATION_LOAD_SCENE,
+                        SceneMutation::AddCharacters { .. } => IW_MUTATION_ADD_CHARACTERS,
+                        SceneMutation::RemoveCharacters { .. } => IW_MUTATION_REMOVE_CHARACTERS,
+                    },
+                    scene: match m {
+                        SceneMutation::LoadScene { scene } => str_of(scene),
+                        _ => iw_str::EMPTY,
+                    },
+                    names: extend(&mut self.strs, names, str_of),
+                    name_count: names.len(),
+                }
+            }
             PacketBody::SendFailed(f) => {
                 data.send_failed = iw_send_failed {
                     reason: f.reason as u32,
@@ -392,6 +420,12 @@ mod tests {
                 will_retry: false,
             })),
             packet(PacketBody::Overflow { dropped: 7 }),
+            packet(PacketBody::SceneMutation(SceneMutation::RemoveCharacters {
+                agent_ids: vec!["a-1".into(), "a-2".into()],
+            })),
+            packet(PacketBody::SceneMutation(SceneMutation::LoadScene {
+                scene: "workspaces/w/scenes/t".into(),
+            })),
         ];
         let mut scratch = Scratch::default();
         scratch.reset_for(&packets);
@@ -431,6 +465,17 @@ mod tests {
             assert_eq!(e.reconnect_type, IW_RECONNECT_NO_RETRY);
 
             assert_eq!(lent[5].data.overflow.dropped, 7);
+
+            let m = lent[6].data.scene_mutation;
+            assert_eq!(lent[6].kind, IW_PACKET_SCENE_MUTATION);
+            assert_eq!((m.what, s(m.scene)), (IW_MUTATION_REMOVE_CHARACTERS, ""));
+            let names = std::slice::from_raw_parts(m.names, m.name_count);
+            assert_eq!((s(names[0]), s(names[1])), ("a-1", "a-2"));
+            let m = lent[7].data.scene_mutation;
+            assert_eq!(
+                (m.what, s(m.scene), m.name_count),
+                (IW_MUTATION_LOAD_SCENE, "workspaces/w/scenes/t", 0)
+            );
         }
     }
 }

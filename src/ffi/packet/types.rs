@@ -137,6 +137,12 @@ pub const IW_PACKET_SEND_FAILED: u32 = 17;
 /// `iw_packet.kind`: the answer to a call made on the session (feedback,
 /// saved state), with the request id the call returned (`data.call_result`).
 pub const IW_PACKET_CALL_RESULT: u32 = 18;
+/// `iw_packet.kind`: a change of the scene went out to the service
+/// (`data.scene_mutation`): a scene change, or characters added or removed
+/// (by the game, or for a conversation); the packet's `ids` are those of the
+/// packet that carried it. The new `IW_PACKET_SCENE_STATUS` follows once the
+/// service made it.
+pub const IW_PACKET_SCENE_MUTATION: u32 = 19;
 
 const _: () = {
     assert!(IW_PACKET_UNKNOWN == PacketKind::Unknown as u32);
@@ -158,6 +164,7 @@ const _: () = {
     assert!(IW_PACKET_OVERFLOW == PacketKind::Overflow as u32);
     assert!(IW_PACKET_SEND_FAILED == PacketKind::SendFailed as u32);
     assert!(IW_PACKET_CALL_RESULT == PacketKind::CallResult as u32);
+    assert!(IW_PACKET_SCENE_MUTATION == PacketKind::SceneMutation as u32);
 };
 
 /// `iw_text.source`: not given.
@@ -386,6 +393,27 @@ pub struct iw_cancel_responses {
     pub utterance_id_count: usize,
 }
 
+/// `iw_scene_mutation.what`: load the scene `scene`.
+pub const IW_MUTATION_LOAD_SCENE: u32 = 1;
+/// `iw_scene_mutation.what`: add the characters of `names` (resource names).
+pub const IW_MUTATION_ADD_CHARACTERS: u32 = 2;
+/// `iw_scene_mutation.what`: remove the characters of `names` (agent ids).
+pub const IW_MUTATION_REMOVE_CHARACTERS: u32 = 3;
+
+/// `data` of `IW_PACKET_SCENE_MUTATION`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_scene_mutation {
+    /// `IW_MUTATION_*`
+    pub what: u32,
+    /// For `IW_MUTATION_LOAD_SCENE`: the scene's (or single character's)
+    /// resource name; empty otherwise.
+    pub scene: iw_str,
+    /// The characters added (resource names) or removed (agent ids).
+    pub names: *const iw_str,
+    pub name_count: usize,
+}
+
 /// `data` of `IW_PACKET_LOG`.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -516,6 +544,7 @@ pub union iw_packet_data {
     pub overflow: iw_overflow,
     pub send_failed: iw_send_failed,
     pub call_result: iw_call_result,
+    pub scene_mutation: iw_scene_mutation,
     pub reserved: [u64; 16],
 }
 

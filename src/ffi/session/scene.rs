@@ -64,7 +64,8 @@ pub unsafe extern "C" fn iw_scene_change_init(change: *mut iw_scene_change) -> i
 /// does, the configuration `change` carries goes out, then the new scene is
 /// loaded (`change` NULL: only the name). Returns at once.
 ///
-/// The new character list arrives as an `IW_PACKET_SCENE_STATUS` (sends made
+/// An `IW_PACKET_SCENE_MUTATION` tells when the change went out; the new
+/// character list arrives as an `IW_PACKET_SCENE_STATUS` (sends made
 /// meanwhile wait for it); the current character stays if it is in the new
 /// scene, else it is the first. Conversations started before the change
 /// start anew in the new scene. A scene the service does not have gives an
