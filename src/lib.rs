@@ -5,6 +5,7 @@
 //! poll/callback → game. [`protocol`] is the wire level both the client and
 //! the local engine (feature `engine`, on by default) build on.
 
+pub mod audio;
 pub mod auth;
 pub mod client;
 #[cfg(feature = "engine")]

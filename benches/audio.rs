@@ -1,0 +1,101 @@
+//! The microphone's processing costs per frame: voice activity on one 16 ms
+//! frame, echo cancellation of one 10 ms frame (with its far-end frame), and
+//! the allocations each makes once warmed up (voice activity: none; the echo
+//! canceller runs on the runtime, not the audio thread, and its count is
+//! printed for the record).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use inworld::audio::echo::{self, EchoCanceller};
+use inworld::audio::voice_activity::{self, VoiceActivity, VoiceActivityConfig};
+
+struct Counting;
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+}
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// A voiced-sounding test signal: harmonics of 150 Hz.
+fn tone(n: usize, offset: usize) -> Vec<i16> {
+    (0..n)
+        .map(|i| {
+            let t = (i + offset) as f32 / 16_000.0;
+            let v: f32 = (1..8)
+                .map(|h| (std::f32::consts::TAU * 150.0 * h as f32 * t).sin() / h as f32)
+                .sum();
+            (v * 6000.0) as i16
+        })
+        .collect()
+}
+
+fn allocations_per_call(calls: u64, mut f: impl FnMut()) -> f64 {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..calls {
+        f();
+    }
+    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / calls as f64
+}
+
+fn voice_activity_frame(c: &mut Criterion) {
+    let frame = tone(voice_activity::FRAME_SAMPLES, 0);
+    let mut va = VoiceActivity::new(VoiceActivityConfig::default());
+    va.push(&tone(16_000, 0), |_| {});
+    let per_call = allocations_per_call(1000, || {
+        va.push(black_box(&frame), |e| {
+            black_box(e);
+        })
+    });
+    println!("voice activity: {per_call} allocations per 16 ms frame");
+    assert_eq!(per_call, 0.0, "the audio-thread path must not allocate");
+    c.bench_function("voice activity, one 16 ms frame", |b| {
+        b.iter(|| {
+            va.push(black_box(&frame), |e| {
+                black_box(e);
+            })
+        })
+    });
+}
+
+fn echo_cancellation_frame(c: &mut Criterion) {
+    let mut aec = EchoCanceller::new(Duration::from_millis(30)).unwrap();
+    let far: [i16; echo::FRAME_SAMPLES] = tone(echo::FRAME_SAMPLES, 0).try_into().unwrap();
+    let near: [i16; echo::FRAME_SAMPLES] = tone(echo::FRAME_SAMPLES, 480).try_into().unwrap();
+    let mut mic = near;
+    for _ in 0..200 {
+        aec.far_end(&far);
+        mic = near;
+        aec.process(&mut mic);
+    }
+    let per_call = allocations_per_call(200, || {
+        aec.far_end(&far);
+        mic = near;
+        aec.process(&mut mic);
+    });
+    println!("echo cancellation: {per_call} allocations per 10 ms frame");
+    c.bench_function("echo cancellation, one 10 ms frame", |b| {
+        b.iter(|| {
+            aec.far_end(black_box(&far));
+            mic = near;
+            aec.process(black_box(&mut mic));
+        })
+    });
+}
+
+criterion_group! {
+    name = audio;
+    config = Criterion::default().measurement_time(Duration::from_secs(3));
+    targets = voice_activity_frame, echo_cancellation_frame
+}
+criterion_main!(audio);
