@@ -4,6 +4,7 @@
 #![cfg(feature = "engine")]
 
 mod engine_support;
+mod speech_support;
 
 use engine_support::*;
 use inworld::engine::{EngineConfig, Pacing, Workspace};
@@ -244,14 +245,19 @@ async fn an_audio_session_is_answered_like_speech() {
             control_event::Action::AudioSessionEnd,
         ))
         .await;
-    let reply = r.stream.reply().await;
+    let mut reply = r.stream.reply().await;
+    // What was recognised while it was heard (if the detector took it for
+    // speech): beginnings of the transcript, not final.
+    while let Some((text, false)) = recognised(&reply[0]) {
+        assert!("hello from the microphone".starts_with(&text), "{text}");
+        reply.remove(0);
+    }
     let stt = &reply[0];
-    let Some(inworld_packet::Packet::Text(t)) = &stt.packet else {
-        panic!("STT first: {stt:?}")
-    };
-    assert_eq!(t.source_type, text_event::SourceType::SpeechToText as i32);
-    assert!(t.r#final);
-    assert_eq!(t.text, "hello from the microphone");
+    assert_eq!(
+        recognised(stt),
+        Some(("hello from the microphone".to_string(), true)),
+        "the final recognised text first: {stt:?}"
+    );
     assert_eq!(
         stt.routing
             .as_ref()
@@ -293,6 +299,165 @@ async fn an_audio_session_is_answered_like_speech() {
         .await;
     let warning = r.stream.packet().await;
     assert!(is_control(&warning, control_event::Action::Warning));
+}
+
+/// The player's recognised speech in `p`: its text and whether it is final.
+fn recognised(p: &InworldPacket) -> Option<(String, bool)> {
+    match &p.packet {
+        Some(inworld_packet::Packet::Text(t))
+            if t.source_type == text_event::SourceType::SpeechToText as i32 =>
+        {
+            Some((t.text.clone(), t.r#final))
+        }
+        _ => None,
+    }
+}
+
+fn audio_session_start(
+    conversation: &str,
+    mode: audio_session_start_payload::MicrophoneMode,
+) -> InworldPacket {
+    let mut p = control(conversation, control_event::Action::AudioSessionStart);
+    let Some(inworld_packet::Packet::Control(c)) = &mut p.packet else {
+        unreachable!()
+    };
+    c.payload_structured = Some(control_event::PayloadStructured::AudioSessionStart(
+        AudioSessionStartPayload {
+            mode: mode as i32,
+            understanding_mode: audio_session_start_payload::UnderstandingMode::Full as i32,
+        },
+    ));
+    p
+}
+
+/// Two sentences with a pause, as a microphone sends them: 100 ms chunks.
+fn two_sentences(conversation: &str) -> Vec<InworldPacket> {
+    let mut mic = vec![0i16; 8_000];
+    mic.extend(speech_support::speak(
+        "Good evening, what do you recommend?",
+    ));
+    mic.extend(vec![0i16; 24_000]);
+    mic.extend(speech_support::speak("I would like a room for the night."));
+    mic.extend(vec![0i16; 24_000]);
+    mic.chunks(1_600)
+        .map(|c| audio_chunk(conversation, speech_support::bytes_of(c)))
+        .collect()
+}
+
+/// The packets up to the `n`th INTERACTION_END, as one list per interaction
+/// (in the order the interactions began).
+async fn interactions(stream: &mut Stream, n: usize) -> Vec<Vec<InworldPacket>> {
+    let mut groups: Vec<(String, Vec<InworldPacket>)> = Vec::new();
+    let mut ended = 0;
+    while ended < n {
+        let p = stream.packet().await;
+        ended += usize::from(is_interaction_end(&p));
+        let id = p.packet_id.as_ref().unwrap().interaction_id.clone();
+        match groups.iter_mut().find(|(g, _)| *g == id) {
+            Some((_, packets)) => packets.push(p),
+            None => groups.push((id, vec![p])),
+        }
+    }
+    groups.into_iter().map(|(_, packets)| packets).collect()
+}
+
+/// Checks one answer to speech: partial texts growing towards the
+/// transcript, the final text, then a character's reply, all under one
+/// interaction id.
+fn check_answer_to_speech(reply: &[InworldPacket]) {
+    let transcript = "hello from the microphone";
+    let finals = reply
+        .iter()
+        .position(|p| matches!(recognised(p), Some((_, true))))
+        .unwrap_or_else(|| panic!("a final recognised text: {reply:?}"));
+    let partials: Vec<String> = reply[..finals]
+        .iter()
+        .filter_map(recognised)
+        .map(|(text, is_final)| {
+            assert!(!is_final);
+            text
+        })
+        .collect();
+    assert!(!partials.is_empty(), "partial texts first: {reply:?}");
+    for pair in partials.windows(2) {
+        assert!(
+            pair[1].starts_with(&pair[0]) && pair[1].len() > pair[0].len(),
+            "{partials:?}"
+        );
+    }
+    assert!(transcript.starts_with(partials.last().unwrap().as_str()));
+    assert_eq!(recognised(&reply[finals]).unwrap().0, transcript);
+    let interaction = &reply[finals].packet_id.as_ref().unwrap().interaction_id;
+    assert!(reply.iter().all(|p| {
+        recognised(p).is_none() || &p.packet_id.as_ref().unwrap().interaction_id == interaction
+    }));
+    assert!(
+        !texts(&reply[finals + 1..]).is_empty(),
+        "a character answers: {reply:?}"
+    );
+}
+
+/// Open mic: each sentence is answered when the player stops, while the
+/// audio session is still open; its end adds nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn open_mic_speech_is_answered_when_the_player_stops() {
+    let engine = test_engine();
+    let mut r = ready(&engine, caps_text()).await;
+    let c = r.conversation.clone();
+    r.stream
+        .send(audio_session_start(
+            &c,
+            audio_session_start_payload::MicrophoneMode::OpenMic,
+        ))
+        .await;
+    for chunk in two_sentences(&c) {
+        r.stream.send(chunk).await;
+    }
+    // Both answers come before the session ends, each its own interaction.
+    let answers = interactions(&mut r.stream, 2).await;
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    for answer in &answers {
+        check_answer_to_speech(answer);
+    }
+    r.stream
+        .send(control(&c, control_event::Action::AudioSessionEnd))
+        .await;
+    // Nothing more: a text's answer is the next thing on the stream.
+    r.stream.send(text(&c, "hello")).await;
+    let next = r.stream.reply().await;
+    assert!(
+        next.iter()
+            .all(|p| recognised(p).is_none() && !is_control(p, control_event::Action::Warning)),
+        "{next:?}"
+    );
+}
+
+/// Push to talk: the player may pause; only the session's end answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn push_to_talk_is_answered_at_the_end_of_the_audio_session() {
+    let engine = test_engine();
+    let mut r = ready(&engine, caps_text()).await;
+    let c = r.conversation.clone();
+    r.stream
+        .send(audio_session_start(
+            &c,
+            audio_session_start_payload::MicrophoneMode::ExpectAudioEnd,
+        ))
+        .await;
+    for chunk in two_sentences(&c) {
+        r.stream.send(chunk).await;
+    }
+    r.stream
+        .send(control(&c, control_event::Action::AudioSessionEnd))
+        .await;
+    // Both sentences, pause included, are one answer.
+    let answers = interactions(&mut r.stream, 1).await;
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    check_answer_to_speech(&answers[0]);
+    // Exactly one answer: the next text's reply has no recognised speech.
+    r.stream.send(text(&c, "hello")).await;
+    let next = r.stream.reply().await;
+    assert!(next.iter().all(|p| recognised(p).is_none()), "{next:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

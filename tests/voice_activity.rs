@@ -3,35 +3,10 @@
 //! come out as exactly two utterances, each starting near its first word and
 //! ending after its last.
 
-use inworld::audio::voice_activity::{VoiceActivity, VoiceActivityConfig, VoiceEvent, SAMPLE_RATE};
-use std::process::{Command, Stdio};
+mod speech_support;
 
-/// `text` spoken by espeak-ng, as 16 kHz mono 16-bit samples.
-fn speak(text: &str) -> Vec<i16> {
-    let mut espeak = Command::new("espeak-ng")
-        .args(["--stdout", text])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("espeak-ng is installed (.ci/run installs it: apt-get install espeak-ng sox)");
-    let out = Command::new("sox")
-        .args([
-            "-t", "wav", "-", "-r", "16000", "-c", "1", "-b", "16", "-e", "signed",
-        ])
-        .args(["-t", "raw", "-"])
-        .stdin(espeak.stdout.take().unwrap())
-        .output()
-        .expect("sox is installed (.ci/run installs it)");
-    assert!(espeak.wait().unwrap().success(), "espeak-ng failed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect()
-}
+use inworld::audio::voice_activity::{VoiceActivity, VoiceActivityConfig, VoiceEvent, SAMPLE_RATE};
+use speech_support::speak;
 
 /// Where speech is loud enough to count: first and last such sample.
 fn voiced_span(samples: &[i16]) -> (usize, usize) {

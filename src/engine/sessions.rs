@@ -6,8 +6,10 @@
 use super::limits::{truncated, MAX_HISTORY_LINES, MAX_HISTORY_LINE_BYTES};
 use super::scene::{ScriptedCharacter, TurnTaking};
 use super::speech::LoudnessMeter;
+use crate::audio::voice_activity::VoiceActivity;
 use crate::protocol::ai::inworld::engine::configuration::CapabilitiesConfiguration;
 use crate::protocol::ai::inworld::packets::entities::EntityItem;
+use crate::protocol::packets::Ids;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -56,13 +58,34 @@ pub(crate) struct HistoryLine {
     pub text: String,
 }
 
-/// An open audio session: measured as it arrives, never kept.
+/// An open audio session: measured and listened to as it arrives, never
+/// kept.
 #[derive(Debug, Default)]
 pub(crate) struct AudioCapture {
     pub meter: LoudnessMeter,
     pub conversation_id: String,
     /// A chunk was dropped for the size limit (the client was told once).
     pub over_limit: bool,
+    /// EXPECT_AUDIO_END: answered at the session's end, not when speech stops.
+    pub push_to_talk: bool,
+    pub voice: Option<Box<VoiceActivity>>,
+    /// The speech being recognised (or, in push to talk, heard).
+    pub heard: Option<Heard>,
+    /// Some speech of this session was answered already.
+    pub answered: bool,
+}
+
+/// Speech the engine is recognising.
+#[derive(Debug)]
+pub(crate) struct Heard {
+    /// What its partial texts and its answer carry.
+    pub ids: Ids,
+    /// Where it started, in samples of the audio session.
+    pub started_at: u64,
+    /// Words of the transcript shown so far.
+    pub words_shown: usize,
+    /// The speaker stopped (push to talk waits for the session's end).
+    pub ended: bool,
 }
 
 /// Everything a session remembers.

@@ -341,6 +341,9 @@ pub(crate) struct LoudnessMeter {
     samples: u64,
     /// Every byte received, header included.
     pub bytes: usize,
+    /// When set, the samples decoded are appended here too (for the voice
+    /// detector; whoever set it drains it).
+    pub decoded: Option<Vec<i16>>,
 }
 
 /// Bytes enough to find the `data` chunk of any usual WAV header.
@@ -387,6 +390,9 @@ impl LoudnessMeter {
     fn count(&mut self, sample: i16) {
         self.sum += u64::from(sample.unsigned_abs());
         self.samples += 1;
+        if let Some(decoded) = &mut self.decoded {
+            decoded.push(sample);
+        }
     }
 
     /// Mean absolute amplitude so far.

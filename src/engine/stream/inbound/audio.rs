@@ -1,33 +1,57 @@
 //! Audio sessions: AUDIO_SESSION_START, audio chunks, AUDIO_SESSION_END. The
-//! audio is measured as it comes and none of it is kept; a loud enough
-//! session is "recognised" as the scene's transcript and answered like text.
+//! audio is decoded as it comes (16 kHz mono 16-bit, a leading WAV header
+//! skipped) and none of it is kept: the voice detector the library uses finds
+//! where the player speaks. While they speak, the scene's transcript is
+//! "recognised" word by word as non-final text; when they stop (open mic) or
+//! the session ends (push to talk), it becomes final and is answered like
+//! text. Loud audio the detector never took for speech (a test tone) is
+//! still answered at the end, as before the detector.
 
 use super::incoming::Incoming;
+use crate::audio::voice_activity::{VoiceActivity, VoiceActivityConfig, VoiceEvent, SAMPLE_RATE};
 use crate::engine::limits::MAX_AUDIO_SESSION_BYTES;
-use crate::engine::outbound;
-use crate::engine::sessions::AudioCapture;
+use crate::engine::outbound::{self, Ids};
+use crate::engine::sessions::{AudioCapture, Heard};
 use crate::engine::stream::job::Input;
-use crate::protocol::ai::inworld::packets::{data_chunk, DataChunk};
+use crate::protocol::ai::inworld::packets::audio_session_start_payload::MicrophoneMode;
+use crate::protocol::ai::inworld::packets::{
+    data_chunk, inworld_packet, text_event, AudioSessionStartPayload, DataChunk, TextEvent,
+};
 
 /// Mean absolute amplitude below which an audio session is silence.
 const SILENCE: f64 = 50.0;
 
-pub(super) async fn start(incoming: &Incoming<'_>) {
-    let already = {
-        let mut memory = incoming.ctx.session.memory.lock();
-        memory
-            .audio
-            .replace(AudioCapture {
-                conversation_id: incoming.ids.conversation_id.clone(),
-                ..AudioCapture::default()
-            })
-            .is_some()
+/// Speech time per word shown while recognising.
+const MS_PER_WORD: u64 = 300;
+
+pub(super) async fn start(incoming: &Incoming<'_>, payload: Option<AudioSessionStartPayload>) {
+    let push_to_talk = payload.is_some_and(|p| p.mode == MicrophoneMode::ExpectAudioEnd as i32);
+    let mut capture = AudioCapture {
+        conversation_id: incoming.ids.conversation_id.clone(),
+        push_to_talk,
+        voice: Some(Box::new(VoiceActivity::new(VoiceActivityConfig::default()))),
+        ..AudioCapture::default()
     };
+    capture.meter.decoded = Some(Vec::new());
+    let already = incoming
+        .ctx
+        .session
+        .memory
+        .lock()
+        .audio
+        .replace(capture)
+        .is_some();
     if already {
         incoming
             .warn("an audio session was already open; it was restarted")
             .await;
     }
+}
+
+/// What a chunk led to, done once the session's memory is let go.
+enum Step {
+    Partial(Ids, String),
+    Answer(Ids),
 }
 
 pub(super) async fn data_chunk(incoming: &Incoming<'_>, chunk: DataChunk) {
@@ -41,6 +65,8 @@ pub(super) async fn data_chunk(incoming: &Incoming<'_>, chunk: DataChunk) {
         Some(data_chunk::Data::Chunk(b)) => b,
         _ => Vec::new(),
     };
+    let transcript = &incoming.ctx.shared.workspace.speech.transcript;
+    let mut steps = Vec::new();
     let problem = {
         let mut memory = incoming.ctx.session.memory.lock();
         match memory.audio.as_mut() {
@@ -57,6 +83,7 @@ pub(super) async fn data_chunk(incoming: &Incoming<'_>, chunk: DataChunk) {
             }
             Some(a) => {
                 a.meter.add(&bytes);
+                listen(a, &incoming.ids, transcript, &mut steps);
                 None
             }
         }
@@ -64,6 +91,93 @@ pub(super) async fn data_chunk(incoming: &Incoming<'_>, chunk: DataChunk) {
     if let Some(p) = problem {
         incoming.warn(p).await;
     }
+    for step in steps {
+        match step {
+            Step::Partial(ids, text) => {
+                incoming.ctx.send(recognised(&ids, text, false)).await;
+            }
+            Step::Answer(ids) => {
+                incoming
+                    .reply_with(Input::Speech(transcript.clone()), ids)
+                    .await;
+            }
+        }
+    }
+}
+
+/// Runs the new samples through the voice detector.
+fn listen(capture: &mut AudioCapture, ids: &Ids, transcript: &str, steps: &mut Vec<Step>) {
+    let samples = capture.meter.decoded.as_mut().map(std::mem::take);
+    let (Some(samples), Some(voice)) = (samples, capture.voice.as_mut()) else {
+        return;
+    };
+    let mut events = Vec::new();
+    voice.push(&samples, |e| events.push(e));
+    let now = voice.samples_seen();
+    for event in events {
+        match event {
+            VoiceEvent::Started { .. } if capture.push_to_talk && capture.heard.is_some() => {
+                // Push to talk: a pause does not split what the player says.
+                if let Some(heard) = capture.heard.as_mut() {
+                    heard.ended = false;
+                }
+            }
+            VoiceEvent::Started { at_sample } => {
+                let mut heard_ids = ids.clone();
+                if heard_ids.conversation_id.is_empty() {
+                    heard_ids.conversation_id = capture.conversation_id.clone();
+                }
+                heard_ids.interaction_id = outbound::new_id();
+                heard_ids.utterance_id = outbound::new_id();
+                capture.heard = Some(Heard {
+                    ids: heard_ids,
+                    started_at: at_sample,
+                    words_shown: 0,
+                    ended: false,
+                });
+            }
+            VoiceEvent::Ended { .. } => {
+                if let Some(heard) = capture.heard.as_mut() {
+                    heard.ended = true;
+                }
+                if !capture.push_to_talk {
+                    if let Some(heard) = capture.heard.take() {
+                        steps.push(Step::Answer(heard.ids));
+                        capture.answered = true;
+                    }
+                }
+            }
+        }
+    }
+    // The words recognised so far: one per MS_PER_WORD of speech, never the
+    // last (that comes with the final text).
+    if let Some(heard) = capture.heard.as_mut().filter(|h| !h.ended) {
+        let words: Vec<&str> = transcript.split_whitespace().collect();
+        let spoken_ms = (now.saturating_sub(heard.started_at)) * 1000 / u64::from(SAMPLE_RATE);
+        let due = ((spoken_ms / MS_PER_WORD) as usize + 1).min(words.len().saturating_sub(1));
+        if due > heard.words_shown {
+            heard.words_shown = due;
+            steps.push(Step::Partial(heard.ids.clone(), words[..due].join(" ")));
+        }
+    }
+}
+
+/// The player's speech as the service recognised it.
+fn recognised(
+    ids: &Ids,
+    text: String,
+    is_final: bool,
+) -> crate::protocol::ai::inworld::packets::InworldPacket {
+    outbound::packet(
+        outbound::from_player(),
+        ids,
+        inworld_packet::Packet::Text(TextEvent {
+            text,
+            source_type: text_event::SourceType::SpeechToText as i32,
+            r#final: is_final,
+            model_info: None,
+        }),
+    )
 }
 
 pub(super) async fn end(incoming: &Incoming<'_>) {
@@ -75,6 +189,19 @@ pub(super) async fn end(incoming: &Incoming<'_>) {
             .await;
         return;
     };
+    // Speech still being heard, or heard in push-to-talk: answered now.
+    if let Some(heard) = capture.heard.take() {
+        incoming
+            .reply_with(
+                Input::Speech(ctx.shared.workspace.speech.transcript.clone()),
+                heard.ids,
+            )
+            .await;
+        return;
+    }
+    if capture.answered {
+        return;
+    }
     if capture.meter.loudness() < SILENCE {
         log::debug!("session {}: silent audio session", ctx.session.id);
         incoming

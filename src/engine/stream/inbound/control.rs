@@ -22,7 +22,13 @@ pub(super) async fn control(incoming: &Incoming<'_>, control: ControlEvent) {
             };
             conversation::update(incoming, participants).await;
         }
-        (Action::AudioSessionStart, _) => audio::start(incoming).await,
+        (Action::AudioSessionStart, payload) => {
+            let payload = match payload {
+                Some(PayloadStructured::AudioSessionStart(p)) => Some(p),
+                _ => None,
+            };
+            audio::start(incoming, payload).await;
+        }
         (Action::AudioSessionEnd, _) => audio::end(incoming).await,
         (Action::TtsPlaybackMute, _) => incoming.ctx.session.memory.lock().muted = true,
         (Action::TtsPlaybackUnmute, _) => incoming.ctx.session.memory.lock().muted = false,

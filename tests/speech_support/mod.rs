@@ -1,0 +1,37 @@
+//! Speech made at test time: espeak-ng says it, sox brings it to 16 kHz mono
+//! 16-bit (what the service listens to). `.ci/run` installs both.
+
+use std::process::{Command, Stdio};
+
+/// `text` spoken by espeak-ng, as 16 kHz mono 16-bit samples.
+pub fn speak(text: &str) -> Vec<i16> {
+    let mut espeak = Command::new("espeak-ng")
+        .args(["--stdout", text])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("espeak-ng is installed (.ci/run installs it: apt-get install espeak-ng sox)");
+    let out = Command::new("sox")
+        .args([
+            "-t", "wav", "-", "-r", "16000", "-c", "1", "-b", "16", "-e", "signed",
+        ])
+        .args(["-t", "raw", "-"])
+        .stdin(espeak.stdout.take().unwrap())
+        .output()
+        .expect("sox is installed (.ci/run installs it)");
+    assert!(espeak.wait().unwrap().success(), "espeak-ng failed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+/// Little-endian bytes of `samples`, as audio chunks carry them.
+#[allow(dead_code)] // not every test binary sends audio
+pub fn bytes_of(samples: &[i16]) -> Vec<u8> {
+    samples.iter().flat_map(|s| s.to_le_bytes()).collect()
+}
