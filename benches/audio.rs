@@ -1,8 +1,9 @@
-//! The microphone's processing costs per frame: voice activity on one 16 ms
-//! frame, echo cancellation of one 10 ms frame (with its far-end frame), and
-//! the allocations each makes once warmed up (voice activity: none; the echo
-//! canceller runs on the runtime, not the audio thread, and its count is
-//! printed for the record).
+//! Audio costs per buffer: voice activity on one 16 ms frame, echo
+//! cancellation of one 10 ms frame (with its far-end frame), and the audio
+//! thread's read of one 512-frame stereo buffer from the playback stream;
+//! with the allocations each makes once warmed up (voice activity and the
+//! playback read: none; the echo canceller runs on the runtime, not the
+//! audio thread, and its count is printed for the record).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use inworld::audio::echo::{self, EchoCanceller};
+use inworld::audio::playback::{playback, Utterance};
 use inworld::audio::voice_activity::{self, VoiceActivity, VoiceActivityConfig};
 
 struct Counting;
@@ -93,9 +95,37 @@ fn echo_cancellation_frame(c: &mut Criterion) {
     });
 }
 
+fn playback_read(c: &mut Criterion) {
+    let (mut writer, mut reader, clock) = playback(2, 48_000);
+    writer.begin(Utterance::default());
+    let speech = vec![0.25f32; 2 * 512];
+    let mut out = vec![0.0f32; 2 * 512];
+    for _ in 0..10 {
+        writer.write(&speech);
+        reader.read(&mut out);
+    }
+    let mut read = || {
+        writer.write(&speech);
+        black_box(reader.read(black_box(&mut out)));
+    };
+    // The writer's side allocates nothing either once begun; counted together.
+    let per_call = allocations_per_call(1000, &mut read);
+    println!("playback: {per_call} allocations per 512-frame read (with its write)");
+    assert_eq!(per_call, 0.0, "the audio-thread path must not allocate");
+    assert!(clock.now_playing().is_some());
+    c.bench_function(
+        "playback, write and read one 512-frame stereo buffer",
+        |b| b.iter(&mut read),
+    );
+    let (_w, mut idle, _clock) = playback(2, 48_000);
+    c.bench_function("playback, read 512 frames of silence", |b| {
+        b.iter(|| black_box(idle.read(black_box(&mut out))))
+    });
+}
+
 criterion_group! {
     name = audio;
     config = Criterion::default().measurement_time(Duration::from_secs(3));
-    targets = voice_activity_frame, echo_cancellation_frame
+    targets = voice_activity_frame, echo_cancellation_frame, playback_read
 }
 criterion_main!(audio);

@@ -3,4 +3,5 @@
 //! cancellation, both on 16 kHz mono, the rate the service listens at.
 
 pub mod echo;
+pub mod playback;
 pub mod voice_activity;

@@ -1,0 +1,459 @@
+//! A pull stream of characters' speech for the game's audio thread. The
+//! library (the writer) queues utterances' samples, already in the stream's
+//! format; the audio callback (the reader) pulls exactly the frames it needs:
+//! wait-free, no allocation, no lock, silence when nothing is queued. The
+//! reader publishes what it is playing (which utterance, how far in), so that
+//! lip-sync follows what the player hears rather than what arrived; any
+//! thread reads that through a [`PlaybackClock`].
+//!
+//! Two single-producer single-consumer rings join the sides: the samples,
+//! and markers saying at which sample each utterance begins. A flush (the
+//! player interrupted the character) tells the reader, through an atomic,
+//! to drop everything written so far.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+
+/// Utterances whose details the clock can still name (those queued and the
+/// one playing; older ones are forgotten).
+const REMEMBERED: usize = 64;
+
+/// Who says what: the details of one utterance.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Utterance {
+    /// The speaking character's agent id.
+    pub character: String,
+    pub interaction_id: String,
+    pub utterance_id: String,
+}
+
+/// What the reader is playing: an utterance and the frames of it played.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NowPlaying {
+    pub utterance: Arc<Utterance>,
+    pub position_frames: u64,
+}
+
+/// Counters shared by the three sides.
+struct Shared {
+    channels: usize,
+    /// Frames (all utterances) the writer has queued, ever.
+    written: AtomicU64,
+    /// The reader drops frames up to this total (a flush).
+    flush_to: AtomicU64,
+    /// The utterance playing (its sequence number, 0: none) and its
+    /// position, as of the reader's last read.
+    playing: AtomicU64,
+    position: AtomicU64,
+    /// Frames the writer could not queue (the ring was full).
+    dropped_frames: AtomicU64,
+    /// The details of utterance `seq`, at `seq % REMEMBERED`.
+    utterances: [ArcSwapOption<(u64, Arc<Utterance>)>; REMEMBERED],
+}
+
+/// Makes a stream of `channels` interleaved channels that holds up to
+/// `capacity_frames` frames queued.
+pub fn playback(
+    channels: u16,
+    capacity_frames: usize,
+) -> (PlaybackWriter, PlaybackReader, PlaybackClock) {
+    let channels = usize::from(channels.max(1));
+    let (samples_in, samples_out) = rtrb::RingBuffer::new(capacity_frames.max(1) * channels);
+    // One marker per utterance; more utterances than this queued at once
+    // would be a stream of tiny ones.
+    let (markers_in, markers_out) = rtrb::RingBuffer::new(REMEMBERED);
+    let shared = Arc::new(Shared {
+        channels,
+        written: AtomicU64::new(0),
+        flush_to: AtomicU64::new(0),
+        playing: AtomicU64::new(0),
+        position: AtomicU64::new(0),
+        dropped_frames: AtomicU64::new(0),
+        utterances: std::array::from_fn(|_| ArcSwapOption::empty()),
+    });
+    (
+        PlaybackWriter {
+            shared: shared.clone(),
+            samples: samples_in,
+            markers: markers_in,
+            next_seq: 1,
+            open: false,
+        },
+        PlaybackReader {
+            shared: shared.clone(),
+            samples: samples_out,
+            markers: markers_out,
+            read: 0,
+            playing: None,
+        },
+        PlaybackClock { shared },
+    )
+}
+
+/// The library's side: queues utterances. May allocate; never blocks.
+pub struct PlaybackWriter {
+    shared: Arc<Shared>,
+    samples: rtrb::Producer<f32>,
+    markers: rtrb::Producer<Marker>,
+    next_seq: u64,
+    /// An utterance has begun and its marker is queued.
+    open: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Marker {
+    seq: u64,
+    /// The total frame count at which it begins.
+    at: u64,
+}
+
+impl PlaybackWriter {
+    /// Starts a new utterance: the samples written from now on are its.
+    /// False if too many utterances are queued (its samples then count as
+    /// the one before's).
+    pub fn begin(&mut self, utterance: Utterance) -> bool {
+        let seq = self.next_seq;
+        let at = self.shared.written.load(Ordering::Relaxed);
+        if self.markers.push(Marker { seq, at }).is_err() {
+            return false;
+        }
+        self.next_seq += 1;
+        self.shared.utterances[(seq as usize) % REMEMBERED]
+            .store(Some(Arc::new((seq, Arc::new(utterance)))));
+        self.open = true;
+        true
+    }
+
+    /// Queues interleaved samples (whole frames) of the current utterance;
+    /// returns the frames queued. What does not fit is dropped and counted
+    /// ([`PlaybackClock::dropped_frames`]). Without an utterance begun
+    /// (none yet, or flushed since) nothing is queued.
+    pub fn write(&mut self, samples: &[f32]) -> usize {
+        if !self.open {
+            return 0;
+        }
+        let channels = self.shared.channels;
+        let frames = samples.len() / channels;
+        let room = self.samples.slots() / channels;
+        let taken = frames.min(room);
+        let (written, _) = self
+            .samples
+            .push_partial_slice(&samples[..taken * channels]);
+        debug_assert_eq!(written.len(), taken * channels);
+        self.shared
+            .written
+            .fetch_add(taken as u64, Ordering::Release);
+        if taken < frames {
+            self.shared
+                .dropped_frames
+                .fetch_add((frames - taken) as u64, Ordering::Relaxed);
+        }
+        taken
+    }
+
+    /// Drops everything queued: the reader goes silent at its next read.
+    pub fn flush(&mut self) {
+        let written = self.shared.written.load(Ordering::Acquire);
+        self.shared.flush_to.store(written, Ordering::Release);
+        self.open = false;
+    }
+
+    /// Frames that fit in the stream now (a writer that would rather wait
+    /// than drop writes no more than this).
+    pub fn room_frames(&self) -> usize {
+        self.samples.slots() / self.shared.channels
+    }
+
+    /// Frames queued and not yet played.
+    pub fn queued_frames(&self) -> usize {
+        (self.samples.buffer().capacity() - self.samples.slots()) / self.shared.channels
+    }
+}
+
+/// The audio thread's side: wait-free, no allocation, no lock.
+pub struct PlaybackReader {
+    shared: Arc<Shared>,
+    samples: rtrb::Consumer<f32>,
+    markers: rtrb::Consumer<Marker>,
+    /// Frames taken from the ring (played or dropped), ever.
+    read: u64,
+    /// The utterance playing and the frame it began at.
+    playing: Option<Marker>,
+}
+
+impl PlaybackReader {
+    /// Fills `out` (interleaved, whole frames) with what is queued, then
+    /// silence; returns the frames of speech it holds.
+    pub fn read(&mut self, out: &mut [f32]) -> usize {
+        self.drop_flushed();
+        let channels = self.shared.channels;
+        let frames = out.len() / channels;
+        let mut done = 0;
+        while done < frames {
+            // Up to the next utterance's start, so the clock can switch there.
+            let next_start = self.markers.peek().ok().map(|m| m.at);
+            if let Some(at) = next_start {
+                if at <= self.read {
+                    self.playing = self.markers.pop().ok();
+                    continue;
+                }
+            }
+            let limit = next_start.map_or(frames - done, |at| {
+                ((at - self.read) as usize).min(frames - done)
+            });
+            let chunk = &mut out[done * channels..(done + limit) * channels];
+            let (filled, _) = self.samples.pop_partial_slice(chunk);
+            let got = filled.len() / channels;
+            self.read += got as u64;
+            done += got;
+            if got < limit {
+                break;
+            }
+        }
+        out[done * channels..].fill(0.0);
+        self.publish(done > 0);
+        done
+    }
+
+    /// [`read`](Self::read) into 16-bit samples.
+    pub fn read_i16(&mut self, out: &mut [i16]) -> usize {
+        // Converted a block at a time through the stack: no allocation.
+        let mut block = [0f32; 256];
+        let channels = self.shared.channels;
+        let block_len = block.len() / channels * channels;
+        let mut total = 0;
+        for piece in out.chunks_mut(block_len) {
+            let n = self.read(&mut block[..piece.len()]);
+            total += n;
+            for (o, s) in piece.iter_mut().zip(block.iter()) {
+                *o = (s.clamp(-1.0, 1.0) * 32767.0) as i16;
+            }
+        }
+        total
+    }
+
+    /// Drops the frames a flush asked to drop.
+    fn drop_flushed(&mut self) {
+        let flush_to = self.shared.flush_to.load(Ordering::Acquire);
+        while self.read < flush_to {
+            let n =
+                ((flush_to - self.read) as usize * self.shared.channels).min(self.samples.slots());
+            if n == 0 {
+                break;
+            }
+            if let Ok(chunk) = self.samples.read_chunk(n) {
+                chunk.commit_all();
+            }
+            self.read += (n / self.shared.channels) as u64;
+        }
+        while let Ok(m) = self.markers.peek() {
+            if m.at >= flush_to || m.at > self.read {
+                break;
+            }
+            self.playing = self.markers.pop().ok();
+        }
+        if flush_to > 0 && self.read >= flush_to && self.playing.is_some_and(|p| p.at < flush_to) {
+            // The flushed utterance is over.
+            self.playing = None;
+        }
+    }
+
+    /// Tells the clock what this read played: nothing (the mouth closes),
+    /// or an utterance up to a position.
+    fn publish(&self, audible: bool) {
+        match self.playing {
+            Some(m) if audible => {
+                self.shared
+                    .position
+                    .store(self.read - m.at, Ordering::Release);
+                self.shared.playing.store(m.seq, Ordering::Release);
+            }
+            _ => self.shared.playing.store(0, Ordering::Release),
+        }
+    }
+}
+
+/// What is playing, readable from any thread (for lip-sync); and the
+/// stream's losses.
+#[derive(Clone)]
+pub struct PlaybackClock {
+    shared: Arc<Shared>,
+}
+
+impl PlaybackClock {
+    /// The utterance being played and the frames of it played so far, as of
+    /// the audio thread's last read; `None` between utterances.
+    pub fn now_playing(&self) -> Option<NowPlaying> {
+        let seq = self.shared.playing.load(Ordering::Acquire);
+        if seq == 0 {
+            return None;
+        }
+        let position_frames = self.shared.position.load(Ordering::Acquire);
+        let slot = self.shared.utterances[(seq as usize) % REMEMBERED].load();
+        match slot.as_deref() {
+            Some((s, utterance)) if *s == seq => Some(NowPlaying {
+                utterance: utterance.clone(),
+                position_frames,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Frames the writer dropped because the stream was full.
+    pub fn dropped_frames(&self) -> u64 {
+        self.shared.dropped_frames.load(Ordering::Relaxed)
+    }
+}
+
+impl std::fmt::Debug for PlaybackClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlaybackClock")
+            .field("now_playing", &self.now_playing())
+            .field("dropped_frames", &self.dropped_frames())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utterance(id: &str) -> Utterance {
+        Utterance {
+            character: "alice".into(),
+            interaction_id: "i-1".into(),
+            utterance_id: id.into(),
+        }
+    }
+
+    fn ramp(frames: usize, channels: usize, from: f32) -> Vec<f32> {
+        (0..frames * channels)
+            .map(|i| from + (i / channels) as f32 / 1000.0)
+            .collect()
+    }
+
+    #[test]
+    fn frames_come_out_in_order_then_silence() {
+        let (mut w, mut r, clock) = playback(2, 1024);
+        assert!(clock.now_playing().is_none());
+        w.begin(utterance("u-1"));
+        assert_eq!(w.write(&ramp(300, 2, 0.0)), 300);
+        let mut out = vec![1.0f32; 2 * 256];
+        assert_eq!(r.read(&mut out), 256);
+        assert_eq!(out[0..4], [0.0, 0.0, 0.001, 0.001]);
+        let playing = clock.now_playing().unwrap();
+        assert_eq!(playing.utterance.utterance_id, "u-1");
+        assert_eq!(playing.position_frames, 256);
+        assert_eq!(r.read(&mut out), 44);
+        assert!(out[88..].iter().all(|s| *s == 0.0));
+        assert_eq!(clock.now_playing().unwrap().position_frames, 300);
+        // Nothing more: silence, and nothing playing.
+        assert_eq!(r.read(&mut out), 0);
+        assert!(clock.now_playing().is_none());
+    }
+
+    #[test]
+    fn the_clock_switches_at_the_next_utterance() {
+        let (mut w, mut r, clock) = playback(1, 1024);
+        w.begin(utterance("u-1"));
+        w.write(&ramp(100, 1, 0.0));
+        w.begin(utterance("u-2"));
+        w.write(&ramp(100, 1, 0.5));
+        let mut out = vec![0.0f32; 150];
+        assert_eq!(r.read(&mut out), 150);
+        assert_eq!(out[100], 0.5, "u-2 follows u-1 without a gap");
+        let playing = clock.now_playing().unwrap();
+        assert_eq!(
+            (
+                playing.utterance.utterance_id.as_str(),
+                playing.position_frames
+            ),
+            ("u-2", 50)
+        );
+    }
+
+    #[test]
+    fn a_flush_silences_what_was_queued_and_later_speech_plays() {
+        let (mut w, mut r, clock) = playback(1, 4096);
+        w.begin(utterance("u-1"));
+        w.write(&ramp(1000, 1, 0.0));
+        let mut out = vec![0.0f32; 100];
+        r.read(&mut out);
+        w.flush();
+        assert_eq!(r.read(&mut out), 0);
+        assert!(out.iter().all(|s| *s == 0.0));
+        assert!(clock.now_playing().is_none());
+        w.begin(utterance("u-2"));
+        w.write(&ramp(50, 1, 0.25));
+        assert_eq!(r.read(&mut out), 50);
+        assert_eq!(out[0], 0.25);
+        assert_eq!(clock.now_playing().unwrap().utterance.utterance_id, "u-2");
+    }
+
+    #[test]
+    fn a_full_stream_drops_and_counts() {
+        let (mut w, _r, clock) = playback(2, 100);
+        w.begin(utterance("u-1"));
+        assert_eq!(w.write(&ramp(150, 2, 0.0)), 100);
+        assert_eq!(clock.dropped_frames(), 50);
+        assert_eq!(w.queued_frames(), 100);
+    }
+
+    #[test]
+    fn sixteen_bit_reads_convert_and_fill() {
+        let (mut w, mut r, _clock) = playback(2, 2048);
+        w.begin(utterance("u-1"));
+        w.write(&[0.5; 2 * 600]);
+        let mut out = vec![7i16; 2 * 700];
+        assert_eq!(r.read_i16(&mut out), 600);
+        assert_eq!(out[0], 16383);
+        assert_eq!(out[2 * 600 - 1], 16383);
+        assert!(out[2 * 600..].iter().all(|s| *s == 0));
+    }
+
+    #[test]
+    fn nothing_is_queued_outside_an_utterance() {
+        let (mut w, mut r, _clock) = playback(1, 1024);
+        assert_eq!(w.write(&[0.5; 10]), 0);
+        w.begin(utterance("u-1"));
+        w.write(&[0.5; 10]);
+        w.flush();
+        assert_eq!(w.write(&[0.5; 10]), 0, "the rest of a flushed utterance");
+        let mut out = vec![0.0f32; 64];
+        assert_eq!(r.read(&mut out), 0);
+    }
+
+    #[test]
+    fn reader_and_writer_on_two_threads_lose_nothing() {
+        let (mut w, mut r, clock) = playback(1, 512);
+        let total = 48_000usize;
+        let writer = std::thread::spawn(move || {
+            w.begin(utterance("u-1"));
+            let mut sent = 0;
+            while sent < total {
+                let piece: Vec<f32> = (sent..(sent + 100).min(total)).map(|i| i as f32).collect();
+                let mut offset = 0;
+                while offset < piece.len() {
+                    let fits = w.room_frames().min(piece.len() - offset);
+                    offset += w.write(&piece[offset..offset + fits]);
+                    std::thread::yield_now();
+                }
+                sent += piece.len();
+            }
+        });
+        let mut got = Vec::with_capacity(total);
+        let mut out = vec![0.0f32; 64];
+        while got.len() < total {
+            let n = r.read(&mut out);
+            got.extend_from_slice(&out[..n]);
+            if n == 0 {
+                std::thread::yield_now();
+            }
+        }
+        writer.join().unwrap();
+        assert!(got.iter().enumerate().all(|(i, s)| *s == i as f32));
+        assert_eq!(clock.dropped_frames(), 0);
+    }
+}
