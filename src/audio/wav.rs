@@ -182,6 +182,26 @@ mod tests {
         assert!(e.starts_with("truncated"), "{e}");
     }
 
+    /// Garbled headers and every cut of a chunk give a result, never a panic
+    /// (the decoder runs on the session's task).
+    #[test]
+    fn garbled_headers_never_panic() {
+        let good = wav(spec(2, 16_000), &[100, -100, 200, -200, 300, -300]);
+        for len in 0..good.len() {
+            let _ = decode(&good[..len]);
+        }
+        for at in 0..good.len() {
+            for value in [0x00, 0x01, 0x02, 0x10, 0x7F, 0x80, 0xFF] {
+                let mut bad = good.clone();
+                bad[at] = value;
+                if let Ok(pcm) = decode(&bad) {
+                    assert!(pcm.channels > 0 && pcm.sample_rate > 0);
+                    assert_eq!(pcm.samples.len() % pcm.channels as usize, 0);
+                }
+            }
+        }
+    }
+
     #[test]
     fn non_wav_and_other_formats_are_errors() {
         for bytes in [&b""[..], b"RIFF", b"RIFFfake", b"hello, not audio at all"] {
