@@ -353,6 +353,82 @@
 #define IW_ACTOR_WORLD 3
 
 /**
+ * `iw_viseme.viseme`: silence, the mouth at rest (pauses, and phonemes the
+ * library does not know). The `IW_VISEME_*` numbers are OVRLipSync's.
+ */
+#define IW_VISEME_SIL 0
+
+/**
+ * `iw_viseme.viseme`: p, b, m (lips pressed together).
+ */
+#define IW_VISEME_PP 1
+
+/**
+ * `iw_viseme.viseme`: f, v (lower lip to the upper teeth).
+ */
+#define IW_VISEME_FF 2
+
+/**
+ * `iw_viseme.viseme`: th (tongue between the teeth).
+ */
+#define IW_VISEME_TH 3
+
+/**
+ * `iw_viseme.viseme`: t, d (tongue behind the upper teeth).
+ */
+#define IW_VISEME_DD 4
+
+/**
+ * `iw_viseme.viseme`: k, g, h (back of the mouth, jaw slightly open).
+ */
+#define IW_VISEME_KK 5
+
+/**
+ * `iw_viseme.viseme`: ch, j, sh, zh (lips pushed forward).
+ */
+#define IW_VISEME_CH 6
+
+/**
+ * `iw_viseme.viseme`: s, z (teeth almost closed).
+ */
+#define IW_VISEME_SS 7
+
+/**
+ * `iw_viseme.viseme`: n, l, ng.
+ */
+#define IW_VISEME_NN 8
+
+/**
+ * `iw_viseme.viseme`: r and r-coloured vowels (as in red, bird).
+ */
+#define IW_VISEME_RR 9
+
+/**
+ * `iw_viseme.viseme`: open vowels (as in father, cat, cut, about, eye, cow).
+ */
+#define IW_VISEME_AA 10
+
+/**
+ * `iw_viseme.viseme`: e vowels (as in bed, day).
+ */
+#define IW_VISEME_E 11
+
+/**
+ * `iw_viseme.viseme`: i vowels and y (as in see, sit, yes).
+ */
+#define IW_VISEME_IH 12
+
+/**
+ * `iw_viseme.viseme`: o vowels (as in law, boy).
+ */
+#define IW_VISEME_OH 13
+
+/**
+ * `iw_viseme.viseme`: u vowels and w (as in blue, book, go, we).
+ */
+#define IW_VISEME_OU 14
+
+/**
  * `iw_packet.kind`: a packet kind this version does not model (ignore it).
  */
 #define IW_PACKET_UNKNOWN 0
@@ -1118,13 +1194,63 @@ typedef struct iw_phoneme {
 } iw_phoneme;
 
 /**
- * `data` of `IW_PACKET_AUDIO`: the chunk as sent by the service, and its phonemes.
+ * A change of mouth shape in an audio chunk: `viseme` (`IW_VISEME_*`) shows
+ * from `start_offset_us` microseconds after the chunk's start (the phonemes'
+ * clock) until the next one starts, or the chunk ends.
+ */
+typedef struct iw_viseme {
+  uint32_t viseme;
+  int64_t start_offset_us;
+} iw_viseme;
+
+/**
+ * `data` of `IW_PACKET_AUDIO`: a chunk of a character's speech, decoded by
+ * the library as it arrived (once, on a library thread): 16-bit PCM with
+ * its rate, channels and duration, the phonemes the service sent with it and
+ * the visemes they make. The packet's `ids` carry the utterance and
+ * interaction it belongs to. Times are microseconds from the chunk's start.
+ * All arrays are lent like the packet's strings: valid until the next
+ * poll/dispatch of the session or its free (in a callback: until it returns).
+ * A chunk that could not be decoded has `sample_rate` 0, no samples, its
+ * bytes as sent in `data`/`len`, and the reason in `decode_error`.
  */
 typedef struct iw_audio {
+  /**
+   * The chunk's bytes as the service sent them, only when it could not be
+   * decoded; otherwise `len` is 0 (the samples are the same audio).
+   */
   const uint8_t *data;
   size_t len;
   const struct iw_phoneme *phonemes;
   size_t phoneme_count;
+  /**
+   * Signed 16-bit PCM, interleaved: `sample_count` / `channels` frames of
+   * `channels` samples each.
+   */
+  const int16_t *samples;
+  size_t sample_count;
+  /**
+   * Frames per second (0 when the chunk could not be decoded).
+   */
+  uint32_t sample_rate;
+  /**
+   * Samples per frame (0 when the chunk could not be decoded).
+   */
+  uint32_t channels;
+  /**
+   * How long the samples play: frames * 1,000,000 / `sample_rate`, rounded down.
+   */
+  int64_t duration_us;
+  /**
+   * The mouth shapes of the phonemes, in order; one entry per change of
+   * shape (repeats are merged), the first at the first phoneme.
+   */
+  const struct iw_viseme *visemes;
+  size_t viseme_count;
+  /**
+   * Why the chunk could not be decoded; empty when it was.
+   */
+  struct iw_str decode_error;
 } iw_audio;
 
 /**

@@ -3,7 +3,8 @@
 //!
 //! Data path: game → [`ffi`] → [`client`] → wire, and wire → [`client`] → queue →
 //! poll/callback → game. [`protocol`] is the wire level both the client and
-//! the local engine (feature `engine`, on by default) build on.
+//! the local engine (feature `engine`, on by default) build on; [`audio`]
+//! decodes the speech the packet model delivers.
 
 pub mod audio;
 pub mod auth;

@@ -1,7 +1,12 @@
-//! Audio processing for the player's microphone, independent of the
-//! session: voice activity (where speech starts and ends) and echo
-//! cancellation, both on 16 kHz mono, the rate the service listens at.
+//! Audio, independent of sessions and packets. The service's speech made
+//! ready for the game: each WAV chunk decoded to 16-bit PCM (`wav`), its
+//! phonemes mapped to the visemes game lip-sync uses (`visemes`), and a pull
+//! stream for the game's audio thread (`playback`). The player's microphone,
+//! on 16 kHz mono (the rate the service listens at): where speech starts and
+//! ends (`voice_activity`) and echo cancellation (`echo`).
 
 pub mod echo;
 pub mod playback;
+pub mod visemes;
 pub mod voice_activity;
+pub mod wav;

@@ -1,14 +1,16 @@
 //! Wire → model: turns a server `InworldPacket` into a [`super::Packet`],
 //! classified as the Node SDK does: a scene status wins whatever the control
 //! action, a custom event is a task only when typed TASK, anything unknown
-//! is still delivered (as `Unknown`).
+//! is still delivered (as `Unknown`). Audio chunks are decoded here, once.
 
 use super::{
     Actor, ActorKind, AudioChunk, Character, CharacterAssets, Control, ControlAction,
     ConversationEvent, ConversationEventKind, CustomEvent, Emotion, LogEvent, Packet, PacketBody,
     PacketIds, Parameter, Phoneme, Routing, SceneMutation, SceneStatus, Text, TextEvent,
-    TextSource,
+    TextSource, UndecodedAudio,
 };
+use crate::audio::visemes::visemes_of;
+use crate::audio::wav;
 use crate::protocol::ai::inworld::packets as wire;
 use crate::protocol::packets::timestamp_ms;
 use std::time::Duration;
@@ -170,22 +172,60 @@ fn body_from(payload: Payload) -> PacketBody {
 fn data_chunk_from(d: wire::DataChunk) -> PacketBody {
     use wire::data_chunk::{Data, DataType};
     match (DataType::try_from(d.r#type), d.data) {
-        (Ok(DataType::Audio), Some(Data::Chunk(data))) => PacketBody::Audio(AudioChunk {
-            data,
-            phonemes: d
-                .additional_phoneme_info
-                .into_iter()
-                .map(|p| Phoneme {
-                    phoneme: p.phoneme.into(),
-                    start_offset: p.start_offset.map(duration_from).unwrap_or_default(),
-                })
-                .collect(),
-        }),
+        (Ok(DataType::Audio), Some(Data::Chunk(data))) => {
+            PacketBody::Audio(audio_from(data, d.additional_phoneme_info))
+        }
         (Ok(DataType::Silence), Some(Data::DurationMs(ms))) => {
             PacketBody::Silence { duration_ms: ms }
         }
         (Ok(DataType::Silence), None) => PacketBody::Silence { duration_ms: 0 },
         _ => PacketBody::Unknown,
+    }
+}
+
+/// Decodes the chunk once, here, so that every way the game receives it
+/// (Rust, poll, callbacks) gets the same samples.
+fn audio_from(wav_bytes: Vec<u8>, phonemes: Vec<wire::AdditionalPhonemeInfo>) -> AudioChunk {
+    let phonemes: Vec<Phoneme> = phonemes
+        .into_iter()
+        .map(|p| Phoneme {
+            phoneme: p.phoneme.into(),
+            start_offset: p.start_offset.map(duration_from).unwrap_or_default(),
+        })
+        .collect();
+    let visemes = visemes_of(
+        phonemes
+            .iter()
+            .map(|p| (p.phoneme.as_str(), p.start_offset)),
+    );
+    match wav::decode(&wav_bytes) {
+        Ok(pcm) => AudioChunk {
+            duration: pcm.duration(),
+            samples: pcm.samples,
+            sample_rate: pcm.sample_rate,
+            channels: pcm.channels,
+            phonemes,
+            visemes,
+            undecoded: None,
+        },
+        Err(e) => {
+            log::warn!(
+                "an audio chunk of {} bytes could not be decoded ({e}); delivered undecoded",
+                wav_bytes.len()
+            );
+            AudioChunk {
+                samples: Vec::new(),
+                sample_rate: 0,
+                channels: 0,
+                duration: Duration::ZERO,
+                phonemes,
+                visemes,
+                undecoded: Some(UndecodedAudio {
+                    data: wav_bytes,
+                    error: e.to_string().into(),
+                }),
+            }
+        }
     }
 }
 
@@ -269,6 +309,7 @@ pub fn scene_from(s: wire::CurrentSceneStatus) -> SceneStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packet::Viseme;
 
     fn packet(payload: Payload) -> wire::InworldPacket {
         wire::InworldPacket {
@@ -321,26 +362,98 @@ mod tests {
         );
     }
 
-    #[test]
-    fn audio_with_phonemes_and_silence() {
-        let p = from_wire(packet(Payload::DataChunk(wire::DataChunk {
+    fn audio_packet(chunk: Vec<u8>, phonemes: &[(&str, u64)]) -> wire::InworldPacket {
+        packet(Payload::DataChunk(wire::DataChunk {
             r#type: 1,
-            data: Some(wire::data_chunk::Data::Chunk(vec![1, 2, 3])),
-            additional_phoneme_info: vec![wire::AdditionalPhonemeInfo {
-                phoneme: "h".into(),
-                start_offset: Some(prost_types::Duration {
-                    seconds: 0,
-                    nanos: 50_000_000,
-                }),
-            }],
+            data: Some(wire::data_chunk::Data::Chunk(chunk)),
+            additional_phoneme_info: phonemes
+                .iter()
+                .map(|(p, ms)| wire::AdditionalPhonemeInfo {
+                    phoneme: p.to_string(),
+                    start_offset: Some(prost_types::Duration {
+                        seconds: 0,
+                        nanos: (*ms * 1_000_000) as i32,
+                    }),
+                })
+                .collect(),
             audioformat: 0,
-        })));
+        }))
+    }
+
+    fn wav_16k_mono(samples: &[i16]) -> Vec<u8> {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
+        for s in samples {
+            w.write_sample(*s).unwrap();
+        }
+        w.finalize().unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn audio_is_decoded_with_phonemes_and_visemes() {
+        let samples: Vec<i16> = (0..3200).map(|i| (i % 200) as i16).collect();
+        let p = from_wire(audio_packet(
+            wav_16k_mono(&samples),
+            &[("h", 0), ("ə", 50), ("l", 120), ("oʊ", 160)],
+        ));
         let PacketBody::Audio(a) = p.body else {
             panic!("{:?}", p.body)
         };
-        assert_eq!(a.data, vec![1, 2, 3]);
-        assert_eq!(a.phonemes[0].phoneme, "h");
-        assert_eq!(a.phonemes[0].start_offset, Duration::from_millis(50));
+        assert_eq!(a.samples, samples);
+        assert_eq!((a.sample_rate, a.channels), (16_000, 1));
+        assert_eq!(a.duration, Duration::from_millis(200));
+        assert_eq!(a.undecoded, None);
+        assert_eq!(a.phonemes[1].phoneme, "ə");
+        assert_eq!(a.phonemes[1].start_offset, Duration::from_millis(50));
+        let visemes: Vec<(Viseme, u128)> = a
+            .visemes
+            .iter()
+            .map(|v| (v.viseme, v.start_offset.as_millis()))
+            .collect();
+        assert_eq!(
+            visemes,
+            [
+                (Viseme::Kk, 0),
+                (Viseme::Aa, 50),
+                (Viseme::Nn, 120),
+                (Viseme::Ou, 160)
+            ]
+        );
+    }
+
+    /// The recorded SDK session's chunk is not a WAV file: it comes through
+    /// whole, with the reason and its phonemes.
+    #[test]
+    fn an_undecodable_chunk_keeps_its_bytes_and_says_why() {
+        let p = from_wire(audio_packet(b"RIFFfake".to_vec(), &[("h", 120)]));
+        let PacketBody::Audio(a) = p.body else {
+            panic!("{:?}", p.body)
+        };
+        let undecoded = a.undecoded.expect("not decoded");
+        assert_eq!(undecoded.data, b"RIFFfake");
+        assert!(
+            undecoded.error.starts_with("not a WAV file"),
+            "{}",
+            undecoded.error
+        );
+        assert!(a.samples.is_empty());
+        assert_eq!(
+            (a.sample_rate, a.channels, a.duration),
+            (0, 0, Duration::ZERO)
+        );
+        assert_eq!(a.phonemes[0].start_offset, Duration::from_millis(120));
+        assert_eq!(a.visemes[0].viseme, Viseme::Kk);
+    }
+
+    #[test]
+    fn silence_and_other_data() {
         let s = from_wire(packet(Payload::DataChunk(wire::DataChunk {
             r#type: 3,
             data: Some(wire::data_chunk::Data::DurationMs(250)),

@@ -1,5 +1,6 @@
 //! The packet model: plain Rust types for what a game sees, independent of the
-//! wire types (only Inworld's error details come from [`crate::protocol`]).
+//! wire types (only Inworld's error details come from [`crate::protocol`],
+//! and the visemes from [`crate::audio`]).
 //! `convert` turns server wire packets into these. With the `serde` feature
 //! every type here is `Serialize` (texts as strings, durations and times in
 //! milliseconds).
@@ -13,6 +14,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::time::Duration;
 
+pub use crate::audio::visemes::{TimedViseme, Viseme};
 pub use crate::protocol::status::{ErrorDetails, ErrorType, ReconnectionType};
 
 /// UTF-8 text stored with a trailing NUL (not part of the text).
@@ -314,12 +316,38 @@ pub struct Phoneme {
     pub start_offset: Duration,
 }
 
-/// Speech from a character, as sent (the voice work decodes it to PCM).
+/// A chunk of a character's speech, decoded once as it arrived: 16-bit PCM
+/// with its format and duration, the phonemes the service sent with it, and
+/// the visemes they make. Phonemes and visemes are on one clock, from the
+/// chunk's start. The service's WAV bytes are not kept once decoded (the
+/// samples are the same audio); a chunk that cannot be decoded keeps them in
+/// `undecoded`, with no samples, so it is never lost silently.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct AudioChunk {
-    pub data: Vec<u8>,
+    /// Interleaved samples: frame after frame, `channels` samples in each.
+    pub samples: Vec<i16>,
+    /// Frames per second; 0 when the chunk could not be decoded.
+    pub sample_rate: u32,
+    /// Samples per frame; 0 when the chunk could not be decoded.
+    pub channels: u16,
+    /// How long the samples play (frames / rate, rounded down to the nanosecond).
+    #[cfg_attr(feature = "serde", serde(serialize_with = "crate::serde_ms::duration"))]
+    pub duration: Duration,
     pub phonemes: Vec<Phoneme>,
+    /// The mouth shapes the phonemes make, one entry per change of shape.
+    pub visemes: Vec<TimedViseme>,
+    /// Set when the chunk could not be decoded (else `None`).
+    pub undecoded: Option<UndecodedAudio>,
+}
+
+/// An audio chunk that could not be decoded: its bytes as the service sent
+/// them, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct UndecodedAudio {
+    pub data: Vec<u8>,
+    pub error: Text,
 }
 
 /// Emotion: wire `SpaffCode` and `Strength` values.
@@ -591,5 +619,24 @@ mod serde_tests {
         }));
         let json = serde_json::to_value(&reconnecting).unwrap();
         assert_eq!(json["body"]["Connection"]["retry_in"], 250);
+
+        let audio = Packet::local(PacketBody::Audio(AudioChunk {
+            samples: vec![1, -1],
+            sample_rate: 16_000,
+            channels: 1,
+            duration: Duration::from_micros(125),
+            phonemes: vec![],
+            visemes: vec![TimedViseme {
+                viseme: Viseme::Pp,
+                start_offset: Duration::from_millis(40),
+            }],
+            undecoded: None,
+        }));
+        let json = serde_json::to_value(&audio).unwrap();
+        let a = &json["body"]["Audio"];
+        assert_eq!(a["samples"], serde_json::json!([1, -1]));
+        assert_eq!(a["visemes"][0]["viseme"], "PP");
+        assert_eq!(a["visemes"][0]["start_offset"], 40);
+        assert_eq!(a["undecoded"], serde_json::Value::Null);
     }
 }

@@ -8,7 +8,10 @@
 /* What one reply consisted of. */
 struct reply {
     char text[2048];
-    int texts, emotions, audios, phonemes, triggers, ended;
+    int texts, emotions, audios, phonemes, visemes, triggers, ended;
+    size_t samples;
+    int64_t duration_us;
+    int peak;
     int32_t last_behavior;
     char trigger_name[64];
     char character[64];
@@ -42,23 +45,51 @@ static void reply_add(struct reply *r, const struct iw_packet *p) {
         r->emotions++;
         r->last_behavior = p->data.emotion.behavior;
         break;
-    case IW_PACKET_AUDIO:
-        if (p->data.audio.len > 0) {
-            size_t i;
-            r->audios++;
-            r->phonemes += (int)p->data.audio.phoneme_count;
-            for (i = 0; i < p->data.audio.phoneme_count; i++) {
-                EXPECT(p->data.audio.phonemes[i].phoneme.ptr != NULL);
-                EXPECT(p->data.audio.phonemes[i].start_offset_us >= 0);
-            }
-            /* Touch every byte: valgrind checks they are readable. */
-            {
-                unsigned sum = 0;
-                for (i = 0; i < p->data.audio.len; i++) sum += p->data.audio.data[i];
-                (void)sum;
+    case IW_PACKET_AUDIO: {
+        /* Speech, decoded: 16 kHz mono PCM from the local engine. */
+        const struct iw_audio *a = &p->data.audio;
+        size_t i;
+        r->audios++;
+        EXPECT(p->ids.utterance_id.len > 0);
+        EXPECT(a->decode_error.len == 0 && a->decode_error.ptr[0] == '\0');
+        EXPECT(a->len == 0); /* the bytes as sent are kept only when not decodable */
+        EXPECT(a->sample_rate == 16000);
+        EXPECT(a->channels == 1);
+        EXPECT(a->sample_count > 0 && a->samples != NULL);
+        EXPECT(a->duration_us ==
+               (int64_t)(a->sample_count / a->channels * 1000000 / a->sample_rate));
+        r->samples += a->sample_count;
+        r->duration_us += a->duration_us;
+        /* Read every sample: valgrind checks they are readable. */
+        for (i = 0; i < a->sample_count; i++) {
+            int v = a->samples[i] < 0 ? -(int)a->samples[i] : a->samples[i];
+            if (v > r->peak) r->peak = v;
+        }
+        r->phonemes += (int)a->phoneme_count;
+        for (i = 0; i < a->phoneme_count; i++) {
+            EXPECT(a->phonemes[i].phoneme.ptr != NULL);
+            EXPECT(a->phonemes[i].start_offset_us >= 0);
+            EXPECT(a->phonemes[i].start_offset_us < a->duration_us);
+        }
+        /* One viseme per change of mouth shape, on the phonemes' clock. */
+        EXPECT(a->visemes != NULL);
+        EXPECT(a->viseme_count <= a->phoneme_count);
+        EXPECT((a->viseme_count > 0) == (a->phoneme_count > 0));
+        if (a->viseme_count > 0) {
+            EXPECT(a->visemes[0].start_offset_us == a->phonemes[0].start_offset_us);
+        }
+        r->visemes += (int)a->viseme_count;
+        for (i = 0; i < a->viseme_count; i++) {
+            EXPECT(a->visemes[i].viseme <= IW_VISEME_OU);
+            EXPECT(a->visemes[i].start_offset_us >= 0);
+            EXPECT(a->visemes[i].start_offset_us < a->duration_us);
+            if (i > 0) {
+                EXPECT(a->visemes[i].start_offset_us > a->visemes[i - 1].start_offset_us);
+                EXPECT(a->visemes[i].viseme != a->visemes[i - 1].viseme);
             }
         }
         break;
+    }
     case IW_PACKET_TRIGGER:
         r->triggers++;
         snprintf(r->trigger_name, sizeof r->trigger_name, "%s", p->data.custom.name.ptr);
@@ -220,13 +251,24 @@ int main(void) {
     EXPECT(strlen(ids.packet_id) == 36);
     reply_reset(&reply, &ids);
     poll_reply(session, &reply);
-    printf("reply (%s): %s [%d texts, %d emotions, %d audio, %d phonemes]\n", reply.character,
-           reply.text, reply.texts, reply.emotions, reply.audios, reply.phonemes);
+    printf("reply (%s): %s [%d texts, %d emotions, %d audio, %d phonemes, %d visemes]\n",
+           reply.character, reply.text, reply.texts, reply.emotions, reply.audios,
+           reply.phonemes, reply.visemes);
+    printf("speech: %lu samples, %ld us, peak %d\n", (unsigned long)reply.samples,
+           (long)reply.duration_us, reply.peak);
     /* The first reply of a character greets the player by name. */
     EXPECT(reply.texts > 0);
     EXPECT(strstr(reply.text, "Tester") != NULL);
     EXPECT(reply.audios > 0);
     EXPECT(reply.phonemes > 0);
+    EXPECT(reply.visemes > 0);
+    /* Sound, not silence; a sentence or two of speech. Each chunk's duration
+     * is rounded down to the microsecond, so the sum is within a microsecond
+     * a chunk of the samples' total. */
+    EXPECT(reply.peak > 1000);
+    EXPECT(reply.duration_us > 500000 && reply.duration_us < 60000000);
+    EXPECT((int64_t)(reply.samples * 1000000 / 16000) - reply.duration_us >= 0);
+    EXPECT((int64_t)(reply.samples * 1000000 / 16000) - reply.duration_us <= reply.audios);
 
     /* Then it answers what was said. */
     CHECK(iw_session_send_text(session, "hello there", &ids));

@@ -8,7 +8,7 @@ use std::time::UNIX_EPOCH;
 
 use super::types::*;
 use crate::packet::{
-    Actor, Character, Packet, PacketBody, Parameter, Phoneme, SceneMutation, Text,
+    Actor, Character, Packet, PacketBody, Parameter, Phoneme, SceneMutation, Text, TimedViseme,
 };
 
 fn str_of(t: &Text) -> iw_str {
@@ -43,6 +43,7 @@ pub(crate) fn character_of(c: &Character) -> iw_character {
 #[derive(Default)]
 pub(crate) struct Scratch {
     phonemes: Vec<iw_phoneme>,
+    visemes: Vec<iw_viseme>,
     params: Vec<iw_parameter>,
     actors: Vec<iw_actor>,
     characters: Vec<iw_character>,
@@ -57,6 +58,7 @@ unsafe impl Send for Scratch {}
 #[derive(Default)]
 struct Needs {
     phonemes: usize,
+    visemes: usize,
     params: usize,
     actors: usize,
     characters: usize,
@@ -66,7 +68,10 @@ struct Needs {
 
 fn add_needs(n: &mut Needs, p: &Packet) {
     match &p.body {
-        PacketBody::Audio(a) => n.phonemes += a.phonemes.len(),
+        PacketBody::Audio(a) => {
+            n.phonemes += a.phonemes.len();
+            n.visemes += a.visemes.len();
+        }
         PacketBody::Trigger(c) | PacketBody::Task(c) => n.params += c.parameters.len(),
         PacketBody::Log(l) => n.params += l.metadata.len(),
         PacketBody::ConversationEvent(c) => n.actors += c.participants.len(),
@@ -122,6 +127,22 @@ fn phoneme_of(p: &Phoneme) -> iw_phoneme {
     }
 }
 
+fn viseme_of(v: &TimedViseme) -> iw_viseme {
+    iw_viseme {
+        viseme: v.viseme as u32,
+        start_offset_us: v.start_offset.as_micros() as i64,
+    }
+}
+
+/// A lent array: never NULL, even when empty.
+fn slice_ptr<T>(items: &[T]) -> *const T {
+    if items.is_empty() {
+        std::ptr::NonNull::dangling().as_ptr()
+    } else {
+        items.as_ptr()
+    }
+}
+
 impl Scratch {
     /// Forgets what was lent before and makes room for lending `packets`.
     pub fn reset_for(&mut self, packets: &[Packet]) {
@@ -130,12 +151,14 @@ impl Scratch {
             add_needs(&mut n, p);
         }
         self.phonemes.clear();
+        self.visemes.clear();
         self.params.clear();
         self.actors.clear();
         self.characters.clear();
         self.strs.clear();
         self.bytes.clear();
         self.phonemes.reserve(n.phonemes);
+        self.visemes.reserve(n.visemes);
         self.params.reserve(n.params);
         self.actors.reserve(n.actors);
         self.characters.reserve(n.characters);
@@ -174,15 +197,23 @@ impl Scratch {
                 }
             }
             PacketBody::Audio(a) => {
+                let (raw, decode_error) = match &a.undecoded {
+                    Some(u) => (&u.data[..], str_of(&u.error)),
+                    None => (&[][..], iw_str::EMPTY),
+                };
                 data.audio = iw_audio {
-                    data: if a.data.is_empty() {
-                        std::ptr::NonNull::dangling().as_ptr()
-                    } else {
-                        a.data.as_ptr()
-                    },
-                    len: a.data.len(),
+                    data: slice_ptr(raw),
+                    len: raw.len(),
                     phonemes: extend(&mut self.phonemes, &a.phonemes, phoneme_of),
                     phoneme_count: a.phonemes.len(),
+                    samples: slice_ptr(&a.samples),
+                    sample_count: a.samples.len(),
+                    sample_rate: a.sample_rate,
+                    channels: u32::from(a.channels),
+                    duration_us: a.duration.as_micros() as i64,
+                    visemes: extend(&mut self.visemes, &a.visemes, viseme_of),
+                    viseme_count: a.visemes.len(),
+                    decode_error,
                 }
             }
             PacketBody::Silence { duration_ms } => {
@@ -290,11 +321,7 @@ impl Scratch {
                     grpc_code: r.grpc_code,
                     message: str_of(&r.message),
                     name: str_of(&r.name),
-                    data: if r.data.is_empty() {
-                        std::ptr::NonNull::dangling().as_ptr()
-                    } else {
-                        r.data.as_ptr()
-                    },
+                    data: slice_ptr(&r.data),
                     data_len: r.data.len(),
                     version: str_of(&r.version),
                 }
@@ -378,7 +405,10 @@ mod tests {
     fn every_kind_is_lent_with_its_arrays() {
         let packets = vec![
             packet(PacketBody::Audio(AudioChunk {
-                data: vec![1, 2, 3],
+                samples: vec![1, -2, 3, -4],
+                sample_rate: 22_050,
+                channels: 2,
+                duration: Duration::from_nanos(90_702),
                 phonemes: vec![
                     Phoneme {
                         phoneme: "h".into(),
@@ -389,6 +419,17 @@ mod tests {
                         start_offset: Duration::from_millis(80),
                     },
                 ],
+                visemes: vec![
+                    TimedViseme {
+                        viseme: Viseme::Kk,
+                        start_offset: Duration::from_millis(5),
+                    },
+                    TimedViseme {
+                        viseme: Viseme::Ih,
+                        start_offset: Duration::from_millis(80),
+                    },
+                ],
+                undecoded: None,
             })),
             packet(PacketBody::Trigger(CustomEvent {
                 name: "greeted".into(),
@@ -426,6 +467,21 @@ mod tests {
             packet(PacketBody::SceneMutation(SceneMutation::LoadScene {
                 scene: "workspaces/w/scenes/t".into(),
             })),
+            packet(PacketBody::Audio(AudioChunk {
+                samples: vec![],
+                sample_rate: 0,
+                channels: 0,
+                duration: Duration::ZERO,
+                phonemes: vec![],
+                visemes: vec![TimedViseme {
+                    viseme: Viseme::Sil,
+                    start_offset: Duration::ZERO,
+                }],
+                undecoded: Some(UndecodedAudio {
+                    data: b"RIFFfake".to_vec(),
+                    error: "not a WAV file".into(),
+                }),
+            })),
         ];
         let mut scratch = Scratch::default();
         scratch.reset_for(&packets);
@@ -433,9 +489,22 @@ mod tests {
         unsafe {
             let a = lent[0].data.audio;
             assert_eq!(lent[0].kind, IW_PACKET_AUDIO);
-            assert_eq!(std::slice::from_raw_parts(a.data, a.len), &[1, 2, 3]);
+            assert_eq!(
+                std::slice::from_raw_parts(a.samples, a.sample_count),
+                &[1, -2, 3, -4]
+            );
+            assert_eq!((a.sample_rate, a.channels, a.duration_us), (22_050, 2, 90));
+            assert_eq!((a.len, s(a.decode_error)), (0, ""));
+            assert!(!a.data.is_null());
             let ph = std::slice::from_raw_parts(a.phonemes, a.phoneme_count);
             assert_eq!((s(ph[1].phoneme), ph[1].start_offset_us), ("i", 80_000));
+            let vis = std::slice::from_raw_parts(a.visemes, a.viseme_count);
+            assert_eq!(
+                vis.iter()
+                    .map(|v| (v.viseme, v.start_offset_us))
+                    .collect::<Vec<_>>(),
+                [(IW_VISEME_KK, 5_000), (IW_VISEME_IH, 80_000)]
+            );
             assert_eq!(s(lent[0].ids.interaction_id), "i-1");
             assert_eq!(s(lent[0].source.name), "alice-id");
             assert_eq!(lent[0].timestamp_ms, 42);
@@ -476,6 +545,17 @@ mod tests {
                 (m.what, s(m.scene), m.name_count),
                 (IW_MUTATION_LOAD_SCENE, "workspaces/w/scenes/t", 0)
             );
+
+            let a = lent[8].data.audio;
+            assert_eq!(
+                std::slice::from_raw_parts(a.data, a.len),
+                b"RIFFfake".as_slice()
+            );
+            assert_eq!(s(a.decode_error), "not a WAV file");
+            assert_eq!((a.sample_rate, a.channels, a.sample_count), (0, 0, 0));
+            assert!(!a.samples.is_null() && !a.phonemes.is_null());
+            let vis = std::slice::from_raw_parts(a.visemes, a.viseme_count);
+            assert_eq!((vis[0].viseme, vis[0].start_offset_us), (IW_VISEME_SIL, 0));
         }
     }
 }

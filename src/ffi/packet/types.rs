@@ -8,7 +8,7 @@ use std::ffi::c_char;
 
 use crate::packet::{
     ActorKind, CallKind, ConnectionState, ControlAction, ConversationEventKind, PacketKind,
-    ReconnectionType, Resumed, SendFailure, TextSource,
+    ReconnectionType, Resumed, SendFailure, TextSource, Viseme,
 };
 
 /// Borrowed UTF-8 text: `len` bytes at `ptr`, followed by a NUL byte (so `ptr`
@@ -76,6 +76,67 @@ pub struct iw_parameter {
 #[derive(Clone, Copy, Debug)]
 pub struct iw_phoneme {
     pub phoneme: iw_str,
+    pub start_offset_us: i64,
+}
+
+/// `iw_viseme.viseme`: silence, the mouth at rest (pauses, and phonemes the
+/// library does not know). The `IW_VISEME_*` numbers are OVRLipSync's.
+pub const IW_VISEME_SIL: u32 = 0;
+/// `iw_viseme.viseme`: p, b, m (lips pressed together).
+pub const IW_VISEME_PP: u32 = 1;
+/// `iw_viseme.viseme`: f, v (lower lip to the upper teeth).
+pub const IW_VISEME_FF: u32 = 2;
+/// `iw_viseme.viseme`: th (tongue between the teeth).
+pub const IW_VISEME_TH: u32 = 3;
+/// `iw_viseme.viseme`: t, d (tongue behind the upper teeth).
+pub const IW_VISEME_DD: u32 = 4;
+/// `iw_viseme.viseme`: k, g, h (back of the mouth, jaw slightly open).
+pub const IW_VISEME_KK: u32 = 5;
+/// `iw_viseme.viseme`: ch, j, sh, zh (lips pushed forward).
+pub const IW_VISEME_CH: u32 = 6;
+/// `iw_viseme.viseme`: s, z (teeth almost closed).
+pub const IW_VISEME_SS: u32 = 7;
+/// `iw_viseme.viseme`: n, l, ng.
+pub const IW_VISEME_NN: u32 = 8;
+/// `iw_viseme.viseme`: r and r-coloured vowels (as in red, bird).
+pub const IW_VISEME_RR: u32 = 9;
+/// `iw_viseme.viseme`: open vowels (as in father, cat, cut, about, eye, cow).
+pub const IW_VISEME_AA: u32 = 10;
+/// `iw_viseme.viseme`: e vowels (as in bed, day).
+pub const IW_VISEME_E: u32 = 11;
+/// `iw_viseme.viseme`: i vowels and y (as in see, sit, yes).
+pub const IW_VISEME_IH: u32 = 12;
+/// `iw_viseme.viseme`: o vowels (as in law, boy).
+pub const IW_VISEME_OH: u32 = 13;
+/// `iw_viseme.viseme`: u vowels and w (as in blue, book, go, we).
+pub const IW_VISEME_OU: u32 = 14;
+
+const _: () = {
+    assert!(IW_VISEME_SIL == Viseme::Sil as u32);
+    assert!(IW_VISEME_PP == Viseme::Pp as u32);
+    assert!(IW_VISEME_FF == Viseme::Ff as u32);
+    assert!(IW_VISEME_TH == Viseme::Th as u32);
+    assert!(IW_VISEME_DD == Viseme::Dd as u32);
+    assert!(IW_VISEME_KK == Viseme::Kk as u32);
+    assert!(IW_VISEME_CH == Viseme::Ch as u32);
+    assert!(IW_VISEME_SS == Viseme::Ss as u32);
+    assert!(IW_VISEME_NN == Viseme::Nn as u32);
+    assert!(IW_VISEME_RR == Viseme::Rr as u32);
+    assert!(IW_VISEME_AA == Viseme::Aa as u32);
+    assert!(IW_VISEME_E == Viseme::E as u32);
+    assert!(IW_VISEME_IH == Viseme::Ih as u32);
+    assert!(IW_VISEME_OH == Viseme::Oh as u32);
+    assert!(IW_VISEME_OU == Viseme::Ou as u32);
+    assert!(Viseme::ALL.len() == 15);
+};
+
+/// A change of mouth shape in an audio chunk: `viseme` (`IW_VISEME_*`) shows
+/// from `start_offset_us` microseconds after the chunk's start (the phonemes'
+/// clock) until the next one starts, or the chunk ends.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct iw_viseme {
+    pub viseme: u32,
     pub start_offset_us: i64,
 }
 
@@ -312,14 +373,40 @@ pub struct iw_text {
     pub source: u32,
 }
 
-/// `data` of `IW_PACKET_AUDIO`: the chunk as sent by the service, and its phonemes.
+/// `data` of `IW_PACKET_AUDIO`: a chunk of a character's speech, decoded by
+/// the library as it arrived (once, on a library thread): 16-bit PCM with
+/// its rate, channels and duration, the phonemes the service sent with it and
+/// the visemes they make. The packet's `ids` carry the utterance and
+/// interaction it belongs to. Times are microseconds from the chunk's start.
+/// All arrays are lent like the packet's strings: valid until the next
+/// poll/dispatch of the session or its free (in a callback: until it returns).
+/// A chunk that could not be decoded has `sample_rate` 0, no samples, its
+/// bytes as sent in `data`/`len`, and the reason in `decode_error`.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct iw_audio {
+    /// The chunk's bytes as the service sent them, only when it could not be
+    /// decoded; otherwise `len` is 0 (the samples are the same audio).
     pub data: *const u8,
     pub len: usize,
     pub phonemes: *const iw_phoneme,
     pub phoneme_count: usize,
+    /// Signed 16-bit PCM, interleaved: `sample_count` / `channels` frames of
+    /// `channels` samples each.
+    pub samples: *const i16,
+    pub sample_count: usize,
+    /// Frames per second (0 when the chunk could not be decoded).
+    pub sample_rate: u32,
+    /// Samples per frame (0 when the chunk could not be decoded).
+    pub channels: u32,
+    /// How long the samples play: frames * 1,000,000 / `sample_rate`, rounded down.
+    pub duration_us: i64,
+    /// The mouth shapes of the phonemes, in order; one entry per change of
+    /// shape (repeats are merged), the first at the first phoneme.
+    pub visemes: *const iw_viseme,
+    pub viseme_count: usize,
+    /// Why the chunk could not be decoded; empty when it was.
+    pub decode_error: iw_str,
 }
 
 /// `data` of `IW_PACKET_SILENCE`.
@@ -547,6 +634,9 @@ pub union iw_packet_data {
     pub scene_mutation: iw_scene_mutation,
     pub reserved: [u64; 16],
 }
+
+// Fixed by `reserved`: a member larger than it would change `iw_packet`'s size.
+const _: () = assert!(std::mem::size_of::<iw_packet_data>() == std::mem::size_of::<[u64; 16]>());
 
 /// A received packet, lent by `iw_session_poll`/`iw_session_dispatch`/the
 /// session callback. Everything it points to stays valid until the next
