@@ -1,0 +1,232 @@
+//! The audio session as the task carries it: the AUDIO_SESSION_START goes
+//! through its conversation like any send; once it went out on this stream,
+//! a tick drains the game's audio input, and each full chunk goes out. Audio
+//! that cannot go out now (no stream, no scene, a start not sent) is thrown
+//! away, counted and reported, never sent late; a start waiting for its
+//! conversation's handshake keeps the audio in the ring meanwhile. After a
+//! reconnect (or a scene change) the audio session starts again.
+
+use super::Driver;
+use crate::client::mic::{AudioSessionConfig, Pipeline};
+use crate::client::outbound;
+use crate::client::state::{Outgoing, Send};
+use crate::client::SentIds;
+use crate::packet::{PacketIds, SendFailure};
+use std::time::{Duration, Instant};
+
+/// How often the audio input is drained while an audio session is open:
+/// well inside the ring's one second, and few wake-ups.
+const TICK: Duration = Duration::from_millis(20);
+/// Dropped audio is reported at most this often.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    /// Its AUDIO_SESSION_START waits in the conversation.
+    Waiting,
+    /// The start went out on this stream: audio follows it.
+    Live,
+    /// The start went out on a stream that is gone.
+    Lost,
+}
+
+struct AudioSession {
+    conversation_id: String,
+    config: AudioSessionConfig,
+    wire: Wire,
+}
+
+pub(super) struct Mic {
+    pipeline: Option<Pipeline>,
+    session: Option<AudioSession>,
+    last_tick: Instant,
+    /// Dropped frames already reported (of `MicShared::dropped`).
+    reported: u64,
+    last_report: Option<Instant>,
+}
+
+impl Mic {
+    pub(super) fn new() -> Self {
+        Mic {
+            pipeline: None,
+            session: None,
+            last_tick: Instant::now(),
+            reported: 0,
+            last_report: None,
+        }
+    }
+
+    /// A send went out: an audio session's start makes it live.
+    pub(super) fn on_sent(&mut self, send: &Send) {
+        if let (Outgoing::AudioSessionStart(_), Some(s)) = (&send.payload, &mut self.session) {
+            if s.conversation_id == send.ids.conversation_id {
+                s.wire = Wire::Live;
+            }
+        }
+    }
+
+    /// The stream is gone: audio sessions must start again on the next.
+    pub(super) fn on_stream_lost(&mut self) {
+        if let Some(s) = &mut self.session {
+            if s.wire == Wire::Live {
+                s.wire = Wire::Lost;
+            }
+        }
+    }
+}
+
+impl Driver {
+    pub(super) fn on_audio_input(&mut self, pipeline: Pipeline) {
+        self.mic.pipeline = Some(pipeline);
+    }
+
+    /// An audio control of the game's, before it goes to its conversation.
+    /// `Err`: it must not go out (why).
+    pub(super) fn on_audio_send(&mut self, send: &Send) -> Result<(), String> {
+        match &send.payload {
+            Outgoing::AudioSessionStart(config) => {
+                self.mic.session = Some(AudioSession {
+                    conversation_id: send.ids.conversation_id.clone(),
+                    config: *config,
+                    wire: Wire::Waiting,
+                });
+                Ok(())
+            }
+            Outgoing::AudioSessionEnd => {
+                let session = self.mic.session.take();
+                let wire = session.as_ref().map(|s| s.wire);
+                let result = match wire {
+                    Some(Wire::Live) if self.linked() => {
+                        // What was pushed before the end goes out before it.
+                        if let Some(pipeline) = self.mic.pipeline.as_mut() {
+                            let out = &self.out;
+                            let id = &send.ids.conversation_id;
+                            pipeline.finish(&mut |bytes| {
+                                if let Some(out) = out {
+                                    let _ = out.send(Box::new(outbound::audio_chunk(id, bytes)));
+                                }
+                            });
+                        }
+                        Ok(())
+                    }
+                    Some(Wire::Waiting) => {
+                        self.discard_audio();
+                        Ok(())
+                    }
+                    _ => {
+                        self.discard_audio();
+                        Err("the audio session was cut by a reconnect; its end was not sent".into())
+                    }
+                };
+                self.report_dropped(Instant::now(), true);
+                result
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// When the audio input must be looked at next.
+    pub(super) fn mic_wake(&self) -> Option<Instant> {
+        let unreported = self.shared.mic.dropped() > self.mic.reported;
+        (self.mic.pipeline.is_some() && (self.mic.session.is_some() || unreported))
+            .then(|| self.mic.last_tick + TICK)
+    }
+
+    /// Drains the audio input: chunks go out while the audio session is
+    /// live, audio waits while its start does, and is dropped otherwise.
+    pub(super) fn mic_tick(&mut self, now: Instant) {
+        self.mic.last_tick = now;
+        let linked = self.linked();
+        let wire = self.mic.session.as_ref().map(|s| s.wire);
+        match wire {
+            Some(Wire::Live) if linked => {
+                let session = self.mic.session.as_ref().expect("live");
+                if let (Some(pipeline), Some(out)) = (self.mic.pipeline.as_mut(), &self.out) {
+                    let id = &session.conversation_id;
+                    pipeline.pump(&mut |bytes| {
+                        let _ = out.send(Box::new(outbound::audio_chunk(id, bytes)));
+                    });
+                }
+            }
+            Some(Wire::Waiting) if linked => {}
+            _ => self.discard_audio(),
+        }
+        self.report_dropped(now, false);
+    }
+
+    /// A stream opened on a loaded scene: audio from before is stale, and an
+    /// audio session whose start went out earlier starts again. Returns
+    /// that start, for its conversation.
+    pub(super) fn mic_relink(&mut self) -> Option<Send> {
+        self.discard_audio();
+        let session = self.mic.session.as_mut()?;
+        if session.wire == Wire::Waiting {
+            return None;
+        }
+        let ids = SentIds {
+            packet_id: uuid::Uuid::new_v4().to_string(),
+            conversation_id: session.conversation_id.clone(),
+            ..SentIds::default()
+        };
+        if !self.shared.reserve_send() {
+            let session = self.mic.session.take().expect("open");
+            self.shared.report_failed(
+                &ids,
+                SendFailure::NotSent,
+                &format!(
+                    "the audio session of conversation {} could not start again after a \
+                     reconnect (too many sends waiting): its audio is dropped",
+                    session.conversation_id
+                ),
+            );
+            return None;
+        }
+        session.wire = Wire::Waiting;
+        Some(Send {
+            ids,
+            payload: Outgoing::AudioSessionStart(session.config),
+        })
+    }
+
+    fn discard_audio(&mut self) {
+        if let Some(pipeline) = self.mic.pipeline.as_mut() {
+            self.shared.mic.add_dropped(pipeline.discard());
+        }
+    }
+
+    /// Tells the game how much audio was dropped since the last report (at
+    /// most once a `REPORT_EVERY`, unless `now_anyway`).
+    fn report_dropped(&mut self, now: Instant, now_anyway: bool) {
+        let total = self.shared.mic.dropped();
+        if total <= self.mic.reported {
+            return;
+        }
+        if !now_anyway && self.mic.last_report.is_some_and(|t| now < t + REPORT_EVERY) {
+            return;
+        }
+        let frames = total - self.mic.reported;
+        self.mic.reported = total;
+        self.mic.last_report = Some(now);
+        let rate = self.mic.pipeline.as_ref().map_or(16_000, |p| p.rate());
+        let conversation_id = self
+            .mic
+            .session
+            .as_ref()
+            .map(|s| s.conversation_id.as_str())
+            .unwrap_or_default();
+        let ids = PacketIds {
+            conversation_id: conversation_id.into(),
+            ..PacketIds::default()
+        };
+        self.shared.report_failed_packet(
+            ids,
+            SendFailure::NotSent,
+            &format!(
+                "{frames} frames ({} ms) of microphone audio were dropped: the audio input was \
+                 full, or the session could not send them (connecting, reconnecting, or the \
+                 audio session's start not yet sent)",
+                frames * 1000 / u64::from(rate)
+            ),
+        );
+    }
+}
