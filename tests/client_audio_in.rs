@@ -192,13 +192,11 @@ fn open_mic_and_push_to_talk_send_16_khz_chunks_and_the_characters_answer() {
 fn audio_in_a_conversation_carries_its_id_and_its_characters_answer() {
     let engine = engine_with(|c| c.record = true);
     let (session, _) = open_ready(config_for(&engine));
-    let names: Vec<String> = session
-        .characters()
-        .iter()
-        .map(|c| c.id.to_string())
-        .collect();
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let group = session.start_conversation(&names, true).unwrap();
+    // Carol is added to the scene first: the audio session's start waits
+    // for that and the handshake, and its end is made before they are done.
+    let group = session
+        .start_conversation(&["alice", "workspaces/test-ws/characters/carol"], true)
+        .unwrap();
     let mut input = session
         .audio_input(AudioFormat {
             rate: 44_100,

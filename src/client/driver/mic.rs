@@ -3,8 +3,9 @@
 //! a tick drains the game's audio input, and each full chunk goes out. Audio
 //! that cannot go out now (no stream, no scene, a start not sent) is thrown
 //! away, counted and reported, never sent late; a start waiting for its
-//! conversation's handshake keeps the audio in the ring meanwhile. After a
-//! reconnect (or a scene change) the audio session starts again.
+//! conversation's handshake keeps the audio in the ring meanwhile (and an
+//! end made meanwhile waits for that audio to go out). After a reconnect
+//! (or a scene change) the audio session starts again.
 
 use super::Driver;
 use crate::client::mic::{AudioSessionConfig, Pipeline};
@@ -43,12 +44,26 @@ pub(super) struct Mic {
     /// Dropped frames already reported (of `MicShared::dropped`).
     reported: u64,
     last_report: Option<Instant>,
+    /// The game ended the audio session before its start went out: the end
+    /// follows the audio, once the start has.
+    ending: Option<Send>,
+}
+
+/// What becomes of an audio control of the game's.
+pub(super) enum AudioSend {
+    /// It goes to its conversation now.
+    Forward(Send),
+    /// The task holds it (an end waiting for its start and audio).
+    Held,
+    /// It must not go out (why).
+    Refuse(Send, String),
 }
 
 impl Mic {
     pub(super) fn new() -> Self {
         Mic {
             pipeline: None,
+            ending: None,
             session: None,
             last_tick: Instant::now(),
             reported: 0,
@@ -63,6 +78,27 @@ impl Mic {
                 s.wire = Wire::Live;
             }
         }
+    }
+
+    /// A send failed: an audio session whose start cannot go out is over.
+    /// Returns its end, if the task held one (it fails too).
+    pub(super) fn on_failed(&mut self, send: &Send) -> Option<Send> {
+        if let Outgoing::AudioSessionStart(_) = send.payload {
+            if self
+                .session
+                .as_ref()
+                .is_some_and(|s| s.conversation_id == send.ids.conversation_id)
+            {
+                self.session = None;
+                return self.ending.take();
+            }
+        }
+        None
+    }
+
+    /// The end the task holds, if any (the session closes).
+    pub(super) fn take_ending(&mut self) -> Option<Send> {
+        self.ending.take()
     }
 
     /// The stream is gone: audio sessions must start again on the next.
@@ -81,8 +117,7 @@ impl Driver {
     }
 
     /// An audio control of the game's, before it goes to its conversation.
-    /// `Err`: it must not go out (why).
-    pub(super) fn on_audio_send(&mut self, send: &Send) -> Result<(), String> {
+    pub(super) fn on_audio_send(&mut self, send: Send) -> AudioSend {
         match &send.payload {
             Outgoing::AudioSessionStart(config) => {
                 self.mic.session = Some(AudioSession {
@@ -90,45 +125,53 @@ impl Driver {
                     config: *config,
                     wire: Wire::Waiting,
                 });
-                Ok(())
+                AudioSend::Forward(send)
             }
             Outgoing::AudioSessionEnd => {
-                let session = self.mic.session.take();
-                let wire = session.as_ref().map(|s| s.wire);
+                let wire = self.mic.session.as_ref().map(|s| s.wire);
                 let result = match wire {
                     Some(Wire::Live) if self.linked() => {
-                        // What was pushed before the end goes out before it.
-                        if let Some(pipeline) = self.mic.pipeline.as_mut() {
-                            let out = &self.out;
-                            let id = &send.ids.conversation_id;
-                            pipeline.finish(&mut |bytes| {
-                                if let Some(out) = out {
-                                    let _ = out.send(Box::new(outbound::audio_chunk(id, bytes)));
-                                }
-                            });
-                        }
-                        Ok(())
+                        self.mic.session = None;
+                        self.finish_audio(&send.ids.conversation_id);
+                        AudioSend::Forward(send)
                     }
                     Some(Wire::Waiting) => {
-                        self.discard_audio();
-                        Ok(())
+                        log::debug!("audio session ended before its start went out: held");
+                        self.mic.ending = Some(send);
+                        return AudioSend::Held;
                     }
                     _ => {
+                        self.mic.session = None;
                         self.discard_audio();
-                        Err("the audio session was cut by a reconnect; its end was not sent".into())
+                        AudioSend::Refuse(
+                            send,
+                            "the audio session was cut short (by a reconnect, or its start failed); its \
+                             end was not sent"
+                                .into(),
+                        )
                     }
                 };
                 self.report_dropped(Instant::now(), true);
                 result
             }
-            _ => Ok(()),
+            _ => AudioSend::Forward(send),
+        }
+    }
+
+    /// What was pushed before the end goes out, before it.
+    fn finish_audio(&mut self, conversation_id: &str) {
+        if let (Some(pipeline), Some(out)) = (self.mic.pipeline.as_mut(), &self.out) {
+            pipeline.finish(&mut |bytes| {
+                let _ = out.send(Box::new(outbound::audio_chunk(conversation_id, bytes)));
+            });
         }
     }
 
     /// When the audio input must be looked at next.
     pub(super) fn mic_wake(&self) -> Option<Instant> {
         let unreported = self.shared.mic.dropped() > self.mic.reported;
-        (self.mic.pipeline.is_some() && (self.mic.session.is_some() || unreported))
+        let session = self.mic.session.is_some();
+        ((self.mic.pipeline.is_some() && (session || unreported)) || self.mic.ending.is_some())
             .then(|| self.mic.last_tick + TICK)
     }
 
@@ -140,6 +183,14 @@ impl Driver {
         let wire = self.mic.session.as_ref().map(|s| s.wire);
         match wire {
             Some(Wire::Live) if linked => {
+                if let Some(end) = self.mic.ending.take() {
+                    // The start went out: its audio, then the end the game made.
+                    self.mic.session = None;
+                    self.finish_audio(&end.ids.conversation_id);
+                    self.report_dropped(now, true);
+                    self.send_in_conversation(end);
+                    return;
+                }
                 let session = self.mic.session.as_ref().expect("live");
                 if let (Some(pipeline), Some(out)) = (self.mic.pipeline.as_mut(), &self.out) {
                     let id = &session.conversation_id;

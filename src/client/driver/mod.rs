@@ -640,11 +640,14 @@ impl Driver {
                 return;
             }
             Command::Send(send) if !send.payload.awaits_reply() => {
-                if let Err(why) = self.on_audio_send(&send) {
-                    self.fail(&send, SendFailure::NotSent, &why);
-                    return;
+                match self.on_audio_send(*send) {
+                    mic::AudioSend::Forward(send) => Command::Send(Box::new(send)),
+                    mic::AudioSend::Held => return,
+                    mic::AudioSend::Refuse(send, why) => {
+                        self.fail(&send, SendFailure::NotSent, &why);
+                        return;
+                    }
                 }
-                Command::Send(send)
             }
             other => other,
         };
@@ -675,6 +678,18 @@ impl Driver {
                 | Command::EndConversation { .. }
                 | Command::AudioInput(_) => unreachable!("handled above"),
             }
+        };
+        self.apply(actions);
+    }
+
+    /// Hands a send of the game's to its conversation.
+    fn send_in_conversation(&mut self, send: Send) {
+        let now = Instant::now();
+        let linked = self.linked();
+        let actions = {
+            let snapshot = self.shared.snapshot.lock();
+            let cast = cast_of(&snapshot);
+            self.conversations.send(send, linked.then_some(&cast), now)
         };
         self.apply(actions);
     }
@@ -738,6 +753,9 @@ impl Driver {
             }
         }
         for (send, why) in actions.failed {
+            if let Some(end) = self.mic.on_failed(&send) {
+                self.fail(&end, SendFailure::NotSent, &why);
+            }
             self.fail(&send, SendFailure::NotSent, &why);
         }
         packets.extend(actions.write);
@@ -881,6 +899,9 @@ impl Driver {
             }
         }
         self.start_waiting_calls();
+        if let Some(end) = self.mic.take_ending() {
+            self.fail(&end, SendFailure::NotSent, &why);
+        }
         for send in self.conversations.take_waiting() {
             self.fail(&send, SendFailure::NotSent, &why);
         }
