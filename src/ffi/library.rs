@@ -124,10 +124,11 @@ pub(crate) fn check_alive() -> FfiResult {
 }
 
 /// What the library holds for the game, in the order `iw_shutdown` releases
-/// it: sessions first (their callbacks stop), then what they were opened from,
+/// it: audio inputs, sessions (their callbacks stop), then what they were opened from,
 /// then the log callback (so that the teardown is still logged).
 #[derive(Clone, Copy)]
 pub(crate) enum Held {
+    AudioInputs,
     Sessions,
     #[cfg(feature = "engine")]
     Engines,
