@@ -58,6 +58,19 @@ impl AudioInput {
         }
     }
 
+    /// An input bound to no session, with an audio session open, and the
+    /// drain of its ring (for benchmarks of the push).
+    #[doc(hidden)]
+    pub fn offline(format: AudioFormat) -> (AudioInput, OfflineDrain) {
+        let (producer, consumer) = rtrb::RingBuffer::new(super::ring_capacity(format));
+        let shared = Arc::new(MicShared::default());
+        shared.open().expect("a fresh state");
+        (
+            AudioInput::new(producer, format, shared),
+            OfflineDrain(consumer),
+        )
+    }
+
     pub fn format(&self) -> AudioFormat {
         self.format
     }
@@ -116,6 +129,19 @@ impl AudioInput {
         }
         self.shared.add_dropped((frames - taken) as u64);
         Ok(taken)
+    }
+}
+
+/// Empties an offline input's ring (see `AudioInput::offline`).
+#[doc(hidden)]
+pub struct OfflineDrain(rtrb::Consumer<f32>);
+
+impl OfflineDrain {
+    /// Throws away what the ring holds; returns how many frames.
+    pub fn drain(&mut self) -> usize {
+        let n = self.0.slots();
+        self.0.read_chunk(n).expect("available").commit_all();
+        n
     }
 }
 

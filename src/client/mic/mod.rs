@@ -19,7 +19,7 @@
 mod input;
 mod pipeline;
 
-pub use input::{AudioInput, PushError};
+pub use input::{AudioInput, OfflineDrain, PushError};
 pub(crate) use pipeline::{ring_capacity, Pipeline};
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
