@@ -322,3 +322,86 @@ fn wait_for_replaced(input: &mut AudioInput) {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// `seconds` of a constant level, 16 kHz mono.
+fn level(input: &mut AudioInput, value: i16, seconds: f32) {
+    let frames = (16_000.0 * seconds) as usize;
+    for _ in (0..frames).step_by(160) {
+        assert_eq!(input.push_i16(&[value; 160]), Ok(160));
+    }
+}
+
+#[test]
+fn audio_during_an_outage_is_dropped_and_reported_and_the_audio_session_starts_again() {
+    use inworld::packet::ConnectionState;
+    let engine = engine_with(|c| c.record = true);
+    let (session, _) = open_ready(config_for(&engine));
+    let mut input = session
+        .audio_input(AudioFormat {
+            rate: 16_000,
+            channels: 1,
+        })
+        .unwrap();
+    let ids = session
+        .start_audio_session(AudioSessionConfig {
+            mode: MicrophoneMode::PushToTalk,
+            understanding: UnderstandingMode::Full,
+        })
+        .unwrap();
+    level(&mut input, 300, 0.2);
+    // The start and a chunk went out on the first stream.
+    let deadline = std::time::Instant::now() + WAIT;
+    while !audio_received(&engine, &ids.conversation_id)
+        .iter()
+        .any(|r| r.0 == 0)
+    {
+        assert!(std::time::Instant::now() < deadline, "no audio went out");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    engine.suspend();
+    wait_for(&session, "Reconnecting", |p| {
+        is_connection(p, ConnectionState::Reconnecting)
+    });
+    // Loud audio while the engine is away: it must never arrive.
+    level(&mut input, 20_000, 0.5);
+    engine.resume().unwrap();
+    let mut seen = wait_ready(&session);
+    level(&mut input, 300, 0.2);
+    session.end_audio_session().unwrap();
+    let (before, heard) = wait_for(
+        &session,
+        "the recognised speech",
+        |p| matches!(&p.body, PacketBody::Text(t) if t.source == TextSource::SpeechToText),
+    );
+    assert_eq!(heard.ids.conversation_id, ids.conversation_id.as_str());
+    // What was dropped was said (before the speech came back, or after).
+    seen.extend(before);
+    let reported = |p: &Packet| matches!(&p.body, PacketBody::SendFailed(f) if f.message.contains("microphone audio"));
+    if !seen.iter().any(reported) {
+        wait_for(&session, "the report of dropped audio", reported);
+    }
+    assert!(
+        input.dropped_frames() >= 8_000,
+        "{}",
+        input.dropped_frames()
+    );
+
+    let received = audio_received(&engine, &ids.conversation_id);
+    let start = control_event::Action::AudioSessionStart as i32;
+    assert_eq!(
+        received.iter().filter(|r| r.0 == start).count(),
+        2,
+        "the audio session started again after the reconnect"
+    );
+    let loudest = received
+        .iter()
+        .flat_map(|r| {
+            r.1.chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        })
+        .map(i16::unsigned_abs)
+        .max()
+        .unwrap();
+    assert!(loudest < 1_000, "audio from the outage was sent: {loudest}");
+    session.close();
+}
