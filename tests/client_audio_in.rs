@@ -405,3 +405,49 @@ fn audio_during_an_outage_is_dropped_and_reported_and_the_audio_session_starts_a
     assert!(loudest < 1_000, "audio from the outage was sent: {loudest}");
     session.close();
 }
+
+#[test]
+fn a_new_audio_session_right_after_an_end_gets_its_own_audio() {
+    let engine = engine_with(|c| c.record = true);
+    let (session, _) = open_ready(config_for(&engine));
+    // Adding carol delays the group's handshake: the first audio session
+    // may still wait for its start when it ends and the next one starts.
+    let group = session
+        .start_conversation(&["bob", "workspaces/test-ws/characters/carol"], true)
+        .unwrap();
+    let mut input = session
+        .audio_input(AudioFormat {
+            rate: 44_100,
+            channels: 2,
+        })
+        .unwrap();
+    let push_to_talk = AudioSessionConfig {
+        mode: MicrophoneMode::PushToTalk,
+        understanding: UnderstandingMode::Full,
+    };
+    group.start_audio_session(push_to_talk).unwrap();
+    speak(&mut input, 0.3);
+    group.end_audio_session().unwrap();
+    group.start_audio_session(push_to_talk).unwrap();
+    speak(&mut input, 0.5);
+    group.end_audio_session().unwrap();
+    let (heard, _) = heard_and_answered(&session);
+    assert_eq!(heard.ids.conversation_id, group.id());
+    // The engine got both audio sessions in order; the second with all its audio.
+    let deadline = std::time::Instant::now() + WAIT;
+    let start = control_event::Action::AudioSessionStart as i32;
+    let end = control_event::Action::AudioSessionEnd as i32;
+    let received = loop {
+        let received = audio_received(&engine, group.id());
+        if received.iter().filter(|r| r.0 == end).count() == 2 {
+            break received;
+        }
+        assert!(std::time::Instant::now() < deadline, "{received:?}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let actions: Vec<i32> = received.iter().map(|r| r.0).filter(|a| *a != 0).collect();
+    assert_eq!(actions, [start, end, start, end]);
+    let second = received.iter().rposition(|r| r.0 == start).unwrap();
+    assert_eq!(one_audio_session(&received[second..]).len(), 8_000);
+    session.close();
+}

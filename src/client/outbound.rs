@@ -309,7 +309,7 @@ pub fn send_packet(send: &Send, target: Option<&str>) -> pb::InworldPacket {
                 },
             )),
         }),
-        Outgoing::AudioSessionStart(config) => build::control(
+        Outgoing::AudioSessionStart(config, _) => build::control(
             Action::AudioSessionStart,
             "",
             Some(PayloadStructured::AudioSessionStart(
@@ -319,7 +319,7 @@ pub fn send_packet(send: &Send, target: Option<&str>) -> pb::InworldPacket {
                 },
             )),
         ),
-        Outgoing::AudioSessionEnd => build::control(Action::AudioSessionEnd, "", None),
+        Outgoing::AudioSessionEnd(_) => build::control(Action::AudioSessionEnd, "", None),
     };
     let target = match send.payload {
         Outgoing::Trigger { .. } => target,

@@ -514,13 +514,14 @@ impl Session {
         config: AudioSessionConfig,
     ) -> Result<SentIds, Error> {
         self.check_open()?;
-        {
+        let mark = {
             let mut snapshot = self.shared.snapshot.lock();
             self.shared.mic.open()?;
             snapshot.audio_conversation = Some(conversation_id.clone());
-        }
+            self.shared.mic.mark()
+        };
         let ids = audio_ids(conversation_id);
-        self.send_with(ids, Outgoing::AudioSessionStart(config))
+        self.send_with(ids, Outgoing::AudioSessionStart(config, mark))
             .inspect_err(|_| {
                 let mut snapshot = self.shared.snapshot.lock();
                 snapshot.audio_conversation = None;
@@ -537,7 +538,7 @@ impl Session {
 
     fn end_audio_in(&self, conversation_id: Option<&str>) -> Result<SentIds, Error> {
         self.check_open()?;
-        let conversation_id = {
+        let (conversation_id, mark) = {
             let mut snapshot = self.shared.snapshot.lock();
             match (&snapshot.audio_conversation, conversation_id) {
                 (Some(open), Some(asked)) if open != asked => {
@@ -549,9 +550,10 @@ impl Session {
                 _ => {}
             }
             self.shared.mic.end()?;
-            snapshot.audio_conversation.take().expect("checked")
+            let id = snapshot.audio_conversation.take().expect("checked");
+            (id, self.shared.mic.mark())
         };
-        self.send_with(audio_ids(conversation_id), Outgoing::AudioSessionEnd)
+        self.send_with(audio_ids(conversation_id), Outgoing::AudioSessionEnd(mark))
     }
 
     /// Opens the session's audio input for audio in `format`: hand it to
@@ -563,10 +565,16 @@ impl Session {
         format.validate()?;
         self.check_open()?;
         let (producer, consumer) = rtrb::RingBuffer::new(mic::ring_capacity(format));
+        let (id, start) = self.shared.mic.new_input();
         self.command(Command::AudioInput(Box::new(Pipeline::new(
-            consumer, format,
+            consumer, format, start,
         ))))?;
-        Ok(AudioInput::new(producer, format, self.shared.mic.clone()))
+        Ok(AudioInput::new(
+            producer,
+            id,
+            format,
+            self.shared.mic.clone(),
+        ))
     }
 
     /// Queues a send in the one-to-one conversation.

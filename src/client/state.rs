@@ -62,9 +62,10 @@ pub(crate) enum Outgoing {
     },
     NarratedAction(String),
     /// AUDIO_SESSION_START: goes through the conversation like the others
-    /// (after its handshake); the audio follows once it went out.
-    AudioSessionStart(AudioSessionConfig),
-    AudioSessionEnd,
+    /// (after its handshake); the audio follows once it went out. With the
+    /// input's mark when it was made (see `MicShared`), as the end.
+    AudioSessionStart(AudioSessionConfig, u64),
+    AudioSessionEnd(u64),
 }
 
 impl Outgoing {
@@ -73,7 +74,7 @@ impl Outgoing {
     pub(crate) fn awaits_reply(&self) -> bool {
         !matches!(
             self,
-            Outgoing::AudioSessionStart(_) | Outgoing::AudioSessionEnd
+            Outgoing::AudioSessionStart(..) | Outgoing::AudioSessionEnd(_)
         )
     }
 }

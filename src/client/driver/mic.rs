@@ -32,6 +32,8 @@ enum Wire {
 }
 
 struct AudioSession {
+    /// The packet id of its (latest) AUDIO_SESSION_START.
+    start: String,
     conversation_id: String,
     config: AudioSessionConfig,
     wire: Wire,
@@ -73,8 +75,8 @@ impl Mic {
 
     /// A send went out: an audio session's start makes it live.
     pub(super) fn on_sent(&mut self, send: &Send) {
-        if let (Outgoing::AudioSessionStart(_), Some(s)) = (&send.payload, &mut self.session) {
-            if s.conversation_id == send.ids.conversation_id {
+        if let Some(s) = &mut self.session {
+            if s.start == send.ids.packet_id {
                 s.wire = Wire::Live;
             }
         }
@@ -83,15 +85,13 @@ impl Mic {
     /// A send failed: an audio session whose start cannot go out is over.
     /// Returns its end, if the task held one (it fails too).
     pub(super) fn on_failed(&mut self, send: &Send) -> Option<Send> {
-        if let Outgoing::AudioSessionStart(_) = send.payload {
-            if self
-                .session
-                .as_ref()
-                .is_some_and(|s| s.conversation_id == send.ids.conversation_id)
-            {
-                self.session = None;
-                return self.ending.take();
-            }
+        if self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.start == send.ids.packet_id)
+        {
+            self.session = None;
+            return self.ending.take();
         }
         None
     }
@@ -111,6 +111,14 @@ impl Mic {
     }
 }
 
+/// The mark of a held end.
+fn end_mark(end: &Send) -> Option<u64> {
+    match end.payload {
+        Outgoing::AudioSessionEnd(mark) => Some(mark),
+        _ => None,
+    }
+}
+
 impl Driver {
     pub(super) fn on_audio_input(&mut self, pipeline: Pipeline) {
         self.mic.pipeline = Some(pipeline);
@@ -119,20 +127,30 @@ impl Driver {
     /// An audio control of the game's, before it goes to its conversation.
     pub(super) fn on_audio_send(&mut self, send: Send) -> AudioSend {
         match &send.payload {
-            Outgoing::AudioSessionStart(config) => {
+            Outgoing::AudioSessionStart(config, mark) => {
+                if let Some(end) = self.mic.ending.take() {
+                    // A new start before the last one went out: the last
+                    // one's end goes after it, without its audio.
+                    self.discard_audio(end_mark(&end));
+                    self.send_in_conversation(end);
+                }
+                // Audio from before the start (pushed as the last ended).
+                self.discard_audio(Some(*mark));
                 self.mic.session = Some(AudioSession {
+                    start: send.ids.packet_id.clone(),
                     conversation_id: send.ids.conversation_id.clone(),
                     config: *config,
                     wire: Wire::Waiting,
                 });
                 AudioSend::Forward(send)
             }
-            Outgoing::AudioSessionEnd => {
+            Outgoing::AudioSessionEnd(mark) => {
+                let mark = Some(*mark);
                 let wire = self.mic.session.as_ref().map(|s| s.wire);
                 let result = match wire {
                     Some(Wire::Live) if self.linked() => {
                         self.mic.session = None;
-                        self.finish_audio(&send.ids.conversation_id);
+                        self.finish_audio(&send.ids.conversation_id, mark);
                         AudioSend::Forward(send)
                     }
                     Some(Wire::Waiting) => {
@@ -142,7 +160,7 @@ impl Driver {
                     }
                     _ => {
                         self.mic.session = None;
-                        self.discard_audio();
+                        self.discard_audio(mark);
                         AudioSend::Refuse(
                             send,
                             "the audio session was cut short (by a reconnect, or its start failed); its \
@@ -158,10 +176,10 @@ impl Driver {
         }
     }
 
-    /// What was pushed before the end goes out, before it.
-    fn finish_audio(&mut self, conversation_id: &str) {
+    /// What was pushed before the end (its mark) goes out, before it.
+    fn finish_audio(&mut self, conversation_id: &str, until: Option<u64>) {
         if let (Some(pipeline), Some(out)) = (self.mic.pipeline.as_mut(), &self.out) {
-            pipeline.finish(&mut |bytes| {
+            pipeline.finish(until, &mut |bytes| {
                 let _ = out.send(Box::new(outbound::audio_chunk(conversation_id, bytes)));
             });
         }
@@ -186,7 +204,7 @@ impl Driver {
                 if let Some(end) = self.mic.ending.take() {
                     // The start went out: its audio, then the end the game made.
                     self.mic.session = None;
-                    self.finish_audio(&end.ids.conversation_id);
+                    self.finish_audio(&end.ids.conversation_id, end_mark(&end));
                     self.report_dropped(now, true);
                     self.send_in_conversation(end);
                     return;
@@ -194,13 +212,16 @@ impl Driver {
                 let session = self.mic.session.as_ref().expect("live");
                 if let (Some(pipeline), Some(out)) = (self.mic.pipeline.as_mut(), &self.out) {
                     let id = &session.conversation_id;
-                    pipeline.pump(&mut |bytes| {
+                    pipeline.pump(None, &mut |bytes| {
                         let _ = out.send(Box::new(outbound::audio_chunk(id, bytes)));
                     });
                 }
             }
+            // Waits for its start; or, with no audio session, is the next
+            // one's (pushes are refused between audio sessions).
             Some(Wire::Waiting) if linked => {}
-            _ => self.discard_audio(),
+            None => {}
+            Some(_) => self.discard_audio(None),
         }
         self.report_dropped(now, false);
     }
@@ -209,7 +230,7 @@ impl Driver {
     /// audio session whose start went out earlier starts again. Returns
     /// that start, for its conversation.
     pub(super) fn mic_relink(&mut self) -> Option<Send> {
-        self.discard_audio();
+        self.discard_audio(None);
         let session = self.mic.session.as_mut()?;
         if session.wire == Wire::Waiting {
             return None;
@@ -233,15 +254,17 @@ impl Driver {
             return None;
         }
         session.wire = Wire::Waiting;
+        session.start = ids.packet_id.clone();
         Some(Send {
             ids,
-            payload: Outgoing::AudioSessionStart(session.config),
+            payload: Outgoing::AudioSessionStart(session.config, self.shared.mic.mark()),
         })
     }
 
-    fn discard_audio(&mut self) {
+    /// Drops the audio pushed before `until` (all of it for `None`), counted.
+    fn discard_audio(&mut self, until: Option<u64>) {
         if let Some(pipeline) = self.mic.pipeline.as_mut() {
-            self.shared.mic.add_dropped(pipeline.discard());
+            self.shared.mic.add_dropped(pipeline.discard(until));
         }
     }
 

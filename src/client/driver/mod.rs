@@ -741,8 +741,8 @@ impl Driver {
                 Outgoing::Text(t) => Some(t.clone()),
                 Outgoing::NarratedAction(a) => Some(format!("*{a}*")),
                 Outgoing::Trigger { .. }
-                | Outgoing::AudioSessionStart(_)
-                | Outgoing::AudioSessionEnd => None,
+                | Outgoing::AudioSessionStart(..)
+                | Outgoing::AudioSessionEnd(_) => None,
             };
             if let Some(said) = said {
                 self.shared.transcript.lock().add(Talker::Player, &said);

@@ -41,18 +41,22 @@ impl std::error::Error for PushError {}
 /// One input per session: opening another replaces it.
 pub struct AudioInput {
     producer: Producer<f32>,
+    /// Its number in the session (see `MicShared::new_input`).
+    id: u64,
     format: AudioFormat,
-    shared: Arc<MicShared>,
+    pub(super) shared: Arc<MicShared>,
 }
 
 impl AudioInput {
     pub(crate) fn new(
         producer: Producer<f32>,
+        id: u64,
         format: AudioFormat,
         shared: Arc<MicShared>,
     ) -> Self {
         AudioInput {
             producer,
+            id,
             format,
             shared,
         }
@@ -65,8 +69,9 @@ impl AudioInput {
         let (producer, consumer) = rtrb::RingBuffer::new(super::ring_capacity(format));
         let shared = Arc::new(MicShared::default());
         shared.open().expect("a fresh state");
+        let (id, _) = shared.new_input();
         (
-            AudioInput::new(producer, format, shared),
+            AudioInput::new(producer, id, format, shared),
             OfflineDrain(consumer),
         )
     }
@@ -111,7 +116,7 @@ impl AudioInput {
             SESSION_CLOSED => return Err(PushError::Closed),
             _ => return Err(PushError::NoAudioSession),
         }
-        if self.producer.is_abandoned() {
+        if self.producer.is_abandoned() || !self.shared.is_current(self.id) {
             return Err(PushError::Closed);
         }
         let frames = samples.len() / channels;
@@ -126,6 +131,7 @@ impl AudioInput {
                     .chunks_exact(channels)
                     .map(|frame| downmix(frame, &to_f32)),
             );
+            self.shared.pushed(taken);
         }
         self.shared.add_dropped((frames - taken) as u64);
         Ok(taken)
@@ -171,8 +177,9 @@ mod tests {
         let (producer, consumer) = rtrb::RingBuffer::new(capacity);
         let shared = Arc::new(MicShared::default());
         shared.open().unwrap();
+        let (id, _) = shared.new_input();
         (
-            AudioInput::new(producer, AudioFormat { rate, channels }, shared),
+            AudioInput::new(producer, id, AudioFormat { rate, channels }, shared),
             consumer,
         )
     }
@@ -219,7 +226,10 @@ mod tests {
         assert_eq!(input.push_i16(&[1, 2]), Err(PushError::NoAudioSession));
         input.shared.open().unwrap();
         drop(ring);
-        assert_eq!(input.push_i16(&[1, 2]), Err(PushError::Closed), "replaced");
+        assert_eq!(input.push_i16(&[1, 2]), Err(PushError::Closed), "abandoned");
+        let (mut again, _ring) = super::tests::input(8_000, 1, 4);
+        again.shared.new_input();
+        assert_eq!(again.push_i16(&[1]), Err(PushError::Closed), "replaced");
         input.shared.close();
         assert_eq!(input.push_f32(&[]), Err(PushError::Closed));
         assert_eq!(input.dropped_frames(), 0);

@@ -117,6 +117,15 @@ const SESSION_CLOSED: u8 = 2;
 #[derive(Debug, Default)]
 pub(crate) struct MicShared {
     state: AtomicU8,
+    /// The session's current input (1, 2, ...; 0 before the first): the
+    /// others are refused.
+    input: AtomicU64,
+    /// Frames the current input has put into its ring, counted on from the
+    /// inputs before. A start or end of an audio session reads it as its
+    /// mark: the task sends the frames before an end's mark in that audio
+    /// session, and drops those before a start's mark (so audio of the next
+    /// audio session, pushed before the task saw the end, stays for it).
+    pushed: AtomicU64,
     /// Input frames dropped, in total: the ring was full, or the session
     /// could not send them (the task reports the growth).
     dropped: AtomicU64,
@@ -153,6 +162,25 @@ impl MicShared {
                 "no audio session is open".into(),
             )),
         }
+    }
+
+    /// Where the audio stands: the count of frames pushed.
+    pub(crate) fn mark(&self) -> u64 {
+        self.pushed.load(Ordering::Acquire)
+    }
+
+    /// A new input replaces the current one: its id, and the mark it starts at.
+    pub(crate) fn new_input(&self) -> (u64, u64) {
+        let id = self.input.fetch_add(1, Ordering::AcqRel) + 1;
+        (id, self.mark())
+    }
+
+    fn is_current(&self, input: u64) -> bool {
+        self.input.load(Ordering::Acquire) == input
+    }
+
+    fn pushed(&self, frames: usize) {
+        self.pushed.fetch_add(frames as u64, Ordering::Release);
     }
 
     /// The session closed: pushes fail from now on.

@@ -97,6 +97,9 @@ impl Resampling {
 /// Audio on its way from the ring to chunks.
 pub(crate) struct Pipeline {
     consumer: Consumer<f32>,
+    /// Where the ring stands in the session's count of frames pushed (see
+    /// `MicShared::mark`): the frames read so far, from where it started.
+    position: u64,
     rate: u32,
     resampling: Option<Resampling>,
     chunk: Vec<u8>,
@@ -111,9 +114,11 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
-    pub(crate) fn new(consumer: Consumer<f32>, format: AudioFormat) -> Self {
+    /// `start`: the session's count of frames pushed when the input opened.
+    pub(crate) fn new(consumer: Consumer<f32>, format: AudioFormat, start: u64) -> Self {
         Pipeline {
             consumer,
+            position: start,
             rate: format.rate,
             resampling: (format.rate != WIRE_RATE).then(|| Resampling::new(format.rate)),
             chunk: Vec::with_capacity(CHUNK_BYTES),
@@ -124,45 +129,60 @@ impl Pipeline {
         self.rate
     }
 
-    /// Takes what the ring holds; hands each full chunk to `emit`.
-    pub(crate) fn pump(&mut self, emit: &mut impl FnMut(Vec<u8>)) {
-        let Pipeline {
-            consumer,
-            resampling,
-            chunk,
-            ..
-        } = self;
-        let mut out = |sample: f32| frame(chunk, sample, emit);
+    /// Frames the ring holds that were pushed before `until` (all of them
+    /// for `None`).
+    fn available(&self, until: Option<u64>) -> usize {
+        let slots = self.consumer.slots();
+        match until {
+            Some(until) => slots.min(until.saturating_sub(self.position) as usize),
+            None => slots,
+        }
+    }
+
+    /// Takes what the ring holds (up to the mark `until`); hands each full
+    /// chunk to `emit`.
+    pub(crate) fn pump(&mut self, until: Option<u64>, emit: &mut impl FnMut(Vec<u8>)) {
         loop {
-            let available = consumer.slots();
+            let available = self.available(until);
             if available == 0 {
                 return;
             }
-            let Some(r) = resampling.as_mut() else {
-                let read = consumer.read_chunk(available).expect("available");
-                let (a, b) = read.as_slices();
-                a.iter().chain(b).for_each(|&s| out(s));
-                read.commit_all();
-                continue;
+            // Into the resampler one block at a time; straight out at 16 kHz.
+            let n = match &self.resampling {
+                Some(r) => available.min(r.input.len() - r.filled),
+                None => available,
             };
-            let n = available.min(r.input.len() - r.filled);
+            self.position += n as u64;
+            let Pipeline {
+                consumer,
+                resampling,
+                chunk,
+                ..
+            } = self;
+            let mut out = |sample: f32| frame(chunk, sample, emit);
             let read = consumer.read_chunk(n).expect("available");
             let (a, b) = read.as_slices();
-            r.input[r.filled..r.filled + a.len()].copy_from_slice(a);
-            r.input[r.filled + a.len()..r.filled + n].copy_from_slice(b);
+            match resampling.as_mut() {
+                None => a.iter().chain(b).for_each(|&s| out(s)),
+                Some(r) => {
+                    r.input[r.filled..r.filled + a.len()].copy_from_slice(a);
+                    r.input[r.filled + a.len()..r.filled + n].copy_from_slice(b);
+                    r.filled += n;
+                    r.frames_in += n as u64;
+                }
+            }
             read.commit_all();
-            r.filled += n;
-            r.frames_in += n as u64;
-            if r.filled == r.input.len() {
+            if let Some(r) = resampling.as_mut().filter(|r| r.filled == r.input.len()) {
                 r.block(None, u64::MAX, &mut out);
             }
         }
     }
 
-    /// The audio session ends: everything taken goes out, the resampler's
-    /// tail included, the last chunk shorter. Ready for the next session.
-    pub(crate) fn finish(&mut self, emit: &mut impl FnMut(Vec<u8>)) {
-        self.pump(emit);
+    /// The audio session ends: everything pushed before `until` goes out,
+    /// the resampler's tail included, the last chunk shorter; what came
+    /// after stays for the next. Ready for the next session.
+    pub(crate) fn finish(&mut self, until: Option<u64>, emit: &mut impl FnMut(Vec<u8>)) {
+        self.pump(until, emit);
         let Pipeline {
             rate,
             resampling,
@@ -185,10 +205,12 @@ impl Pipeline {
         }
     }
 
-    /// Throws away everything not sent yet (the ring, a partial block or
-    /// chunk); returns how many input frames that was (at least).
-    pub(crate) fn discard(&mut self) -> u64 {
-        let available = self.consumer.slots();
+    /// Throws away everything not sent yet that was pushed before `until`
+    /// (the ring, a partial block or chunk); returns how many input frames
+    /// that was (at least).
+    pub(crate) fn discard(&mut self, until: Option<u64>) -> u64 {
+        let available = self.available(until);
+        self.position += available as u64;
         let mut dropped = available as u64;
         if available > 0 {
             self.consumer
@@ -228,9 +250,10 @@ mod tests {
         let (producer, consumer) = rtrb::RingBuffer::new(ring_capacity(format));
         let shared = Arc::new(MicShared::default());
         shared.open().unwrap();
+        let (id, start) = shared.new_input();
         (
-            AudioInput::new(producer, format, shared),
-            Pipeline::new(consumer, format),
+            AudioInput::new(producer, id, format, shared),
+            Pipeline::new(consumer, format, start),
         )
     }
 
@@ -252,10 +275,10 @@ mod tests {
                 })
                 .collect();
             assert_eq!(input.push_f32(&samples), Ok(n));
-            pipeline.pump(&mut emit);
+            pipeline.pump(None, &mut emit);
             start += n;
         }
-        pipeline.finish(&mut emit);
+        pipeline.finish(None, &mut emit);
         chunks
     }
 
@@ -299,13 +322,38 @@ mod tests {
         let (mut input, mut pipeline) = open(44_100, 1);
         assert_eq!(input.push_i16(&[1000; 441]), Ok(441));
         let mut chunks = Vec::new();
-        pipeline.finish(&mut |c| chunks.push(c));
+        pipeline.finish(None, &mut |c| chunks.push(c));
         assert_eq!(samples(&chunks).len(), 160, "10 ms at 16 kHz");
         // The next session starts clean.
         assert_eq!(input.push_i16(&[0; 4410]), Ok(4410));
         let mut next = Vec::new();
-        pipeline.finish(&mut |c| next.push(c));
+        pipeline.finish(None, &mut |c| next.push(c));
         assert_eq!(samples(&next).len(), 1600);
+    }
+
+    #[test]
+    fn an_end_takes_only_what_was_pushed_before_its_mark() {
+        for rate in [16_000, 48_000] {
+            let (mut input, mut pipeline) = open(rate, 1);
+            let frames = rate as usize / 10;
+            assert_eq!(input.push_i16(&vec![100; frames / 2]), Ok(frames / 2));
+            let mark = input.shared.mark();
+            assert_eq!(mark, frames as u64 / 2);
+            // The next audio session's, pushed before the task saw the end.
+            assert_eq!(input.push_i16(&vec![200; frames / 2]), Ok(frames / 2));
+            let mut first = Vec::new();
+            pipeline.finish(Some(mark), &mut |c| first.push(c));
+            assert_eq!(samples(&first).len(), 800, "{rate} Hz: 50 ms");
+            assert!(samples(&first)[100..700]
+                .iter()
+                .all(|s| (90..110).contains(s)));
+            let mut second = Vec::new();
+            pipeline.finish(None, &mut |c| second.push(c));
+            assert_eq!(samples(&second).len(), 800, "{rate} Hz");
+            assert!(samples(&second)[100..700]
+                .iter()
+                .all(|s| (190..210).contains(s)));
+        }
     }
 
     #[test]
@@ -313,15 +361,15 @@ mod tests {
         let (mut input, mut pipeline) = open(48_000, 2);
         assert_eq!(input.push_f32(&vec![0.1; 2 * 1_000]), Ok(1_000));
         let mut chunks = Vec::new();
-        pipeline.pump(&mut |c| chunks.push(c));
+        pipeline.pump(None, &mut |c| chunks.push(c));
         assert!(chunks.is_empty(), "333 samples: less than a chunk");
         assert_eq!(input.push_f32(&vec![0.1; 2 * 500]), Ok(500));
         // 500 in the ring, about 960 in the partial chunk (less the
         // resampler's delay, which is not counted), 40 in a block.
-        let dropped = pipeline.discard();
+        let dropped = pipeline.discard(None);
         assert!((1_400..=1_500).contains(&dropped), "{dropped}");
-        assert_eq!(pipeline.discard(), 0);
-        pipeline.finish(&mut |c| chunks.push(c));
+        assert_eq!(pipeline.discard(None), 0);
+        pipeline.finish(None, &mut |c| chunks.push(c));
         assert!(chunks.is_empty(), "nothing left to send");
     }
 }
