@@ -19,6 +19,17 @@ use inworld::protocol::ai::inworld::packets::{
     actor, control_event, data_chunk, inworld_packet::Packet as Wire, InworldPacket,
 };
 
+const PUSH_TO_TALK: AudioSessionConfig = AudioSessionConfig {
+    mode: MicrophoneMode::PushToTalk,
+    understanding: UnderstandingMode::Full,
+};
+
+fn open_input(session: &Session, rate: u32, channels: u16) -> AudioInput {
+    session
+        .audio_input(AudioFormat { rate, channels })
+        .expect("an audio input")
+}
+
 /// What the test scene's characters "hear" in any loud enough audio.
 const TRANSCRIPT: &str = "hello from the microphone";
 
@@ -122,12 +133,7 @@ fn started_in(ids: &SentIds, conversation_id: &str) {
 fn open_mic_and_push_to_talk_send_16_khz_chunks_and_the_characters_answer() {
     let engine = engine_with(|c| c.record = true);
     let (session, _) = open_ready(config_for(&engine));
-    let mut input = session
-        .audio_input(AudioFormat {
-            rate: 44_100,
-            channels: 2,
-        })
-        .unwrap();
+    let mut input = open_input(&session, 44_100, 2);
     let mut sessions_seen = 0;
     for mode in [MicrophoneMode::OpenMic, MicrophoneMode::PushToTalk] {
         let ids = session
@@ -197,19 +203,9 @@ fn audio_in_a_conversation_carries_its_id_and_its_characters_answer() {
     let group = session
         .start_conversation(&["alice", "workspaces/test-ws/characters/carol"], true)
         .unwrap();
-    let mut input = session
-        .audio_input(AudioFormat {
-            rate: 44_100,
-            channels: 2,
-        })
-        .unwrap();
+    let mut input = open_input(&session, 44_100, 2);
     // The group's handshake comes first; the audio waits for it.
-    let ids = group
-        .start_audio_session(AudioSessionConfig {
-            mode: MicrophoneMode::PushToTalk,
-            understanding: UnderstandingMode::Full,
-        })
-        .unwrap();
+    let ids = group.start_audio_session(PUSH_TO_TALK).unwrap();
     started_in(&ids, group.id());
     speak(&mut input, 0.5);
     assert_eq!(
@@ -236,12 +232,7 @@ fn audio_in_a_conversation_carries_its_id_and_its_characters_answer() {
 fn audio_beyond_the_input_buffer_is_counted_and_reported() {
     let engine = engine();
     let (session, _) = open_ready(config_for(&engine));
-    let mut input = session
-        .audio_input(AudioFormat {
-            rate: 8_000,
-            channels: 1,
-        })
-        .unwrap();
+    let mut input = open_input(&session, 8_000, 1);
     let ids = session
         .start_audio_session(AudioSessionConfig::default())
         .unwrap();
@@ -272,12 +263,7 @@ fn misuse_is_refused_at_the_call() {
             Err(Error::InvalidArgument(_))
         ));
     }
-    let mut input = session
-        .audio_input(AudioFormat {
-            rate: 16_000,
-            channels: 2,
-        })
-        .unwrap();
+    let mut input = open_input(&session, 16_000, 2);
     assert_eq!(input.push_i16(&[0; 4]), Err(PushError::NoAudioSession));
     assert!(matches!(
         session.end_audio_session(),
@@ -293,12 +279,7 @@ fn misuse_is_refused_at_the_call() {
     assert_eq!(input.push_i16(&[0; 3]), Err(PushError::PartialFrame));
     assert_eq!(input.push_i16(&[0; 4]), Ok(2));
     // A second input replaces the first.
-    let mut second = session
-        .audio_input(AudioFormat {
-            rate: 16_000,
-            channels: 1,
-        })
-        .unwrap();
+    let mut second = open_input(&session, 16_000, 1);
     wait_for_replaced(&mut input);
     assert_eq!(second.push_i16(&[0; 4]), Ok(4));
     session.close();
@@ -336,18 +317,8 @@ fn audio_during_an_outage_is_dropped_and_reported_and_the_audio_session_starts_a
     use inworld::packet::ConnectionState;
     let engine = engine_with(|c| c.record = true);
     let (session, _) = open_ready(config_for(&engine));
-    let mut input = session
-        .audio_input(AudioFormat {
-            rate: 16_000,
-            channels: 1,
-        })
-        .unwrap();
-    let ids = session
-        .start_audio_session(AudioSessionConfig {
-            mode: MicrophoneMode::PushToTalk,
-            understanding: UnderstandingMode::Full,
-        })
-        .unwrap();
+    let mut input = open_input(&session, 16_000, 1);
+    let ids = session.start_audio_session(PUSH_TO_TALK).unwrap();
     level(&mut input, 300, 0.2);
     // The start and a chunk went out on the first stream.
     let deadline = std::time::Instant::now() + WAIT;
@@ -415,20 +386,11 @@ fn a_new_audio_session_right_after_an_end_gets_its_own_audio() {
     let group = session
         .start_conversation(&["bob", "workspaces/test-ws/characters/carol"], true)
         .unwrap();
-    let mut input = session
-        .audio_input(AudioFormat {
-            rate: 44_100,
-            channels: 2,
-        })
-        .unwrap();
-    let push_to_talk = AudioSessionConfig {
-        mode: MicrophoneMode::PushToTalk,
-        understanding: UnderstandingMode::Full,
-    };
-    group.start_audio_session(push_to_talk).unwrap();
+    let mut input = open_input(&session, 44_100, 2);
+    group.start_audio_session(PUSH_TO_TALK).unwrap();
     speak(&mut input, 0.3);
     group.end_audio_session().unwrap();
-    group.start_audio_session(push_to_talk).unwrap();
+    group.start_audio_session(PUSH_TO_TALK).unwrap();
     speak(&mut input, 0.5);
     group.end_audio_session().unwrap();
     let (heard, _) = heard_and_answered(&session);
