@@ -276,6 +276,17 @@ fn misuse_is_refused_at_the_call() {
         session.start_audio_session(AudioSessionConfig::default()),
         Err(Error::InvalidArgument(_))
     ));
+    // One audio session per session, whichever conversation it is in; a
+    // conversation ends only its own.
+    let group = session.start_conversation(&["bob"], true).unwrap();
+    assert!(matches!(
+        group.start_audio_session(AudioSessionConfig::default()),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        group.end_audio_session(),
+        Err(Error::InvalidArgument(m)) if m.contains("another conversation")
+    ));
     assert_eq!(input.push_i16(&[0; 3]), Err(PushError::PartialFrame));
     assert_eq!(input.push_i16(&[0; 4]), Ok(2));
     // A second input replaces the first.
