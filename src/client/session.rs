@@ -551,9 +551,12 @@ impl Session {
             }
             self.shared.mic.end()?;
             let id = snapshot.audio_conversation.take().expect("checked");
-            (id, self.shared.mic.mark())
+            let mark = self.shared.mic.mark();
+            self.shared.mic.end_made(mark);
+            (id, mark)
         };
         self.send_with(audio_ids(conversation_id), Outgoing::AudioSessionEnd(mark))
+            .inspect_err(|_| self.shared.mic.end_unmade(mark))
     }
 
     /// Opens the session's audio input for audio in `format`: hand it to

@@ -145,6 +145,7 @@ impl Driver {
                 AudioSend::Forward(send)
             }
             Outgoing::AudioSessionEnd(mark) => {
+                self.shared.mic.end_taken();
                 let mark = Some(*mark);
                 let wire = self.mic.session.as_ref().map(|s| s.wire);
                 let result = match wire {
@@ -212,7 +213,10 @@ impl Driver {
                 let session = self.mic.session.as_ref().expect("live");
                 if let (Some(pipeline), Some(out)) = (self.mic.pipeline.as_mut(), &self.out) {
                     let id = &session.conversation_id;
-                    pipeline.pump(None, &mut |bytes| {
+                    // Not past an end on its way: what follows is the next
+                    // audio session's.
+                    let until = self.shared.mic.sendable_until();
+                    pipeline.pump(until, &mut |bytes| {
                         let _ = out.send(Box::new(outbound::audio_chunk(id, bytes)));
                     });
                 }
@@ -282,14 +286,20 @@ impl Driver {
         self.mic.reported = total;
         self.mic.last_report = Some(now);
         let rate = self.mic.pipeline.as_ref().map_or(16_000, |p| p.rate());
-        let conversation_id = self
-            .mic
-            .session
-            .as_ref()
-            .map(|s| s.conversation_id.as_str())
-            .unwrap_or_default();
+        // The audio session's, or the one the game just opened (its start
+        // may not have reached the task yet).
+        let conversation_id = match &self.mic.session {
+            Some(s) => s.conversation_id.clone(),
+            None => self
+                .shared
+                .snapshot
+                .lock()
+                .audio_conversation
+                .clone()
+                .unwrap_or_default(),
+        };
         let ids = PacketIds {
-            conversation_id: conversation_id.into(),
+            conversation_id: conversation_id.as_str().into(),
             ..PacketIds::default()
         };
         self.shared.report_failed_packet(

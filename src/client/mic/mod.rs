@@ -126,6 +126,11 @@ pub(crate) struct MicShared {
     /// session, and drops those before a start's mark (so audio of the next
     /// audio session, pushed before the task saw the end, stays for it).
     pushed: AtomicU64,
+    /// The marks of the ends the task has not taken yet, oldest first (the
+    /// API's threads and the task only, never the audio thread): the task
+    /// sends nothing past the first before it takes that end, so audio of
+    /// the next audio session never goes out in the last.
+    ends: parking_lot::Mutex<std::collections::VecDeque<u64>>,
     /// Input frames dropped, in total: the ring was full, or the session
     /// could not send them (the task reports the growth).
     dropped: AtomicU64,
@@ -181,6 +186,29 @@ impl MicShared {
 
     fn pushed(&self, frames: usize) {
         self.pushed.fetch_add(frames as u64, Ordering::Release);
+    }
+
+    /// An end is on its way to the task, at `mark`.
+    pub(crate) fn end_made(&self, mark: u64) {
+        self.ends.lock().push_back(mark);
+    }
+
+    /// An end made did not reach the task.
+    pub(crate) fn end_unmade(&self, mark: u64) {
+        let mut ends = self.ends.lock();
+        if let Some(i) = ends.iter().rposition(|m| *m == mark) {
+            ends.remove(i);
+        }
+    }
+
+    /// The task takes the oldest end.
+    pub(crate) fn end_taken(&self) {
+        self.ends.lock().pop_front();
+    }
+
+    /// How far the task may send: the mark of the oldest end it has not taken.
+    pub(crate) fn sendable_until(&self) -> Option<u64> {
+        self.ends.lock().front().copied()
     }
 
     /// The session closed: pushes fail from now on.
