@@ -148,8 +148,12 @@
  * ABI version of this header: `major << 16 | minor`. Pass it to `iw_client_new`;
  * a library with another major version refuses with `IW_E_ABI_VERSION`.
  * 2.0: `iw_client_config.user_id` was removed (it was accepted but never sent).
+ * 2.1: the whole session (scene changes, characters, conversations by id,
+ * feedback, saved state, dialog, items, the token provider), scene
+ * mutation packets, decoded speech in `iw_audio` (`data`/`len` now only for
+ * a chunk that could not be decoded), the microphone.
  */
-#define IW_ABI_VERSION 131072
+#define IW_ABI_VERSION 131073
 
 /**
  * Major part of `IW_ABI_VERSION`.
@@ -331,6 +335,27 @@
  * `iw_session_dislike` reason: too long.
  */
 #define IW_DISLIKE_TOO_LONG 9
+
+/**
+ * Audio session mode: the service finds where the player stops speaking.
+ */
+#define IW_MIC_OPEN_MIC 1
+
+/**
+ * Audio session mode: push-to-talk; the player's speech ends with
+ * `iw_session_end_audio_session` (e.g. when the key is released).
+ */
+#define IW_MIC_PUSH_TO_TALK 2
+
+/**
+ * Understanding: recognise the speech and let the characters answer.
+ */
+#define IW_UNDERSTANDING_FULL 1
+
+/**
+ * Understanding: only recognise the speech (its text comes back).
+ */
+#define IW_UNDERSTANDING_SPEECH_RECOGNITION_ONLY 2
 
 /**
  * `iw_actor.kind`: unknown.
@@ -786,6 +811,11 @@
  */
 #define IW_PACING_HUMAN 1
 #endif
+
+/**
+ * A session's microphone input, for the game's audio thread (opaque).
+ */
+typedef struct iw_audio_input iw_audio_input;
 
 /**
  * Opaque handle to a client (see `iw_client_new`).
@@ -2227,6 +2257,116 @@ iw_result iw_session_set_wakeup(struct iw_session *session,
                                 iw_wakeup_fn callback,
                                 void *userdata,
                                 iw_userdata_free_fn userdata_free);
+
+/**
+ * Starts an audio session with the current character (the session's
+ * one-to-one conversation): the service listens to what the session's
+ * `iw_audio_input` pushes until `iw_session_end_audio_session`. `mode`:
+ * `IW_MIC_OPEN_MIC` or `IW_MIC_PUSH_TO_TALK`; `understanding`:
+ * `IW_UNDERSTANDING_*`. One audio session at a time per session.
+ *
+ * Enqueues and returns. The start goes out after the conversation's
+ * handshake; audio pushed meanwhile waits (up to one second). Audio pushed
+ * while the session cannot send (connecting, reconnecting) is dropped and
+ * reported (`IW_PACKET_SEND_FAILED`, `IW_SEND_NOT_SENT`, with the
+ * conversation id), never sent late; after a reconnect the audio session
+ * starts again by itself. What the player said comes back as player text
+ * (speech to text), then the characters' reply. `ids` (NULL, or initialised
+ * with `iw_sent_ids_init`) receives the start packet's packet and
+ * conversation ids. Errors: `IW_E_INVALID_ARGUMENT` (a bad mode or
+ * understanding, an audio session already open), `IW_E_NULL_POINTER`,
+ * `IW_E_INVALID_HANDLE`, `IW_E_CLOSED`, `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`.
+ * Thread-safe.
+ */
+iw_result iw_session_start_audio_session(struct iw_session *session,
+                                         int32_t mode,
+                                         int32_t understanding,
+                                         struct iw_sent_ids *ids);
+
+/**
+ * Starts an audio session in conversation `conversation_id` (from
+ * `iw_session_start_conversation`): its audio carries that id, and the
+ * conversation's characters answer. Like `iw_session_start_audio_session`
+ * otherwise; also `IW_E_NOT_FOUND` (no such conversation), `IW_E_INVALID_UTF8`.
+ */
+iw_result iw_session_start_audio_session_in(struct iw_session *session,
+                                            const char *conversation_id,
+                                            int32_t mode,
+                                            int32_t understanding,
+                                            struct iw_sent_ids *ids);
+
+/**
+ * Ends the open audio session (in whichever conversation): the audio pushed
+ * before this call goes out, then the end. In push-to-talk mode this is
+ * where the player stopped speaking. `ids` as for the start. Errors:
+ * `IW_E_INVALID_ARGUMENT` (no audio session open), `IW_E_NULL_POINTER`,
+ * `IW_E_INVALID_HANDLE`, `IW_E_CLOSED`, `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`.
+ * Thread-safe.
+ */
+iw_result iw_session_end_audio_session(struct iw_session *session, struct iw_sent_ids *ids);
+
+/**
+ * Opens the session's audio input for the microphone's format: `rate`
+ * 8000 to 48000 frames a second, `channels` 1 or 2 (stereo is averaged to
+ * mono); samples are interleaved, 16-bit (`iw_audio_input_push_i16`) or
+ * float (`iw_audio_input_push_f32`). The library resamples to 16 kHz mono
+ * and sends it in chunks while an audio session is open. One input per
+ * session: opening another replaces it (the old one's pushes then give
+ * `IW_E_CLOSED`). Allocates its buffer (one second) here, not when pushing.
+ * Release with `iw_audio_input_free` (before or after the session's).
+ * Errors: `IW_E_INVALID_ARGUMENT` (rate, channels), `IW_E_NULL_POINTER`,
+ * `IW_E_INVALID_HANDLE`, `IW_E_CLOSED`, `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`.
+ * Thread-safe.
+ */
+iw_result iw_audio_input_open(struct iw_session *session,
+                              uint32_t rate,
+                              uint32_t channels,
+                              struct iw_audio_input **out);
+
+/**
+ * Pushes `frame_count` interleaved 16-bit frames (`frame_count` ×
+ * channels samples) and writes how many frames were taken to `*accepted`.
+ * Fewer than `frame_count` means the input's buffer (one second) was full:
+ * the rest is dropped, counted (`iw_audio_input_dropped`) and reported
+ * (`IW_PACKET_SEND_FAILED`, at most one a second).
+ *
+ * Real-time safe, for the audio thread: no lock the library's threads hold,
+ * no allocation, never blocks, never waits on the network (errors record a
+ * message, which may allocate). One thread at a time per input: a push
+ * racing another on the same input fails with `IW_E_BUSY`. Errors:
+ * `IW_E_NOT_READY` (no audio session open: audio outside one is refused
+ * here, not sent), `IW_E_CLOSED` (the session closed, or another input
+ * replaced this one), `IW_E_BUSY`, `IW_E_NULL_POINTER` (`frames` NULL with
+ * `frame_count` > 0, or `accepted` NULL), `IW_E_INVALID_HANDLE`,
+ * `IW_E_SHUTDOWN`.
+ */
+iw_result iw_audio_input_push_i16(struct iw_audio_input *input,
+                                  const int16_t *frames,
+                                  size_t frame_count,
+                                  size_t *accepted);
+
+/**
+ * Pushes `frame_count` interleaved float frames (full scale ±1.0); like
+ * `iw_audio_input_push_i16`.
+ */
+iw_result iw_audio_input_push_f32(struct iw_audio_input *input,
+                                  const float *frames,
+                                  size_t frame_count,
+                                  size_t *accepted);
+
+/**
+ * Writes the frames dropped so far to `*frames`: pushed when the buffer was
+ * full, or taken while the session could not send them. Errors:
+ * `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_audio_input_dropped(const struct iw_audio_input *input, uint64_t *frames);
+
+/**
+ * Releases the input; its session goes on (audio stops coming). NULL is a
+ * no-op. Not while a push on it runs. Errors: `IW_E_INVALID_HANDLE` (freed
+ * already), `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_audio_input_free(struct iw_audio_input *input);
 
 /**
  * Routes the library's log records up to `max_level` (`IW_LOG_*`; 0 turns

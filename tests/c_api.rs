@@ -74,7 +74,8 @@ fn compile_c(name: &str, sources: &[&str]) -> PathBuf {
         .arg(&lib)
         .arg(format!("-Wl,-rpath,{}", lib.display()))
         .arg("-linworld")
-        .arg("-lpthread");
+        .arg("-lpthread")
+        .arg("-lm");
     let out = cmd.output().expect("gcc runs");
     assert!(
         out.status.success(),
@@ -268,6 +269,20 @@ fn basic_session_under_valgrind() {
     let exe = compile_c("basic_session_vg", &["tests/c/basic_session.c"]);
     let r = run_valgrind(&exe, "");
     assert!(r.stdout.contains("basic_session: OK"), "{}", r.stdout);
+}
+
+#[test]
+fn microphone() {
+    let exe = compile_c("mic", &["tests/c/mic.c"]);
+    let r = run_plain(&exe, "");
+    assert!(r.stdout.contains("mic: OK"), "{}", r.stdout);
+}
+
+#[test]
+fn microphone_under_valgrind() {
+    let exe = compile_c("mic_vg", &["tests/c/mic.c"]);
+    let r = run_valgrind(&exe, "");
+    assert!(r.stdout.contains("mic: OK"), "{}", r.stdout);
 }
 
 #[test]

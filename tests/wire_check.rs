@@ -13,7 +13,7 @@ use base64::Engine as _;
 use client_util::*;
 use inworld::client::{Continuation, Talker};
 use inworld::protocol::ai::inworld::packets::{
-    control_event::PayloadStructured, entities::items_operation_event,
+    control_event::PayloadStructured, data_chunk, entities::items_operation_event,
     inworld_packet::Packet as Payload, latency_report_event, mutation_event, Actor, InworldPacket,
 };
 use prost::Message;
@@ -98,6 +98,17 @@ fn normalize(mut p: InworldPacket) -> InworldPacket {
             }
             _ => {}
         },
+        Some(Payload::DataChunk(d)) => {
+            if let Some(data_chunk::Data::Chunk(bytes)) = d.data.as_mut() {
+                // 16-bit samples (ours) or the SDK's four test bytes.
+                assert!(
+                    !bytes.is_empty() && bytes.len() % 2 == 0,
+                    "{} bytes",
+                    bytes.len()
+                );
+                *bytes = b"<audio>".to_vec();
+            }
+        }
         Some(Payload::LatencyReport(l)) => {
             if let Some(latency_report_event::Report::PingPong(pp)) = l.report.as_mut() {
                 let id = pp.ping_packet_id.as_mut().expect("ping packet id");
@@ -118,6 +129,9 @@ fn kind(p: &InworldPacket) -> &'static str {
     match &p.packet {
         Some(Payload::Control(c)) if c.action == 16 => "session configuration",
         Some(Payload::Control(c)) if c.action == 12 => "conversation update",
+        Some(Payload::Control(c)) if c.action == 1 => "audio session start",
+        Some(Payload::Control(c)) if c.action == 2 => "audio session end",
+        Some(Payload::DataChunk(_)) => "audio",
         Some(Payload::Mutation(m)) => match m.mutation {
             Some(mutation_event::Mutation::LoadScene(_)) => "load scene",
             Some(mutation_event::Mutation::LoadCharacters(_)) => "load characters",
@@ -322,6 +336,65 @@ fn the_whole_sessions_packets_match_the_sdks() {
             normalize(ours),
             normalize(sdk_packet(seq)),
             "{what} differs from the SDK's (seq {seq})"
+        );
+    }
+}
+
+/// An audio session (push-to-talk, full understanding, as the SDK's capture
+/// run): its start, an audio chunk and its end, as the SDK sent them.
+#[test]
+fn audio_session_packets_match_the_sdks() {
+    use inworld::client::{AudioFormat, AudioSessionConfig, MicrophoneMode, UnderstandingMode};
+    let engine = engine_with(|c| c.record = true);
+    let (session, _) = open_ready(config_for(&engine));
+    let session_id = session.session_id().unwrap();
+    let mut input = session
+        .audio_input(AudioFormat {
+            rate: 16_000,
+            channels: 1,
+        })
+        .unwrap();
+    session
+        .start_audio_session(AudioSessionConfig {
+            mode: MicrophoneMode::PushToTalk,
+            understanding: UnderstandingMode::Full,
+        })
+        .unwrap();
+    assert_eq!(input.push_i16(&[1_000; 1_600]), Ok(1_600));
+    session.end_audio_session().unwrap();
+    wait_for(&session, "the speech's reply", |p| {
+        matches!(&p.body, inworld::packet::PacketBody::Control(c)
+            if c.action == inworld::packet::ControlAction::InteractionEnd)
+    });
+    session.close();
+
+    let ours: Vec<InworldPacket> = engine
+        .received_packets()
+        .into_iter()
+        .filter(|(s, _)| *s == session_id)
+        .map(|(_, p)| p)
+        .collect();
+    let kinds: Vec<&str> = ours.iter().map(kind).collect();
+    let audio: Vec<&str> = kinds
+        .iter()
+        .copied()
+        .filter(|k| k.starts_with("audio"))
+        .collect();
+    assert_eq!(
+        audio,
+        ["audio session start", "audio", "audio session end"],
+        "{kinds:?}"
+    );
+    let first = |k: &str| ours.iter().find(|p| kind(p) == k).unwrap().clone();
+    for (k, seq) in [
+        ("audio session start", 21),
+        ("audio", 22),
+        ("audio session end", 23),
+    ] {
+        assert_eq!(
+            normalize(first(k)),
+            normalize(sdk_packet(seq)),
+            "{k} differs from the SDK's (seq {seq})"
         );
     }
 }

@@ -15,7 +15,8 @@
 //! shares with its task), `driver/` (the task: one stream at a time,
 //! reconnect decisions, classifying received packets), `scene.rs` and
 //! `conversations.rs` (state machines that return packets to send),
-//! `outbound.rs` (the packets the client writes), `delivery.rs` (the queue).
+//! `outbound.rs` (the packets the client writes), `delivery.rs` (the queue),
+//! `mic/` (audio in: the audio thread's input, resampling and framing).
 //!
 //! ```no_run
 //! use inworld::auth::Credentials;
@@ -56,6 +57,7 @@ mod conversations;
 mod delivery;
 mod driver;
 mod in_flight;
+pub mod mic;
 mod outbound;
 pub mod runtime;
 mod scene;
@@ -68,6 +70,9 @@ pub use client::Client;
 pub use config::{
     Auth, Capabilities, ClientConfig, Continuation, ReconnectPolicy, SessionConfig, SessionToken,
     Talker, Timeouts, TlsMode, TokenFuture, TokenProvider, TokenRequest, UserConfig,
+};
+pub use mic::{
+    AudioFormat, AudioInput, AudioSessionConfig, MicrophoneMode, PushError, UnderstandingMode,
 };
 pub use session::{Conversation, Session, NEXT_TURN_TRIGGER};
 

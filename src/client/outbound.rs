@@ -3,7 +3,8 @@
 //! conversation update that starts or changes a conversation (no routing;
 //! participants are agent ids, then the player), the player's text, triggers
 //! and narrated actions (fresh packet, utterance, interaction and correlation
-//! ids; the conversation id), and the PONG that answers a PING.
+//! ids; the conversation id), audio sessions and audio chunks (the packet
+//! and conversation ids only), and the PONG that answers a PING.
 
 use super::config::{Capabilities, SessionConfig, Talker};
 use super::state::{Outgoing, Send};
@@ -308,12 +309,41 @@ pub fn send_packet(send: &Send, target: Option<&str>) -> pb::InworldPacket {
                 },
             )),
         }),
+        Outgoing::AudioSessionStart(config, _) => build::control(
+            Action::AudioSessionStart,
+            "",
+            Some(PayloadStructured::AudioSessionStart(
+                pb::AudioSessionStartPayload {
+                    mode: config.mode as i32,
+                    understanding_mode: config.understanding as i32,
+                },
+            )),
+        ),
+        Outgoing::AudioSessionEnd(_) => build::control(Action::AudioSessionEnd, "", None),
     };
     let target = match send.payload {
         Outgoing::Trigger { .. } => target,
         _ => None,
     };
     build::packet_with_id(player_to(target), interaction_ids(&send.ids), payload)
+}
+
+/// A chunk of the player's audio (16 kHz 16-bit mono PCM) in a
+/// conversation: PLAYER without target, the packet and conversation ids only.
+pub fn audio_chunk(conversation_id: &str, bytes: Vec<u8>) -> pb::InworldPacket {
+    build::packet_with_id(
+        player_to(None),
+        pb::PacketId {
+            packet_id: new_id(),
+            conversation_id: conversation_id.to_string(),
+            ..Default::default()
+        },
+        Payload::DataChunk(pb::DataChunk {
+            r#type: pb::data_chunk::DataType::Audio as i32,
+            data: Some(pb::data_chunk::Data::Chunk(bytes)),
+            ..Default::default()
+        }),
+    )
 }
 
 /// The automatic PONG: echoes the PING's ids (not its utterance id) and its

@@ -4,6 +4,7 @@
 
 use super::calls::{Call, DislikeType, EntityItem, ItemsInEntities, SceneChange};
 use super::config::Talker;
+use super::mic::{self, AudioFormat, AudioInput, AudioSessionConfig, Pipeline};
 use super::outbound;
 use super::state::{Command, Members, Outgoing, Send, SessionShared};
 use super::{Error, PacketHandler, SentIds, WakeupHandler};
@@ -491,6 +492,94 @@ impl Session {
         ))))
     }
 
+    /// Starts an audio session in the one-to-one conversation (with the
+    /// current character): the service listens to what an [`AudioInput`]
+    /// pushes from now until [`Session::end_audio_session`] (in push-to-talk
+    /// mode, the end is when the player stopped speaking; in open-mic mode
+    /// the service finds the ends itself). One audio session at a time per
+    /// session. It goes out after the conversation's handshake; the audio
+    /// pushed meanwhile waits (up to the input's one second). Audio pushed
+    /// while the session cannot send (connecting, reconnecting) is dropped
+    /// and reported, never sent late; after a reconnect the audio session
+    /// starts again by itself. Returns the ids of the AUDIO_SESSION_START
+    /// packet (a `SendFailed` with them says it did not go out).
+    pub fn start_audio_session(&self, config: AudioSessionConfig) -> Result<SentIds, Error> {
+        let conversation_id = self.shared.snapshot.lock().conversation_id.clone();
+        self.start_audio_in(conversation_id, config)
+    }
+
+    fn start_audio_in(
+        &self,
+        conversation_id: String,
+        config: AudioSessionConfig,
+    ) -> Result<SentIds, Error> {
+        self.check_open()?;
+        let mark = {
+            let mut snapshot = self.shared.snapshot.lock();
+            self.shared.mic.open()?;
+            snapshot.audio_conversation = Some(conversation_id.clone());
+            self.shared.mic.mark()
+        };
+        let ids = audio_ids(conversation_id);
+        self.send_with(ids, Outgoing::AudioSessionStart(config, mark))
+            .inspect_err(|_| {
+                let mut snapshot = self.shared.snapshot.lock();
+                snapshot.audio_conversation = None;
+                let _ = self.shared.mic.end();
+            })
+    }
+
+    /// Ends the open audio session (in whichever conversation it is): the
+    /// audio pushed before this call goes out, then AUDIO_SESSION_END.
+    /// `InvalidArgument` when no audio session is open.
+    pub fn end_audio_session(&self) -> Result<SentIds, Error> {
+        self.end_audio_in(None)
+    }
+
+    fn end_audio_in(&self, conversation_id: Option<&str>) -> Result<SentIds, Error> {
+        self.check_open()?;
+        let (conversation_id, mark) = {
+            let mut snapshot = self.shared.snapshot.lock();
+            match (&snapshot.audio_conversation, conversation_id) {
+                (Some(open), Some(asked)) if open != asked => {
+                    return Err(Error::InvalidArgument(
+                        "the open audio session is in another conversation".into(),
+                    ))
+                }
+                (None, _) => return Err(Error::InvalidArgument("no audio session is open".into())),
+                _ => {}
+            }
+            self.shared.mic.end()?;
+            let id = snapshot.audio_conversation.take().expect("checked");
+            let mark = self.shared.mic.mark();
+            self.shared.mic.end_made(mark);
+            (id, mark)
+        };
+        self.send_with(audio_ids(conversation_id), Outgoing::AudioSessionEnd(mark))
+            .inspect_err(|_| self.shared.mic.end_unmade(mark))
+    }
+
+    /// Opens the session's audio input for audio in `format`: hand it to
+    /// your audio thread and push what the microphone records (see
+    /// [`AudioInput`]). One per session: opening another replaces it (the
+    /// old one's pushes then fail with `Closed`). `InvalidArgument` for a
+    /// rate outside 8–48 kHz or other than 1 or 2 channels.
+    pub fn audio_input(&self, format: AudioFormat) -> Result<AudioInput, Error> {
+        format.validate()?;
+        self.check_open()?;
+        let (producer, consumer) = rtrb::RingBuffer::new(mic::ring_capacity(format));
+        let (id, start) = self.shared.mic.new_input();
+        self.command(Command::AudioInput(Box::new(Pipeline::new(
+            consumer, format, start,
+        ))))?;
+        Ok(AudioInput::new(
+            producer,
+            id,
+            format,
+            self.shared.mic.clone(),
+        ))
+    }
+
     /// Queues a send in the one-to-one conversation.
     fn send(&self, payload: Outgoing) -> Result<SentIds, Error> {
         let conversation_id = self.shared.snapshot.lock().conversation_id.clone();
@@ -501,11 +590,14 @@ impl Session {
     /// when the conversation is started, else when it is (up to
     /// `max_pending_sends` wait; beyond, `QueueFull`).
     fn send_in(&self, conversation_id: String, payload: Outgoing) -> Result<SentIds, Error> {
+        self.send_with(SentIds::fresh(conversation_id), payload)
+    }
+
+    fn send_with(&self, ids: SentIds, payload: Outgoing) -> Result<SentIds, Error> {
         self.check_open()?;
         if !self.shared.reserve_send() {
             return Err(Error::QueueFull);
         }
-        let ids = SentIds::fresh(conversation_id);
         let send = Send {
             ids: ids.clone(),
             payload,
@@ -625,6 +717,16 @@ fn find_character<'a>(characters: &'a [Character], who: &str) -> Option<&'a Char
         })
 }
 
+/// The ids of an audio packet: its own and the conversation's, as the SDK
+/// sends them.
+fn audio_ids(conversation_id: String) -> SentIds {
+    SentIds {
+        packet_id: uuid::Uuid::new_v4().to_string(),
+        conversation_id,
+        ..SentIds::default()
+    }
+}
+
 /// The trigger that lets the next character of a conversation speak
 /// (characters talking among themselves).
 pub const NEXT_TURN_TRIGGER: &str = "inworld.conversation.next_turn";
@@ -704,6 +806,19 @@ impl Conversation {
         }
         self.session
             .send_in(self.id.clone(), Outgoing::NarratedAction(text.to_string()))
+    }
+
+    /// Starts an audio session in this conversation (see
+    /// [`Session::start_audio_session`]); its audio carries the
+    /// conversation's id.
+    pub fn start_audio_session(&self, config: AudioSessionConfig) -> Result<SentIds, Error> {
+        self.session.start_audio_in(self.id.clone(), config)
+    }
+
+    /// Ends the audio session open in this conversation
+    /// (`InvalidArgument` when there is none).
+    pub fn end_audio_session(&self) -> Result<SentIds, Error> {
+        self.session.end_audio_in(Some(&self.id))
     }
 
     /// New participants (as for `start_conversation`); the service is told

@@ -4,6 +4,7 @@
 
 use super::calls::{self, AfterClose, Call, CallContext, SceneChange};
 use super::delivery::Delivery;
+use super::mic::{AudioSessionConfig, MicShared, Pipeline};
 use super::transcript::Transcript;
 use super::{Error, SentIds};
 use crate::packet::{
@@ -60,6 +61,22 @@ pub(crate) enum Outgoing {
         target: Option<String>,
     },
     NarratedAction(String),
+    /// AUDIO_SESSION_START: goes through the conversation like the others
+    /// (after its handshake); the audio follows once it went out. With the
+    /// input's mark when it was made (see `MicShared`), as the end.
+    AudioSessionStart(AudioSessionConfig, u64),
+    AudioSessionEnd(u64),
+}
+
+impl Outgoing {
+    /// Whether the service answers it with an interaction of its own ids
+    /// (audio controls carry none: the reply to speech gets fresh ones).
+    pub(crate) fn awaits_reply(&self) -> bool {
+        !matches!(
+            self,
+            Outgoing::AudioSessionStart(..) | Outgoing::AudioSessionEnd(_)
+        )
+    }
 }
 
 /// Who takes part in a conversation.
@@ -105,6 +122,9 @@ pub(crate) enum Command {
         request_id: u64,
         call: Box<Call>,
     },
+    /// The game opened an audio input: the task drains it from now on
+    /// (replacing the previous one).
+    AudioInput(Box<Pipeline>),
 }
 
 /// What the API reads without asking the task.
@@ -117,6 +137,8 @@ pub(crate) struct Snapshot {
     pub current: Option<Character>,
     /// The one-to-one conversation's id (fresh per session).
     pub conversation_id: String,
+    /// The conversation of the open audio session.
+    pub audio_conversation: Option<String>,
 }
 
 pub(crate) struct SessionShared {
@@ -137,6 +159,9 @@ pub(crate) struct SessionShared {
     /// Set when the task ends after the session had a token: calls made
     /// after it closed use that token.
     pub after_close: Mutex<Option<AfterClose>>,
+    /// What the audio thread reads (no lock): whether an audio session is
+    /// open, and the frames dropped.
+    pub mic: Arc<MicShared>,
 }
 
 impl SessionShared {
@@ -159,11 +184,13 @@ impl SessionShared {
                 scene: None,
                 current: None,
                 conversation_id: uuid::Uuid::new_v4().to_string(),
+                audio_conversation: None,
             }),
             close_signal: Notify::new(),
             pending_sends: AtomicUsize::new(0),
             max_pending_sends,
             after_close: Mutex::new(None),
+            mic: Arc::default(),
         }
     }
 
@@ -231,11 +258,13 @@ impl SessionShared {
     /// Marks the session closed at once (what `state()` says); the task then
     /// reports what was left unsent and calls [`SessionShared::finish`].
     pub(crate) fn mark_closed(&self) {
+        self.mic.close();
         self.snapshot.lock().state = ConnectionState::Closed;
     }
 
     /// The session's last packet: Connection Closed, once.
     pub(crate) fn finish(&self) {
+        self.mic.close();
         {
             let mut snapshot = self.snapshot.lock();
             snapshot.state = ConnectionState::Closed;

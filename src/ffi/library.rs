@@ -14,7 +14,11 @@ use crate::client::runtime;
 /// ABI version of this header: `major << 16 | minor`. Pass it to `iw_client_new`;
 /// a library with another major version refuses with `IW_E_ABI_VERSION`.
 /// 2.0: `iw_client_config.user_id` was removed (it was accepted but never sent).
-pub const IW_ABI_VERSION: u32 = 0x0002_0000;
+/// 2.1: the whole session (scene changes, characters, conversations by id,
+/// feedback, saved state, dialog, items, the token provider), scene
+/// mutation packets, decoded speech in `iw_audio` (`data`/`len` now only for
+/// a chunk that could not be decoded), the microphone.
+pub const IW_ABI_VERSION: u32 = 0x0002_0001;
 /// Major part of `IW_ABI_VERSION`.
 pub const IW_ABI_VERSION_MAJOR: u32 = IW_ABI_VERSION >> 16;
 
@@ -124,10 +128,11 @@ pub(crate) fn check_alive() -> FfiResult {
 }
 
 /// What the library holds for the game, in the order `iw_shutdown` releases
-/// it: sessions first (their callbacks stop), then what they were opened from,
+/// it: audio inputs, sessions (their callbacks stop), then what they were opened from,
 /// then the log callback (so that the teardown is still logged).
 #[derive(Clone, Copy)]
 pub(crate) enum Held {
+    AudioInputs,
     Sessions,
     #[cfg(feature = "engine")]
     Engines,

@@ -23,6 +23,8 @@ mod client;
 mod token;
 // `iw_session`: open/close/free, characters, sending, receiving.
 mod session;
+// Microphone in: audio sessions, `iw_audio_input`.
+mod mic;
 // The packet structs and their `IW_*` numbers.
 mod packet;
 // `iw_set_log_callback`.
@@ -45,6 +47,7 @@ pub use engine::*;
 pub use error::*;
 pub use library::*;
 pub use log::*;
+pub use mic::*;
 pub use names::*;
 pub use packet::*;
 pub use session::*;

@@ -622,6 +622,97 @@ static void count_packet(struct iw_session *s, const struct iw_packet *p, void *
     pthread_mutex_unlock(&c->lock);
 }
 
+/* Microphone misuse on a session of its own (`client` is live): NULLs, bad
+ * formats and modes, pushes outside an audio session, stale and foreign
+ * handles, a replaced input, and pushes after the session closed. Returns an
+ * input kept open past iw_shutdown. */
+static struct iw_audio_input *mic_misuse(struct iw_client *client) {
+    struct iw_session *s = NULL;
+    struct iw_audio_input *input = NULL, *second = NULL, *kept = NULL;
+    int16_t frames[8] = {0};
+    float floats[8] = {0};
+    size_t accepted = 99;
+    uint64_t dropped = 99;
+
+    CHECK(iw_session_open(client, &s));
+    wait_ready(s);
+    EXPECT_ERR(iw_audio_input_open(NULL, 16000, 1, &input), IW_E_NULL_POINTER, "iw_session is NULL");
+    EXPECT_ERR(iw_audio_input_open(s, 16000, 1, NULL), IW_E_NULL_POINTER, "out is NULL");
+    EXPECT_ERR(iw_audio_input_open(s, 7999, 1, &input), IW_E_INVALID_ARGUMENT, "7999 Hz");
+    EXPECT_ERR(iw_audio_input_open(s, 48001, 1, &input), IW_E_INVALID_ARGUMENT, "48001 Hz");
+    EXPECT_ERR(iw_audio_input_open(s, 16000, 0, &input), IW_E_INVALID_ARGUMENT, "0 audio channels");
+    EXPECT_ERR(iw_audio_input_open(s, 16000, 3, &input), IW_E_INVALID_ARGUMENT, "3 audio channels");
+    EXPECT_ERR(iw_audio_input_open(s, 16000, 70000, &input), IW_E_INVALID_ARGUMENT, "channels");
+    EXPECT(input == NULL); /* out-parameters are written only on success */
+    CHECK(iw_audio_input_open(s, 16000, 2, &input));
+
+    EXPECT_ERR(iw_audio_input_push_i16(NULL, frames, 4, &accepted), IW_E_NULL_POINTER, "iw_audio_input is NULL");
+    EXPECT_ERR(iw_audio_input_push_i16(input, NULL, 4, &accepted), IW_E_NULL_POINTER, "frames is NULL");
+    EXPECT_ERR(iw_audio_input_push_f32(input, floats, 4, NULL), IW_E_NULL_POINTER, "accepted is NULL");
+    EXPECT_ERR(iw_audio_input_dropped(input, NULL), IW_E_NULL_POINTER, "frames is NULL");
+    EXPECT_ERR(iw_audio_input_push_i16((struct iw_audio_input *)s, frames, 4, &accepted),
+               IW_E_INVALID_HANDLE, "iw_audio_input");
+    /* Outside an audio session, audio is refused at the call. */
+    EXPECT_ERR(iw_audio_input_push_i16(input, frames, 4, &accepted), IW_E_NOT_READY, "no audio session");
+    EXPECT(accepted == 99);
+
+    EXPECT_ERR(iw_session_start_audio_session(NULL, IW_MIC_OPEN_MIC, IW_UNDERSTANDING_FULL, NULL),
+               IW_E_NULL_POINTER, "iw_session is NULL");
+    EXPECT_ERR(iw_session_start_audio_session(s, 0, IW_UNDERSTANDING_FULL, NULL),
+               IW_E_INVALID_ARGUMENT, "mode is 0");
+    EXPECT_ERR(iw_session_start_audio_session(s, IW_MIC_PUSH_TO_TALK, 3, NULL),
+               IW_E_INVALID_ARGUMENT, "understanding is 3");
+    EXPECT_ERR(iw_session_start_audio_session_in(s, NULL, IW_MIC_OPEN_MIC, IW_UNDERSTANDING_FULL, NULL),
+               IW_E_NULL_POINTER, "conversation_id is NULL");
+    EXPECT_ERR(iw_session_start_audio_session_in(s, "nope", IW_MIC_OPEN_MIC, IW_UNDERSTANDING_FULL, NULL),
+               IW_E_NOT_FOUND, "no conversation");
+    EXPECT_ERR(iw_session_end_audio_session(s, NULL), IW_E_INVALID_ARGUMENT, "no audio session is open");
+    CHECK(iw_session_start_audio_session(s, IW_MIC_OPEN_MIC, IW_UNDERSTANDING_SPEECH_RECOGNITION_ONLY, NULL));
+    EXPECT_ERR(iw_session_start_audio_session(s, IW_MIC_OPEN_MIC, IW_UNDERSTANDING_FULL, NULL),
+               IW_E_INVALID_ARGUMENT, "already open");
+    CHECK(iw_audio_input_push_i16(input, frames, 4, &accepted));
+    EXPECT(accepted == 4);
+    CHECK(iw_audio_input_push_f32(input, floats, 0, &accepted)); /* nothing is fine */
+    EXPECT(accepted == 0);
+    CHECK(iw_audio_input_dropped(input, &dropped));
+    EXPECT(dropped == 0);
+
+    /* Another input replaces this one: its pushes then fail. */
+    CHECK(iw_audio_input_open(s, 48000, 1, &second));
+    {
+        double deadline = now_s() + WAIT_S;
+        iw_result r;
+        while ((r = iw_audio_input_push_i16(input, frames, 1, &accepted)) == IW_OK) {
+            if (now_s() > deadline) FAIL("the replaced input still takes audio");
+            sleep_ms(5);
+        }
+        EXPECT(r == IW_E_CLOSED);
+    }
+    CHECK(iw_session_end_audio_session(s, NULL));
+
+    /* Stale handle and double free. */
+    CHECK(iw_audio_input_free(input));
+    EXPECT_ERR(iw_audio_input_free(input), IW_E_INVALID_HANDLE, "invalid iw_audio_input");
+    EXPECT_ERR(iw_audio_input_push_i16(input, frames, 1, &accepted), IW_E_INVALID_HANDLE, "invalid iw_audio_input");
+    EXPECT_ERR(iw_audio_input_dropped(input, &dropped), IW_E_INVALID_HANDLE, "invalid iw_audio_input");
+    CHECK(iw_audio_input_free(NULL));
+
+    /* After the session closed: pushes and audio sessions are refused, the
+     * input is still freed normally. */
+    CHECK(iw_session_close(s));
+    EXPECT_ERR(iw_audio_input_push_i16(second, frames, 1, &accepted), IW_E_CLOSED, "closed");
+    EXPECT_ERR(iw_session_start_audio_session(s, IW_MIC_OPEN_MIC, IW_UNDERSTANDING_FULL, NULL),
+               IW_E_CLOSED, "closed");
+    EXPECT_ERR(iw_audio_input_open(s, 16000, 1, &kept), IW_E_CLOSED, "closed");
+    CHECK(iw_audio_input_free(second));
+    CHECK(iw_session_free(s));
+
+    /* One kept past iw_shutdown (of a live session). */
+    CHECK(iw_session_open(client, &s));
+    CHECK(iw_audio_input_open(s, 22050, 1, &kept));
+    return kept;
+}
+
 int main(void) {
     char address[64], scene[256], buf[256];
     size_t len = 0, count = 0;
@@ -637,6 +728,9 @@ int main(void) {
     uint32_t state = 0;
     uint64_t request = 0;
     struct iw_session *made_up = (struct iw_session *)(uintptr_t)0x1234;
+    struct iw_audio_input *kept_input = NULL;
+    int16_t silence[2] = {0, 0};
+    size_t accepted = 0;
 
     /* Before the runtime starts: worker threads. */
     EXPECT_ERR(iw_runtime_set_worker_threads(0), IW_E_INVALID_ARGUMENT, "at least 1");
@@ -700,7 +794,14 @@ int main(void) {
     cc.scene_timeout_ms = SCENE_TIMEOUT_MS;
     cc.connect_timeout_ms = CONNECT_TIMEOUT_MS;
     EXPECT_ERR(iw_client_new(IW_ABI_VERSION, &cc, NULL), IW_E_NULL_POINTER, "out is NULL");
-    EXPECT_ERR(iw_client_new(IW_ABI_VERSION + 0x10000, &cc, &client), IW_E_ABI_VERSION, "ABI 2.0");
+    {
+        /* The message names the library's own version (this header's). */
+        char library_abi[48];
+        snprintf(library_abi, sizeof library_abi, "implements ABI %d.%d",
+                 (int)IW_ABI_VERSION_MAJOR, (int)(IW_ABI_VERSION & 0xffff));
+        EXPECT_ERR(iw_client_new(IW_ABI_VERSION + 0x10000, &cc, &client), IW_E_ABI_VERSION,
+                   library_abi);
+    }
     EXPECT_ERR(iw_client_new(0, &cc, &client), IW_E_ABI_VERSION, "ABI 0.0");
     cc.user_name = BAD_UTF8;
     EXPECT_ERR(iw_client_new(IW_ABI_VERSION, &cc, &client), IW_E_INVALID_UTF8, "config->user_name");
@@ -963,6 +1064,8 @@ int main(void) {
         pthread_mutex_destroy(&c.lock);
     }
 
+    kept_input = mic_misuse(client);
+
     /* Stale session handle and double free. */
     CHECK(iw_session_free(session));
     EXPECT_ERR(iw_session_free(session), IW_E_INVALID_HANDLE, "already freed");
@@ -1008,6 +1111,10 @@ int main(void) {
                IW_E_SHUTDOWN, "iw_shutdown");
     EXPECT_ERR(iw_session_request_state(session, &request), IW_E_SHUTDOWN, "iw_shutdown");
     EXPECT_ERR(iw_session_end_conversation(session, "x"), IW_E_SHUTDOWN, "iw_shutdown");
+    EXPECT_ERR(iw_audio_input_push_i16(kept_input, silence, 1, &accepted), IW_E_SHUTDOWN, "iw_shutdown");
+    EXPECT_ERR(iw_session_start_audio_session(session, IW_MIC_OPEN_MIC, IW_UNDERSTANDING_FULL, NULL),
+               IW_E_SHUTDOWN, "iw_shutdown");
+    EXPECT_ERR(iw_audio_input_free(kept_input), IW_E_SHUTDOWN, "iw_shutdown");
 
     printf("misuse: OK (%d error checks)\n", checks);
     return 0;

@@ -10,6 +10,7 @@
 //! is reported to the game with its ids.
 
 mod inbound;
+mod mic;
 mod reconnect;
 mod stream;
 
@@ -102,6 +103,8 @@ struct Driver {
     probe: Option<Probe>,
     /// While Stalled and the last probe was answered: when to ask again.
     next_probe: Option<Instant>,
+    /// The audio session and the game's audio input.
+    mic: mic::Mic,
 }
 
 type Probe = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + std::marker::Send>>;
@@ -137,6 +140,7 @@ impl Driver {
             waiting_calls: Vec::new(),
             probe: None,
             next_probe: None,
+            mic: mic::Mic::new(),
         }
     }
 
@@ -324,10 +328,15 @@ impl Driver {
     /// out (conversation handshakes, packets to the world, a scene change).
     /// Returns the packets to write.
     fn on_linked(&mut self, now: Instant) -> Vec<InworldPacket> {
+        let restart = self
+            .mic_relink()
+            .map(|send| self.conversations.send(send, None, now));
         let actions = {
             let snapshot = self.shared.snapshot.lock();
             let cast = cast_of(&snapshot);
-            self.conversations.on_link(&cast, now)
+            let mut actions = restart.unwrap_or_default();
+            actions.append(self.conversations.on_link(&cast, now));
+            actions
         };
         let mut packets = self.account(actions);
         for packet in self.world.drain(..) {
@@ -626,6 +635,20 @@ impl Driver {
                 self.conversations.start(id, members);
                 return;
             }
+            Command::AudioInput(pipeline) => {
+                self.on_audio_input(*pipeline);
+                return;
+            }
+            Command::Send(send) if !send.payload.awaits_reply() => {
+                match self.on_audio_send(*send) {
+                    mic::AudioSend::Forward(send) => Command::Send(Box::new(send)),
+                    mic::AudioSend::Held => return,
+                    mic::AudioSend::Refuse(send, why) => {
+                        self.fail(&send, SendFailure::NotSent, &why);
+                        return;
+                    }
+                }
+            }
             other => other,
         };
         let actions = {
@@ -652,8 +675,21 @@ impl Driver {
                 | Command::ChangeScene(_)
                 | Command::Call { .. }
                 | Command::StartConversation { .. }
-                | Command::EndConversation { .. } => unreachable!("handled above"),
+                | Command::EndConversation { .. }
+                | Command::AudioInput(_) => unreachable!("handled above"),
             }
+        };
+        self.apply(actions);
+    }
+
+    /// Hands a send of the game's to its conversation.
+    fn send_in_conversation(&mut self, send: Send) {
+        let now = Instant::now();
+        let linked = self.linked();
+        let actions = {
+            let snapshot = self.shared.snapshot.lock();
+            let cast = cast_of(&snapshot);
+            self.conversations.send(send, linked.then_some(&cast), now)
         };
         self.apply(actions);
     }
@@ -704,14 +740,22 @@ impl Driver {
             let said = match &send.payload {
                 Outgoing::Text(t) => Some(t.clone()),
                 Outgoing::NarratedAction(a) => Some(format!("*{a}*")),
-                Outgoing::Trigger { .. } => None,
+                Outgoing::Trigger { .. }
+                | Outgoing::AudioSessionStart(..)
+                | Outgoing::AudioSessionEnd(_) => None,
             };
             if let Some(said) = said {
                 self.shared.transcript.lock().add(Talker::Player, &said);
             }
-            self.in_flight.add(send.ids);
+            self.mic.on_sent(&send);
+            if send.payload.awaits_reply() {
+                self.in_flight.add(send.ids);
+            }
         }
         for (send, why) in actions.failed {
+            if let Some(end) = self.mic.on_failed(&send) {
+                self.fail(&end, SendFailure::NotSent, &why);
+            }
             self.fail(&send, SendFailure::NotSent, &why);
         }
         packets.extend(actions.write);
@@ -774,6 +818,7 @@ impl Driver {
             self.conversations.deadline(),
             stall,
             self.next_probe,
+            self.mic_wake(),
         ]
         .into_iter()
         .flatten()
@@ -804,6 +849,9 @@ impl Driver {
         if self.next_probe.is_some_and(|at| at <= now) {
             self.start_probe();
         }
+        if self.mic_wake().is_some_and(|at| at <= now) {
+            self.mic_tick(now);
+        }
         None
     }
 
@@ -826,6 +874,7 @@ impl Driver {
         }
         self.conversations.on_stream_lost();
         self.scene.on_stream_lost();
+        self.mic.on_stream_lost();
     }
 
     /// The session ends: what never went out is reported, then Closed.
@@ -850,6 +899,9 @@ impl Driver {
             }
         }
         self.start_waiting_calls();
+        if let Some(end) = self.mic.take_ending() {
+            self.fail(&end, SendFailure::NotSent, &why);
+        }
         for send in self.conversations.take_waiting() {
             self.fail(&send, SendFailure::NotSent, &why);
         }

@@ -31,7 +31,10 @@ fn player_arg(with_player: u32) -> FfiResult<bool> {
 ///
 /// # Safety
 /// `id` is NULL or a NUL-terminated string.
-unsafe fn conversation_arg(entry: &SessionEntry, id: *const c_char) -> FfiResult<Conversation> {
+pub(crate) unsafe fn conversation_arg(
+    entry: &SessionEntry,
+    id: *const c_char,
+) -> FfiResult<Conversation> {
     let id = str_arg(id, "conversation_id")?;
     let found = entry.conversations.lock().get(id).cloned();
     found.ok_or_else(|| not_found(id))

@@ -105,7 +105,7 @@ pub unsafe extern "C" fn iw_session_send_narrated_action(
 }
 
 /// Checks the optional `iw_sent_ids` out-parameter before sending.
-pub(super) unsafe fn sent_ids_arg<'a>(
+pub(crate) unsafe fn sent_ids_arg<'a>(
     ids: *mut iw_sent_ids,
 ) -> FfiResult<Option<&'a mut iw_sent_ids>> {
     if ids.is_null() {
@@ -115,7 +115,7 @@ pub(super) unsafe fn sent_ids_arg<'a>(
     Ok(Some(&mut *ids))
 }
 
-pub(super) fn write_ids(out: Option<&mut iw_sent_ids>, ids: SentIds) {
+pub(crate) fn write_ids(out: Option<&mut iw_sent_ids>, ids: SentIds) {
     let Some(out) = out else { return };
     copy_id(&mut out.packet_id, &ids.packet_id);
     copy_id(&mut out.utterance_id, &ids.utterance_id);
