@@ -2006,6 +2006,32 @@ iw_result iw_session_send_narrated_action(struct iw_session *session,
                                           struct iw_sent_ids *ids);
 
 /**
+ * Mutes (`muted` 1) or unmutes (0) the characters' speech in the
+ * one-to-one conversation: while muted, the service leaves audio out of
+ * replies (text, emotions and the rest still come). `ids` (may be NULL)
+ * gets the control packet's ids. Errors: `IW_E_INVALID_ARGUMENT` (`muted`
+ * not 0 or 1), `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_CLOSED`,
+ * `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_session_mute_speech(struct iw_session *session,
+                                 uint32_t muted,
+                                 struct iw_sent_ids *ids);
+
+/**
+ * Asks the current character to stop its reply to `interaction_id` (only
+ * the `count` utterances of `utterance_ids` when `count` > 0; NULL when 0):
+ * the rest of it does not come, and its `IW_CONTROL_INTERACTION_END` still
+ * ends it. Errors: `IW_E_NOT_READY` (no character yet),
+ * `IW_E_INVALID_ARGUMENT` (an empty interaction id), `IW_E_INVALID_UTF8`,
+ * `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_CLOSED`,
+ * `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_session_cancel_responses(struct iw_session *session,
+                                      const char *interaction_id,
+                                      const char *const *utterance_ids,
+                                      size_t count);
+
+/**
  * Starts a conversation between `count` characters (agent id, resource name
  * or display name of a character in the scene, or the resource name of one
  * of the workspace to add) and, if `with_player` is 1, the player; copies

@@ -124,3 +124,49 @@ fn a_replys_speech_arrives_decoded_with_phonemes_and_visemes() {
     );
     session.close();
 }
+
+fn audio_count(reply: &[Packet]) -> usize {
+    reply
+        .iter()
+        .filter(|p| matches!(p.body, PacketBody::Audio(_)))
+        .count()
+}
+
+/// Muted, replies come without speech (text still comes); unmuted, with it.
+/// Both controls go out in the one-to-one conversation.
+#[test]
+fn muted_speech_leaves_audio_out_until_unmuted() {
+    let engine = engine_with(|c| c.record = true);
+    let (session, _) = open_ready(config_for(&engine));
+    let muted = session.mute_speech(true).unwrap();
+    assert!(!muted.packet_id.is_empty());
+    assert!(!muted.conversation_id.is_empty());
+    let reply = reply_to(&session, &session.send_text("hello").unwrap());
+    assert!(!texts(&reply).is_empty());
+    assert_eq!(audio_count(&reply), 0, "{reply:#?}");
+    session.mute_speech(false).unwrap();
+    let reply = reply_to(&session, &session.send_text("hello again").unwrap());
+    assert!(audio_count(&reply) > 0, "{reply:#?}");
+    session.close();
+}
+
+/// A reply cancelled after its first line stops there (give or take a line
+/// already on its way), and still ends with its INTERACTION_END.
+#[test]
+fn a_cancelled_reply_stops_and_ends() {
+    let engine = engine_with(|c| c.pacing = inworld::engine::Pacing::Human);
+    let (session, _) = open_ready(config_for(&engine));
+    assert!(matches!(
+        session.cancel_responses("", &[]),
+        Err(inworld::client::Error::InvalidArgument(_))
+    ));
+    let ids = session.send_text("tell me a long story").unwrap();
+    wait_for(&session, "the story's first line", |p| {
+        matches!(p.body, PacketBody::Text(_)) && p.ids.interaction_id == ids.interaction_id.as_str()
+    });
+    session.cancel_responses(&ids.interaction_id, &[]).unwrap();
+    let rest = reply_to(&session, &ids);
+    // The story has five lines; cancelled after the first, far fewer come.
+    assert!(texts(&rest).len() < 4, "{:?}", texts(&rest));
+    session.close();
+}

@@ -131,11 +131,14 @@ fn kind(p: &InworldPacket) -> &'static str {
         Some(Payload::Control(c)) if c.action == 12 => "conversation update",
         Some(Payload::Control(c)) if c.action == 1 => "audio session start",
         Some(Payload::Control(c)) if c.action == 2 => "audio session end",
+        Some(Payload::Control(c)) if c.action == 6 => "mute",
+        Some(Payload::Control(c)) if c.action == 7 => "unmute",
         Some(Payload::DataChunk(_)) => "audio",
         Some(Payload::Mutation(m)) => match m.mutation {
             Some(mutation_event::Mutation::LoadScene(_)) => "load scene",
             Some(mutation_event::Mutation::LoadCharacters(_)) => "load characters",
             Some(mutation_event::Mutation::UnloadCharacters(_)) => "unload characters",
+            Some(mutation_event::Mutation::CancelResponses(_)) => "cancel responses",
             _ => "other mutation",
         },
         Some(Payload::EntitiesItemsOperation(op)) => match op.operation {
@@ -396,5 +399,42 @@ fn audio_session_packets_match_the_sdks() {
             normalize(sdk_packet(seq)),
             "{k} differs from the SDK's (seq {seq})"
         );
+    }
+}
+
+/// Playback controls: mute and unmute in the one-to-one conversation, and
+/// cancelling a reply, addressed to the current character, as the SDK sent
+/// them.
+#[test]
+fn mute_and_cancel_packets_match_the_sdks() {
+    let engine = engine_with(|c| c.record = true);
+    let (session, _) = open_ready(config_for(&engine));
+    let session_id = session.session_id().unwrap();
+    session.mute_speech(true).unwrap();
+    session.mute_speech(false).unwrap();
+    session
+        .cancel_responses("interaction-to-cancel", &["utt-1", "utt-2"])
+        .unwrap();
+    // Something answered after them: they all went out before it.
+    reply_to(&session, &session.send_text("hello").unwrap());
+    session.close();
+    let ours: Vec<InworldPacket> = engine
+        .received_packets()
+        .into_iter()
+        .filter(|(s, _)| *s == session_id)
+        .map(|(_, p)| p)
+        .collect();
+    let find = |k: &str| {
+        ours.iter()
+            .find(|p| kind(p) == k)
+            .unwrap_or_else(|| panic!("we sent no {k}"))
+            .clone()
+    };
+    for (ours, seq, what) in [
+        (find("mute"), 31, "mute"),
+        (find("unmute"), 32, "unmute"),
+        (find("cancel responses"), 33, "cancel responses"),
+    ] {
+        assert_eq!(normalize(ours), normalize(sdk_packet(seq)), "{what}");
     }
 }

@@ -230,6 +230,32 @@ pub fn unload_characters(agent_ids: &[String]) -> pb::InworldPacket {
     ))
 }
 
+/// Asks the character `agent_id` to stop the reply to `interaction_id` (only
+/// `utterance_ids`, when given): PLAYER to AGENT, a fresh correlation id and
+/// no conversation, as the SDK sends it.
+pub fn cancel_responses(
+    agent_id: &str,
+    interaction_id: &str,
+    utterance_ids: &[String],
+) -> pb::InworldPacket {
+    build::packet_with_id(
+        player_to(Some(agent_id)),
+        pb::PacketId {
+            packet_id: new_id(),
+            correlation_id: new_id(),
+            ..Default::default()
+        },
+        Payload::Mutation(pb::MutationEvent {
+            mutation: Some(pb::mutation_event::Mutation::CancelResponses(
+                pb::CancelResponses {
+                    interaction_id: interaction_id.to_string(),
+                    utterance_id: utterance_ids.to_vec(),
+                },
+            )),
+        }),
+    )
+}
+
 /// An entity items operation.
 pub fn items_operation(
     operation: pb::entities::items_operation_event::Operation,
@@ -320,6 +346,8 @@ pub fn send_packet(send: &Send, target: Option<&str>) -> pb::InworldPacket {
             )),
         ),
         Outgoing::AudioSessionEnd(_) => build::control(Action::AudioSessionEnd, "", None),
+        Outgoing::PlaybackMute(true) => build::control(Action::TtsPlaybackMute, "", None),
+        Outgoing::PlaybackMute(false) => build::control(Action::TtsPlaybackUnmute, "", None),
     };
     let target = match send.payload {
         Outgoing::Trigger { .. } => target,

@@ -559,6 +559,40 @@ impl Session {
             .inspect_err(|_| self.shared.mic.end_unmade(mark))
     }
 
+    /// Mutes (true) or unmutes the characters' speech in the one-to-one
+    /// conversation: while muted, the service leaves audio out of replies
+    /// (text and the rest still come). Returns the ids of the control packet.
+    pub fn mute_speech(&self, muted: bool) -> Result<SentIds, Error> {
+        let conversation_id = self.shared.snapshot.lock().conversation_id.clone();
+        self.send_with(audio_ids(conversation_id), Outgoing::PlaybackMute(muted))
+    }
+
+    /// Asks the current character to stop its reply to `interaction_id`
+    /// (only the utterances of `utterance_ids`, when not empty): the rest of
+    /// it does not come, and its INTERACTION_END ends it. As in the SDK, it
+    /// goes to the one-to-one conversation's character. `NotReady` before
+    /// there is one; `InvalidArgument` for an empty interaction id.
+    pub fn cancel_responses(
+        &self,
+        interaction_id: &str,
+        utterance_ids: &[&str],
+    ) -> Result<(), Error> {
+        if interaction_id.is_empty() {
+            return Err(Error::InvalidArgument("no interaction id".into()));
+        }
+        let agent_id = self
+            .current_character()
+            .ok_or(Error::NotReady)?
+            .id
+            .to_string();
+        let utterance_ids: Vec<String> = utterance_ids.iter().map(|u| u.to_string()).collect();
+        self.command_counted(Command::World(Box::new(outbound::cancel_responses(
+            &agent_id,
+            interaction_id,
+            &utterance_ids,
+        ))))
+    }
+
     /// Opens the session's audio input for audio in `format`: hand it to
     /// your audio thread and push what the microphone records (see
     /// [`AudioInput`]). One per session: opening another replaces it (the
@@ -819,6 +853,13 @@ impl Conversation {
     /// (`InvalidArgument` when there is none).
     pub fn end_audio_session(&self) -> Result<SentIds, Error> {
         self.session.end_audio_in(Some(&self.id))
+    }
+
+    /// Mutes or unmutes the characters' speech in this conversation (see
+    /// [`Session::mute_speech`]).
+    pub fn mute_speech(&self, muted: bool) -> Result<SentIds, Error> {
+        self.session
+            .send_with(audio_ids(self.id.clone()), Outgoing::PlaybackMute(muted))
     }
 
     /// New participants (as for `start_conversation`); the service is told

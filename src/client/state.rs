@@ -66,6 +66,9 @@ pub(crate) enum Outgoing {
     /// input's mark when it was made (see `MicShared`), as the end.
     AudioSessionStart(AudioSessionConfig, u64),
     AudioSessionEnd(u64),
+    /// TTS_PLAYBACK_MUTE (true) or _UNMUTE: the service leaves the speech
+    /// out of replies, or puts it back.
+    PlaybackMute(bool),
 }
 
 impl Outgoing {
@@ -74,7 +77,9 @@ impl Outgoing {
     pub(crate) fn awaits_reply(&self) -> bool {
         !matches!(
             self,
-            Outgoing::AudioSessionStart(..) | Outgoing::AudioSessionEnd(_)
+            Outgoing::AudioSessionStart(..)
+                | Outgoing::AudioSessionEnd(_)
+                | Outgoing::PlaybackMute(_)
         )
     }
 }

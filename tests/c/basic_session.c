@@ -296,6 +296,29 @@ int main(void) {
     poll_reply(session, &reply);
     EXPECT(reply.texts > 0);
 
+    /* Speech muted: text without audio; unmuted: audio again. */
+    CHECK(iw_session_mute_speech(session, 1, &ids));
+    EXPECT(ids.packet_id[0] != '\0' && ids.conversation_id[0] != '\0');
+    CHECK(iw_session_send_text(session, "hello muted", &ids));
+    reply_reset(&reply, &ids);
+    poll_reply(session, &reply);
+    EXPECT(reply.texts > 0 && reply.audios == 0);
+    CHECK(iw_session_mute_speech(session, 0, NULL));
+    CHECK(iw_session_send_text(session, "hello aloud", &ids));
+    reply_reset(&reply, &ids);
+    poll_reply(session, &reply);
+    EXPECT(reply.audios > 0);
+
+    /* A reply cancelled at once still ends (its INTERACTION_END comes). */
+    CHECK(iw_session_send_text(session, "tell me a long story", &ids));
+    {
+        const char *utterances[1] = {"no-such-utterance"};
+        CHECK(iw_session_cancel_responses(session, ids.interaction_id, utterances, 1));
+        CHECK(iw_session_cancel_responses(session, ids.interaction_id, NULL, 0));
+    }
+    reply_reset(&reply, &ids);
+    poll_reply(session, &reply);
+
     /* Dispatch on this thread. */
     CHECK(iw_session_send_text(session, "dispatch please", &ids));
     reply_reset(&reply, &ids);

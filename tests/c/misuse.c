@@ -401,7 +401,27 @@ static void after_close(struct iw_client *client) {
     wait_ready(s);
     names[0] = "alice";
     CHECK(iw_session_start_conversation(s, names, 1, 1, id, sizeof id, &len));
+    EXPECT_ERR(iw_session_mute_speech(NULL, 1, NULL), IW_E_NULL_POINTER, "iw_session is NULL");
+    EXPECT_ERR(iw_session_mute_speech(s, 2, NULL), IW_E_INVALID_ARGUMENT, "muted is 2");
+    EXPECT_ERR(iw_session_cancel_responses(NULL, "i", NULL, 0), IW_E_NULL_POINTER,
+               "iw_session is NULL");
+    EXPECT_ERR(iw_session_cancel_responses(s, NULL, NULL, 0), IW_E_NULL_POINTER,
+               "interaction_id is NULL");
+    EXPECT_ERR(iw_session_cancel_responses(s, BAD_UTF8, NULL, 0), IW_E_INVALID_UTF8,
+               "interaction_id");
+    EXPECT_ERR(iw_session_cancel_responses(s, "", NULL, 0), IW_E_INVALID_ARGUMENT,
+               "no interaction id");
+    EXPECT_ERR(iw_session_cancel_responses(s, "i", NULL, 1), IW_E_NULL_POINTER,
+               "utterance_ids is NULL");
+    {
+        const char *bad[1];
+        bad[0] = BAD_UTF8;
+        EXPECT_ERR(iw_session_cancel_responses(s, "i", bad, 1), IW_E_INVALID_UTF8,
+                   "utterance_ids[0]");
+    }
     CHECK(iw_session_close(s));
+    EXPECT_ERR(iw_session_mute_speech(s, 1, NULL), IW_E_CLOSED, "closed");
+    EXPECT_ERR(iw_session_cancel_responses(s, "i", NULL, 0), IW_E_CLOSED, "closed");
     EXPECT_ERR(iw_session_change_scene(s, "workspaces/test-ws/scenes/other-scene", NULL), IW_E_CLOSED,
                "closed");
     EXPECT_ERR(iw_session_remove_characters(s, names, 1), IW_E_CLOSED, "closed");
@@ -437,6 +457,9 @@ static void after_close(struct iw_client *client) {
     /* A stale handle. */
     EXPECT_ERR(iw_session_change_scene(s, "workspaces/test-ws/scenes/other-scene", NULL),
                IW_E_INVALID_HANDLE, "invalid iw_session");
+    EXPECT_ERR(iw_session_mute_speech(s, 0, NULL), IW_E_INVALID_HANDLE, "invalid iw_session");
+    EXPECT_ERR(iw_session_cancel_responses(s, "i", NULL, 0), IW_E_INVALID_HANDLE,
+               "invalid iw_session");
     EXPECT_ERR(iw_session_add_characters(s, names, 1), IW_E_INVALID_HANDLE, "invalid iw_session");
     EXPECT_ERR(iw_session_start_conversation(s, names, 1, 1, id, sizeof id, &len),
                IW_E_INVALID_HANDLE, "invalid iw_session");

@@ -742,7 +742,8 @@ impl Driver {
                 Outgoing::NarratedAction(a) => Some(format!("*{a}*")),
                 Outgoing::Trigger { .. }
                 | Outgoing::AudioSessionStart(..)
-                | Outgoing::AudioSessionEnd(_) => None,
+                | Outgoing::AudioSessionEnd(_)
+                | Outgoing::PlaybackMute(_) => None,
             };
             if let Some(said) = said {
                 self.shared.transcript.lock().add(Talker::Player, &said);

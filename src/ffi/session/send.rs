@@ -1,11 +1,14 @@
-//! Sending from the player: text, triggers, narrated actions. Each send
-//! enqueues and returns, and can tell the game the ids of what it sent.
+//! Sending from the player: text, triggers, narrated actions, and the
+//! controls of the characters' speech (mute, cancel). Each send enqueues and
+//! returns, and can tell the game the ids of what it sent.
 
 use std::ffi::c_char;
 
 use super::entry::{iw_session, SESSIONS};
 use crate::client::SentIds;
-use crate::ffi::args::{iw_key_value, key_values_arg, out_arg, sized_struct_arg, str_arg};
+use crate::ffi::args::{
+    iw_key_value, key_values_arg, out_arg, sized_struct_arg, str_arg, str_array_arg,
+};
 use crate::ffi::error::*;
 
 /// Ids of a packet the game sent, as NUL-terminated strings (UUIDs are 36
@@ -101,6 +104,62 @@ pub unsafe extern "C" fn iw_session_send_narrated_action(
         let ids = sent_ids_arg(ids)?;
         write_ids(ids, entry.session.send_narrated_action(text)?);
         Ok(())
+    }
+}
+
+/// Mutes (`muted` 1) or unmutes (0) the characters' speech in the
+/// one-to-one conversation: while muted, the service leaves audio out of
+/// replies (text, emotions and the rest still come). `ids` (may be NULL)
+/// gets the control packet's ids. Errors: `IW_E_INVALID_ARGUMENT` (`muted`
+/// not 0 or 1), `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_CLOSED`,
+/// `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn iw_session_mute_speech(
+    session: *mut iw_session,
+    muted: u32,
+    ids: *mut iw_sent_ids,
+) -> iw_result {
+    ffi_boundary! {
+        let entry = SESSIONS.get(session)?;
+        let muted = match muted {
+            0 => false,
+            1 => true,
+            other => {
+                return Err(FfiError::new(
+                    IW_E_INVALID_ARGUMENT,
+                    format!("muted is {other}; expected 0 or 1"),
+                ))
+            }
+        };
+        let ids = sent_ids_arg(ids)?;
+        write_ids(ids, entry.session.mute_speech(muted)?);
+        Ok(())
+    }
+}
+
+/// Asks the current character to stop its reply to `interaction_id` (only
+/// the `count` utterances of `utterance_ids` when `count` > 0; NULL when 0):
+/// the rest of it does not come, and its `IW_CONTROL_INTERACTION_END` still
+/// ends it. Errors: `IW_E_NOT_READY` (no character yet),
+/// `IW_E_INVALID_ARGUMENT` (an empty interaction id), `IW_E_INVALID_UTF8`,
+/// `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_CLOSED`,
+/// `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn iw_session_cancel_responses(
+    session: *mut iw_session,
+    interaction_id: *const c_char,
+    utterance_ids: *const *const c_char,
+    count: usize,
+) -> iw_result {
+    ffi_boundary! {
+        let entry = SESSIONS.get(session)?;
+        let interaction_id = str_arg(interaction_id, "interaction_id")?;
+        let utterance_ids = if count == 0 {
+            Vec::new()
+        } else {
+            str_array_arg(utterance_ids, count, "utterance_ids", "count")?
+        };
+        Ok(entry.session.cancel_responses(interaction_id, &utterance_ids)?)
     }
 }
 
