@@ -125,6 +125,16 @@ fn normalize(mut p: InworldPacket) -> InworldPacket {
     p
 }
 
+/// What the engine received in session `session_id`, in order.
+fn sent_in(engine: &inworld::engine::RunningEngine, session_id: &str) -> Vec<InworldPacket> {
+    engine
+        .received_packets()
+        .into_iter()
+        .filter(|(s, _)| s == session_id)
+        .map(|(_, p)| p)
+        .collect()
+}
+
 fn kind(p: &InworldPacket) -> &'static str {
     match &p.packet {
         Some(Payload::Control(c)) if c.action == 16 => "session configuration",
@@ -186,12 +196,7 @@ fn our_packets_match_the_sdks() {
     );
     session.close();
 
-    let ours: Vec<InworldPacket> = engine
-        .received_packets()
-        .into_iter()
-        .filter(|(s, _)| *s == session_id)
-        .map(|(_, p)| p)
-        .collect();
+    let ours = sent_in(&engine, &session_id);
     let kinds: Vec<&str> = ours.iter().map(kind).collect();
     assert_eq!(
         &kinds[..4],
@@ -300,12 +305,7 @@ fn the_whole_sessions_packets_match_the_sdks() {
     });
     session.close();
 
-    let ours: Vec<InworldPacket> = engine
-        .received_packets()
-        .into_iter()
-        .filter(|(s, _)| *s == session_id)
-        .map(|(_, p)| p)
-        .collect();
+    let ours = sent_in(&engine, &session_id);
     let kinds: Vec<&str> = ours.iter().map(kind).collect();
     let nth = |k: &str, n: usize| {
         ours.iter()
@@ -371,12 +371,7 @@ fn audio_session_packets_match_the_sdks() {
     });
     session.close();
 
-    let ours: Vec<InworldPacket> = engine
-        .received_packets()
-        .into_iter()
-        .filter(|(s, _)| *s == session_id)
-        .map(|(_, p)| p)
-        .collect();
+    let ours = sent_in(&engine, &session_id);
     let kinds: Vec<&str> = ours.iter().map(kind).collect();
     let audio: Vec<&str> = kinds
         .iter()
@@ -418,12 +413,7 @@ fn mute_and_cancel_packets_match_the_sdks() {
     // Something answered after them: they all went out before it.
     reply_to(&session, &session.send_text("hello").unwrap());
     session.close();
-    let ours: Vec<InworldPacket> = engine
-        .received_packets()
-        .into_iter()
-        .filter(|(s, _)| *s == session_id)
-        .map(|(_, p)| p)
-        .collect();
+    let ours = sent_in(&engine, &session_id);
     let find = |k: &str| {
         ours.iter()
             .find(|p| kind(p) == k)

@@ -23,6 +23,18 @@ fn null(what: &str) -> FfiError {
     FfiError::new(IW_E_NULL_POINTER, format!("{what} is NULL"))
 }
 
+/// A C flag (`uint32_t` 0 or 1, as no `bool` crosses the boundary).
+pub(crate) fn flag_arg(value: u32, what: &str) -> FfiResult<bool> {
+    match value {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(FfiError::new(
+            IW_E_INVALID_ARGUMENT,
+            format!("{what} is {other}; expected 0 or 1"),
+        )),
+    }
+}
+
 /// Borrows a required string argument for the duration of the call.
 ///
 /// # Safety

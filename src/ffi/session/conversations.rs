@@ -8,24 +8,13 @@ use super::entry::{iw_session, SessionEntry, SESSIONS};
 use super::send::{iw_sent_ids, sent_ids_arg, write_ids};
 use crate::client::Conversation;
 use crate::ffi::args::{
-    iw_key_value, key_values_arg, optional_string_arg, out_arg, str_arg, str_array_arg,
+    flag_arg, iw_key_value, key_values_arg, optional_string_arg, out_arg, str_arg, str_array_arg,
     write_c_string,
 };
 use crate::ffi::error::*;
 
 /// Bytes a conversation id takes with its NUL (a UUID: 36 characters).
 pub const IW_CONVERSATION_ID_SIZE: usize = 37;
-
-fn player_arg(with_player: u32) -> FfiResult<bool> {
-    match with_player {
-        0 => Ok(false),
-        1 => Ok(true),
-        other => Err(FfiError::new(
-            IW_E_INVALID_ARGUMENT,
-            format!("with_player is {other}; expected 0 or 1"),
-        )),
-    }
-}
 
 /// The conversation `id` names in this session.
 ///
@@ -82,7 +71,7 @@ pub unsafe extern "C" fn iw_session_start_conversation(
     ffi_boundary! {
         let entry = SESSIONS.get(session)?;
         let names = str_array_arg(characters, count, "characters", "count")?;
-        let with_player = player_arg(with_player)?;
+        let with_player = flag_arg(with_player, "with_player")?;
         let len_out = out_arg(len, "len")?;
         if id.is_null() {
             return Err(FfiError::new(IW_E_NULL_POINTER, "id is NULL"));
@@ -216,7 +205,7 @@ pub unsafe extern "C" fn iw_session_update_conversation(
         let entry = SESSIONS.get(session)?;
         let id = str_arg(conversation_id, "conversation_id")?;
         let names = str_array_arg(characters, count, "characters", "count")?;
-        let with_player = player_arg(with_player)?;
+        let with_player = flag_arg(with_player, "with_player")?;
         let mut conversations = entry.conversations.lock();
         let conversation = conversations.get_mut(id).ok_or_else(|| not_found(id))?;
         Ok(conversation.update_participants(&names, with_player)?)

@@ -7,7 +7,7 @@ use std::ffi::c_char;
 use super::entry::{iw_session, SESSIONS};
 use crate::client::SentIds;
 use crate::ffi::args::{
-    iw_key_value, key_values_arg, out_arg, sized_struct_arg, str_arg, str_array_arg,
+    flag_arg, iw_key_value, key_values_arg, out_arg, sized_struct_arg, str_arg, str_array_arg,
 };
 use crate::ffi::error::*;
 
@@ -121,16 +121,7 @@ pub unsafe extern "C" fn iw_session_mute_speech(
 ) -> iw_result {
     ffi_boundary! {
         let entry = SESSIONS.get(session)?;
-        let muted = match muted {
-            0 => false,
-            1 => true,
-            other => {
-                return Err(FfiError::new(
-                    IW_E_INVALID_ARGUMENT,
-                    format!("muted is {other}; expected 0 or 1"),
-                ))
-            }
-        };
+        let muted = flag_arg(muted, "muted")?;
         let ids = sent_ids_arg(ids)?;
         write_ids(ids, entry.session.mute_speech(muted)?);
         Ok(())
