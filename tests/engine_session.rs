@@ -361,6 +361,21 @@ async fn interactions(stream: &mut Stream, n: usize) -> Vec<Vec<InworldPacket>> 
     groups.into_iter().map(|(_, packets)| packets).collect()
 }
 
+/// A ready session that opened an audio session in `mode` and sent the two
+/// sentences in it (the engine comes along, to keep it running).
+async fn two_sentences_in(
+    mode: audio_session_start_payload::MicrophoneMode,
+) -> (inworld::engine::RunningEngine, Ready) {
+    let engine = test_engine();
+    let r = ready(&engine, caps_text()).await;
+    let c = r.conversation.clone();
+    r.stream.send(audio_session_start(&c, mode)).await;
+    for chunk in two_sentences(&c) {
+        r.stream.send(chunk).await;
+    }
+    (engine, r)
+}
+
 /// Checks one answer to speech: partial texts growing towards the
 /// transcript, the final text, then a character's reply, all under one
 /// interaction id.
@@ -401,18 +416,9 @@ fn check_answer_to_speech(reply: &[InworldPacket]) {
 /// audio session is still open; its end adds nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn open_mic_speech_is_answered_when_the_player_stops() {
-    let engine = test_engine();
-    let mut r = ready(&engine, caps_text()).await;
+    let (_engine, mut r) =
+        two_sentences_in(audio_session_start_payload::MicrophoneMode::OpenMic).await;
     let c = r.conversation.clone();
-    r.stream
-        .send(audio_session_start(
-            &c,
-            audio_session_start_payload::MicrophoneMode::OpenMic,
-        ))
-        .await;
-    for chunk in two_sentences(&c) {
-        r.stream.send(chunk).await;
-    }
     // Both answers come before the session ends, each its own interaction.
     let answers = interactions(&mut r.stream, 2).await;
     assert_eq!(answers.len(), 2, "{answers:?}");
@@ -435,18 +441,9 @@ async fn open_mic_speech_is_answered_when_the_player_stops() {
 /// Push to talk: the player may pause; only the session's end answers.
 #[tokio::test(flavor = "multi_thread")]
 async fn push_to_talk_is_answered_at_the_end_of_the_audio_session() {
-    let engine = test_engine();
-    let mut r = ready(&engine, caps_text()).await;
+    let (_engine, mut r) =
+        two_sentences_in(audio_session_start_payload::MicrophoneMode::ExpectAudioEnd).await;
     let c = r.conversation.clone();
-    r.stream
-        .send(audio_session_start(
-            &c,
-            audio_session_start_payload::MicrophoneMode::ExpectAudioEnd,
-        ))
-        .await;
-    for chunk in two_sentences(&c) {
-        r.stream.send(chunk).await;
-    }
     r.stream
         .send(control(&c, control_event::Action::AudioSessionEnd))
         .await;

@@ -107,12 +107,14 @@ pub(super) async fn data_chunk(incoming: &Incoming<'_>, chunk: DataChunk) {
 
 /// Runs the new samples through the voice detector.
 fn listen(capture: &mut AudioCapture, ids: &Ids, transcript: &str, steps: &mut Vec<Step>) {
-    let samples = capture.meter.decoded.as_mut().map(std::mem::take);
-    let (Some(samples), Some(voice)) = (samples, capture.voice.as_mut()) else {
+    let (Some(samples), Some(voice)) = (capture.meter.decoded.as_mut(), capture.voice.as_mut())
+    else {
         return;
     };
     let mut events = Vec::new();
-    voice.push(&samples, |e| events.push(e));
+    voice.push(samples, |e| events.push(e));
+    // Emptied, its room kept for the next chunk.
+    samples.clear();
     let now = voice.samples_seen();
     for event in events {
         match event {
