@@ -773,3 +773,146 @@ async fn speech_streams_in_short_chunks_each_with_its_phonemes() {
     );
     assert!(largest < 8 * 1024);
 }
+
+/// The error type and reconnection the status carries.
+fn inworld_error(status: &tonic::Status) -> (i32, inworld::protocol::status::ReconnectionType) {
+    let details = inworld::protocol::status::details_of(status).expect("Inworld details");
+    (details.error_type, details.reconnect_type)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_audio_session_without_audio_expires_and_ends_the_stream() {
+    use inworld::protocol::status::{ErrorType, ReconnectionType};
+    let mut config = EngineConfig::new(Workspace::test_scenes());
+    config.audio_session_idle_timeout = std::time::Duration::from_millis(200);
+    let engine = start(config);
+    let mut r = ready(&engine, caps_text()).await;
+    r.stream
+        .send(control(
+            &r.conversation,
+            control_event::Action::AudioSessionStart,
+        ))
+        .await;
+    r.stream
+        .send(audio_chunk(
+            &r.conversation,
+            inworld::engine::speech::wav_file(&[0; 1600]),
+        ))
+        .await;
+    // No more audio: the stream ends with the audio session's expiry, which
+    // the client may answer by reconnecting at once.
+    let status = r.stream.error().await;
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains("audio session expired"),
+        "{status:?}"
+    );
+    assert_eq!(
+        inworld_error(&status),
+        (
+            ErrorType::AudioSessionExpired as i32,
+            ReconnectionType::Immediate
+        )
+    );
+
+    // The session goes on on a new stream, and its audio session is gone:
+    // a new one starts without complaint and is heard.
+    let mut again = try_open(&engine, &r.token, &r.session_id)
+        .await
+        .expect("reopen");
+    again.send(configuration(caps_text(), None)).await;
+    again.send(load_scene(SCENE)).await;
+    assert!(scene_status(&again.packet().await).is_some());
+    again
+        .send(conversation_update(&r.conversation, &[&r.agents[0]], true))
+        .await;
+    assert!(conversation_event(&again.packet().await).is_some());
+    again
+        .send(control(
+            &r.conversation,
+            control_event::Action::AudioSessionEnd,
+        ))
+        .await;
+    let warning = again.packet().await;
+    assert!(
+        is_control(&warning, control_event::Action::Warning),
+        "the expired audio session is not this stream's: {warning:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_audio_session_start_on_a_stream_is_refused_as_the_service_does() {
+    use inworld::protocol::status::ErrorType;
+    let engine = test_engine();
+    let mut r = ready(&engine, caps_text()).await;
+    for _ in 0..2 {
+        r.stream
+            .send(control(
+                &r.conversation,
+                control_event::Action::AudioSessionStart,
+            ))
+            .await;
+    }
+    let status = r.stream.error().await;
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert_eq!(
+        inworld_error(&status).0,
+        ErrorType::AudioSessionAlreadyStarted as i32
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_audio_session_left_open_by_a_lost_stream_does_not_block_the_next() {
+    let engine = test_engine();
+    let r = ready(&engine, caps_text()).await;
+    r.stream
+        .send(control(
+            &r.conversation,
+            control_event::Action::AudioSessionStart,
+        ))
+        .await;
+    // The audio session is open; the stream goes away (a reconnect).
+    let Ready {
+        stream,
+        session_id,
+        token,
+        agents,
+        conversation,
+    } = r;
+    drop(stream);
+    let mut again = try_open(&engine, &token, &session_id)
+        .await
+        .expect("reopen");
+    again.send(configuration(caps_text(), None)).await;
+    again.send(load_scene(SCENE)).await;
+    assert!(scene_status(&again.packet().await).is_some());
+    again
+        .send(conversation_update(&conversation, &[&agents[0]], true))
+        .await;
+    assert!(conversation_event(&again.packet().await).is_some());
+    // The client starts its audio session again, as after any reconnect.
+    again
+        .send(control(
+            &conversation,
+            control_event::Action::AudioSessionStart,
+        ))
+        .await;
+    let speech = inworld::engine::speech::synthesize("hello there");
+    for chunk in speech.wav.chunks(5 * 1024) {
+        again.send(audio_chunk(&conversation, chunk.to_vec())).await;
+    }
+    again
+        .send(control(
+            &conversation,
+            control_event::Action::AudioSessionEnd,
+        ))
+        .await;
+    let reply = again.reply().await;
+    assert!(
+        reply
+            .iter()
+            .all(|p| !is_control(p, control_event::Action::Warning)),
+        "no warning about an audio session already open: {reply:?}"
+    );
+    assert!(!texts(&reply).is_empty(), "the speech is answered");
+}

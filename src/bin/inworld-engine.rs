@@ -4,7 +4,7 @@
 //! inworld-engine [--listen 127.0.0.1:50051] [--scene FILE|default|test]
 //!                [--key KEY] [--secret SECRET] [--pacing human|instant]
 //!                [--token-ttl SECS] [--idle-timeout SECS]
-//!                [--connection-idle-timeout SECS]
+//!                [--connection-idle-timeout SECS] [--audio-idle-timeout SECS]
 //!                [--tls-cert PEM --tls-key PEM]
 //! ```
 //! `--help` explains each flag and its default. Usage errors exit with 2.
@@ -22,7 +22,7 @@ const DEFAULT_SECRET: &str = "test-api-secret";
 /// The flags, as `--help` lists them: (flag, value name, what it does).
 /// The defaults are filled in from the engine's own configuration. Every
 /// flag takes a value (`--help` aside).
-fn flags() -> [(&'static str, &'static str, String); 10] {
+fn flags() -> [(&'static str, &'static str, String); 11] {
     let defaults = EngineConfig::new(Workspace::default_scenes());
     [
         (
@@ -72,6 +72,14 @@ fn flags() -> [(&'static str, &'static str, String); 10] {
             format!(
                 "a connection without a stream for this long is closed (default: {})",
                 defaults.connection_idle_timeout.as_secs()
+            ),
+        ),
+        (
+            "--audio-idle-timeout",
+            "SECS",
+            format!(
+                "an audio session with no audio for this long expires (default: {})",
+                defaults.audio_session_idle_timeout.as_secs()
             ),
         ),
         (
@@ -177,6 +185,7 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
             "--token-ttl" => config.token_ttl = secs(&value)?,
             "--idle-timeout" => config.session_idle_timeout = secs(&value)?,
             "--connection-idle-timeout" => config.connection_idle_timeout = secs(&value)?,
+            "--audio-idle-timeout" => config.audio_session_idle_timeout = secs(&value)?,
             "--tls-cert" => cert = Some(value),
             "--tls-key" => tls_key = Some(value),
             _ => unreachable!("every flag of VALUE_FLAGS is handled"),

@@ -40,6 +40,9 @@ pub struct EngineConfig {
     pub token_ttl: Duration,
     /// A session with no traffic for this long expires.
     pub session_idle_timeout: Duration,
+    /// An audio session that carries no audio for this long expires: the
+    /// stream ends with AUDIO_SESSION_EXPIRED, as the service ends it.
+    pub audio_session_idle_timeout: Duration,
     /// Reply pacing.
     pub pacing: Pacing,
     /// Serve TLS with this (certificate PEM, private key PEM).
@@ -57,7 +60,8 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     /// 127.0.0.1:0, key `test-api-key` / secret `test-api-secret`, 1 h tokens,
-    /// sessions expire after 30 min idle, idle connections close after 60 s,
+    /// sessions expire after 30 min idle, audio sessions after 60 s without
+    /// audio, idle connections close after 60 s,
     /// instant pacing, plaintext, no recording, no faults.
     pub fn new(workspace: Workspace) -> Self {
         Self {
@@ -66,6 +70,7 @@ impl EngineConfig {
             credentials: vec![Credentials::new("test-api-key", "test-api-secret")],
             token_ttl: Duration::from_secs(3600),
             session_idle_timeout: Duration::from_secs(30 * 60),
+            audio_session_idle_timeout: Duration::from_secs(60),
             pacing: Pacing::Instant,
             tls: None,
             record: false,
@@ -84,6 +89,10 @@ impl std::fmt::Debug for EngineConfig {
             .field("credentials", &self.credentials)
             .field("token_ttl", &self.token_ttl)
             .field("session_idle_timeout", &self.session_idle_timeout)
+            .field(
+                "audio_session_idle_timeout",
+                &self.audio_session_idle_timeout,
+            )
             .field("pacing", &self.pacing)
             .field("tls", &self.tls.is_some())
             .field("record", &self.record)

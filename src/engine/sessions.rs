@@ -62,6 +62,12 @@ pub(crate) struct HistoryLine {
 /// kept.
 #[derive(Debug, Default)]
 pub(crate) struct AudioCapture {
+    /// The stream it started on (`StreamCtx::id`): another stream's audio
+    /// is not its.
+    pub stream: u64,
+    /// When its last audio (or its start) arrived: it expires after the
+    /// engine's audio session idle timeout.
+    pub last_audio: Option<Instant>,
     pub meter: LoudnessMeter,
     pub conversation_id: String,
     /// A chunk was dropped for the size limit (the client was told once).

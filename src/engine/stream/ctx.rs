@@ -29,6 +29,9 @@ struct Cancels {
 }
 
 pub(crate) struct StreamCtx {
+    /// Tells this stream from the session's others (an audio session
+    /// belongs to the stream it started on).
+    pub id: u64,
     pub shared: Arc<EngineShared>,
     pub session: Arc<StoredSession>,
     out: mpsc::Sender<Result<InworldPacket, Status>>,
@@ -50,7 +53,9 @@ impl StreamCtx {
     ) -> (Arc<StreamCtx>, Outbound) {
         let (out, rx) = mpsc::channel(OUTBOUND_CAPACITY);
         let (ended, _) = watch::channel(false);
+        static STREAMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let ctx = StreamCtx {
+            id: STREAMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             shared,
             session,
             out,

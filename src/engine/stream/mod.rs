@@ -80,6 +80,7 @@ async fn run_stream(
     let mut seq = 0u64;
     let mut half_closed = false;
     loop {
+        let audio_expiry = inbound::audio::expiry(&ctx);
         let message = tokio::select! {
             biased;
             _ = raised(&mut stopping) => {
@@ -91,6 +92,10 @@ async fn run_stream(
                 break;
             }
             _ = raised(&mut ended) => break,
+            _ = sleep_until(audio_expiry) => {
+                ctx.fail(inbound::audio::expired(&ctx)).await;
+                break;
+            }
             _ = ctx.closed() => break,
             message = async { match first.take() {
                 Some(p) => Ok(Some(p)),
@@ -138,6 +143,7 @@ async fn run_stream(
         }
     }
     drop(jobs);
+    inbound::audio::stream_ended(&ctx);
     if half_closed {
         // The client finished sending: let pending replies finish, then end.
         let _ = worker.await;
@@ -145,6 +151,14 @@ async fn run_stream(
         worker.abort();
     }
     log::debug!("session {}: stream closed", ctx.session.id);
+}
+
+/// Sleeps until `at`; forever without one.
+async fn sleep_until(at: Option<std::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn reply_worker(ctx: Arc<StreamCtx>, mut jobs: mpsc::Receiver<ReplyJob>) {

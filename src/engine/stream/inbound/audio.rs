@@ -10,13 +10,18 @@
 use super::incoming::Incoming;
 use crate::audio::voice_activity::{VoiceActivity, VoiceActivityConfig, VoiceEvent, SAMPLE_RATE};
 use crate::engine::limits::MAX_AUDIO_SESSION_BYTES;
+use crate::engine::outbound::status;
 use crate::engine::outbound::{self, Ids};
 use crate::engine::sessions::{AudioCapture, Heard};
+use crate::engine::stream::ctx::StreamCtx;
 use crate::engine::stream::job::Input;
 use crate::protocol::ai::inworld::packets::audio_session_start_payload::MicrophoneMode;
 use crate::protocol::ai::inworld::packets::{
     data_chunk, inworld_packet, text_event, AudioSessionStartPayload, DataChunk, TextEvent,
 };
+use crate::protocol::status::{status_with_details, ErrorDetails, ErrorType, ReconnectionType};
+use std::time::Instant;
+use tonic::{Code, Status};
 
 /// Mean absolute amplitude below which an audio session is silence.
 const SILENCE: f64 = 50.0;
@@ -24,27 +29,62 @@ const SILENCE: f64 = 50.0;
 /// Speech time per word shown while recognising.
 const MS_PER_WORD: u64 = 300;
 
-pub(super) async fn start(incoming: &Incoming<'_>, payload: Option<AudioSessionStartPayload>) {
+pub(super) async fn start(
+    incoming: &Incoming<'_>,
+    payload: Option<AudioSessionStartPayload>,
+) -> Result<(), Status> {
     let push_to_talk = payload.is_some_and(|p| p.mode == MicrophoneMode::ExpectAudioEnd as i32);
+    let ctx = incoming.ctx;
     let mut capture = AudioCapture {
+        stream: ctx.id,
+        last_audio: Some(Instant::now()),
         conversation_id: incoming.ids.conversation_id.clone(),
         push_to_talk,
         voice: Some(Box::new(VoiceActivity::new(VoiceActivityConfig::default()))),
         ..AudioCapture::default()
     };
     capture.meter.decoded = Some(Vec::new());
-    let already = incoming
-        .ctx
-        .session
-        .memory
-        .lock()
-        .audio
-        .replace(capture)
-        .is_some();
-    if already {
-        incoming
-            .warn("an audio session was already open; it was restarted")
-            .await;
+    let mut memory = ctx.session.memory.lock();
+    // One left by a stream that is gone is simply replaced.
+    if memory.audio.as_ref().is_some_and(|a| a.stream == ctx.id) {
+        return Err(status(
+            Code::FailedPrecondition,
+            "an audio session is already open on this stream: end it before starting another",
+            ErrorType::AudioSessionAlreadyStarted,
+        ));
+    }
+    memory.audio = Some(capture);
+    Ok(())
+}
+
+/// The stream's open audio session, if it has one: when it expires.
+pub(in crate::engine::stream) fn expiry(ctx: &StreamCtx) -> Option<Instant> {
+    let memory = ctx.session.memory.lock();
+    let audio = memory.audio.as_ref().filter(|a| a.stream == ctx.id)?;
+    Some(audio.last_audio? + ctx.shared.audio_session_idle_timeout)
+}
+
+/// The stream's audio session carried no audio for too long: it is over,
+/// and so is the stream (the status the service ends it with).
+pub(in crate::engine::stream) fn expired(ctx: &StreamCtx) -> Status {
+    let mut memory = ctx.session.memory.lock();
+    if memory.audio.as_ref().is_some_and(|a| a.stream == ctx.id) {
+        memory.audio = None;
+    }
+    let idle = ctx.shared.audio_session_idle_timeout;
+    status_with_details(
+        Code::FailedPrecondition,
+        format!("audio session expired: no audio for {idle:?}"),
+        // The session itself is fine: the client may reconnect at once.
+        &ErrorDetails::new(ErrorType::AudioSessionExpired, ReconnectionType::Immediate),
+    )
+}
+
+/// The stream ended: an audio session it had open ends with it.
+pub(in crate::engine::stream) fn stream_ended(ctx: &StreamCtx) {
+    let mut memory = ctx.session.memory.lock();
+    if memory.audio.as_ref().is_some_and(|a| a.stream == ctx.id) {
+        memory.audio = None;
     }
 }
 
@@ -69,7 +109,11 @@ pub(super) async fn data_chunk(incoming: &Incoming<'_>, chunk: DataChunk) {
     let mut steps = Vec::new();
     let problem = {
         let mut memory = incoming.ctx.session.memory.lock();
-        match memory.audio.as_mut() {
+        match memory
+            .audio
+            .as_mut()
+            .filter(|a| a.stream == incoming.ctx.id)
+        {
             None => Some(
                 "audio chunk outside an audio session: send AUDIO_SESSION_START first".to_string(),
             ),
@@ -82,6 +126,7 @@ pub(super) async fn data_chunk(incoming: &Incoming<'_>, chunk: DataChunk) {
                 })
             }
             Some(a) => {
+                a.last_audio = Some(Instant::now());
                 a.meter.add(&bytes);
                 listen(a, &incoming.ids, transcript, &mut steps);
                 None
@@ -184,7 +229,13 @@ fn recognised(
 
 pub(super) async fn end(incoming: &Incoming<'_>) {
     let ctx = incoming.ctx;
-    let capture = ctx.session.memory.lock().audio.take();
+    let capture = {
+        let mut memory = ctx.session.memory.lock();
+        match memory.audio.as_ref() {
+            Some(a) if a.stream == ctx.id => memory.audio.take(),
+            _ => None,
+        }
+    };
     let Some(mut capture) = capture else {
         incoming
             .warn("AUDIO_SESSION_END without AUDIO_SESSION_START")

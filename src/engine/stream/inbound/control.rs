@@ -4,8 +4,10 @@
 use super::incoming::Incoming;
 use super::{audio, configure, conversation};
 use crate::protocol::ai::inworld::packets::{control_event, ControlEvent};
+use tonic::Status;
 
-pub(super) async fn control(incoming: &Incoming<'_>, control: ControlEvent) {
+/// `Err` ends the stream with that status.
+pub(super) async fn control(incoming: &Incoming<'_>, control: ControlEvent) -> Result<(), Status> {
     use control_event::{Action, PayloadStructured};
     let action = Action::try_from(control.action).unwrap_or(Action::Unknown);
     match (action, control.payload_structured) {
@@ -27,7 +29,7 @@ pub(super) async fn control(incoming: &Incoming<'_>, control: ControlEvent) {
                 Some(PayloadStructured::AudioSessionStart(p)) => Some(p),
                 _ => None,
             };
-            audio::start(incoming, payload).await;
+            audio::start(incoming, payload).await?;
         }
         (Action::AudioSessionEnd, _) => audio::end(incoming).await,
         (Action::TtsPlaybackMute, _) => incoming.ctx.session.memory.lock().muted = true,
@@ -42,4 +44,5 @@ pub(super) async fn control(incoming: &Incoming<'_>, control: ControlEvent) {
                 .await;
         }
     }
+    Ok(())
 }

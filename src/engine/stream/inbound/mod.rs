@@ -3,7 +3,7 @@
 //! conversations, audio capture, cancels, PONGs and entity items answer at
 //! once; player input becomes a reply job.
 
-mod audio;
+pub(super) mod audio;
 mod configure;
 mod control;
 mod conversation;
@@ -78,7 +78,7 @@ pub(super) async fn handle(
         Packet::Text(text) => player::text(&incoming, text).await,
         Packet::Custom(custom) => player::custom(&incoming, custom).await,
         Packet::Action(action) => player::action(&incoming, action).await,
-        Packet::Control(control) => control::control(&incoming, control).await,
+        Packet::Control(control) => control::control(&incoming, control).await?,
         Packet::DataChunk(chunk) => audio::data_chunk(&incoming, chunk).await,
         Packet::Mutation(mutation) => scene::mutation(&incoming, mutation).await?,
         Packet::Cancelresponses(c) => ctx.cancel(&c.interaction_id, &c.utterance_id),

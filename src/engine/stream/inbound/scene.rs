@@ -99,6 +99,8 @@ async fn load_scene(incoming: &Incoming<'_>, name: &str) -> Result<(), Status> {
         memory.agents = agents;
         memory.scene = Some(scene);
         memory.conversations.clear();
+        // An audio session belongs to a conversation of the scene before.
+        memory.audio = None;
         outbound::scene_status(&memory)
     };
     ctx.send(packet).await;
