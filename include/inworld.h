@@ -2424,6 +2424,13 @@ const char *iw_emotion_behavior_name(int32_t behavior);
  */
 const char *iw_emotion_strength_name(int32_t strength);
 
+/**
+ * The name lip-sync tools give a viseme (`IW_VISEME_*`): "sil", "PP", "FF",
+ * "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou"; or
+ * "UNKNOWN". Static string: never free it. Never fails.
+ */
+const char *iw_viseme_name(uint32_t viseme);
+
 #if defined(INWORLD_ENGINE)
 /**
  * Fills `config` with the defaults. Errors: `IW_E_NULL_POINTER`.

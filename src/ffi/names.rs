@@ -5,6 +5,7 @@ use std::ffi::{c_char, CString};
 use std::sync::LazyLock;
 
 use super::error::*;
+use crate::audio::visemes::Viseme;
 use crate::protocol::ai::inworld::packets::emotion_event::{SpaffCode, Strength};
 
 /// The names of an enum's values 0, 1, ... (prost enums are dense from 0).
@@ -15,6 +16,14 @@ fn table(name: impl Fn(i32) -> Option<&'static str>) -> Vec<CString> {
         .collect()
 }
 
+static VISEMES: LazyLock<Vec<CString>> = LazyLock::new(|| {
+    table(|i| {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| Viseme::ALL.get(i))
+            .map(|v| v.name())
+    })
+});
 static BEHAVIORS: LazyLock<Vec<CString>> =
     LazyLock::new(|| table(|i| SpaffCode::try_from(i).ok().map(|c| c.as_str_name())));
 static STRENGTHS: LazyLock<Vec<CString>> =
@@ -45,6 +54,16 @@ pub extern "C" fn iw_emotion_strength_name(strength: i32) -> *const c_char {
     }
 }
 
+/// The name lip-sync tools give a viseme (`IW_VISEME_*`): "sil", "PP", "FF",
+/// "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou"; or
+/// "UNKNOWN". Static string: never free it. Never fails.
+#[no_mangle]
+pub extern "C" fn iw_viseme_name(viseme: u32) -> *const c_char {
+    ffi_boundary! { on_panic: c"UNKNOWN".as_ptr();
+        name_in(&VISEMES, i32::try_from(viseme).unwrap_or(-1))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +77,11 @@ mod tests {
             assert_eq!(name(iw_emotion_behavior_name(i)), behavior);
             let strength = Strength::try_from(i).map_or("UNKNOWN", |c| c.as_str_name());
             assert_eq!(name(iw_emotion_strength_name(i)), strength);
+            let viseme = usize::try_from(i)
+                .ok()
+                .and_then(|i| Viseme::ALL.get(i))
+                .map_or("UNKNOWN", |v| v.name());
+            assert_eq!(name(iw_viseme_name(i as u32)), viseme);
         }
     }
 }

@@ -81,6 +81,7 @@ static void reply_add(struct reply *r, const struct iw_packet *p) {
         r->visemes += (int)a->viseme_count;
         for (i = 0; i < a->viseme_count; i++) {
             EXPECT(a->visemes[i].viseme <= IW_VISEME_OU);
+            EXPECT(strcmp(iw_viseme_name(a->visemes[i].viseme), "UNKNOWN") != 0);
             EXPECT(a->visemes[i].start_offset_us >= 0);
             EXPECT(a->visemes[i].start_offset_us < a->duration_us);
             if (i > 0) {

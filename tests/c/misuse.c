@@ -762,6 +762,9 @@ int main(void) {
     /* Result names and the error buffer. */
     EXPECT(strcmp(iw_result_name(IW_E_BUSY), "IW_E_BUSY") == 0);
     EXPECT(strcmp(iw_result_name(-9999), "IW_E_UNKNOWN") == 0);
+    EXPECT(strcmp(iw_viseme_name(IW_VISEME_OU), "ou") == 0);
+    EXPECT(strcmp(iw_viseme_name(IW_VISEME_OU + 1), "UNKNOWN") == 0);
+    EXPECT(strcmp(iw_viseme_name(UINT32_MAX), "UNKNOWN") == 0);
     EXPECT(iw_abi_version() == IW_ABI_VERSION);
     EXPECT(iw_version() > 0);
 
