@@ -138,12 +138,18 @@ const MARKS: [char; 7] = ['ˈ', 'ˌ', 'ː', 'ˑ', '\u{361}', '\u{35C}', '\u{329}
 
 /// The viseme of a phoneme this table knows (pauses included), else `None`.
 fn known_viseme(phoneme: &str) -> Option<Viseme> {
-    let cleaned: String = phoneme
-        .trim()
-        .chars()
-        .filter(|c| !MARKS.contains(c))
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
+    // Cleaned on the stack: every known symbol is a few bytes, and decoding
+    // runs for each phoneme of each chunk.
+    let mut buf = [0u8; 32];
+    let mut len = 0;
+    for c in phoneme.trim().chars().filter(|c| !MARKS.contains(c)) {
+        let c = c.to_ascii_lowercase();
+        if len + c.len_utf8() > buf.len() {
+            return None;
+        }
+        len += c.encode_utf8(&mut buf[len..]).len();
+    }
+    let cleaned = std::str::from_utf8(&buf[..len]).expect("whole characters");
     // ARPAbet's stress digit (`AH0`, `EY1`); a lone digit is no phoneme.
     let symbol = match cleaned.trim_end_matches(['0', '1', '2']) {
         "" if !cleaned.is_empty() => return None,
