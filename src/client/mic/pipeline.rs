@@ -6,92 +6,12 @@
 //! as the bytes of one packet.
 
 use super::{AudioFormat, CHUNK_BYTES, WIRE_RATE};
+use crate::audio::resample::Resampler;
 use rtrb::Consumer;
-use rubato::audioadapter_buffers::direct::InterleavedSlice;
-use rubato::{
-    Async, FixedAsync, Indexing, Resampler, SincInterpolationParameters, SincInterpolationType,
-    WindowFunction,
-};
 
 /// Room in the ring: one second of input.
 pub(crate) fn ring_capacity(format: AudioFormat) -> usize {
     format.rate as usize
-}
-
-/// Resampling state; `None` in `Pipeline` when the input is already 16 kHz.
-struct Resampling {
-    resampler: Async<f32>,
-    /// One block of input (10 ms), filled to `filled`.
-    input: Vec<f32>,
-    filled: usize,
-    output: Vec<f32>,
-    /// Output frames still to skip: the resampler's delay, so that the
-    /// first sample out is the first sample in.
-    skip: usize,
-    /// Frames in, frames out this audio session (to trim the tail).
-    frames_in: u64,
-    frames_out: u64,
-}
-
-impl Resampling {
-    fn new(rate: u32) -> Self {
-        let block = (rate as usize / 100).max(1);
-        // 128 taps: ample for speech at 16 kHz, and cheap on the runtime.
-        let mut params = SincInterpolationParameters::new(128, WindowFunction::BlackmanHarris2);
-        params.interpolation = SincInterpolationType::Linear;
-        let resampler = Async::<f32>::new_sinc(
-            f64::from(WIRE_RATE) / f64::from(rate),
-            1.0,
-            &params,
-            block,
-            1,
-            FixedAsync::Input,
-        )
-        .expect("valid resampler parameters for 8-48 kHz");
-        let output = vec![0.0; resampler.output_frames_max()];
-        let skip = resampler.output_delay();
-        Resampling {
-            resampler,
-            input: vec![0.0; block],
-            filled: 0,
-            output,
-            skip,
-            frames_in: 0,
-            frames_out: 0,
-        }
-    }
-
-    /// Resamples the block (the first `partial` frames of it, the rest
-    /// silence, when given); passes on at most `limit` frames in all.
-    fn block(&mut self, partial: Option<usize>, limit: u64, out: &mut impl FnMut(f32)) {
-        let frames = self.input.len();
-        let input = InterleavedSlice::new(&self.input[..], 1, frames).expect("one channel");
-        let capacity = self.output.len();
-        let mut output =
-            InterleavedSlice::new_mut(&mut self.output[..], 1, capacity).expect("one channel");
-        let indexing = partial.map(|n| Indexing::new().partial_len(n));
-        let (_, produced) = self
-            .resampler
-            .process_into_buffer(&input, &mut output, indexing.as_ref())
-            .expect("buffers sized by the resampler");
-        for &sample in &self.output[..produced] {
-            if self.skip > 0 {
-                self.skip -= 1;
-            } else if self.frames_out < limit {
-                self.frames_out += 1;
-                out(sample);
-            }
-        }
-        self.filled = 0;
-    }
-
-    fn reset(&mut self) {
-        self.resampler.reset();
-        self.filled = 0;
-        self.skip = self.resampler.output_delay();
-        self.frames_in = 0;
-        self.frames_out = 0;
-    }
 }
 
 /// Audio on its way from the ring to chunks.
@@ -101,7 +21,8 @@ pub(crate) struct Pipeline {
     /// `MicShared::mark`): the frames read so far, from where it started.
     position: u64,
     rate: u32,
-    resampling: Option<Resampling>,
+    /// `None` when the input is already at 16 kHz.
+    resampling: Option<Resampler>,
     chunk: Vec<u8>,
 }
 
@@ -120,7 +41,7 @@ impl Pipeline {
             consumer,
             position: start,
             rate: format.rate,
-            resampling: (format.rate != WIRE_RATE).then(|| Resampling::new(format.rate)),
+            resampling: (format.rate != WIRE_RATE).then(|| Resampler::new(format.rate, WIRE_RATE, 1)),
             chunk: Vec::with_capacity(CHUNK_BYTES),
         }
     }
@@ -147,12 +68,7 @@ impl Pipeline {
             if available == 0 {
                 return;
             }
-            // Into the resampler one block at a time; straight out at 16 kHz.
-            let n = match &self.resampling {
-                Some(r) => available.min(r.input.len() - r.filled),
-                None => available,
-            };
-            self.position += n as u64;
+            self.position += available as u64;
             let Pipeline {
                 consumer,
                 resampling,
@@ -160,21 +76,16 @@ impl Pipeline {
                 ..
             } = self;
             let mut out = |sample: f32| frame(chunk, sample, emit);
-            let read = consumer.read_chunk(n).expect("available");
+            let read = consumer.read_chunk(available).expect("available");
             let (a, b) = read.as_slices();
             match resampling.as_mut() {
                 None => a.iter().chain(b).for_each(|&s| out(s)),
                 Some(r) => {
-                    r.input[r.filled..r.filled + a.len()].copy_from_slice(a);
-                    r.input[r.filled + a.len()..r.filled + n].copy_from_slice(b);
-                    r.filled += n;
-                    r.frames_in += n as u64;
+                    r.push(a, &mut |f| out(f[0]));
+                    r.push(b, &mut |f| out(f[0]));
                 }
             }
             read.commit_all();
-            if let Some(r) = resampling.as_mut().filter(|r| r.filled == r.input.len()) {
-                r.block(None, u64::MAX, &mut out);
-            }
         }
     }
 
@@ -184,21 +95,10 @@ impl Pipeline {
     pub(crate) fn finish(&mut self, until: Option<u64>, emit: &mut impl FnMut(Vec<u8>)) {
         self.pump(until, emit);
         let Pipeline {
-            rate,
-            resampling,
-            chunk,
-            ..
+            resampling, chunk, ..
         } = self;
         if let Some(r) = resampling.as_mut() {
-            // As many frames out as the input's length at 16 kHz.
-            let expected = (r.frames_in * u64::from(WIRE_RATE)).div_ceil(u64::from(*rate));
-            let mut out = |sample: f32| frame(chunk, sample, emit);
-            let mut partial = r.filled;
-            while r.frames_out < expected {
-                r.block(Some(partial), expected, &mut out);
-                partial = 0;
-            }
-            r.reset();
+            r.finish(&mut |f| frame(chunk, f[0], emit));
         }
         if !chunk.is_empty() {
             emit(std::mem::replace(chunk, Vec::with_capacity(CHUNK_BYTES)));
@@ -219,7 +119,7 @@ impl Pipeline {
                 .commit_all();
         }
         if let Some(r) = self.resampling.as_mut() {
-            dropped += r.filled as u64;
+            dropped += r.held_frames() as u64;
             r.reset();
         }
         // A partial chunk: its frames at the input rate.
