@@ -14,7 +14,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
+
+use super::visemes::{TimedViseme, Viseme};
 
 /// Utterances whose details the clock can still name (those queued and the
 /// one playing; older ones are forgotten).
@@ -29,11 +31,39 @@ pub struct Utterance {
     pub utterance_id: String,
 }
 
+/// An utterance's visemes, from its start, as far as its speech has
+/// arrived: the library extends it chunk by chunk (a new list each time,
+/// swapped in), any thread reads it.
+pub type VisemeTimeline = Arc<ArcSwap<Vec<TimedViseme>>>;
+
 /// What the reader is playing: an utterance and the frames of it played.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NowPlaying {
     pub utterance: Arc<Utterance>,
     pub position_frames: u64,
+    /// The utterance's visemes, their offsets from its start.
+    pub visemes: Arc<Vec<TimedViseme>>,
+}
+
+impl NowPlaying {
+    /// The viseme showing at the position played, for a stream of `rate`
+    /// frames a second (`Sil` before the first, and without phonemes).
+    pub fn viseme(&self, rate: u32) -> Viseme {
+        let played = std::time::Duration::from_nanos(
+            self.position_frames * 1_000_000_000 / u64::from(rate.max(1)),
+        );
+        let after = self.visemes.partition_point(|v| v.start_offset <= played);
+        after
+            .checked_sub(1)
+            .map_or(Viseme::Sil, |i| self.visemes[i].viseme)
+    }
+}
+
+/// What the clock knows of utterance `seq`.
+struct Slot {
+    seq: u64,
+    utterance: Arc<Utterance>,
+    visemes: VisemeTimeline,
 }
 
 /// Counters shared by the three sides.
@@ -50,7 +80,7 @@ struct Shared {
     /// Frames the writer could not queue (the ring was full).
     dropped_frames: AtomicU64,
     /// The details of utterance `seq`, at `seq % REMEMBERED`.
-    utterances: [ArcSwapOption<(u64, Arc<Utterance>)>; REMEMBERED],
+    utterances: [ArcSwapOption<Slot>; REMEMBERED],
 }
 
 /// Makes a stream of `channels` interleaved channels that holds up to
@@ -109,19 +139,36 @@ struct Marker {
     at: u64,
 }
 
+impl std::fmt::Debug for PlaybackWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlaybackWriter")
+            .field("queued_frames", &self.queued_frames())
+            .finish()
+    }
+}
+
 impl PlaybackWriter {
     /// Starts a new utterance: the samples written from now on are its.
     /// False if too many utterances are queued (its samples then count as
     /// the one before's).
     pub fn begin(&mut self, utterance: Utterance) -> bool {
+        self.begin_with_visemes(utterance, VisemeTimeline::default())
+    }
+
+    /// [`begin`](Self::begin), with the utterance's viseme timeline (which
+    /// the writer may go on extending).
+    pub fn begin_with_visemes(&mut self, utterance: Utterance, visemes: VisemeTimeline) -> bool {
         let seq = self.next_seq;
         let at = self.shared.written.load(Ordering::Relaxed);
         if self.markers.push(Marker { seq, at }).is_err() {
             return false;
         }
         self.next_seq += 1;
-        self.shared.utterances[(seq as usize) % REMEMBERED]
-            .store(Some(Arc::new((seq, Arc::new(utterance)))));
+        self.shared.utterances[(seq as usize) % REMEMBERED].store(Some(Arc::new(Slot {
+            seq,
+            utterance: Arc::new(utterance),
+            visemes,
+        })));
         self.open = true;
         true
     }
@@ -188,6 +235,14 @@ impl PlaybackReader {
     /// silence; returns the frames of speech it holds.
     pub fn read(&mut self, out: &mut [f32]) -> usize {
         self.drop_flushed();
+        let done = self.take(out);
+        self.publish(done > 0);
+        done
+    }
+
+    /// Fills `out` with what is queued, then silence; returns the frames of
+    /// speech (the clock is not told).
+    fn take(&mut self, out: &mut [f32]) -> usize {
         let channels = self.shared.channels;
         let frames = out.len() / channels;
         let mut done = 0;
@@ -213,8 +268,12 @@ impl PlaybackReader {
             }
         }
         out[done * channels..].fill(0.0);
-        self.publish(done > 0);
         done
+    }
+
+    /// Frames queued and not yet read (speech the stream still holds).
+    pub fn queued_frames(&self) -> usize {
+        self.samples.slots() / self.shared.channels
     }
 
     /// [`read`](Self::read) into 16-bit samples.
@@ -224,13 +283,15 @@ impl PlaybackReader {
         let channels = self.shared.channels;
         let block_len = block.len() / channels * channels;
         let mut total = 0;
+        self.drop_flushed();
         for piece in out.chunks_mut(block_len) {
-            let n = self.read(&mut block[..piece.len()]);
+            let n = self.take(&mut block[..piece.len()]);
             total += n;
             for (o, s) in piece.iter_mut().zip(block.iter()) {
                 *o = (s.clamp(-1.0, 1.0) * 32767.0) as i16;
             }
         }
+        self.publish(total > 0);
         total
     }
 
@@ -293,9 +354,10 @@ impl PlaybackClock {
         let position_frames = self.shared.position.load(Ordering::Acquire);
         let slot = self.shared.utterances[(seq as usize) % REMEMBERED].load();
         match slot.as_deref() {
-            Some((s, utterance)) if *s == seq => Some(NowPlaying {
-                utterance: utterance.clone(),
+            Some(slot) if slot.seq == seq => Some(NowPlaying {
+                utterance: slot.utterance.clone(),
                 position_frames,
+                visemes: slot.visemes.load_full(),
             }),
             _ => None,
         }
@@ -390,6 +452,49 @@ mod tests {
         assert_eq!(r.read(&mut out), 50);
         assert_eq!(out[0], 0.25);
         assert_eq!(clock.now_playing().unwrap().utterance.utterance_id, "u-2");
+    }
+
+    #[test]
+    fn the_clock_names_the_viseme_at_the_position_played() {
+        use std::time::Duration;
+        let (mut writer, mut reader, clock) = playback(1, 4_800);
+        let timeline = VisemeTimeline::default();
+        assert!(writer.begin_with_visemes(utterance("u-1"), timeline.clone()));
+        let at = |ms| Duration::from_millis(ms);
+        timeline.store(Arc::new(vec![
+            TimedViseme {
+                viseme: Viseme::Pp,
+                start_offset: at(0),
+            },
+            TimedViseme {
+                viseme: Viseme::Aa,
+                start_offset: at(20),
+            },
+        ]));
+        writer.write(&[0.1; 4_800]);
+        let mut out = [0.0; 480];
+        reader.read(&mut out[..160]); // 10 ms at 16 kHz
+        assert_eq!(clock.now_playing().unwrap().viseme(16_000), Viseme::Pp);
+        reader.read(&mut out[..320]);
+        assert_eq!(clock.now_playing().unwrap().viseme(16_000), Viseme::Aa);
+        // Speech arriving later extends the timeline the clock sees.
+        timeline.store(Arc::new(vec![
+            TimedViseme {
+                viseme: Viseme::Pp,
+                start_offset: at(0),
+            },
+            TimedViseme {
+                viseme: Viseme::Aa,
+                start_offset: at(20),
+            },
+            TimedViseme {
+                viseme: Viseme::Ou,
+                start_offset: at(40),
+            },
+        ]));
+        reader.read(&mut out[..320]);
+        assert_eq!(clock.now_playing().unwrap().viseme(16_000), Viseme::Ou);
+        assert_eq!(reader.queued_frames(), 4_800 - 800);
     }
 
     #[test]

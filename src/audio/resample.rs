@@ -234,8 +234,14 @@ mod tests {
         for (from, to) in [(22_050, 48_000), (44_100, 16_000), (16_000, 44_100)] {
             let (_, out) = run(from, to, 2);
             let middle = &out[to as usize / 8..to as usize * 7 / 8];
-            let rises = middle.windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count();
-            assert!((325..=335).contains(&rises), "{from} -> {to}: {rises} in 0.75 s");
+            let rises = middle
+                .windows(2)
+                .filter(|w| w[0] < 0.0 && w[1] >= 0.0)
+                .count();
+            assert!(
+                (325..=335).contains(&rises),
+                "{from} -> {to}: {rises} in 0.75 s"
+            );
             let peak = middle.iter().fold(0.0f32, |m, s| m.max(s.abs()));
             assert!((0.47..=0.53).contains(&peak), "{from} -> {to}: peak {peak}");
         }

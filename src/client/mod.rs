@@ -16,7 +16,8 @@
 //! reconnect decisions, classifying received packets), `scene.rs` and
 //! `conversations.rs` (state machines that return packets to send),
 //! `outbound.rs` (the packets the client writes), `delivery.rs` (the queue),
-//! `mic/` (audio in: the audio thread's input, resampling and framing).
+//! `mic/` (audio in: the audio thread's input, resampling and framing),
+//! `playback.rs` (speech out: the stream the game's audio thread pulls).
 //!
 //! ```no_run
 //! use inworld::auth::Credentials;
@@ -59,6 +60,7 @@ mod driver;
 mod in_flight;
 pub mod mic;
 mod outbound;
+pub mod playback;
 pub mod runtime;
 mod scene;
 mod session;
@@ -74,6 +76,7 @@ pub use config::{
 pub use mic::{
     AudioFormat, AudioInput, AudioSessionConfig, MicrophoneMode, PushError, UnderstandingMode,
 };
+pub use playback::{Playback, PlaybackFormat};
 pub use session::{Conversation, Session, NEXT_TURN_TRIGGER};
 
 pub use crate::packet::{Character, ConnectionState, Packet, SceneStatus};

@@ -6,6 +6,7 @@ use super::calls::{Call, DislikeType, EntityItem, ItemsInEntities, SceneChange};
 use super::config::Talker;
 use super::mic::{self, AudioFormat, AudioInput, AudioSessionConfig, Pipeline};
 use super::outbound;
+use super::playback::{stream_capacity, Playback, PlaybackFeed, PlaybackFormat, PlaybackLink};
 use super::state::{Command, Members, Outgoing, Send, SessionShared};
 use super::{Error, PacketHandler, SentIds, WakeupHandler};
 use crate::packet::{Character, ConnectionState, Packet, SceneStatus};
@@ -586,11 +587,49 @@ impl Session {
             .id
             .to_string();
         let utterance_ids: Vec<String> = utterance_ids.iter().map(|u| u.to_string()).collect();
-        self.command_counted(Command::World(Box::new(outbound::cancel_responses(
-            &agent_id,
-            interaction_id,
-            &utterance_ids,
-        ))))
+        let packet = outbound::cancel_responses(&agent_id, interaction_id, &utterance_ids);
+        self.command_counted(Command::CancelResponses {
+            packet: Box::new(packet),
+            interaction_id: interaction_id.to_string(),
+            utterance_ids,
+        })
+    }
+
+    /// Opens a stream of the characters' speech in `format`, for the game's
+    /// audio thread to pull (see [`Playback`]): every character's speech, or
+    /// only `character`'s (its agent id, resource name or display name), so
+    /// that each character can play through its own audio source. Speech
+    /// that arrives from now on is queued; cancelled responses and barge-in
+    /// flush it. `InvalidArgument` for a rate outside 8–192 kHz or other
+    /// than 1 or 2 channels; `NotFound` for a character not in the scene;
+    /// `NotReady` for a character before the scene is loaded.
+    pub fn open_playback(
+        &self,
+        format: PlaybackFormat,
+        character: Option<&str>,
+    ) -> Result<Playback, Error> {
+        format.validate()?;
+        self.check_open()?;
+        let character = match character {
+            None => None,
+            Some(who) => {
+                let snapshot = self.shared.snapshot.lock();
+                let scene = snapshot.scene.as_ref().ok_or(Error::NotReady)?;
+                let found = find_character(&scene.characters, who)
+                    .ok_or_else(|| Error::NotFound(format!("no character {who:?} in the scene")))?;
+                Some(found.resource_name.to_string())
+            }
+        };
+        let (writer, reader, clock) =
+            crate::audio::playback::playback(format.channels, stream_capacity(format));
+        let link = Arc::new(PlaybackLink::default());
+        self.command(Command::OpenPlayback(Box::new(PlaybackFeed {
+            writer,
+            format,
+            character,
+            link: link.clone(),
+        })))?;
+        Ok(Playback::new(reader, clock, format, link))
     }
 
     /// Opens the session's audio input for audio in `format`: hand it to

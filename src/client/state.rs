@@ -5,6 +5,7 @@
 use super::calls::{self, AfterClose, Call, CallContext, SceneChange};
 use super::delivery::Delivery;
 use super::mic::{AudioSessionConfig, MicShared, Pipeline};
+use super::playback::PlaybackFeed;
 use super::transcript::Transcript;
 use super::{Error, SentIds};
 use crate::packet::{
@@ -130,6 +131,15 @@ pub(crate) enum Command {
     /// The game opened an audio input: the task drains it from now on
     /// (replacing the previous one).
     AudioInput(Box<Pipeline>),
+    /// The game opened a playback stream: the task feeds it from now on.
+    OpenPlayback(Box<PlaybackFeed>),
+    /// The game cancelled responses: their speech is flushed from the
+    /// playback streams, and the packet goes to the world (as `World`).
+    CancelResponses {
+        packet: Box<InworldPacket>,
+        interaction_id: String,
+        utterance_ids: Vec<String>,
+    },
 }
 
 /// What the API reads without asking the task.

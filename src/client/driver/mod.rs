@@ -11,6 +11,7 @@
 
 mod inbound;
 mod mic;
+mod playback;
 mod reconnect;
 mod stream;
 
@@ -105,6 +106,8 @@ struct Driver {
     next_probe: Option<Instant>,
     /// The audio session and the game's audio input.
     mic: mic::Mic,
+    /// The game's playback streams.
+    speakers: playback::Speakers,
 }
 
 type Probe = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + std::marker::Send>>;
@@ -141,6 +144,7 @@ impl Driver {
             probe: None,
             next_probe: None,
             mic: mic::Mic::new(),
+            speakers: playback::Speakers::default(),
         }
     }
 
@@ -462,6 +466,7 @@ impl Driver {
                 Ok(())
             }
             Inbound::Deliver { packet, event } => {
+                self.play(&packet);
                 // The game sees the packet before what it leads to (a
                 // warning before a reload).
                 self.shared.delivery.deliver(packet);
@@ -488,6 +493,7 @@ impl Driver {
                 self.signal(&id, signal);
             }
             Event::InteractionEnd { interaction_id } => {
+                self.playback_interaction_end(&interaction_id);
                 self.in_flight.take(&interaction_id);
             }
             Event::Warning {
@@ -639,6 +645,30 @@ impl Driver {
                 self.on_audio_input(*pipeline);
                 return;
             }
+            Command::OpenPlayback(feed) => {
+                self.on_open_playback(*feed);
+                return;
+            }
+            Command::CancelResponses {
+                packet,
+                interaction_id,
+                utterance_ids,
+            } => {
+                let utterances: Vec<&str> = utterance_ids.iter().map(String::as_str).collect();
+                self.flush_speech(&interaction_id, &utterances);
+                if linked {
+                    self.shared.release_send();
+                    self.write(*packet);
+                } else {
+                    self.world.push_back(*packet);
+                }
+                return;
+            }
+            Command::Send(send) if matches!(send.payload, Outgoing::Text(_)) => {
+                // The player talks over a character: barge-in.
+                self.barge_in();
+                Command::Send(send)
+            }
             Command::Send(send) if !send.payload.awaits_reply() => {
                 match self.on_audio_send(*send) {
                     mic::AudioSend::Forward(send) => Command::Send(Box::new(send)),
@@ -676,7 +706,9 @@ impl Driver {
                 | Command::Call { .. }
                 | Command::StartConversation { .. }
                 | Command::EndConversation { .. }
-                | Command::AudioInput(_) => unreachable!("handled above"),
+                | Command::AudioInput(_)
+                | Command::OpenPlayback(_)
+                | Command::CancelResponses { .. } => unreachable!("handled above"),
             }
         };
         self.apply(actions);
@@ -820,6 +852,7 @@ impl Driver {
             stall,
             self.next_probe,
             self.mic_wake(),
+            self.playback_wake(),
         ]
         .into_iter()
         .flatten()
@@ -852,6 +885,9 @@ impl Driver {
         }
         if self.mic_wake().is_some_and(|at| at <= now) {
             self.mic_tick(now);
+        }
+        if self.playback_wake().is_some_and(|at| at <= now) {
+            self.playback_tick(now);
         }
         None
     }

@@ -41,7 +41,8 @@ impl Pipeline {
             consumer,
             position: start,
             rate: format.rate,
-            resampling: (format.rate != WIRE_RATE).then(|| Resampler::new(format.rate, WIRE_RATE, 1)),
+            resampling: (format.rate != WIRE_RATE)
+                .then(|| Resampler::new(format.rate, WIRE_RATE, 1)),
             chunk: Vec::with_capacity(CHUNK_BYTES),
         }
     }

@@ -1,0 +1,411 @@
+//! The task's side of the game's playback streams: each decoded audio chunk
+//! of a stream's character is resampled to its rate, mapped to its channels
+//! and queued. Speech arrives faster than it plays, so what does not fit in
+//! the stream waits here, fed in as the audio thread makes room (a tick);
+//! the first chunk goes in at once. Cancelled responses, the service's or
+//! the game's, and barge-in (the player speaks or types while a character
+//! talks, with interruptions on) throw the queued speech away at once.
+
+use super::Driver;
+use crate::audio::playback::{Utterance, VisemeTimeline};
+use crate::audio::resample::Resampler;
+use crate::audio::visemes::TimedViseme;
+use crate::client::outbound;
+use crate::client::playback::PlaybackFeed;
+use crate::packet::{AudioChunk, Packet};
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often held speech is fed in: well inside what a stream holds.
+const TICK: Duration = Duration::from_millis(20);
+/// Interactions (and utterances) cancelled, remembered so that their late
+/// chunks are not played.
+const CANCELLED_REMEMBERED: usize = 32;
+
+/// Speech waiting for room in a stream.
+enum Held {
+    Begin(Utterance, VisemeTimeline),
+    Samples(Vec<f32>),
+}
+
+/// The utterance being queued into a stream.
+struct Queuing {
+    utterance_id: String,
+    interaction_id: String,
+    visemes: VisemeTimeline,
+    /// Its speech so far, in the chunks' own frames and rate: where the next
+    /// chunk's phonemes start.
+    frames_in: u64,
+    rate_in: u32,
+}
+
+struct Stream {
+    feed: PlaybackFeed,
+    /// From the voice's rate and channels; made again when they change.
+    resampler: Option<Resampler>,
+    held: VecDeque<Held>,
+    /// Samples of the front `Held::Samples` already in the stream.
+    front_written: usize,
+    held_frames: u64,
+    queuing: Option<Queuing>,
+    /// Its latest speech: (interaction id, agent id), while some of it is
+    /// still to play.
+    talking: Option<(String, String)>,
+}
+
+/// The game's open streams, and what was cancelled.
+#[derive(Default)]
+pub(super) struct Speakers {
+    streams: Vec<Stream>,
+    cancelled: VecDeque<String>,
+    last_tick: Option<Instant>,
+}
+
+impl Speakers {
+    fn is_cancelled(&self, interaction_id: &str, utterance_id: &str) -> bool {
+        self.cancelled
+            .iter()
+            .any(|c| c == interaction_id || c == utterance_id)
+    }
+
+    fn cancel(&mut self, id: &str) {
+        if id.is_empty() || self.cancelled.iter().any(|c| c == id) {
+            return;
+        }
+        if self.cancelled.len() == CANCELLED_REMEMBERED {
+            self.cancelled.pop_front();
+        }
+        self.cancelled.push_back(id.to_string());
+    }
+}
+
+impl Stream {
+    fn new(feed: PlaybackFeed) -> Self {
+        Stream {
+            feed,
+            resampler: None,
+            held: VecDeque::new(),
+            front_written: 0,
+            held_frames: 0,
+            queuing: None,
+            talking: None,
+        }
+    }
+
+    fn channels(&self) -> usize {
+        usize::from(self.feed.format.channels)
+    }
+
+    /// Queues a chunk of `character`'s speech.
+    fn queue(&mut self, ids: (&str, &str), character: &str, chunk: &AudioChunk) {
+        let (interaction_id, utterance_id) = ids;
+        if chunk.sample_rate == 0 || chunk.channels == 0 {
+            return;
+        }
+        let new_utterance = self
+            .queuing
+            .as_ref()
+            .is_none_or(|q| q.utterance_id != utterance_id || q.interaction_id != interaction_id);
+        if new_utterance {
+            self.end_utterance();
+            let visemes = VisemeTimeline::default();
+            self.held.push_back(Held::Begin(
+                Utterance {
+                    character: character.to_string(),
+                    interaction_id: interaction_id.to_string(),
+                    utterance_id: utterance_id.to_string(),
+                },
+                visemes.clone(),
+            ));
+            self.queuing = Some(Queuing {
+                utterance_id: utterance_id.to_string(),
+                interaction_id: interaction_id.to_string(),
+                visemes,
+                frames_in: 0,
+                rate_in: chunk.sample_rate,
+            });
+        }
+        let queuing = self.queuing.as_mut().expect("begun");
+        // The chunk's visemes, moved to the utterance's clock.
+        if !chunk.visemes.is_empty() {
+            let start = Duration::from_nanos(
+                queuing.frames_in * 1_000_000_000 / u64::from(queuing.rate_in.max(1)),
+            );
+            let mut timeline = Vec::clone(&queuing.visemes.load());
+            timeline.extend(chunk.visemes.iter().map(|v| TimedViseme {
+                viseme: v.viseme,
+                start_offset: start + v.start_offset,
+            }));
+            queuing.visemes.store(Arc::new(timeline));
+        }
+        let voice_channels = usize::from(chunk.channels);
+        queuing.frames_in += (chunk.samples.len() / voice_channels) as u64;
+        self.talking = Some((interaction_id.to_string(), character.to_string()));
+
+        let format = self.feed.format;
+        let stream_channels = self.channels();
+        let resampler = match &mut self.resampler {
+            Some(r) if r.from_rate() == chunk.sample_rate && r.channels() == voice_channels => r,
+            slot => slot.insert(Resampler::new(
+                chunk.sample_rate,
+                format.rate,
+                chunk.channels,
+            )),
+        };
+        let input: Vec<f32> = chunk
+            .samples
+            .iter()
+            .map(|&s| f32::from(s) / 32768.0)
+            .collect();
+        let mut out = Vec::with_capacity(
+            resampler.output_frames_for(input.len() / voice_channels) * stream_channels,
+        );
+        resampler.push(&input, &mut |frame| {
+            map_frame(frame, stream_channels, &mut out)
+        });
+        self.hold(out);
+    }
+
+    /// The utterance being queued is complete: the resampler's tail is its.
+    fn end_utterance(&mut self) {
+        if self.queuing.take().is_none() {
+            return;
+        }
+        let channels = self.channels();
+        if let Some(r) = self.resampler.as_mut() {
+            let mut out = Vec::new();
+            r.finish(&mut |frame| map_frame(frame, channels, &mut out));
+            self.hold(out);
+        }
+    }
+
+    fn hold(&mut self, samples: Vec<f32>) {
+        if samples.is_empty() {
+            return;
+        }
+        self.held_frames += (samples.len() / self.channels()) as u64;
+        self.held.push_back(Held::Samples(samples));
+    }
+
+    /// Moves held speech into the stream, as far as it has room.
+    fn feed(&mut self) {
+        let channels = self.channels();
+        while let Some(front) = self.held.front() {
+            match front {
+                Held::Begin(..) => {
+                    let Some(Held::Begin(utterance, visemes)) = self.held.pop_front() else {
+                        unreachable!("the front is a begin");
+                    };
+                    if !self
+                        .feed
+                        .writer
+                        .begin_with_visemes(utterance.clone(), visemes.clone())
+                    {
+                        // Too many utterances queued: wait for the reader.
+                        self.held.push_front(Held::Begin(utterance, visemes));
+                        break;
+                    }
+                }
+                Held::Samples(samples) => {
+                    let room = self.feed.writer.room_frames() * channels;
+                    let rest = &samples[self.front_written..];
+                    let n = room.min(rest.len());
+                    if n > 0 {
+                        let written = self.feed.writer.write(&rest[..n]);
+                        self.front_written += written * channels;
+                        self.held_frames -= written as u64;
+                    }
+                    if self.front_written < samples.len() {
+                        break;
+                    }
+                    self.held.pop_front();
+                    self.front_written = 0;
+                }
+            }
+        }
+        self.feed
+            .link
+            .backlog_frames
+            .store(self.held_frames, Ordering::Release);
+        if self.held.is_empty() && self.feed.writer.queued_frames() == 0 {
+            self.talking = None;
+        }
+    }
+
+    /// Throws away everything queued.
+    fn flush(&mut self) {
+        self.feed.writer.flush();
+        self.held.clear();
+        self.front_written = 0;
+        self.held_frames = 0;
+        self.queuing = None;
+        self.talking = None;
+        if let Some(r) = self.resampler.as_mut() {
+            r.reset();
+        }
+        self.feed.link.backlog_frames.store(0, Ordering::Release);
+        self.feed.link.flushes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether it holds speech of `interaction_id`.
+    fn holds(&self, interaction_id: &str) -> bool {
+        self.talking
+            .as_ref()
+            .is_some_and(|(i, _)| i == interaction_id)
+            || self
+                .queuing
+                .as_ref()
+                .is_some_and(|q| q.interaction_id == interaction_id)
+    }
+}
+
+/// One frame of the voice, as the stream's channels, onto `out`.
+fn map_frame(frame: &[f32], channels: usize, out: &mut Vec<f32>) {
+    match (frame.len(), channels) {
+        (1, 2) => out.extend_from_slice(&[frame[0], frame[0]]),
+        (2, 1) => out.push((frame[0] + frame[1]) * 0.5),
+        _ => out.extend_from_slice(&frame[..channels.min(frame.len())]),
+    }
+}
+
+impl Driver {
+    pub(super) fn on_open_playback(&mut self, feed: PlaybackFeed) {
+        self.speakers.streams.push(Stream::new(feed));
+    }
+
+    /// A packet from the service, before the game gets it: speech is
+    /// queued, cancelled responses flushed.
+    pub(super) fn play(&mut self, packet: &Packet) {
+        use crate::packet::PacketBody;
+        if self.speakers.streams.is_empty() {
+            return;
+        }
+        match &packet.body {
+            PacketBody::Audio(chunk) => {
+                let ids = (
+                    packet.ids.interaction_id.as_str(),
+                    packet.ids.utterance_id.as_str(),
+                );
+                if self.speakers.is_cancelled(ids.0, ids.1) {
+                    return;
+                }
+                let agent_id = packet.routing.source.name.as_str();
+                let resource = self.resource_name_of(agent_id);
+                let mut fed = false;
+                for stream in &mut self.speakers.streams {
+                    let wanted = stream
+                        .feed
+                        .character
+                        .as_deref()
+                        .is_none_or(|c| Some(c) == resource.as_deref());
+                    if wanted && !stream.feed.link.dropped.load(Ordering::Acquire) {
+                        stream.queue(ids, agent_id, chunk);
+                        stream.feed();
+                        fed = true;
+                    }
+                }
+                if fed {
+                    self.speakers.last_tick.get_or_insert_with(Instant::now);
+                }
+            }
+            PacketBody::CancelResponses {
+                interaction_id,
+                utterance_ids,
+            } => {
+                let utterances: Vec<&str> = utterance_ids.iter().map(|u| u.as_str()).collect();
+                self.flush_speech(interaction_id.as_str(), &utterances);
+            }
+            _ => {}
+        }
+    }
+
+    /// A reply ended: its last utterance is complete.
+    pub(super) fn playback_interaction_end(&mut self, interaction_id: &str) {
+        for stream in &mut self.speakers.streams {
+            if stream
+                .queuing
+                .as_ref()
+                .is_some_and(|q| q.interaction_id == interaction_id)
+            {
+                stream.end_utterance();
+                stream.feed();
+            }
+        }
+    }
+
+    /// Responses cancelled (by the game or the service): the streams
+    /// holding their speech are flushed, and their late chunks not played.
+    pub(super) fn flush_speech(&mut self, interaction_id: &str, utterance_ids: &[&str]) {
+        if utterance_ids.is_empty() {
+            self.speakers.cancel(interaction_id);
+        }
+        for u in utterance_ids {
+            self.speakers.cancel(u);
+        }
+        for stream in &mut self.speakers.streams {
+            if stream.holds(interaction_id) {
+                stream.flush();
+            }
+        }
+    }
+
+    /// Barge-in: the player speaks or types while a character talks. With
+    /// interruptions on, every stream still playing a reply goes silent at
+    /// once, and the rest of that reply is cancelled (the SDK's cancel
+    /// responses, to the character speaking). Returns whether it did.
+    pub(super) fn barge_in(&mut self) -> bool {
+        if !self.session.capabilities.interruptions {
+            return false;
+        }
+        let mut interrupted: Vec<(String, String)> = Vec::new();
+        for stream in &mut self.speakers.streams {
+            if let Some(talking) = stream.talking.clone() {
+                stream.flush();
+                if !interrupted.contains(&talking) {
+                    interrupted.push(talking);
+                }
+            }
+        }
+        for (interaction_id, agent_id) in &interrupted {
+            self.speakers.cancel(interaction_id);
+            let packet = outbound::cancel_responses(agent_id, interaction_id, &[]);
+            if self.linked() {
+                self.write(packet);
+            }
+        }
+        !interrupted.is_empty()
+    }
+
+    /// The resource name of the character whose agent id this is.
+    fn resource_name_of(&self, agent_id: &str) -> Option<String> {
+        let snapshot = self.shared.snapshot.lock();
+        let scene = snapshot.scene.as_ref()?;
+        scene
+            .characters
+            .iter()
+            .find(|c| c.id == agent_id)
+            .map(|c| c.resource_name.to_string())
+    }
+
+    /// When held speech must be fed in next.
+    pub(super) fn playback_wake(&self) -> Option<Instant> {
+        let holding = self
+            .speakers
+            .streams
+            .iter()
+            .any(|s| !s.held.is_empty() || s.talking.is_some());
+        holding.then(|| self.speakers.last_tick.unwrap_or_else(Instant::now) + TICK)
+    }
+
+    pub(super) fn playback_tick(&mut self, now: Instant) {
+        self.speakers.last_tick = Some(now);
+        self.speakers
+            .streams
+            .retain(|s| !s.feed.link.dropped.load(Ordering::Acquire));
+        for stream in &mut self.speakers.streams {
+            stream.feed();
+        }
+    }
+}
