@@ -358,6 +358,12 @@
 #define IW_UNDERSTANDING_SPEECH_RECOGNITION_ONLY 2
 
 /**
+ * Bytes of each id in `iw_now_playing` (36 characters and the NUL; longer
+ * ids are cut).
+ */
+#define IW_NOW_PLAYING_ID_SIZE 64
+
+/**
  * `iw_actor.kind`: unknown.
  */
 #define IW_ACTOR_UNKNOWN 0
@@ -828,6 +834,11 @@ typedef struct iw_client iw_client;
  */
 typedef struct iw_engine iw_engine;
 #endif
+
+/**
+ * A stream of the characters' speech for the game's audio thread (opaque).
+ */
+typedef struct iw_playback iw_playback;
 
 /**
  * Opaque handle to a session (see `iw_session_open`).
@@ -1580,6 +1591,36 @@ typedef void (*iw_packet_fn)(struct iw_session *session,
  * A wake-up callback: the session's queue went from empty to non-empty.
  */
 typedef void (*iw_wakeup_fn)(struct iw_session *session, void *userdata);
+
+/**
+ * What `iw_playback_now_playing` writes: the utterance the player hears
+ * now, as of the audio callback's last read.
+ */
+typedef struct iw_now_playing {
+  /**
+   * 1 while an utterance plays; 0 between utterances (the rest is then
+   * empty and `viseme` is `IW_VISEME_SIL`).
+   */
+  uint32_t playing;
+  /**
+   * `IW_VISEME_*`: the mouth shape at the position heard.
+   */
+  uint32_t viseme;
+  /**
+   * Frames of the utterance played, at the stream's rate.
+   */
+  uint64_t position_frames;
+  /**
+   * The same, in microseconds.
+   */
+  uint64_t position_us;
+  /**
+   * The speaking character's agent id (NUL-terminated).
+   */
+  char character[IW_NOW_PLAYING_ID_SIZE];
+  char interaction_id[IW_NOW_PLAYING_ID_SIZE];
+  char utterance_id[IW_NOW_PLAYING_ID_SIZE];
+} iw_now_playing;
 
 /**
  * A log callback: `level` is `IW_LOG_*`; `target` (the module) and `message`
@@ -2393,6 +2434,79 @@ iw_result iw_audio_input_dropped(const struct iw_audio_input *input, uint64_t *f
  * already), `IW_E_SHUTDOWN`. Thread-safe.
  */
 iw_result iw_audio_input_free(struct iw_audio_input *input);
+
+/**
+ * Opens a stream of the characters' speech in the format the game plays:
+ * `rate` 8000 to 192000 frames a second, `channels` 1 or 2. `character`:
+ * NULL for every character's speech, or one character's (agent id,
+ * resource name or display name), e.g. one stream per character's audio
+ * source. Speech arriving from now on is decoded, resampled and queued;
+ * read it with `iw_playback_read_f32` or `iw_playback_read_i16`. Cancelled
+ * responses (`iw_session_cancel_responses`, or the service's) and barge-in
+ * (with `IW_CAP_INTERRUPTIONS`, the player sends text while a character
+ * talks) silence it at the next read. Allocates its buffer (two seconds)
+ * here. Release with `iw_playback_free` (before or after the session's).
+ * Errors: `IW_E_INVALID_ARGUMENT` (rate, channels), `IW_E_NOT_FOUND` (no
+ * such character), `IW_E_NOT_READY` (a character before the scene
+ * loaded), `IW_E_NULL_POINTER`, `IW_E_INVALID_UTF8`, `IW_E_INVALID_HANDLE`,
+ * `IW_E_CLOSED`, `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_session_open_playback(struct iw_session *session,
+                                   uint32_t rate,
+                                   uint32_t channels,
+                                   const char *character,
+                                   struct iw_playback **out);
+
+/**
+ * Fills `frames` with `frame_count` interleaved float frames (full scale
+ * ±1.0): the speech queued, then silence. Writes the frames of speech to
+ * `*speech_frames` (0: silence only).
+ *
+ * Real-time safe, for the audio callback: no lock the library's threads
+ * hold, no allocation, never blocks (errors record a message, which may
+ * allocate; on any error `frames` is left as it was, so fill it with
+ * silence first if the callback must always output something). One
+ * thread at a time per stream: a read racing another on the same stream
+ * fails with `IW_E_BUSY`. Errors: `IW_E_NULL_POINTER` (`frames` NULL with
+ * `frame_count` > 0, or `speech_frames` NULL), `IW_E_INVALID_HANDLE`,
+ * `IW_E_BUSY`, `IW_E_SHUTDOWN`. Reading after the session closed plays
+ * what was queued, then silence.
+ */
+iw_result iw_playback_read_f32(struct iw_playback *playback,
+                               float *frames,
+                               size_t frame_count,
+                               size_t *speech_frames);
+
+/**
+ * `iw_playback_read_f32` in 16-bit samples.
+ */
+iw_result iw_playback_read_i16(struct iw_playback *playback,
+                               int16_t *frames,
+                               size_t frame_count,
+                               size_t *speech_frames);
+
+/**
+ * Writes what the player hears now to `*now` (see `iw_now_playing`), as of
+ * the audio callback's last read: for lip-sync on the game's thread. Takes
+ * no lock: any thread, also while the audio thread reads. Errors:
+ * `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`.
+ */
+iw_result iw_playback_now_playing(const struct iw_playback *playback, struct iw_now_playing *now);
+
+/**
+ * Writes the frames of speech still to play to `*frames`: queued in the
+ * stream and held by the session for it (0 once everything that arrived
+ * has played). Takes no lock. Errors: `IW_E_NULL_POINTER`,
+ * `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`.
+ */
+iw_result iw_playback_pending(const struct iw_playback *playback, uint64_t *frames);
+
+/**
+ * Releases the stream; its session goes on. NULL is a no-op. Not while a
+ * read on it runs. Errors: `IW_E_INVALID_HANDLE` (freed already),
+ * `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_playback_free(struct iw_playback *playback);
 
 /**
  * Routes the library's log records up to `max_level` (`IW_LOG_*`; 0 turns

@@ -286,6 +286,20 @@ fn microphone_under_valgrind() {
 }
 
 #[test]
+fn playback() {
+    let exe = compile_c("playback", &["tests/c/playback.c"]);
+    let r = run_plain(&exe, "");
+    assert!(r.stdout.contains("playback: OK"), "{}", r.stdout);
+}
+
+#[test]
+fn playback_under_valgrind() {
+    let exe = compile_c("playback_vg", &["tests/c/playback.c"]);
+    let r = run_valgrind(&exe, "");
+    assert!(r.stdout.contains("playback: OK"), "{}", r.stdout);
+}
+
+#[test]
 fn misuse() {
     let exe = compile_c("misuse", &["tests/c/misuse.c"]);
     let r = run_plain(&exe, "");

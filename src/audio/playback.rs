@@ -73,6 +73,8 @@ struct Shared {
     written: AtomicU64,
     /// The reader drops frames up to this total (a flush).
     flush_to: AtomicU64,
+    /// Frames the reader has taken (played or dropped), as of its last read.
+    read: AtomicU64,
     /// The utterance playing (its sequence number, 0: none) and its
     /// position, as of the reader's last read.
     playing: AtomicU64,
@@ -98,6 +100,7 @@ pub fn playback(
         channels,
         written: AtomicU64::new(0),
         flush_to: AtomicU64::new(0),
+        read: AtomicU64::new(0),
         playing: AtomicU64::new(0),
         position: AtomicU64::new(0),
         dropped_frames: AtomicU64::new(0),
@@ -324,6 +327,7 @@ impl PlaybackReader {
     /// Tells the clock what this read played: nothing (the mouth closes),
     /// or an utterance up to a position.
     fn publish(&self, audible: bool) {
+        self.shared.read.store(self.read, Ordering::Release);
         match self.playing {
             Some(m) if audible => {
                 self.shared
@@ -361,6 +365,15 @@ impl PlaybackClock {
             }),
             _ => None,
         }
+    }
+
+    /// Frames queued and not yet played (as of the reader's last read, and
+    /// less what a flush drops).
+    pub fn queued_frames(&self) -> u64 {
+        let written = self.shared.written.load(Ordering::Acquire);
+        let read = self.shared.read.load(Ordering::Acquire);
+        let flushed = self.shared.flush_to.load(Ordering::Acquire);
+        written.saturating_sub(read.max(flushed))
     }
 
     /// Frames the writer dropped because the stream was full.

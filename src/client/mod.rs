@@ -76,7 +76,7 @@ pub use config::{
 pub use mic::{
     AudioFormat, AudioInput, AudioSessionConfig, MicrophoneMode, PushError, UnderstandingMode,
 };
-pub use playback::{Playback, PlaybackFormat};
+pub use playback::{Playback, PlaybackFormat, PlaybackMonitor};
 pub use session::{Conversation, Session, NEXT_TURN_TRIGGER};
 
 pub use crate::packet::{Character, ConnectionState, Packet, SceneStatus};

@@ -76,10 +76,17 @@ pub(crate) struct PlaybackFeed {
 }
 
 /// A stream of the characters' speech for the game's audio thread. Move it
-/// to the audio thread; [`Playback::clock`] gives a handle for others
-/// (lip-sync on the main thread). Dropping it stops the stream.
+/// to the audio thread; [`Playback::monitor`] gives a handle for the other
+/// threads (lip-sync on the main thread). Dropping it stops the stream.
 pub struct Playback {
     reader: PlaybackReader,
+    monitor: PlaybackMonitor,
+}
+
+/// What a [`Playback`] is playing, from any thread: lock-free reads of
+/// what the audio thread last published.
+#[derive(Clone)]
+pub struct PlaybackMonitor {
     clock: PlaybackClock,
     format: PlaybackFormat,
     link: Arc<PlaybackLink>,
@@ -87,9 +94,16 @@ pub struct Playback {
 
 impl std::fmt::Debug for Playback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.monitor.fmt(f)
+    }
+}
+
+impl std::fmt::Debug for PlaybackMonitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Playback")
             .field("format", &self.format)
             .field("now_playing", &self.clock.now_playing())
+            .field("pending_frames", &self.pending_frames())
             .finish()
     }
 }
@@ -103,14 +117,12 @@ impl Playback {
     ) -> Self {
         Playback {
             reader,
-            clock,
-            format,
-            link,
+            monitor: PlaybackMonitor {
+                clock,
+                format,
+                link,
+            },
         }
-    }
-
-    pub fn format(&self) -> PlaybackFormat {
-        self.format
     }
 
     /// Fills `out` (interleaved frames of the stream's format) with the
@@ -125,9 +137,44 @@ impl Playback {
         self.reader.read_i16(out)
     }
 
-    /// The utterance being heard, as of the last read: who says it, its
-    /// ids, the frames of it played and its visemes. `None` between
-    /// utterances.
+    /// A handle on what is playing, for other threads.
+    pub fn monitor(&self) -> PlaybackMonitor {
+        self.monitor.clone()
+    }
+
+    pub fn format(&self) -> PlaybackFormat {
+        self.monitor.format
+    }
+
+    /// See [`PlaybackMonitor::now_playing`].
+    pub fn now_playing(&self) -> Option<NowPlaying> {
+        self.monitor.now_playing()
+    }
+
+    /// See [`PlaybackMonitor::viseme`].
+    pub fn viseme(&self) -> Viseme {
+        self.monitor.viseme()
+    }
+
+    /// See [`PlaybackMonitor::pending_frames`].
+    pub fn pending_frames(&self) -> u64 {
+        self.monitor.pending_frames()
+    }
+
+    /// See [`PlaybackMonitor::flushes`].
+    pub fn flushes(&self) -> u64 {
+        self.monitor.flushes()
+    }
+}
+
+impl PlaybackMonitor {
+    pub fn format(&self) -> PlaybackFormat {
+        self.format
+    }
+
+    /// The utterance being heard, as of the audio thread's last read: who
+    /// says it, its ids, the frames of it played and its visemes. `None`
+    /// between utterances.
     pub fn now_playing(&self) -> Option<NowPlaying> {
         self.clock.now_playing()
     }
@@ -138,15 +185,10 @@ impl Playback {
             .map_or(Viseme::Sil, |p| p.viseme(self.format.rate))
     }
 
-    /// A handle on what is playing, for other threads.
-    pub fn clock(&self) -> PlaybackClock {
-        self.clock.clone()
-    }
-
     /// Frames of speech still to play: in the stream and held by the
     /// session for it. Zero once everything that arrived has played.
     pub fn pending_frames(&self) -> u64 {
-        self.reader.queued_frames() as u64 + self.link.backlog_frames.load(Ordering::Acquire)
+        self.clock.queued_frames() + self.link.backlog_frames.load(Ordering::Acquire)
     }
 
     /// How many times queued speech was thrown away (cancelled responses,
@@ -158,6 +200,6 @@ impl Playback {
 
 impl Drop for Playback {
     fn drop(&mut self) {
-        self.link.dropped.store(true, Ordering::Release);
+        self.monitor.link.dropped.store(true, Ordering::Release);
     }
 }

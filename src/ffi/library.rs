@@ -133,6 +133,7 @@ pub(crate) fn check_alive() -> FfiResult {
 #[derive(Clone, Copy)]
 pub(crate) enum Held {
     AudioInputs,
+    Playbacks,
     Sessions,
     #[cfg(feature = "engine")]
     Engines,

@@ -25,6 +25,8 @@ mod token;
 mod session;
 // Microphone in: audio sessions, `iw_audio_input`.
 mod mic;
+// Speech out: `iw_playback`, the stream the audio callback reads.
+mod playback;
 // The packet structs and their `IW_*` numbers.
 mod packet;
 // `iw_set_log_callback`.

@@ -736,6 +736,74 @@ static struct iw_audio_input *mic_misuse(struct iw_client *client) {
     return kept;
 }
 
+/* Playback misuse on a session of its own: NULLs, bad formats and
+ * characters, stale and foreign handles, reads after the session closed.
+ * Returns a stream kept open past iw_shutdown. */
+static struct iw_playback *playback_misuse(struct iw_client *client) {
+    struct iw_session *s = NULL;
+    struct iw_playback *p = NULL, *kept = NULL;
+    struct iw_now_playing now;
+    float frames[16] = {1.0f};
+    int16_t samples[16] = {1};
+    size_t speech = 99;
+    uint64_t pending = 99;
+
+    CHECK(iw_session_open(client, &s));
+    wait_ready(s);
+    EXPECT_ERR(iw_session_open_playback(NULL, 48000, 2, NULL, &p), IW_E_NULL_POINTER, "iw_session is NULL");
+    EXPECT_ERR(iw_session_open_playback(s, 48000, 2, NULL, NULL), IW_E_NULL_POINTER, "out is NULL");
+    EXPECT_ERR(iw_session_open_playback(s, 7999, 2, NULL, &p), IW_E_INVALID_ARGUMENT, "7999 Hz");
+    EXPECT_ERR(iw_session_open_playback(s, 192001, 2, NULL, &p), IW_E_INVALID_ARGUMENT, "192001 Hz");
+    EXPECT_ERR(iw_session_open_playback(s, 48000, 0, NULL, &p), IW_E_INVALID_ARGUMENT, "0 playback channels");
+    EXPECT_ERR(iw_session_open_playback(s, 48000, 3, NULL, &p), IW_E_INVALID_ARGUMENT, "3 playback channels");
+    EXPECT_ERR(iw_session_open_playback(s, 48000, 70000, NULL, &p), IW_E_INVALID_ARGUMENT, "channels");
+    EXPECT_ERR(iw_session_open_playback(s, 48000, 2, "nobody", &p), IW_E_NOT_FOUND, "nobody");
+    EXPECT_ERR(iw_session_open_playback(s, 48000, 2, "\xff", &p), IW_E_INVALID_UTF8, "UTF-8");
+    EXPECT(p == NULL);
+
+    CHECK(iw_session_open_playback(s, 48000, 2, "alice", &p));
+    EXPECT_ERR(iw_playback_read_f32(NULL, frames, 8, &speech), IW_E_NULL_POINTER, "iw_playback is NULL");
+    EXPECT_ERR(iw_playback_read_f32(p, NULL, 8, &speech), IW_E_NULL_POINTER, "frames is NULL");
+    EXPECT_ERR(iw_playback_read_i16(p, samples, 8, NULL), IW_E_NULL_POINTER, "speech_frames is NULL");
+    EXPECT_ERR(iw_playback_now_playing(p, NULL), IW_E_NULL_POINTER, "now is NULL");
+    EXPECT_ERR(iw_playback_pending(p, NULL), IW_E_NULL_POINTER, "frames is NULL");
+    EXPECT_ERR(iw_playback_read_f32((struct iw_playback *)s, frames, 8, &speech), IW_E_INVALID_HANDLE,
+               "iw_playback");
+    /* Nothing said yet: silence, nothing playing; zero frames is fine. */
+    CHECK(iw_playback_read_f32(p, frames, 8, &speech));
+    EXPECT(speech == 0 && frames[0] == 0.0f);
+    CHECK(iw_playback_read_i16(p, samples, 8, &speech));
+    EXPECT(speech == 0 && samples[0] == 0);
+    CHECK(iw_playback_read_f32(p, NULL, 0, &speech));
+    CHECK(iw_playback_now_playing(p, &now));
+    EXPECT(now.playing == 0 && now.interaction_id[0] == 0);
+    CHECK(iw_playback_pending(p, &pending));
+    EXPECT(pending == 0);
+
+    /* Stale: freed twice, used after free. */
+    CHECK(iw_playback_free(p));
+    EXPECT_ERR(iw_playback_free(p), IW_E_INVALID_HANDLE, "invalid iw_playback");
+    EXPECT_ERR(iw_playback_read_f32(p, frames, 8, &speech), IW_E_INVALID_HANDLE, "invalid iw_playback");
+    EXPECT_ERR(iw_playback_now_playing(p, &now), IW_E_INVALID_HANDLE, "invalid iw_playback");
+    CHECK(iw_playback_free(NULL));
+
+    /* After the session closed: no new stream; an open one reads silence. */
+    CHECK(iw_session_open_playback(s, 16000, 1, NULL, &p));
+    CHECK(iw_session_close(s));
+    EXPECT_ERR(iw_session_open_playback(s, 16000, 1, NULL, &kept), IW_E_CLOSED, "closed");
+    CHECK(iw_playback_read_f32(p, frames, 8, &speech));
+    EXPECT(speech == 0);
+    CHECK(iw_session_free(s));
+    CHECK(iw_playback_read_i16(p, samples, 8, &speech));
+    CHECK(iw_playback_free(p));
+
+    /* One kept past iw_shutdown (of a live session). */
+    CHECK(iw_session_open(client, &s));
+    wait_ready(s);
+    CHECK(iw_session_open_playback(s, 44100, 2, NULL, &kept));
+    return kept;
+}
+
 int main(void) {
     char address[64], scene[256], buf[256];
     size_t len = 0, count = 0;
@@ -752,6 +820,8 @@ int main(void) {
     uint64_t request = 0;
     struct iw_session *made_up = (struct iw_session *)(uintptr_t)0x1234;
     struct iw_audio_input *kept_input = NULL;
+    struct iw_playback *kept_playback = NULL;
+    float played[8];
     int16_t silence[2] = {0, 0};
     size_t accepted = 0;
 
@@ -1091,6 +1161,7 @@ int main(void) {
     }
 
     kept_input = mic_misuse(client);
+    kept_playback = playback_misuse(client);
 
     /* Stale session handle and double free. */
     CHECK(iw_session_free(session));
@@ -1141,6 +1212,8 @@ int main(void) {
     EXPECT_ERR(iw_session_start_audio_session(session, IW_MIC_OPEN_MIC, IW_UNDERSTANDING_FULL, NULL),
                IW_E_SHUTDOWN, "iw_shutdown");
     EXPECT_ERR(iw_audio_input_free(kept_input), IW_E_SHUTDOWN, "iw_shutdown");
+    EXPECT_ERR(iw_playback_read_f32(kept_playback, played, 8, &accepted), IW_E_SHUTDOWN, "iw_shutdown");
+    EXPECT_ERR(iw_playback_free(kept_playback), IW_E_SHUTDOWN, "iw_shutdown");
 
     printf("misuse: OK (%d error checks)\n", checks);
     return 0;

@@ -146,6 +146,22 @@ impl Stream {
 
         let format = self.feed.format;
         let stream_channels = self.channels();
+        let input = chunk.samples.iter().map(|&s| f32::from(s) / 32768.0);
+        if chunk.sample_rate == format.rate {
+            // Already at the stream's rate: only the channels change.
+            self.resampler = None;
+            let mut out =
+                Vec::with_capacity(chunk.samples.len() / voice_channels * stream_channels);
+            let mut frame = [0f32; 2];
+            for (i, s) in input.enumerate() {
+                frame[i % voice_channels.min(2)] = s;
+                if i % voice_channels == voice_channels - 1 {
+                    map_frame(&frame[..voice_channels.min(2)], stream_channels, &mut out);
+                }
+            }
+            self.hold(out);
+            return;
+        }
         let resampler = match &mut self.resampler {
             Some(r) if r.from_rate() == chunk.sample_rate && r.channels() == voice_channels => r,
             slot => slot.insert(Resampler::new(
@@ -154,11 +170,7 @@ impl Stream {
                 chunk.channels,
             )),
         };
-        let input: Vec<f32> = chunk
-            .samples
-            .iter()
-            .map(|&s| f32::from(s) / 32768.0)
-            .collect();
+        let input: Vec<f32> = input.collect();
         let mut out = Vec::with_capacity(
             resampler.output_frames_for(input.len() / voice_channels) * stream_channels,
         );
