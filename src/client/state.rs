@@ -130,6 +130,11 @@ pub(crate) enum Command {
     /// The game opened an audio input: the task drains it from now on
     /// (replacing the previous one).
     AudioInput(Box<Pipeline>),
+    /// Voice detection turned on (with its settings) or off.
+    VoiceDetection(Option<crate::client::mic::VoiceDetection>),
+    /// The game opened an echo reference: the task drains it with the
+    /// audio input (replacing the previous one).
+    EchoReference(Box<Pipeline>),
 }
 
 /// What the API reads without asking the task.

@@ -25,6 +25,8 @@ mod token;
 mod session;
 // Microphone in: audio sessions, `iw_audio_input`.
 mod mic;
+// Hands-free: voice detection, `iw_echo_reference`.
+mod hands_free;
 // The packet structs and their `IW_*` numbers.
 mod packet;
 // `iw_set_log_callback`.
@@ -45,6 +47,7 @@ pub use client::*;
 #[cfg(feature = "engine")]
 pub use engine::*;
 pub use error::*;
+pub use hands_free::*;
 pub use library::*;
 pub use log::*;
 pub use mic::*;
