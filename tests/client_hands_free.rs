@@ -215,3 +215,83 @@ fn with_echo_cancellation_the_echo_of_a_reply_starts_nothing() {
     );
     session.close();
 }
+
+/// Pushes `samples` 10 ms at a time in real time from this thread.
+fn push_now(input: &mut inworld::client::AudioInput, samples: &[i16]) {
+    for block in samples.chunks((RATE / 100) as usize * 2) {
+        assert_eq!(input.push_i16(block), Ok(block.len() / 2));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_turn_cut_by_a_lost_stream_ends_cut_short_and_the_next_turn_is_answered() {
+    let engine = engine_with(|c| c.record = true);
+    let (session, _) = open_ready(config_for(&engine));
+    session
+        .set_voice_detection(Some(VoiceDetection::default()))
+        .unwrap();
+    let mut input = session.audio_input(FORMAT).unwrap();
+    let speech = speak_as(
+        "Hello there, how are you today? I have a question.",
+        RATE,
+        2,
+    );
+    // Speaking, and still speaking when the stream breaks.
+    push_now(
+        &mut input,
+        &[silence(1000), speech[..speech.len() / 2].to_vec()].concat(),
+    );
+    let (_, started) = wait_for(
+        &session,
+        "speech started",
+        |p| matches!(&p.body, PacketBody::VoiceActivity(v) if v.speaking),
+    );
+    let PacketBody::VoiceActivity(started) = started.body else {
+        unreachable!()
+    };
+    assert_eq!(started.audio_session_id.len(), 36);
+    session.send_text("please fail").unwrap();
+    let (seen, ended) = wait_for(
+        &session,
+        "the turn cut short",
+        |p| matches!(&p.body, PacketBody::VoiceActivity(v) if !v.speaking),
+    );
+    let (after, _) = wait_for(&session, "the stream back", |p| {
+        is_connection(p, inworld::packet::ConnectionState::Ready)
+    });
+    // Its audio not sent is reported as dropped microphone audio.
+    assert!(
+        seen.iter().chain(after.iter()).any(|p| matches!(
+            &p.body,
+            PacketBody::SendFailed(f) if f.message.contains("microphone audio")
+        )),
+        "{seen:#?} {after:#?}"
+    );
+    let PacketBody::VoiceActivity(ended) = ended.body else {
+        unreachable!()
+    };
+    assert!(ended.cut_short);
+    assert_eq!(ended.audio_session_id, started.audio_session_id);
+
+    // The next turn: a new audio session on the new stream, answered.
+    push_now(
+        &mut input,
+        &[silence(1000), speech.clone(), silence(1500)].concat(),
+    );
+    let mut voice = Vec::new();
+    let mut heard = false;
+    wait_for(&session, "the next turn heard", |p| {
+        match &p.body {
+            PacketBody::VoiceActivity(v) => voice.push(v.clone()),
+            PacketBody::Text(t) if t.source == TextSource::SpeechToText && t.is_final => {
+                heard = true
+            }
+            _ => {}
+        }
+        heard && voice.len() == 2
+    });
+    assert!(voice[0].speaking && !voice[1].speaking && !voice[1].cut_short);
+    assert_ne!(voice[0].audio_session_id, started.audio_session_id);
+    session.close();
+}

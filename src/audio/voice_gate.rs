@@ -241,6 +241,16 @@ impl VoiceGate {
         }
     }
 
+    /// Samples of the turn under way not passed on yet (held back by the
+    /// end silence): what a cut loses.
+    pub fn held_samples(&self) -> u64 {
+        if self.speaking {
+            self.position - self.sent_until
+        } else {
+            0
+        }
+    }
+
     /// Forgets the turn and what was heard (a new stream: the detector
     /// warms up again). Returns whether a turn was cut.
     pub fn reset(&mut self) -> bool {

@@ -66,7 +66,7 @@ impl Driver {
     /// Turns voice detection on (or changes its settings) or off; a turn
     /// under way ends (cut short).
     pub(super) fn set_voice_detection(&mut self, config: Option<VoiceDetection>) {
-        self.cut_turn();
+        self.cut_turn(false);
         self.mic.hands_free = config.and_then(|config| {
             let gate = VoiceGate::new(VoiceGateConfig {
                 end_silence: config.end_silence,
@@ -177,8 +177,8 @@ impl Driver {
             lost: !linked,
             waiting: Vec::new(),
         });
-        self.deliver_voice(true, &ids.packet_id, &conversation_id, false);
         if linked && self.shared.reserve_send() {
+            self.deliver_voice(true, &ids.packet_id, &conversation_id, false);
             self.send_in_conversation(Send {
                 ids,
                 payload: Outgoing::AudioSessionStart(
@@ -190,7 +190,10 @@ impl Driver {
                 ),
             });
         } else if let Some(t) = self.mic.hands_free.as_mut().and_then(|h| h.turn.as_mut()) {
+            // No audio session: the game still sees the turn, without an id.
             t.lost = true;
+            t.start_id.clear();
+            self.deliver_voice(true, "", &conversation_id, false);
         }
     }
 
@@ -230,7 +233,9 @@ impl Driver {
             let dropped = input_frames(self, frames);
             self.shared.mic.add_dropped(dropped);
         }
-        if !turn.lost && turn.live && self.linked() && self.shared.reserve_send() {
+        // A start still waiting in the conversation goes out first: the end
+        // follows it there.
+        if !turn.lost && self.linked() && self.shared.reserve_send() {
             let ids = SentIds {
                 packet_id: uuid::Uuid::new_v4().to_string(),
                 conversation_id: turn.conversation_id.clone(),
@@ -245,21 +250,22 @@ impl Driver {
         self.report_dropped(std::time::Instant::now(), true);
     }
 
-    /// A turn under way ends now (voice detection off, the stream lost);
-    /// the gate starts listening afresh.
-    pub(super) fn cut_turn(&mut self) {
+    /// A turn under way ends now, cut short: on a lost stream its audio
+    /// session is gone with the stream; otherwise (voice detection turned
+    /// off) its end still goes out. The gate starts listening afresh.
+    pub(super) fn cut_turn(&mut self, stream_lost: bool) {
         let Some(h) = self.mic.hands_free.as_mut() else {
             return;
         };
+        let held = h.gate.held_samples() + (h.chunk.len() / 2) as u64;
         if !h.gate.reset() && h.turn.is_none() {
             return;
         }
-        let held = (h.chunk.len() / 2) as u64;
         h.chunk.clear();
         let dropped = input_frames(self, held);
         self.shared.mic.add_dropped(dropped);
         if let Some(t) = self.mic.hands_free.as_mut().and_then(|h| h.turn.as_mut()) {
-            t.lost = true;
+            t.lost |= stream_lost;
         }
         self.end_turn(true);
     }

@@ -244,6 +244,10 @@ impl Driver {
             None => {}
             Some(_) => self.discard_audio(None),
         }
+        // Without voice detection nothing listens to the far end yet.
+        if let Some(p) = self.mic.echo_far.as_mut() {
+            p.discard(None);
+        }
         self.report_dropped(now, false);
     }
 

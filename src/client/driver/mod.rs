@@ -887,7 +887,7 @@ impl Driver {
         self.conversations.on_stream_lost();
         self.scene.on_stream_lost();
         self.mic.on_stream_lost();
-        self.cut_turn();
+        self.cut_turn(true);
     }
 
     /// The session ends: what never went out is reported, then Closed.

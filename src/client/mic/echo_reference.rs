@@ -45,6 +45,23 @@ impl EchoReference {
         }
     }
 
+    /// A reference bound to no session, and the drain of its ring (for
+    /// benchmarks of the push).
+    #[doc(hidden)]
+    pub fn offline(format: AudioFormat) -> (EchoReference, super::OfflineDrain) {
+        let (producer, consumer) = rtrb::RingBuffer::new(super::ring_capacity(format));
+        let mic = Arc::new(super::MicShared::default());
+        let shared = EchoShared {
+            dropped: AtomicU64::new(0),
+            id: mic.new_echo_reference(),
+            mic,
+        };
+        (
+            EchoReference::new(producer, format, Arc::new(shared)),
+            super::OfflineDrain(consumer),
+        )
+    }
+
     pub fn format(&self) -> AudioFormat {
         self.format
     }

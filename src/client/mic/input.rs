@@ -142,7 +142,7 @@ impl AudioInput {
 
 /// Empties an offline input's ring (see `AudioInput::offline`).
 #[doc(hidden)]
-pub struct OfflineDrain(rtrb::Consumer<f32>);
+pub struct OfflineDrain(pub(super) rtrb::Consumer<f32>);
 
 impl OfflineDrain {
     /// Throws away what the ring holds; returns how many frames.
