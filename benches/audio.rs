@@ -14,6 +14,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use inworld::audio::echo::{self, EchoCanceller};
 use inworld::audio::playback::{playback, Utterance};
 use inworld::audio::voice_activity::{self, VoiceActivity, VoiceActivityConfig};
+use inworld::audio::voice_gate::{VoiceGate, VoiceGateConfig};
+use inworld::client::{AudioFormat, EchoReference};
 
 struct Counting;
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
@@ -95,6 +97,58 @@ fn echo_cancellation_frame(c: &mut Criterion) {
     });
 }
 
+/// The session task's hands-free work per 10 ms of 16 kHz microphone audio,
+/// echo cancellation and voice detection on (the resampling is the mic
+/// pipeline's, measured in benches/mic.rs).
+fn voice_gate_10ms(c: &mut Criterion) {
+    let mut gate = VoiceGate::new(VoiceGateConfig {
+        echo_cancellation: true,
+        ..VoiceGateConfig::default()
+    })
+    .unwrap();
+    let far = tone(160, 0);
+    let near = tone(160, 480);
+    let mut step = || {
+        gate.push_far(black_box(&far));
+        gate.push_near(black_box(&near), &mut |e| {
+            black_box(e);
+        });
+    };
+    for _ in 0..300 {
+        step();
+    }
+    let per_call = allocations_per_call(200, &mut step);
+    println!(
+        "voice gate (echo cancellation and voice detection): {per_call} allocations per 10 ms"
+    );
+    c.bench_function("voice gate with echo cancellation, 10 ms", |b| {
+        b.iter(&mut step)
+    });
+}
+
+/// The game's audio thread: one 10 ms push (48 kHz stereo floats) of what it
+/// played into the echo reference.
+fn echo_reference_push(c: &mut Criterion) {
+    let format = AudioFormat {
+        rate: 48_000,
+        channels: 2,
+    };
+    let (mut reference, mut drain) = EchoReference::offline(format);
+    let played = vec![0.25f32; 2 * 480];
+    let per_call = allocations_per_call(50, || {
+        reference.push_f32(&played).unwrap();
+        drain.drain();
+    });
+    println!("echo reference: {per_call} allocations per 10 ms push");
+    assert_eq!(per_call, 0.0, "the audio-thread path must not allocate");
+    c.bench_function("echo reference, push 10 ms of 48 kHz stereo", |b| {
+        b.iter(|| {
+            black_box(reference.push_f32(black_box(&played)).unwrap());
+            drain.drain();
+        })
+    });
+}
+
 fn playback_read(c: &mut Criterion) {
     let (mut writer, mut reader, clock) = playback(2, 48_000);
     writer.begin(Utterance::default());
@@ -126,6 +180,7 @@ fn playback_read(c: &mut Criterion) {
 criterion_group! {
     name = audio;
     config = Criterion::default().measurement_time(Duration::from_secs(3));
-    targets = voice_activity_frame, echo_cancellation_frame, playback_read
+    targets = voice_activity_frame, echo_cancellation_frame, voice_gate_10ms, echo_reference_push,
+        playback_read
 }
 criterion_main!(audio);

@@ -566,6 +566,13 @@
 #define IW_PACKET_SCENE_MUTATION 19
 
 /**
+ * `iw_packet.kind`: with voice detection on, the player started or stopped
+ * speaking (`data.voice_activity`); the packet's `ids.conversation_id` is
+ * the conversation of the turn's audio session.
+ */
+#define IW_PACKET_VOICE_ACTIVITY 20
+
+/**
  * `iw_text.source`: not given.
  */
 #define IW_TEXT_SOURCE_UNKNOWN 0
@@ -827,6 +834,11 @@ typedef struct iw_audio_input iw_audio_input;
  * Opaque handle to a client (see `iw_client_new`).
  */
 typedef struct iw_client iw_client;
+
+/**
+ * What the game played, for echo cancellation, from its audio thread (opaque).
+ */
+typedef struct iw_echo_reference iw_echo_reference;
 
 #if defined(INWORLD_ENGINE)
 /**
@@ -1530,6 +1542,25 @@ typedef struct iw_scene_mutation {
 } iw_scene_mutation;
 
 /**
+ * `data` of `IW_PACKET_VOICE_ACTIVITY`.
+ */
+typedef struct iw_voice_activity {
+  /**
+   * 1: the player started speaking; 0: they stopped.
+   */
+  uint32_t speaking;
+  /**
+   * 1: the turn was cut (the stream was lost, or voice detection turned
+   * off), not ended by silence; its unsent audio is reported dropped.
+   */
+  uint32_t cut_short;
+  /**
+   * The packet id of the turn's AUDIO_SESSION_START (empty when none was made).
+   */
+  struct iw_str audio_session_id;
+} iw_voice_activity;
+
+/**
  * Per-kind data of a packet: read the member named by `iw_packet.kind`.
  * `reserved` fixes the size so that new kinds do not change it.
  */
@@ -1552,6 +1583,7 @@ typedef union iw_packet_data {
   struct iw_send_failed send_failed;
   struct iw_call_result call_result;
   struct iw_scene_mutation scene_mutation;
+  struct iw_voice_activity voice_activity;
   uint64_t reserved[16];
 } iw_packet_data;
 
@@ -1621,6 +1653,29 @@ typedef struct iw_now_playing {
   char interaction_id[IW_NOW_PLAYING_ID_SIZE];
   char utterance_id[IW_NOW_PLAYING_ID_SIZE];
 } iw_now_playing;
+
+/**
+ * Voice detection's settings (`iw_session_set_voice_detection`).
+ */
+typedef struct iw_voice_detection {
+  /**
+   * `sizeof(iw_voice_detection)`, set by `iw_voice_detection_init`.
+   */
+  uint32_t struct_size;
+  /**
+   * Silence that ends the player's turn, in ms (default 800; 100 to 5000).
+   */
+  uint32_t end_silence_ms;
+  /**
+   * `IW_UNDERSTANDING_*` for each turn (default `IW_UNDERSTANDING_FULL`).
+   */
+  int32_t understanding;
+  /**
+   * 1: remove the echo of what the game played (pushed to the session's
+   * `iw_echo_reference`) before listening; 0 (default): do not.
+   */
+  uint32_t echo_cancellation;
+} iw_voice_detection;
 
 /**
  * A log callback: `level` is `IW_LOG_*`; `target` (the module) and `message`
@@ -2507,6 +2562,85 @@ iw_result iw_playback_pending(const struct iw_playback *playback, uint64_t *fram
  * `IW_E_SHUTDOWN`. Thread-safe.
  */
 iw_result iw_playback_free(struct iw_playback *playback);
+
+/**
+ * Fills `config` with the defaults (see the fields), `struct_size`
+ * included. Errors: `IW_E_NULL_POINTER`.
+ */
+iw_result iw_voice_detection_init(struct iw_voice_detection *config);
+
+/**
+ * Turns voice detection (hands-free) on with `config` (copied), or off
+ * with NULL. While on, the library listens to the session's
+ * `iw_audio_input` all the time (its pushes are taken with no audio
+ * session open); when the player speaks it starts a push-to-talk audio
+ * session in the one-to-one conversation, sends the speech with a short
+ * pre-roll (never the silences), and ends the audio session after
+ * `end_silence_ms` of silence. Each turn's start and end reach the game as
+ * `IW_PACKET_VOICE_ACTIVITY`. Meanwhile `iw_session_start_audio_session`
+ * fails with `IW_E_INVALID_ARGUMENT`. A turn cut by a lost stream, or by
+ * turning voice detection off, ends with `cut_short` 1; its unsent audio is
+ * reported as dropped microphone audio. Enqueues and returns. Errors:
+ * `IW_E_INVALID_ARGUMENT` (a game's audio session is open; a bad
+ * `struct_size`, `end_silence_ms` or `understanding`),
+ * `IW_E_INVALID_HANDLE`, `IW_E_CLOSED`, `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_session_set_voice_detection(struct iw_session *session,
+                                         const struct iw_voice_detection *config);
+
+/**
+ * Opens the session's echo reference for the format the game plays:
+ * `rate` 8000 to 48000, `channels` 1 or 2; push each buffer as it goes to
+ * the device (`iw_echo_reference_push_i16`/`_f32`). The session's task
+ * drains it on the same tick as the audio input, so the two stay in step.
+ * One per session: opening another replaces it (the old one's pushes then
+ * give `IW_E_CLOSED`). Allocates its buffer (one second) here. Release with
+ * `iw_echo_reference_free`. Errors: `IW_E_INVALID_ARGUMENT` (rate,
+ * channels), `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_CLOSED`,
+ * `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_echo_reference_open(struct iw_session *session,
+                                 uint32_t rate,
+                                 uint32_t channels,
+                                 struct iw_echo_reference **out);
+
+/**
+ * Pushes `frame_count` interleaved 16-bit frames the game played and writes
+ * how many were taken to `*accepted` (fewer: the buffer was full, the rest
+ * is dropped and counted, `iw_echo_reference_dropped`). Real-time safe, as
+ * `iw_audio_input_push_i16`: no lock the library's threads hold, no
+ * allocation, never blocks. Errors: `IW_E_CLOSED` (the session ended, or
+ * another reference replaced this one), `IW_E_BUSY` (another thread is
+ * pushing to it), `IW_E_INVALID_ARGUMENT` (not whole frames),
+ * `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`.
+ */
+iw_result iw_echo_reference_push_i16(struct iw_echo_reference *reference,
+                                     const int16_t *frames,
+                                     size_t frame_count,
+                                     size_t *accepted);
+
+/**
+ * Pushes `frame_count` interleaved float frames (full scale ±1.0); like
+ * `iw_echo_reference_push_i16`.
+ */
+iw_result iw_echo_reference_push_f32(struct iw_echo_reference *reference,
+                                     const float *frames,
+                                     size_t frame_count,
+                                     size_t *accepted);
+
+/**
+ * Writes the frames dropped so far (pushed when the buffer was full) to
+ * `*frames`. Errors: `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`,
+ * `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_echo_reference_dropped(const struct iw_echo_reference *reference, uint64_t *frames);
+
+/**
+ * Releases the reference (echo cancellation then hears no far end). NULL
+ * is a no-op. Not while a push on it runs. Errors: `IW_E_INVALID_HANDLE`
+ * (freed already), `IW_E_SHUTDOWN`. Thread-safe.
+ */
+iw_result iw_echo_reference_free(struct iw_echo_reference *reference);
 
 /**
  * Routes the library's log records up to `max_level` (`IW_LOG_*`; 0 turns

@@ -10,6 +10,8 @@
 // Needs the local engine (the default `engine` feature).
 #![cfg(feature = "engine")]
 
+mod speech_support;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -283,6 +285,31 @@ fn microphone_under_valgrind() {
     let exe = compile_c("mic_vg", &["tests/c/mic.c"]);
     let r = run_valgrind(&exe, "");
     assert!(r.stdout.contains("mic: OK"), "{}", r.stdout);
+}
+
+/// One utterance with silence around it, 16 kHz mono 16-bit, in a file
+/// whose path the C program reads from stdin.
+fn hands_free_speech(slow: bool) -> String {
+    let path = out_dir().join("hands_free_speech.raw");
+    let mut samples = vec![0i16; 16_000];
+    samples.extend(speech_support::speak("Hello there, how are you today?"));
+    samples.extend(vec![0i16; 24_000]);
+    std::fs::write(&path, speech_support::bytes_of(&samples)).unwrap();
+    format!("{}\n{}\n", path.display(), if slow { "slow" } else { "" })
+}
+
+#[test]
+fn hands_free() {
+    let exe = compile_c("hands_free", &["tests/c/hands_free.c"]);
+    let r = run_plain(&exe, &hands_free_speech(false));
+    assert!(r.stdout.contains("hands_free: OK"), "{}", r.stdout);
+}
+
+#[test]
+fn hands_free_under_valgrind() {
+    let exe = compile_c("hands_free_vg", &["tests/c/hands_free.c"]);
+    let r = run_valgrind(&exe, &hands_free_speech(true));
+    assert!(r.stdout.contains("hands_free: OK"), "{}", r.stdout);
 }
 
 #[test]

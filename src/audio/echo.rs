@@ -84,6 +84,12 @@ impl EchoCanceller {
     }
 }
 
+// SAFETY: the pipeline's graph holds `Rc`s (not `Send`), but all of them
+// point inside the pipeline, which owns them alone and never hands one out;
+// moving the canceller moves every owner at once, and it is only ever used
+// through `&mut self` on one thread at a time (the session's task).
+unsafe impl Send for EchoCanceller {}
+
 impl std::fmt::Debug for EchoCanceller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EchoCanceller").finish_non_exhaustive()

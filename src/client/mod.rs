@@ -74,7 +74,8 @@ pub use config::{
     Talker, Timeouts, TlsMode, TokenFuture, TokenProvider, TokenRequest, UserConfig,
 };
 pub use mic::{
-    AudioFormat, AudioInput, AudioSessionConfig, MicrophoneMode, PushError, UnderstandingMode,
+    AudioFormat, AudioInput, AudioSessionConfig, EchoReference, MicrophoneMode, PushError,
+    UnderstandingMode, VoiceDetection,
 };
 pub use playback::{Playback, PlaybackFormat, PlaybackMonitor};
 pub use session::{Conversation, Session, NEXT_TURN_TRIGGER};

@@ -4,7 +4,9 @@
 
 use super::calls::{Call, DislikeType, EntityItem, ItemsInEntities, SceneChange};
 use super::config::Talker;
-use super::mic::{self, AudioFormat, AudioInput, AudioSessionConfig, Pipeline};
+use super::mic::{
+    self, AudioFormat, AudioInput, AudioSessionConfig, EchoReference, Pipeline, VoiceDetection,
+};
 use super::outbound;
 use super::playback::{stream_capacity, Playback, PlaybackFeed, PlaybackFormat, PlaybackLink};
 use super::state::{Command, Members, Outgoing, Send, SessionShared};
@@ -650,6 +652,43 @@ impl Session {
             id,
             format,
             self.shared.mic.clone(),
+        ))
+    }
+
+    /// Turns voice detection on (hands-free, see [`VoiceDetection`]) or
+    /// off (`None`). While on, the audio input is listened to all the time
+    /// and the library starts and ends the audio sessions itself (in the
+    /// one-to-one conversation); the game sees each turn as
+    /// `PacketBody::VoiceActivity` packets, and its own
+    /// `start_audio_session` is refused. Turning it on while the game's
+    /// audio session is open is refused (`InvalidArgument`); turning it off
+    /// during a turn ends the turn (cut short).
+    pub fn set_voice_detection(&self, config: Option<VoiceDetection>) -> Result<(), Error> {
+        self.check_open()?;
+        self.shared.mic.set_hands_free(config.is_some())?;
+        self.command(Command::VoiceDetection(config))
+    }
+
+    /// Opens the session's echo reference for audio in `format`: push what
+    /// the game actually plays from its audio thread (see
+    /// [`EchoReference`]), so that voice detection with echo cancellation
+    /// does not hear it. One per session: opening another replaces it.
+    pub fn echo_reference(&self, format: AudioFormat) -> Result<EchoReference, Error> {
+        format.validate()?;
+        self.check_open()?;
+        let (producer, consumer) = rtrb::RingBuffer::new(mic::ring_capacity(format));
+        self.command(Command::EchoReference(Box::new(Pipeline::new(
+            consumer, format, 0,
+        ))))?;
+        let shared = mic::EchoShared {
+            dropped: Default::default(),
+            id: self.shared.mic.new_echo_reference(),
+            mic: self.shared.mic.clone(),
+        };
+        Ok(EchoReference::new(
+            producer,
+            format,
+            std::sync::Arc::new(shared),
         ))
     }
 

@@ -140,6 +140,11 @@ pub(crate) enum Command {
         interaction_id: String,
         utterance_ids: Vec<String>,
     },
+    /// Voice detection turned on (with its settings) or off.
+    VoiceDetection(Option<crate::client::mic::VoiceDetection>),
+    /// The game opened an echo reference: the task drains it with the
+    /// audio input (replacing the previous one).
+    EchoReference(Box<Pipeline>),
 }
 
 /// What the API reads without asking the task.

@@ -27,6 +27,8 @@ mod session;
 mod mic;
 // Speech out: `iw_playback`, the stream the audio callback reads.
 mod playback;
+// Hands-free: voice detection, `iw_echo_reference`.
+mod hands_free;
 // The packet structs and their `IW_*` numbers.
 mod packet;
 // `iw_set_log_callback`.
@@ -47,6 +49,7 @@ pub use client::*;
 #[cfg(feature = "engine")]
 pub use engine::*;
 pub use error::*;
+pub use hands_free::*;
 pub use library::*;
 pub use log::*;
 pub use mic::*;

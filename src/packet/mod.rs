@@ -175,6 +175,7 @@ impl Packet {
                 | PacketBody::SendFailed(_)
                 | PacketBody::CallResult(_)
                 | PacketBody::Overflow { .. }
+                | PacketBody::VoiceActivity(_)
         )
     }
 }
@@ -227,6 +228,10 @@ pub enum PacketBody {
     /// when the service has made it. A service that echoes mutations gives
     /// the same packet.
     SceneMutation(SceneMutation),
+    /// With voice detection on: the player started or stopped speaking
+    /// (show a "listening" icon); the library starts and ends the audio
+    /// session for each turn itself.
+    VoiceActivity(VoiceActivityEvent),
     /// A server packet of a kind this version does not model.
     Unknown,
 }
@@ -257,6 +262,7 @@ pub enum PacketKind {
     SendFailed = 17,
     CallResult = 18,
     SceneMutation = 19,
+    VoiceActivity = 20,
 }
 
 impl PacketBody {
@@ -281,6 +287,7 @@ impl PacketBody {
             PacketBody::SendFailed(_) => PacketKind::SendFailed,
             PacketBody::CallResult(_) => PacketKind::CallResult,
             PacketBody::SceneMutation(_) => PacketKind::SceneMutation,
+            PacketBody::VoiceActivity(_) => PacketKind::VoiceActivity,
             PacketBody::Unknown => PacketKind::Unknown,
         }
     }
@@ -580,6 +587,22 @@ pub enum SceneMutation {
 pub struct SendFailed {
     pub reason: SendFailure,
     pub message: Text,
+}
+
+/// A change of the player's speech found by voice detection; the packet's
+/// `conversation_id` is the conversation the turn's audio session is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct VoiceActivityEvent {
+    /// True when the player started speaking, false when they stopped.
+    pub speaking: bool,
+    /// The packet id of the turn's AUDIO_SESSION_START (empty when none
+    /// was made, e.g. the session was not connected).
+    pub audio_session_id: Text,
+    /// The turn ended because the stream was lost (or voice detection was
+    /// turned off), not because the player stopped: its audio not yet sent
+    /// is dropped and reported as dropped microphone audio.
+    pub cut_short: bool,
 }
 
 #[cfg(all(test, feature = "serde"))]

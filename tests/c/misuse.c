@@ -700,6 +700,13 @@ static struct iw_audio_input *mic_misuse(struct iw_client *client) {
     CHECK(iw_audio_input_dropped(input, &dropped));
     EXPECT(dropped == 0);
 
+    /* Voice detection is refused while the game's audio session is open. */
+    {
+        struct iw_voice_detection vd;
+        CHECK(iw_voice_detection_init(&vd));
+        EXPECT_ERR(iw_session_set_voice_detection(s, &vd), IW_E_INVALID_ARGUMENT, "an audio session is open");
+    }
+
     /* Another input replaces this one: its pushes then fail. */
     CHECK(iw_audio_input_open(s, 48000, 1, &second));
     {
@@ -712,6 +719,64 @@ static struct iw_audio_input *mic_misuse(struct iw_client *client) {
         EXPECT(r == IW_E_CLOSED);
     }
     CHECK(iw_session_end_audio_session(s, NULL));
+
+    /* Voice detection and echo references: bad settings, NULLs, stale and
+     * foreign handles, a replaced reference. */
+    {
+        struct iw_voice_detection vd;
+        struct iw_echo_reference *ref = NULL, *ref2 = NULL;
+        EXPECT_ERR(iw_voice_detection_init(NULL), IW_E_NULL_POINTER, "config is NULL");
+        CHECK(iw_voice_detection_init(&vd));
+        EXPECT_ERR(iw_session_set_voice_detection(NULL, &vd), IW_E_NULL_POINTER, "iw_session is NULL");
+        vd.struct_size = 4;
+        EXPECT_ERR(iw_session_set_voice_detection(s, &vd), IW_E_INVALID_ARGUMENT, "struct_size");
+        CHECK(iw_voice_detection_init(&vd));
+        vd.end_silence_ms = 0;
+        EXPECT_ERR(iw_session_set_voice_detection(s, &vd), IW_E_INVALID_ARGUMENT, "end_silence_ms is 0");
+        CHECK(iw_voice_detection_init(&vd));
+        vd.understanding = 7;
+        EXPECT_ERR(iw_session_set_voice_detection(s, &vd), IW_E_INVALID_ARGUMENT, "understanding is 7");
+        CHECK(iw_voice_detection_init(&vd));
+        vd.echo_cancellation = 2;
+        EXPECT_ERR(iw_session_set_voice_detection(s, &vd), IW_E_INVALID_ARGUMENT, "echo_cancellation is 2");
+        CHECK(iw_voice_detection_init(&vd));
+        CHECK(iw_session_set_voice_detection(s, &vd));
+        EXPECT_ERR(iw_session_start_audio_session(s, IW_MIC_OPEN_MIC, IW_UNDERSTANDING_FULL, NULL),
+                   IW_E_INVALID_ARGUMENT, "voice detection is on");
+        /* With voice detection on, the input takes audio outside audio sessions. */
+        CHECK(iw_audio_input_push_i16(second, frames, 4, &accepted));
+        EXPECT(accepted == 4);
+        CHECK(iw_session_set_voice_detection(s, NULL));
+        CHECK(iw_session_set_voice_detection(s, NULL)); /* off twice is fine */
+
+        EXPECT_ERR(iw_echo_reference_open(NULL, 16000, 1, &ref), IW_E_NULL_POINTER, "iw_session is NULL");
+        EXPECT_ERR(iw_echo_reference_open(s, 16000, 1, NULL), IW_E_NULL_POINTER, "out is NULL");
+        EXPECT_ERR(iw_echo_reference_open(s, 7999, 1, &ref), IW_E_INVALID_ARGUMENT, "7999 Hz");
+        EXPECT_ERR(iw_echo_reference_open(s, 16000, 3, &ref), IW_E_INVALID_ARGUMENT, "3 audio channels");
+        EXPECT(ref == NULL);
+        CHECK(iw_echo_reference_open(s, 48000, 2, &ref));
+        EXPECT_ERR(iw_echo_reference_push_i16(NULL, frames, 4, &accepted), IW_E_NULL_POINTER,
+                   "iw_echo_reference is NULL");
+        EXPECT_ERR(iw_echo_reference_push_i16(ref, NULL, 4, &accepted), IW_E_NULL_POINTER, "frames is NULL");
+        EXPECT_ERR(iw_echo_reference_push_f32(ref, floats, 4, NULL), IW_E_NULL_POINTER, "accepted is NULL");
+        EXPECT_ERR(iw_echo_reference_dropped(ref, NULL), IW_E_NULL_POINTER, "frames is NULL");
+        EXPECT_ERR(iw_echo_reference_push_i16((struct iw_echo_reference *)s, frames, 4, &accepted),
+                   IW_E_INVALID_HANDLE, "iw_echo_reference");
+        CHECK(iw_echo_reference_push_f32(ref, floats, 4, &accepted));
+        EXPECT(accepted == 4);
+        CHECK(iw_echo_reference_dropped(ref, &dropped));
+        EXPECT(dropped == 0);
+        /* Another replaces it. */
+        CHECK(iw_echo_reference_open(s, 16000, 1, &ref2));
+        EXPECT_ERR(iw_echo_reference_push_i16(ref, frames, 1, &accepted), IW_E_CLOSED, "closed");
+        CHECK(iw_echo_reference_push_i16(ref2, frames, 1, &accepted));
+        CHECK(iw_echo_reference_free(ref));
+        EXPECT_ERR(iw_echo_reference_free(ref), IW_E_INVALID_HANDLE, "invalid iw_echo_reference");
+        EXPECT_ERR(iw_echo_reference_push_i16(ref, frames, 1, &accepted), IW_E_INVALID_HANDLE,
+                   "invalid iw_echo_reference");
+        CHECK(iw_echo_reference_free(ref2));
+        CHECK(iw_echo_reference_free(NULL));
+    }
 
     /* Stale handle and double free. */
     CHECK(iw_audio_input_free(input));
@@ -727,6 +792,11 @@ static struct iw_audio_input *mic_misuse(struct iw_client *client) {
     EXPECT_ERR(iw_session_start_audio_session(s, IW_MIC_OPEN_MIC, IW_UNDERSTANDING_FULL, NULL),
                IW_E_CLOSED, "closed");
     EXPECT_ERR(iw_audio_input_open(s, 16000, 1, &kept), IW_E_CLOSED, "closed");
+    EXPECT_ERR(iw_session_set_voice_detection(s, NULL), IW_E_CLOSED, "closed");
+    {
+        struct iw_echo_reference *ref = NULL;
+        EXPECT_ERR(iw_echo_reference_open(s, 16000, 1, &ref), IW_E_CLOSED, "closed");
+    }
     CHECK(iw_audio_input_free(second));
     CHECK(iw_session_free(s));
 

@@ -4,7 +4,14 @@
 use std::process::{Command, Stdio};
 
 /// `text` spoken by espeak-ng, as 16 kHz mono 16-bit samples.
+#[allow(dead_code)] // not every test binary takes 16 kHz
 pub fn speak(text: &str) -> Vec<i16> {
+    speak_as(text, 16_000, 1)
+}
+
+/// `text` spoken by espeak-ng, as interleaved 16-bit samples at `rate`
+/// with `channels` channels (a game's microphone format).
+pub fn speak_as(text: &str, rate: u32, channels: u16) -> Vec<i16> {
     let mut espeak = Command::new("espeak-ng")
         .args(["--stdout", text])
         .stdout(Stdio::piped())
@@ -12,7 +19,17 @@ pub fn speak(text: &str) -> Vec<i16> {
         .expect("espeak-ng is installed (.ci/run installs it: apt-get install espeak-ng sox)");
     let out = Command::new("sox")
         .args([
-            "-t", "wav", "-", "-r", "16000", "-c", "1", "-b", "16", "-e", "signed",
+            "-t",
+            "wav",
+            "-",
+            "-r",
+            &rate.to_string(),
+            "-c",
+            &channels.to_string(),
+            "-b",
+            "16",
+            "-e",
+            "signed",
         ])
         .args(["-t", "raw", "-"])
         .stdin(espeak.stdout.take().unwrap())

@@ -40,7 +40,11 @@ struct AudioSession {
 }
 
 pub(super) struct Mic {
-    pipeline: Option<Pipeline>,
+    pub(super) pipeline: Option<Pipeline>,
+    /// Voice detection, while on.
+    pub(super) hands_free: Option<super::hands_free::HandsFree>,
+    /// The game's echo reference, drained with the input.
+    pub(super) echo_far: Option<Pipeline>,
     session: Option<AudioSession>,
     last_tick: Instant,
     /// Dropped frames already reported (of `MicShared::dropped`).
@@ -65,6 +69,8 @@ impl Mic {
     pub(super) fn new() -> Self {
         Mic {
             pipeline: None,
+            hands_free: None,
+            echo_far: None,
             ending: None,
             session: None,
             last_tick: Instant::now(),
@@ -75,6 +81,9 @@ impl Mic {
 
     /// A send went out: an audio session's start makes it live.
     pub(super) fn on_sent(&mut self, send: &Send) {
+        if let Some(h) = &mut self.hands_free {
+            h.on_sent(send);
+        }
         if let Some(s) = &mut self.session {
             if s.start == send.ids.packet_id {
                 s.wire = Wire::Live;
@@ -85,6 +94,9 @@ impl Mic {
     /// A send failed: an audio session whose start cannot go out is over.
     /// Returns its end, if the task held one (it fails too).
     pub(super) fn on_failed(&mut self, send: &Send) -> Option<Send> {
+        if let Some(h) = &mut self.hands_free {
+            h.on_failed(send);
+        }
         if self
             .session
             .as_ref()
@@ -189,7 +201,7 @@ impl Driver {
     /// When the audio input must be looked at next.
     pub(super) fn mic_wake(&self) -> Option<Instant> {
         let unreported = self.shared.mic.dropped() > self.mic.reported;
-        let session = self.mic.session.is_some();
+        let session = self.mic.session.is_some() || self.mic.hands_free.is_some();
         ((self.mic.pipeline.is_some() && (session || unreported)) || self.mic.ending.is_some())
             .then(|| self.mic.last_tick + TICK)
     }
@@ -198,6 +210,11 @@ impl Driver {
     /// live, audio waits while its start does, and is dropped otherwise.
     pub(super) fn mic_tick(&mut self, now: Instant) {
         self.mic.last_tick = now;
+        if self.mic.hands_free.is_some() {
+            self.hands_free_tick();
+            self.report_dropped(now, false);
+            return;
+        }
         let linked = self.linked();
         let wire = self.mic.session.as_ref().map(|s| s.wire);
         match wire {
@@ -226,6 +243,10 @@ impl Driver {
             Some(Wire::Waiting) if linked => {}
             None => {}
             Some(_) => self.discard_audio(None),
+        }
+        // Without voice detection nothing listens to the far end yet.
+        if let Some(p) = self.mic.echo_far.as_mut() {
+            p.discard(None);
         }
         self.report_dropped(now, false);
     }
@@ -274,7 +295,7 @@ impl Driver {
 
     /// Tells the game how much audio was dropped since the last report (at
     /// most once a `REPORT_EVERY`, unless `now_anyway`).
-    fn report_dropped(&mut self, now: Instant, now_anyway: bool) {
+    pub(super) fn report_dropped(&mut self, now: Instant, now_anyway: bool) {
         let total = self.shared.mic.dropped();
         if total <= self.mic.reported {
             return;

@@ -9,6 +9,7 @@
 //! not go out, or went out on a stream that broke before its reply ended,
 //! is reported to the game with its ids.
 
+mod hands_free;
 mod inbound;
 mod mic;
 mod playback;
@@ -669,6 +670,14 @@ impl Driver {
                 self.barge_in();
                 Command::Send(send)
             }
+            Command::VoiceDetection(config) => {
+                self.set_voice_detection(config);
+                return;
+            }
+            Command::EchoReference(pipeline) => {
+                self.mic.echo_far = Some(*pipeline);
+                return;
+            }
             Command::Send(send) if !send.payload.awaits_reply() => {
                 match self.on_audio_send(*send) {
                     mic::AudioSend::Forward(send) => Command::Send(Box::new(send)),
@@ -708,7 +717,9 @@ impl Driver {
                 | Command::EndConversation { .. }
                 | Command::AudioInput(_)
                 | Command::OpenPlayback(_)
-                | Command::CancelResponses { .. } => unreachable!("handled above"),
+                | Command::CancelResponses { .. }
+                | Command::VoiceDetection(_)
+                | Command::EchoReference(_) => unreachable!("handled above"),
             }
         };
         self.apply(actions);
@@ -912,6 +923,7 @@ impl Driver {
         self.conversations.on_stream_lost();
         self.scene.on_stream_lost();
         self.mic.on_stream_lost();
+        self.cut_turn(true);
     }
 
     /// The session ends: what never went out is reported, then Closed.

@@ -114,6 +114,8 @@ impl AudioInput {
         match self.shared.state() {
             AUDIO_SESSION_OPEN => {}
             SESSION_CLOSED => return Err(PushError::Closed),
+            // Voice detection listens all the time.
+            _ if self.shared.is_hands_free() => {}
             _ => return Err(PushError::NoAudioSession),
         }
         if self.producer.is_abandoned() || !self.shared.is_current(self.id) {
@@ -140,7 +142,7 @@ impl AudioInput {
 
 /// Empties an offline input's ring (see `AudioInput::offline`).
 #[doc(hidden)]
-pub struct OfflineDrain(rtrb::Consumer<f32>);
+pub struct OfflineDrain(pub(super) rtrb::Consumer<f32>);
 
 impl OfflineDrain {
     /// Throws away what the ring holds; returns how many frames.
@@ -160,7 +162,7 @@ impl std::fmt::Debug for AudioInput {
 }
 
 /// The mean of a frame's channels.
-fn downmix<S: Copy>(frame: &[S], to_f32: impl Fn(S) -> f32) -> f32 {
+pub(super) fn downmix<S: Copy>(frame: &[S], to_f32: impl Fn(S) -> f32) -> f32 {
     match frame {
         [mono] => to_f32(*mono),
         [left, right] => (to_f32(*left) + to_f32(*right)) * 0.5,

@@ -16,13 +16,16 @@
 //! through the conversation like any send; the driver (`driver/mic.rs`)
 //! writes the chunks once its start went out.
 
+mod echo_reference;
 mod input;
 mod pipeline;
 
+pub use echo_reference::EchoReference;
+pub(crate) use echo_reference::EchoShared;
 pub use input::{AudioInput, OfflineDrain, PushError};
 pub(crate) use pipeline::{ring_capacity, Pipeline};
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 /// The rate the service takes (16 kHz), as the SDK's microphone example
 /// records it.
@@ -79,6 +82,31 @@ const _: () = {
     );
 };
 
+/// Hands-free: the library listens to the audio input all the time, and
+/// each time the player speaks it starts a push-to-talk audio session in the
+/// one-to-one conversation, sends the speech (with a short pre-roll, never
+/// the silences) and ends the audio session after `end_silence` of silence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VoiceDetection {
+    /// Silence that ends the player's turn (default 800 ms).
+    pub end_silence: std::time::Duration,
+    /// What the service does with each turn (default: full understanding).
+    pub understanding: UnderstandingMode,
+    /// Remove the echo of what the game played (its `EchoReference`) before
+    /// listening (default off).
+    pub echo_cancellation: bool,
+}
+
+impl Default for VoiceDetection {
+    fn default() -> Self {
+        VoiceDetection {
+            end_silence: std::time::Duration::from_millis(800),
+            understanding: UnderstandingMode::Full,
+            echo_cancellation: false,
+        }
+    }
+}
+
 /// What the game's microphone gives: frames per second and samples per
 /// frame (interleaved).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,11 +162,23 @@ pub(crate) struct MicShared {
     /// Input frames dropped, in total: the ring was full, or the session
     /// could not send them (the task reports the growth).
     dropped: AtomicU64,
+    /// Voice detection is on: the input is always taken, and the library
+    /// starts and ends the audio sessions itself.
+    hands_free: AtomicBool,
+    /// The session's current echo reference (1, 2, ...): the others are refused.
+    echo_reference: AtomicU64,
 }
 
 impl MicShared {
     /// Marks an audio session open (refused when one is open already).
     pub(crate) fn open(&self) -> Result<(), super::Error> {
+        if self.is_hands_free() {
+            return Err(super::Error::InvalidArgument(
+                "voice detection is on: it starts and ends the audio sessions itself (turn it \
+                 off first)"
+                    .into(),
+            ));
+        }
         match self.state.compare_exchange(
             NO_AUDIO_SESSION,
             AUDIO_SESSION_OPEN,
@@ -214,6 +254,34 @@ impl MicShared {
     /// The session closed: pushes fail from now on.
     pub(crate) fn close(&self) {
         self.state.store(SESSION_CLOSED, Ordering::Release);
+    }
+
+    /// Turns voice detection on or off; refused (false) while an audio
+    /// session the game started is open.
+    pub(crate) fn set_hands_free(&self, on: bool) -> Result<(), super::Error> {
+        match self.state() {
+            SESSION_CLOSED => Err(super::Error::Closed),
+            AUDIO_SESSION_OPEN if on => Err(super::Error::InvalidArgument(
+                "an audio session is open: end it before turning voice detection on".into(),
+            )),
+            _ => {
+                self.hands_free.store(on, Ordering::Release);
+                Ok(())
+            }
+        }
+    }
+
+    /// A new echo reference replaces the current one: its id.
+    pub(crate) fn new_echo_reference(&self) -> u64 {
+        self.echo_reference.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    fn is_current_echo_reference(&self, id: u64) -> bool {
+        self.echo_reference.load(Ordering::Acquire) == id
+    }
+
+    pub(crate) fn is_hands_free(&self) -> bool {
+        self.hands_free.load(Ordering::Acquire)
     }
 
     fn state(&self) -> u8 {

@@ -64,6 +64,14 @@ impl Pipeline {
     /// Takes what the ring holds (up to the mark `until`); hands each full
     /// chunk to `emit`.
     pub(crate) fn pump(&mut self, until: Option<u64>, emit: &mut impl FnMut(Vec<u8>)) {
+        let mut chunk = std::mem::take(&mut self.chunk);
+        self.pump_samples(until, &mut |sample| frame(&mut chunk, sample, emit));
+        self.chunk = chunk;
+    }
+
+    /// Takes what the ring holds (up to the mark `until`), each 16 kHz
+    /// sample to `out` (for voice detection and echo cancellation).
+    pub(crate) fn pump_samples(&mut self, until: Option<u64>, out: &mut impl FnMut(f32)) {
         loop {
             let available = self.available(until);
             if available == 0 {
@@ -73,10 +81,8 @@ impl Pipeline {
             let Pipeline {
                 consumer,
                 resampling,
-                chunk,
                 ..
             } = self;
-            let mut out = |sample: f32| frame(chunk, sample, emit);
             let read = consumer.read_chunk(available).expect("available");
             let (a, b) = read.as_slices();
             match resampling.as_mut() {

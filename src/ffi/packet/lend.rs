@@ -348,6 +348,13 @@ impl Scratch {
                     message: str_of(&f.message),
                 }
             }
+            PacketBody::VoiceActivity(v) => {
+                data.voice_activity = iw_voice_activity {
+                    speaking: v.speaking as u32,
+                    cut_short: v.cut_short as u32,
+                    audio_session_id: str_of(&v.audio_session_id),
+                }
+            }
             PacketBody::Unknown => {}
         }
         data

@@ -204,6 +204,10 @@ pub const IW_PACKET_CALL_RESULT: u32 = 18;
 /// packet that carried it. The new `IW_PACKET_SCENE_STATUS` follows once the
 /// service made it.
 pub const IW_PACKET_SCENE_MUTATION: u32 = 19;
+/// `iw_packet.kind`: with voice detection on, the player started or stopped
+/// speaking (`data.voice_activity`); the packet's `ids.conversation_id` is
+/// the conversation of the turn's audio session.
+pub const IW_PACKET_VOICE_ACTIVITY: u32 = 20;
 
 const _: () = {
     assert!(IW_PACKET_UNKNOWN == PacketKind::Unknown as u32);
@@ -226,6 +230,7 @@ const _: () = {
     assert!(IW_PACKET_SEND_FAILED == PacketKind::SendFailed as u32);
     assert!(IW_PACKET_CALL_RESULT == PacketKind::CallResult as u32);
     assert!(IW_PACKET_SCENE_MUTATION == PacketKind::SceneMutation as u32);
+    assert!(IW_PACKET_VOICE_ACTIVITY == PacketKind::VoiceActivity as u32);
 };
 
 /// `iw_text.source`: not given.
@@ -563,6 +568,19 @@ pub struct iw_overflow {
     pub dropped: u64,
 }
 
+/// `data` of `IW_PACKET_VOICE_ACTIVITY`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct iw_voice_activity {
+    /// 1: the player started speaking; 0: they stopped.
+    pub speaking: u32,
+    /// 1: the turn was cut (the stream was lost, or voice detection turned
+    /// off), not ended by silence; its unsent audio is reported dropped.
+    pub cut_short: u32,
+    /// The packet id of the turn's AUDIO_SESSION_START (empty when none was made).
+    pub audio_session_id: iw_str,
+}
+
 /// `data` of `IW_PACKET_SEND_FAILED`.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -632,6 +650,7 @@ pub union iw_packet_data {
     pub send_failed: iw_send_failed,
     pub call_result: iw_call_result,
     pub scene_mutation: iw_scene_mutation,
+    pub voice_activity: iw_voice_activity,
     pub reserved: [u64; 16],
 }
 

@@ -1,0 +1,297 @@
+//! Voice detection (hands-free) against the local engine on loopback:
+//! espeak-ng speech at 44.1 kHz stereo pushed in 10 ms pieces in real time
+//! from a thread; the library starts and ends one audio session per
+//! utterance, sends no silence, and the engine answers each; with echo
+//! cancellation on, the echo of what the game played starts nothing.
+// Needs the local engine (the default `engine` feature).
+#![cfg(feature = "engine")]
+
+mod client_util;
+mod speech_support;
+
+use client_util::*;
+use inworld::client::{
+    AudioFormat, AudioSessionConfig, Error, Session, UnderstandingMode, VoiceDetection,
+};
+use inworld::engine::RunningEngine;
+use inworld::packet::{ControlAction, PacketBody, TextSource};
+use inworld::protocol::ai::inworld::packets::{
+    control_event, data_chunk, inworld_packet::Packet as Wire,
+};
+use speech_support::speak_as;
+use std::time::Duration;
+
+const RATE: u32 = 44_100;
+const FORMAT: AudioFormat = AudioFormat {
+    rate: RATE,
+    channels: 2,
+};
+
+fn silence(ms: u32) -> Vec<i16> {
+    vec![0; (RATE * ms / 1000) as usize * 2]
+}
+
+/// Pushes `mic` (and `far`, the same length or shorter, to the echo
+/// reference) 10 ms at a time in real time from a thread; returns the
+/// frames the input dropped.
+fn push_in_real_time(session: &Session, mic: Vec<i16>, far: Option<Vec<i16>>) -> u64 {
+    let mut input = session.audio_input(FORMAT).expect("an audio input");
+    let mut reference = far
+        .as_ref()
+        .map(|_| session.echo_reference(FORMAT).expect("an echo reference"));
+    std::thread::spawn(move || {
+        let piece = (RATE / 100) as usize * 2;
+        for (i, block) in mic.chunks(piece).enumerate() {
+            if let (Some(r), Some(far)) = (reference.as_mut(), far.as_ref()) {
+                let from = (i * piece).min(far.len());
+                let to = (from + block.len()).min(far.len());
+                assert_eq!(r.push_i16(&far[from..to]), Ok((to - from) / 2));
+            }
+            assert_eq!(
+                input.push_i16(block),
+                Ok(block.len() / 2),
+                "the ring overflowed"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        input.dropped_frames()
+    })
+    .join()
+    .unwrap()
+}
+
+/// The engine's audio sessions in the conversation: each one's audio bytes.
+fn audio_sessions(engine: &RunningEngine) -> Vec<usize> {
+    let start = control_event::Action::AudioSessionStart as i32;
+    let end = control_event::Action::AudioSessionEnd as i32;
+    let mut sessions = Vec::new();
+    let mut open: Option<usize> = None;
+    for (_, p) in engine.received_packets() {
+        match p.packet {
+            Some(Wire::Control(c)) if c.action == start => {
+                assert!(open.is_none(), "a start inside an audio session");
+                open = Some(0);
+            }
+            Some(Wire::Control(c)) if c.action == end => {
+                sessions.push(open.take().expect("an end without a start"))
+            }
+            Some(Wire::DataChunk(c)) if c.r#type == data_chunk::DataType::Audio as i32 => {
+                let Some(data_chunk::Data::Chunk(bytes)) = c.data else {
+                    panic!("audio without bytes")
+                };
+                *open.as_mut().expect("audio outside an audio session") += bytes.len();
+            }
+            _ => {}
+        }
+    }
+    assert!(open.is_none(), "an audio session left open");
+    sessions
+}
+
+fn voiced_ms(samples: &[i16]) -> usize {
+    let first = samples.iter().position(|s| s.unsigned_abs() > 300).unwrap();
+    let last = samples
+        .iter()
+        .rposition(|s| s.unsigned_abs() > 300)
+        .unwrap();
+    (last - first) / 2 * 1000 / RATE as usize
+}
+
+#[test]
+fn two_utterances_make_two_audio_sessions_without_silence_and_both_are_answered() {
+    let engine = engine_with(|c| c.record = true);
+    let (session, _) = open_ready(config_for(&engine));
+    session
+        .set_voice_detection(Some(VoiceDetection::default()))
+        .unwrap();
+    // The game's own audio sessions are refused meanwhile.
+    assert!(matches!(
+        session.start_audio_session(AudioSessionConfig::default()),
+        Err(Error::InvalidArgument(_))
+    ));
+    let first = speak_as("Hello there, how are you today?", RATE, 2);
+    let second = speak_as("Tell me about the castle.", RATE, 2);
+    let mic = [
+        silence(1000),
+        first.clone(),
+        silence(1500),
+        second.clone(),
+        silence(1500),
+    ]
+    .concat();
+    let pushed_ms = mic.len() / 2 * 1000 / RATE as usize;
+    assert_eq!(push_in_real_time(&session, mic, None), 0);
+
+    // Everything until both turns ended and both were heard and answered
+    // (the engine may answer the first before the second is spoken).
+    let mut voice = Vec::new();
+    let mut heard = Vec::new();
+    let mut answered = 0;
+    wait_for(&session, "two turns heard and answered", |p| {
+        match &p.body {
+            PacketBody::Error(e) => panic!("error: {e:?}"),
+            PacketBody::VoiceActivity(v) => voice.push(v.clone()),
+            PacketBody::Text(t) if t.source == TextSource::SpeechToText && t.is_final => {
+                heard.push(p.ids.interaction_id.clone())
+            }
+            PacketBody::Control(c)
+                if c.action == ControlAction::InteractionEnd
+                    && heard.contains(&p.ids.interaction_id) =>
+            {
+                answered += 1
+            }
+            _ => {}
+        }
+        voice.len() == 4 && answered == 2
+    });
+    let speaking: Vec<bool> = voice.iter().map(|v| v.speaking).collect();
+    assert_eq!(speaking, [true, false, true, false]);
+    assert!(voice.iter().all(|v| !v.cut_short));
+    assert_eq!(voice[0].audio_session_id, voice[1].audio_session_id);
+    assert_eq!(voice[2].audio_session_id, voice[3].audio_session_id);
+    assert_ne!(voice[0].audio_session_id, voice[2].audio_session_id);
+    let sessions = audio_sessions(&engine);
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    for (bytes, said) in sessions.iter().zip([&first, &second]) {
+        let sent_ms = bytes / 2 * 1000 / 16_000;
+        let spoken_ms = voiced_ms(said);
+        println!("sent {sent_ms} ms for an utterance of {spoken_ms} ms");
+        // The speech, with a pre-roll and a short tail: never the silences.
+        assert!(sent_ms >= spoken_ms, "{sent_ms} < {spoken_ms}");
+        assert!(sent_ms <= spoken_ms + 700, "{sent_ms} for {spoken_ms}");
+    }
+    let sent_ms: usize = sessions.iter().map(|b| b / 32).sum();
+    println!("sent {sent_ms} ms of the {pushed_ms} ms pushed");
+    session.set_voice_detection(None).unwrap();
+    session.close();
+}
+
+#[test]
+fn with_echo_cancellation_the_echo_of_a_reply_starts_nothing() {
+    let engine = engine_with(|c| c.record = true);
+    let (session, _) = open_ready(config_for(&engine));
+    session
+        .set_voice_detection(Some(VoiceDetection {
+            echo_cancellation: true,
+            understanding: UnderstandingMode::SpeechRecognitionOnly,
+            ..VoiceDetection::default()
+        }))
+        .unwrap();
+    // What the game played: a character's lines.
+    let far = [
+        silence(500),
+        speak_as(
+            "Welcome, traveller. The castle lies beyond the northern hills.",
+            RATE,
+            2,
+        ),
+        silence(400),
+        speak_as(
+            "Many have tried to reach it, and few came back to tell the tale.",
+            RATE,
+            2,
+        ),
+        silence(1500),
+    ]
+    .concat();
+    // In the microphone 60 ms later and 6 dB down (frames of two samples).
+    let delay = (RATE as usize * 60 / 1000) * 2;
+    let mic: Vec<i16> = (0..far.len())
+        .map(|i| if i >= delay { far[i - delay] / 2 } else { 0 })
+        .collect();
+    assert_eq!(push_in_real_time(&session, mic, Some(far)), 0);
+    // A text round trip after it: the task has long processed the audio.
+    let ids = session.send_text("Are you there?").unwrap();
+    let (before, _) = wait_for(&session, "the reply", |p| is_interaction_end(p, &ids));
+    assert!(
+        !before
+            .iter()
+            .any(|p| matches!(p.body, PacketBody::VoiceActivity(_))),
+        "echo taken for speech"
+    );
+    assert!(
+        audio_sessions(&engine).is_empty(),
+        "the engine heard audio sessions"
+    );
+    session.close();
+}
+
+/// Pushes `samples` 10 ms at a time in real time from this thread.
+fn push_now(input: &mut inworld::client::AudioInput, samples: &[i16]) {
+    for block in samples.chunks((RATE / 100) as usize * 2) {
+        assert_eq!(input.push_i16(block), Ok(block.len() / 2));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_turn_cut_by_a_lost_stream_ends_cut_short_and_the_next_turn_is_answered() {
+    let engine = engine_with(|c| c.record = true);
+    let (session, _) = open_ready(config_for(&engine));
+    session
+        .set_voice_detection(Some(VoiceDetection::default()))
+        .unwrap();
+    let mut input = session.audio_input(FORMAT).unwrap();
+    let speech = speak_as(
+        "Hello there, how are you today? I have a question.",
+        RATE,
+        2,
+    );
+    // Speaking, and still speaking when the stream breaks.
+    push_now(
+        &mut input,
+        &[silence(1000), speech[..speech.len() / 2].to_vec()].concat(),
+    );
+    let (_, started) = wait_for(
+        &session,
+        "speech started",
+        |p| matches!(&p.body, PacketBody::VoiceActivity(v) if v.speaking),
+    );
+    let PacketBody::VoiceActivity(started) = started.body else {
+        unreachable!()
+    };
+    assert_eq!(started.audio_session_id.len(), 36);
+    session.send_text("please fail").unwrap();
+    let (seen, ended) = wait_for(
+        &session,
+        "the turn cut short",
+        |p| matches!(&p.body, PacketBody::VoiceActivity(v) if !v.speaking),
+    );
+    let (after, _) = wait_for(&session, "the stream back", |p| {
+        is_connection(p, inworld::packet::ConnectionState::Ready)
+    });
+    // Its audio not sent is reported as dropped microphone audio.
+    assert!(
+        seen.iter().chain(after.iter()).any(|p| matches!(
+            &p.body,
+            PacketBody::SendFailed(f) if f.message.contains("microphone audio")
+        )),
+        "{seen:#?} {after:#?}"
+    );
+    let PacketBody::VoiceActivity(ended) = ended.body else {
+        unreachable!()
+    };
+    assert!(ended.cut_short);
+    assert_eq!(ended.audio_session_id, started.audio_session_id);
+
+    // The next turn: a new audio session on the new stream, answered.
+    push_now(
+        &mut input,
+        &[silence(1000), speech.clone(), silence(1500)].concat(),
+    );
+    let mut voice = Vec::new();
+    let mut heard = false;
+    wait_for(&session, "the next turn heard", |p| {
+        match &p.body {
+            PacketBody::VoiceActivity(v) => voice.push(v.clone()),
+            PacketBody::Text(t) if t.source == TextSource::SpeechToText && t.is_final => {
+                heard = true
+            }
+            _ => {}
+        }
+        heard && voice.len() == 2
+    });
+    assert!(voice[0].speaking && !voice[1].speaking && !voice[1].cut_short);
+    assert_ne!(voice[0].audio_session_id, started.audio_session_id);
+    session.close();
+}
