@@ -652,3 +652,116 @@ fn group_conversation_and_the_whole_session_under_valgrind() {
     let r = run_valgrind(&exe, "");
     assert!(r.stdout.contains("group: OK"), "{}", r.stdout);
 }
+
+/// `text` said by espeak-ng, converted by sox with `format` (rate, channels,
+/// encoding), as the WAV file `dir/name.wav`.
+fn spoken_wav(dir: &Path, name: &str, text: &str, format: &[&str]) -> PathBuf {
+    let raw = dir.join(format!("{name}-espeak.wav"));
+    let wav = dir.join(format!("{name}.wav"));
+    let status = Command::new("espeak-ng")
+        .arg("-w")
+        .arg(&raw)
+        .arg(text)
+        .status()
+        .expect("espeak-ng is installed (.ci/run installs it: apt-get install espeak-ng sox)");
+    assert!(status.success(), "espeak-ng failed");
+    let status = Command::new("sox")
+        .arg(&raw)
+        .args(format)
+        .arg(&wav)
+        .status()
+        .expect("sox is installed (.ci/run installs it)");
+    assert!(status.success(), "sox failed");
+    wav
+}
+
+/// A WAV file's (format tag, channels, rate, bits, data bytes).
+fn wav_header(path: &Path) -> (u16, u16, u32, u16, u32) {
+    let b = std::fs::read(path).unwrap();
+    assert!(b.len() >= 44 && &b[..4] == b"RIFF" && &b[8..16] == b"WAVEfmt ");
+    let u16_at = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
+    let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    assert_eq!(&b[36..40], b"data");
+    assert_eq!(
+        u32_at(40) as usize,
+        b.len() - 44,
+        "the data size is filled in"
+    );
+    (u16_at(20), u16_at(22), u32_at(24), u16_at(34), u32_at(40))
+}
+
+/// The voice chat: two WAV files in two formats as the player's microphone,
+/// heard through voice detection as two utterances, each answered; the
+/// replies pulled from the playback stream into WAV files of the format
+/// asked, with a viseme timeline each.
+#[test]
+fn voice_sample_hears_wav_files_and_writes_the_replies() {
+    let exe = compile_c("voice", &["samples/c/voice.c"]);
+    let dir = out_dir().join("voice-run");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let first = spoken_wav(
+        &dir,
+        "first",
+        "Good evening, what do you recommend?",
+        &["-r", "44100", "-c", "2", "-b", "16", "-e", "signed-integer"],
+    );
+    let second = spoken_wav(
+        &dir,
+        "second",
+        "And a room for the night, please.",
+        &["-r", "22050", "-c", "1", "-b", "32", "-e", "floating-point"],
+    );
+    for (rate, channels, format, tag, bits) in [
+        (48_000u32, 2u16, "f32", 3u16, 32u16),
+        (22_050, 1, "s16", 1, 16),
+    ] {
+        let prefix = dir.join(format!("reply-{format}"));
+        let mut cmd = Command::new(&exe);
+        cmd.args(["--fast", "--rate", &rate.to_string()])
+            .args(["--channels", &channels.to_string(), "--format", format])
+            .arg("--out")
+            .arg(&prefix)
+            .arg(&first)
+            .arg(&second);
+        let r = run(cmd, "", PLAIN_LIMIT);
+        let out = &r.stdout;
+        assert_eq!(r.code, Some(0), "{out}\n{}", r.stderr);
+        assert_eq!(
+            out.matches("You said: Good evening, what do you recommend?")
+                .count(),
+            2,
+            "{out}"
+        );
+        assert!(
+            out.contains("(listening...)") && out.contains("(heard)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("(heard 2 utterances, wrote 2 replies)"),
+            "{out}"
+        );
+        let timelines: Vec<&str> = out
+            .lines()
+            .filter(|l| l.contains("[visemes as played:"))
+            .collect();
+        assert_eq!(timelines.len(), 2, "{out}");
+        for t in timelines {
+            assert!(t.split_whitespace().count() > 20, "{t}");
+        }
+        for n in 1..=2 {
+            let path = PathBuf::from(format!("{}-{n}.wav", prefix.display()));
+            let (got_tag, got_channels, got_rate, got_bits, data) = wav_header(&path);
+            assert_eq!(
+                (got_tag, got_channels, got_rate, got_bits),
+                (tag, channels, rate, bits)
+            );
+            let frame_bytes = u32::from(channels) * u32::from(bits / 8);
+            assert!(
+                data / frame_bytes > rate / 2,
+                "{}: {data} bytes",
+                path.display()
+            );
+        }
+    }
+}
