@@ -152,8 +152,10 @@
  * feedback, saved state, dialog, items, the token provider), scene
  * mutation packets, decoded speech in `iw_audio` (`data`/`len` now only for
  * a chunk that could not be decoded), the microphone.
+ * 2.2: voice: playback streams (`iw_playback`), voice detection and the
+ * echo reference, `IW_PACKET_VOICE_ACTIVITY`, `iw_viseme_name`.
  */
-#define IW_ABI_VERSION 131073
+#define IW_ABI_VERSION 131074
 
 /**
  * Major part of `IW_ABI_VERSION`.

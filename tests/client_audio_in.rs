@@ -425,3 +425,53 @@ fn a_new_audio_session_right_after_an_end_gets_its_own_audio() {
     assert_eq!(one_audio_session(&received[second..]).len(), 8_000);
     session.close();
 }
+
+/// An audio session the game leaves without audio expires at the service:
+/// the game gets the error, the session reconnects, and the audio session
+/// is over (not started again): pushes are refused until the game starts
+/// another, which works.
+#[test]
+fn an_audio_session_the_service_expired_is_over() {
+    use inworld::protocol::status::ErrorType;
+    let engine = engine_with(|c| {
+        c.record = true;
+        c.audio_session_idle_timeout = std::time::Duration::from_millis(300);
+    });
+    let (session, _) = open_ready(config_for(&engine));
+    let mut input = open_input(&session, 44_100, 2);
+    let ids = session.start_audio_session(PUSH_TO_TALK).unwrap();
+    let (_, error) = wait_for(&session, "the expiry", |p| {
+        matches!(&p.body, PacketBody::Error(_))
+    });
+    let PacketBody::Error(e) = &error.body else {
+        unreachable!()
+    };
+    assert_eq!(
+        e.details.as_ref().map(|d| d.error_type),
+        Some(ErrorType::AudioSessionExpired as i32),
+        "{e:?}"
+    );
+    wait_for(&session, "the reconnect", |p| {
+        is_connection(p, inworld::client::ConnectionState::Ready)
+    });
+    assert_eq!(
+        input.push_f32(&[0.0; 882]),
+        Err(PushError::NoAudioSession),
+        "the expired audio session is over"
+    );
+    assert!(matches!(
+        session.end_audio_session(),
+        Err(Error::InvalidArgument(_))
+    ));
+    // One start only: it was not started again on the new stream.
+    let starts = audio_received(&engine, &ids.conversation_id)
+        .iter()
+        .filter(|(action, _)| *action == control_event::Action::AudioSessionStart as i32)
+        .count();
+    assert_eq!(starts, 1);
+    // A new one works.
+    session.start_audio_session(PUSH_TO_TALK).unwrap();
+    speak(&mut input, 0.5);
+    session.end_audio_session().unwrap();
+    heard_and_answered(&session);
+}

@@ -295,3 +295,71 @@ fn a_turn_cut_by_a_lost_stream_ends_cut_short_and_the_next_turn_is_answered() {
     assert_ne!(voice[0].audio_session_id, started.audio_session_id);
     session.close();
 }
+
+/// Barge-in by voice: with interruptions on, the player starting to speak
+/// while a character's reply plays silences the playback stream at its next
+/// read and cancels the rest of the reply; the new turn is answered.
+#[test]
+fn the_player_speaking_over_a_character_silences_it() {
+    use inworld::client::PlaybackFormat;
+    let engine = engine_with(|c| c.record = true);
+    let mut config = config_for(&engine);
+    config.session.capabilities.interruptions = true;
+    let (session, _) = open_ready(config);
+    reply_to(&session, &session.send_text("hi").unwrap());
+    session
+        .set_voice_detection(Some(VoiceDetection::default()))
+        .unwrap();
+    let mut playback = session
+        .open_playback(
+            PlaybackFormat {
+                rate: 48_000,
+                channels: 2,
+            },
+            None,
+        )
+        .unwrap();
+    let story = session.send_text("tell me a long story").unwrap();
+    reply_to(&session, &story);
+    let mut buffer = vec![0f32; 2 * 512];
+    assert!(playback.read_f32(&mut buffer) > 0, "the story plays");
+    let monitor = playback.monitor();
+    // The player speaks up; the audio thread goes on reading meanwhile.
+    let reader = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + WAIT;
+        while monitor.flushes() == 0 {
+            assert!(std::time::Instant::now() < deadline, "never silenced");
+            playback.read_f32(&mut buffer);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Silent from the next read on, nothing left of the story.
+        assert_eq!(playback.read_f32(&mut buffer), 0);
+        assert!(playback.now_playing().is_none());
+        playback
+    });
+    let mic = [
+        silence(500),
+        speak_as("Wait, stop there.", RATE, 2),
+        silence(1500),
+    ]
+    .concat();
+    assert_eq!(push_in_real_time(&session, mic, None), 0);
+    reader.join().unwrap();
+    // The rest of the story was cancelled at the engine, as the SDK does.
+    let cancelled = || {
+        engine.received_packets().iter().any(|(_, p)| {
+            matches!(&p.packet, Some(Wire::Mutation(m))
+                if matches!(&m.mutation,
+                    Some(inworld::protocol::ai::inworld::packets::mutation_event::Mutation::CancelResponses(c))
+                        if c.interaction_id == story.interaction_id))
+        })
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    while !cancelled() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no CancelResponses for the story"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

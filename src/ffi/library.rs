@@ -18,7 +18,9 @@ use crate::client::runtime;
 /// feedback, saved state, dialog, items, the token provider), scene
 /// mutation packets, decoded speech in `iw_audio` (`data`/`len` now only for
 /// a chunk that could not be decoded), the microphone.
-pub const IW_ABI_VERSION: u32 = 0x0002_0001;
+/// 2.2: voice: playback streams (`iw_playback`), voice detection and the
+/// echo reference, `IW_PACKET_VOICE_ACTIVITY`, `iw_viseme_name`.
+pub const IW_ABI_VERSION: u32 = 0x0002_0002;
 /// Major part of `IW_ABI_VERSION`.
 pub const IW_ABI_VERSION_MAJOR: u32 = IW_ABI_VERSION >> 16;
 

@@ -251,6 +251,27 @@ impl Driver {
         self.report_dropped(now, false);
     }
 
+    /// The service expired the game's audio session (no audio for too
+    /// long): it is over, not started again on the next stream; pushes are
+    /// refused until the game starts another (the game got the error). An
+    /// end the task held fails.
+    pub(super) fn audio_session_expired(&mut self) {
+        if self.mic.session.take().is_none() {
+            return;
+        }
+        // Refused only when the game ended it meanwhile: over either way.
+        let _ = self.shared.mic.end();
+        if let Some(end) = self.mic.ending.take() {
+            self.fail(
+                &end,
+                SendFailure::NotSent,
+                "the service expired the audio session before its end went out",
+            );
+        }
+        self.discard_audio(None);
+        self.report_dropped(Instant::now(), true);
+    }
+
     /// A stream opened on a loaded scene: audio from before is stale, and an
     /// audio session whose start went out earlier starts again. Returns
     /// that start, for its conversation.

@@ -172,6 +172,9 @@ impl Driver {
                 )
             };
             let error = self.report(&failure, decision.will_retry());
+            if audio_session_expired(&failure) {
+                self.audio_session_expired();
+            }
             self.stream_lost();
             let Retry::After(delay) = decision.retry else {
                 return Some(error);
@@ -1070,6 +1073,14 @@ impl Driver {
 
 /// The root cause of a status that says the connection could not be made
 /// (tonic reports it as UNAVAILABLE with the connector's error as source).
+/// Whether the service ended the stream because the audio session expired
+/// (it carried no audio for too long).
+fn audio_session_expired(failure: &Failure) -> bool {
+    use crate::protocol::status::{details_of, ErrorType};
+    matches!(failure, Failure::Status(s)
+        if details_of(s).is_some_and(|d| d.error_type == ErrorType::AudioSessionExpired as i32))
+}
+
 fn connect_failure(status: &tonic::Status) -> Option<String> {
     if status.code() != tonic::Code::Unavailable || !status.message().contains("connect") {
         return None;
