@@ -383,3 +383,41 @@ fn a_dropped_stream_and_a_closed_session_end_cleanly() {
     }
     assert!(session.open_playback(format, None).is_err());
 }
+
+/// The service's own CancelResponses (the engine sends one when newer input
+/// cuts a reply off, with interruptions on) flushes the speech it holds: a
+/// trigger is not a barge-in on the client's side, so only the service's
+/// packet can silence the story here.
+#[test]
+fn the_services_cancel_silences_the_speech_it_holds() {
+    let engine = engine_with(|c| c.pacing = inworld::engine::Pacing::Human);
+    let mut config = config_for(&engine);
+    config.session.capabilities.interruptions = true;
+    let (session, _) = open_ready(config);
+    reply_to(&session, &session.send_text("hi").unwrap());
+    let playback = session
+        .open_playback(
+            PlaybackFormat {
+                rate: 16_000,
+                channels: 1,
+            },
+            None,
+        )
+        .unwrap();
+    let story = session.send_text("tell me a long story").unwrap();
+    wait_for(&session, "the story's first speech", |p| {
+        audio(p).is_some() && p.ids.interaction_id == story.interaction_id.as_str()
+    });
+    session.send_trigger("greet", &[]).unwrap();
+    wait_for(&session, "the service's cancel", |p| {
+        matches!(&p.body, PacketBody::CancelResponses { interaction_id, .. }
+            if *interaction_id == story.interaction_id.as_str())
+    });
+    // Nothing was read: only the flush empties the stream.
+    let deadline = Instant::now() + WAIT;
+    while playback.pending_frames() > 0 {
+        assert!(Instant::now() < deadline, "the story's speech was kept");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(playback.flushes(), 1);
+}

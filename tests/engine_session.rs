@@ -682,6 +682,14 @@ async fn with_interruptions_new_input_cuts_off_the_reply_in_flight() {
         "the story was cut off: {:?}",
         texts(&cut)
     );
+    // The client is told, before the story's end, that the rest is cancelled.
+    let cancel = &cut[cut.len() - 2];
+    match &cancel.packet {
+        Some(inworld_packet::Packet::Mutation(MutationEvent {
+            mutation: Some(mutation_event::Mutation::CancelResponses(c)),
+        })) => assert_eq!(c.interaction_id, long_interaction),
+        other => panic!("a CancelResponses before the end, not {other:?}"),
+    }
     let next = r.stream.reply().await;
     assert!(next
         .iter()

@@ -284,6 +284,10 @@ fn map_frame(frame: &[f32], channels: usize, out: &mut Vec<f32>) {
 
 impl Driver {
     pub(super) fn on_open_playback(&mut self, feed: PlaybackFeed) {
+        // Streams the game dropped go now too, spoken to or not.
+        self.speakers
+            .streams
+            .retain(|s| !s.feed.link.dropped.load(Ordering::Acquire));
         self.speakers.streams.push(Stream::new(feed));
     }
 

@@ -127,6 +127,12 @@ impl StreamCtx {
         }
     }
 
+    /// Whether the reply to input `seq` was cut off by newer player input
+    /// (not cancelled by the client, which knows it did).
+    pub fn is_interrupted(&self, seq: u64) -> bool {
+        seq < self.cancels.lock().below
+    }
+
     /// Player input `seq` interrupts the replies to every older input.
     pub fn interrupt_before(&self, seq: u64) {
         self.cancels.lock().below = seq;

@@ -11,8 +11,9 @@ use crate::engine::stream::ctx::StreamCtx;
 use crate::engine::stream::job::ReplyJob;
 use crate::protocol::ai::inworld::packets::{
     action_event, control_event, custom_event, data_chunk, inworld_packet, latency_report_event,
-    ping_pong_report, text_event, ActionEvent, AdditionalPhonemeInfo, CustomEvent, DataChunk,
-    EmotionEvent, InworldPacket, LatencyReportEvent, NarratedAction, PingPongReport, TextEvent,
+    mutation_event, ping_pong_report, text_event, ActionEvent, AdditionalPhonemeInfo,
+    CancelResponses, CustomEvent, DataChunk, EmotionEvent, InworldPacket, LatencyReportEvent,
+    MutationEvent, NarratedAction, PingPongReport, TextEvent,
 };
 use std::time::Duration;
 
@@ -209,6 +210,21 @@ pub(crate) async fn speak(
             ctx.fail(status).await;
             return Streamed::Failed;
         }
+    }
+    if cancelled && ctx.is_interrupted(job.seq) {
+        // As the service does: the client is told the rest of the reply is
+        // cancelled, so it can stop playing what it holds of it.
+        ids.utterance_id = outbound::new_id();
+        send!(outbound::packet(
+            routing(),
+            &ids,
+            inworld_packet::Packet::Mutation(MutationEvent {
+                mutation: Some(mutation_event::Mutation::CancelResponses(CancelResponses {
+                    interaction_id: interaction.clone(),
+                    utterance_id: Vec::new(),
+                })),
+            })
+        ));
     }
     ids.utterance_id = outbound::new_id();
     send!(outbound::control(
