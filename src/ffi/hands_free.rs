@@ -110,7 +110,7 @@ pub struct iw_echo_reference {
 }
 
 static ECHO_REFERENCES: HandleTable<Mutex<EchoReference>, iw_echo_reference> =
-    HandleTable::new(Held::AudioInputs, "iw_echo_reference", |_| {});
+    HandleTable::new(Held::EchoReferences, "iw_echo_reference", |_| {});
 
 /// Opens the session's echo reference for the format the game plays:
 /// `rate` 8000 to 48000, `channels` 1 or 2; push each buffer as it goes to

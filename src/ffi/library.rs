@@ -135,6 +135,7 @@ pub(crate) fn check_alive() -> FfiResult {
 #[derive(Clone, Copy)]
 pub(crate) enum Held {
     AudioInputs,
+    EchoReferences,
     Playbacks,
     Sessions,
     #[cfg(feature = "engine")]
