@@ -23,6 +23,13 @@ use crate::packet::{Packet, PacketBody, PacketIds, VoiceActivityEvent};
 /// Audio a turn may hold while its start waits for the conversation (5 s).
 const MAX_WAITING_BYTES: usize = 5 * WIRE_RATE as usize * 2;
 
+/// What the gate found in a tick, in order.
+enum Step {
+    Start,
+    Audio(Vec<u8>),
+    End,
+}
+
 struct Turn {
     start_id: String,
     conversation_id: String,
@@ -118,41 +125,34 @@ impl Driver {
         let HandsFree {
             gate, near, chunk, ..
         } = h;
-        let mut started = false;
-        let mut ended = false;
-        // What the gate said is acted on after it (the driver is borrowed).
-        let mut full_chunks: Vec<Vec<u8>> = Vec::new();
+        // What the gate said is acted on after it, in its order (the driver
+        // is borrowed meanwhile; a late tick may hold an end and a start).
+        let mut steps: Vec<Step> = Vec::new();
         gate.push_near(near, &mut |e| match e {
-            GateEvent::Started => started = true,
+            GateEvent::Started => steps.push(Step::Start),
             GateEvent::Speech(samples) => {
                 for s in samples {
                     chunk.extend_from_slice(&s.to_le_bytes());
                     if chunk.len() == CHUNK_BYTES {
-                        full_chunks.push(std::mem::replace(chunk, Vec::with_capacity(CHUNK_BYTES)));
+                        let full = std::mem::replace(chunk, Vec::with_capacity(CHUNK_BYTES));
+                        steps.push(Step::Audio(full));
                     }
                 }
             }
-            GateEvent::Ended => ended = true,
-        });
-        // A turn starts and ends at most once a tick (the end silence is
-        // far longer than a tick).
-        if started {
-            self.start_turn();
-        }
-        for bytes in full_chunks {
-            self.turn_audio(bytes);
-        }
-        if ended {
-            let last = self
-                .mic
-                .hands_free
-                .as_mut()
-                .map(|h| std::mem::take(&mut h.chunk))
-                .unwrap_or_default();
-            if !last.is_empty() {
-                self.turn_audio(last);
+            GateEvent::Ended => {
+                if !chunk.is_empty() {
+                    let last = std::mem::replace(chunk, Vec::with_capacity(CHUNK_BYTES));
+                    steps.push(Step::Audio(last));
+                }
+                steps.push(Step::End);
             }
-            self.end_turn(false);
+        });
+        for step in steps {
+            match step {
+                Step::Start => self.start_turn(),
+                Step::Audio(bytes) => self.turn_audio(bytes),
+                Step::End => self.end_turn(false),
+            }
         }
     }
 
