@@ -2119,7 +2119,8 @@ iw_result iw_session_mute_speech(struct iw_session *session,
  * Asks the current character to stop its reply to `interaction_id` (only
  * the `count` utterances of `utterance_ids` when `count` > 0; NULL when 0):
  * the rest of it does not come, and its `IW_CONTROL_INTERACTION_END` still
- * ends it. Errors: `IW_E_NOT_READY` (no character yet),
+ * ends it. Its speech queued in `iw_playback` streams is dropped: they go
+ * silent at their next read. Errors: `IW_E_NOT_READY` (no character yet),
  * `IW_E_INVALID_ARGUMENT` (an empty interaction id), `IW_E_INVALID_UTF8`,
  * `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_CLOSED`,
  * `IW_E_QUEUE_FULL`, `IW_E_SHUTDOWN`. Thread-safe.

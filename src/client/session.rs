@@ -572,8 +572,10 @@ impl Session {
 
     /// Asks the current character to stop its reply to `interaction_id`
     /// (only the utterances of `utterance_ids`, when not empty): the rest of
-    /// it does not come, and its INTERACTION_END ends it. As in the SDK, it
-    /// goes to the one-to-one conversation's character. `NotReady` before
+    /// it does not come, and its INTERACTION_END ends it. Its speech queued
+    /// in [`Playback`] streams is dropped: they go silent at their next
+    /// read. As in the SDK, it goes to the one-to-one conversation's
+    /// character. `NotReady` before
     /// there is one; `InvalidArgument` for an empty interaction id.
     pub fn cancel_responses(
         &self,
