@@ -8,7 +8,7 @@
 //! step; the game should push each buffer as it hands it to the device (the
 //! delay from there to the microphone is found by the canceller).
 
-use super::input::downmix;
+use super::input::write_mono;
 use super::{AudioFormat, PushError};
 use rtrb::Producer;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -99,20 +99,7 @@ impl EchoReference {
         {
             return Err(PushError::Closed);
         }
-        let frames = samples.len() / channels;
-        let taken = frames.min(self.producer.slots());
-        if taken > 0 {
-            let chunk = self
-                .producer
-                .write_chunk_uninit(taken)
-                .expect("no more than the free slots");
-            chunk.fill_from_iter(
-                samples
-                    .chunks_exact(channels)
-                    .map(|frame| downmix(frame, &to_f32)),
-            );
-        }
-        let dropped = (frames - taken) as u64;
+        let (taken, dropped) = write_mono(&mut self.producer, samples, channels, to_f32);
         if dropped > 0 {
             self.shared.dropped.fetch_add(dropped, Ordering::Relaxed);
         }

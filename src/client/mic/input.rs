@@ -121,23 +121,35 @@ impl AudioInput {
         if self.producer.is_abandoned() || !self.shared.is_current(self.id) {
             return Err(PushError::Closed);
         }
-        let frames = samples.len() / channels;
-        let taken = frames.min(self.producer.slots());
-        if taken > 0 {
-            let chunk = self
-                .producer
-                .write_chunk_uninit(taken)
-                .expect("no more than the free slots");
-            chunk.fill_from_iter(
-                samples
-                    .chunks_exact(channels)
-                    .map(|frame| downmix(frame, &to_f32)),
-            );
-            self.shared.pushed(taken);
-        }
-        self.shared.add_dropped((frames - taken) as u64);
+        let (taken, dropped) = write_mono(&mut self.producer, samples, channels, to_f32);
+        self.shared.pushed(taken);
+        self.shared.add_dropped(dropped);
         Ok(taken)
     }
+}
+
+/// Writes whole interleaved frames into the ring, each averaged to mono, as
+/// far as it has room: no lock, no allocation. Returns the frames taken and
+/// those that did not fit.
+pub(super) fn write_mono<S: Copy>(
+    producer: &mut rtrb::Producer<f32>,
+    samples: &[S],
+    channels: usize,
+    to_f32: impl Fn(S) -> f32,
+) -> (usize, u64) {
+    let frames = samples.len() / channels;
+    let taken = frames.min(producer.slots());
+    if taken > 0 {
+        let chunk = producer
+            .write_chunk_uninit(taken)
+            .expect("no more than the free slots");
+        chunk.fill_from_iter(
+            samples
+                .chunks_exact(channels)
+                .map(|frame| downmix(frame, &to_f32)),
+        );
+    }
+    (taken, (frames - taken) as u64)
 }
 
 /// Empties an offline input's ring (see `AudioInput::offline`).
