@@ -6,10 +6,11 @@
 
 use parking_lot::Mutex;
 
+use super::mic::push_frames;
 use super::mic::{IW_UNDERSTANDING_FULL, IW_UNDERSTANDING_SPEECH_RECOGNITION_ONLY};
 use super::session::{iw_session, SESSIONS};
 use crate::client::{AudioFormat, EchoReference, PushError, UnderstandingMode, VoiceDetection};
-use crate::ffi::args::{out_arg, sized_struct_arg, slice_arg};
+use crate::ffi::args::{out_arg, sized_struct_arg};
 use crate::ffi::error::*;
 use crate::ffi::handles::HandleTable;
 use crate::ffi::library::Held;
@@ -210,27 +211,14 @@ unsafe fn push<S>(
     push: impl FnOnce(&mut EchoReference, &[S]) -> Result<usize, PushError>,
 ) -> FfiResult {
     let reference = ECHO_REFERENCES.get(reference)?;
-    let accepted = out_arg(accepted, "accepted")?;
-    let Some(mut reference) = reference.try_lock() else {
-        return Err(FfiError::new(
-            IW_E_BUSY,
-            "another thread is pushing to this echo reference",
-        ));
-    };
-    let channels = usize::from(reference.format().channels);
-    let samples = slice_arg(
+    let channels = |r: &EchoReference| r.format().channels;
+    push_frames(
+        &reference,
+        "echo reference",
+        channels,
         frames,
-        frame_count.saturating_mul(channels),
-        "frames",
-        "frame_count",
-    )?;
-    let taken = push(&mut reference, samples).map_err(|e| {
-        let code = match e {
-            PushError::NoAudioSession | PushError::Closed => IW_E_CLOSED,
-            PushError::PartialFrame => IW_E_INVALID_ARGUMENT,
-        };
-        FfiError::new(code, e.to_string())
-    })?;
-    accepted.write(taken);
-    Ok(())
+        frame_count,
+        accepted,
+        push,
+    )
 }

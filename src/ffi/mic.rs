@@ -258,21 +258,48 @@ unsafe fn push<S>(
     push: impl FnOnce(&mut AudioInput, &[S]) -> Result<usize, PushError>,
 ) -> FfiResult {
     let input = AUDIO_INPUTS.get(input)?;
+    let channels = |i: &AudioInput| i.format().channels;
+    push_frames(
+        &input,
+        "audio input",
+        channels,
+        frames,
+        frame_count,
+        accepted,
+        push,
+    )
+}
+
+/// A push from the audio thread into `target` (an audio input or an echo
+/// reference, `what`): one thread at a time (a try-lock: another gets
+/// `IW_E_BUSY`), whole frames of `channels(target)` samples.
+///
+/// # Safety
+/// `frames` is NULL or points to `frame_count` × channels samples.
+pub(super) unsafe fn push_frames<T, S>(
+    target: &Mutex<T>,
+    what: &str,
+    channels: impl Fn(&T) -> u16,
+    frames: *const S,
+    frame_count: usize,
+    accepted: *mut usize,
+    push: impl FnOnce(&mut T, &[S]) -> Result<usize, PushError>,
+) -> FfiResult {
     let accepted = out_arg(accepted, "accepted")?;
-    let Some(mut input) = input.try_lock() else {
+    let Some(mut target) = target.try_lock() else {
         return Err(FfiError::new(
             IW_E_BUSY,
-            "another thread is pushing to this audio input",
+            format!("another thread is pushing to this {what}"),
         ));
     };
-    let channels = usize::from(input.format().channels);
+    let channels = usize::from(channels(&target));
     let samples = slice_arg(
         frames,
         frame_count.saturating_mul(channels),
         "frames",
         "frame_count",
     )?;
-    let taken = push(&mut input, samples).map_err(|e| {
+    let taken = push(&mut target, samples).map_err(|e| {
         let code = match e {
             PushError::NoAudioSession => IW_E_NOT_READY,
             PushError::Closed => IW_E_CLOSED,
