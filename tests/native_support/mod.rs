@@ -170,4 +170,3 @@ pub fn run_valgrind(exe: &Path, stdin: &str) -> Run {
     }
     r
 }
-
