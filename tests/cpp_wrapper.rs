@@ -14,7 +14,14 @@ use native_support::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const CXX_FLAGS: &[&str] = &["-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"];
+const CXX_FLAGS: &[&str] = &[
+    "-std=c++17",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-pedantic",
+    "-g",
+];
 
 fn require(tool: &str, package: &str) {
     let found = Command::new(tool)
@@ -22,12 +29,17 @@ fn require(tool: &str, package: &str) {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    assert!(found, "{tool} is required by the C++ binding's tests (apt-get install {package})");
+    assert!(
+        found,
+        "{tool} is required by the C++ binding's tests (apt-get install {package})"
+    );
 }
 
 /// Runs a build step, failing the test with its output when it fails.
 fn build_step(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?} does not start: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?} does not start: {e}"));
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -153,7 +165,10 @@ fn cpp_chat_builds_with_cmake_against_the_installed_package_and_chats() {
     let out = &r.stdout;
     assert!(out.contains("(talking to Marta"), "{out}");
     assert!(out.contains("Marta: Welcome"), "{out}");
-    assert!(out.contains("Marta: Well met"), "the trigger's reply: {out}");
+    assert!(
+        out.contains("Marta: Well met"),
+        "the trigger's reply: {out}"
+    );
     assert!(out.contains("(talking to Finn"), "{out}");
     assert!(out.contains("Finn: "), "{out}");
     assert!(out.contains("bye"), "{out}");
@@ -208,7 +223,10 @@ fn the_wrapper_covers_the_whole_header() {
         .map(|k| format!("case IW_PACKET_{k}:"))
         .collect();
     assert!(kinds.len() >= 20, "{kinds:?}");
-    let missing: Vec<_> = kinds.iter().filter(|k| !wrapper.contains(k.as_str())).collect();
+    let missing: Vec<_> = kinds
+        .iter()
+        .filter(|k| !wrapper.contains(k.as_str()))
+        .collect();
     assert!(missing.is_empty(), "Packet::body() lacks {missing:?}");
 }
 
@@ -218,7 +236,9 @@ fn declared_functions(header: &str) -> Vec<String> {
     let mut rest = header;
     while let Some(start) = rest.find("/*") {
         code.push_str(&rest[..start]);
-        rest = rest[start..].find("*/").map_or("", |end| &rest[start + end + 2..]);
+        rest = rest[start..]
+            .find("*/")
+            .map_or("", |end| &rest[start + end + 2..]);
     }
     code.push_str(rest);
     let code: String = code
