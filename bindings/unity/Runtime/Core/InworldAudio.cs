@@ -1,0 +1,171 @@
+using System;
+using Inworld.Interop;
+
+namespace Inworld
+{
+    /// The microphone into a session. Push is for the audio thread: wait-free,
+    /// no allocation; what does not fit is dropped and counted.
+    public sealed class InworldAudioInput : IDisposable
+    {
+        private readonly AudioInputHandle handle;
+
+        internal InworldAudioInput(AudioInputHandle handle) { this.handle = handle; }
+
+        /// Pushes interleaved frames from `samples[offset..]`; returns the frames accepted.
+        public unsafe int Push(float[] samples, int offset, int frames, int channels)
+        {
+            CheckRange(samples.Length, offset, frames, channels);
+            UIntPtr accepted;
+            fixed (float* p = samples)
+            using (var h = handle.Use())
+                InworldException.Check(Native.iw_audio_input_push_f32(h.Ptr, p + offset, (UIntPtr)frames, out accepted));
+            return (int)accepted.ToUInt64();
+        }
+
+        public unsafe int Push(short[] samples, int offset, int frames, int channels)
+        {
+            CheckRange(samples.Length, offset, frames, channels);
+            UIntPtr accepted;
+            fixed (short* p = samples)
+            using (var h = handle.Use())
+                InworldException.Check(Native.iw_audio_input_push_i16(h.Ptr, p + offset, (UIntPtr)frames, out accepted));
+            return (int)accepted.ToUInt64();
+        }
+
+        /// Frames dropped so far.
+        public ulong Dropped
+        {
+            get
+            {
+                ulong frames;
+                using (var h = handle.Use()) InworldException.Check(Native.iw_audio_input_dropped(h.Ptr, out frames));
+                return frames;
+            }
+        }
+
+        public void Dispose() { handle.Dispose(); }
+
+        internal static void CheckRange(int length, int offset, int frames, int channels)
+        {
+            if (offset < 0 || frames < 0 || channels <= 0 || (long)offset + (long)frames * channels > length)
+                throw new ArgumentOutOfRangeException("frames", "offset + frames * channels exceeds the buffer");
+        }
+    }
+
+    /// What playback is playing now (Playing false: silence).
+    public struct NowPlaying
+    {
+        public bool Playing;
+        /// Native.IW_VISEME_*.
+        public uint Viseme;
+        public ulong PositionFrames;
+        public ulong PositionUs;
+        public string Character;
+        public string InteractionId;
+        public string UtteranceId;
+    }
+
+    /// The characters' speech for the audio thread (OnAudioFilterRead): Read
+    /// never blocks nor allocates and fills silence when nothing is queued.
+    public sealed class InworldPlayback : IDisposable
+    {
+        private readonly PlaybackHandle handle;
+
+        internal InworldPlayback(PlaybackHandle handle) { this.handle = handle; }
+
+        /// Fills `frames` interleaved frames of `samples` from `offset`; returns
+        /// how many were speech (the rest is silence).
+        public unsafe int Read(float[] samples, int offset, int frames, int channels)
+        {
+            InworldAudioInput.CheckRange(samples.Length, offset, frames, channels);
+            UIntPtr speech;
+            fixed (float* p = samples)
+            using (var h = handle.Use())
+                InworldException.Check(Native.iw_playback_read_f32(h.Ptr, p + offset, (UIntPtr)frames, out speech));
+            return (int)speech.ToUInt64();
+        }
+
+        public unsafe int Read(short[] samples, int offset, int frames, int channels)
+        {
+            InworldAudioInput.CheckRange(samples.Length, offset, frames, channels);
+            UIntPtr speech;
+            fixed (short* p = samples)
+            using (var h = handle.Use())
+                InworldException.Check(Native.iw_playback_read_i16(h.Ptr, p + offset, (UIntPtr)frames, out speech));
+            return (int)speech.ToUInt64();
+        }
+
+        /// Who speaks, where, and the mouth shape there (any thread; no lock).
+        public unsafe NowPlaying NowPlaying
+        {
+            get
+            {
+                var now = new iw_now_playing();
+                using (var h = handle.Use()) InworldException.Check(Native.iw_playback_now_playing(h.Ptr, ref now));
+                return new NowPlaying
+                {
+                    Playing = now.playing != 0,
+                    Viseme = now.viseme,
+                    PositionFrames = now.position_frames,
+                    PositionUs = now.position_us,
+                    Character = Utf8.Decode(now.character, Native.IW_NOW_PLAYING_ID_SIZE),
+                    InteractionId = Utf8.Decode(now.interaction_id, Native.IW_NOW_PLAYING_ID_SIZE),
+                    UtteranceId = Utf8.Decode(now.utterance_id, Native.IW_NOW_PLAYING_ID_SIZE),
+                };
+            }
+        }
+
+        /// Frames queued, not yet read.
+        public ulong Pending
+        {
+            get
+            {
+                ulong frames;
+                using (var h = handle.Use()) InworldException.Check(Native.iw_playback_pending(h.Ptr, out frames));
+                return frames;
+            }
+        }
+
+        public void Dispose() { handle.Dispose(); }
+    }
+
+    /// What the game played, for echo cancellation (audio thread: wait-free).
+    public sealed class InworldEchoReference : IDisposable
+    {
+        private readonly EchoReferenceHandle handle;
+
+        internal InworldEchoReference(EchoReferenceHandle handle) { this.handle = handle; }
+
+        public unsafe int Push(float[] samples, int offset, int frames, int channels)
+        {
+            InworldAudioInput.CheckRange(samples.Length, offset, frames, channels);
+            UIntPtr accepted;
+            fixed (float* p = samples)
+            using (var h = handle.Use())
+                InworldException.Check(Native.iw_echo_reference_push_f32(h.Ptr, p + offset, (UIntPtr)frames, out accepted));
+            return (int)accepted.ToUInt64();
+        }
+
+        public unsafe int Push(short[] samples, int offset, int frames, int channels)
+        {
+            InworldAudioInput.CheckRange(samples.Length, offset, frames, channels);
+            UIntPtr accepted;
+            fixed (short* p = samples)
+            using (var h = handle.Use())
+                InworldException.Check(Native.iw_echo_reference_push_i16(h.Ptr, p + offset, (UIntPtr)frames, out accepted));
+            return (int)accepted.ToUInt64();
+        }
+
+        public ulong Dropped
+        {
+            get
+            {
+                ulong frames;
+                using (var h = handle.Use()) InworldException.Check(Native.iw_echo_reference_dropped(h.Ptr, out frames));
+                return frames;
+            }
+        }
+
+        public void Dispose() { handle.Dispose(); }
+    }
+}
