@@ -1,0 +1,646 @@
+//! The Godot nodes. Signals are emitted only from `_process`, on the main
+//! thread: the library's threads never touch Godot.
+
+use std::sync::Arc;
+
+use godot::classes::{
+    AudioStreamGenerator, AudioStreamGeneratorPlayback, AudioStreamPlayer, INode, Node,
+};
+use godot::prelude::*;
+use inworld::auth::Credentials;
+use inworld::client::playback::{Playback, PlaybackFormat};
+use inworld::client::{Client, ClientConfig, Session, SessionConfig};
+use inworld::engine::{EngineConfig, RunningEngine, Workspace};
+
+use crate::events::{event_of, GameEvent, Speaker};
+use crate::voice::{frames_to_pull, stereo_frames, VisemeChanges, MIX_RATE};
+
+/// Where sessions connect: Inworld (host, key and secret, or a token from the
+/// game's backend) or, by default, the local engine inside the game (offline,
+/// the demo tavern). Put InworldSession nodes under it.
+#[derive(GodotClass)]
+#[class(base = Node)]
+pub struct InworldClient {
+    /// Run the local engine in the game (offline; ignores host and keys).
+    #[export]
+    use_local_engine: bool,
+    /// host:port of the service.
+    #[export]
+    host: GString,
+    #[export]
+    api_key: GString,
+    #[export]
+    api_secret: GString,
+    /// A session token from the game's backend, instead of the key and
+    /// secret (with its type, session id and expiry, as the backend gave them).
+    #[export]
+    session_token: GString,
+    #[export]
+    session_token_type: GString,
+    #[export]
+    session_id: GString,
+    /// When the token expires, in ms since the Unix epoch.
+    #[export]
+    session_token_expires_ms: i64,
+    /// The player's name the characters use.
+    #[export]
+    player_name: GString,
+    /// Ask for emotions and phonemes (lip-sync) too.
+    #[export]
+    emotions: bool,
+    engine: Option<RunningEngine>,
+    client: Option<Arc<Client>>,
+    default_scene: String,
+    base: Base<Node>,
+}
+
+#[godot_api]
+impl INode for InworldClient {
+    fn init(base: Base<Node>) -> Self {
+        InworldClient {
+            use_local_engine: true,
+            host: GString::new(),
+            api_key: GString::new(),
+            api_secret: GString::new(),
+            session_token: GString::new(),
+            session_token_type: "Bearer".into(),
+            session_id: GString::new(),
+            session_token_expires_ms: 0,
+            player_name: "Player".into(),
+            emotions: true,
+            engine: None,
+            client: None,
+            default_scene: String::new(),
+            base,
+        }
+    }
+
+    fn exit_tree(&mut self) {
+        self.client = None;
+        if let Some(engine) = self.engine.take() {
+            engine.stop();
+        }
+    }
+}
+
+#[godot_api]
+impl InworldClient {
+    /// The client (made on first use), and the scene to use when a session
+    /// names none (the local engine's demo scene).
+    fn connect(&mut self) -> Result<(Arc<Client>, String), String> {
+        if let Some(client) = &self.client {
+            return Ok((client.clone(), self.default_scene.clone()));
+        }
+        let (host, credentials) = if self.use_local_engine {
+            let workspace = Workspace::default_scenes();
+            self.default_scene = workspace
+                .scene_names()
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            let engine = RunningEngine::start_dedicated(EngineConfig::new(workspace))
+                .map_err(|e| format!("the local engine did not start: {e}"))?;
+            let address = engine.addr().to_string();
+            let credentials = engine.credentials().clone();
+            self.engine = Some(engine);
+            (address, credentials)
+        } else {
+            (
+                self.host.to_string(),
+                Credentials::new(self.api_key.to_string(), self.api_secret.to_string()),
+            )
+        };
+        let mut config = ClientConfig::new(host, self.default_scene.clone(), credentials);
+        if !self.session_token.is_empty() && !self.use_local_engine {
+            let expires = std::time::UNIX_EPOCH
+                + std::time::Duration::from_millis(self.session_token_expires_ms.max(0) as u64);
+            config.auth = inworld::client::Auth::Token(inworld::client::SessionToken {
+                token: self.session_token.to_string(),
+                token_type: self.session_token_type.to_string(),
+                session_id: self.session_id.to_string(),
+                expires_at: expires,
+            });
+        }
+        if self.use_local_engine {
+            config.tls = inworld::client::TlsMode::Off;
+        }
+        config.session.user.name = Some(self.player_name.to_string());
+        config.session.capabilities.emotions = self.emotions;
+        config.session.capabilities.phonemes = self.emotions;
+        let client = Arc::new(Client::new(config).map_err(|e| e.to_string())?);
+        self.client = Some(client.clone());
+        Ok((client, self.default_scene.clone()))
+    }
+}
+
+/// A conversation with a scene's characters. Signals come from `_process`
+/// (the main thread). Put it under an InworldClient.
+#[derive(GodotClass)]
+#[class(base = Node)]
+pub struct InworldSession {
+    /// workspaces/<ws>/scenes/<id>; empty: the client's default (the demo
+    /// tavern on the local engine).
+    #[export]
+    scene: GString,
+    /// Open when the node enters the tree.
+    #[export]
+    auto_open: bool,
+    session: Option<Session>,
+    characters: Vec<inworld::packet::Character>,
+    base: Base<Node>,
+}
+
+#[godot_api]
+impl INode for InworldSession {
+    fn init(base: Base<Node>) -> Self {
+        InworldSession {
+            scene: GString::new(),
+            auto_open: true,
+            session: None,
+            characters: Vec::new(),
+            base,
+        }
+    }
+
+    fn ready(&mut self) {
+        if self.auto_open {
+            self.open();
+        }
+    }
+
+    fn process(&mut self, _delta: f64) {
+        // Drain what arrived since the last frame: a bounded amount, so a
+        // flood cannot stall the frame (the rest waits for the next one).
+        for _ in 0..256 {
+            let Some(packet) = self.session.as_ref().and_then(|s| s.try_recv()) else {
+                break;
+            };
+            if let Some(event) = event_of(&packet) {
+                self.emit(event);
+            }
+        }
+    }
+
+    fn exit_tree(&mut self) {
+        self.close();
+    }
+}
+
+#[godot_api]
+impl InworldSession {
+    /// Text from a character (speaker: agent id) or the player (speaker "").
+    #[signal]
+    fn text_received(speaker: GString, speaker_name: GString, text: GString, is_final: bool);
+    #[signal]
+    fn emotion_changed(speaker: GString, behavior: GString, strength: GString);
+    #[signal]
+    fn trigger_received(speaker: GString, name: GString, parameters: VarDictionary);
+    #[signal]
+    fn task_received(speaker: GString, name: GString, parameters: VarDictionary);
+    #[signal]
+    fn narrated_action(speaker: GString, content: GString);
+    /// The character finished a reply.
+    #[signal]
+    fn interaction_ended(interaction_id: GString);
+    /// "connecting", "ready", "reconnecting", "stalled", "closed".
+    #[signal]
+    fn connection_state_changed(state: GString);
+    /// details: grpc_code, will_retry, and Inworld's error_type, max_retries, resource_id when given.
+    #[signal]
+    fn error_received(message: GString, details: VarDictionary);
+    #[signal]
+    fn characters_changed();
+
+    /// Opens the session (never waits on the network: watch
+    /// connection_state_changed for "ready"). False, with a Godot error, if
+    /// it could not.
+    #[func]
+    fn open(&mut self) -> bool {
+        if self.session.is_some() {
+            return true;
+        }
+        let Some(mut client_node) = self
+            .base()
+            .get_parent()
+            .and_then(|p| p.try_cast::<InworldClient>().ok())
+        else {
+            godot_error!("InworldSession must be a child of an InworldClient");
+            return false;
+        };
+        let opened = client_node
+            .bind_mut()
+            .connect()
+            .and_then(|(client, default_scene)| {
+                let scene = if self.scene.is_empty() {
+                    default_scene
+                } else {
+                    self.scene.to_string()
+                };
+                let mut config = SessionConfig::new(scene);
+                config.user = client.config().session.user.clone();
+                config.capabilities = client.config().session.capabilities;
+                client.open_session_with(config).map_err(|e| e.to_string())
+            });
+        match opened {
+            Ok(session) => {
+                self.session = Some(session);
+                true
+            }
+            Err(message) => {
+                godot_error!("Inworld: {message}");
+                false
+            }
+        }
+    }
+
+    #[func]
+    fn close(&mut self) {
+        if let Some(session) = self.session.take() {
+            session.close();
+        }
+    }
+
+    #[func]
+    fn is_ready(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| s.state() == inworld::packet::ConnectionState::Ready)
+    }
+
+    /// Says something to the current character. False (with a Godot error) if not sent.
+    #[func]
+    fn send_text(&mut self, text: GString) -> bool {
+        self.sending(|s| s.send_text(&text.to_string()).map(drop))
+    }
+
+    /// A trigger with parameters ({"key": "value"}).
+    #[func]
+    fn send_trigger(&mut self, name: GString, parameters: VarDictionary) -> bool {
+        let pairs: Vec<(String, String)> = parameters
+            .iter_shared()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let refs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.sending(|s| s.send_trigger(&name.to_string(), &refs).map(drop))
+    }
+
+    /// Narrates what the player does ("waves").
+    #[func]
+    fn send_narrated_action(&mut self, text: GString) -> bool {
+        self.sending(|s| s.send_narrated_action(&text.to_string()).map(drop))
+    }
+
+    /// Talks to another character: display name, agent id or resource name.
+    #[func]
+    fn set_current_character(&mut self, who: GString) -> bool {
+        self.sending(|s| s.set_current_character(&who.to_string()))
+    }
+
+    /// The current character's display name ("" before the scene loaded).
+    #[func]
+    fn current_character(&self) -> GString {
+        self.session
+            .as_ref()
+            .and_then(|s| s.current_character())
+            .map(|c| GString::from(c.display_name.as_str()))
+            .unwrap_or_default()
+    }
+
+    /// The scene's characters: [{id, resource_name, display_name}].
+    #[func]
+    fn characters(&self) -> Array<VarDictionary> {
+        let mut out = Array::new();
+        for c in self
+            .session
+            .as_ref()
+            .map(|s| s.characters())
+            .unwrap_or_default()
+        {
+            let mut d = VarDictionary::new();
+            d.set("id", c.id.as_str());
+            d.set("resource_name", c.resource_name.as_str());
+            d.set("display_name", c.display_name.as_str());
+            out.push(&d);
+        }
+        out
+    }
+
+    /// Loads another scene in the same session.
+    #[func]
+    fn change_scene(&mut self, scene: GString) -> bool {
+        self.sending(|s| s.change_scene(&scene.to_string(), Default::default()))
+    }
+
+    fn sending(
+        &mut self,
+        send: impl FnOnce(&Session) -> Result<(), inworld::client::Error>,
+    ) -> bool {
+        let Some(session) = &self.session else {
+            godot_error!("Inworld: the session is not open");
+            return false;
+        };
+        match send(session) {
+            Ok(()) => true,
+            Err(e) => {
+                godot_error!("Inworld: {e}");
+                false
+            }
+        }
+    }
+
+    /// The library's session, for InworldCharacter.
+    pub(crate) fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    fn display_name(&self, speaker: &Speaker) -> String {
+        match speaker {
+            Speaker::Player => "Player".to_string(),
+            Speaker::Other => String::new(),
+            Speaker::Character(id) => self
+                .characters
+                .iter()
+                .find(|c| c.id.as_str() == id)
+                .map_or_else(|| id.clone(), |c| c.display_name.as_str().to_string()),
+        }
+    }
+
+    fn emit(&mut self, event: GameEvent) {
+        let dict = |pairs: &[(String, String)]| {
+            let mut d = VarDictionary::new();
+            for (k, v) in pairs {
+                d.set(k.as_str(), v.as_str());
+            }
+            d
+        };
+        match event {
+            GameEvent::Text {
+                speaker,
+                text,
+                is_final,
+                ..
+            } => {
+                let name = self.display_name(&speaker);
+                self.base_mut().emit_signal(
+                    "text_received",
+                    &[
+                        speaker.id().to_variant(),
+                        name.to_variant(),
+                        text.to_variant(),
+                        is_final.to_variant(),
+                    ],
+                );
+            }
+            GameEvent::Emotion {
+                speaker,
+                behavior,
+                strength,
+            } => {
+                self.base_mut().emit_signal(
+                    "emotion_changed",
+                    &[
+                        speaker.id().to_variant(),
+                        behavior.to_variant(),
+                        strength.to_variant(),
+                    ],
+                );
+            }
+            GameEvent::Trigger {
+                speaker,
+                name,
+                parameters,
+            } => {
+                let params = dict(&parameters);
+                self.base_mut().emit_signal(
+                    "trigger_received",
+                    &[
+                        speaker.id().to_variant(),
+                        name.to_variant(),
+                        params.to_variant(),
+                    ],
+                );
+            }
+            GameEvent::Task {
+                speaker,
+                name,
+                parameters,
+            } => {
+                let params = dict(&parameters);
+                self.base_mut().emit_signal(
+                    "task_received",
+                    &[
+                        speaker.id().to_variant(),
+                        name.to_variant(),
+                        params.to_variant(),
+                    ],
+                );
+            }
+            GameEvent::NarratedAction { speaker, content } => {
+                self.base_mut().emit_signal(
+                    "narrated_action",
+                    &[speaker.id().to_variant(), content.to_variant()],
+                );
+            }
+            GameEvent::InteractionEnd { interaction_id } => {
+                self.base_mut()
+                    .emit_signal("interaction_ended", &[interaction_id.to_variant()]);
+            }
+            GameEvent::ConnectionState { state } => {
+                if state == "ready" {
+                    self.characters = self
+                        .session
+                        .as_ref()
+                        .map(|s| s.characters())
+                        .unwrap_or_default();
+                }
+                self.base_mut()
+                    .emit_signal("connection_state_changed", &[state.to_variant()]);
+            }
+            GameEvent::Error(info) => {
+                godot_error!("Inworld: {}", info.message);
+                let mut details = VarDictionary::new();
+                details.set("grpc_code", info.grpc_code);
+                details.set("will_retry", info.will_retry);
+                if let Some(t) = info.error_type {
+                    details.set("error_type", t);
+                }
+                if let Some(m) = info.max_retries {
+                    details.set("max_retries", m);
+                }
+                if let Some(r) = &info.resource_id {
+                    details.set("resource_id", r.as_str());
+                }
+                self.base_mut().emit_signal(
+                    "error_received",
+                    &[info.message.to_variant(), details.to_variant()],
+                );
+            }
+            GameEvent::CharactersChanged => {
+                self.characters = self
+                    .session
+                    .as_ref()
+                    .map(|s| s.characters())
+                    .unwrap_or_default();
+                self.base_mut().emit_signal("characters_changed", &[]);
+            }
+            GameEvent::Dropped { count } => {
+                godot_warn!("Inworld: {count} packets dropped (drain the session every frame)");
+            }
+            GameEvent::NotSent {
+                interaction_id,
+                message,
+            } => {
+                let mut details = VarDictionary::new();
+                details.set("interaction_id", interaction_id.as_str());
+                self.base_mut().emit_signal(
+                    "error_received",
+                    &[message.to_variant(), details.to_variant()],
+                );
+            }
+        }
+    }
+}
+
+/// One character of its parent InworldSession: talks to it and plays its voice
+/// through an AudioStreamPlayer with an AudioStreamGenerator it owns, fed each
+/// frame from the library's playback stream; emits viseme_changed on the
+/// played clock for lip-sync.
+#[derive(GodotClass)]
+#[class(base = Node)]
+pub struct InworldCharacter {
+    /// Display name, agent id or resource name.
+    #[export]
+    character: GString,
+    /// The audio bus the voice plays on.
+    #[export]
+    bus: StringName,
+    player: Option<Gd<AudioStreamPlayer>>,
+    playback: Option<Playback>,
+    scratch: Vec<f32>,
+    frames: Vec<(f32, f32)>,
+    visemes: VisemeChanges,
+    base: Base<Node>,
+}
+
+#[godot_api]
+impl INode for InworldCharacter {
+    fn init(base: Base<Node>) -> Self {
+        InworldCharacter {
+            character: GString::new(),
+            bus: "Master".into(),
+            player: None,
+            playback: None,
+            scratch: vec![0.0; 2 * 4096],
+            frames: Vec::with_capacity(4096),
+            visemes: VisemeChanges::default(),
+            base,
+        }
+    }
+
+    fn ready(&mut self) {
+        let mut generator = AudioStreamGenerator::new_gd();
+        generator.set_mix_rate(MIX_RATE as f32);
+        generator.set_buffer_length(0.25);
+        let mut player = AudioStreamPlayer::new_alloc();
+        player.set_stream(&generator);
+        player.set_bus(&self.bus);
+        self.base_mut().add_child(&player);
+        player.play();
+        self.player = Some(player);
+    }
+
+    fn process(&mut self, _delta: f64) {
+        if self.playback.is_none() {
+            self.open_stream();
+        }
+        let (Some(playback), Some(player)) = (self.playback.as_mut(), self.player.as_mut()) else {
+            return;
+        };
+        let Some(mut generator) = player
+            .get_stream_playback()
+            .and_then(|p| p.try_cast::<AudioStreamGeneratorPlayback>().ok())
+        else {
+            return;
+        };
+        let pull = frames_to_pull(generator.get_frames_available(), self.scratch.len() / 2);
+        if pull > 0 {
+            playback.read_f32(&mut self.scratch[..pull * 2]);
+            self.frames.clear();
+            stereo_frames(&self.scratch[..pull * 2], &mut self.frames);
+            let packed: PackedVector2Array = self
+                .frames
+                .iter()
+                .map(|&(l, r)| Vector2::new(l, r))
+                .collect();
+            generator.push_buffer(&packed);
+        }
+        let viseme = playback.viseme();
+        if let Some(changed) = self.visemes.update(viseme) {
+            self.base_mut().emit_signal(
+                "viseme_changed",
+                &[
+                    (changed as u32 as i64).to_variant(),
+                    changed.name().to_variant(),
+                ],
+            );
+        }
+    }
+}
+
+#[godot_api]
+impl InworldCharacter {
+    /// The mouth shape changed: IW viseme index (0 = silence) and its name
+    /// ("sil", "PP", "aa", ...), on the clock of what is heard.
+    #[signal]
+    fn viseme_changed(viseme: i64, name: GString);
+
+    /// Says something to this character (it becomes the session's current one).
+    #[func]
+    fn say(&mut self, text: GString) -> bool {
+        let Some(mut session) = self.session_node() else {
+            return false;
+        };
+        let mut node = session.bind_mut();
+        node.set_current_character(self.character.clone()) && node.send_text(text)
+    }
+
+    fn session_node(&self) -> Option<Gd<InworldSession>> {
+        let found = self
+            .base()
+            .get_parent()
+            .and_then(|p| p.try_cast::<InworldSession>().ok());
+        if found.is_none() {
+            godot_error!("InworldCharacter must be a child of an InworldSession");
+        }
+        found
+    }
+
+    fn open_stream(&mut self) {
+        let Some(session_node) = self
+            .base()
+            .get_parent()
+            .and_then(|p| p.try_cast::<InworldSession>().ok())
+        else {
+            return;
+        };
+        let node = session_node.bind();
+        let Some(session) = node.session() else {
+            return;
+        };
+        if session.state() != inworld::packet::ConnectionState::Ready {
+            return;
+        }
+        let who = self.character.to_string();
+        let format = PlaybackFormat {
+            rate: MIX_RATE,
+            channels: 2,
+        };
+        match session.open_playback(format, (!who.is_empty()).then_some(who.as_str())) {
+            Ok(playback) => self.playback = Some(playback),
+            Err(e) => godot_error!("Inworld: no voice for {who:?}: {e}"),
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The extension's packet → signal logic over a real session with the local
+//! engine's demo tavern: what a player sees in Godot, without Godot.
+
+use std::time::{Duration, Instant};
+
+use inworld::client::{Client, ClientConfig, TlsMode};
+use inworld::engine::{EngineConfig, RunningEngine, Workspace};
+use inworld_godot::events::{event_of, GameEvent, Speaker};
+
+/// Only catches a hang: a busy machine is slow.
+const LIMIT: Duration = Duration::from_secs(120);
+
+#[test]
+fn a_conversation_becomes_the_signals_the_demo_uses() {
+    let workspace = Workspace::default_scenes();
+    let scene = workspace.scene_names().into_iter().next().unwrap();
+    let engine = RunningEngine::start_dedicated(EngineConfig::new(workspace)).unwrap();
+    let mut config = ClientConfig::new(
+        engine.addr().to_string(),
+        scene,
+        engine.credentials().clone(),
+    );
+    config.tls = TlsMode::Off;
+    config.session.user.name = Some("Traveller".into());
+    config.session.capabilities.emotions = true;
+    let client = Client::new(config).unwrap();
+    let session = client.open_session().unwrap();
+
+    let mut events = Vec::new();
+    let drain_until = |events: &mut Vec<GameEvent>, done: &dyn Fn(&[GameEvent]) -> bool| {
+        let start = Instant::now();
+        while !done(events) {
+            assert!(
+                start.elapsed() < LIMIT,
+                "never happened; events so far: {events:?}"
+            );
+            match session.recv_timeout(Duration::from_millis(50)) {
+                Some(packet) => events.extend(event_of(&packet)),
+                None => continue,
+            }
+        }
+    };
+    drain_until(&mut events, &|e| {
+        e.iter()
+            .any(|e| *e == GameEvent::ConnectionState { state: "ready" })
+    });
+    assert!(events.contains(&GameEvent::CharactersChanged), "{events:?}");
+
+    let sent = session.send_text("hello").unwrap();
+    let interaction = sent.interaction_id.clone();
+    drain_until(&mut events, &|e| {
+        e.iter().any(|e| matches!(e, GameEvent::InteractionEnd { interaction_id } if *interaction_id == interaction))
+    });
+    let marta = session
+        .characters()
+        .into_iter()
+        .find(|c| c.display_name.as_str() == "Marta")
+        .unwrap();
+    let said: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            GameEvent::Text {
+                speaker: Speaker::Character(id),
+                text,
+                is_final: true,
+                interaction_id,
+            } if *interaction_id == sent.interaction_id => Some((id.clone(), text.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(!said.is_empty(), "{events:?}");
+    assert!(
+        said.iter().all(|(id, _)| id == marta.id.as_str()),
+        "{said:?}"
+    );
+    assert!(
+        said.iter().any(|(_, t)| t.contains("Traveller")),
+        "{said:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, GameEvent::Emotion { .. })),
+        "{events:?}"
+    );
+
+    let sent = session.send_trigger("greet", &[]).unwrap();
+    let interaction = sent.interaction_id.clone();
+    drain_until(&mut events, &|e| {
+        e.iter().any(|e| matches!(e, GameEvent::InteractionEnd { interaction_id } if *interaction_id == interaction))
+    });
+    session.close();
+    engine.stop();
+}
