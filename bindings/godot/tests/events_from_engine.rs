@@ -41,8 +41,7 @@ fn a_conversation_becomes_the_signals_the_demo_uses() {
         }
     };
     drain_until(&mut events, &|e| {
-        e.iter()
-            .any(|e| *e == GameEvent::ConnectionState { state: "ready" })
+        e.contains(&GameEvent::ConnectionState { state: "ready" })
     });
     assert!(events.contains(&GameEvent::CharactersChanged), "{events:?}");
 
