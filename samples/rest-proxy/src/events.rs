@@ -1,0 +1,120 @@
+//! Packets as the original proxy's events (JSON objects), with our
+//! additions: `interactionEnd`, and the character and interaction id on
+//! every event.
+
+use inworld::packet::{ActorKind, ControlAction, Packet, PacketBody};
+use inworld::protocol::ai::inworld::packets::emotion_event::{SpaffCode, Strength};
+use serde_json::{json, Map, Value};
+
+/// Who an event belongs to.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub session_id: String,
+    pub uid: String,
+    pub server_id: Option<String>,
+}
+
+/// The event object with the fields every event has.
+pub fn event(owner: &Owner, kind: &str, mut fields: Map<String, Value>) -> Value {
+    fields.insert("type".into(), kind.into());
+    fields.insert("sessionId".into(), owner.session_id.clone().into());
+    fields.insert("uid".into(), owner.uid.clone().into());
+    if let Some(server) = &owner.server_id {
+        fields.insert("serverId".into(), server.clone().into());
+    }
+    Value::Object(fields)
+}
+
+/// The event a character's packet makes, if any. The player's own text is
+/// not an event; emotions only with EMOTIONS=true. `character` maps an agent
+/// id to its resource name.
+pub fn event_of(
+    packet: &Packet,
+    owner: &Owner,
+    emotions: bool,
+    character: impl Fn(&str) -> Option<String>,
+) -> Option<Value> {
+    let source = &packet.routing.source;
+    if source.kind != ActorKind::Character {
+        return None;
+    }
+    let mut fields = Map::new();
+    if let Some(name) = character(source.name.as_str()) {
+        fields.insert("character".into(), name.into());
+    }
+    let interaction = packet.ids.interaction_id.as_str();
+    if !interaction.is_empty() {
+        fields.insert("interactionId".into(), interaction.into());
+    }
+    let kind = match &packet.body {
+        PacketBody::Text(t) => {
+            fields.insert("final".into(), t.is_final.into());
+            fields.insert("text".into(), t.text.as_str().into());
+            "text"
+        }
+        PacketBody::Emotion(e) if emotions => {
+            // The library's emotion carries the behavior and strength; the
+            // original's joy/fear/trust/surprise numbers are not in it.
+            for axis in ["joy", "fear", "trust", "surprise"] {
+                fields.insert(axis.into(), json!(0));
+            }
+            fields.insert(
+                "behavior".into(),
+                pascal_case(behavior_name(e.behavior)).into(),
+            );
+            if let Some(strength) = strength_name(e.strength) {
+                fields.insert("strength".into(), strength.into());
+            }
+            "emotion"
+        }
+        PacketBody::Trigger(c) | PacketBody::Task(c) => {
+            fields.insert("name".into(), c.name.as_str().into());
+            "custom"
+        }
+        PacketBody::Control(c) if c.action == ControlAction::InteractionEnd => "interactionEnd",
+        _ => return None,
+    };
+    Some(event(owner, kind, fields))
+}
+
+fn behavior_name(behavior: i32) -> &'static str {
+    SpaffCode::try_from(behavior).map_or("NEUTRAL", |c| c.as_str_name())
+}
+
+/// "Weak" or "Strong"; None for normal (and unspecified), as the original.
+fn strength_name(strength: i32) -> Option<String> {
+    match Strength::try_from(strength).ok()?.as_str_name() {
+        "NORMAL" | "UNSPECIFIED" => None,
+        other => Some(pascal_case(other)),
+    }
+}
+
+/// "TENSE_HUMOR" → "TenseHumor".
+pub fn pascal_case(upper_snake: &str) -> String {
+    upper_snake
+        .split('_')
+        .map(|word| {
+            let lower = word.to_lowercase();
+            let mut chars = lower.chars();
+            chars
+                .next()
+                .map_or(String::new(), |c| c.to_uppercase().chain(chars).collect())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_as_the_original() {
+        assert_eq!(pascal_case("TENSE_HUMOR"), "TenseHumor");
+        assert_eq!(pascal_case("NEUTRAL"), "Neutral");
+        assert_eq!(
+            strength_name(Strength::Strong as i32).as_deref(),
+            Some("Strong")
+        );
+        assert_eq!(strength_name(Strength::Normal as i32), None);
+    }
+}

@@ -1,0 +1,125 @@
+//! The REST proxy: Inworld characters over plain HTTP for game servers that
+//! cannot hold a gRPC stream, with the routes of Inworld's Node.js "RESTful
+//! API Proxy", on the inworld library's sessions (one connection pool for
+//! every player).
+//!
+//! `config` reads the environment; `validate` checks bodies as the original;
+//! `events` turns packets into its events; `registry` holds the sessions and
+//! their bounded event queues; `routes` is the HTTP layer over it.
+
+pub mod config;
+pub mod events;
+pub mod registry;
+pub mod routes;
+pub mod validate;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use inworld::auth::Credentials;
+use inworld::client::{Client, ClientConfig, TlsMode};
+use inworld::engine::{EngineConfig, RunningEngine, Workspace};
+
+use crate::config::Config;
+use crate::registry::Registry;
+use crate::routes::{router, App};
+
+/// The proxy's state, with the local engine when it runs one.
+pub struct Proxy {
+    pub registry: Arc<Registry>,
+    /// The scene sessions use by default (INWORLD_SCENE, or the demo's).
+    pub default_scene: String,
+    engine: Option<RunningEngine>,
+}
+
+impl Proxy {
+    /// Connects to Inworld, or starts the local engine when no key is set.
+    pub fn start(config: &Config) -> Result<Proxy, String> {
+        let (host, credentials, scene, engine, tls) =
+            match (&config.host, &config.key, &config.secret) {
+                (Some(host), Some(key), Some(secret)) => {
+                    let scene = config
+                        .scene
+                        .clone()
+                        .ok_or("INWORLD_SCENE is required with INWORLD_KEY")?;
+                    (
+                        host.clone(),
+                        Credentials::new(key.clone(), secret.clone()),
+                        scene,
+                        None,
+                        TlsMode::Auto,
+                    )
+                }
+                _ => {
+                    let workspace = Workspace::default_scenes();
+                    let scene = config.scene.clone().unwrap_or_else(|| {
+                        workspace
+                            .scene_names()
+                            .into_iter()
+                            .next()
+                            .unwrap_or_default()
+                    });
+                    let engine = RunningEngine::start_dedicated(EngineConfig::new(workspace))
+                        .map_err(|e| format!("the local engine did not start: {e}"))?;
+                    (
+                        engine.addr().to_string(),
+                        engine.credentials().clone(),
+                        scene,
+                        Some(engine),
+                        TlsMode::Off,
+                    )
+                }
+            };
+        let mut client_config = ClientConfig::new(host, scene.clone(), credentials);
+        client_config.tls = tls;
+        client_config.session.capabilities.emotions = config.emotions;
+        let client = Client::new(client_config).map_err(|e| e.to_string())?;
+        Ok(Proxy {
+            registry: Registry::new(client, Some(&scene), config.emotions, config.queue_capacity),
+            default_scene: scene,
+            engine,
+        })
+    }
+
+    /// Serves until `shutdown` completes, then closes every session
+    /// (in-flight requests are answered first).
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        config: &Config,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = App {
+            registry: self.registry.clone(),
+            token: config.proxy_token.clone(),
+        };
+        let sweeper = config.disconnect_timeout.map(|idle| {
+            let registry = self.registry.clone();
+            tokio::spawn(async move {
+                let tick = (idle / 4).clamp(
+                    std::time::Duration::from_millis(50),
+                    std::time::Duration::from_secs(5),
+                );
+                loop {
+                    tokio::time::sleep(tick).await;
+                    registry.sweep(idle);
+                }
+            })
+        });
+        let served = axum::serve(listener, router(app))
+            .with_graceful_shutdown(shutdown)
+            .await;
+        if let Some(task) = sweeper {
+            task.abort();
+        }
+        self.registry.close_everything("the proxy is shutting down");
+        served
+    }
+
+    /// Stops the local engine, if one runs.
+    pub fn stop(self) {
+        if let Some(engine) = self.engine {
+            engine.stop();
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! The proxy's sessions and their events. Each session has a bounded queue
+//! (the oldest events go first when it is full, and the next event drained
+//! says how many); every event has a global sequence number, so the drain
+//! routes return events of many sessions in the order they arrived. Events
+//! of a closed session (its `disconnected` above all) wait to be drained for
+//! a while, then expire.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use inworld::client::{Client, Session, SessionConfig};
+use inworld::packet::{ConnectionState, PacketBody};
+use parking_lot::Mutex;
+use serde_json::{json, Map, Value};
+use tokio::sync::Notify;
+
+use crate::events::{event, event_of, Owner};
+
+/// How long the events of a closed session wait to be drained.
+const CLOSED_EVENTS_TTL: Duration = Duration::from_secs(600);
+/// How long opening may take before the open is refused.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a route needs to know about a session.
+pub struct Opened {
+    pub session_id: String,
+    pub character: Value,
+    pub characters: Value,
+}
+
+struct Queued {
+    seq: u64,
+    server_id: Option<String>,
+    event: Value,
+}
+
+struct Entry {
+    session: Session,
+    owner: Owner,
+    /// What the open asked for: a second open of the same is refused.
+    key: (String, String, Option<String>, Option<String>),
+    events: VecDeque<Queued>,
+    dropped: u64,
+    last_used: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    sessions: HashMap<String, Entry>,
+    /// Events of closed sessions, with when they closed.
+    closed: Vec<(Instant, Queued)>,
+}
+
+pub struct Registry {
+    client: Client,
+    workspace: Option<String>,
+    emotions: bool,
+    capacity: usize,
+    state: Mutex<State>,
+    seq: AtomicU64,
+    arrived: Notify,
+}
+
+impl Registry {
+    pub fn new(
+        client: Client,
+        default_scene: Option<&str>,
+        emotions: bool,
+        capacity: usize,
+    ) -> Arc<Registry> {
+        let workspace = default_scene
+            .and_then(|s| s.strip_prefix("workspaces/"))
+            .and_then(|s| s.split('/').next())
+            .map(str::to_string);
+        Arc::new(Registry {
+            client,
+            workspace,
+            emotions,
+            capacity: capacity.max(1),
+            state: Mutex::new(State::default()),
+            seq: AtomicU64::new(0),
+            arrived: Notify::new(),
+        })
+    }
+
+    /// A scene id of the default workspace, or a full resource name.
+    fn scene_name(&self, scene: &str) -> String {
+        match (&self.workspace, scene.contains('/')) {
+            (Some(ws), false) => format!("workspaces/{ws}/scenes/{scene}"),
+            _ => scene.to_string(),
+        }
+    }
+
+    /// Opens a session for a player; waits until it is ready. Err: why not
+    /// (the route answers 409 whatever it is).
+    pub async fn open(
+        self: &Arc<Self>,
+        uid: &str,
+        scene: &str,
+        character: Option<&str>,
+        player_name: Option<&str>,
+        server_id: Option<&str>,
+    ) -> Result<Opened, String> {
+        let key = (
+            uid.to_string(),
+            scene.to_string(),
+            character.map(str::to_string),
+            server_id.map(str::to_string),
+        );
+        if self.state.lock().sessions.values().any(|e| e.key == key) {
+            return Err("this uid already has this session open".into());
+        }
+        let mut config = SessionConfig::new(self.scene_name(scene));
+        config.user = self.client.config().session.user.clone();
+        config.user.name = Some(player_name.unwrap_or(uid).to_string());
+        config.capabilities = self.client.config().session.capabilities;
+        let session = self
+            .client
+            .open_session_with(config)
+            .map_err(|e| e.to_string())?;
+        let start = Instant::now();
+        loop {
+            match session.state() {
+                ConnectionState::Ready => break,
+                ConnectionState::Closed => {
+                    // Why: the error the session reported, if any.
+                    let mut reason = "the session closed".to_string();
+                    while let Some(p) = session.try_recv() {
+                        if let PacketBody::Error(e) = p.body {
+                            reason = e.message.as_str().to_string();
+                        }
+                    }
+                    return Err(reason);
+                }
+                _ if start.elapsed() > OPEN_TIMEOUT => {
+                    session.close();
+                    return Err("the session did not become ready".into());
+                }
+                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+        if let Some(who) = character {
+            if let Err(e) = session.set_current_character(who) {
+                session.close();
+                return Err(e.to_string());
+            }
+        }
+        let session_id = session.session_id().ok_or("the session has no id")?;
+        let opened = Opened {
+            session_id: session_id.clone(),
+            character: current_character(&session),
+            characters: characters(&session),
+        };
+        let owner = Owner {
+            session_id: session_id.clone(),
+            uid: uid.to_string(),
+            server_id: server_id.map(str::to_string),
+        };
+        {
+            let mut state = self.state.lock();
+            if state.sessions.values().any(|e| e.key == key) {
+                session.close();
+                return Err("this uid already has this session open".into());
+            }
+            state.sessions.insert(
+                session_id.clone(),
+                Entry {
+                    session: session.clone(),
+                    owner,
+                    key,
+                    events: VecDeque::new(),
+                    dropped: 0,
+                    last_used: Instant::now(),
+                },
+            );
+        }
+        tokio::spawn(pump(self.clone(), session_id, session));
+        Ok(opened)
+    }
+
+    /// The session (its use counts as activity for the idle sweeper).
+    pub fn session(&self, id: &str) -> Option<Session> {
+        let mut state = self.state.lock();
+        let entry = state.sessions.get_mut(id)?;
+        entry.last_used = Instant::now();
+        Some(entry.session.clone())
+    }
+
+    /// Moves a session (and its future events) to another game server.
+    pub fn move_to_server(&self, id: &str, server_id: &str) -> bool {
+        let mut state = self.state.lock();
+        let Some(entry) = state.sessions.get_mut(id) else {
+            return false;
+        };
+        entry.owner.server_id = Some(server_id.to_string());
+        entry.key.3 = Some(server_id.to_string());
+        entry.last_used = Instant::now();
+        true
+    }
+
+    /// Closes a session, queueing its `disconnected` event with `reason`.
+    pub fn close(&self, id: &str, reason: &str) -> bool {
+        let entry = self.state.lock().sessions.remove(id);
+        let Some(entry) = entry else { return false };
+        entry.session.close();
+        self.retire(entry, reason);
+        true
+    }
+
+    /// Closes every session of a player (of one server, if given).
+    pub fn close_all(&self, uid: &str, server_id: Option<&str>) -> usize {
+        let ids: Vec<String> = self
+            .state
+            .lock()
+            .sessions
+            .iter()
+            .filter(|(_, e)| {
+                e.owner.uid == uid
+                    && server_id.is_none_or(|s| e.owner.server_id.as_deref() == Some(s))
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.iter().filter(|id| self.close(id, "closed")).count()
+    }
+
+    /// Closes the sessions nobody used for `idle`.
+    pub fn sweep(&self, idle: Duration) -> usize {
+        let ids: Vec<String> = self
+            .state
+            .lock()
+            .sessions
+            .iter()
+            .filter(|(_, e)| e.last_used.elapsed() >= idle)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.iter().filter(|id| self.close(id, "idle")).count()
+    }
+
+    pub fn open_sessions(&self) -> usize {
+        self.state.lock().sessions.len()
+    }
+
+    /// Closes everything (shutdown).
+    pub fn close_everything(&self, reason: &str) {
+        let ids: Vec<String> = self.state.lock().sessions.keys().cloned().collect();
+        for id in ids {
+            self.close(&id, reason);
+        }
+    }
+
+    /// Takes the queued events (of every session, or of one server's), in
+    /// the order they arrived.
+    pub fn drain(&self, server_id: Option<&str>) -> Vec<Value> {
+        let mut state = self.state.lock();
+        let wanted = |q: &Queued| server_id.is_none_or(|s| q.server_id.as_deref() == Some(s));
+        let mut out: Vec<Queued> = Vec::new();
+        for entry in state.sessions.values_mut() {
+            let (take, keep): (Vec<Queued>, Vec<Queued>) =
+                entry.events.drain(..).partition(|q| wanted(q));
+            entry.events.extend(keep);
+            out.extend(take);
+        }
+        state
+            .closed
+            .retain(|(at, _)| at.elapsed() < CLOSED_EVENTS_TTL);
+        let closed = std::mem::take(&mut state.closed);
+        for (at, q) in closed {
+            if wanted(&q) {
+                out.push(q);
+            } else {
+                state.closed.push((at, q));
+            }
+        }
+        out.sort_by_key(|q| q.seq);
+        out.into_iter().map(|q| q.event).collect()
+    }
+
+    /// Takes one session's queued events (None: no such session).
+    pub fn drain_session(&self, id: &str) -> Option<Vec<Value>> {
+        let mut state = self.state.lock();
+        let entry = state.sessions.get_mut(id)?;
+        entry.last_used = Instant::now();
+        Some(entry.events.drain(..).map(|q| q.event).collect())
+    }
+
+    /// Waits until an event arrives (or `limit` passes).
+    pub async fn wait_for_events(&self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, self.arrived.notified()).await;
+    }
+
+    /// Queues the event `make` gives for the session's owner, if any.
+    fn push(&self, id: &str, make: impl FnOnce(&Owner) -> Option<Value>) {
+        let mut state = self.state.lock();
+        let Some(entry) = state.sessions.get_mut(id) else {
+            return;
+        };
+        let Some(mut value) = make(&entry.owner) else {
+            return;
+        };
+        if entry.events.len() >= self.capacity {
+            entry.events.pop_front();
+            entry.dropped += 1;
+        }
+        if entry.dropped > 0 {
+            // Nothing is lost silently: the next event says how many went.
+            value["dropped"] = json!(std::mem::take(&mut entry.dropped));
+        }
+        let queued = Queued {
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            server_id: entry.owner.server_id.clone(),
+            event: value,
+        };
+        entry.events.push_back(queued);
+        drop(state);
+        self.arrived.notify_waiters();
+    }
+
+    /// Moves a removed session's events to the closed list, with its
+    /// `disconnected` event last.
+    fn retire(&self, entry: Entry, reason: &str) {
+        let mut fields = Map::new();
+        fields.insert("reason".into(), reason.into());
+        let disconnected = event(&entry.owner, "disconnected", fields);
+        let now = Instant::now();
+        let mut state = self.state.lock();
+        for q in entry.events {
+            state.closed.push((now, q));
+        }
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        state.closed.push((
+            now,
+            Queued {
+                seq,
+                server_id: entry.owner.server_id.clone(),
+                event: disconnected,
+            },
+        ));
+        drop(state);
+        self.arrived.notify_waiters();
+    }
+}
+
+/// A session's packets into its queue, until it ends. A session that ends
+/// without the game closing it (an error the library gave up on) is
+/// retired with the reason.
+async fn pump(registry: Arc<Registry>, id: String, session: Session) {
+    let mut reason = "the session ended".to_string();
+    while let Some(packet) = session.recv().await {
+        if let PacketBody::Error(e) = &packet.body {
+            if !e.will_retry {
+                reason = e.message.as_str().to_string();
+            }
+        }
+        let characters = session.characters();
+        let resource = |agent: &str| {
+            characters
+                .iter()
+                .find(|c| c.id.as_str() == agent)
+                .map(|c| c.resource_name.as_str().to_string())
+        };
+        let emotions = registry.emotions;
+        registry.push(&id, |owner| event_of(&packet, owner, emotions, resource));
+    }
+    let entry = registry.state.lock().sessions.remove(&id);
+    if let Some(entry) = entry {
+        registry.retire(entry, &reason);
+    }
+}
+
+/// A character as the original gives it.
+pub fn character_json(c: &inworld::packet::Character) -> Value {
+    json!({
+        "id": c.id.as_str(),
+        "resourceName": c.resource_name.as_str(),
+        "displayName": c.display_name.as_str(),
+    })
+}
+
+pub fn characters(session: &Session) -> Value {
+    Value::Array(session.characters().iter().map(character_json).collect())
+}
+
+pub fn current_character(session: &Session) -> Value {
+    session
+        .current_character()
+        .as_ref()
+        .map_or(Value::Null, character_json)
+}

@@ -1,0 +1,268 @@
+//! The HTTP routes: the original proxy's, with its status codes and bodies,
+//! and ours beside them (long polling, a session's own events). Thin: the
+//! registry does the work.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::registry::{characters, current_character, Registry};
+use crate::validate::{check, MESSAGE, OPEN};
+
+/// Long polls wait at most this long, whatever is asked.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Clone)]
+pub struct App {
+    pub registry: Arc<Registry>,
+    /// PROXY_TOKEN: every route but / and /status wants `Bearer <token>`.
+    pub token: Option<String>,
+}
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/", get(|| async { "Inworld.AI RESTful Server" }))
+        .route("/status", get(|| async { "OK" }))
+        .route("/session/open", post(open))
+        .route("/session/{id}/message", post(message))
+        .route("/session/{id}/custom/{custom}", get(custom))
+        .route("/events", get(all_events))
+        .route("/events/{server}", get(server_events))
+        .route("/session/{id}/events", get(session_events))
+        .route("/session/{id}/characters", get(session_characters))
+        .route("/session/{id}/character", get(session_character))
+        .route("/session/{id}/character/{character}", post(set_character))
+        .route("/session/{id}/server/{server}", get(move_server))
+        .route("/session/{id}/status", get(status))
+        .route("/session/{id}/close", get(close))
+        .route("/session/closeall/{uid}", get(close_all))
+        .route(
+            "/session/closeall/{uid}/server/{server}",
+            get(close_all_of_server),
+        )
+        .fallback(|| async { (StatusCode::NOT_FOUND, Json("Route Not Found")) })
+        .layer(axum::middleware::from_fn_with_state(app.clone(), protect))
+        .with_state(app)
+}
+
+/// The bearer token check (when PROXY_TOKEN is set).
+async fn protect(State(app): State<App>, request: Request, next: Next) -> Response {
+    let open_route = matches!(request.uri().path(), "/" | "/status");
+    if let (Some(token), false) = (&app.token, open_route) {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token.as_str()) {
+            return (StatusCode::UNAUTHORIZED, Json("Unauthorized")).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+fn not_found(id: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(format!("Session {id} Not Found")),
+    )
+        .into_response()
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"))
+}
+
+fn bad_request(text: String) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+async fn open(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let fields = match check(&body, is_json(&headers), OPEN) {
+        Ok(f) => f,
+        Err(text) => return bad_request(text),
+    };
+    let field = |name: &str| fields.get(name).and_then(Value::as_str);
+    let opened = app
+        .registry
+        .open(
+            field("uid").unwrap_or_default(),
+            field("sceneId").unwrap_or_default(),
+            field("characterId"),
+            field("playerName"),
+            field("serverId"),
+        )
+        .await;
+    match opened {
+        Ok(o) => Json(serde_json::json!({
+            "sessionId": o.session_id,
+            "character": o.character,
+            "characters": o.characters,
+        }))
+        .into_response(),
+        Err(why) => {
+            log::info!("open refused: {why}");
+            (StatusCode::CONFLICT, Json("Unable to create session")).into_response()
+        }
+    }
+}
+
+async fn message(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(session) = app.registry.session(&id) else {
+        return not_found(&id);
+    };
+    let fields = match check(&body, is_json(&headers), MESSAGE) {
+        Ok(f) => f,
+        Err(text) => return bad_request(text),
+    };
+    let text = fields
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match session.send_text(text) {
+        Ok(_) => (StatusCode::ACCEPTED, "Accepted").into_response(),
+        Err(e) => (StatusCode::CONFLICT, Json(e.to_string())).into_response(),
+    }
+}
+
+async fn custom(State(app): State<App>, Path((id, custom)): Path<(String, String)>) -> Response {
+    let Some(session) = app.registry.session(&id) else {
+        return not_found(&id);
+    };
+    match session.send_trigger(&custom, &[]) {
+        Ok(_) => (StatusCode::ACCEPTED, "Accepted").into_response(),
+        Err(e) => (StatusCode::CONFLICT, Json(e.to_string())).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Wait {
+    /// Long polling: wait up to this many ms for an event when none is queued.
+    wait: Option<u64>,
+}
+
+async fn drain_waiting(app: &App, server: Option<&str>, wait: Option<u64>) -> Json<Vec<Value>> {
+    let events = app.registry.drain(server);
+    if !events.is_empty() || wait.unwrap_or(0) == 0 {
+        return Json(events);
+    }
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(wait.unwrap_or(0)).min(MAX_WAIT);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Json(Vec::new());
+        }
+        app.registry.wait_for_events(left).await;
+        let events = app.registry.drain(server);
+        if !events.is_empty() {
+            return Json(events);
+        }
+    }
+}
+
+async fn all_events(State(app): State<App>, Query(q): Query<Wait>) -> Json<Vec<Value>> {
+    drain_waiting(&app, None, q.wait).await
+}
+
+async fn server_events(
+    State(app): State<App>,
+    Path(server): Path<String>,
+    Query(q): Query<Wait>,
+) -> Json<Vec<Value>> {
+    drain_waiting(&app, Some(&server), q.wait).await
+}
+
+async fn session_events(State(app): State<App>, Path(id): Path<String>) -> Response {
+    match app.registry.drain_session(&id) {
+        Some(events) => Json(events).into_response(),
+        None => not_found(&id),
+    }
+}
+
+async fn session_characters(State(app): State<App>, Path(id): Path<String>) -> Response {
+    match app.registry.session(&id) {
+        Some(s) => Json(characters(&s)).into_response(),
+        None => not_found(&id),
+    }
+}
+
+async fn session_character(State(app): State<App>, Path(id): Path<String>) -> Response {
+    match app.registry.session(&id) {
+        Some(s) => Json(current_character(&s)).into_response(),
+        None => not_found(&id),
+    }
+}
+
+/// An unknown character leaves the current one (as the original).
+async fn set_character(
+    State(app): State<App>,
+    Path((id, character)): Path<(String, String)>,
+) -> Response {
+    let Some(session) = app.registry.session(&id) else {
+        return not_found(&id);
+    };
+    let _ = session.set_current_character(&character);
+    Json(current_character(&session)).into_response()
+}
+
+async fn move_server(
+    State(app): State<App>,
+    Path((id, server)): Path<(String, String)>,
+) -> Response {
+    if app.registry.move_to_server(&id, &server) {
+        (StatusCode::ACCEPTED, "Accepted").into_response()
+    } else {
+        not_found(&id)
+    }
+}
+
+async fn status(State(app): State<App>, Path(id): Path<String>) -> Response {
+    match app.registry.session(&id) {
+        Some(_) => Json(true).into_response(),
+        None => not_found(&id),
+    }
+}
+
+async fn close(State(app): State<App>, Path(id): Path<String>) -> Response {
+    if app.registry.close(&id, "closed") {
+        "OK".into_response()
+    } else {
+        not_found(&id)
+    }
+}
+
+async fn close_all(State(app): State<App>, Path(uid): Path<String>) -> &'static str {
+    app.registry.close_all(&uid, None);
+    "OK"
+}
+
+async fn close_all_of_server(
+    State(app): State<App>,
+    Path((uid, server)): Path<(String, String)>,
+) -> &'static str {
+    app.registry.close_all(&uid, Some(&server));
+    "OK"
+}

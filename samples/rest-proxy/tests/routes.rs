@@ -1,0 +1,544 @@
+//! The proxy over real HTTP (reqwest) on a free loopback port, with the local
+//! engine's demo tavern behind it: the original's routes, status codes,
+//! bodies and events, and our additions. Waits poll conditions; their limits
+//! only catch hangs.
+
+use std::time::{Duration, Instant};
+
+use inworld_rest_proxy::config::Config;
+use inworld_rest_proxy::Proxy;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+struct Running {
+    base: String,
+    http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<Proxy>,
+}
+
+async fn start(env: &[(&str, &str)]) -> Running {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let config =
+        Config::from_lookup(|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        let proxy = tokio::task::spawn_blocking(move || Proxy::start(&config).map(|p| (p, config)))
+            .await
+            .unwrap()
+            .unwrap();
+        let (proxy, config) = proxy;
+        proxy
+            .serve(listener, &config, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        proxy
+    });
+    let http = reqwest::Client::new();
+    let start = Instant::now();
+    while http.get(format!("{base}/status")).send().await.is_err() {
+        assert!(start.elapsed() < LIMIT, "the proxy never answered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Running {
+        base,
+        http,
+        stop: Some(stop),
+        done,
+    }
+}
+
+impl Running {
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    async fn post_json(&self, path: &str, body: Value) -> (StatusCode, String) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    async fn open(&self, body: Value) -> Value {
+        let (status, text) = self.post_json("/session/open", body).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Drains `path` until `done` holds for what was drained so far.
+    async fn events_until(&self, path: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let mut all = Vec::new();
+        let start = Instant::now();
+        while !done(&all) {
+            assert!(start.elapsed() < LIMIT, "never happened; events: {all:?}");
+            let (status, text) = self.get(path).await;
+            assert_eq!(status, StatusCode::OK);
+            let batch: Vec<Value> = serde_json::from_str(&text).unwrap();
+            if batch.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            all.extend(batch);
+        }
+        all
+    }
+
+    async fn stop(mut self) -> Proxy {
+        let _ = self.stop.take().unwrap().send(());
+        self.done.await.unwrap()
+    }
+}
+
+fn ended(events: &[Value], session: &str) -> bool {
+    events
+        .iter()
+        .any(|e| e["type"] == "interactionEnd" && e["sessionId"] == session)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_originals_routes_bodies_and_events() {
+    let proxy = start(&[("EMOTIONS", "true")]).await;
+    assert_eq!(
+        proxy.get("/").await,
+        (StatusCode::OK, "Inworld.AI RESTful Server".into())
+    );
+    assert_eq!(proxy.get("/status").await, (StatusCode::OK, "OK".into()));
+    assert_eq!(
+        proxy.get("/no/such/route").await,
+        (StatusCode::NOT_FOUND, "\"Route Not Found\"".into())
+    );
+
+    // Open: the engine's real session id, the current character, all of them.
+    let opened = proxy.open(json!({"uid": "player-1", "sceneId": "tavern", "serverId": "server-a", "playerName": "Ada"})).await;
+    let id = opened["sessionId"].as_str().unwrap().to_string();
+    let (workspace, uuid) = id.split_once(':').expect("<workspace>:<uuid>");
+    assert_eq!((workspace, uuid.len()), ("demo", 36), "{id}");
+    assert_eq!(opened["character"]["displayName"], "Marta");
+    assert_eq!(
+        opened["character"]["resourceName"],
+        "workspaces/demo/characters/innkeeper"
+    );
+    assert_eq!(opened["characters"].as_array().unwrap().len(), 3);
+
+    // The same uid, scene, character and server again: refused.
+    let (status, text) = proxy.post_json("/session/open", json!({"uid": "player-1", "sceneId": "tavern", "serverId": "server-a", "playerName": "Ada"})).await;
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::CONFLICT, "\"Unable to create session\"")
+    );
+    // A scene that does not exist: refused at once.
+    let (status, _) = proxy
+        .post_json(
+            "/session/open",
+            json!({"uid": "p", "sceneId": "no-such-scene"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // A message: accepted, and the reply comes as events of this server.
+    let (status, text) = proxy
+        .post_json(
+            &format!("/session/{id}/message"),
+            json!({"message": "hello"}),
+        )
+        .await;
+    assert_eq!((status, text.as_str()), (StatusCode::ACCEPTED, "Accepted"));
+    let events = proxy
+        .events_until("/events/server-a", |e| ended(e, &id))
+        .await;
+    let texts: Vec<&Value> = events.iter().filter(|e| e["type"] == "text").collect();
+    assert!(!texts.is_empty(), "{events:?}");
+    for e in &texts {
+        assert_eq!(e["sessionId"], id.as_str());
+        assert_eq!(e["uid"], "player-1");
+        assert_eq!(e["serverId"], "server-a");
+        assert_eq!(e["final"], true);
+        assert_eq!(e["character"], "workspaces/demo/characters/innkeeper");
+        assert!(e["interactionId"].as_str().is_some_and(|i| i.len() == 36));
+    }
+    assert!(
+        texts
+            .iter()
+            .any(|e| e["text"].as_str().unwrap().contains("Ada")),
+        "{texts:?}"
+    );
+    assert!(
+        !events.iter().any(|e| e["text"] == "hello"),
+        "the player's own text is no event"
+    );
+    let emotion = events
+        .iter()
+        .find(|e| e["type"] == "emotion")
+        .expect("an emotion event");
+    assert!(
+        emotion["behavior"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .next()
+            .unwrap()
+            .is_uppercase(),
+        "{emotion}"
+    );
+    assert!(
+        emotion["joy"].is_number() && emotion["surprise"].is_number(),
+        "{emotion}"
+    );
+    // Drained means gone.
+    assert_eq!(
+        proxy.get("/events/server-a").await,
+        (StatusCode::OK, "[]".into())
+    );
+
+    // A drink: the character's trigger comes as a custom event.
+    proxy
+        .post_json(
+            &format!("/session/{id}/message"),
+            json!({"message": "a drink, please"}),
+        )
+        .await;
+    let events = proxy.events_until("/events", |e| ended(e, &id)).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "custom" && e["name"] == "serve_drink"),
+        "{events:?}"
+    );
+    // A trigger of ours, by the custom route.
+    let (status, _) = proxy.get(&format!("/session/{id}/custom/greet")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    proxy.events_until("/events", |e| ended(e, &id)).await;
+
+    // Characters: the list, the current one, switching (unknown: unchanged).
+    let (status, text) = proxy.get(&format!("/session/{id}/characters")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let finn = "workspaces%2Fdemo%2Fcharacters%2Fbard";
+    let r = proxy
+        .http
+        .post(format!("{}/session/{id}/character/{finn}", proxy.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["displayName"], "Finn");
+    let r = proxy
+        .http
+        .post(format!("{}/session/{id}/character/nobody", proxy.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["displayName"], "Finn");
+    let (_, text) = proxy.get(&format!("/session/{id}/character")).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["displayName"],
+        "Finn"
+    );
+    assert_eq!(
+        proxy.get(&format!("/session/{id}/status")).await,
+        (StatusCode::OK, "true".into())
+    );
+
+    // Moving to another server: later events go there.
+    let (status, _) = proxy.get(&format!("/session/{id}/server/server-b")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    proxy
+        .post_json(&format!("/session/{id}/message"), json!({"message": "hi"}))
+        .await;
+    let events = proxy
+        .events_until("/events/server-b", |e| ended(e, &id))
+        .await;
+    assert!(
+        events.iter().all(|e| e["serverId"] == "server-b"),
+        "{events:?}"
+    );
+    assert_eq!(proxy.get("/events/server-a").await.1, "[]");
+
+    // Unknown sessions: 404 with the original's body, on every session route.
+    let missing = "demo:00000000-0000-0000-0000-000000000000";
+    let not_found = format!("\"Session {missing} Not Found\"");
+    for path in [
+        "status",
+        "characters",
+        "character",
+        "close",
+        "custom/greet",
+        "server/x",
+        "events",
+    ] {
+        assert_eq!(
+            proxy.get(&format!("/session/{missing}/{path}")).await,
+            (StatusCode::NOT_FOUND, not_found.clone()),
+            "{path}"
+        );
+    }
+    let (status, text) = proxy
+        .post_json(
+            &format!("/session/{missing}/message"),
+            json!({"message": "x"}),
+        )
+        .await;
+    assert_eq!((status, text), (StatusCode::NOT_FOUND, not_found));
+
+    // Close: OK, then a disconnected event, and the session is gone.
+    assert_eq!(
+        proxy.get(&format!("/session/{id}/close")).await,
+        (StatusCode::OK, "OK".into())
+    );
+    let events = proxy
+        .events_until("/events", |e| e.iter().any(|e| e["type"] == "disconnected"))
+        .await;
+    let gone = events.iter().find(|e| e["type"] == "disconnected").unwrap();
+    assert_eq!(
+        (gone["sessionId"].as_str(), gone["uid"].as_str()),
+        (Some(id.as_str()), Some("player-1"))
+    );
+    assert_eq!(
+        proxy.get(&format!("/session/{id}/status")).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Close-all, of one server and then of every server.
+    let a = proxy
+        .open(json!({"uid": "player-2", "sceneId": "tavern", "serverId": "a"}))
+        .await;
+    let b = proxy
+        .open(json!({"uid": "player-2", "sceneId": "tavern", "serverId": "b"}))
+        .await;
+    assert_eq!(
+        proxy.get("/session/closeall/player-2/server/a").await,
+        (StatusCode::OK, "OK".into())
+    );
+    assert_eq!(
+        proxy
+            .get(&format!(
+                "/session/{}/status",
+                a["sessionId"].as_str().unwrap()
+            ))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        proxy
+            .get(&format!(
+                "/session/{}/status",
+                b["sessionId"].as_str().unwrap()
+            ))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        proxy.get("/session/closeall/player-2").await,
+        (StatusCode::OK, "OK".into())
+    );
+    assert_eq!(
+        proxy
+            .get(&format!(
+                "/session/{}/status",
+                b["sessionId"].as_str().unwrap()
+            ))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let events = proxy
+        .events_until("/events", |e| {
+            e.iter().filter(|e| e["type"] == "disconnected").count() >= 2
+        })
+        .await;
+    assert!(
+        events.iter().any(|e| e["serverId"] == "a") && events.iter().any(|e| e["serverId"] == "b"),
+        "{events:?}"
+    );
+    proxy.stop().await.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_are_validated_like_the_original() {
+    let proxy = start(&[]).await;
+    let cases = [
+        (
+            json!({"sceneId": "tavern"}),
+            "Error validating request body. \"uid\" is required.",
+        ),
+        (
+            json!({"uid": 5, "sceneId": "tavern"}),
+            "Error validating request body. \"uid\" must be a string.",
+        ),
+        (
+            json!({"uid": "", "sceneId": "tavern"}),
+            "Error validating request body. \"uid\" is not allowed to be empty.",
+        ),
+        (
+            json!({"uid": "u", "sceneId": "tavern", "color": "red"}),
+            "Error validating request body. \"color\" is not allowed.",
+        ),
+        (
+            json!({}),
+            "Error validating request body. \"uid\" is required. \"sceneId\" is required.",
+        ),
+    ];
+    for (body, expected) in cases {
+        let (status, text) = proxy.post_json("/session/open", body.clone()).await;
+        assert_eq!(
+            (status, text.as_str()),
+            (StatusCode::BAD_REQUEST, expected),
+            "{body}"
+        );
+    }
+    let plain = proxy
+        .http
+        .post(format!("{}/session/open", proxy.base))
+        .header("content-type", "text/plain")
+        .body(r#"{"uid":"u","sceneId":"tavern"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), StatusCode::BAD_REQUEST);
+    let malformed = proxy
+        .http
+        .post(format!("{}/session/open", proxy.base))
+        .header("content-type", "application/json")
+        .body("{\"uid\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    assert!(malformed
+        .text()
+        .await
+        .unwrap()
+        .starts_with("Error validating request body. "));
+    proxy.stop().await.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_polls_return_when_an_event_arrives() {
+    let proxy = start(&[]).await;
+    let opened = proxy.open(json!({"uid": "u", "sceneId": "tavern"})).await;
+    let id = opened["sessionId"].as_str().unwrap().to_string();
+    // Nothing queued: a long poll waits; a message's reply ends it.
+    let http = proxy.http.clone();
+    let url = format!("{}/events?wait=60000", proxy.base);
+    let poll = tokio::spawn(async move {
+        http.get(url)
+            .send()
+            .await
+            .unwrap()
+            .json::<Vec<Value>>()
+            .await
+            .unwrap()
+    });
+    proxy
+        .post_json(
+            &format!("/session/{id}/message"),
+            json!({"message": "hello"}),
+        )
+        .await;
+    let events = tokio::time::timeout(LIMIT, poll)
+        .await
+        .expect("the long poll returned")
+        .unwrap();
+    assert!(!events.is_empty());
+    // A session's own events route.
+    proxy
+        .events_until(&format!("/session/{id}/events"), |e| ended(e, &id))
+        .await;
+    proxy.stop().await.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_are_swept_with_a_disconnected_event() {
+    let proxy = start(&[("DISCONNECT_TIMEOUT", "300")]).await;
+    let opened = proxy
+        .open(json!({"uid": "idle", "sceneId": "tavern"}))
+        .await;
+    let id = opened["sessionId"].as_str().unwrap().to_string();
+    let events = proxy
+        .events_until("/events", |e| {
+            e.iter()
+                .any(|e| e["type"] == "disconnected" && e["sessionId"] == id.as_str())
+        })
+        .await;
+    let gone = events.iter().find(|e| e["type"] == "disconnected").unwrap();
+    assert_eq!(gone["reason"], "idle");
+    assert_eq!(
+        proxy.get(&format!("/session/{id}/status")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    proxy.stop().await.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_every_session() {
+    let proxy = start(&[]).await;
+    proxy.open(json!({"uid": "u1", "sceneId": "tavern"})).await;
+    proxy.open(json!({"uid": "u2", "sceneId": "tavern"})).await;
+    let stopped = proxy.stop().await;
+    assert_eq!(stopped.registry.open_sessions(), 0);
+    let events = stopped.registry.drain(None);
+    let gone: Vec<_> = events
+        .iter()
+        .filter(|e| e["type"] == "disconnected")
+        .collect();
+    assert_eq!(gone.len(), 2, "{events:?}");
+    assert!(gone
+        .iter()
+        .all(|e| e["reason"] == "the proxy is shutting down"));
+    stopped.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_token_protects_every_route_but_the_health_checks() {
+    let proxy = start(&[("PROXY_TOKEN", "s3cret")]).await;
+    assert_eq!(proxy.get("/status").await.0, StatusCode::OK);
+    assert_eq!(proxy.get("/").await.0, StatusCode::OK);
+    assert_eq!(proxy.get("/events").await.0, StatusCode::UNAUTHORIZED);
+    let wrong = proxy
+        .http
+        .get(format!("{}/events", proxy.base))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let right = proxy
+        .http
+        .get(format!("{}/events", proxy.base))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), StatusCode::OK);
+    proxy.stop().await.stop();
+}
