@@ -19,6 +19,11 @@ pub struct Config {
     pub disconnect_timeout: Option<Duration>,
     /// Events kept per session before the oldest are dropped (and reported).
     pub queue_capacity: usize,
+    /// RATE_LIMIT: sends (messages, triggers, turns) a minute per uid, in
+    /// bursts of as many; beyond it a 429.
+    pub rate_limit_per_minute: Option<u32>,
+    /// Request bodies larger than this get a 413.
+    pub max_body_bytes: usize,
     /// PROXY_TOKEN: every route but / and /status wants `Authorization: Bearer <it>`.
     pub proxy_token: Option<String>,
 }
@@ -65,6 +70,15 @@ impl Config {
             disconnect_timeout,
             queue_capacity: 1000,
             proxy_token: nonempty("PROXY_TOKEN"),
+            rate_limit_per_minute: match nonempty("RATE_LIMIT") {
+                None => None,
+                Some(r) => {
+                    Some(r.trim().parse().map_err(|_| {
+                        format!("RATE_LIMIT {r:?} is not a number of sends a minute")
+                    })?)
+                }
+            },
+            max_body_bytes: 64 * 1024,
         })
     }
 }

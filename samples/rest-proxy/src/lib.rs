@@ -5,10 +5,12 @@
 //!
 //! `config` reads the environment; `validate` checks bodies as the original;
 //! `events` turns packets into its events; `registry` holds the sessions and
-//! their bounded event queues; `routes` is the HTTP layer over it.
+//! their bounded event queues; `routes` is the HTTP layer over it; `metrics`
+//! counts requests and writes the access log.
 
 pub mod config;
 pub mod events;
+pub mod metrics;
 pub mod registry;
 pub mod routes;
 pub mod validate;
@@ -91,7 +93,10 @@ impl Proxy {
     ) -> std::io::Result<()> {
         let app = App {
             registry: self.registry.clone(),
+            metrics: Default::default(),
             token: config.proxy_token.clone(),
+            rate_limit: config.rate_limit_per_minute,
+            max_body_bytes: config.max_body_bytes,
         };
         let sweeper = config.disconnect_timeout.map(|idle| {
             let registry = self.registry.clone();

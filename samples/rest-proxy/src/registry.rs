@@ -44,6 +44,9 @@ struct Entry {
     events: VecDeque<Queued>,
     dropped: u64,
     last_used: Instant,
+    /// Synchronous turns waiting for their interaction's events (which go to
+    /// them instead of the queue).
+    turns: HashMap<String, tokio::sync::mpsc::UnboundedSender<Value>>,
 }
 
 #[derive(Default)]
@@ -51,6 +54,8 @@ struct State {
     sessions: HashMap<String, Entry>,
     /// Events of closed sessions, with when they closed.
     closed: Vec<(Instant, Queued)>,
+    /// Per uid: send tokens left and when they were counted.
+    buckets: HashMap<String, (f64, Instant)>,
 }
 
 pub struct Registry {
@@ -173,6 +178,7 @@ impl Registry {
                     events: VecDeque::new(),
                     dropped: 0,
                     last_used: Instant::now(),
+                    turns: HashMap::new(),
                 },
             );
         }
@@ -242,6 +248,72 @@ impl Registry {
         self.state.lock().sessions.len()
     }
 
+    /// Events waiting to be drained, of open and closed sessions.
+    pub fn queued_events(&self) -> usize {
+        let state = self.state.lock();
+        state
+            .sessions
+            .values()
+            .map(|e| e.events.len())
+            .sum::<usize>()
+            + state.closed.len()
+    }
+
+    /// Sends text and returns a receiver of that interaction's events (its
+    /// `interactionEnd` last); they do not go to the queue. None: no session.
+    pub fn start_turn(
+        &self,
+        id: &str,
+        text: &str,
+    ) -> Option<Result<(String, tokio::sync::mpsc::UnboundedReceiver<Value>), inworld::client::Error>>
+    {
+        // Under the lock, so that no event of the interaction can be queued
+        // before the turn is registered (sending never waits on the network).
+        let mut state = self.state.lock();
+        let entry = state.sessions.get_mut(id)?;
+        entry.last_used = Instant::now();
+        Some(entry.session.send_text(text).map(|ids| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            entry.turns.insert(ids.interaction_id.clone(), tx);
+            (ids.interaction_id, rx)
+        }))
+    }
+
+    /// Forgets a turn that timed out (its later events are queued as usual).
+    pub fn end_turn(&self, id: &str, interaction: &str) {
+        if let Some(entry) = self.state.lock().sessions.get_mut(id) {
+            entry.turns.remove(interaction);
+        }
+    }
+
+    /// Whether `uid` may send now: at most `per_minute` sends a minute, as a
+    /// token bucket (bursts of up to `per_minute`).
+    pub fn allow(&self, uid_of_session: &str, per_minute: u32) -> bool {
+        let mut state = self.state.lock();
+        let Some(uid) = state
+            .sessions
+            .get(uid_of_session)
+            .map(|e| e.owner.uid.clone())
+        else {
+            return true;
+        };
+        let now = Instant::now();
+        let rate = f64::from(per_minute) / 60.0;
+        let bucket = state
+            .buckets
+            .entry(uid)
+            .or_insert((f64::from(per_minute), now));
+        bucket.0 = (bucket.0 + now.duration_since(bucket.1).as_secs_f64() * rate)
+            .min(f64::from(per_minute));
+        bucket.1 = now;
+        if bucket.0 >= 1.0 {
+            bucket.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
     /// Closes everything (shutdown).
     pub fn close_everything(&self, reason: &str) {
         let ids: Vec<String> = self.state.lock().sessions.keys().cloned().collect();
@@ -299,6 +371,16 @@ impl Registry {
         let Some(mut value) = make(&entry.owner) else {
             return;
         };
+        if let Some(interaction) = value["interactionId"].as_str().map(str::to_string) {
+            if let Some(turn) = entry.turns.get(&interaction) {
+                let last = value["type"] == "interactionEnd";
+                let _ = turn.send(value);
+                if last {
+                    entry.turns.remove(&interaction);
+                }
+                return;
+            }
+        }
         if entry.events.len() >= self.capacity {
             entry.events.pop_front();
             entry.dropped += 1;

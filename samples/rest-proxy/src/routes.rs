@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::metrics::Metrics;
 use crate::registry::{characters, current_character, Registry};
 use crate::validate::{check, MESSAGE, OPEN};
 
@@ -24,8 +25,12 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct App {
     pub registry: Arc<Registry>,
+    pub metrics: Arc<Metrics>,
     /// PROXY_TOKEN: every route but / and /status wants `Bearer <token>`.
     pub token: Option<String>,
+    /// Sends a minute per uid.
+    pub rate_limit: Option<u32>,
+    pub max_body_bytes: usize,
 }
 
 pub fn router(app: App) -> Router {
@@ -49,8 +54,17 @@ pub fn router(app: App) -> Router {
             "/session/closeall/{uid}/server/{server}",
             get(close_all_of_server),
         )
+        .route("/session/{id}/turn", post(turn))
+        .route("/metrics", get(metrics))
         .fallback(|| async { (StatusCode::NOT_FOUND, Json("Route Not Found")) })
         .layer(axum::middleware::from_fn_with_state(app.clone(), protect))
+        .layer(axum::extract::DefaultBodyLimit::max(app.max_body_bytes))
+        .layer(axum::middleware::from_fn({
+            let metrics = app.metrics.clone();
+            move |request: Request, next: Next| {
+                crate::metrics::record(metrics.clone(), request, next)
+            }
+        }))
         .with_state(app)
 }
 
@@ -124,6 +138,13 @@ async fn open(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Respon
     }
 }
 
+/// 429 when the session's player sends faster than RATE_LIMIT allows.
+fn over_limit(app: &App, id: &str) -> Option<Response> {
+    let per_minute = app.rate_limit?;
+    (!app.registry.allow(id, per_minute))
+        .then(|| (StatusCode::TOO_MANY_REQUESTS, Json("Too Many Requests")).into_response())
+}
+
 async fn message(
     State(app): State<App>,
     Path(id): Path<String>,
@@ -133,6 +154,9 @@ async fn message(
     let Some(session) = app.registry.session(&id) else {
         return not_found(&id);
     };
+    if let Some(refused) = over_limit(&app, &id) {
+        return refused;
+    }
     let fields = match check(&body, is_json(&headers), MESSAGE) {
         Ok(f) => f,
         Err(text) => return bad_request(text),
@@ -151,6 +175,9 @@ async fn custom(State(app): State<App>, Path((id, custom)): Path<(String, String
     let Some(session) = app.registry.session(&id) else {
         return not_found(&id);
     };
+    if let Some(refused) = over_limit(&app, &id) {
+        return refused;
+    }
     match session.send_trigger(&custom, &[]) {
         Ok(_) => (StatusCode::ACCEPTED, "Accepted").into_response(),
         Err(e) => (StatusCode::CONFLICT, Json(e.to_string())).into_response(),
@@ -265,4 +292,80 @@ async fn close_all_of_server(
 ) -> &'static str {
     app.registry.close_all(&uid, Some(&server));
     "OK"
+}
+
+async fn metrics(State(app): State<App>) -> Response {
+    let text = app
+        .metrics
+        .render(app.registry.open_sessions(), app.registry.queued_events());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+#[derive(Deserialize)]
+struct TurnQuery {
+    /// How long to wait for the whole reply (ms; default 30 s, at most 120 s).
+    timeout: Option<u64>,
+}
+
+/// A synchronous turn: sends the message and answers with the whole reply
+/// when the character has finished: {interactionId, text: [lines], emotions,
+/// triggers}. 504 with what arrived when the reply does not end in time.
+async fn turn(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(q): Query<TurnQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if app.registry.session(&id).is_none() {
+        return not_found(&id);
+    }
+    let fields = match check(&body, is_json(&headers), MESSAGE) {
+        Ok(f) => f,
+        Err(text) => return bad_request(text),
+    };
+    if let Some(refused) = over_limit(&app, &id) {
+        return refused;
+    }
+    let text = fields
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let (interaction, mut events) = match app.registry.start_turn(&id, text) {
+        None => return not_found(&id),
+        Some(Err(e)) => return (StatusCode::CONFLICT, Json(e.to_string())).into_response(),
+        Some(Ok(started)) => started,
+    };
+    let limit = Duration::from_millis(q.timeout.unwrap_or(30_000)).min(Duration::from_secs(120));
+    let (mut lines, mut emotions, mut triggers) = (Vec::new(), Vec::new(), Vec::new());
+    let collected = tokio::time::timeout(limit, async {
+        while let Some(event) = events.recv().await {
+            match event["type"].as_str() {
+                Some("text") if event["final"] == true => lines.push(event["text"].clone()),
+                Some("emotion") => emotions.push(serde_json::json!({"behavior": event["behavior"], "strength": event["strength"]})),
+                Some("custom") => triggers.push(event["name"].clone()),
+                Some("interactionEnd") => return true,
+                _ => {}
+            }
+        }
+        false
+    })
+    .await;
+    let finished = matches!(collected, Ok(true));
+    if !finished {
+        app.registry.end_turn(&id, &interaction);
+    }
+    let reply = serde_json::json!({
+        "interactionId": interaction,
+        "text": lines,
+        "emotions": emotions,
+        "triggers": triggers,
+        "finished": finished,
+    });
+    let status = if finished {
+        StatusCode::OK
+    } else {
+        StatusCode::GATEWAY_TIMEOUT
+    };
+    (status, Json(reply)).into_response()
 }

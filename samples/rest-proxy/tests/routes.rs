@@ -542,3 +542,87 @@ async fn a_proxy_token_protects_every_route_but_the_health_checks() {
     assert_eq!(right.status(), StatusCode::OK);
     proxy.stop().await.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synchronous_turn_answers_with_the_whole_reply() {
+    let proxy = start(&[("EMOTIONS", "true")]).await;
+    let opened = proxy
+        .open(json!({"uid": "u", "sceneId": "tavern", "playerName": "Ada"}))
+        .await;
+    let id = opened["sessionId"].as_str().unwrap().to_string();
+    let (status, text) = proxy
+        .post_json(
+            &format!("/session/{id}/turn"),
+            json!({"message": "a drink, please"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let reply: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(reply["finished"], true);
+    assert!(reply["interactionId"]
+        .as_str()
+        .is_some_and(|i| i.len() == 36));
+    let lines = reply["text"].as_array().unwrap();
+    assert!(!lines.is_empty(), "{reply}");
+    assert!(
+        reply["triggers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "serve_drink"),
+        "{reply}"
+    );
+    assert!(!reply["emotions"].as_array().unwrap().is_empty(), "{reply}");
+    // Its events went to the answer, not to the queue.
+    let queued: Vec<Value> = serde_json::from_str(&proxy.get("/events").await.1).unwrap();
+    assert!(
+        queued
+            .iter()
+            .all(|e| e["interactionId"] != reply["interactionId"]),
+        "{queued:?}"
+    );
+    proxy.stop().await.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_rate_limits_and_body_limits() {
+    let proxy = start(&[("RATE_LIMIT", "2")]).await;
+    let opened = proxy
+        .open(json!({"uid": "fast", "sceneId": "tavern"}))
+        .await;
+    let id = opened["sessionId"].as_str().unwrap().to_string();
+    // Two sends a minute: the third at once is refused.
+    for _ in 0..2 {
+        let (status, _) = proxy
+            .post_json(&format!("/session/{id}/message"), json!({"message": "hi"}))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let (status, text) = proxy
+        .post_json(&format!("/session/{id}/message"), json!({"message": "hi"}))
+        .await;
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "\"Too Many Requests\"")
+    );
+    // A huge body: 413.
+    let huge = "x".repeat(200 * 1024);
+    let (status, _) = proxy
+        .post_json("/session/open", json!({"uid": huge, "sceneId": "tavern"}))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // The metrics count sessions and requests by route.
+    let (status, text) = proxy.get("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("inworld_proxy_open_sessions 1"), "{text}");
+    assert!(text.contains("inworld_proxy_events_queued "), "{text}");
+    assert!(
+        text.contains("inworld_proxy_requests_total{method=\"POST\",route=\"/session/{id}/message\",status=\"202\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("inworld_proxy_requests_total{method=\"POST\",route=\"/session/{id}/message\",status=\"429\"} 1"),
+        "{text}"
+    );
+    proxy.stop().await.stop();
+}

@@ -1,0 +1,60 @@
+//! Requests counted by route, and the access log: one line per request with
+//! the route's pattern (never a header, so never a token or key).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use parking_lot::Mutex;
+
+#[derive(Default)]
+pub struct Metrics {
+    /// (method, route pattern, status) → requests.
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+}
+
+impl Metrics {
+    /// The Prometheus text format, with the registry's gauges.
+    pub fn render(&self, open_sessions: usize, queued_events: usize) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP inworld_proxy_open_sessions Sessions open now.\n");
+        out.push_str("# TYPE inworld_proxy_open_sessions gauge\n");
+        let _ = writeln!(out, "inworld_proxy_open_sessions {open_sessions}");
+        out.push_str("# HELP inworld_proxy_events_queued Events waiting to be drained.\n");
+        out.push_str("# TYPE inworld_proxy_events_queued gauge\n");
+        let _ = writeln!(out, "inworld_proxy_events_queued {queued_events}");
+        out.push_str(
+            "# HELP inworld_proxy_requests_total Requests, by method, route and status.\n",
+        );
+        out.push_str("# TYPE inworld_proxy_requests_total counter\n");
+        for ((method, route, status), count) in self.requests.lock().iter() {
+            let _ = writeln!(
+                out,
+                "inworld_proxy_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {count}"
+            );
+        }
+        out
+    }
+}
+
+/// Counts the request and logs it.
+pub async fn record(metrics: std::sync::Arc<Metrics>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "(unmatched)".to_string(), |m| m.as_str().to_string());
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    *metrics
+        .requests
+        .lock()
+        .entry((method.clone(), route.clone(), status))
+        .or_insert(0) += 1;
+    log::info!(target: "access", "{method} {route} {status} {:.1}ms", started.elapsed().as_secs_f64() * 1e3);
+    response
+}
