@@ -23,18 +23,6 @@ const CXX_FLAGS: &[&str] = &[
     "-g",
 ];
 
-fn require(tool: &str, package: &str) {
-    let found = Command::new(tool)
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        found,
-        "{tool} is required by the C++ binding's tests (apt-get install {package})"
-    );
-}
-
 /// Runs a build step, failing the test with its output when it fails.
 fn build_step(cmd: &mut Command) -> String {
     let out = cmd
@@ -73,21 +61,21 @@ fn compile_wrapper_test(compiler: &str) -> PathBuf {
 
 #[test]
 fn wrapper_works_built_by_gcc() {
-    require("g++", "g++");
+    require_tool("g++", "g++");
     let r = run_plain(&compile_wrapper_test("g++"), "");
     assert!(r.stdout.contains("wrapper_test: OK"), "{}", r.stdout);
 }
 
 #[test]
 fn wrapper_works_built_by_clang() {
-    require("clang++", "clang");
+    require_tool("clang++", "clang");
     let r = run_plain(&compile_wrapper_test("clang++"), "");
     assert!(r.stdout.contains("wrapper_test: OK"), "{}", r.stdout);
 }
 
 #[test]
 fn wrapper_under_valgrind() {
-    require("g++", "g++");
+    require_tool("g++", "g++");
     let r = run_valgrind(&compile_wrapper_test("g++"), "");
     assert!(r.stdout.contains("wrapper_test: OK"), "{}", r.stdout);
 }
@@ -95,7 +83,7 @@ fn wrapper_under_valgrind() {
 /// Installs the package (headers, library, CMake config, pkg-config file)
 /// into a fresh prefix under `name`.
 fn install_package(name: &str) -> PathBuf {
-    require("cmake", "cmake");
+    require_tool("cmake", "cmake");
     let root = out_dir().join(name);
     let _ = std::fs::remove_dir_all(&root);
     let (build, prefix) = (root.join("build"), root.join("prefix"));
@@ -177,8 +165,8 @@ fn cpp_chat_builds_with_cmake_against_the_installed_package_and_chats() {
 
 #[test]
 fn pkg_config_gives_what_a_build_needs() {
-    require("pkg-config", "pkg-config");
-    require("g++", "g++");
+    require_tool("pkg-config", "pkg-config");
+    require_tool("g++", "g++");
     let prefix = install_package("cpp-package-pkg-config");
     let flags = build_step(
         Command::new("pkg-config")
@@ -204,10 +192,9 @@ fn pkg_config_gives_what_a_build_needs() {
 /// packet kind has its typed body.
 #[test]
 fn the_wrapper_covers_the_whole_header() {
-    let header = std::fs::read_to_string(manifest_dir().join("include/inworld.h")).unwrap();
     let wrapper =
         std::fs::read_to_string(manifest_dir().join("bindings/cpp/include/inworld.hpp")).unwrap();
-    let functions = declared_functions(&header);
+    let functions = header_functions();
     assert!(functions.len() > 80, "the header parse found {functions:?}");
     let missing: Vec<_> = functions
         .iter()
@@ -215,12 +202,10 @@ fn the_wrapper_covers_the_whole_header() {
         .collect();
     assert!(missing.is_empty(), "inworld.hpp does not wrap {missing:?}");
 
-    let kinds: Vec<_> = header
-        .lines()
-        .filter_map(|l| l.strip_prefix("#define IW_PACKET_"))
-        .filter_map(|rest| rest.split_whitespace().next())
-        .filter(|k| *k != "UNKNOWN")
-        .map(|k| format!("case IW_PACKET_{k}:"))
+    let kinds: Vec<_> = header_constants()
+        .into_iter()
+        .filter(|k| k.starts_with("IW_PACKET_") && k != "IW_PACKET_UNKNOWN")
+        .map(|k| format!("case {k}:"))
         .collect();
     assert!(kinds.len() >= 20, "{kinds:?}");
     let missing: Vec<_> = kinds
@@ -228,44 +213,4 @@ fn the_wrapper_covers_the_whole_header() {
         .filter(|k| !wrapper.contains(k.as_str()))
         .collect();
     assert!(missing.is_empty(), "Packet::body() lacks {missing:?}");
-}
-
-/// The names of the functions `inworld.h` declares (comments stripped).
-fn declared_functions(header: &str) -> Vec<String> {
-    let mut code = String::new();
-    let mut rest = header;
-    while let Some(start) = rest.find("/*") {
-        code.push_str(&rest[..start]);
-        rest = rest[start..]
-            .find("*/")
-            .map_or("", |end| &rest[start + end + 2..]);
-    }
-    code.push_str(rest);
-    let code: String = code
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let mut names = Vec::new();
-    for statement in code.split(';') {
-        // What follows the last brace: a declaration after `extern "C" {` or
-        // a struct's opening, not the brace's own line.
-        let statement = statement.rsplit(['{', '}']).next().unwrap_or("").trim();
-        if statement.starts_with("typedef") {
-            continue;
-        }
-        // `<return type> iw_name(<parameters>)`.
-        if let Some(open) = statement.find('(') {
-            let name = statement[..open]
-                .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .next()
-                .unwrap_or("");
-            if name.starts_with("iw_") && statement.ends_with(')') {
-                names.push(name.to_string());
-            }
-        }
-    }
-    names.sort();
-    names.dedup();
-    names
 }

@@ -20,17 +20,8 @@ fn unity_dir() -> PathBuf {
 }
 
 fn require_mono() {
-    for (tool, package) in [("mcs", "mono-mcs"), ("mono", "mono-runtime")] {
-        let found = Command::new(tool)
-            .arg("--version")
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        assert!(
-            found,
-            "{tool} is required by the Unity binding's tests (apt-get install {package})"
-        );
-    }
+    require_tool("mcs", "mono-mcs");
+    require_tool("mono", "mono-runtime");
 }
 
 /// The `.cs` files under `dir`, sorted.
@@ -133,97 +124,6 @@ fn unity_layer_and_sample_compile_against_stub_unity_types() {
         &layer,
         &[&core, &stubs],
     );
-}
-
-// ---------------------------------------------------------------- the header
-
-/// `inworld.h` without comments and preprocessor lines.
-fn header_code() -> String {
-    let header = std::fs::read_to_string(manifest_dir().join("include/inworld.h")).unwrap();
-    let mut code = String::new();
-    let mut rest = header.as_str();
-    while let Some(start) = rest.find("/*") {
-        code.push_str(&rest[..start]);
-        rest = rest[start..]
-            .find("*/")
-            .map_or("", |end| &rest[start + end + 2..]);
-    }
-    code.push_str(rest);
-    code.lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
-
-/// Every `#define IW_*` constant's name.
-fn header_constants() -> Vec<String> {
-    let header = std::fs::read_to_string(manifest_dir().join("include/inworld.h")).unwrap();
-    header
-        .lines()
-        .filter_map(|l| l.strip_prefix("#define IW_"))
-        .filter_map(|rest| rest.split_whitespace().next())
-        .map(|name| format!("IW_{name}"))
-        .collect()
-}
-
-/// Every struct and union, with its fields in order.
-fn header_structs() -> Vec<(String, Vec<String>)> {
-    let code = header_code();
-    let mut out = Vec::new();
-    let mut rest = code.as_str();
-    while let Some(at) = rest.find("typedef ") {
-        rest = &rest[at + "typedef ".len()..];
-        let Some(kind_end) = rest.find(' ') else {
-            break;
-        };
-        if !matches!(&rest[..kind_end], "struct" | "union") {
-            continue;
-        }
-        let after = &rest[kind_end + 1..];
-        let (Some(brace), Some(semi)) = (after.find('{'), after.find(';')) else {
-            break;
-        };
-        if semi < brace {
-            continue; // an opaque handle: `typedef struct iw_client iw_client;`
-        }
-        let name = after[..brace].trim().to_string();
-        let close = after.find('}').unwrap();
-        let fields = after[brace + 1..close]
-            .split(';')
-            .filter_map(|f| {
-                let f = f.split('[').next().unwrap().trim();
-                f.rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
-                    .next()
-                    .filter(|n| !n.is_empty())
-                    .map(str::to_string)
-            })
-            .collect();
-        out.push((name, fields));
-        rest = &after[close..];
-    }
-    out
-}
-
-fn header_functions() -> Vec<String> {
-    let mut names = Vec::new();
-    for statement in header_code().split(';') {
-        let statement = statement.rsplit(['{', '}']).next().unwrap_or("").trim();
-        if statement.starts_with("typedef") {
-            continue;
-        }
-        if let Some(open) = statement.find('(') {
-            let name = statement[..open]
-                .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .next()
-                .unwrap_or("");
-            if name.starts_with("iw_") && statement.ends_with(')') {
-                names.push(name.to_string());
-            }
-        }
-    }
-    names.sort();
-    names.dedup();
-    names
 }
 
 fn native_cs() -> String {

@@ -1,7 +1,8 @@
 //! What the tests of native programs (C, C++, C#) share: where the freshly
 //! built `libinworld.so` is, a scratch directory beside the test binary, and
 //! running a program with a time limit that only catches hangs, plainly or
-//! under valgrind memcheck (one valgrind run at a time per test binary).
+//! under valgrind memcheck (one valgrind run at a time per test binary); and
+//! what `include/inworld.h` declares, for the bindings' drift checks.
 #![allow(dead_code)] // each test binary uses its own part
 
 use std::io::Write;
@@ -124,16 +125,21 @@ pub fn run_plain(exe: &Path, stdin: &str) -> Run {
     r
 }
 
-pub fn require_valgrind() {
-    let ok = Command::new("valgrind")
+/// Fails the test, naming the Debian package, when `tool` is missing.
+pub fn require_tool(tool: &str, package: &str) {
+    let found = Command::new(tool)
         .arg("--version")
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
     assert!(
-        ok,
-        "valgrind is required by the C API tests (apt-get install valgrind); it was not found"
+        found,
+        "{tool} is required by these tests (apt-get install {package}); it was not found"
     );
+}
+
+pub fn require_valgrind() {
+    require_tool("valgrind", "valgrind");
 }
 
 /// Runs under valgrind memcheck: no errors, nothing definitely or indirectly lost.
@@ -169,4 +175,95 @@ pub fn run_valgrind(exe: &Path, stdin: &str) -> Run {
         }
     }
     r
+}
+
+// ---------------------------------------------------------------- the header
+
+/// `inworld.h` without comments and preprocessor lines.
+pub fn header_code() -> String {
+    let header = std::fs::read_to_string(manifest_dir().join("include/inworld.h")).unwrap();
+    let mut code = String::new();
+    let mut rest = header.as_str();
+    while let Some(start) = rest.find("/*") {
+        code.push_str(&rest[..start]);
+        rest = rest[start..]
+            .find("*/")
+            .map_or("", |end| &rest[start + end + 2..]);
+    }
+    code.push_str(rest);
+    code.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Every `#define IW_*` constant's name.
+pub fn header_constants() -> Vec<String> {
+    let header = std::fs::read_to_string(manifest_dir().join("include/inworld.h")).unwrap();
+    header
+        .lines()
+        .filter_map(|l| l.strip_prefix("#define IW_"))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(|name| format!("IW_{name}"))
+        .collect()
+}
+
+/// Every struct and union, with its fields in order.
+pub fn header_structs() -> Vec<(String, Vec<String>)> {
+    let code = header_code();
+    let mut out = Vec::new();
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find("typedef ") {
+        rest = &rest[at + "typedef ".len()..];
+        let Some(kind_end) = rest.find(' ') else {
+            break;
+        };
+        if !matches!(&rest[..kind_end], "struct" | "union") {
+            continue;
+        }
+        let after = &rest[kind_end + 1..];
+        let (Some(brace), Some(semi)) = (after.find('{'), after.find(';')) else {
+            break;
+        };
+        if semi < brace {
+            continue; // an opaque handle: `typedef struct iw_client iw_client;`
+        }
+        let name = after[..brace].trim().to_string();
+        let close = after.find('}').unwrap();
+        let fields = after[brace + 1..close]
+            .split(';')
+            .filter_map(|f| {
+                let f = f.split('[').next().unwrap().trim();
+                f.rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .next()
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string)
+            })
+            .collect();
+        out.push((name, fields));
+        rest = &after[close..];
+    }
+    out
+}
+
+pub fn header_functions() -> Vec<String> {
+    let mut names = Vec::new();
+    for statement in header_code().split(';') {
+        let statement = statement.rsplit(['{', '}']).next().unwrap_or("").trim();
+        if statement.starts_with("typedef") {
+            continue;
+        }
+        if let Some(open) = statement.find('(') {
+            let name = statement[..open]
+                .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .next()
+                .unwrap_or("");
+            if name.starts_with("iw_") && statement.ends_with(')') {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
 }
