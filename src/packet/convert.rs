@@ -102,6 +102,10 @@ fn body_from(payload: Payload) -> PacketBody {
         Payload::Emotion(e) => PacketBody::Emotion(Emotion {
             behavior: e.behavior,
             strength: e.strength,
+            joy: e.joy,
+            fear: e.fear,
+            trust: e.trust,
+            surprise: e.surprise,
         }),
         Payload::Log(l) => {
             let mut metadata: Vec<Parameter> = l
@@ -647,12 +651,18 @@ mod tests {
             from_wire(packet(Payload::Emotion(wire::EmotionEvent {
                 behavior: 3,
                 strength: 2,
+                joy: 0.25,
+                surprise: 0.5,
                 ..Default::default()
             })))
             .body,
             PacketBody::Emotion(Emotion {
                 behavior: 3,
-                strength: 2
+                strength: 2,
+                joy: 0.25,
+                fear: 0.0,
+                trust: 0.0,
+                surprise: 0.5,
             })
         );
         assert_eq!(

@@ -357,12 +357,17 @@ pub struct UndecodedAudio {
     pub error: Text,
 }
 
-/// Emotion: wire `SpaffCode` and `Strength` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Emotion: wire `SpaffCode` and `Strength` values, and the four dimensions
+/// the service scores (0 when it sends none).
+#[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Emotion {
     pub behavior: i32,
     pub strength: i32,
+    pub joy: f32,
+    pub fear: f32,
+    pub trust: f32,
+    pub surprise: f32,
 }
 
 /// A name/value pair of a trigger or task.

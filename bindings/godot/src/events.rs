@@ -236,6 +236,10 @@ mod tests {
         let joy = Emotion {
             behavior: SpaffCode::Joy as i32,
             strength: Strength::Strong as i32,
+            joy: 0.9,
+            fear: 0.0,
+            trust: 0.3,
+            surprise: 0.1,
         };
         match event_of(&from(ActorKind::Character, "a", PacketBody::Emotion(joy))) {
             Some(GameEvent::Emotion {

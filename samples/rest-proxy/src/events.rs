@@ -53,11 +53,10 @@ pub fn event_of(
             "text"
         }
         PacketBody::Emotion(e) if emotions => {
-            // The library's emotion carries the behavior and strength; the
-            // original's joy/fear/trust/surprise numbers are not in it.
-            for axis in ["joy", "fear", "trust", "surprise"] {
-                fields.insert(axis.into(), json!(0));
-            }
+            fields.insert("joy".into(), json!(e.joy));
+            fields.insert("fear".into(), json!(e.fear));
+            fields.insert("trust".into(), json!(e.trust));
+            fields.insert("surprise".into(), json!(e.surprise));
             fields.insert(
                 "behavior".into(),
                 pascal_case(behavior_name(e.behavior)).into(),
@@ -106,6 +105,43 @@ pub fn pascal_case(upper_snake: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_emotion_carries_the_services_numbers_and_names() {
+        use inworld::packet::{Actor, Emotion, Routing};
+        let mut packet = Packet::local(PacketBody::Emotion(Emotion {
+            behavior: SpaffCode::TenseHumor as i32,
+            strength: Strength::Weak as i32,
+            joy: 0.5,
+            fear: 0.25,
+            trust: 0.75,
+            surprise: 0.125,
+        }));
+        packet.routing = Routing {
+            source: Actor {
+                kind: ActorKind::Character,
+                name: "agent".into(),
+            },
+            target: Actor::default(),
+        };
+        let owner = Owner {
+            session_id: "ws:1".into(),
+            uid: "u".into(),
+            server_id: None,
+        };
+        let event = event_of(&packet, &owner, true, |_| {
+            Some("workspaces/ws/characters/c".into())
+        })
+        .unwrap();
+        assert_eq!(
+            event,
+            json!({"type": "emotion", "sessionId": "ws:1", "uid": "u", "character": "workspaces/ws/characters/c",
+                   "joy": 0.5, "fear": 0.25, "trust": 0.75, "surprise": 0.125,
+                   "behavior": "TenseHumor", "strength": "Weak"})
+        );
+        // Without EMOTIONS=true, no event.
+        assert_eq!(event_of(&packet, &owner, false, |_| None), None);
+    }
 
     #[test]
     fn names_as_the_original() {
