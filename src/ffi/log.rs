@@ -137,12 +137,17 @@ fn c_string_into(buf: &mut Vec<u8>, text: &[u8]) {
     buf.push(0);
 }
 
+// The level is checked here too, not only by `log`'s macros: some crates
+// (tracing's `log` bridge) hand records to the logger directly.
 impl log::Log for Forwarder {
-    fn enabled(&self, _metadata: &log::Metadata) -> bool {
-        SINK.lock().is_some()
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::max_level() && SINK.lock().is_some()
     }
 
     fn log(&self, record: &log::Record) {
+        if record.level() > log::max_level() {
+            return;
+        }
         let Some(sink) = SINK.lock().as_ref().and_then(|cell| cell.current()) else {
             return;
         };
