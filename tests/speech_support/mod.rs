@@ -17,8 +17,11 @@ pub fn speak_as(text: &str, rate: u32, channels: u16) -> Vec<i16> {
         .stdout(Stdio::piped())
         .spawn()
         .expect("espeak-ng is installed (.ci/run installs it: apt-get install espeak-ng sox)");
+    // -D: no dither. sox dithers by default with random noise, which made
+    // the speech differ from run to run (and the tests near a threshold flaky).
     let out = Command::new("sox")
         .args([
+            "-D",
             "-t",
             "wav",
             "-",
