@@ -506,7 +506,9 @@ fn spoken_wav(dir: &Path, name: &str, text: &str, format: &[&str]) -> PathBuf {
         .status()
         .expect("espeak-ng is installed (.ci/run installs it: apt-get install espeak-ng sox)");
     assert!(status.success(), "espeak-ng failed");
+    // -D: no dither, so the same speech on every run (see speech_support).
     let status = Command::new("sox")
+        .arg("-D")
         .arg(&raw)
         .args(format)
         .arg(&wav)

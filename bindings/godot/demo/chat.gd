@@ -1,9 +1,13 @@
 extends Control
 ## The tavern chat: type a line, the chosen character answers in text and
 ## voice (through its InworldCharacter's audio player), with its mood and
-## mouth shapes shown. Everything arrives as signals on the main thread.
+## mouth shapes shown; "Everyone" talks to all of them at once (a group
+## conversation). Everything arrives as signals on the main thread.
+
+const EVERYONE := "Everyone"
 
 var waiting := false
+var group_id := ""
 
 @onready var session: InworldSession = $InworldClient/InworldSession
 @onready var status: Label = $Layout/Status
@@ -34,8 +38,17 @@ func _on_state(state: String) -> void:
 
 func _on_characters_changed() -> void:
 	talk.clear()
+	var names := PackedStringArray()
 	for character in session.characters():
 		talk.add_item(character["display_name"])
+		names.append(character["display_name"])
+	if names.size() > 1:
+		talk.add_item(EVERYONE)
+	if not group_id.is_empty():
+		session.end_conversation(group_id)
+		group_id = ""
+	if names.size() > 1:
+		group_id = session.start_conversation(names, true)
 
 
 func _on_send() -> void:
@@ -45,7 +58,9 @@ func _on_send() -> void:
 	var character := talk.get_item_text(talk.selected) if talk.item_count > 0 else ""
 	var node := session.get_node_or_null(NodePath(character))
 	var sent := false
-	if node:
+	if character == EVERYONE:
+		sent = session.send_text_to_conversation(group_id, text)
+	elif node:
 		sent = node.say(text)
 	elif session.set_current_character(character):
 		sent = session.send_text(text)
@@ -55,7 +70,9 @@ func _on_send() -> void:
 		line.clear()
 
 
-func _on_text(_speaker: String, speaker_name: String, text: String, is_final: bool) -> void:
+func _on_text(
+	_speaker: String, speaker_name: String, text: String, is_final: bool, _conversation_id: String
+) -> void:
 	if is_final and not speaker_name.is_empty() and speaker_name != "Player":
 		log_view.append_text("[b]%s:[/b] %s\n" % [speaker_name, text])
 
@@ -68,7 +85,7 @@ func _on_trigger(_speaker: String, trigger_name: String, parameters: Dictionary)
 	log_view.append_text("[i][%s %s][/i]\n" % [trigger_name, parameters])
 
 
-func _on_interaction_ended(_interaction_id: String) -> void:
+func _on_interaction_ended(_interaction_id: String, _conversation_id: String) -> void:
 	waiting = false
 
 

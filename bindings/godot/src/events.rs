@@ -40,6 +40,9 @@ pub enum GameEvent {
         text: String,
         is_final: bool,
         interaction_id: String,
+        /// The conversation it belongs to (the one-to-one's, or a group's
+        /// from `start_conversation`).
+        conversation_id: String,
     },
     Emotion {
         speaker: Speaker,
@@ -62,6 +65,7 @@ pub enum GameEvent {
     },
     InteractionEnd {
         interaction_id: String,
+        conversation_id: String,
     },
     ConnectionState {
         state: &'static str,
@@ -96,6 +100,8 @@ pub struct ErrorInfo {
 /// character node plays speech from its own stream).
 pub fn event_of(packet: &Packet) -> Option<GameEvent> {
     let speaker = || Speaker::of(packet);
+    let interaction_id = || packet.ids.interaction_id.as_str().to_string();
+    let conversation_id = || packet.ids.conversation_id.as_str().to_string();
     let pairs = |params: &[inworld::packet::Parameter]| {
         params
             .iter()
@@ -107,7 +113,8 @@ pub fn event_of(packet: &Packet) -> Option<GameEvent> {
             speaker: speaker(),
             text: t.text.as_str().to_string(),
             is_final: t.is_final,
-            interaction_id: packet.ids.interaction_id.as_str().to_string(),
+            interaction_id: interaction_id(),
+            conversation_id: conversation_id(),
         },
         PacketBody::Emotion(e) => GameEvent::Emotion {
             speaker: speaker(),
@@ -130,7 +137,8 @@ pub fn event_of(packet: &Packet) -> Option<GameEvent> {
         },
         PacketBody::Control(c) if c.action == ControlAction::InteractionEnd => {
             GameEvent::InteractionEnd {
-                interaction_id: packet.ids.interaction_id.as_str().to_string(),
+                interaction_id: interaction_id(),
+                conversation_id: conversation_id(),
             }
         }
         PacketBody::Connection(c) => GameEvent::ConnectionState {
@@ -147,7 +155,7 @@ pub fn event_of(packet: &Packet) -> Option<GameEvent> {
         PacketBody::SceneStatus(_) | PacketBody::SceneMutation(_) => GameEvent::CharactersChanged,
         PacketBody::Overflow { dropped } => GameEvent::Dropped { count: *dropped },
         PacketBody::SendFailed(f) => GameEvent::NotSent {
-            interaction_id: packet.ids.interaction_id.as_str().to_string(),
+            interaction_id: interaction_id(),
             message: f.message.as_str().to_string(),
         },
         _ => return None,
@@ -192,6 +200,7 @@ mod tests {
             target: Actor::default(),
         };
         packet.ids.interaction_id = "i-1".into();
+        packet.ids.conversation_id = "c-1".into();
         packet
     }
 
@@ -214,6 +223,7 @@ mod tests {
                 text: "Welcome!".into(),
                 is_final: true,
                 interaction_id: "i-1".into(),
+                conversation_id: "c-1".into(),
             })
         );
         let typed = TextEvent {
@@ -281,7 +291,8 @@ mod tests {
         assert_eq!(
             event_of(&from(ActorKind::Character, "a", PacketBody::Control(end))),
             Some(GameEvent::InteractionEnd {
-                interaction_id: "i-1".into()
+                interaction_id: "i-1".into(),
+                conversation_id: "c-1".into(),
             })
         );
         let start = Control {

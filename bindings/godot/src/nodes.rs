@@ -1,6 +1,7 @@
 //! The Godot nodes. Signals are emitted only from `_process`, on the main
 //! thread: the library's threads never touch Godot.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use godot::classes::{
@@ -9,7 +10,7 @@ use godot::classes::{
 use godot::prelude::*;
 use inworld::auth::Credentials;
 use inworld::client::playback::{Playback, PlaybackFormat};
-use inworld::client::{Client, ClientConfig, Session, SessionConfig};
+use inworld::client::{Client, ClientConfig, Conversation, Session, SessionConfig};
 use inworld::engine::{EngineConfig, RunningEngine, Workspace};
 
 use crate::events::{event_of, GameEvent, Speaker};
@@ -147,6 +148,8 @@ pub struct InworldSession {
     auto_open: bool,
     session: Option<Session>,
     characters: Vec<inworld::packet::Character>,
+    /// Group conversations by id (see start_conversation).
+    conversations: HashMap<String, Conversation>,
     base: Base<Node>,
 }
 
@@ -158,6 +161,7 @@ impl INode for InworldSession {
             auto_open: true,
             session: None,
             characters: Vec::new(),
+            conversations: HashMap::new(),
             base,
         }
     }
@@ -188,9 +192,17 @@ impl INode for InworldSession {
 
 #[godot_api]
 impl InworldSession {
-    /// Text from a character (speaker: agent id) or the player (speaker "").
+    /// Text from a character (speaker: agent id) or the player (speaker ""),
+    /// in the one-to-one conversation or a group's (its id from
+    /// start_conversation).
     #[signal]
-    fn text_received(speaker: GString, speaker_name: GString, text: GString, is_final: bool);
+    fn text_received(
+        speaker: GString,
+        speaker_name: GString,
+        text: GString,
+        is_final: bool,
+        conversation_id: GString,
+    );
     #[signal]
     fn emotion_changed(speaker: GString, behavior: GString, strength: GString);
     #[signal]
@@ -199,9 +211,10 @@ impl InworldSession {
     fn task_received(speaker: GString, name: GString, parameters: VarDictionary);
     #[signal]
     fn narrated_action(speaker: GString, content: GString);
-    /// The character finished a reply.
+    /// A character finished a reply (in a group conversation, each one
+    /// that answered).
     #[signal]
-    fn interaction_ended(interaction_id: GString);
+    fn interaction_ended(interaction_id: GString, conversation_id: GString);
     /// "connecting", "ready", "reconnecting", "stalled", "closed".
     #[signal]
     fn connection_state_changed(state: GString);
@@ -255,6 +268,7 @@ impl InworldSession {
 
     #[func]
     fn close(&mut self) {
+        self.conversations.clear();
         if let Some(session) = self.session.take() {
             session.close();
         }
@@ -276,15 +290,11 @@ impl InworldSession {
     /// A trigger with parameters ({"key": "value"}).
     #[func]
     fn send_trigger(&mut self, name: GString, parameters: VarDictionary) -> bool {
-        let pairs: Vec<(String, String)> = parameters
-            .iter_shared()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let refs: Vec<(&str, &str)> = pairs
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        self.sending(|s| s.send_trigger(&name.to_string(), &refs).map(drop))
+        let pairs = string_pairs(&parameters);
+        self.sending(|s| {
+            s.send_trigger(&name.to_string(), &as_strs(&pairs))
+                .map(drop)
+        })
     }
 
     /// Narrates what the player does ("waves").
@@ -334,6 +344,144 @@ impl InworldSession {
         self.sending(|s| s.change_scene(&scene.to_string(), Default::default()))
     }
 
+    /// Adds characters (resource names of the workspace) to the scene;
+    /// characters_changed follows when they arrived.
+    #[func]
+    fn add_characters(&mut self, names: PackedStringArray) -> bool {
+        let names = strings(&names);
+        self.sending(|s| s.add_characters(&as_refs(&names)))
+    }
+
+    /// Removes characters (display name, agent id or resource name) from the
+    /// scene and from every conversation.
+    #[func]
+    fn remove_characters(&mut self, names: PackedStringArray) -> bool {
+        let names = strings(&names);
+        let removed = self.sending(|s| s.remove_characters(&as_refs(&names)));
+        if removed {
+            self.characters = self
+                .session
+                .as_ref()
+                .map(|s| s.characters())
+                .unwrap_or_default();
+            self.base_mut().emit_signal("characters_changed", &[]);
+        }
+        removed
+    }
+
+    /// Starts a conversation of several characters (display names, agent ids
+    /// or resource names) and, if with_player, the player. Returns its id (its
+    /// replies' conversation_id), or "" with a Godot error. It starts on its
+    /// first send.
+    #[func]
+    fn start_conversation(&mut self, characters: PackedStringArray, with_player: bool) -> GString {
+        let names = strings(&characters);
+        let mut started = None;
+        self.sending(|s| {
+            started = Some(s.start_conversation(&as_refs(&names), with_player)?);
+            Ok(())
+        });
+        let Some(conversation) = started else {
+            return GString::new();
+        };
+        let id = conversation.id().to_string();
+        self.conversations.insert(id.clone(), conversation);
+        id.as_str().into()
+    }
+
+    /// Says something in a group conversation; who answers is the service's choice.
+    #[func]
+    fn send_text_to_conversation(&mut self, conversation_id: GString, text: GString) -> bool {
+        self.in_conversation(&conversation_id, |c| {
+            c.send_text(&text.to_string()).map(drop)
+        })
+    }
+
+    /// A trigger in a group conversation, to `character` (display name,
+    /// agent id or resource name), or to whoever the service picks when "".
+    #[func]
+    fn send_trigger_to_conversation(
+        &mut self,
+        conversation_id: GString,
+        name: GString,
+        parameters: VarDictionary,
+        character: GString,
+    ) -> bool {
+        let pairs = string_pairs(&parameters);
+        let character = character.to_string();
+        let target = (!character.is_empty()).then_some(character.as_str());
+        self.in_conversation(&conversation_id, |c| {
+            c.send_trigger(&name.to_string(), &as_strs(&pairs), target)
+                .map(drop)
+        })
+    }
+
+    /// Narrates what the player does, in a conversation of one character.
+    #[func]
+    fn send_narrated_action_to_conversation(
+        &mut self,
+        conversation_id: GString,
+        text: GString,
+    ) -> bool {
+        self.in_conversation(&conversation_id, |c| {
+            c.send_narrated_action(&text.to_string()).map(drop)
+        })
+    }
+
+    /// Lets the next character of a group conversation speak (characters
+    /// talking among themselves).
+    #[func]
+    fn next_turn(&mut self, conversation_id: GString) -> bool {
+        self.in_conversation(&conversation_id, |c| c.next_turn().map(drop))
+    }
+
+    /// New participants for a group conversation (same id).
+    #[func]
+    fn update_conversation(
+        &mut self,
+        conversation_id: GString,
+        characters: PackedStringArray,
+        with_player: bool,
+    ) -> bool {
+        let names = strings(&characters);
+        let Some(conversation) = self.conversation(&conversation_id) else {
+            return false;
+        };
+        report(conversation.update_participants(&as_refs(&names), with_player))
+    }
+
+    /// Ends a group conversation: nothing more is sent in it (sends still
+    /// waiting are reported through error_received).
+    #[func]
+    fn end_conversation(&mut self, conversation_id: GString) -> bool {
+        match self.conversations.remove(&conversation_id.to_string()) {
+            Some(conversation) => report(conversation.end()),
+            None => {
+                godot_error!("Inworld: no conversation {conversation_id}");
+                false
+            }
+        }
+    }
+
+    fn conversation(&mut self, id: &GString) -> Option<&mut Conversation> {
+        let found = self.conversations.get_mut(&id.to_string());
+        if found.is_none() {
+            godot_error!("Inworld: no conversation {id}");
+        }
+        found
+    }
+
+    fn in_conversation(
+        &mut self,
+        id: &GString,
+        send: impl FnOnce(&Conversation) -> Result<(), inworld::client::Error>,
+    ) -> bool {
+        match self.conversation(id) {
+            Some(conversation) => report(send(conversation)),
+            None => false,
+        }
+    }
+
     fn sending(
         &mut self,
         send: impl FnOnce(&Session) -> Result<(), inworld::client::Error>,
@@ -342,13 +490,7 @@ impl InworldSession {
             godot_error!("Inworld: the session is not open");
             return false;
         };
-        match send(session) {
-            Ok(()) => true,
-            Err(e) => {
-                godot_error!("Inworld: {e}");
-                false
-            }
-        }
+        report(send(session))
     }
 
     /// The library's session, for InworldCharacter.
@@ -368,19 +510,35 @@ impl InworldSession {
         }
     }
 
+    /// A trigger or task signal: speaker, name and parameters.
+    fn emit_named(
+        &mut self,
+        signal: &str,
+        speaker: &Speaker,
+        name: &str,
+        parameters: &[(String, String)],
+    ) {
+        let mut params = VarDictionary::new();
+        for (k, v) in parameters {
+            params.set(k.as_str(), v.as_str());
+        }
+        self.base_mut().emit_signal(
+            signal,
+            &[
+                speaker.id().to_variant(),
+                name.to_variant(),
+                params.to_variant(),
+            ],
+        );
+    }
+
     fn emit(&mut self, event: GameEvent) {
-        let dict = |pairs: &[(String, String)]| {
-            let mut d = VarDictionary::new();
-            for (k, v) in pairs {
-                d.set(k.as_str(), v.as_str());
-            }
-            d
-        };
         match event {
             GameEvent::Text {
                 speaker,
                 text,
                 is_final,
+                conversation_id,
                 ..
             } => {
                 let name = self.display_name(&speaker);
@@ -391,6 +549,7 @@ impl InworldSession {
                         name.to_variant(),
                         text.to_variant(),
                         is_final.to_variant(),
+                        conversation_id.to_variant(),
                     ],
                 );
             }
@@ -412,41 +571,26 @@ impl InworldSession {
                 speaker,
                 name,
                 parameters,
-            } => {
-                let params = dict(&parameters);
-                self.base_mut().emit_signal(
-                    "trigger_received",
-                    &[
-                        speaker.id().to_variant(),
-                        name.to_variant(),
-                        params.to_variant(),
-                    ],
-                );
-            }
+            } => self.emit_named("trigger_received", &speaker, &name, &parameters),
             GameEvent::Task {
                 speaker,
                 name,
                 parameters,
-            } => {
-                let params = dict(&parameters);
-                self.base_mut().emit_signal(
-                    "task_received",
-                    &[
-                        speaker.id().to_variant(),
-                        name.to_variant(),
-                        params.to_variant(),
-                    ],
-                );
-            }
+            } => self.emit_named("task_received", &speaker, &name, &parameters),
             GameEvent::NarratedAction { speaker, content } => {
                 self.base_mut().emit_signal(
                     "narrated_action",
                     &[speaker.id().to_variant(), content.to_variant()],
                 );
             }
-            GameEvent::InteractionEnd { interaction_id } => {
-                self.base_mut()
-                    .emit_signal("interaction_ended", &[interaction_id.to_variant()]);
+            GameEvent::InteractionEnd {
+                interaction_id,
+                conversation_id,
+            } => {
+                self.base_mut().emit_signal(
+                    "interaction_ended",
+                    &[interaction_id.to_variant(), conversation_id.to_variant()],
+                );
             }
             GameEvent::ConnectionState { state } => {
                 if state == "ready" {
@@ -502,6 +646,40 @@ impl InworldSession {
             }
         }
     }
+}
+
+/// A call's result as Godot sees it: true, or false with a Godot error.
+fn report(result: Result<(), inworld::client::Error>) -> bool {
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            godot_error!("Inworld: {e}");
+            false
+        }
+    }
+}
+
+fn strings(array: &PackedStringArray) -> Vec<String> {
+    array.as_slice().iter().map(|s| s.to_string()).collect()
+}
+
+fn as_refs(strings: &[String]) -> Vec<&str> {
+    strings.iter().map(String::as_str).collect()
+}
+
+/// A Dictionary's keys and values as text (trigger parameters).
+fn string_pairs(dictionary: &VarDictionary) -> Vec<(String, String)> {
+    dictionary
+        .iter_shared()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn as_strs(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
 }
 
 /// One character of its parent InworldSession: talks to it and plays its voice

@@ -48,7 +48,7 @@ fn a_conversation_becomes_the_signals_the_demo_uses() {
     let sent = session.send_text("hello").unwrap();
     let interaction = sent.interaction_id.clone();
     drain_until(&mut events, &|e| {
-        e.iter().any(|e| matches!(e, GameEvent::InteractionEnd { interaction_id } if *interaction_id == interaction))
+        e.iter().any(|e| matches!(e, GameEvent::InteractionEnd { interaction_id, .. } if *interaction_id == interaction))
     });
     let marta = session
         .characters()
@@ -63,7 +63,11 @@ fn a_conversation_becomes_the_signals_the_demo_uses() {
                 text,
                 is_final: true,
                 interaction_id,
-            } if *interaction_id == sent.interaction_id => Some((id.clone(), text.clone())),
+                conversation_id,
+            } if *interaction_id == sent.interaction_id => {
+                assert_eq!(*conversation_id, sent.conversation_id);
+                Some((id.clone(), text.clone()))
+            }
             _ => None,
         })
         .collect();
@@ -86,8 +90,32 @@ fn a_conversation_becomes_the_signals_the_demo_uses() {
     let sent = session.send_trigger("greet", &[]).unwrap();
     let interaction = sent.interaction_id.clone();
     drain_until(&mut events, &|e| {
-        e.iter().any(|e| matches!(e, GameEvent::InteractionEnd { interaction_id } if *interaction_id == interaction))
+        e.iter().any(|e| matches!(e, GameEvent::InteractionEnd { interaction_id, .. } if *interaction_id == interaction))
     });
+
+    // A group conversation (InworldSession.start_conversation): its replies
+    // and their ends carry its id, so a game tells them from the one-to-one's.
+    let group = session
+        .start_conversation(&["Marta", "Finn"], true)
+        .unwrap();
+    let sent = group.send_text("hello everyone").unwrap();
+    assert_eq!(sent.conversation_id, group.id());
+    let id = group.id().to_string();
+    drain_until(&mut events, &|e| {
+        e.iter().any(|e| matches!(e, GameEvent::InteractionEnd { conversation_id, .. } if *conversation_id == id))
+    });
+    let in_group: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            GameEvent::Text {
+                speaker: Speaker::Character(who),
+                conversation_id,
+                ..
+            } if *conversation_id == id => Some(who.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(!in_group.is_empty(), "{events:?}");
     session.close();
     engine.stop();
 }
