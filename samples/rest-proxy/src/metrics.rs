@@ -1,5 +1,5 @@
-//! Requests counted by route, and the access log: one line per request with
-//! the route's pattern (never a header, so never a token or key).
+//! Requests counted by route, and the access log: one logfmt line per
+//! request with the route's pattern (never a header, so never a token or key).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -55,6 +55,12 @@ pub async fn record(metrics: std::sync::Arc<Metrics>, request: Request, next: Ne
         .lock()
         .entry((method.clone(), route.clone(), status))
         .or_insert(0) += 1;
-    log::info!(target: "access", "{method} {route} {status} {:.1}ms", started.elapsed().as_secs_f64() * 1e3);
+    // logfmt (key=value), for log tools; the route is the pattern, so a
+    // session id or a token in a path never reaches the log.
+    log::info!(
+        target: "access",
+        "method={method} route={route} status={status} ms={:.1}",
+        started.elapsed().as_secs_f64() * 1e3
+    );
     response
 }

@@ -1,4 +1,5 @@
-//! The program itself: one command, offline, on PORT; SIGTERM ends it cleanly.
+//! The program itself: one command, offline, on PORT; an access log line per
+//! request without secrets; SIGTERM ends it cleanly.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,7 +15,8 @@ fn serves_offline_on_port_and_stops_on_sigterm() {
         .env("PORT", port.to_string())
         .env_remove("INWORLD_KEY")
         .env_remove("INWORLD_HOST")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,access=info")
+        .env("PROXY_TOKEN", "very-secret-token")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -40,6 +42,13 @@ fn serves_offline_on_port_and_stops_on_sigterm() {
         answer.starts_with("HTTP/1.1 200") && answer.ends_with("OK"),
         "{answer}"
     );
+    // A protected route, with the token and a session id in the path.
+    let session = "demo:11111111-2222-3333-4444-555555555555";
+    let answer = request(
+        port,
+        &format!("GET /session/{session}/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer very-secret-token\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let start = Instant::now();
@@ -54,4 +63,25 @@ fn serves_offline_on_port_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(
+        log.contains("method=GET route=/status status=200 ms="),
+        "{log}"
+    );
+    assert!(
+        log.contains("method=GET route=/session/{id}/status status=404 ms="),
+        "{log}"
+    );
+    assert!(!log.contains("very-secret-token"), "{log}");
+    assert!(!log.contains(session), "{log}");
+}
+
+fn request(port: u16, text: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(text.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
 }
