@@ -109,11 +109,7 @@ pub(crate) async fn speak(
             send!(outbound::packet(
                 routing(),
                 &ids,
-                inworld_packet::Packet::Emotion(EmotionEvent {
-                    behavior,
-                    strength,
-                    ..Default::default()
-                })
+                inworld_packet::Packet::Emotion(emotion_event(behavior, strength))
             ));
         }
     }
@@ -256,4 +252,74 @@ fn ping(ctx: &StreamCtx) -> InworldPacket {
         ctx.ping_sent(&id.packet_id);
     }
     packet
+}
+
+/// An emotion with scores that agree with its behavior (the service sends
+/// joy, fear, trust and surprise beside it; games and the REST proxy show
+/// them), scaled by its strength.
+fn emotion_event(behavior: i32, strength: i32) -> EmotionEvent {
+    use crate::protocol::ai::inworld::packets::emotion_event::{SpaffCode, Strength};
+    let scale = match Strength::try_from(strength) {
+        Ok(Strength::Weak) => 0.5,
+        Ok(Strength::Strong) => 1.0,
+        _ => 0.75,
+    };
+    // (joy, fear, trust, surprise) at full strength.
+    let (joy, fear, trust, surprise) = match SpaffCode::try_from(behavior) {
+        Ok(SpaffCode::Joy) => (0.9, 0.0, 0.5, 0.1),
+        Ok(SpaffCode::Humor | SpaffCode::TenseHumor) => (0.7, 0.1, 0.4, 0.2),
+        Ok(SpaffCode::Affection) => (0.6, 0.0, 0.9, 0.0),
+        Ok(SpaffCode::Validation) => (0.4, 0.0, 0.8, 0.0),
+        Ok(SpaffCode::Interest) => (0.3, 0.0, 0.4, 0.5),
+        Ok(SpaffCode::Surprise) => (0.2, 0.2, 0.2, 0.9),
+        Ok(SpaffCode::Tension | SpaffCode::Defensiveness | SpaffCode::Whining) => {
+            (0.0, 0.6, 0.1, 0.2)
+        }
+        Ok(SpaffCode::Sadness | SpaffCode::Stonewalling) => (0.0, 0.3, 0.1, 0.0),
+        Ok(
+            SpaffCode::Anger
+            | SpaffCode::Belligerence
+            | SpaffCode::Contempt
+            | SpaffCode::Criticism
+            | SpaffCode::Disgust
+            | SpaffCode::Domineering,
+        ) => (0.0, 0.2, 0.0, 0.1),
+        Ok(SpaffCode::Neutral) | Err(_) => (0.1, 0.0, 0.3, 0.0),
+    };
+    EmotionEvent {
+        joy: joy * scale,
+        fear: fear * scale,
+        trust: trust * scale,
+        surprise: surprise * scale,
+        behavior,
+        strength,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::emotion_event;
+    use crate::protocol::ai::inworld::packets::emotion_event::{SpaffCode, Strength};
+
+    #[test]
+    fn scores_follow_behavior_and_strength() {
+        let strong_joy = emotion_event(SpaffCode::Joy as i32, Strength::Strong as i32);
+        let weak_joy = emotion_event(SpaffCode::Joy as i32, Strength::Weak as i32);
+        assert!(strong_joy.joy > weak_joy.joy && weak_joy.joy > 0.0);
+        assert!(strong_joy.joy > strong_joy.fear);
+        let fear = emotion_event(SpaffCode::Tension as i32, Strength::Normal as i32);
+        assert!(fear.fear > fear.joy);
+        let surprise = emotion_event(SpaffCode::Surprise as i32, Strength::Unspecified as i32);
+        assert!(surprise.surprise > surprise.joy);
+        assert_eq!(
+            (surprise.behavior, surprise.strength),
+            (SpaffCode::Surprise as i32, Strength::Unspecified as i32)
+        );
+        for code in 0..=18 {
+            let e = emotion_event(code, Strength::Strong as i32);
+            for score in [e.joy, e.fear, e.trust, e.surprise] {
+                assert!((0.0..=1.0).contains(&score), "{code}: {e:?}");
+            }
+        }
+    }
 }
