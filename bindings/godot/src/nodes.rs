@@ -359,12 +359,8 @@ impl InworldSession {
         let names = strings(&names);
         let removed = self.sending(|s| s.remove_characters(&as_refs(&names)));
         if removed {
-            self.characters = self
-                .session
-                .as_ref()
-                .map(|s| s.characters())
-                .unwrap_or_default();
-            self.base_mut().emit_signal("characters_changed", &[]);
+            // The list changed here at once; the service's own word follows.
+            self.characters_changed();
         }
         removed
     }
@@ -510,6 +506,20 @@ impl InworldSession {
         }
     }
 
+    /// Keeps the scene's characters for speaker names.
+    fn read_characters(&mut self) {
+        self.characters = self
+            .session
+            .as_ref()
+            .map(|s| s.characters())
+            .unwrap_or_default();
+    }
+
+    fn characters_changed(&mut self) {
+        self.read_characters();
+        self.base_mut().emit_signal("characters_changed", &[]);
+    }
+
     /// A trigger or task signal: speaker, name and parameters.
     fn emit_named(
         &mut self,
@@ -594,11 +604,7 @@ impl InworldSession {
             }
             GameEvent::ConnectionState { state } => {
                 if state == "ready" {
-                    self.characters = self
-                        .session
-                        .as_ref()
-                        .map(|s| s.characters())
-                        .unwrap_or_default();
+                    self.read_characters();
                 }
                 self.base_mut()
                     .emit_signal("connection_state_changed", &[state.to_variant()]);
@@ -622,14 +628,7 @@ impl InworldSession {
                     &[info.message.to_variant(), details.to_variant()],
                 );
             }
-            GameEvent::CharactersChanged => {
-                self.characters = self
-                    .session
-                    .as_ref()
-                    .map(|s| s.characters())
-                    .unwrap_or_default();
-                self.base_mut().emit_signal("characters_changed", &[]);
-            }
+            GameEvent::CharactersChanged => self.characters_changed(),
             GameEvent::Dropped { count } => {
                 godot_warn!("Inworld: {count} packets dropped (drain the session every frame)");
             }
