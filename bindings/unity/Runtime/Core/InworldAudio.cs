@@ -9,12 +9,20 @@ namespace Inworld
     {
         private readonly AudioInputHandle handle;
 
-        internal InworldAudioInput(AudioInputHandle handle) { this.handle = handle; }
-
-        /// Pushes interleaved frames from `samples[offset..]`; returns the frames accepted.
-        public unsafe int Push(float[] samples, int offset, int frames, int channels)
+        internal InworldAudioInput(AudioInputHandle handle, int channels)
         {
-            CheckRange(samples.Length, offset, frames, channels);
+            this.handle = handle;
+            Channels = channels;
+        }
+
+        /// The channels it was opened with: a frame is this many samples.
+        public int Channels { get; private set; }
+
+        /// Pushes `frames` interleaved frames (Channels samples each) from
+        /// `samples[offset..]`; returns the frames accepted.
+        public unsafe int Push(float[] samples, int offset, int frames)
+        {
+            CheckRange(samples.Length, offset, frames, Channels);
             UIntPtr accepted;
             fixed (float* p = samples)
             using (var h = handle.Use())
@@ -22,9 +30,9 @@ namespace Inworld
             return (int)accepted.ToUInt64();
         }
 
-        public unsafe int Push(short[] samples, int offset, int frames, int channels)
+        public unsafe int Push(short[] samples, int offset, int frames)
         {
-            CheckRange(samples.Length, offset, frames, channels);
+            CheckRange(samples.Length, offset, frames, Channels);
             UIntPtr accepted;
             fixed (short* p = samples)
             using (var h = handle.Use())
@@ -48,7 +56,7 @@ namespace Inworld
         internal static void CheckRange(int length, int offset, int frames, int channels)
         {
             if (offset < 0 || frames < 0 || channels <= 0 || (long)offset + (long)frames * channels > length)
-                throw new ArgumentOutOfRangeException("frames", "offset + frames * channels exceeds the buffer");
+                throw new ArgumentOutOfRangeException("frames", "offset + frames * Channels exceeds the buffer");
         }
     }
 
@@ -71,13 +79,21 @@ namespace Inworld
     {
         private readonly PlaybackHandle handle;
 
-        internal InworldPlayback(PlaybackHandle handle) { this.handle = handle; }
-
-        /// Fills `frames` interleaved frames of `samples` from `offset`; returns
-        /// how many were speech (the rest is silence).
-        public unsafe int Read(float[] samples, int offset, int frames, int channels)
+        internal InworldPlayback(PlaybackHandle handle, int channels)
         {
-            InworldAudioInput.CheckRange(samples.Length, offset, frames, channels);
+            this.handle = handle;
+            Channels = channels;
+        }
+
+        /// The channels it was opened with: a frame is this many samples.
+        public int Channels { get; private set; }
+
+        /// Fills `frames` interleaved frames (Channels samples each) of
+        /// `samples` from `offset`; returns how many were speech (the rest is
+        /// silence).
+        public unsafe int Read(float[] samples, int offset, int frames)
+        {
+            InworldAudioInput.CheckRange(samples.Length, offset, frames, Channels);
             UIntPtr speech;
             fixed (float* p = samples)
             using (var h = handle.Use())
@@ -85,9 +101,9 @@ namespace Inworld
             return (int)speech.ToUInt64();
         }
 
-        public unsafe int Read(short[] samples, int offset, int frames, int channels)
+        public unsafe int Read(short[] samples, int offset, int frames)
         {
-            InworldAudioInput.CheckRange(samples.Length, offset, frames, channels);
+            InworldAudioInput.CheckRange(samples.Length, offset, frames, Channels);
             UIntPtr speech;
             fixed (short* p = samples)
             using (var h = handle.Use())
@@ -134,11 +150,18 @@ namespace Inworld
     {
         private readonly EchoReferenceHandle handle;
 
-        internal InworldEchoReference(EchoReferenceHandle handle) { this.handle = handle; }
-
-        public unsafe int Push(float[] samples, int offset, int frames, int channels)
+        internal InworldEchoReference(EchoReferenceHandle handle, int channels)
         {
-            InworldAudioInput.CheckRange(samples.Length, offset, frames, channels);
+            this.handle = handle;
+            Channels = channels;
+        }
+
+        /// The channels it was opened with: a frame is this many samples.
+        public int Channels { get; private set; }
+
+        public unsafe int Push(float[] samples, int offset, int frames)
+        {
+            InworldAudioInput.CheckRange(samples.Length, offset, frames, Channels);
             UIntPtr accepted;
             fixed (float* p = samples)
             using (var h = handle.Use())
@@ -146,9 +169,9 @@ namespace Inworld
             return (int)accepted.ToUInt64();
         }
 
-        public unsafe int Push(short[] samples, int offset, int frames, int channels)
+        public unsafe int Push(short[] samples, int offset, int frames)
         {
-            InworldAudioInput.CheckRange(samples.Length, offset, frames, channels);
+            InworldAudioInput.CheckRange(samples.Length, offset, frames, Channels);
             UIntPtr accepted;
             fixed (short* p = samples)
             using (var h = handle.Use())

@@ -427,7 +427,7 @@ namespace Inworld
             IntPtr raw;
             using (var h = handle.Use()) InworldException.Check(Native.iw_audio_input_open(h.Ptr, (uint)rate, (uint)channels, out raw));
             input.Set(raw);
-            return new InworldAudioInput(input);
+            return new InworldAudioInput(input, channels);
         }
 
         /// A pull stream of every character's speech (`character` null) or one's,
@@ -439,7 +439,7 @@ namespace Inworld
             using (var h = handle.Use())
                 InworldException.Check(Native.iw_session_open_playback(h.Ptr, (uint)rate, (uint)channels, Utf8.Encode(character), out raw));
             playback.Set(raw);
-            return new InworldPlayback(playback);
+            return new InworldPlayback(playback, channels);
         }
 
         /// Hands-free turns: on with these settings, or off (null end silence).
@@ -468,7 +468,7 @@ namespace Inworld
             IntPtr raw;
             using (var h = handle.Use()) InworldException.Check(Native.iw_echo_reference_open(h.Ptr, (uint)rate, (uint)channels, out raw));
             reference.Set(raw);
-            return new InworldEchoReference(reference);
+            return new InworldEchoReference(reference, channels);
         }
 
         /// Ends the conversation; queued packets stay pollable until Dispose.

@@ -34,11 +34,11 @@ namespace Inworld.Unity
             int first = Mathf.Min(available, clip.samples - readPosition);
             try
             {
-                input.Push(buffer, 0, first, 1);
+                input.Push(buffer, 0, first);
                 if (available > first)
                 {
                     clip.GetData(buffer, 0);
-                    input.Push(buffer, 0, available - first, 1);
+                    input.Push(buffer, 0, available - first);
                 }
             }
             catch (InworldException)

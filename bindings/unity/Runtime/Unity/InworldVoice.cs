@@ -44,7 +44,7 @@ namespace Inworld.Unity
         {
             var stream = playback;
             if (stream == null || dataChannels != channels) return;
-            stream.Read(data, 0, data.Length / dataChannels, dataChannels);
+            stream.Read(data, 0, data.Length / dataChannels);
         }
 
         protected virtual void OnDisable()

@@ -288,20 +288,25 @@ public static class CoreTests
             // The reply's speech plays through the stream at 48 kHz stereo.
             var buffer = new float[1024 * 2];
             int speech = 0;
-            WaitFor(() => { speech += playback.Read(buffer, 0, 1024, 2); return speech > 0 && playback.NowPlaying.Playing; }, "speech in the stream");
+            WaitFor(() => { speech += playback.Read(buffer, 0, 1024); return speech > 0 && playback.NowPlaying.Playing; }, "speech in the stream");
             var now = playback.NowPlaying;
             Expect(now.InteractionId == ids.InteractionId, "now playing the reply: " + now.InteractionId);
             Expect(now.Character.Length > 0 && now.Viseme <= Native.IW_VISEME_OU, "who and which mouth shape");
             Expect(buffer.Any(s => s != 0f), "sound, not silence");
-            Throws<ArgumentOutOfRangeException>(() => playback.Read(buffer, 0, 2048, 2));
+            Throws<ArgumentOutOfRangeException>(() => playback.Read(buffer, 0, 2048));
+            // A frame is as many samples as the stream was opened with: 1,024
+            // stereo frames do not fit in 1,024 floats.
+            Expect(playback.Channels == 2 && mic.Channels == 1 && echo.Channels == 2, "channels as opened");
+            Throws<ArgumentOutOfRangeException>(() => playback.Read(new float[1024], 0, 1024));
+            Throws<ArgumentOutOfRangeException>(() => echo.Push(new short[960], 0, 960));
 
-            var e = Throws<InworldException>(() => mic.Push(new short[320], 0, 320, 1));
+            var e = Throws<InworldException>(() => mic.Push(new short[320], 0, 320));
             Expect(e.Code == Native.IW_E_NOT_READY, "no audio session yet: " + e.Message);
             session.StartAudioSession(Native.IW_MIC_PUSH_TO_TALK);
-            Expect(mic.Push(new short[320], 0, 320, 1) == 320, "frames accepted");
+            Expect(mic.Push(new short[320], 0, 320) == 320, "frames accepted");
             Expect(mic.Dropped == 0, "none dropped");
             session.EndAudioSession();
-            Expect(echo.Push(new float[960], 0, 480, 2) == 480, "the echo reference takes what was played");
+            Expect(echo.Push(new float[960], 0, 480) == 480, "the echo reference takes what was played");
             session.SetVoiceDetection(true, 500, true);
             session.SetVoiceDetection(false);
         }
