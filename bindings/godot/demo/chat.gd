@@ -2,7 +2,8 @@ extends Control
 ## The tavern chat: type a line, the chosen character answers in text and
 ## voice (through its InworldCharacter's audio player), with its mood and
 ## mouth shapes shown; "Everyone" talks to all of them at once (a group
-## conversation). Everything arrives as signals on the main thread.
+## conversation); "Hold to talk" speaks to the chosen character through the
+## microphone (push-to-talk). Everything arrives as signals on the main thread.
 
 const EVERYONE := "Everyone"
 
@@ -16,6 +17,8 @@ var group_id := ""
 @onready var talk: OptionButton = $Layout/Input/Talk
 @onready var line: LineEdit = $Layout/Input/Line
 @onready var send: Button = $Layout/Input/Send
+@onready var hold: Button = $Layout/Input/Hold
+@onready var microphone: InworldMicrophone = $InworldClient/InworldSession/Microphone
 
 
 func _ready() -> void:
@@ -29,6 +32,8 @@ func _ready() -> void:
 	for character in [$InworldClient/InworldSession/Marta, $InworldClient/InworldSession/Finn]:
 		character.viseme_changed.connect(_on_viseme.bind(character.name))
 	send.pressed.connect(_on_send)
+	hold.button_down.connect(_on_hold_down)
+	hold.button_up.connect(_on_hold_up)
 	line.text_submitted.connect(func(_text: String) -> void: _on_send())
 
 
@@ -68,6 +73,20 @@ func _on_send() -> void:
 		waiting = true
 		log_view.append_text("[b]You:[/b] %s\n" % text)
 		line.clear()
+
+
+func _on_hold_down() -> void:
+	var character := talk.get_item_text(talk.selected) if talk.item_count > 0 else ""
+	if character != EVERYONE and not character.is_empty():
+		session.set_current_character(character)
+	if microphone.start_talking():
+		status.text = "Listening..."
+
+
+func _on_hold_up() -> void:
+	if microphone.stop_talking():
+		waiting = true
+		status.text = "Session: ready"
 
 
 func _on_text(

@@ -1,5 +1,6 @@
-//! Inworld characters in Godot 4.2+: the `InworldClient`, `InworldSession`
-//! and `InworldCharacter` nodes over the inworld library's Rust API. What the
+//! Inworld characters in Godot 4.2+: the `InworldClient`, `InworldSession`,
+//! `InworldCharacter` and `InworldMicrophone` nodes over the inworld
+//! library's Rust API. What the
 //! packets mean (`events`) and the voice's arithmetic (`voice`) carry no
 //! Godot types and are tested with `cargo test`; the nodes (`nodes`) are thin.
 

@@ -5,16 +5,22 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use godot::classes::{
-    AudioStreamGenerator, AudioStreamGeneratorPlayback, AudioStreamPlayer, INode, Node,
+    AudioEffectCapture, AudioServer, AudioStreamGenerator, AudioStreamGeneratorPlayback,
+    AudioStreamMicrophone, AudioStreamPlayer, INode, Node,
 };
 use godot::prelude::*;
 use inworld::auth::Credentials;
 use inworld::client::playback::{Playback, PlaybackFormat};
-use inworld::client::{Client, ClientConfig, Conversation, Session, SessionConfig};
+use inworld::client::{
+    AudioFormat, AudioInput, AudioSessionConfig, Client, ClientConfig, Conversation,
+    MicrophoneMode, PushError, Session, SessionConfig, VoiceDetection,
+};
 use inworld::engine::{EngineConfig, RunningEngine, Workspace};
 
 use crate::events::{event_of, GameEvent, Speaker};
-use crate::voice::{frames_to_pull, stereo_frames, VisemeChanges, MIX_RATE};
+use crate::voice::{
+    frames_to_pull, input_rate, interleaved, stereo_frames, VisemeChanges, MIX_RATE,
+};
 
 /// Where sessions connect: Inworld (host, key and secret, or a token from the
 /// game's backend) or, by default, the local engine inside the game (offline,
@@ -818,6 +824,171 @@ impl InworldCharacter {
         match session.open_playback(format, (!who.is_empty()).then_some(who.as_str())) {
             Ok(playback) => self.playback = Some(playback),
             Err(e) => godot_error!("Inworld: no voice for {who:?}: {e}"),
+        }
+    }
+}
+
+/// The player's microphone into its parent InworldSession. It makes its own
+/// muted audio bus with an AudioEffectCapture and plays the microphone into
+/// it; each frame, what was captured goes to the library. Hands-free (the
+/// default), the library finds the player's turns itself (voice detection);
+/// otherwise call start_talking / stop_talking (push-to-talk). The project
+/// needs Audio > Driver > Enable Input on.
+#[derive(GodotClass)]
+#[class(base = Node)]
+pub struct InworldMicrophone {
+    /// The library finds the player's turns; off: push-to-talk.
+    #[export]
+    hands_free: bool,
+    /// The name of the capture bus it makes.
+    #[export]
+    bus: GString,
+    capture: Option<Gd<AudioEffectCapture>>,
+    input: Option<AudioInput>,
+    /// Opening failed for good (said once as a Godot error, not every frame).
+    failed: bool,
+    samples: Vec<f32>,
+    base: Base<Node>,
+}
+
+#[godot_api]
+impl INode for InworldMicrophone {
+    fn init(base: Base<Node>) -> Self {
+        InworldMicrophone {
+            hands_free: true,
+            bus: "InworldMicrophone".into(),
+            capture: None,
+            input: None,
+            failed: false,
+            samples: Vec::with_capacity(2 * 4096),
+            base,
+        }
+    }
+
+    fn ready(&mut self) {
+        let mut server = AudioServer::singleton();
+        let mut index = server.get_bus_index(&StringName::from(&self.bus));
+        if index < 0 {
+            index = server.get_bus_count();
+            server.add_bus();
+            server.set_bus_name(index, &self.bus);
+        }
+        // Muted: the player does not hear themself.
+        server.set_bus_mute(index, true);
+        let capture = AudioEffectCapture::new_gd();
+        server.add_bus_effect(index, &capture);
+        self.capture = Some(capture);
+        let mut player = AudioStreamPlayer::new_alloc();
+        player.set_stream(&AudioStreamMicrophone::new_gd());
+        player.set_bus(&StringName::from(&self.bus));
+        self.base_mut().add_child(&player);
+        player.play();
+    }
+
+    fn process(&mut self, _delta: f64) {
+        if self.input.is_none() && !self.failed {
+            self.open_input();
+        }
+        let (Some(input), Some(capture)) = (self.input.as_mut(), self.capture.as_mut()) else {
+            return;
+        };
+        let available = capture.get_frames_available();
+        if available <= 0 {
+            return;
+        }
+        let frames = capture.get_buffer(available);
+        interleaved(
+            frames.as_slice().iter().map(|v| (v.x, v.y)),
+            &mut self.samples,
+        );
+        match input.push_f32(&self.samples) {
+            // Push-to-talk and not talking: the microphone is not listened to.
+            Ok(_) | Err(PushError::NoAudioSession) => {}
+            Err(PushError::Closed) => self.input = None,
+            Err(e) => godot_error!("Inworld: microphone: {e}"),
+        }
+    }
+}
+
+#[godot_api]
+impl InworldMicrophone {
+    /// Push-to-talk: the player starts speaking.
+    #[func]
+    fn start_talking(&mut self) -> bool {
+        let config = AudioSessionConfig {
+            mode: MicrophoneMode::PushToTalk,
+            ..AudioSessionConfig::default()
+        };
+        self.with_session(|s| s.start_audio_session(config).map(drop))
+    }
+
+    /// Push-to-talk: the player stopped; the character answers.
+    #[func]
+    fn stop_talking(&mut self) -> bool {
+        self.with_session(|s| s.end_audio_session().map(drop))
+    }
+
+    fn with_session(
+        &self,
+        call: impl FnOnce(&Session) -> Result<(), inworld::client::Error>,
+    ) -> bool {
+        let Some(session_node) = self
+            .base()
+            .get_parent()
+            .and_then(|p| p.try_cast::<InworldSession>().ok())
+        else {
+            godot_error!("InworldMicrophone must be a child of an InworldSession");
+            return false;
+        };
+        let node = session_node.bind();
+        match node.session() {
+            Some(session) => report(call(session)),
+            None => {
+                godot_error!("Inworld: the session is not open");
+                false
+            }
+        }
+    }
+
+    /// Opens the library's input once the session is ready, at Godot's mix
+    /// rate in stereo (the library makes it what the service takes).
+    fn open_input(&mut self) {
+        let Some(session_node) = self
+            .base()
+            .get_parent()
+            .and_then(|p| p.try_cast::<InworldSession>().ok())
+        else {
+            return;
+        };
+        let node = session_node.bind();
+        let Some(session) = node.session() else {
+            return;
+        };
+        if session.state() != inworld::packet::ConnectionState::Ready {
+            return;
+        }
+        let mix_rate = AudioServer::singleton().get_mix_rate();
+        let Some(rate) = input_rate(mix_rate) else {
+            godot_error!(
+                "Inworld: the mix rate {mix_rate} Hz is not one the microphone takes (8 to 48 kHz)"
+            );
+            self.failed = true;
+            return;
+        };
+        let opened = session
+            .audio_input(AudioFormat { rate, channels: 2 })
+            .and_then(|input| {
+                if self.hands_free {
+                    session.set_voice_detection(Some(VoiceDetection::default()))?;
+                }
+                Ok(input)
+            });
+        match opened {
+            Ok(input) => self.input = Some(input),
+            Err(e) => {
+                godot_error!("Inworld: no microphone: {e}");
+                self.failed = true;
+            }
         }
     }
 }

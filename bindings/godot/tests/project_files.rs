@@ -122,7 +122,12 @@ fn demo_project_is_complete() {
         .collect();
     assert_eq!(
         classes,
-        ["InworldClient", "InworldSession", "InworldCharacter"]
+        [
+            "InworldClient",
+            "InworldSession",
+            "InworldCharacter",
+            "InworldMicrophone"
+        ]
     );
     for class in &classes {
         assert!(
@@ -151,7 +156,7 @@ fn demo_project_is_complete() {
             .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
             .map_or(0, |i| i + 1);
         let name = &before[start..];
-        if ["pressed", "text_submitted"].contains(&name) {
+        if ["pressed", "text_submitted", "button_down", "button_up"].contains(&name) {
             continue; // Godot's own signals
         }
         assert!(
@@ -161,4 +166,29 @@ fn demo_project_is_complete() {
         connected += 1;
     }
     assert!(connected >= 7, "only {connected} signals found in chat.gd");
+
+    // Every call the script makes on the extension's nodes is a #[func] of it.
+    let mut called = 0;
+    for receiver in ["session.", "microphone.", "node."] {
+        for after in script.split(receiver).skip(1) {
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let rest = &after[name.len()..];
+            if !rest.starts_with('(') || name == "get_node_or_null" {
+                continue; // a signal (.connect), a property, or Node's own
+            }
+            let declared = nodes
+                .split("#[func]")
+                .skip(1)
+                .any(|f| f.trim_start().starts_with(&format!("fn {name}(")));
+            assert!(
+                declared,
+                "chat.gd calls {receiver}{name}(), which is no #[func] of the extension"
+            );
+            called += 1;
+        }
+    }
+    assert!(called >= 8, "only {called} calls found in chat.gd");
 }
