@@ -12,7 +12,7 @@ use godot::prelude::*;
 use inworld::auth::Credentials;
 use inworld::client::playback::{Playback, PlaybackFormat};
 use inworld::client::{
-    AudioFormat, AudioInput, AudioSessionConfig, Client, ClientConfig, Conversation,
+    AudioFormat, AudioInput, AudioSessionConfig, Client, ClientConfig, Conversation, EchoReference,
     MicrophoneMode, PushError, Session, SessionConfig, VoiceDetection,
 };
 use inworld::engine::{EngineConfig, RunningEngine, Workspace};
@@ -832,19 +832,28 @@ impl InworldCharacter {
 /// muted audio bus with an AudioEffectCapture and plays the microphone into
 /// it; each frame, what was captured goes to the library. Hands-free (the
 /// default), the library finds the player's turns itself (voice detection);
-/// otherwise call start_talking / stop_talking (push-to-talk). The project
-/// needs Audio > Driver > Enable Input on.
+/// otherwise call start_talking / stop_talking (push-to-talk). With echo
+/// cancellation, it also captures the Master bus (everything the game plays,
+/// the characters' voices too) as the echo reference, so hands-free does not
+/// hear the game through loudspeakers. The project needs Audio > Driver >
+/// Enable Input on.
 #[derive(GodotClass)]
 #[class(base = Node)]
 pub struct InworldMicrophone {
     /// The library finds the player's turns; off: push-to-talk.
     #[export]
     hands_free: bool,
+    /// Remove what the game plays from the microphone (hands-free).
+    #[export]
+    echo_cancellation: bool,
     /// The name of the capture bus it makes.
     #[export]
     bus: GString,
     capture: Option<Gd<AudioEffectCapture>>,
+    /// On the Master bus: what the game plays.
+    output_capture: Option<Gd<AudioEffectCapture>>,
     input: Option<AudioInput>,
+    echo: Option<EchoReference>,
     /// Opening failed for good (said once as a Godot error, not every frame).
     failed: bool,
     samples: Vec<f32>,
@@ -856,16 +865,22 @@ impl INode for InworldMicrophone {
     fn init(base: Base<Node>) -> Self {
         InworldMicrophone {
             hands_free: true,
+            echo_cancellation: true,
             bus: "InworldMicrophone".into(),
             capture: None,
+            output_capture: None,
             input: None,
+            echo: None,
             failed: false,
             samples: Vec::with_capacity(2 * 4096),
             base,
         }
     }
 
-    fn ready(&mut self) {
+    // Each time it enters the tree: its captures on the buses (exit_tree
+    // takes them off again).
+    fn enter_tree(&mut self) {
+        self.failed = false;
         let mut server = AudioServer::singleton();
         let mut index = server.get_bus_index(&StringName::from(&self.bus));
         if index < 0 {
@@ -878,6 +893,15 @@ impl INode for InworldMicrophone {
         let capture = AudioEffectCapture::new_gd();
         server.add_bus_effect(index, &capture);
         self.capture = Some(capture);
+        if self.echo_cancellation {
+            let output = AudioEffectCapture::new_gd();
+            server.add_bus_effect(0, &output);
+            self.output_capture = Some(output);
+        }
+    }
+
+    // Once: the player of the microphone stream, a child of this node.
+    fn ready(&mut self) {
         let mut player = AudioStreamPlayer::new_alloc();
         player.set_stream(&AudioStreamMicrophone::new_gd());
         player.set_bus(&StringName::from(&self.bus));
@@ -889,25 +913,66 @@ impl INode for InworldMicrophone {
         if self.input.is_none() && !self.failed {
             self.open_input();
         }
-        let (Some(input), Some(capture)) = (self.input.as_mut(), self.capture.as_mut()) else {
-            return;
-        };
-        let available = capture.get_frames_available();
-        if available <= 0 {
+        // Both captures are drained every frame, so neither holds stale
+        // audio; what the game played goes first, as it came first.
+        if take_captured(self.output_capture.as_mut(), &mut self.samples) {
+            if let Some(echo) = self.echo.as_mut() {
+                // A full ring drops and counts; a closed session reopens below.
+                let _ = echo.push_f32(&self.samples);
+            }
+        }
+        if !take_captured(self.capture.as_mut(), &mut self.samples) {
             return;
         }
-        let frames = capture.get_buffer(available);
-        interleaved(
-            frames.as_slice().iter().map(|v| (v.x, v.y)),
-            &mut self.samples,
-        );
+        let Some(input) = self.input.as_mut() else {
+            return;
+        };
         match input.push_f32(&self.samples) {
             // Push-to-talk and not talking: the microphone is not listened to.
             Ok(_) | Err(PushError::NoAudioSession) => {}
-            Err(PushError::Closed) => self.input = None,
+            Err(PushError::Closed) => {
+                self.input = None;
+                self.echo = None;
+            }
             Err(e) => godot_error!("Inworld: microphone: {e}"),
         }
     }
+
+    fn exit_tree(&mut self) {
+        self.input = None;
+        self.echo = None;
+        let mut server = AudioServer::singleton();
+        let mine = [self.capture.take(), self.output_capture.take()];
+        for bus in 0..server.get_bus_count() {
+            for effect in (0..server.get_bus_effect_count(bus)).rev() {
+                let Some(e) = server.get_bus_effect(bus, effect) else {
+                    continue;
+                };
+                if mine
+                    .iter()
+                    .flatten()
+                    .any(|m| m.instance_id() == e.instance_id())
+                {
+                    server.remove_bus_effect(bus, effect);
+                }
+            }
+        }
+    }
+}
+
+/// What a capture holds now, as interleaved stereo in `samples`; false when
+/// there is none.
+fn take_captured(capture: Option<&mut Gd<AudioEffectCapture>>, samples: &mut Vec<f32>) -> bool {
+    let Some(capture) = capture else {
+        return false;
+    };
+    let available = capture.get_frames_available();
+    if available <= 0 {
+        return false;
+    }
+    let frames = capture.get_buffer(available);
+    interleaved(frames.as_slice().iter().map(|v| (v.x, v.y)), samples);
+    true
 }
 
 #[godot_api]
@@ -975,16 +1040,27 @@ impl InworldMicrophone {
             self.failed = true;
             return;
         };
-        let opened = session
-            .audio_input(AudioFormat { rate, channels: 2 })
-            .and_then(|input| {
-                if self.hands_free {
-                    session.set_voice_detection(Some(VoiceDetection::default()))?;
-                }
-                Ok(input)
-            });
+        let format = AudioFormat { rate, channels: 2 };
+        let echo_cancellation = self.echo_cancellation && self.output_capture.is_some();
+        let opened = session.audio_input(format).and_then(|input| {
+            let echo = if echo_cancellation {
+                Some(session.echo_reference(format)?)
+            } else {
+                None
+            };
+            if self.hands_free {
+                session.set_voice_detection(Some(VoiceDetection {
+                    echo_cancellation,
+                    ..VoiceDetection::default()
+                }))?;
+            }
+            Ok((input, echo))
+        });
         match opened {
-            Ok(input) => self.input = Some(input),
+            Ok((input, echo)) => {
+                self.input = Some(input);
+                self.echo = echo;
+            }
             Err(e) => {
                 godot_error!("Inworld: no microphone: {e}");
                 self.failed = true;
