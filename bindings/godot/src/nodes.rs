@@ -783,49 +783,51 @@ impl InworldCharacter {
     /// Says something to this character (it becomes the session's current one).
     #[func]
     fn say(&mut self, text: GString) -> bool {
-        let Some(mut session) = self.session_node() else {
+        let Some(mut session) = session_above(&self.base(), "InworldCharacter") else {
             return false;
         };
         let mut node = session.bind_mut();
         node.set_current_character(self.character.clone()) && node.send_text(text)
     }
 
-    fn session_node(&self) -> Option<Gd<InworldSession>> {
-        let found = self
-            .base()
-            .get_parent()
-            .and_then(|p| p.try_cast::<InworldSession>().ok());
-        if found.is_none() {
-            godot_error!("InworldCharacter must be a child of an InworldSession");
-        }
-        found
-    }
-
     fn open_stream(&mut self) {
-        let Some(session_node) = self
-            .base()
-            .get_parent()
-            .and_then(|p| p.try_cast::<InworldSession>().ok())
-        else {
-            return;
-        };
-        let node = session_node.bind();
-        let Some(session) = node.session() else {
-            return;
-        };
-        if session.state() != inworld::packet::ConnectionState::Ready {
-            return;
-        }
         let who = self.character.to_string();
         let format = PlaybackFormat {
             rate: MIX_RATE,
             channels: 2,
         };
-        match session.open_playback(format, (!who.is_empty()).then_some(who.as_str())) {
-            Ok(playback) => self.playback = Some(playback),
-            Err(e) => godot_error!("Inworld: no voice for {who:?}: {e}"),
+        let opened = with_ready_session(&self.base(), |session| {
+            session.open_playback(format, (!who.is_empty()).then_some(who.as_str()))
+        });
+        match opened {
+            None => {}
+            Some(Ok(playback)) => self.playback = Some(playback),
+            Some(Err(e)) => godot_error!("Inworld: no voice for {who:?}: {e}"),
         }
     }
+}
+
+/// The InworldSession `node` is a child of; a Godot error naming `what`
+/// when it is not.
+fn session_above(node: &Gd<Node>, what: &str) -> Option<Gd<InworldSession>> {
+    let found = node
+        .get_parent()
+        .and_then(|p| p.try_cast::<InworldSession>().ok());
+    if found.is_none() {
+        godot_error!("{what} must be a child of an InworldSession");
+    }
+    found
+}
+
+/// `open` with the library's session above `node`, once it is ready (None
+/// before: the nodes try again next frame).
+fn with_ready_session<T>(node: &Gd<Node>, open: impl FnOnce(&Session) -> T) -> Option<T> {
+    let parent = node
+        .get_parent()
+        .and_then(|p| p.try_cast::<InworldSession>().ok())?;
+    let bound = parent.bind();
+    let session = bound.session()?;
+    (session.state() == inworld::packet::ConnectionState::Ready).then(|| open(session))
 }
 
 /// The player's microphone into its parent InworldSession. It makes its own
@@ -997,12 +999,7 @@ impl InworldMicrophone {
         &self,
         call: impl FnOnce(&Session) -> Result<(), inworld::client::Error>,
     ) -> bool {
-        let Some(session_node) = self
-            .base()
-            .get_parent()
-            .and_then(|p| p.try_cast::<InworldSession>().ok())
-        else {
-            godot_error!("InworldMicrophone must be a child of an InworldSession");
+        let Some(session_node) = session_above(&self.base(), "InworldMicrophone") else {
             return false;
         };
         let node = session_node.bind();
@@ -1018,20 +1015,6 @@ impl InworldMicrophone {
     /// Opens the library's input once the session is ready, at Godot's mix
     /// rate in stereo (the library makes it what the service takes).
     fn open_input(&mut self) {
-        let Some(session_node) = self
-            .base()
-            .get_parent()
-            .and_then(|p| p.try_cast::<InworldSession>().ok())
-        else {
-            return;
-        };
-        let node = session_node.bind();
-        let Some(session) = node.session() else {
-            return;
-        };
-        if session.state() != inworld::packet::ConnectionState::Ready {
-            return;
-        }
         let mix_rate = AudioServer::singleton().get_mix_rate();
         let Some(rate) = input_rate(mix_rate) else {
             godot_error!(
@@ -1042,20 +1025,25 @@ impl InworldMicrophone {
         };
         let format = AudioFormat { rate, channels: 2 };
         let echo_cancellation = self.echo_cancellation && self.output_capture.is_some();
-        let opened = session.audio_input(format).and_then(|input| {
+        let hands_free = self.hands_free;
+        let opened = with_ready_session(&self.base(), |session| {
+            let input = session.audio_input(format)?;
             let echo = if echo_cancellation {
                 Some(session.echo_reference(format)?)
             } else {
                 None
             };
-            if self.hands_free {
+            if hands_free {
                 session.set_voice_detection(Some(VoiceDetection {
                     echo_cancellation,
                     ..VoiceDetection::default()
                 }))?;
             }
-            Ok((input, echo))
+            Ok::<_, inworld::client::Error>((input, echo))
         });
+        let Some(opened) = opened else {
+            return;
+        };
         match opened {
             Ok((input, echo)) => {
                 self.input = Some(input);
