@@ -81,6 +81,12 @@ impl Running {
         (r.status(), r.text().await.unwrap())
     }
 
+    /// The status code of `/session/<id>/status` for an opened session.
+    async fn status_of(&self, opened: &Value) -> StatusCode {
+        let id = opened["sessionId"].as_str().unwrap();
+        self.get(&format!("/session/{id}/status")).await.0
+    }
+
     async fn open(&self, body: Value) -> Value {
         let (status, text) = self.post_json("/session/open", body).await;
         assert_eq!(status, StatusCode::OK, "{text}");
@@ -339,40 +345,13 @@ async fn the_originals_routes_bodies_and_events() {
         proxy.get("/session/closeall/player-2/server/a").await,
         (StatusCode::OK, "OK".into())
     );
-    assert_eq!(
-        proxy
-            .get(&format!(
-                "/session/{}/status",
-                a["sessionId"].as_str().unwrap()
-            ))
-            .await
-            .0,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        proxy
-            .get(&format!(
-                "/session/{}/status",
-                b["sessionId"].as_str().unwrap()
-            ))
-            .await
-            .0,
-        StatusCode::OK
-    );
+    assert_eq!(proxy.status_of(&a).await, StatusCode::NOT_FOUND);
+    assert_eq!(proxy.status_of(&b).await, StatusCode::OK);
     assert_eq!(
         proxy.get("/session/closeall/player-2").await,
         (StatusCode::OK, "OK".into())
     );
-    assert_eq!(
-        proxy
-            .get(&format!(
-                "/session/{}/status",
-                b["sessionId"].as_str().unwrap()
-            ))
-            .await
-            .0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(proxy.status_of(&b).await, StatusCode::NOT_FOUND);
     let events = proxy
         .events_until("/events", |e| {
             e.iter().filter(|e| e["type"] == "disconnected").count() >= 2
