@@ -113,12 +113,17 @@ pub fn run_with_env(mut cmd: Command, stdin: &str, limit: Duration, env: &[(&str
 }
 
 pub fn run_plain(exe: &Path, stdin: &str) -> Run {
-    let r = run(Command::new(exe), stdin, PLAIN_LIMIT);
+    run_succeeding(Command::new(exe), stdin)
+}
+
+/// Runs `cmd` (no valgrind) and fails the test unless it exits with 0.
+pub fn run_succeeding(cmd: Command, stdin: &str) -> Run {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let r = run(cmd, stdin, PLAIN_LIMIT);
     assert_eq!(
         r.code,
         Some(0),
-        "{} failed\nstdout:\n{}\nstderr:\n{}",
-        exe.display(),
+        "{program} failed\nstdout:\n{}\nstderr:\n{}",
         r.stdout,
         r.stderr
     );
