@@ -35,6 +35,8 @@ namespace Inworld
         public uint? StallTimeoutMs;
         /// A saved session (CallResultPacket.Data of RequestState) to continue.
         public byte[] ContinuationState;
+        /// Or the dialog so far (InworldSession.Dialog of an earlier session) to continue.
+        public KeyValuePair<uint, string>[] DialogHistory;
         /// Asked for a token (request id, workspace, session id to keep or
         /// null) on a library thread: answer with InworldClient.ProvideToken or
         /// TokenFailed, from any thread.
@@ -79,6 +81,9 @@ namespace Inworld
                 if (config.StallTimeoutMs.HasValue) c.stall_timeout_ms = config.StallTimeoutMs.Value;
                 c.continuation_state = strings.AddBytes(config.ContinuationState);
                 c.continuation_state_len = (UIntPtr)(config.ContinuationState == null ? 0 : config.ContinuationState.Length);
+                var dialog = strings.AddDialog(config.DialogHistory);
+                c.dialog_history = strings.AddStructs(dialog);
+                c.dialog_history_count = (UIntPtr)(dialog == null ? 0 : dialog.Length);
                 if (config.TokenProvider != null)
                 {
                     // Freed by the library exactly once (also when this fails).

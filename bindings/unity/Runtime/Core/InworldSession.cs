@@ -104,8 +104,11 @@ namespace Inworld
             }
         }
 
-        /// Loads another scene in the same session (capabilities kept unless given).
-        public void ChangeScene(string scene, uint? capabilities = null, byte[] continuationState = null)
+        /// Loads another scene in the same session (capabilities kept unless
+        /// given), optionally with a saved state or a dialog to continue and a
+        /// new game session id.
+        public void ChangeScene(string scene, uint? capabilities = null, byte[] continuationState = null,
+            KeyValuePair<uint, string>[] dialogHistory = null, string gameSessionId = null)
         {
             var change = new iw_scene_change();
             InworldException.Check(Native.iw_scene_change_init(ref change));
@@ -113,8 +116,12 @@ namespace Inworld
             using (var h = handle.Use())
             {
                 if (capabilities.HasValue) change.capabilities = capabilities.Value;
+                change.game_session_id = strings.Add(gameSessionId);
                 change.continuation_state = strings.AddBytes(continuationState);
                 change.continuation_state_len = (UIntPtr)(continuationState == null ? 0 : continuationState.Length);
+                var dialog = strings.AddDialog(dialogHistory);
+                change.dialog_history = strings.AddStructs(dialog);
+                change.dialog_history_count = (UIntPtr)(dialog == null ? 0 : dialog.Length);
                 InworldException.Check(Native.iw_session_change_scene(h.Ptr, Utf8.Encode(scene), ref change));
             }
         }

@@ -91,6 +91,15 @@ namespace Inworld
             return ptr;
         }
 
+        /// Dialog lines (talker Native.IW_TALKER_*, text), as InworldSession.Dialog gives them.
+        public iw_dialog_line[] AddDialog(System.Collections.Generic.IList<System.Collections.Generic.KeyValuePair<uint, string>> lines)
+        {
+            if (lines == null || lines.Count == 0) return null;
+            var items = new iw_dialog_line[lines.Count];
+            for (int i = 0; i < lines.Count; i++) items[i] = new iw_dialog_line { talker = lines[i].Key, text = Add(lines[i].Value ?? string.Empty) };
+            return items;
+        }
+
         /// A native array of structs (freed with the rest).
         public IntPtr AddStructs<T>(T[] items) where T : struct
         {

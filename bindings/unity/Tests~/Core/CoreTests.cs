@@ -312,6 +312,94 @@ public static class CoreTests
         }
     }
 
+    public static void Group_conversation_and_the_whole_session()
+    {
+        const string TestScene = "workspaces/test-ws/scenes/test-scene";
+        const string OtherScene = "workspaces/test-ws/scenes/other-scene";
+        const string Carol = "workspaces/test-ws/characters/carol";
+        const string Bob = "workspaces/test-ws/characters/bob";
+        var seen = new List<InworldPacket>();
+        using (var client = new InworldClient(Config()))
+        using (var session = ReadySession(client))
+        {
+            // Three characters take turns; Carol joins by her resource name.
+            var id = session.StartConversation(new[] { "Alice", "Bob", Carol });
+            Expect(id.Length == 36, "a conversation id: " + id);
+            var ids = session.SendTextIn(id, "hello everyone");
+            Expect(ids.ConversationId == id, "the send carries the conversation's id");
+            var speakers = new List<string>();
+            var reply = Reply(session, ids);
+            for (int turn = 0; ; turn++)
+            {
+                var texts = reply.OfType<TextPacket>().Where(t => t.Source.IsCharacter).ToList();
+                Expect(texts.Count > 0 && texts.All(t => t.ConversationId == id), "turn " + turn + " is the conversation's");
+                speakers.Add(texts[0].Source.Name);
+                if (turn == 2) break;
+                reply = Reply(session, session.NextTurn(id));
+            }
+            Expect(speakers.Distinct().Count() == 3, "three turns, three characters: " + string.Join(", ", speakers));
+            Expect(session.Characters.Length == 3, "Carol is in the scene");
+
+            // Alice alone (by display name): a trigger to her, a narrated action; the end.
+            session.UpdateConversation(id, new[] { "alice" });
+            var alice = session.Characters.First(c => c.DisplayName == "Alice").Id;
+            reply = Reply(session, session.SendTriggerIn(id, "greet", new Dictionary<string, string> { { "mood", "cheerful" } }, "Alice"));
+            Expect(Said(reply).Contains("You look cheerful today."), "the trigger's parameter: " + Said(reply));
+            Expect(reply.OfType<TextPacket>().First(t => t.Source.IsCharacter).Source.Name == alice, "Alice answers");
+            reply = Reply(session, session.SendNarratedActionIn(id, "waves"));
+            Expect(Said(reply).Contains("Waves back."), "the action's answer: " + Said(reply));
+            session.EndConversation(id);
+            var e = Throws<InworldException>(() => session.SendTextIn(id, "anyone?"));
+            Expect(e.Code == Native.IW_E_NOT_FOUND, "the conversation is over: " + e.Message);
+
+            // Bob leaves at once and comes back with the next scene status.
+            session.RemoveCharacters("Bob");
+            Expect(session.Characters.Length == 2, "Bob left");
+            Expect(Throws<InworldException>(() => session.SetCharacter("Bob")).Code == Native.IW_E_NOT_FOUND, "no Bob");
+            session.AddCharacters(Bob);
+            PollFor<SceneStatusPacket>(session, seen, st => st.Name == TestScene && st.Characters.Length == 3, "Bob back in the scene");
+            Expect(seen.OfType<SceneMutationPacket>().Any(m => m.What == Native.IW_MUTATION_ADD_CHARACTERS && m.Names.Contains(Bob)),
+                "the addition went out as a scene mutation");
+            session.SetCharacter("Bob");
+            session.SetCharacter("Alice");
+
+            // Items of the world.
+            session.CreateOrUpdateItem("sword-1", "Sword", "Sharp.", new Dictionary<string, string> { { "damage", "7" } }, "loot");
+            session.ItemsInEntities(Native.IW_ITEMS_ADD, new[] { "sword-1" }, new[] { "loot" });
+            session.ItemsInEntities(Native.IW_ITEMS_REPLACE, null, new[] { "loot" });
+            session.RemoveItems("sword-1");
+
+            // Feedback: a like (named), its undo, a dislike with reasons.
+            var like = Call(session, session.Like(ids.InteractionId), seen);
+            Expect(like.Call == Native.IW_CALL_LIKE && like.GrpcCode == 0 && like.Name.Contains("/feedbacks/"), "a like: " + like.Name);
+            var undo = Call(session, session.UndoFeedback(like.Name), seen);
+            Expect(undo.Call == Native.IW_CALL_UNDO_FEEDBACK && undo.GrpcCode == 0, "its undo: " + undo.Message);
+            var dislike = Call(session, session.Dislike(ids.InteractionId,
+                new uint[] { Native.IW_DISLIKE_IRRELEVANT, Native.IW_DISLIKE_TOO_LONG }, "too chatty"), seen);
+            Expect(dislike.Call == Native.IW_CALL_DISLIKE && dislike.GrpcCode == 0 && dislike.Name.Length > 0, "a dislike: " + dislike.Message);
+
+            // The saved state and the dialog so far: each continues in a new session.
+            Reply(session, session.SendText("the password is walnut"));
+            var state = Call(session, session.RequestState(), seen);
+            Expect(state.Call == Native.IW_CALL_SESSION_STATE && state.GrpcCode == 0 && state.Data.Length > 0, "a saved state");
+            var fromState = Config();
+            fromState.ContinuationState = state.Data;
+            Remembers(fromState, "the password is walnut");
+            var dialog = session.Dialog();
+            Expect(dialog.Any(l => l.Key == Native.IW_TALKER_PLAYER && l.Value == "the password is walnut"), "the dialog has the player's line");
+            Expect(dialog.Last().Key == Native.IW_TALKER_CHARACTER && dialog.Last().Value.Contains("walnut"), "and the answer");
+            var fromDialog = Config();
+            fromDialog.DialogHistory = dialog;
+            Remembers(fromDialog, "the password is walnut");
+
+            // Another scene in the same session; Alice stays current.
+            session.ChangeScene(OtherScene, gameSessionId: "game-session-2");
+            PollFor<SceneStatusPacket>(session, seen, st => st.Name == OtherScene && st.Characters.Length == 2, "the other scene");
+            Expect(session.CurrentCharacter.DisplayName == "Alice", "Alice stays current");
+            Expect(Said(Reply(session, session.SendText("where are we?"))).Contains("Alice"), "Alice answers there");
+        }
+    }
+
     public static void Two_clients_at_once()
     {
         using (var a = new InworldClient(Config()))
@@ -370,6 +458,39 @@ public static class CoreTests
         using (var session3 = ReadySession(client3))
             Reply(session3, session3.SendText("quiet now"));
         Expect(Volatile.Read(ref lines) == after, "no log call after goodbye");
+    }
+
+    /// Polls (keeping every packet in `seen`) until `done` holds for one polled.
+    static T PollFor<T>(InworldSession session, List<InworldPacket> seen, Func<T, bool> done, string what) where T : InworldPacket
+    {
+        T found = null;
+        var polled = new List<InworldPacket>();
+        WaitFor(() =>
+        {
+            polled.Clear();
+            session.Poll(polled);
+            seen.AddRange(polled);
+            found = found ?? polled.OfType<T>().FirstOrDefault(done);
+            return found != null;
+        }, what);
+        return found;
+    }
+
+    static CallResultPacket Call(InworldSession session, ulong requestId, List<InworldPacket> seen)
+    {
+        return PollFor<CallResultPacket>(session, seen, c => c.RequestId == requestId, "the result of request " + requestId);
+    }
+
+    /// A new client from `config` opens a session that remembers `said`.
+    static void Remembers(InworldClientConfig config, string said)
+    {
+        using (var client = new InworldClient(config))
+        using (var session = client.OpenSession())
+        {
+            WaitFor(() => session.IsReady, "the continued session is ready");
+            var answer = Said(Reply(session, session.SendText("do you remember?")));
+            Expect(answer.Contains("I remember. You said: " + said), "it remembers: " + answer);
+        }
     }
 
     static T Throws<T>(Action action) where T : Exception
