@@ -33,6 +33,14 @@ namespace Inworld
         public uint? ConnectTimeoutMs;
         public uint? HandshakeTimeoutMs;
         public uint? StallTimeoutMs;
+        /// An HTTP/2 PING after this long without hearing from the service (0: none).
+        public uint? KeepaliveIntervalMs;
+        /// A PING unanswered this long means the connection is dead (its sessions reconnect).
+        public uint? KeepaliveTimeoutMs;
+        /// Sends a session holds while it cannot send yet; beyond, IW_E_QUEUE_FULL.
+        public uint? MaxPendingSends;
+        /// Largest message accepted from the service, bytes.
+        public uint? MaxReceiveMessageBytes;
         /// A saved session (CallResultPacket.Data of RequestState) to continue.
         public byte[] ContinuationState;
         /// Or the dialog so far (InworldSession.Dialog of an earlier session) to continue.
@@ -79,6 +87,10 @@ namespace Inworld
                 if (config.ConnectTimeoutMs.HasValue) c.connect_timeout_ms = config.ConnectTimeoutMs.Value;
                 if (config.HandshakeTimeoutMs.HasValue) c.handshake_timeout_ms = config.HandshakeTimeoutMs.Value;
                 if (config.StallTimeoutMs.HasValue) c.stall_timeout_ms = config.StallTimeoutMs.Value;
+                if (config.KeepaliveIntervalMs.HasValue) c.keepalive_interval_ms = config.KeepaliveIntervalMs.Value;
+                if (config.KeepaliveTimeoutMs.HasValue) c.keepalive_timeout_ms = config.KeepaliveTimeoutMs.Value;
+                if (config.MaxPendingSends.HasValue) c.max_pending_sends = config.MaxPendingSends.Value;
+                if (config.MaxReceiveMessageBytes.HasValue) c.max_receive_message_bytes = config.MaxReceiveMessageBytes.Value;
                 c.continuation_state = strings.AddBytes(config.ContinuationState);
                 c.continuation_state_len = (UIntPtr)(config.ContinuationState == null ? 0 : config.ContinuationState.Length);
                 var dialog = strings.AddDialog(config.DialogHistory);

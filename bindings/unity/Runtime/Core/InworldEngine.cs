@@ -9,9 +9,9 @@ namespace Inworld
     {
         private readonly EngineHandle handle = new EngineHandle();
 
-        /// Starts serving on a free loopback port. `scene`: "default" (the demo
-        /// tavern), "test", or a scene file's path.
-        public static InworldEngine Start(string scene = "default", bool humanPacing = false)
+        /// Starts serving on a free loopback port (or `listen`, "host:port").
+        /// `scene`: "default" (the demo tavern), "test", or a scene file's path.
+        public static InworldEngine Start(string scene = "default", bool humanPacing = false, string listen = null)
         {
             var config = new iw_engine_config();
             InworldException.Check(Native.iw_engine_config_init(ref config));
@@ -19,6 +19,7 @@ namespace Inworld
             using (var strings = new NativeStrings())
             {
                 config.scene = strings.Add(scene);
+                if (listen != null) config.listen = strings.Add(listen);
                 config.pacing = humanPacing ? (uint)Native.IW_PACING_HUMAN : (uint)Native.IW_PACING_INSTANT;
                 IntPtr raw;
                 InworldException.Check(Native.iw_engine_start(ref config, out raw));

@@ -400,6 +400,47 @@ public static class CoreTests
         }
     }
 
+    public static void Every_setting_reaches_the_library()
+    {
+        // Each setting is carried: the library refuses what it refuses.
+        var config = Config();
+        config.KeepaliveTimeoutMs = 0;
+        var e = Throws<InworldException>(() => new InworldClient(config));
+        Expect(e.Code == Native.IW_E_INVALID_ARGUMENT && e.Message.Contains("keepalive"), "keepalive timeout: " + e.Message);
+        config.KeepaliveIntervalMs = 0; // keepalive off: the timeout does not matter
+        new InworldClient(config).Dispose();
+        config = Config();
+        config.MaxReceiveMessageBytes = 10;
+        e = Throws<InworldException>(() => new InworldClient(config));
+        Expect(e.Message.Contains("receive"), "largest message: " + e.Message);
+
+        // An engine on a port of our choosing.
+        var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        int port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        var own = InworldEngine.Start("test", listen: "127.0.0.1:" + port);
+        Expect(own.Address == "127.0.0.1:" + port, "listening where asked: " + own.Address);
+
+        // Sends beyond MaxPendingSends are refused while the session cannot send.
+        config = Config();
+        config.Host = own.Address;
+        config.MaxPendingSends = 2;
+        config.ReconnectMaxAttempts = 100;
+        using (var client = new InworldClient(config))
+        using (var session = client.OpenSession())
+        {
+            WaitFor(() => session.IsReady, "the session is ready");
+            own.Dispose();
+            var seen = new List<InworldPacket>();
+            PollFor<ConnectionPacket>(session, seen, c => c.State == Native.IW_STATE_RECONNECTING, "reconnecting");
+            session.SendText("while away");
+            session.SendText("while away, again");
+            e = Throws<InworldException>(() => session.SendText("one too many"));
+            Expect(e.Code == Native.IW_E_QUEUE_FULL, "the third waits for nothing: " + e.Message);
+        }
+    }
+
     public static void Two_clients_at_once()
     {
         using (var a = new InworldClient(Config()))
