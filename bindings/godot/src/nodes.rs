@@ -52,9 +52,21 @@ pub struct InworldClient {
     /// The player's name the characters use.
     #[export]
     player_name: GString,
-    /// Ask for emotions and phonemes (lip-sync) too.
+    /// Capabilities: the characters' speech (InworldCharacter plays it).
+    #[export]
+    audio: bool,
+    /// Emotions (emotion_changed).
     #[export]
     emotions: bool,
+    /// Phonemes with the speech (viseme_changed, lip-sync).
+    #[export]
+    phonemes: bool,
+    /// Narrated actions of the characters (narrated_action).
+    #[export]
+    narrated_actions: bool,
+    /// The player may interrupt a character mid-reply.
+    #[export]
+    interruptions: bool,
     engine: Option<RunningEngine>,
     client: Option<Arc<Client>>,
     default_scene: String,
@@ -74,7 +86,11 @@ impl INode for InworldClient {
             session_id: GString::new(),
             session_token_expires_ms: 0,
             player_name: "Player".into(),
+            audio: true,
             emotions: true,
+            phonemes: true,
+            narrated_actions: true,
+            interruptions: false,
             engine: None,
             client: None,
             default_scene: String::new(),
@@ -132,8 +148,12 @@ impl InworldClient {
             config.tls = inworld::client::TlsMode::Off;
         }
         config.session.user.name = Some(self.player_name.to_string());
-        config.session.capabilities.emotions = self.emotions;
-        config.session.capabilities.phonemes = self.emotions;
+        let capabilities = &mut config.session.capabilities;
+        capabilities.audio = self.audio;
+        capabilities.emotions = self.emotions;
+        capabilities.phonemes = self.phonemes;
+        capabilities.narrated_actions = self.narrated_actions;
+        capabilities.interruptions = self.interruptions;
         let client = Arc::new(Client::new(config).map_err(|e| e.to_string())?);
         self.client = Some(client.clone());
         Ok((client, self.default_scene.clone()))

@@ -22,7 +22,10 @@ fn a_conversation_becomes_the_signals_the_demo_uses() {
     );
     config.tls = TlsMode::Off;
     config.session.user.name = Some("Traveller".into());
+    // As the InworldClient node asks by default.
     config.session.capabilities.emotions = true;
+    config.session.capabilities.phonemes = true;
+    config.session.capabilities.narrated_actions = true;
     let client = Client::new(config).unwrap();
     let session = client.open_session().unwrap();
 
@@ -85,6 +88,31 @@ fn a_conversation_becomes_the_signals_the_demo_uses() {
             .iter()
             .any(|e| matches!(e, GameEvent::Emotion { .. })),
         "{events:?}"
+    );
+
+    // A drink: Marta's trigger and narrated action; a room: her task.
+    let mut reply = |text: &str, events: &mut Vec<GameEvent>| {
+        let sent = session.send_text(text).unwrap();
+        let start = events.len();
+        drain_until(events, &|e| {
+            e[start..].iter().any(|e| matches!(e, GameEvent::InteractionEnd { interaction_id, .. } if *interaction_id == sent.interaction_id))
+        });
+        events[start..].to_vec()
+    };
+    let drink = reply("a cider, please", &mut events);
+    assert!(
+        drink.iter().any(|e| matches!(e, GameEvent::Trigger { speaker: Speaker::Character(id), name, .. } if name == "serve_drink" && id == marta.id.as_str())),
+        "{drink:?}"
+    );
+    assert!(
+        drink.iter().any(|e| matches!(e, GameEvent::NarratedAction { content, .. } if content.contains("foaming mug"))),
+        "{drink:?}"
+    );
+    let room = reply("a room for the night", &mut events);
+    assert!(
+        room.iter()
+            .any(|e| matches!(e, GameEvent::Task { name, .. } if name == "rent_room")),
+        "{room:?}"
     );
 
     let sent = session.send_trigger("greet", &[]).unwrap();
