@@ -91,7 +91,7 @@ fn a_conversation_becomes_the_signals_the_demo_uses() {
     );
 
     // A drink: Marta's trigger and narrated action; a room: her task.
-    let mut reply = |text: &str, events: &mut Vec<GameEvent>| {
+    let reply = |text: &str, events: &mut Vec<GameEvent>| {
         let sent = session.send_text(text).unwrap();
         let start = events.len();
         drain_until(events, &|e| {
