@@ -912,11 +912,11 @@ impl INode for InworldMicrophone {
         }
         // Muted: the player does not hear themself.
         server.set_bus_mute(index, true);
-        let capture = AudioEffectCapture::new_gd();
+        let capture = new_capture();
         server.add_bus_effect(index, &capture);
         self.capture = Some(capture);
         if self.echo_cancellation {
-            let output = AudioEffectCapture::new_gd();
+            let output = new_capture();
             server.add_bus_effect(0, &output);
             self.output_capture = Some(output);
         }
@@ -980,6 +980,14 @@ impl INode for InworldMicrophone {
             }
         }
     }
+}
+
+/// A capture that holds half a second (the default tenth would overflow
+/// when a frame takes longer, as when the game loads something).
+fn new_capture() -> Gd<AudioEffectCapture> {
+    let mut capture = AudioEffectCapture::new_gd();
+    capture.set_buffer_length(0.5);
+    capture
 }
 
 /// What a capture holds now, as interleaved stereo in `samples`; false when
