@@ -8,6 +8,7 @@ namespace Inworld.Unity
     [Serializable] public class TextEvent : UnityEvent<string, string, bool> { }
     [Serializable] public class EmotionEvent : UnityEvent<string, string> { }
     [Serializable] public class TriggerEvent : UnityEvent<string> { }
+    [Serializable] public class NarratedActionEvent : UnityEvent<string> { }
     [Serializable] public class InteractionEndEvent : UnityEvent<string> { }
     [Serializable] public class ErrorEvent : UnityEvent<string> { }
 
@@ -35,6 +36,7 @@ namespace Inworld.Unity
         public TextEvent onText = new TextEvent();
         public EmotionEvent onEmotion = new EmotionEvent();
         public TriggerEvent onTrigger = new TriggerEvent();
+        public NarratedActionEvent onNarratedAction = new NarratedActionEvent();
         public InteractionEndEvent onInteractionEnd = new InteractionEndEvent();
         public ErrorEvent onError = new ErrorEvent();
 
@@ -43,8 +45,13 @@ namespace Inworld.Unity
         /// (behavior, strength), e.g. ("JOY", "STRONG").
         public event Action<string, string> EmotionChanged;
         public event Action<TriggerPacket> TriggerReceived;
+        /// What the character does ("slides a mug across the bar").
+        public event Action<string> NarratedAction;
         public event Action<string> InteractionEnded;
         public event Action<ErrorPacket> ErrorReceived;
+        /// Something sent did not go out (its ids are the packet's); onError
+        /// gets its message too.
+        public event Action<SendFailedPacket> SendFailed;
         /// Every packet, for what the events above do not cover.
         public event Action<InworldPacket> PacketReceived;
 
@@ -70,7 +77,8 @@ namespace Inworld.Unity
                     config.ApiSecret = "test-api-secret";
                     config.Tls = Interop.Native.IW_TLS_OFF;
                 }
-                config.Capabilities = Interop.Native.IW_CAP_DEFAULT | Interop.Native.IW_CAP_EMOTIONS | Interop.Native.IW_CAP_PHONEMES;
+                config.Capabilities = Interop.Native.IW_CAP_DEFAULT | Interop.Native.IW_CAP_EMOTIONS | Interop.Native.IW_CAP_PHONEMES
+                    | Interop.Native.IW_CAP_NARRATED_ACTIONS;
                 client = new InworldClient(config);
                 Session = client.OpenSession();
                 characterSet = string.IsNullOrEmpty(character);
@@ -160,6 +168,12 @@ namespace Inworld.Unity
                 if (TriggerReceived != null) TriggerReceived(trigger);
                 onTrigger.Invoke(trigger.Name);
             }
+            var action = packet as NarratedActionPacket;
+            if (action != null && packet.Source.IsCharacter)
+            {
+                if (NarratedAction != null) NarratedAction(action.Content);
+                onNarratedAction.Invoke(action.Content);
+            }
             var control = packet as ControlPacket;
             if (control != null && control.IsInteractionEnd)
             {
@@ -172,6 +186,16 @@ namespace Inworld.Unity
                 if (ErrorReceived != null) ErrorReceived(error);
                 onError.Invoke(error.Message);
             }
+            // Nothing is lost silently: what did not go out, and what the
+            // queue dropped because nobody polled, are said.
+            var failed = packet as SendFailedPacket;
+            if (failed != null)
+            {
+                if (SendFailed != null) SendFailed(failed);
+                onError.Invoke("not sent (interaction " + packet.InteractionId + "): " + failed.Message);
+            }
+            var overflow = packet as OverflowPacket;
+            if (overflow != null) Debug.LogWarning("Inworld: " + overflow.Dropped + " packets dropped (poll every frame)");
         }
 
         /// Nothing of the library may call managed code across a domain

@@ -22,6 +22,7 @@ public class ChatSample : MonoBehaviour
         character.onText.AddListener((speaker, text, final) => { if (final) lines.Add(text); });
         character.onEmotion.AddListener((behavior, strength) => lines.Add("  (" + behavior + ", " + strength + ")"));
         character.onTrigger.AddListener(name => lines.Add("  [" + name + "]"));
+        character.onNarratedAction.AddListener(what => lines.Add("  *" + what + "*"));
         character.onInteractionEnd.AddListener(id => waiting = false);
         character.onError.AddListener(message => { lines.Add("! " + message); waiting = false; });
         gameObject.SetActive(true);
