@@ -179,6 +179,9 @@ class Chat {
                            std::printf("! not sent: %.*s\n", (int)f.message.size(), f.message.data());
                            if (mine) ended_ = true;
                        },
+                       [&](const inworld::Overflow& o) {
+                           std::printf("! %llu packets dropped\n", (unsigned long long)o.dropped);
+                       },
                        [](const auto&) {},
                    },
                    packet.body());
