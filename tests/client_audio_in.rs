@@ -475,3 +475,117 @@ fn an_audio_session_the_service_expired_is_over() {
     session.end_audio_session().unwrap();
     heard_and_answered(&session);
 }
+
+/// The audio sessions as the engine received them, each as (its chunks'
+/// samples), checking that each START is followed by chunks then its END.
+fn audio_sessions(received: &[(i32, Vec<u8>)]) -> Vec<Vec<i16>> {
+    let start = control_event::Action::AudioSessionStart as i32;
+    let end = control_event::Action::AudioSessionEnd as i32;
+    let mut sessions = Vec::new();
+    let mut open: Option<Vec<i16>> = None;
+    for (action, bytes) in received {
+        match *action {
+            a if a == start => {
+                assert!(open.is_none(), "a START inside an audio session");
+                open = Some(Vec::new());
+            }
+            a if a == end => sessions.push(open.take().expect("an END without its START")),
+            _ => open
+                .as_mut()
+                .expect("audio outside an audio session")
+                .extend(
+                    bytes
+                        .chunks_exact(2)
+                        .map(|b| i16::from_le_bytes([b[0], b[1]])),
+                ),
+        }
+    }
+    assert!(open.is_none(), "an audio session left open");
+    sessions
+}
+
+/// Pairs of push-to-talk audio sessions, each one's audio pushed at once
+/// (as a game pushing a recorded line does), the next started right after
+/// the last ended: each audio session's audio goes between its own START
+/// and END, in a one-to-one and in a new group conversation.
+fn back_to_back(group: bool, pairs: usize) {
+    let engine = engine_with(|c| c.record = true);
+    let (session, _) = open_ready(config_for(&engine));
+    let mut input = open_input(&session, 16_000, 1);
+    let mut conversations = Vec::new();
+    for pair in 0..pairs {
+        let conversation = group.then(|| {
+            session
+                .start_conversation(&["bob", "workspaces/test-ws/characters/carol"], true)
+                .unwrap()
+        });
+        let mut id = String::new();
+        for value in [1_000 + pair as i16, 2_000 + pair as i16] {
+            id = match &conversation {
+                Some(c) => c.start_audio_session(PUSH_TO_TALK).unwrap(),
+                None => session.start_audio_session(PUSH_TO_TALK).unwrap(),
+            }
+            .conversation_id;
+            level(&mut input, value, 0.2);
+            match &conversation {
+                Some(c) => c.end_audio_session().unwrap(),
+                None => session.end_audio_session().unwrap(),
+            };
+        }
+        // The next pair once this one is out (the ring holds one second).
+        let deadline = std::time::Instant::now() + WAIT;
+        let end = control_event::Action::AudioSessionEnd as i32;
+        let want = if group { 2 } else { 2 * (pair + 1) };
+        while audio_received(&engine, &id)
+            .iter()
+            .filter(|r| r.0 == end)
+            .count()
+            < want
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "pair {pair}: ends missing"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        conversations.push((id, conversation));
+    }
+    let mut checked = 0;
+    for (pair, (id, _)) in conversations.iter().enumerate() {
+        let sessions = audio_sessions(&audio_received(&engine, id));
+        let mine: &[Vec<i16>] = if group {
+            &sessions
+        } else {
+            &sessions[2 * pair..2 * pair + 2]
+        };
+        for (i, samples) in mine.iter().enumerate() {
+            let value = [1_000, 2_000][i] + pair as i16;
+            assert_eq!(
+                samples.len(),
+                3_200,
+                "pair {pair}, audio session {i}: {:?}",
+                audio_received(&engine, id)
+                    .iter()
+                    .map(|r| (r.0, r.1.len()))
+                    .collect::<Vec<_>>()
+            );
+            assert!(
+                samples.iter().all(|s| *s == value),
+                "pair {pair}, audio session {i}: another audio session's audio"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 2 * pairs);
+    session.close();
+}
+
+#[test]
+fn back_to_back_audio_sessions_pushed_at_once_keep_their_own_audio() {
+    back_to_back(false, 20);
+}
+
+#[test]
+fn audio_sessions_ended_before_a_new_groups_handshake_keep_their_audio() {
+    back_to_back(true, 10);
+}

@@ -74,7 +74,7 @@ impl Driver {
     /// under way ends (cut short).
     pub(super) fn set_voice_detection(&mut self, config: Option<VoiceDetection>) {
         self.cut_turn(false);
-        self.mic.hands_free = config.and_then(|config| {
+        self.hands_free = config.and_then(|config| {
             let gate = VoiceGate::new(VoiceGateConfig {
                 end_silence: config.end_silence,
                 echo_cancellation: config.echo_cancellation,
@@ -96,10 +96,8 @@ impl Driver {
             }
         });
         // Audio from before is stale.
-        if let Some(p) = self.mic.pipeline.as_mut() {
-            self.shared.mic.add_dropped(p.discard(None));
-        }
-        if let Some(p) = self.mic.echo_far.as_mut() {
+        self.mic.discard(None);
+        if let (_, Some(p)) = self.mic.inputs() {
             p.discard(None);
         }
     }
@@ -107,17 +105,18 @@ impl Driver {
     /// Drains the input and the echo reference into the gate; acts on what
     /// it found.
     pub(super) fn hands_free_tick(&mut self) {
-        let Some(h) = self.mic.hands_free.as_mut() else {
+        let Some(h) = self.hands_free.as_mut() else {
             return;
         };
         h.near.clear();
         h.far.clear();
         // Both drained on the same tick: the gate pairs them frame by frame.
-        if let Some(p) = self.mic.pipeline.as_mut() {
+        let (input, echo_far) = self.mic.inputs();
+        if let Some(p) = input {
             let near = &mut h.near;
             p.pump_samples(None, &mut |s| near.push(to_i16(s)));
         }
-        if let Some(p) = self.mic.echo_far.as_mut() {
+        if let Some(p) = echo_far {
             let far = &mut h.far;
             p.pump_samples(None, &mut |s| far.push(to_i16(s)));
         }
@@ -162,7 +161,7 @@ impl Driver {
         self.barge_in();
         let conversation_id = self.shared.snapshot.lock().conversation_id.clone();
         let linked = self.linked();
-        let Some(h) = self.mic.hands_free.as_mut() else {
+        let Some(h) = self.hands_free.as_mut() else {
             return;
         };
         let understanding = h.config.understanding;
@@ -190,7 +189,7 @@ impl Driver {
                     0,
                 ),
             });
-        } else if let Some(t) = self.mic.hands_free.as_mut().and_then(|h| h.turn.as_mut()) {
+        } else if let Some(t) = self.hands_free.as_mut().and_then(|h| h.turn.as_mut()) {
             // No audio session: the game still sees the turn, without an id.
             t.lost = true;
             t.start_id.clear();
@@ -201,7 +200,7 @@ impl Driver {
     /// A chunk of the turn's speech: out now, held until its start went
     /// out, or dropped (counted) when it cannot go.
     fn turn_audio(&mut self, bytes: Vec<u8>) {
-        let Some(turn) = self.mic.hands_free.as_mut().and_then(|h| h.turn.as_mut()) else {
+        let Some(turn) = self.hands_free.as_mut().and_then(|h| h.turn.as_mut()) else {
             return;
         };
         let frames = (bytes.len() / 2) as u64;
@@ -226,7 +225,7 @@ impl Driver {
     /// The turn ends: its end goes out (when its start did), and the game
     /// is told.
     fn end_turn(&mut self, cut_short: bool) {
-        let Some(turn) = self.mic.hands_free.as_mut().and_then(|h| h.turn.take()) else {
+        let Some(turn) = self.hands_free.as_mut().and_then(|h| h.turn.take()) else {
             return;
         };
         if !turn.waiting.is_empty() {
@@ -248,14 +247,14 @@ impl Driver {
             });
         }
         self.deliver_voice(false, &turn.start_id, &turn.conversation_id, cut_short);
-        self.report_dropped(std::time::Instant::now(), true);
+        self.report_mic_dropped(true);
     }
 
     /// A turn under way ends now, cut short: on a lost stream its audio
     /// session is gone with the stream; otherwise (voice detection turned
     /// off) its end still goes out. The gate starts listening afresh.
     pub(super) fn cut_turn(&mut self, stream_lost: bool) {
-        let Some(h) = self.mic.hands_free.as_mut() else {
+        let Some(h) = self.hands_free.as_mut() else {
             return;
         };
         let held = h.gate.held_samples() + (h.chunk.len() / 2) as u64;
@@ -265,7 +264,7 @@ impl Driver {
         h.chunk.clear();
         let dropped = input_frames(self, held);
         self.shared.mic.add_dropped(dropped);
-        if let Some(t) = self.mic.hands_free.as_mut().and_then(|h| h.turn.as_mut()) {
+        if let Some(t) = self.hands_free.as_mut().and_then(|h| h.turn.as_mut()) {
             t.lost |= stream_lost;
         }
         self.end_turn(true);
@@ -293,8 +292,7 @@ impl Driver {
 
 /// 16 kHz frames as the input's frames (dropped audio is counted in them).
 fn input_frames(driver: &Driver, frames: u64) -> u64 {
-    let rate = driver.mic.pipeline.as_ref().map_or(WIRE_RATE, |p| p.rate());
-    frames * u64::from(rate) / u64::from(WIRE_RATE)
+    frames * u64::from(driver.mic.input_rate()) / u64::from(WIRE_RATE)
 }
 
 fn to_i16(sample: f32) -> i16 {

@@ -9,6 +9,7 @@
 //! not go out, or went out on a stream that broke before its reply ended,
 //! is reported to the game with its ids.
 
+mod effects;
 mod hands_free;
 mod inbound;
 mod mic;
@@ -16,6 +17,7 @@ mod playback;
 mod reconnect;
 mod stream;
 
+use self::effects::{Effect, Effects};
 use self::inbound::{Event, Inbound};
 use self::reconnect::{Decision, Failure, Retry, Situation};
 use super::calls::{self, AfterClose, Call, CallContext, SceneChange};
@@ -105,8 +107,13 @@ struct Driver {
     probe: Option<Probe>,
     /// While Stalled and the last probe was answered: when to ask again.
     next_probe: Option<Instant>,
-    /// The audio session and the game's audio input.
+    /// The game's audio sessions and audio input.
     mic: mic::Mic,
+    /// Voice detection, while on.
+    hands_free: Option<hands_free::HandsFree>,
+    /// What the parts asked for while the conversations' results were
+    /// being accounted for: carried out right after.
+    deferred: Effects,
     /// The game's playback streams.
     speakers: playback::Speakers,
 }
@@ -122,6 +129,7 @@ impl Driver {
             session,
         } = setup;
         let one_to_one = shared.snapshot.lock().conversation_id.clone();
+        let mic_shared = shared.mic.clone();
         let t = client.timeouts;
         Driver {
             scene: Scene::new(session.scene.clone(), t.scene_load),
@@ -144,7 +152,9 @@ impl Driver {
             waiting_calls: Vec::new(),
             probe: None,
             next_probe: None,
-            mic: mic::Mic::new(),
+            mic: mic::Mic::new(mic_shared, Instant::now()),
+            hands_free: None,
+            deferred: Effects::default(),
             speakers: playback::Speakers::default(),
         }
     }
@@ -173,7 +183,8 @@ impl Driver {
             };
             let error = self.report(&failure, decision.will_retry());
             if audio_session_expired(&failure) {
-                self.audio_session_expired();
+                let effects = self.mic.expired(Instant::now());
+                self.apply(effects);
             }
             self.stream_lost();
             let Retry::After(delay) = decision.retry else {
@@ -267,6 +278,8 @@ impl Driver {
         self.reloaded = false;
         self.probe = None;
         self.next_probe = None;
+        let deferred = std::mem::take(&mut self.deferred);
+        self.apply(deferred);
         loop {
             let wake = self.next_wake();
             tokio::select! {
@@ -336,9 +349,9 @@ impl Driver {
     /// out (conversation handshakes, packets to the world, a scene change).
     /// Returns the packets to write.
     fn on_linked(&mut self, now: Instant) -> Vec<InworldPacket> {
-        let restart = self
-            .mic_relink()
-            .map(|send| self.conversations.send(send, None, now));
+        let (restart, effects) = self.mic.relink(|| self.shared.reserve_send());
+        self.deferred.append(effects);
+        let restart = restart.map(|send| self.conversations.send(send, None, now));
         let actions = {
             let snapshot = self.shared.snapshot.lock();
             let cast = cast_of(&snapshot);
@@ -586,7 +599,7 @@ impl Driver {
                 }
                 actions
             };
-            self.apply(actions);
+            self.apply_actions(actions);
         }
         self.maybe_ready();
     }
@@ -599,7 +612,7 @@ impl Driver {
             self.conversations
                 .on_signal(conversation_id, signal, link, Instant::now())
         };
-        self.apply(actions);
+        self.apply_actions(actions);
         self.maybe_ready();
     }
 
@@ -646,7 +659,7 @@ impl Driver {
                 return;
             }
             Command::AudioInput(pipeline) => {
-                self.on_audio_input(*pipeline);
+                self.mic.set_input(*pipeline);
                 return;
             }
             Command::OpenPlayback(feed) => {
@@ -678,18 +691,18 @@ impl Driver {
                 return;
             }
             Command::EchoReference(pipeline) => {
-                self.mic.echo_far = Some(*pipeline);
+                self.mic.set_echo_reference(*pipeline);
                 return;
             }
-            Command::Send(send) if !send.payload.awaits_reply() => {
-                match self.on_audio_send(*send) {
-                    mic::AudioSend::Forward(send) => Command::Send(Box::new(send)),
-                    mic::AudioSend::Held => return,
-                    mic::AudioSend::Refuse(send, why) => {
-                        self.fail(&send, SendFailure::NotSent, &why);
-                        return;
-                    }
-                }
+            Command::Send(send)
+                if matches!(
+                    send.payload,
+                    Outgoing::AudioSessionStart(..) | Outgoing::AudioSessionEnd(_)
+                ) =>
+            {
+                let effects = self.mic.on_send(*send, linked, now);
+                self.apply(effects);
+                return;
             }
             other => other,
         };
@@ -725,7 +738,7 @@ impl Driver {
                 | Command::EchoReference(_) => unreachable!("handled above"),
             }
         };
-        self.apply(actions);
+        self.apply_actions(actions);
     }
 
     /// Hands a send of the game's to its conversation.
@@ -737,7 +750,7 @@ impl Driver {
             let cast = cast_of(&snapshot);
             self.conversations.send(send, linked.then_some(&cast), now)
         };
-        self.apply(actions);
+        self.apply_actions(actions);
     }
 
     /// Starts the calls waiting for a token (there is one).
@@ -766,11 +779,75 @@ impl Driver {
         self.out.is_some() && self.scene.is_loaded()
     }
 
+    /// Carries out what a part asked for, in order.
+    fn apply(&mut self, effects: Effects) {
+        for effect in effects {
+            match effect {
+                Effect::Write(packet) => self.write(packet),
+                Effect::Send(send) => self.send_in_conversation(send),
+                Effect::Deliver(packet) => self.shared.delivery.deliver(packet),
+                Effect::Fail(send, why) => self.fail(&send, SendFailure::NotSent, &why),
+                Effect::Unsent(ids, why) => {
+                    self.shared.report_failed(&ids, SendFailure::NotSent, &why)
+                }
+                Effect::Dropped {
+                    frames,
+                    rate,
+                    conversation_id,
+                } => self.report_dropped_audio(frames, rate, conversation_id),
+                Effect::BargeIn => {
+                    self.barge_in();
+                }
+            }
+        }
+        if !self.deferred.is_empty() {
+            let deferred = std::mem::take(&mut self.deferred);
+            self.apply(deferred);
+        }
+    }
+
+    /// Tells the game that microphone audio was dropped.
+    fn report_dropped_audio(&self, frames: u64, rate: u32, conversation_id: Option<String>) {
+        // The audio session's, or the one the game just opened (its start
+        // may not have reached the task yet).
+        let conversation_id = conversation_id.unwrap_or_else(|| {
+            let snapshot = self.shared.snapshot.lock();
+            snapshot.audio_conversation.clone().unwrap_or_default()
+        });
+        let ids = PacketIds {
+            conversation_id: conversation_id.as_str().into(),
+            ..PacketIds::default()
+        };
+        self.shared.report_failed_packet(
+            ids,
+            SendFailure::NotSent,
+            &format!(
+                "{frames} frames ({} ms) of microphone audio were dropped: the audio input was \
+                 full, or the session could not send them (connecting, reconnecting, or the \
+                 audio session's start not yet sent)",
+                frames * 1000 / u64::from(rate.max(1))
+            ),
+        );
+    }
+
+    /// Reports the microphone audio dropped so far (at once, or at most
+    /// once a second).
+    fn report_mic_dropped(&mut self, now_anyway: bool) {
+        let mut effects = Effects::default();
+        self.mic
+            .report_dropped(Instant::now(), now_anyway, &mut effects);
+        self.apply(effects);
+    }
+
     /// Carries out a step of the conversations: writes, and accounts for
     /// the sends that went out or failed.
-    fn apply(&mut self, actions: Actions) {
+    fn apply_actions(&mut self, actions: Actions) {
         for packet in self.account(actions) {
             self.write(packet);
+        }
+        if !self.deferred.is_empty() {
+            let deferred = std::mem::take(&mut self.deferred);
+            self.apply(deferred);
         }
     }
 
@@ -795,14 +872,20 @@ impl Driver {
                 self.shared.transcript.lock().add(Talker::Player, &said);
             }
             self.mic.on_sent(&send);
+            if let Some(h) = &mut self.hands_free {
+                h.on_sent(&send);
+            }
             if send.payload.awaits_reply() {
                 self.in_flight.add(send.ids);
             }
         }
+        let linked = self.linked();
         for (send, why) in actions.failed {
-            if let Some(end) = self.mic.on_failed(&send) {
-                self.fail(&end, SendFailure::NotSent, &why);
+            if let Some(h) = &mut self.hands_free {
+                h.on_failed(&send);
             }
+            let effects = self.mic.on_failed(&send, linked);
+            self.deferred.append(effects);
             self.fail(&send, SendFailure::NotSent, &why);
         }
         packets.extend(actions.write);
@@ -865,7 +948,7 @@ impl Driver {
             self.conversations.deadline(),
             stall,
             self.next_probe,
-            self.mic_wake(),
+            self.mic.wake(self.hands_free.is_some()),
             self.playback_wake(),
         ]
         .into_iter()
@@ -897,8 +980,18 @@ impl Driver {
         if self.next_probe.is_some_and(|at| at <= now) {
             self.start_probe();
         }
-        if self.mic_wake().is_some_and(|at| at <= now) {
-            self.mic_tick(now);
+        if self
+            .mic
+            .wake(self.hands_free.is_some())
+            .is_some_and(|at| at <= now)
+        {
+            let effects = if self.hands_free.is_some() {
+                self.hands_free_tick();
+                self.mic.listened(now)
+            } else {
+                self.mic.tick(now, self.linked())
+            };
+            self.apply(effects);
         }
         if self.playback_wake().is_some_and(|at| at <= now) {
             self.playback_tick(now);
@@ -951,8 +1044,8 @@ impl Driver {
             }
         }
         self.start_waiting_calls();
-        if let Some(end) = self.mic.take_ending() {
-            self.fail(&end, SendFailure::NotSent, &why);
+        for send in self.mic.take_held() {
+            self.fail(&send, SendFailure::NotSent, &why);
         }
         for send in self.conversations.take_waiting() {
             self.fail(&send, SendFailure::NotSent, &why);

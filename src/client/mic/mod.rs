@@ -246,9 +246,15 @@ impl MicShared {
         self.ends.lock().pop_front();
     }
 
-    /// How far the task may send: the mark of the oldest end it has not taken.
-    pub(crate) fn sendable_until(&self) -> Option<u64> {
-        self.ends.lock().front().copied()
+    /// How far the task may send: the mark of the oldest end it has not
+    /// taken, and never past what was pushed before it looked. The count is
+    /// read first: an end made after it is made after those frames, so what
+    /// the game pushes after that end (the next audio session's) is beyond
+    /// the count even when the ring already holds it.
+    pub(crate) fn sendable_until(&self) -> u64 {
+        let pushed = self.mark();
+        let end = self.ends.lock().front().copied();
+        end.map_or(pushed, |end| end.min(pushed))
     }
 
     /// The session closed: pushes fail from now on.
