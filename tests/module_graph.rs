@@ -101,6 +101,30 @@ fn uses(source: &str) -> Vec<(bool, Vec<String>)> {
     found
 }
 
+/// The source with its `use` statements cut out (they are read apart).
+fn without_uses(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(at) = rest.find("use ") {
+        let before = &rest[..at];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let lead = before[line_start..].trim();
+        let is_statement = lead.is_empty() || lead.starts_with("pub");
+        match rest[at..].find(';') {
+            Some(end) if is_statement => {
+                out.push_str(&rest[..line_start]);
+                rest = &rest[at + end + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..at + 4]);
+                rest = &rest[at + 4..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 impl Crate {
     fn read(src: &Path) -> Self {
         let mut sources = BTreeMap::new();
@@ -193,18 +217,54 @@ impl Crate {
                     }
                 }
             }
-            // Paths written in full inside code: `crate::a::b`, `super::c`.
-            for (at, _) in source
+            // Paths written in full inside code: `crate::a::b`, `super::c`
+            // (not a visibility: `pub(in crate::a)` depends on nothing).
+            let code = without_uses(source);
+            for (at, _) in code
                 .match_indices("crate::")
-                .chain(source.match_indices("super::"))
+                .chain(code.match_indices("super::"))
+                .filter(|(at, _)| !code[..*at].ends_with("in "))
             {
-                let path: String = source[at..]
+                let path: String = code[at..]
                     .chars()
                     .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
                     .collect();
                 if let Some(target) = self.resolve(module, path.trim_end_matches(':')) {
                     if &target != module {
                         to.insert(target);
+                    }
+                }
+            }
+            // Bare paths to a child module inside code (`mic::Mic` in a
+            // parent that declares `mod mic;`): the parent depends on it.
+            for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for (at, _) in line.match_indices("::") {
+                    let head_len = line[..at]
+                        .chars()
+                        .rev()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .count();
+                    let from = at - head_len;
+                    let glued = line[..from]
+                        .chars()
+                        .last()
+                        .is_some_and(|c| c == ':' || c.is_alphanumeric() || c == '_');
+                    if head_len == 0 || glued {
+                        continue;
+                    }
+                    let mut child = module.clone();
+                    child.push(line[from..at].to_string());
+                    if !self.sources.contains_key(&child) {
+                        continue;
+                    }
+                    let path: String = line[from..]
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                        .collect();
+                    if let Some(target) = self.resolve(module, path.trim_end_matches(':')) {
+                        if &target != module {
+                            to.insert(target);
+                        }
                     }
                 }
             }
@@ -322,4 +382,21 @@ fn the_checker_sees_loops_and_re_exports() {
         edges[&Vec::<String>::new()].is_empty(),
         "re-exports are not dependencies"
     );
+}
+
+#[test]
+fn the_checker_sees_a_parent_naming_its_child_in_code() {
+    let mut sources = BTreeMap::new();
+    sources.insert(
+        vec![],
+        "mod mic;\npub struct Driver {\n    mic: mic::Mic,\n}\n".to_string(),
+    );
+    sources.insert(
+        vec!["mic".into()],
+        "use super::Driver;\npub struct Mic;\nimpl Driver {}\n".to_string(),
+    );
+    let krate = Crate::of(sources);
+    let edges = krate.edges();
+    assert!(edges[&Vec::<String>::new()].contains(&vec!["mic".to_string()]));
+    assert_eq!(loops(&edges).len(), 1);
 }

@@ -363,6 +363,14 @@ impl Mic {
         effects
     }
 
+    /// Counts 16 kHz frames of the input's audio as dropped (in the
+    /// input's frames).
+    pub(super) fn add_dropped_wire_frames(&mut self, frames: u64) {
+        let rate = u64::from(self.input_rate());
+        self.shared
+            .add_dropped(frames * rate / u64::from(WIRE_RATE));
+    }
+
     /// Drops the audio pushed before `until` (all of it for `None`), counted.
     pub(super) fn discard(&mut self, until: Option<u64>) {
         if let Some(pipeline) = self.pipeline.as_mut() {

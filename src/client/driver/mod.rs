@@ -13,8 +13,8 @@ mod effects;
 mod hands_free;
 mod inbound;
 mod mic;
-mod playback;
 mod reconnect;
+mod speakers;
 mod stream;
 
 use self::effects::{Effect, Effects};
@@ -25,6 +25,7 @@ use super::config::{Auth, ClientConfig, SessionConfig, SessionToken, Talker, Tok
 use super::connection::{generate_token, CallError, Lease};
 use super::conversations::{Actions, Cast, Conversations, Signal};
 use super::in_flight::InFlight;
+use super::mic::VoiceDetection;
 use super::outbound;
 use super::scene::Scene;
 use super::state::{Command, Outgoing, Send, SessionShared};
@@ -115,7 +116,7 @@ struct Driver {
     /// being accounted for: carried out right after.
     deferred: Effects,
     /// The game's playback streams.
-    speakers: playback::Speakers,
+    speakers: speakers::Speakers,
 }
 
 type Probe = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + std::marker::Send>>;
@@ -155,7 +156,7 @@ impl Driver {
             mic: mic::Mic::new(mic_shared, Instant::now()),
             hands_free: None,
             deferred: Effects::default(),
-            speakers: playback::Speakers::default(),
+            speakers: speakers::Speakers::default(),
         }
     }
 
@@ -510,7 +511,7 @@ impl Driver {
                 self.signal(&id, signal);
             }
             Event::InteractionEnd { interaction_id } => {
-                self.playback_interaction_end(&interaction_id);
+                self.speakers.interaction_end(&interaction_id);
                 self.in_flight.take(&interaction_id);
             }
             Event::Warning {
@@ -663,7 +664,7 @@ impl Driver {
                 return;
             }
             Command::OpenPlayback(feed) => {
-                self.on_open_playback(*feed);
+                self.speakers.open(*feed);
                 return;
             }
             Command::CancelResponses {
@@ -672,7 +673,7 @@ impl Driver {
                 utterance_ids,
             } => {
                 let utterances: Vec<&str> = utterance_ids.iter().map(String::as_str).collect();
-                self.flush_speech(&interaction_id, &utterances);
+                self.speakers.flush_speech(&interaction_id, &utterances);
                 if linked {
                     self.shared.release_send();
                     self.write(*packet);
@@ -779,6 +780,84 @@ impl Driver {
         self.out.is_some() && self.scene.is_loaded()
     }
 
+    /// Turns voice detection on (or changes its settings) or off; a turn
+    /// under way ends (cut short).
+    fn set_voice_detection(&mut self, config: Option<VoiceDetection>) {
+        self.cut_turn(false);
+        self.hands_free = config.and_then(hands_free::HandsFree::new);
+        // Audio from before is stale.
+        self.mic.discard(None);
+        if let (_, Some(far)) = self.mic.inputs() {
+            far.discard(None);
+        }
+    }
+
+    /// A turn of voice detection under way ends, cut short.
+    fn cut_turn(&mut self, stream_lost: bool) {
+        let now = Instant::now();
+        let effects = self.hands_free_step(|h, mic, link| h.cut_turn(stream_lost, mic, link, now));
+        self.apply(effects);
+    }
+
+    /// Runs a step of voice detection (when on) with what it needs from
+    /// the session; returns what it asks for.
+    fn hands_free_step(
+        &mut self,
+        step: impl FnOnce(&mut hands_free::HandsFree, &mut mic::Mic, &hands_free::Link) -> Effects,
+    ) -> Effects {
+        let linked = self.linked();
+        let Some(h) = self.hands_free.as_mut() else {
+            return Effects::default();
+        };
+        let shared = &self.shared;
+        let link = hands_free::Link {
+            linked,
+            conversation_id: &|| shared.snapshot.lock().conversation_id.clone(),
+            reserve: &|| shared.reserve_send(),
+        };
+        step(h, &mut self.mic, &link)
+    }
+
+    /// A packet from the service, before the game gets it: the speakers
+    /// play its speech (or flush what it cancels).
+    fn play(&mut self, packet: &Packet) {
+        if self.speakers.is_empty() {
+            return;
+        }
+        let character = match &packet.body {
+            PacketBody::Audio(_) => self.resource_name_of(packet.routing.source.name.as_str()),
+            _ => None,
+        };
+        self.speakers
+            .on_packet(packet, character.as_deref(), Instant::now());
+    }
+
+    /// The resource name of the character whose agent id this is.
+    fn resource_name_of(&self, agent_id: &str) -> Option<String> {
+        let snapshot = self.shared.snapshot.lock();
+        let scene = snapshot.scene.as_ref()?;
+        scene
+            .characters
+            .iter()
+            .find(|c| c.id == agent_id)
+            .map(|c| c.resource_name.to_string())
+    }
+
+    /// Barge-in: the player speaks or types while a character talks. With
+    /// interruptions on, the speakers go silent and the rest of the reply
+    /// is cancelled. Returns whether it did.
+    fn barge_in(&mut self) -> bool {
+        if !self.session.capabilities.interruptions {
+            return false;
+        }
+        let cancels = self.speakers.barge_in();
+        let interrupted = !cancels.is_empty();
+        if self.linked() {
+            self.apply(cancels);
+        }
+        interrupted
+    }
+
     /// Carries out what a part asked for, in order.
     fn apply(&mut self, effects: Effects) {
         for effect in effects {
@@ -828,15 +907,6 @@ impl Driver {
                 frames * 1000 / u64::from(rate.max(1))
             ),
         );
-    }
-
-    /// Reports the microphone audio dropped so far (at once, or at most
-    /// once a second).
-    fn report_mic_dropped(&mut self, now_anyway: bool) {
-        let mut effects = Effects::default();
-        self.mic
-            .report_dropped(Instant::now(), now_anyway, &mut effects);
-        self.apply(effects);
     }
 
     /// Carries out a step of the conversations: writes, and accounts for
@@ -949,7 +1019,7 @@ impl Driver {
             stall,
             self.next_probe,
             self.mic.wake(self.hands_free.is_some()),
-            self.playback_wake(),
+            self.speakers.wake(),
         ]
         .into_iter()
         .flatten()
@@ -986,15 +1056,16 @@ impl Driver {
             .is_some_and(|at| at <= now)
         {
             let effects = if self.hands_free.is_some() {
-                self.hands_free_tick();
-                self.mic.listened(now)
+                let mut effects = self.hands_free_step(|h, mic, link| h.tick(mic, link, now));
+                effects.append(self.mic.listened(now));
+                effects
             } else {
                 self.mic.tick(now, self.linked())
             };
             self.apply(effects);
         }
-        if self.playback_wake().is_some_and(|at| at <= now) {
-            self.playback_tick(now);
+        if self.speakers.wake().is_some_and(|at| at <= now) {
+            self.speakers.tick(now);
         }
         None
     }

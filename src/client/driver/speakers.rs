@@ -5,14 +5,17 @@
 //! the first chunk goes in at once. Cancelled responses, the service's or
 //! the game's, and barge-in (the player speaks or types while a character
 //! talks, with interruptions on) throw the queued speech away at once.
+//!
+//! A plain value: the driver hands it packets and ticks; a barge-in returns
+//! the cancels to write.
 
-use super::Driver;
+use super::effects::{Effect, Effects};
 use crate::audio::playback::{Utterance, VisemeTimeline};
 use crate::audio::resample::Resampler;
 use crate::audio::visemes::TimedViseme;
 use crate::client::outbound;
 use crate::client::playback::PlaybackFeed;
-use crate::packet::{AudioChunk, Packet};
+use crate::packet::{AudioChunk, Packet, PacketBody};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -41,7 +44,7 @@ struct Queuing {
     rate_in: u32,
 }
 
-struct Stream {
+struct Speaker {
     feed: PlaybackFeed,
     /// From the voice's rate and channels; made again when they change.
     resampler: Option<Resampler>,
@@ -58,7 +61,7 @@ struct Stream {
 /// The game's open streams, and what was cancelled.
 #[derive(Default)]
 pub(super) struct Speakers {
-    streams: Vec<Stream>,
+    speakers: Vec<Speaker>,
     cancelled: VecDeque<String>,
     last_tick: Option<Instant>,
 }
@@ -81,9 +84,9 @@ impl Speakers {
     }
 }
 
-impl Stream {
+impl Speaker {
     fn new(feed: PlaybackFeed) -> Self {
-        Stream {
+        Speaker {
             feed,
             resampler: None,
             held: VecDeque::new(),
@@ -282,48 +285,48 @@ fn map_frame(frame: &[f32], channels: usize, out: &mut Vec<f32>) {
     }
 }
 
-impl Driver {
-    pub(super) fn on_open_playback(&mut self, feed: PlaybackFeed) {
+impl Speakers {
+    /// A playback stream the game opened.
+    pub(super) fn open(&mut self, feed: PlaybackFeed) {
         // Streams the game dropped go now too, spoken to or not.
         self.speakers
-            .streams
             .retain(|s| !s.feed.link.dropped.load(Ordering::Acquire));
-        self.speakers.streams.push(Stream::new(feed));
+        self.speakers.push(Speaker::new(feed));
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.speakers.is_empty()
     }
 
     /// A packet from the service, before the game gets it: speech is
-    /// queued, cancelled responses flushed.
-    pub(super) fn play(&mut self, packet: &Packet) {
-        use crate::packet::PacketBody;
-        if self.speakers.streams.is_empty() {
-            return;
-        }
+    /// queued (`character`: the resource name of the agent speaking),
+    /// cancelled responses flushed.
+    pub(super) fn on_packet(&mut self, packet: &Packet, character: Option<&str>, now: Instant) {
         match &packet.body {
             PacketBody::Audio(chunk) => {
                 let ids = (
                     packet.ids.interaction_id.as_str(),
                     packet.ids.utterance_id.as_str(),
                 );
-                if self.speakers.is_cancelled(ids.0, ids.1) {
+                if self.is_cancelled(ids.0, ids.1) {
                     return;
                 }
                 let agent_id = packet.routing.source.name.as_str();
-                let resource = self.resource_name_of(agent_id);
                 let mut fed = false;
-                for stream in &mut self.speakers.streams {
-                    let wanted = stream
+                for speaker in &mut self.speakers {
+                    let wanted = speaker
                         .feed
                         .character
                         .as_deref()
-                        .is_none_or(|c| Some(c) == resource.as_deref());
-                    if wanted && !stream.feed.link.dropped.load(Ordering::Acquire) {
-                        stream.queue(ids, agent_id, chunk);
-                        stream.feed();
+                        .is_none_or(|c| Some(c) == character);
+                    if wanted && !speaker.feed.link.dropped.load(Ordering::Acquire) {
+                        speaker.queue(ids, agent_id, chunk);
+                        speaker.feed();
                         fed = true;
                     }
                 }
                 if fed {
-                    self.speakers.last_tick.get_or_insert_with(Instant::now);
+                    self.last_tick.get_or_insert(now);
                 }
             }
             PacketBody::CancelResponses {
@@ -338,15 +341,15 @@ impl Driver {
     }
 
     /// A reply ended: its last utterance is complete.
-    pub(super) fn playback_interaction_end(&mut self, interaction_id: &str) {
-        for stream in &mut self.speakers.streams {
-            if stream
+    pub(super) fn interaction_end(&mut self, interaction_id: &str) {
+        for speaker in &mut self.speakers {
+            if speaker
                 .queuing
                 .as_ref()
                 .is_some_and(|q| q.interaction_id == interaction_id)
             {
-                stream.end_utterance();
-                stream.feed();
+                speaker.end_utterance();
+                speaker.feed();
             }
         }
     }
@@ -355,73 +358,59 @@ impl Driver {
     /// holding their speech are flushed, and their late chunks not played.
     pub(super) fn flush_speech(&mut self, interaction_id: &str, utterance_ids: &[&str]) {
         if utterance_ids.is_empty() {
-            self.speakers.cancel(interaction_id);
+            self.cancel(interaction_id);
         }
         for u in utterance_ids {
-            self.speakers.cancel(u);
+            self.cancel(u);
         }
-        for stream in &mut self.speakers.streams {
-            if stream.holds(interaction_id) {
-                stream.flush();
+        for speaker in &mut self.speakers {
+            if speaker.holds(interaction_id) {
+                speaker.flush();
             }
         }
     }
 
-    /// Barge-in: the player speaks or types while a character talks. With
-    /// interruptions on, every stream still playing a reply goes silent at
-    /// once, and the rest of that reply is cancelled (the SDK's cancel
-    /// responses, to the character speaking). Returns whether it did.
-    pub(super) fn barge_in(&mut self) -> bool {
-        if !self.session.capabilities.interruptions {
-            return false;
-        }
+    /// Barge-in: the player speaks or types while a character talks (with
+    /// interruptions on). Every stream still playing a reply goes silent at
+    /// once, and the rest of that reply is cancelled: returns the cancels
+    /// (the SDK's cancel responses, to the character speaking) to write.
+    pub(super) fn barge_in(&mut self) -> Effects {
         let mut interrupted: Vec<(String, String)> = Vec::new();
-        for stream in &mut self.speakers.streams {
-            if let Some(talking) = stream.talking.clone() {
-                stream.flush();
+        for speaker in &mut self.speakers {
+            if let Some(talking) = speaker.talking.clone() {
+                speaker.flush();
                 if !interrupted.contains(&talking) {
                     interrupted.push(talking);
                 }
             }
         }
+        let mut effects = Effects::default();
         for (interaction_id, agent_id) in &interrupted {
-            self.speakers.cancel(interaction_id);
-            let packet = outbound::cancel_responses(agent_id, interaction_id, &[]);
-            if self.linked() {
-                self.write(packet);
-            }
+            self.cancel(interaction_id);
+            effects.push(Effect::Write(outbound::cancel_responses(
+                agent_id,
+                interaction_id,
+                &[],
+            )));
         }
-        !interrupted.is_empty()
-    }
-
-    /// The resource name of the character whose agent id this is.
-    fn resource_name_of(&self, agent_id: &str) -> Option<String> {
-        let snapshot = self.shared.snapshot.lock();
-        let scene = snapshot.scene.as_ref()?;
-        scene
-            .characters
-            .iter()
-            .find(|c| c.id == agent_id)
-            .map(|c| c.resource_name.to_string())
+        effects
     }
 
     /// When held speech must be fed in next.
-    pub(super) fn playback_wake(&self) -> Option<Instant> {
+    pub(super) fn wake(&self) -> Option<Instant> {
         let holding = self
             .speakers
-            .streams
             .iter()
             .any(|s| !s.held.is_empty() || s.talking.is_some());
-        holding.then(|| self.speakers.last_tick.unwrap_or_else(Instant::now) + TICK)
+        holding.then(|| self.last_tick.unwrap_or_else(Instant::now) + TICK)
     }
 
-    pub(super) fn playback_tick(&mut self, now: Instant) {
-        self.speakers.last_tick = Some(now);
+    pub(super) fn tick(&mut self, now: Instant) {
+        self.last_tick = Some(now);
         self.speakers
-            .streams
             .retain(|s| !s.feed.link.dropped.load(Ordering::Acquire));
-        for stream in &mut self.speakers.streams {
-            stream.feed();
+        for speaker in &mut self.speakers {
+            speaker.feed();
         }
     }
 }
