@@ -229,10 +229,13 @@ pub struct Timeouts {
     /// From a conversation update until the service confirms the conversation.
     pub handshake: Duration,
     /// Nothing received for this long while a reply, a scene or a handshake
-    /// is awaited: the session reports `Stalled` (and `Ready` again when
-    /// packets flow) and checks its connection, which must answer within
-    /// this time too; a connection that does not is dead, and the session
-    /// reconnects. A live service that is merely slow keeps the stream.
+    /// is awaited (counted from when it began to be awaited: an idle
+    /// session's quiet does not count): the session checks its connection,
+    /// which must answer within this time. A connection that answers is
+    /// alive however slow the service is, and keeps the stream; one that
+    /// does not makes the session `Stalled` (and `Ready` again when it
+    /// answers or packets flow) and is checked once more; unanswered again,
+    /// it is dead and the session reconnects.
     pub stall: Duration,
     /// An HTTP/2 PING goes out after this long without hearing from the
     /// service (zero disables keepalive).
@@ -244,9 +247,9 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        // A session waiting for a reply says it is stalled after 3 s of
-        // silence and reconnects 3 s later if its connection does not
-        // answer; an idle dead connection is closed (and its sessions
+        // A session waiting for a reply checks its connection after 3 s of
+        // silence, says it is stalled if that goes 3 s unanswered, and
+        // reconnects if a second check does too; an idle dead connection is closed (and its sessions
         // reconnect) at most 20 s after the service was last heard. Each keepalive PING
         // costs the process about 0.1 ms of CPU: with these, a thousand idle
         // sessions (eleven connections) use about 3 ms every 30 s.

@@ -12,6 +12,7 @@
 mod effects;
 mod hands_free;
 mod inbound;
+mod link;
 mod mic;
 mod reconnect;
 mod speakers;
@@ -19,6 +20,7 @@ mod stream;
 
 use self::effects::{Effect, Effects};
 use self::inbound::{Event, Inbound};
+use self::link::{Liveness, Verdict};
 use self::reconnect::{Decision, Failure, Retry, Situation};
 use super::calls::{self, AfterClose, Call, CallContext, SceneChange};
 use super::config::{Auth, ClientConfig, SessionConfig, SessionToken, Talker, TokenRequest};
@@ -96,18 +98,16 @@ struct Driver {
     reloaded: bool,
     /// The open stream's writer.
     out: Option<mpsc::UnboundedSender<Box<InworldPacket>>>,
-    /// When the service was last heard from on this stream.
-    last_heard: Instant,
+    /// Whether the service on this stream is alive.
+    liveness: Liveness,
     /// Packets to the world waiting for a linked stream.
     world: VecDeque<InworldPacket>,
     /// A scene change waiting for a linked stream.
     pending_change: Option<(String, SceneChange)>,
     /// Calls waiting for a token (running ones deliver their own results).
     waiting_calls: Vec<(u64, Call)>,
-    /// While Stalled: is the connection alive? (see `Lease::probe`)
+    /// A check of the connection, while one runs (see `Lease::probe`).
     probe: Option<Probe>,
-    /// While Stalled and the last probe was answered: when to ask again.
-    next_probe: Option<Instant>,
     /// The game's audio sessions and audio input.
     mic: mic::Mic,
     /// Voice detection, while on.
@@ -147,12 +147,11 @@ impl Driver {
             resumed: Resumed::No,
             reloaded: false,
             out: None,
-            last_heard: Instant::now(),
+            liveness: Liveness::new(t.stall, Instant::now()),
             world: VecDeque::new(),
             pending_change: None,
             waiting_calls: Vec::new(),
             probe: None,
-            next_probe: None,
             mic: mic::Mic::new(mic_shared, Instant::now()),
             hands_free: None,
             deferred: Effects::default(),
@@ -275,13 +274,18 @@ impl Driver {
             }
             Err(f) => return Exit::Failed(f),
         };
-        self.last_heard = Instant::now();
+        self.liveness = Liveness::new(self.client.timeouts.stall, Instant::now());
         self.reloaded = false;
         self.probe = None;
-        self.next_probe = None;
         let deferred = std::mem::take(&mut self.deferred);
         self.apply(deferred);
         loop {
+            let owes = self.awaiting()
+                && matches!(
+                    self.shared.state(),
+                    ConnectionState::Ready | ConnectionState::Stalled
+                );
+            self.liveness.owes(owes, Instant::now());
             let wake = self.next_wake();
             tokio::select! {
                 _ = shared.close_signal.notified() => return Exit::Closed,
@@ -303,14 +307,29 @@ impl Driver {
                         return Exit::Failed(f);
                     }
                 }
-                alive = probe_answer(&mut self.probe) => {
+                answered = probe_answer(&mut self.probe) => {
                     self.probe = None;
-                    if !alive {
-                        // Later attempts must not reuse the dead connection.
-                        self.lease.redial();
-                        return Exit::Failed(Failure::Unresponsive);
+                    match self.liveness.checked(answered, Instant::now()) {
+                        Verdict::Alive { was_stalled } => {
+                            if was_stalled {
+                                self.set_ready_again();
+                            }
+                        }
+                        Verdict::Stalled => {
+                            log::info!(
+                                "{} did not answer a check of the connection: stalled",
+                                self.client.host
+                            );
+                            self.shared
+                                .set_state(ConnectionState::Stalled, Duration::ZERO, Resumed::No);
+                            self.start_probe();
+                        }
+                        Verdict::Dead => {
+                            // Later attempts must not reuse the dead connection.
+                            self.lease.redial();
+                            return Exit::Failed(Failure::Unresponsive);
+                        }
                     }
-                    self.next_probe = Some(Instant::now() + self.client.timeouts.stall);
                 }
             }
         }
@@ -454,12 +473,10 @@ impl Driver {
     }
 
     fn on_packet(&mut self, packet: InworldPacket) -> Result<(), Failure> {
-        self.last_heard = Instant::now();
-        if self.shared.state() == ConnectionState::Stalled {
-            self.probe = None;
-            self.next_probe = None;
-            self.shared
-                .set_state(ConnectionState::Ready, Duration::ZERO, Resumed::No);
+        // A packet answers for the connection: a running check is moot.
+        self.probe = None;
+        if self.liveness.heard(Instant::now()) {
+            self.set_ready_again();
         }
         match inbound::classify(packet) {
             Inbound::Answer(pong) => {
@@ -1011,13 +1028,10 @@ impl Driver {
     /// When the task must look at the clock next: a deadline, or the moment
     /// a silent service counts as stalled.
     fn next_wake(&self) -> Option<Instant> {
-        let stall = (self.awaiting() && self.shared.state() == ConnectionState::Ready)
-            .then(|| self.last_heard + self.client.timeouts.stall);
         [
             self.scene.deadline(),
             self.conversations.deadline(),
-            stall,
-            self.next_probe,
+            self.liveness.check_due(),
             self.mic.wake(self.hands_free.is_some()),
             self.speakers.wake(),
         ]
@@ -1034,20 +1048,12 @@ impl Driver {
         if self.conversations.deadline().is_some_and(|d| d <= now) {
             return Some(Failure::HandshakeTimeout);
         }
-        if self.awaiting()
-            && self.last_heard + self.client.timeouts.stall <= now
-            && self.shared.state() == ConnectionState::Ready
-        {
-            log::info!(
-                "nothing from {} for {:?} while a reply is awaited: stalled",
+        if self.liveness.check_due().is_some_and(|at| at <= now) {
+            log::debug!(
+                "nothing from {} for {:?} while something is owed: checking the connection",
                 self.client.host,
-                now - self.last_heard
+                self.liveness.silence(now)
             );
-            self.shared
-                .set_state(ConnectionState::Stalled, Duration::ZERO, Resumed::No);
-            self.start_probe();
-        }
-        if self.next_probe.is_some_and(|at| at <= now) {
             self.start_probe();
         }
         if self
@@ -1071,8 +1077,16 @@ impl Driver {
     }
 
     fn start_probe(&mut self) {
-        self.next_probe = None;
+        self.liveness.check_started();
         self.probe = Some(Box::pin(self.lease.probe(self.client.timeouts.stall)));
+    }
+
+    /// The service answered while the session said Stalled.
+    fn set_ready_again(&self) {
+        if self.shared.state() == ConnectionState::Stalled {
+            self.shared
+                .set_state(ConnectionState::Ready, Duration::ZERO, Resumed::No);
+        }
     }
 
     /// The stream is gone: what went out without an answer is reported,
@@ -1203,9 +1217,8 @@ impl Driver {
                 tonic::Code::Unavailable,
                 format!(
                     "{} stopped answering (nothing for {:?} while a reply was awaited, \
-                     and no answer to a check of the connection)",
-                    self.client.host,
-                    2 * t.stall
+                     and no answer to two checks of the connection, {:?} each)",
+                    self.client.host, t.stall, t.stall
                 ),
             ),
             Failure::Fatal(m) => (tonic::Code::InvalidArgument, m.clone()),
