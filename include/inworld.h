@@ -1038,10 +1038,12 @@ typedef struct iw_client_config {
    */
   uint32_t handshake_timeout_ms;
   /**
-   * Nothing received for this long while a reply is awaited: the session
-   * reports `IW_STATE_STALLED` (and `IW_STATE_READY` when packets flow
-   * again) and checks its connection; no answer within this time either,
-   * and it reconnects. Ms (default 3000).
+   * Nothing received for this long while a reply is awaited (counted from
+   * when it began to be awaited): the session checks its connection. One
+   * that answers within this time is alive however slow the service is;
+   * one that does not makes the session report `IW_STATE_STALLED` (and
+   * `IW_STATE_READY` when it answers or packets flow again) and is checked
+   * once more; no answer again, and it reconnects. Ms (default 3000).
    */
   uint32_t stall_timeout_ms;
   /**
@@ -1055,8 +1057,10 @@ typedef struct iw_client_config {
    */
   uint32_t keepalive_timeout_ms;
   /**
-   * Sends a session accepts while they cannot go out yet (connecting,
-   * reconnecting); beyond it a send returns `IW_E_QUEUE_FULL` (default 64).
+   * Sends a session accepts before they go out (the session is connecting
+   * or reconnecting, or has not taken them yet); beyond it a send returns
+   * `IW_E_QUEUE_FULL` (default 256: a burst of a few hundred lines or
+   * triggers in one frame fits).
    */
   uint32_t max_pending_sends;
   /**

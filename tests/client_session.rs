@@ -517,3 +517,17 @@ fn a_character_resource_name_as_the_scene() {
         .all(|p| p.routing.source.name == characters[0].id));
     session.close();
 }
+
+#[test]
+fn a_burst_of_two_hundred_sends_while_ready_is_accepted() {
+    // A game may send many lines or triggers in one frame: the bound on
+    // sends not yet gone out leaves room for an ordinary burst.
+    let engine = engine();
+    let (session, _) = open_ready(config_for(&engine));
+    let refused = (0..200)
+        .map(|i| session.send_text(&format!("line {i}")))
+        .filter(|r| r.is_err())
+        .count();
+    assert_eq!(refused, 0, "sends refused in a burst");
+    session.close();
+}

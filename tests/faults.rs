@@ -452,3 +452,60 @@ fn a_send_after_an_idle_pause_is_never_taken_for_a_stall() {
         session.close();
     }
 }
+
+#[test]
+fn every_send_awaiting_its_reply_is_reported_when_the_stream_breaks() {
+    // More sends awaiting replies than any fixed tracking bound: each one
+    // gets its reply's end or a SendFailed, none is forgotten (the engine
+    // refuses those beyond its own queue at once).
+    let mut engine = EngineProcess::start(&["--pacing", "human"]);
+    let mut config = engine.config();
+    config.session.max_pending_sends = 400;
+    let session = open_ready(config);
+    let sent: Vec<String> = (0..300)
+        .map(|i| {
+            session
+                .send_text(&format!("line {i}"))
+                .unwrap()
+                .interaction_id
+        })
+        .collect();
+    let (mut seen, _) = wait_for(&session, "the first reply's first line", |p| {
+        p.ids.interaction_id == sent[0].as_str() && matches!(p.body, PacketBody::Text(_))
+    });
+    engine.kill();
+    let (broken, _) = wait_for(&session, "Reconnecting", |p| {
+        is_state(p, ConnectionState::Reconnecting)
+    });
+    let maybe_sent = failed_sends(&broken)
+        .iter()
+        .filter(|(_, why)| *why == SendFailure::MaybeSent)
+        .count();
+    assert!(maybe_sent > 256, "{maybe_sent} reported");
+    seen.extend(broken);
+    // Those the task had not written yet wait for the next stream; closed
+    // first, the session reports them as never sent.
+    session.close();
+    let (after, _) = wait_for(
+        &session,
+        "Closed",
+        |p| matches!(&p.body, PacketBody::Connection(c) if c.state == ConnectionState::Closed),
+    );
+    seen.extend(after);
+    let ended: HashSet<&str> = seen
+        .iter()
+        .filter(|p| {
+            matches!(&p.body, PacketBody::Control(c)
+                if c.action == inworld::packet::ControlAction::InteractionEnd)
+        })
+        .map(|p| p.ids.interaction_id.as_str())
+        .collect();
+    let failed = failed_sends(&seen);
+    let reported: HashSet<&str> = failed.iter().map(|(id, _)| id.as_str()).collect();
+    let unaccounted = sent
+        .iter()
+        .filter(|id| !ended.contains(id.as_str()) && !reported.contains(id.as_str()))
+        .count();
+    assert_eq!(unaccounted, 0, "sends neither answered nor reported");
+    assert_eq!(failed.len(), reported.len(), "each reported once");
+}

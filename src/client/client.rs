@@ -78,7 +78,8 @@ impl Client {
     pub fn open_session_with(&self, session: SessionConfig) -> Result<Session, Error> {
         session.validate()?;
         let runtime = self.runtime()?;
-        let status_reserve = session.max_pending_sends + InFlight::capacity() + STATUS_HEADROOM;
+        let status_reserve =
+            session.max_pending_sends + InFlight::report_reserve() + STATUS_HEADROOM;
         let shared = Arc::new(SessionShared::new(
             session.queue_capacity,
             status_reserve,

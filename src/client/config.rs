@@ -278,8 +278,10 @@ pub struct SessionConfig {
     /// Packets held for the game before dropping (counted, reported as
     /// Overflow). The library's own status packets have room of their own.
     pub queue_capacity: usize,
-    /// Sends accepted while they cannot go out yet (connecting, reconnecting,
-    /// waiting for a conversation); beyond it a send fails with `QueueFull`.
+    /// Sends accepted before they go out (connecting, reconnecting, waiting
+    /// for a conversation, or not yet taken by the session's task); beyond it
+    /// a send fails with `QueueFull`. The default (256) lets a game send a
+    /// burst of a few hundred lines or triggers in one frame while Ready.
     pub max_pending_sends: usize,
 }
 
@@ -292,7 +294,7 @@ impl Default for SessionConfig {
             capabilities: Capabilities::default(),
             continuation: None,
             queue_capacity: 1024,
-            max_pending_sends: 64,
+            max_pending_sends: 256,
         }
     }
 }

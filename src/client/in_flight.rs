@@ -7,9 +7,10 @@
 use super::SentIds;
 use std::collections::VecDeque;
 
-/// Sends tracked at most; beyond it the oldest is forgotten (its reply is
-/// long overdue and the stall detector has said so).
-const TRACKED: usize = 256;
+/// Room kept in the game's queue for the reports of sends in flight when a
+/// stream breaks (every one is tracked and reported; beyond this many, while
+/// the game does not read its queue, the reports are counted as Overflow).
+const REPORT_RESERVE: usize = 256;
 
 #[derive(Debug, Default)]
 pub(crate) struct InFlight {
@@ -18,14 +19,6 @@ pub(crate) struct InFlight {
 
 impl InFlight {
     pub(crate) fn add(&mut self, ids: SentIds) {
-        if self.sends.len() == TRACKED {
-            if let Some(old) = self.sends.pop_front() {
-                log::debug!(
-                    "no longer tracking interaction {} (more than {TRACKED} replies pending)",
-                    old.interaction_id
-                );
-            }
-        }
         self.sends.push_back(ids);
     }
 
@@ -49,9 +42,9 @@ impl InFlight {
         self.sends.drain(..).collect()
     }
 
-    /// How many sends can be tracked at once (for sizing the status reserve).
-    pub(crate) const fn capacity() -> usize {
-        TRACKED
+    /// Room for their reports in the game's queue (see `REPORT_RESERVE`).
+    pub(crate) const fn report_reserve() -> usize {
+        REPORT_RESERVE
     }
 }
 
@@ -81,12 +74,12 @@ mod tests {
     }
 
     #[test]
-    fn tracking_is_bounded() {
+    fn every_send_is_tracked_however_many_wait() {
         let mut f = InFlight::default();
-        for i in 0..TRACKED + 10 {
+        for i in 0..REPORT_RESERVE + 50 {
             f.add(ids(&i.to_string()));
         }
-        assert!(f.take("0").is_none(), "the oldest were forgotten");
-        assert_eq!(f.take_all().len(), TRACKED);
+        assert_eq!(f.take("0").unwrap().interaction_id, "0", "the oldest too");
+        assert_eq!(f.take_all().len(), REPORT_RESERVE + 49);
     }
 }

@@ -163,10 +163,12 @@ pub struct iw_client_config {
     pub connect_timeout_ms: u32,
     /// How long the service may take to confirm a conversation, ms (default 10000).
     pub handshake_timeout_ms: u32,
-    /// Nothing received for this long while a reply is awaited: the session
-    /// reports `IW_STATE_STALLED` (and `IW_STATE_READY` when packets flow
-    /// again) and checks its connection; no answer within this time either,
-    /// and it reconnects. Ms (default 3000).
+    /// Nothing received for this long while a reply is awaited (counted from
+    /// when it began to be awaited): the session checks its connection. One
+    /// that answers within this time is alive however slow the service is;
+    /// one that does not makes the session report `IW_STATE_STALLED` (and
+    /// `IW_STATE_READY` when it answers or packets flow again) and is checked
+    /// once more; no answer again, and it reconnects. Ms (default 3000).
     pub stall_timeout_ms: u32,
     /// An HTTP/2 PING after this long without hearing from the service, ms;
     /// 0 disables keepalive (default 15000).
@@ -174,8 +176,10 @@ pub struct iw_client_config {
     /// A PING unanswered for this long means the connection is dead and its
     /// sessions reconnect, ms (default 5000).
     pub keepalive_timeout_ms: u32,
-    /// Sends a session accepts while they cannot go out yet (connecting,
-    /// reconnecting); beyond it a send returns `IW_E_QUEUE_FULL` (default 64).
+    /// Sends a session accepts before they go out (the session is connecting
+    /// or reconnecting, or has not taken them yet); beyond it a send returns
+    /// `IW_E_QUEUE_FULL` (default 256: a burst of a few hundred lines or
+    /// triggers in one frame fits).
     pub max_pending_sends: u32,
     /// Largest message accepted from the service, bytes (default 16 MiB).
     pub max_receive_message_bytes: u32,

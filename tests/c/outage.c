@@ -16,7 +16,7 @@ int main(void) {
     double deadline;
 
     CHECK(iw_client_config_init(&cc));
-    EXPECT(cc.max_pending_sends == 64);
+    EXPECT(cc.max_pending_sends == 256);
     EXPECT(cc.stall_timeout_ms == 3000);
     EXPECT(cc.keepalive_interval_ms == 15000);
     cc.host = address;
