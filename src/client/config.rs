@@ -223,8 +223,12 @@ pub struct Timeouts {
     /// Getting a token and opening a stream, per attempt.
     pub connect: Duration,
     /// From asking for the scene until its status arrives. On a session's
-    /// first open it also bounds connecting: a session that cannot load its
-    /// scene in this time fails instead of retrying.
+    /// first open it also bounds each attempt (with `connect`, whichever is
+    /// shorter): a stream that opens but whose scene does not load in time
+    /// fails the session instead of retrying. An attempt that cannot open
+    /// its stream within `connect` is retried under the reconnect policy, so
+    /// a service that stalls longer than this and then resumes still brings
+    /// the session to Ready.
     pub scene_load: Duration,
     /// From a conversation update until the service confirms the conversation.
     pub handshake: Duration,

@@ -15,6 +15,7 @@ mod inbound;
 mod link;
 mod mic;
 mod reconnect;
+mod report;
 mod speakers;
 mod stream;
 
@@ -36,7 +37,6 @@ use crate::packet::{
     SessionError,
 };
 use crate::protocol::ai::inworld::packets::InworldPacket;
-use crate::protocol::names::code_name;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -182,7 +182,7 @@ impl Driver {
                 )
             };
             let error = self.report(&failure, decision.will_retry());
-            if audio_session_expired(&failure) {
+            if report::audio_session_expired(&failure) {
                 let effects = self.mic.expired(Instant::now());
                 self.apply(effects);
             }
@@ -512,11 +512,9 @@ impl Driver {
 
     fn on_event(&mut self, event: Event) -> Result<(), Failure> {
         match event {
-            Event::None => {}
-            Event::Scene(status) => {
-                let current_changed = self.adopt_scene(status);
-                self.on_scene_adopted(current_changed);
-            }
+            // Scene statuses are taken before the packet is delivered
+            // (`on_packet`).
+            Event::None | Event::Scene(_) => {}
             Event::Conversation { id, kind } => {
                 let signal = match kind {
                     ConversationEventKind::Started | ConversationEventKind::Updated => {
@@ -634,56 +632,12 @@ impl Driver {
         self.maybe_ready();
     }
 
+    /// A command of the game's: one step each.
     fn on_command(&mut self, command: Command) {
         let now = Instant::now();
-        let linked = self.linked();
-        let command = match command {
-            Command::World(packet) => {
-                if linked {
-                    self.shared.release_send();
-                    self.write(*packet);
-                } else {
-                    self.world.push_back(*packet);
-                }
-                return;
-            }
-            Command::ChangeScene(change) => {
-                let (name, change) = *change;
-                if linked {
-                    for packet in self.change_scene(name, change, now) {
-                        self.write(packet);
-                    }
-                } else {
-                    // The last change asked for wins.
-                    self.pending_change = Some((name, change));
-                }
-                return;
-            }
-            Command::Call { request_id, call } => {
-                self.waiting_calls.push((request_id, *call));
-                if self.token.is_some() {
-                    self.start_waiting_calls();
-                }
-                return;
-            }
-            Command::EndConversation { id } => {
-                for send in self.conversations.end(&id) {
-                    self.fail(&send, SendFailure::NotSent, "the conversation ended first");
-                }
-                return;
-            }
-            Command::StartConversation { id, members } => {
-                self.conversations.start(id, members);
-                return;
-            }
-            Command::AudioInput(pipeline) => {
-                self.mic.set_input(*pipeline);
-                return;
-            }
-            Command::OpenPlayback(feed) => {
-                self.speakers.open(*feed);
-                return;
-            }
+        match command {
+            Command::Send(send) => self.on_send(*send, now),
+            Command::World(packet) => self.to_world(*packet),
             Command::CancelResponses {
                 packet,
                 interaction_id,
@@ -691,84 +645,98 @@ impl Driver {
             } => {
                 let utterances: Vec<&str> = utterance_ids.iter().map(String::as_str).collect();
                 self.speakers.flush_speech(&interaction_id, &utterances);
-                if linked {
-                    self.shared.release_send();
-                    self.write(*packet);
-                } else {
-                    self.world.push_back(*packet);
-                }
-                return;
+                self.to_world(*packet);
             }
-            Command::Send(send) if matches!(send.payload, Outgoing::Text(_)) => {
-                // The player talks over a character: barge-in.
-                self.barge_in();
-                Command::Send(send)
-            }
-            Command::VoiceDetection(config) => {
-                self.set_voice_detection(config);
-                return;
-            }
-            Command::EchoReference(pipeline) => {
-                self.mic.set_echo_reference(*pipeline);
-                return;
-            }
-            Command::Send(send)
-                if matches!(
-                    send.payload,
-                    Outgoing::AudioSessionStart(..) | Outgoing::AudioSessionEnd(_)
-                ) =>
-            {
-                let effects = self.mic.on_send(*send, linked, now);
-                self.apply(effects);
-                return;
-            }
-            other => other,
-        };
-        let actions = {
-            let snapshot = self.shared.snapshot.lock();
-            let cast = cast_of(&snapshot);
-            let link = linked.then_some(&cast);
-            match command {
-                Command::Send(send) => self.conversations.send(*send, link, now),
-                Command::CharacterChanged => match link {
-                    Some(cast) => self.conversations.on_current_changed(cast, now),
-                    None => Actions::default(),
-                },
-                Command::CharactersRemoved(names) => {
-                    self.conversations.remove_members(&names);
-                    match link {
-                        Some(cast) => self.conversations.on_current_changed(cast, now),
-                        None => Actions::default(),
+            Command::ChangeScene(change) => {
+                let (name, change) = *change;
+                if self.linked() {
+                    for packet in self.change_scene(name, change, now) {
+                        self.write(packet);
                     }
+                } else {
+                    // The last change asked for wins.
+                    self.pending_change = Some((name, change));
                 }
-                Command::UpdateConversation { id, members } => {
-                    self.conversations.update_members(&id, members, link, now)
-                }
-                Command::World(_)
-                | Command::ChangeScene(_)
-                | Command::Call { .. }
-                | Command::StartConversation { .. }
-                | Command::EndConversation { .. }
-                | Command::AudioInput(_)
-                | Command::OpenPlayback(_)
-                | Command::CancelResponses { .. }
-                | Command::VoiceDetection(_)
-                | Command::EchoReference(_) => unreachable!("handled above"),
             }
-        };
-        self.apply_actions(actions);
+            Command::Call { request_id, call } => {
+                self.waiting_calls.push((request_id, *call));
+                if self.token.is_some() {
+                    self.start_waiting_calls();
+                }
+            }
+            Command::StartConversation { id, members } => self.conversations.start(id, members),
+            Command::UpdateConversation { id, members } => {
+                self.in_conversations(|c, link, now| c.update_members(&id, members, link, now))
+            }
+            Command::EndConversation { id } => {
+                for send in self.conversations.end(&id) {
+                    self.fail(&send, SendFailure::NotSent, "the conversation ended first");
+                }
+            }
+            Command::CharacterChanged => self.in_conversations(|c, link, now| match link {
+                Some(cast) => c.on_current_changed(cast, now),
+                None => Actions::default(),
+            }),
+            Command::CharactersRemoved(names) => self.in_conversations(|c, link, now| {
+                c.remove_members(&names);
+                match link {
+                    Some(cast) => c.on_current_changed(cast, now),
+                    None => Actions::default(),
+                }
+            }),
+            Command::AudioInput(pipeline) => self.mic.set_input(*pipeline),
+            Command::EchoReference(pipeline) => self.mic.set_echo_reference(*pipeline),
+            Command::VoiceDetection(config) => self.set_voice_detection(config),
+            Command::OpenPlayback(feed) => self.speakers.open(*feed),
+        }
     }
 
-    /// Hands a send of the game's to its conversation.
-    fn send_in_conversation(&mut self, send: Send) {
+    /// A send of the game's: audio controls go through the microphone's
+    /// audio sessions, the rest to their conversation.
+    fn on_send(&mut self, send: Send, now: Instant) {
+        match send.payload {
+            Outgoing::AudioSessionStart(..) | Outgoing::AudioSessionEnd(_) => {
+                let effects = self.mic.on_send(send, self.linked(), now);
+                self.apply(effects);
+            }
+            Outgoing::Text(_) => {
+                // The player talks over a character: barge-in.
+                self.barge_in();
+                self.send_in_conversation(send);
+            }
+            _ => self.send_in_conversation(send),
+        }
+    }
+
+    /// A packet to the world: out now, or once a stream is linked.
+    fn to_world(&mut self, packet: InworldPacket) {
+        if self.linked() {
+            self.shared.release_send();
+            self.write(packet);
+        } else {
+            self.world.push_back(packet);
+        }
+    }
+
+    /// A step of the conversations, with who can take part (`None` while
+    /// no stream is linked); its actions are carried out.
+    fn in_conversations(
+        &mut self,
+        step: impl FnOnce(&mut Conversations, Option<&Cast>, Instant) -> Actions,
+    ) {
         let now = Instant::now();
         let linked = self.linked();
         let actions = {
             let snapshot = self.shared.snapshot.lock();
             let cast = cast_of(&snapshot);
-            self.conversations.send(send, linked.then_some(&cast), now)
+            step(&mut self.conversations, linked.then_some(&cast), now)
         };
         self.apply_actions(actions);
+    }
+
+    /// Hands a send to its conversation.
+    fn send_in_conversation(&mut self, send: Send) {
+        self.in_conversations(|c, link, now| c.send(send, link, now));
     }
 
     /// Starts the calls waiting for a token (there is one).
@@ -1171,67 +1139,13 @@ impl Driver {
 
     /// Tells the game what failed (once, readably) and returns it.
     fn report(&self, failure: &Failure, will_retry: bool) -> SessionError {
-        let t = &self.client.timeouts;
-        let (code, message) = match failure {
-            Failure::Status(status) => match connect_failure(status) {
-                Some(cause) => (
-                    status.code(),
-                    format!("cannot connect to {}: {cause}", self.client.host),
-                ),
-                None => (status.code(), status_message(status)),
-            },
-            Failure::ConnectTimeout => (
-                tonic::Code::DeadlineExceeded,
-                format!(
-                    "could not connect to {} within {:?}",
-                    self.client.host, t.connect
-                ),
-            ),
-            Failure::TokenProviderTimeout => (
-                tonic::Code::DeadlineExceeded,
-                format!(
-                    "the game's token provider did not answer within {:?}",
-                    t.connect
-                ),
-            ),
-            Failure::SceneTimeout => (
-                tonic::Code::DeadlineExceeded,
-                format!(
-                    "scene {} did not load within {:?}",
-                    self.scene.name(),
-                    t.scene_load
-                ),
-            ),
-            Failure::HandshakeTimeout => (
-                tonic::Code::DeadlineExceeded,
-                format!(
-                    "the service did not confirm the conversation within {:?}",
-                    t.handshake
-                ),
-            ),
-            Failure::Ended => (
-                tonic::Code::Unavailable,
-                "the service ended the stream".to_string(),
-            ),
-            Failure::Unresponsive => (
-                tonic::Code::Unavailable,
-                format!(
-                    "{} stopped answering (nothing for {:?} while a reply was awaited, \
-                     and no answer to two checks of the connection, {:?} each)",
-                    self.client.host, t.stall, t.stall
-                ),
-            ),
-            Failure::Fatal(m) => (tonic::Code::InvalidArgument, m.clone()),
-        };
-        let error = SessionError {
-            grpc_code: code as i32,
-            message: message.into(),
-            details: match failure {
-                Failure::Status(status) => crate::protocol::status::details_of(status),
-                _ => None,
-            },
+        let error = report::error_of(
+            failure,
+            &self.client.host,
+            &self.client.timeouts,
+            self.scene.name(),
             will_retry,
-        };
+        );
         log::warn!(
             "session stream failed: {} ({})",
             error.message,
@@ -1241,53 +1155,11 @@ impl Driver {
                 "giving up"
             }
         );
-        self.shared.delivery.deliver(crate::packet::Packet::local(
-            crate::packet::PacketBody::Error(error.clone()),
-        ));
+        self.shared
+            .delivery
+            .deliver(Packet::local(PacketBody::Error(error.clone())));
         error
     }
-}
-
-/// The root cause of a status that says the connection could not be made
-/// (tonic reports it as UNAVAILABLE with the connector's error as source).
-/// Whether the service ended the stream because the audio session expired
-/// (it carried no audio for too long).
-fn audio_session_expired(failure: &Failure) -> bool {
-    use crate::protocol::status::{details_of, ErrorType};
-    matches!(failure, Failure::Status(s)
-        if details_of(s).is_some_and(|d| d.error_type == ErrorType::AudioSessionExpired as i32))
-}
-
-fn connect_failure(status: &tonic::Status) -> Option<String> {
-    if status.code() != tonic::Code::Unavailable || !status.message().contains("connect") {
-        return None;
-    }
-    let mut source = std::error::Error::source(status)?;
-    while let Some(next) = source.source() {
-        source = next;
-    }
-    Some(source.to_string())
-}
-
-/// A status as the game reads it: `<code> <NAME>: <message>`, with the
-/// transport's cause when the message does not already say it.
-fn status_message(status: &tonic::Status) -> String {
-    let mut message = format!(
-        "{} {}: {}",
-        status.code() as i32,
-        code_name(status.code()),
-        status.message()
-    );
-    let mut source = std::error::Error::source(status);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
 }
 
 /// Who can take part in conversations, as the snapshot has it.
@@ -1327,44 +1199,4 @@ fn is_scene_mutation(packet: &InworldPacket) -> bool {
             Some(Mutation::LoadScene(_) | Mutation::LoadCharacters(_) | Mutation::UnloadCharacters(_))
         )
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn status_messages_name_the_code_and_say_each_cause_once() {
-        let status = tonic::Status::failed_precondition("paused");
-        assert_eq!(status_message(&status), "9 FAILED_PRECONDITION: paused");
-        let cause = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-        let status = tonic::Status::from_error(Box::new(cause));
-        let message = status_message(&status);
-        assert_eq!(message.matches("refused").count(), 1, "{message}");
-    }
-
-    #[test]
-    fn a_connection_that_cannot_be_made_names_its_root_cause() {
-        #[derive(Debug)]
-        struct Wrapper(std::io::Error);
-        impl std::fmt::Display for Wrapper {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("tcp connect error")
-            }
-        }
-        impl std::error::Error for Wrapper {
-            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-                Some(&self.0)
-            }
-        }
-        let mut status = tonic::Status::unavailable("tcp connect error");
-        assert_eq!(connect_failure(&status), None, "no cause, no claim");
-        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-        status.set_source(std::sync::Arc::new(Wrapper(refused)));
-        assert_eq!(connect_failure(&status).as_deref(), Some("refused"));
-        // Other failures keep their status message.
-        let mut other = tonic::Status::unavailable("the engine is stopping");
-        other.set_source(std::sync::Arc::new(std::io::Error::other("x")));
-        assert_eq!(connect_failure(&other), None);
-    }
 }
