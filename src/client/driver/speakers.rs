@@ -414,3 +414,136 @@ impl Speakers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::playback::{Playback, PlaybackFormat, PlaybackLink};
+    use std::time::Duration;
+
+    const FORMAT: PlaybackFormat = PlaybackFormat {
+        rate: 16_000,
+        channels: 1,
+    };
+    /// The stream holds 1,000 frames: longer speech waits in the task.
+    const ROOM: usize = 1_000;
+
+    fn open(speakers: &mut Speakers) -> Playback {
+        let (writer, reader, clock) = crate::audio::playback::playback(1, ROOM);
+        let link = Arc::new(PlaybackLink::default());
+        speakers.open(PlaybackFeed {
+            writer,
+            format: FORMAT,
+            character: None,
+            link: link.clone(),
+        });
+        Playback::new(reader, clock, FORMAT, link)
+    }
+
+    fn chunk(interaction: &str, utterance: &str, value: i16, frames: usize) -> Packet {
+        let mut p = Packet::local(PacketBody::Audio(AudioChunk {
+            samples: vec![value; frames],
+            sample_rate: 16_000,
+            channels: 1,
+            duration: Duration::from_millis(frames as u64 / 16),
+            phonemes: Vec::new(),
+            visemes: Vec::new(),
+            undecoded: None,
+        }));
+        p.ids.interaction_id = interaction.into();
+        p.ids.utterance_id = utterance.into();
+        p.routing.source.name = "agent-1".into();
+        p
+    }
+
+    /// Reads what the stream holds: (frames of speech, their values).
+    fn read_all(playback: &mut Playback) -> Vec<f32> {
+        let mut out = vec![0f32; 4 * ROOM];
+        let n = playback.read_f32(&mut out);
+        out.truncate(n);
+        out
+    }
+
+    #[test]
+    fn speech_longer_than_the_stream_waits_and_is_fed_as_room_is_made() {
+        let mut s = Speakers::default();
+        let mut playback = open(&mut s);
+        let now = Instant::now();
+        s.on_packet(&chunk("i1", "u1", 1_000, 2_500), None, now);
+        assert_eq!(playback.pending_frames(), 2_500, "queued and held");
+        assert_eq!(read_all(&mut playback).len(), ROOM);
+        assert!(s.wake().is_some());
+        s.tick(now + TICK);
+        assert_eq!(read_all(&mut playback).len(), ROOM);
+        s.tick(now + 2 * TICK);
+        assert_eq!(read_all(&mut playback).len(), 500);
+        s.interaction_end("i1");
+        s.tick(now + 3 * TICK);
+        assert_eq!(s.wake(), None, "nothing left to feed");
+    }
+
+    #[test]
+    fn barge_in_while_a_chunk_is_half_queued_silences_it_and_cancels_the_rest() {
+        let mut s = Speakers::default();
+        let mut playback = open(&mut s);
+        let now = Instant::now();
+        s.on_packet(&chunk("i1", "u1", 1_000, 2_500), None, now);
+        let cancels: Vec<_> = s.barge_in().into_iter().collect();
+        assert_eq!(cancels.len(), 1, "one cancel, to the character speaking");
+        assert!(matches!(cancels[0], Effect::Write(_)));
+        assert!(read_all(&mut playback).is_empty(), "silent at once");
+        assert_eq!(playback.flushes(), 1);
+        // The rest of that reply, arriving late, is not played.
+        s.on_packet(&chunk("i1", "u2", 1_000, 100), None, now);
+        s.tick(now + TICK);
+        assert!(read_all(&mut playback).is_empty());
+        assert_eq!(s.wake(), None);
+        // Nothing playing: a barge-in cancels nothing.
+        assert!(s.barge_in().is_empty());
+        // The next reply plays.
+        s.on_packet(&chunk("i2", "u1", 500, 100), None, now);
+        assert_eq!(read_all(&mut playback).len(), 100);
+    }
+
+    #[test]
+    fn a_cancel_of_some_utterances_drops_their_late_chunks_only() {
+        let mut s = Speakers::default();
+        let mut playback = open(&mut s);
+        let now = Instant::now();
+        s.on_packet(&chunk("i1", "u1", 1_000, 200), None, now);
+        let mut cancel = Packet::local(PacketBody::CancelResponses {
+            interaction_id: "i1".into(),
+            utterance_ids: vec!["u2".into()],
+        });
+        cancel.ids.interaction_id = "i1".into();
+        s.on_packet(&cancel, None, now);
+        assert!(read_all(&mut playback).is_empty(), "the reply was flushed");
+        s.on_packet(&chunk("i1", "u2", 2_000, 100), None, now);
+        assert!(read_all(&mut playback).is_empty(), "u2 was cancelled");
+        s.on_packet(&chunk("i1", "u3", 3_000, 100), None, now);
+        let played = read_all(&mut playback);
+        assert_eq!(played.len(), 100, "u3 was not");
+        assert!(played
+            .iter()
+            .all(|v| (*v - 3_000.0 / 32_768.0).abs() < 1e-4));
+    }
+
+    #[test]
+    fn a_stream_nobody_reads_holds_its_backlog_and_goes_when_dropped() {
+        let mut s = Speakers::default();
+        let playback = open(&mut s);
+        let mut now = Instant::now();
+        for i in 0..20 {
+            s.on_packet(&chunk("i1", "u1", 1_000, 800), None, now);
+            now += TICK;
+            s.tick(now);
+            assert!(s.wake().is_some(), "chunk {i}");
+        }
+        assert_eq!(playback.pending_frames(), 20 * 800, "nothing lost");
+        drop(playback);
+        now += TICK;
+        s.tick(now);
+        assert!(s.is_empty(), "a dropped stream is let go");
+        assert_eq!(s.wake(), None);
+    }
+}
