@@ -49,6 +49,10 @@ struct Turn {
 pub(super) struct Link<'a> {
     /// A stream is open on a loaded scene.
     pub linked: bool,
+    /// The one-to-one conversation is confirmed: a start handed to it goes
+    /// out at once, before the effects that follow it (so a turn found
+    /// whole in one late tick keeps its audio).
+    pub ready: bool,
     /// The one-to-one conversation (a turn's audio session goes there).
     pub conversation_id: &'a dyn Fn() -> String,
     /// Takes a pending-send slot for a start or an end (false: none left).
@@ -173,6 +177,7 @@ impl HandsFree {
             waiting: Vec::new(),
         };
         if link.linked && (link.reserve)() {
+            turn.live = link.ready;
             effects.push(voice(true, &ids.packet_id, &conversation_id, false));
             effects.push(Effect::Send(Send {
                 ids,
@@ -295,4 +300,90 @@ fn voice(speaking: bool, start_id: &str, conversation_id: &str, cut_short: bool)
 
 fn to_i16(sample: f32) -> i16 {
     (sample.clamp(-1.0, 1.0) * 32767.0).round() as i16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::mic::MicShared;
+    use std::sync::Arc;
+
+    fn kinds(effects: Effects) -> Vec<String> {
+        effects
+            .into_iter()
+            .map(|e| match e {
+                Effect::BargeIn => "barge-in".to_string(),
+                Effect::Deliver(p) => match p.body {
+                    PacketBody::VoiceActivity(v) if v.speaking => "speaking".into(),
+                    PacketBody::VoiceActivity(_) => "silent".into(),
+                    other => panic!("{other:?}"),
+                },
+                Effect::Send(s) => match s.payload {
+                    Outgoing::AudioSessionStart(..) => "start".into(),
+                    Outgoing::AudioSessionEnd(_) => "end".into(),
+                    other => panic!("{other:?}"),
+                },
+                Effect::Write(_) => "audio".into(),
+                Effect::Dropped { frames, .. } => format!("dropped {frames}"),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    /// Two turns as the gate reports them in one late tick.
+    fn one_late_tick(ready: bool) -> (Vec<String>, u64) {
+        let shared = Arc::new(MicShared::default());
+        let now = Instant::now();
+        let mut mic = Mic::new(shared.clone(), now);
+        let mut h = HandsFree::new(VoiceDetection::default()).unwrap();
+        let link = Link {
+            linked: true,
+            ready,
+            conversation_id: &|| "c".to_string(),
+            reserve: &|| true,
+        };
+        let mut effects = Effects::default();
+        h.start_turn(&link, &mut effects);
+        h.turn_audio(vec![1; CHUNK_BYTES], &mut mic, &mut effects);
+        h.turn_audio(vec![1; 100], &mut mic, &mut effects);
+        h.end_turn(false, &mut mic, &link, now, &mut effects);
+        h.start_turn(&link, &mut effects);
+        h.turn_audio(vec![2; CHUNK_BYTES], &mut mic, &mut effects);
+        (kinds(effects), shared.dropped())
+    }
+
+    #[test]
+    fn turns_found_in_one_late_tick_keep_their_audio_in_order() {
+        let (effects, dropped) = one_late_tick(true);
+        assert_eq!(
+            effects,
+            [
+                "barge-in", "speaking", "start", "audio", "audio", "end", "silent", "barge-in",
+                "speaking", "start", "audio"
+            ]
+        );
+        assert_eq!(dropped, 0);
+    }
+
+    #[test]
+    fn a_turn_whose_start_waits_holds_its_audio_and_drops_it_counted_if_it_ends_first() {
+        let (effects, dropped) = one_late_tick(false);
+        // No audio before its start went out; the end follows the start in
+        // the conversation; what was held is counted as dropped.
+        assert!(!effects.iter().any(|e| e == "audio"), "{effects:?}");
+        assert_eq!(
+            &effects[..7],
+            [
+                "barge-in",
+                "speaking",
+                "start",
+                "end",
+                "silent",
+                "dropped 2610",
+                "barge-in"
+            ]
+        );
+        // The second turn's audio still waits for its start.
+        assert_eq!(dropped, (CHUNK_BYTES as u64 + 100) / 2);
+    }
 }

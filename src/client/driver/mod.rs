@@ -797,6 +797,7 @@ impl Driver {
         let shared = &self.shared;
         let link = hands_free::Link {
             linked,
+            ready: linked && self.conversations.is_ready(),
             conversation_id: &|| shared.snapshot.lock().conversation_id.clone(),
             reserve: &|| shared.reserve_send(),
         };
