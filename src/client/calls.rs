@@ -4,7 +4,7 @@
 
 use super::config::{Capabilities, Continuation, SessionToken};
 use crate::packet::{CallKind, CallResult};
-use crate::protocol::ai::inworld::engine::v1 as pb;
+use crate::protocol::ai::inworld::engine::v1 as engine_api;
 use crate::protocol::names::{session_name, FeedbackParent};
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -52,8 +52,8 @@ pub enum DislikeType {
 }
 
 impl DislikeType {
-    fn wire(self) -> pb::InteractionDislikeType {
-        use pb::InteractionDislikeType as W;
+    fn wire(self) -> engine_api::InteractionDislikeType {
+        use engine_api::InteractionDislikeType as W;
         match self {
             DislikeType::Irrelevant => W::Irrelevant,
             DislikeType::Unsafe => W::Unsafe,
@@ -215,16 +215,16 @@ async fn run(request_id: u64, call: Call, cx: CallContext) -> CallResult {
                     group: correlation_id.as_deref().unwrap_or("default"),
                 }
                 .to_name();
-                let request = pb::CreateInteractionFeedbackRequest {
+                let request = engine_api::CreateInteractionFeedbackRequest {
                     parent,
-                    interaction_feedback: Some(pb::InteractionFeedback {
+                    interaction_feedback: Some(engine_api::InteractionFeedback {
                         is_like: like,
                         r#type: types.iter().map(|t| t.wire() as i32).collect(),
                         comment,
                         name: String::new(),
                     }),
                 };
-                let answer = pb::feedback_client::FeedbackClient::new(cx.channel.clone())
+                let answer = engine_api::feedback_client::FeedbackClient::new(cx.channel.clone())
                     .max_decoding_message_size(cx.max_receive_message_bytes)
                     .create_interaction_feedback(authorized(request, &cx, true))
                     .await?
@@ -232,19 +232,19 @@ async fn run(request_id: u64, call: Call, cx: CallContext) -> CallResult {
                 ok.name = answer.name.into();
             }
             Call::UndoFeedback { name } => {
-                pb::feedback_client::FeedbackClient::new(cx.channel.clone())
+                engine_api::feedback_client::FeedbackClient::new(cx.channel.clone())
                     .delete_interaction_feedback(authorized(
-                        pb::DeleteInteractionFeedbackRequest { name },
+                        engine_api::DeleteInteractionFeedbackRequest { name },
                         &cx,
                         true,
                     ))
                     .await?;
             }
             Call::SessionState => {
-                let request = pb::GetSessionStateRequest {
+                let request = engine_api::GetSessionStateRequest {
                     name: session_name(&cx.workspace, &cx.token.session_id),
                 };
-                let state = pb::state_serialization_client::StateSerializationClient::new(
+                let state = engine_api::state_serialization_client::StateSerializationClient::new(
                     cx.channel.clone(),
                 )
                 .max_decoding_message_size(cx.max_receive_message_bytes)

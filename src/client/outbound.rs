@@ -10,28 +10,28 @@ use super::config::{Capabilities, SessionConfig, Talker};
 use super::state::{Outgoing, Send};
 use super::{Continuation, SentIds};
 use crate::protocol::ai::inworld::engine::configuration as cfg;
-use crate::protocol::ai::inworld::packets as pb;
+use crate::protocol::ai::inworld::packets;
 use crate::protocol::packets::{self as build, agent, new_id, player, routing, world};
-use pb::control_event::{Action, PayloadStructured};
-use pb::inworld_packet::Packet as Payload;
+use packets::control_event::{Action, PayloadStructured};
+use packets::inworld_packet::Packet as Payload;
 
 /// What the client calls itself in the session configuration.
 pub const CLIENT_ID: &str = "inworld-native";
 pub const CLIENT_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-fn only_packet_id() -> pb::PacketId {
-    pb::PacketId {
+fn only_packet_id() -> packets::PacketId {
+    packets::PacketId {
         packet_id: new_id(),
         ..Default::default()
     }
 }
 
-fn player_to_world() -> Option<pb::Routing> {
+fn player_to_world() -> Option<packets::Routing> {
     Some(routing(player(), Some(world())))
 }
 
 /// PLAYER, with an AGENT target when given.
-fn player_to(agent_id: Option<&str>) -> Option<pb::Routing> {
+fn player_to(agent_id: Option<&str>) -> Option<packets::Routing> {
     Some(routing(player(), agent_id.map(agent)))
 }
 
@@ -61,24 +61,24 @@ fn capabilities(c: &Capabilities) -> cfg::CapabilitiesConfiguration {
     }
 }
 
-fn continuation(c: &Continuation) -> pb::Continuation {
-    use pb::continuation::ContinuationType;
+fn continuation(c: &Continuation) -> packets::Continuation {
+    use packets::continuation::ContinuationType;
     match c {
-        Continuation::SavedState(bytes) => pb::Continuation {
+        Continuation::SavedState(bytes) => packets::Continuation {
             continuation_type: ContinuationType::ExternallySavedState as i32,
             externally_saved_state: bytes.clone(),
             ..Default::default()
         },
-        Continuation::DialogHistory(lines) => pb::Continuation {
+        Continuation::DialogHistory(lines) => packets::Continuation {
             continuation_type: ContinuationType::DialogHistory as i32,
-            dialog_history: Some(pb::DialogHistory {
+            dialog_history: Some(packets::DialogHistory {
                 history: lines
                     .iter()
-                    .map(|(who, text)| pb::dialog_history::HistoryItem {
+                    .map(|(who, text)| packets::dialog_history::HistoryItem {
                         actor: Some(build::actor(
                             match who {
-                                Talker::Player => pb::actor::Type::Player,
-                                Talker::Character => pb::actor::Type::Agent,
+                                Talker::Player => packets::actor::Type::Player,
+                                Talker::Character => packets::actor::Type::Agent,
                             },
                             "",
                         )),
@@ -98,7 +98,7 @@ pub fn session_configuration(
     client_id: Option<&str>,
     session: &SessionConfig,
     continuation: Option<&Continuation>,
-) -> pb::InworldPacket {
+) -> packets::InworldPacket {
     use cfg::user_configuration::{user_settings, UserSettings};
     let user = &session.user;
     let user_configuration =
@@ -124,7 +124,7 @@ pub fn session_configuration(
         description.push_str("; ");
         description.push_str(id);
     }
-    let payload = pb::SessionConfigurationPayload {
+    let payload = packets::SessionConfigurationPayload {
         session_configuration: session.game_session_id.as_ref().map(|id| {
             cfg::SessionConfiguration {
                 game_session_id: id.clone(),
@@ -152,15 +152,17 @@ pub fn session_configuration(
 
 /// LoadScene: written right after the session configuration, without
 /// waiting for an answer.
-pub fn load_scene(scene: &str) -> pb::InworldPacket {
+pub fn load_scene(scene: &str) -> packets::InworldPacket {
     build::packet_with_id(
         player_to_world(),
         only_packet_id(),
-        Payload::Mutation(pb::MutationEvent {
-            mutation: Some(pb::mutation_event::Mutation::LoadScene(pb::LoadScene {
-                name: scene.to_string(),
-                is_reset_scene: false,
-            })),
+        Payload::Mutation(packets::MutationEvent {
+            mutation: Some(packets::mutation_event::Mutation::LoadScene(
+                packets::LoadScene {
+                    name: scene.to_string(),
+                    is_reset_scene: false,
+                },
+            )),
         }),
     )
 }
@@ -170,8 +172,8 @@ pub fn load_scene(scene: &str) -> pb::InworldPacket {
 pub fn scene_change_configuration(
     capabilities: &Capabilities,
     change: &super::calls::SceneChange,
-) -> pb::InworldPacket {
-    let payload = pb::SessionConfigurationPayload {
+) -> packets::InworldPacket {
+    let payload = packets::SessionConfigurationPayload {
         session_configuration: change.game_session_id.as_ref().map(|id| {
             cfg::SessionConfiguration {
                 game_session_id: id.clone(),
@@ -190,23 +192,23 @@ pub fn scene_change_configuration(
 }
 
 /// A packet to the world (mutations, items): PLAYER→WORLD, its own id only.
-fn world_packet(body: Payload) -> pb::InworldPacket {
+fn world_packet(body: Payload) -> packets::InworldPacket {
     build::packet_with_id(player_to_world(), only_packet_id(), body)
 }
 
-fn mutation(mutation: pb::mutation_event::Mutation) -> pb::InworldPacket {
-    world_packet(Payload::Mutation(pb::MutationEvent {
+fn mutation(mutation: packets::mutation_event::Mutation) -> packets::InworldPacket {
+    world_packet(Payload::Mutation(packets::MutationEvent {
         mutation: Some(mutation),
     }))
 }
 
 /// Adds characters (resource names) to the scene.
-pub fn load_characters(names: &[String]) -> pb::InworldPacket {
-    mutation(pb::mutation_event::Mutation::LoadCharacters(
-        pb::LoadCharacters {
+pub fn load_characters(names: &[String]) -> packets::InworldPacket {
+    mutation(packets::mutation_event::Mutation::LoadCharacters(
+        packets::LoadCharacters {
             name: names
                 .iter()
-                .map(|n| pb::load_characters::CharacterName {
+                .map(|n| packets::load_characters::CharacterName {
                     name: n.clone(),
                     ..Default::default()
                 })
@@ -216,12 +218,12 @@ pub fn load_characters(names: &[String]) -> pb::InworldPacket {
 }
 
 /// Removes characters (agent ids) from the scene.
-pub fn unload_characters(agent_ids: &[String]) -> pb::InworldPacket {
-    mutation(pb::mutation_event::Mutation::UnloadCharacters(
-        pb::UnloadCharacters {
+pub fn unload_characters(agent_ids: &[String]) -> packets::InworldPacket {
+    mutation(packets::mutation_event::Mutation::UnloadCharacters(
+        packets::UnloadCharacters {
             agents: agent_ids
                 .iter()
-                .map(|a| pb::Agent {
+                .map(|a| packets::Agent {
                     agent_id: a.clone(),
                     ..Default::default()
                 })
@@ -237,17 +239,17 @@ pub fn cancel_responses(
     agent_id: &str,
     interaction_id: &str,
     utterance_ids: &[String],
-) -> pb::InworldPacket {
+) -> packets::InworldPacket {
     build::packet_with_id(
         player_to(Some(agent_id)),
-        pb::PacketId {
+        packets::PacketId {
             packet_id: new_id(),
             correlation_id: new_id(),
             ..Default::default()
         },
-        Payload::Mutation(pb::MutationEvent {
-            mutation: Some(pb::mutation_event::Mutation::CancelResponses(
-                pb::CancelResponses {
+        Payload::Mutation(packets::MutationEvent {
+            mutation: Some(packets::mutation_event::Mutation::CancelResponses(
+                packets::CancelResponses {
                     interaction_id: interaction_id.to_string(),
                     utterance_id: utterance_ids.to_vec(),
                 },
@@ -258,10 +260,10 @@ pub fn cancel_responses(
 
 /// An entity items operation.
 pub fn items_operation(
-    operation: pb::entities::items_operation_event::Operation,
-) -> pb::InworldPacket {
+    operation: packets::entities::items_operation_event::Operation,
+) -> packets::InworldPacket {
     world_packet(Payload::EntitiesItemsOperation(
-        pb::entities::ItemsOperationEvent {
+        packets::entities::ItemsOperationEvent {
             operation: Some(operation),
         },
     ))
@@ -273,14 +275,14 @@ pub fn conversation_update(
     conversation_id: &str,
     agent_ids: &[&str],
     with_player: bool,
-) -> pb::InworldPacket {
-    let mut participants: Vec<pb::Actor> = agent_ids.iter().map(|a| agent(a)).collect();
+) -> packets::InworldPacket {
+    let mut participants: Vec<packets::Actor> = agent_ids.iter().map(|a| agent(a)).collect();
     if with_player {
         participants.push(player());
     }
     build::packet_with_id(
         None,
-        pb::PacketId {
+        packets::PacketId {
             packet_id: new_id(),
             conversation_id: conversation_id.to_string(),
             ..Default::default()
@@ -289,14 +291,14 @@ pub fn conversation_update(
             Action::ConversationUpdate,
             "",
             Some(PayloadStructured::ConversationUpdate(
-                pb::ConversationUpdatePayload { participants },
+                packets::ConversationUpdatePayload { participants },
             )),
         ),
     )
 }
 
-fn interaction_ids(ids: &SentIds) -> pb::PacketId {
-    pb::PacketId {
+fn interaction_ids(ids: &SentIds) -> packets::PacketId {
+    packets::PacketId {
         packet_id: ids.packet_id.clone(),
         utterance_id: ids.utterance_id.clone(),
         interaction_id: ids.interaction_id.clone(),
@@ -307,30 +309,30 @@ fn interaction_ids(ids: &SentIds) -> pb::PacketId {
 
 /// The packet of a send. `target` is the agent a trigger is addressed to
 /// (text and narrated actions have none: the conversation says who hears).
-pub fn send_packet(send: &Send, target: Option<&str>) -> pb::InworldPacket {
+pub fn send_packet(send: &Send, target: Option<&str>) -> packets::InworldPacket {
     let payload = match &send.payload {
-        Outgoing::Text(text) => Payload::Text(pb::TextEvent {
+        Outgoing::Text(text) => Payload::Text(packets::TextEvent {
             text: text.clone(),
-            source_type: pb::text_event::SourceType::TypedIn as i32,
+            source_type: packets::text_event::SourceType::TypedIn as i32,
             r#final: true,
             ..Default::default()
         }),
-        Outgoing::Trigger { name, params, .. } => Payload::Custom(pb::CustomEvent {
+        Outgoing::Trigger { name, params, .. } => Payload::Custom(packets::CustomEvent {
             name: name.clone(),
             playback: 0,
             parameters: params
                 .iter()
-                .map(|(n, v)| pb::custom_event::Parameter {
+                .map(|(n, v)| packets::custom_event::Parameter {
                     name: n.clone(),
                     value: v.clone(),
                 })
                 .collect(),
-            r#type: pb::custom_event::Type::Trigger as i32,
+            r#type: packets::custom_event::Type::Trigger as i32,
         }),
-        Outgoing::NarratedAction(content) => Payload::Action(pb::ActionEvent {
+        Outgoing::NarratedAction(content) => Payload::Action(packets::ActionEvent {
             playback: 0,
-            action: Some(pb::action_event::Action::NarratedAction(
-                pb::NarratedAction {
+            action: Some(packets::action_event::Action::NarratedAction(
+                packets::NarratedAction {
                     content: content.clone(),
                 },
             )),
@@ -339,7 +341,7 @@ pub fn send_packet(send: &Send, target: Option<&str>) -> pb::InworldPacket {
             Action::AudioSessionStart,
             "",
             Some(PayloadStructured::AudioSessionStart(
-                pb::AudioSessionStartPayload {
+                packets::AudioSessionStartPayload {
                     mode: config.mode as i32,
                     understanding_mode: config.understanding as i32,
                 },
@@ -358,17 +360,17 @@ pub fn send_packet(send: &Send, target: Option<&str>) -> pb::InworldPacket {
 
 /// A chunk of the player's audio (16 kHz 16-bit mono PCM) in a
 /// conversation: PLAYER without target, the packet and conversation ids only.
-pub fn audio_chunk(conversation_id: &str, bytes: Vec<u8>) -> pb::InworldPacket {
+pub fn audio_chunk(conversation_id: &str, bytes: Vec<u8>) -> packets::InworldPacket {
     build::packet_with_id(
         player_to(None),
-        pb::PacketId {
+        packets::PacketId {
             packet_id: new_id(),
             conversation_id: conversation_id.to_string(),
             ..Default::default()
         },
-        Payload::DataChunk(pb::DataChunk {
-            r#type: pb::data_chunk::DataType::Audio as i32,
-            data: Some(pb::data_chunk::Data::Chunk(bytes)),
+        Payload::DataChunk(packets::DataChunk {
+            r#type: packets::data_chunk::DataType::Audio as i32,
+            data: Some(packets::data_chunk::Data::Chunk(bytes)),
             ..Default::default()
         }),
     )
@@ -376,16 +378,19 @@ pub fn audio_chunk(conversation_id: &str, bytes: Vec<u8>) -> pb::InworldPacket {
 
 /// The automatic PONG: echoes the PING's ids (not its utterance id) and its
 /// timestamp, ahead of anything else.
-pub fn pong(ping: &pb::InworldPacket, report: &pb::PingPongReport) -> pb::InworldPacket {
+pub fn pong(
+    ping: &packets::InworldPacket,
+    report: &packets::PingPongReport,
+) -> packets::InworldPacket {
     let ids = ping.packet_id.clone().unwrap_or_default();
     build::packet_with_id(
         player_to(None),
         only_packet_id(),
-        Payload::LatencyReport(pb::LatencyReportEvent {
-            report: Some(pb::latency_report_event::Report::PingPong(
-                pb::PingPongReport {
-                    r#type: pb::ping_pong_report::Type::Pong as i32,
-                    ping_packet_id: Some(pb::PacketId {
+        Payload::LatencyReport(packets::LatencyReportEvent {
+            report: Some(packets::latency_report_event::Report::PingPong(
+                packets::PingPongReport {
+                    r#type: packets::ping_pong_report::Type::Pong as i32,
+                    ping_packet_id: Some(packets::PacketId {
                         packet_id: ids.packet_id,
                         utterance_id: String::new(),
                         interaction_id: ids.interaction_id,
@@ -424,7 +429,10 @@ mod tests {
     fn text_is_player_routed_without_target() {
         let p = send_packet(&send(Outgoing::Text("hi".into())), Some("agent-1"));
         let r = p.routing.unwrap();
-        assert_eq!(r.source.unwrap().r#type, pb::actor::Type::Player as i32);
+        assert_eq!(
+            r.source.unwrap().r#type,
+            packets::actor::Type::Player as i32
+        );
         assert!(r.target.is_none() && r.targets.is_empty());
         let id = p.packet_id.unwrap();
         assert_eq!(
@@ -439,7 +447,10 @@ mod tests {
             panic!()
         };
         assert!(t.r#final);
-        assert_eq!(t.source_type, pb::text_event::SourceType::TypedIn as i32);
+        assert_eq!(
+            t.source_type,
+            packets::text_event::SourceType::TypedIn as i32
+        );
     }
 
     #[test]
@@ -451,7 +462,7 @@ mod tests {
         };
         let p = send_packet(&send(trigger.clone()), Some("agent-1"));
         let target = p.routing.unwrap().target.unwrap();
-        assert_eq!(target.r#type, pb::actor::Type::Agent as i32);
+        assert_eq!(target.r#type, packets::actor::Type::Agent as i32);
         assert_eq!(target.name, "agent-1");
         // In a conversation of several characters: no target, the service picks.
         assert!(send_packet(&send(trigger), None)
@@ -525,18 +536,18 @@ mod tests {
 
     #[test]
     fn pong_echoes_the_ping() {
-        let ping = pb::InworldPacket {
+        let ping = packets::InworldPacket {
             timestamp: Some(build::now()),
             routing: None,
-            packet_id: Some(pb::PacketId {
+            packet_id: Some(packets::PacketId {
                 packet_id: "ping".into(),
                 utterance_id: "u".into(),
                 interaction_id: "i".into(),
                 ..Default::default()
             }),
-            packet: Some(Payload::LatencyReport(pb::LatencyReportEvent {
-                report: Some(pb::latency_report_event::Report::PingPong(
-                    pb::PingPongReport {
+            packet: Some(Payload::LatencyReport(packets::LatencyReportEvent {
+                report: Some(packets::latency_report_event::Report::PingPong(
+                    packets::PingPongReport {
                         r#type: 1,
                         ping_packet_id: None,
                         ping_timestamp: Some(prost_types::Timestamp {
@@ -547,8 +558,8 @@ mod tests {
                 )),
             })),
         };
-        let Some(Payload::LatencyReport(pb::LatencyReportEvent {
-            report: Some(pb::latency_report_event::Report::PingPong(report)),
+        let Some(Payload::LatencyReport(packets::LatencyReportEvent {
+            report: Some(packets::latency_report_event::Report::PingPong(report)),
         })) = &ping.packet
         else {
             panic!()
@@ -557,7 +568,7 @@ mod tests {
         let Some(Payload::LatencyReport(l)) = pong.packet else {
             panic!()
         };
-        let Some(pb::latency_report_event::Report::PingPong(pp)) = l.report else {
+        let Some(packets::latency_report_event::Report::PingPong(pp)) = l.report else {
             panic!()
         };
         assert_eq!(pp.r#type, 2);

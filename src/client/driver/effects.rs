@@ -11,7 +11,7 @@ use crate::protocol::ai::inworld::packets::InworldPacket;
 #[derive(Debug)]
 pub(super) enum Effect {
     /// A packet straight to the wire (audio, a cancel of responses).
-    Write(InworldPacket),
+    Write(Box<InworldPacket>),
     /// A send to its conversation (it goes out after the handshake).
     Send(Send),
     /// A packet to the game.

@@ -215,10 +215,13 @@ impl HandsFree {
         }
         let id = &turn.conversation_id;
         for piece in turn.waiting.chunks(CHUNK_BYTES) {
-            effects.push(Effect::Write(outbound::audio_chunk(id, piece.to_vec())));
+            effects.push(Effect::Write(Box::new(outbound::audio_chunk(
+                id,
+                piece.to_vec(),
+            ))));
         }
         turn.waiting.clear();
-        effects.push(Effect::Write(outbound::audio_chunk(id, bytes)));
+        effects.push(Effect::Write(Box::new(outbound::audio_chunk(id, bytes))));
     }
 
     /// The turn ends: its end goes out (when its start did), and the game

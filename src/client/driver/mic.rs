@@ -171,7 +171,9 @@ impl Mic {
                         let until = self.shared.sendable_until();
                         if let Some(pipeline) = self.pipeline.as_mut() {
                             pipeline.pump(Some(until), &mut |bytes| {
-                                effects.push(Effect::Write(outbound::audio_chunk(&id, bytes)))
+                                effects.push(Effect::Write(Box::new(outbound::audio_chunk(
+                                    &id, bytes,
+                                ))))
                             });
                         }
                         return;
@@ -179,7 +181,7 @@ impl Mic {
                     // Its audio, then its end.
                     if let Some(pipeline) = self.pipeline.as_mut() {
                         pipeline.finish(end_mark(&end), &mut |bytes| {
-                            effects.push(Effect::Write(outbound::audio_chunk(&id, bytes)))
+                            effects.push(Effect::Write(Box::new(outbound::audio_chunk(&id, bytes))))
                         });
                     }
                     effects.push(Effect::Send(end));

@@ -637,7 +637,7 @@ impl Driver {
         let now = Instant::now();
         match command {
             Command::Send(send) => self.on_send(*send, now),
-            Command::World(packet) => self.to_world(*packet),
+            Command::World(packet) => self.send_to_world(*packet),
             Command::CancelResponses {
                 packet,
                 interaction_id,
@@ -645,7 +645,7 @@ impl Driver {
             } => {
                 let utterances: Vec<&str> = utterance_ids.iter().map(String::as_str).collect();
                 self.speakers.flush_speech(&interaction_id, &utterances);
-                self.to_world(*packet);
+                self.send_to_world(*packet);
             }
             Command::ChangeScene(change) => {
                 let (name, change) = *change;
@@ -709,7 +709,7 @@ impl Driver {
     }
 
     /// A packet to the world: out now, or once a stream is linked.
-    fn to_world(&mut self, packet: InworldPacket) {
+    fn send_to_world(&mut self, packet: InworldPacket) {
         if self.linked() {
             self.shared.release_send();
             self.write(packet);
@@ -848,7 +848,7 @@ impl Driver {
     fn apply(&mut self, effects: Effects) {
         for effect in effects {
             match effect {
-                Effect::Write(packet) => self.write(packet),
+                Effect::Write(packet) => self.write_boxed(packet),
                 Effect::Send(send) => self.send_in_conversation(send),
                 Effect::Deliver(packet) => self.shared.delivery.deliver(packet),
                 Effect::Fail(send, why) => self.fail(&send, SendFailure::NotSent, &why),
@@ -954,11 +954,15 @@ impl Driver {
     }
 
     fn write(&self, packet: InworldPacket) {
+        self.write_boxed(Box::new(packet));
+    }
+
+    fn write_boxed(&self, packet: Box<InworldPacket>) {
         if let Some(out) = &self.out {
             // The game sees each change of the scene as it goes out.
-            let mutation = is_scene_mutation(&packet).then(|| packet.clone());
+            let mutation = is_scene_mutation(&packet).then(|| (*packet).clone());
             // A closed stream shows up on the inbound side; nothing to do here.
-            if out.send(Box::new(packet)).is_ok() {
+            if out.send(packet).is_ok() {
                 if let Some(mutation) = mutation {
                     self.shared
                         .delivery

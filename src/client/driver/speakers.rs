@@ -387,11 +387,11 @@ impl Speakers {
         let mut effects = Effects::default();
         for (interaction_id, agent_id) in &interrupted {
             self.cancel(interaction_id);
-            effects.push(Effect::Write(outbound::cancel_responses(
+            effects.push(Effect::Write(Box::new(outbound::cancel_responses(
                 agent_id,
                 interaction_id,
                 &[],
-            )));
+            ))));
         }
         effects
     }
