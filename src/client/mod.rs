@@ -13,7 +13,8 @@
 //! Where things live: `client.rs` (the Client), `connection.rs` (dialling,
 //! tokens), `session.rs` (the handle's API), `state.rs` (what the handle
 //! shares with its task), `driver/` (the task: one stream at a time,
-//! reconnect decisions, classifying received packets), `scene.rs` and
+//! liveness, reconnect decisions, classifying received packets, and the
+//! audio sessions, voice detection and speakers as plain values), `scene.rs` and
 //! `conversations.rs` (state machines that return packets to send),
 //! `outbound.rs` (the packets the client writes), `delivery.rs` (the queue),
 //! `mic/` (audio in: the audio thread's input, resampling and framing),
