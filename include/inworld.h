@@ -14,8 +14,9 @@
  *   field is filled by its *_init() function first; fields are only ever
  *   appended. No C enum or bool crosses the boundary: fixed-width integers
  *   and IW_* numbers.
- * - Objects are opaque handles (iw_client, iw_session, iw_engine), created
- *   through an out-parameter and released once by their *_free().
+ * - Objects are opaque handles (iw_client, iw_session, iw_audio_input,
+ *   iw_playback, iw_echo_reference, iw_engine), created through an
+ *   out-parameter and released once by their *_free().
  *   *_free(NULL) is a no-op. A stale handle (used after its free, freed
  *   twice) or one of another type gives IW_E_INVALID_HANDLE, never undefined
  *   behaviour.
@@ -900,7 +901,10 @@ typedef struct iw_dialog_line {
  * `iw_client_provide_token` or `iw_client_token_failed`, now or later, from
  * any thread. `workspace` is the workspace id the token is for (your
  * backend's GenerateToken takes `workspaces/<workspace>`); `session_id` is
- * the session to keep (a renewal) or NULL for a new session. Both strings
+ * the session to keep (a renewal) or NULL for a new session. On a renewal,
+ * answer with that same `session_id` (not the new one a GenerateToken call
+ * returns): the library takes the id you give as the session's from then on,
+ * so another id would carry on under another session. Both strings
  * live until the callback returns. Runs on a library thread: return quickly
  * (ask your backend asynchronously); do not call `iw_shutdown` from it.
  */
@@ -1842,7 +1846,8 @@ iw_result iw_client_free(struct iw_client *client);
 /**
  * Answers token request `request_id` (from the client's `token_provider`)
  * with a session token from your backend's GenerateToken answer: `token`,
- * its `token_type` (NULL: "Bearer"), its `session_id`, and when it expires
+ * its `token_type` (NULL: "Bearer"), its `session_id` (for a renewal, the
+ * `session_id` the request named, to keep the session), and when it expires
  * in ms since the Unix epoch (0: unknown, taken as one hour from now; the
  * library asks for a new one shortly before it expires). Everything is
  * copied. Call it from any thread, inside the callback or later.
