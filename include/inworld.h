@@ -581,7 +581,9 @@
 #define IW_TEXT_SOURCE_UNKNOWN 0
 
 /**
- * `iw_text.source`: recognised speech.
+ * `iw_text.source`: recognised speech (the player's). Its `interaction_id`
+ * is the one the reply to that spoken turn carries: match a transcript to
+ * its reply by it.
  */
 #define IW_TEXT_SOURCE_SPEECH_TO_TEXT 1
 
@@ -1111,7 +1113,12 @@ typedef struct iw_character {
    */
   uint32_t struct_size;
   /**
-   * Agent id: what routing and `iw_session_set_character` use.
+   * Agent id: what routing and `iw_session_set_character` use. It lasts
+   * one scene load: every load (a scene change, or the reload after the
+   * service lost the session, `IW_RESUMED_NEW_SESSION`) and a character
+   * removed then added again give new ids, and a kept old id gives
+   * `IW_E_NOT_FOUND`. Keep the resource or
+   * display name, and look the id up after each `IW_PACKET_SCENE_STATUS`.
    */
   struct iw_str id;
   /**
@@ -1268,6 +1275,9 @@ typedef struct iw_viseme {
  * its rate, channels and duration, the phonemes the service sent with it and
  * the visemes they make. The packet's `ids` carry the utterance and
  * interaction it belongs to. Times are microseconds from the chunk's start.
+ * Visemes come from the phonemes, so they need the `IW_CAP_PHONEMES`
+ * capability: without it the visemes (and a playback stream's viseme) stay
+ * `IW_VISEME_SIL`, and no error says so.
  * All arrays are lent like the packet's strings: valid until the next
  * poll/dispatch of the session or its free (in a callback: until it returns).
  * A chunk that could not be decoded has `sample_rate` 0, no samples, its
