@@ -14,8 +14,9 @@
  *   field is filled by its *_init() function first; fields are only ever
  *   appended. No C enum or bool crosses the boundary: fixed-width integers
  *   and IW_* numbers.
- * - Objects are opaque handles (iw_client, iw_session, iw_engine), created
- *   through an out-parameter and released once by their *_free().
+ * - Objects are opaque handles (iw_client, iw_session, iw_audio_input,
+ *   iw_playback, iw_echo_reference, iw_engine), created through an
+ *   out-parameter and released once by their *_free().
  *   *_free(NULL) is a no-op. A stale handle (used after its free, freed
  *   twice) or one of another type gives IW_E_INVALID_HANDLE, never undefined
  *   behaviour.
@@ -580,7 +581,9 @@
 #define IW_TEXT_SOURCE_UNKNOWN 0
 
 /**
- * `iw_text.source`: recognised speech.
+ * `iw_text.source`: recognised speech (the player's). Its `interaction_id`
+ * is the one the reply to that spoken turn carries: match a transcript to
+ * its reply by it.
  */
 #define IW_TEXT_SOURCE_SPEECH_TO_TEXT 1
 
@@ -900,7 +903,10 @@ typedef struct iw_dialog_line {
  * `iw_client_provide_token` or `iw_client_token_failed`, now or later, from
  * any thread. `workspace` is the workspace id the token is for (your
  * backend's GenerateToken takes `workspaces/<workspace>`); `session_id` is
- * the session to keep (a renewal) or NULL for a new session. Both strings
+ * the session to keep (a renewal) or NULL for a new session. On a renewal,
+ * answer with that same `session_id` (not the new one a GenerateToken call
+ * returns): the library takes the id you give as the session's from then on,
+ * so another id would carry on under another session. Both strings
  * live until the callback returns. Runs on a library thread: return quickly
  * (ask your backend asynchronously); do not call `iw_shutdown` from it.
  */
@@ -1111,7 +1117,12 @@ typedef struct iw_character {
    */
   uint32_t struct_size;
   /**
-   * Agent id: what routing and `iw_session_set_character` use.
+   * Agent id: what routing and `iw_session_set_character` use. It lasts
+   * one scene load: every load (a scene change, or the reload after the
+   * service lost the session, `IW_RESUMED_NEW_SESSION`) and a character
+   * removed then added again give new ids, and a kept old id gives
+   * `IW_E_NOT_FOUND`. Keep the resource or
+   * display name, and look the id up after each `IW_PACKET_SCENE_STATUS`.
    */
   struct iw_str id;
   /**
@@ -1268,6 +1279,9 @@ typedef struct iw_viseme {
  * its rate, channels and duration, the phonemes the service sent with it and
  * the visemes they make. The packet's `ids` carry the utterance and
  * interaction it belongs to. Times are microseconds from the chunk's start.
+ * Visemes come from the phonemes, so they need the `IW_CAP_PHONEMES`
+ * capability: without it the visemes (and a playback stream's viseme) stay
+ * `IW_VISEME_SIL`, and no error says so.
  * All arrays are lent like the packet's strings: valid until the next
  * poll/dispatch of the session or its free (in a callback: until it returns).
  * A chunk that could not be decoded has `sample_rate` 0, no samples, its
@@ -1846,7 +1860,8 @@ iw_result iw_client_free(struct iw_client *client);
 /**
  * Answers token request `request_id` (from the client's `token_provider`)
  * with a session token from your backend's GenerateToken answer: `token`,
- * its `token_type` (NULL: "Bearer"), its `session_id`, and when it expires
+ * its `token_type` (NULL: "Bearer"), its `session_id` (for a renewal, the
+ * `session_id` the request named, to keep the session), and when it expires
  * in ms since the Unix epoch (0: unknown, taken as one hour from now; the
  * library asks for a new one shortly before it expires). Everything is
  * copied. Call it from any thread, inside the callback or later.

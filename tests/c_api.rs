@@ -480,6 +480,155 @@ fn chat_sample_gives_up_on_a_reply_that_never_ends() {
     engine.stop();
 }
 
+/// A line whose reply is lost with the connection: the library reports the
+/// send failed (SendFailed with its interaction id), and the chat stops
+/// waiting for that reply at once (its reply timeout here is an hour), says
+/// so, and the next line is answered on the new connection. The engine is
+/// reached through a proxy that, once the engine has the line, holds back the
+/// engine's bytes and then breaks every connection it carries.
+#[test]
+fn chat_sample_stops_waiting_when_the_send_failed() {
+    use inworld::protocol::ai::inworld::packets::inworld_packet::Packet as Wire;
+    use std::io::{BufRead, Read};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let exe = compile_c("chat_send_failed", &["samples/c/chat.c"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut config =
+        inworld::engine::EngineConfig::new(inworld::engine::Workspace::default_scenes());
+    config.record = true;
+    let engine = inworld::engine::RunningEngine::start(config, runtime.handle()).unwrap();
+
+    let mute = Arc::new(AtomicBool::new(false));
+    let carried: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = listener.local_addr().unwrap();
+    let engine_addr = engine.addr();
+    {
+        let (mute, carried) = (mute.clone(), carried.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(engine_addr) else {
+                    return;
+                };
+                carried.lock().unwrap().push(client.try_clone().unwrap());
+                carried.lock().unwrap().push(server.try_clone().unwrap());
+                // Connections made after the break are carried in full.
+                let muted = (!mute.load(Ordering::SeqCst)).then(|| mute.clone());
+                let pipe =
+                    |mut from: TcpStream, mut to: TcpStream, mute: Option<Arc<AtomicBool>>| {
+                        std::thread::spawn(move || {
+                            let mut buf = [0u8; 16 * 1024];
+                            loop {
+                                let n = match from.read(&mut buf) {
+                                    Ok(0) | Err(_) => break,
+                                    Ok(n) => n,
+                                };
+                                if mute.as_ref().is_some_and(|m| m.load(Ordering::SeqCst)) {
+                                    continue;
+                                }
+                                if to.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
+                            }
+                            let _ = to.shutdown(Shutdown::Both);
+                        });
+                    };
+                pipe(
+                    client.try_clone().unwrap(),
+                    server.try_clone().unwrap(),
+                    None,
+                );
+                pipe(server, client, muted);
+            }
+        });
+    }
+
+    let mut child = Command::new(&exe)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("INWORLD_LOG", "warn")
+        .env("LD_LIBRARY_PATH", lib_dir())
+        .env("INWORLD_HOST", proxy.to_string())
+        .env("INWORLD_KEY", "test-api-key")
+        .env("INWORLD_SECRET", "test-api-secret")
+        .env("INWORLD_SCENE", "workspaces/demo/scenes/tavern")
+        .env("INWORLD_CHAT_REPLY_TIMEOUT", "3600")
+        .spawn()
+        .expect("the chat starts");
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let err_reader =
+        std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut out = String::new();
+    let mut wait_for = |needle: &str, out: &mut String| {
+        let deadline = Instant::now() + PLAIN_LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines_rx.recv_timeout(left) {
+                Ok(line) => {
+                    out.push_str(&line);
+                    out.push('\n');
+                    if line.contains(needle) {
+                        return;
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("no {needle:?} from the chat; output:\n{out}");
+                }
+            }
+        }
+    };
+    wait_for("Type to talk", &mut out);
+    mute.store(true, Ordering::SeqCst);
+    stdin
+        .write_all(b"hello\nI would like a cider\n/quit\n")
+        .unwrap();
+    drop(stdin);
+    // The engine has the line (its reply is held back): break the connection.
+    let deadline = Instant::now() + PLAIN_LIMIT;
+    while !engine
+        .received_packets()
+        .iter()
+        .any(|(_, p)| matches!(&p.packet, Some(Wire::Text(t)) if t.text == "hello"))
+    {
+        assert!(Instant::now() < deadline, "the engine never got the line");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    mute.store(false, Ordering::SeqCst);
+    for stream in carried.lock().unwrap().drain(..) {
+        let _ = stream.shutdown(Shutdown::Both);
+    }
+    wait_for("Bye.", &mut out);
+    let status = child.wait().unwrap();
+    let stderr = err_reader.join().unwrap();
+    assert!(status.success(), "{status}\n{out}\n{stderr}");
+    let after_hello = &out[out.find("> hello").expect(&out)..];
+    let note = after_hello.find("[not sent").expect(&out);
+    let next = after_hello.find("> I would like a cider").expect(&out);
+    assert!(note < next, "{out}");
+    assert!(
+        after_hello[next..].contains("One cider, coming up."),
+        "{out}"
+    );
+    engine.stop();
+}
+
 #[test]
 fn group_conversation_and_the_whole_session() {
     let exe = compile_c("group", &["tests/c/group.c"]);

@@ -51,7 +51,7 @@ fn session_paused_reconnects_and_the_next_text_is_answered() {
     assert_eq!(session.session_id().unwrap(), session_id);
 
     // The reopened stream carried no configuration and no load-scene, and
-    // redid the conversation handshake with the same conversation id (4.12).
+    // redid the conversation handshake with the same conversation id.
     let sent: Vec<_> = engine
         .received_packets()
         .into_iter()

@@ -16,15 +16,31 @@ fn silence(ms: usize) -> Vec<i16> {
 /// What the gate passed on: each turn's sample count, and whether the
 /// events came in order.
 fn turns(gate: &mut VoiceGate, mic: &[i16], far: Option<&[i16]>) -> Vec<usize> {
+    // 10 ms at a time, as the task would drain it on a quiet machine.
+    turns_in_ticks(gate, mic, far, &[10])
+}
+
+/// As `turns`, with the task draining what piled up in ticks of the given
+/// lengths (ms, used in turn): a late tick finds much of both.
+fn turns_in_ticks(
+    gate: &mut VoiceGate,
+    mic: &[i16],
+    far: Option<&[i16]>,
+    ticks_ms: &[usize],
+) -> Vec<usize> {
     let mut turns = Vec::new();
     let mut current: Option<usize> = None;
-    // 10 ms at a time, as the task would drain it.
-    for (i, piece) in mic.chunks(RATE / 100).enumerate() {
-        if let Some(far) = far {
-            let from = (i * RATE / 100).min(far.len());
-            let to = (from + piece.len()).min(far.len());
-            gate.push_far(&far[from..to]);
+    let mut from = 0;
+    for tick_ms in ticks_ms.iter().cycle() {
+        if from >= mic.len() {
+            break;
         }
+        let to = (from + RATE * tick_ms / 1000).min(mic.len());
+        let piece = &mic[from..to];
+        if let Some(far) = far {
+            gate.push_far(&far[from.min(far.len())..to.min(far.len())]);
+        }
+        from = to;
         gate.push_near(piece, &mut |e| match e {
             GateEvent::Started => {
                 assert!(current.is_none(), "started twice");
@@ -115,6 +131,29 @@ fn the_echo_of_a_reply_starts_no_turn() {
     .unwrap();
     let found = turns(&mut gate, &mic, Some(&far));
     assert!(found.is_empty(), "echo taken for speech: {found:?}");
+}
+
+/// A busy machine: the task that drains the microphone and the far end runs
+/// late, now and then by more than half a second, and finds both piled up.
+/// The gate still pairs each microphone frame with the far end played at
+/// its time, so the echo still starts nothing.
+#[test]
+fn the_echo_of_a_reply_starts_no_turn_when_the_task_drains_late() {
+    let far = [reply(), silence(1500)].concat();
+    let mic = echo_of(&far);
+    for ticks in [&[10, 10, 700, 10, 30, 450][..], &[600], &[990, 10]] {
+        let mut gate = VoiceGate::new(VoiceGateConfig {
+            echo_cancellation: true,
+            ..VoiceGateConfig::default()
+        })
+        .unwrap();
+        let found = turns_in_ticks(&mut gate, &mic, Some(&far), ticks);
+        assert!(
+            found.is_empty(),
+            "ticks of {ticks:?} ms: echo taken for speech: {found:?}"
+        );
+        assert_eq!(gate.far_dropped(), 0, "ticks of {ticks:?} ms");
+    }
 }
 
 /// Runs `mic` through the gate with cancellation only; returns the output.

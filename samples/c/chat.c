@@ -33,8 +33,10 @@
  * either. Lines typed while a reply streams wait for its end (except /quit at
  * a terminal). When stdin is not a terminal (a script piped in), every line,
  * /quit included, waits for the previous reply's end, so scripted runs are
- * deterministic. A reply that stops arriving for INWORLD_CHAT_REPLY_TIMEOUT
- * seconds (default 60) is given up on, with a note.
+ * deterministic. A line the library reports it could not send (or may not
+ * have sent: the connection broke before its reply) is not waited for, with
+ * a note. A reply that stops arriving for INWORLD_CHAT_REPLY_TIMEOUT seconds
+ * (default 60) is given up on, with a note.
  *
  * Build (from the repository root, after `cargo build`):
  *   make -C samples/c run
@@ -370,6 +372,17 @@ static void handle(struct chat *chat, const struct iw_packet *p) {
         } else if (p->data.connection.state == IW_STATE_CLOSED) {
             chat->closed = 1;
             chat->waiting = 0;
+        }
+        break;
+    case IW_PACKET_SEND_FAILED:
+        /* What was sent, and may never be answered: stop waiting for it. */
+        if (chat->waiting && strcmp(p->ids.interaction_id.ptr, chat->waiting_for) == 0) {
+            printf("  [not sent%s: %s]\n",
+                   p->data.send_failed.reason == IW_SEND_MAYBE_SENT ? " (or lost with the connection)" : "",
+                   p->data.send_failed.message.ptr);
+            chat->waiting = 0;
+        } else {
+            printf("  [not sent: %s]\n", p->data.send_failed.message.ptr);
         }
         break;
     case IW_PACKET_OVERFLOW:

@@ -10,13 +10,16 @@
 //! than sent. The turn's end goes out at the same moment either way, so
 //! this costs the service nothing but early partial transcripts.
 //!
-//! The far end (what the game played) and the microphone must be given in
-//! step: the session's task drains both on the same tick, so a far-end frame
-//! is never more than a tick away from the microphone frame it echoes in,
-//! and the canceller's delay search covers the rest. Each microphone frame
-//! takes one far-end frame (silence when the game pushed none: nothing was
-//! played); far end that piles up beyond `FAR_BACKLOG` is dropped, oldest
-//! first, so a game that pushes its output in bursts does not drift.
+//! The far end (what the game played) and the microphone are paired by
+//! count, not by when they arrive: each microphone frame takes the next
+//! far-end frame (silence when the game pushed none: nothing was played).
+//! The session's task drains both on the same tick, so the far end of a
+//! tick is given before its microphone; when the task runs late (a busy
+//! machine) a tick brings up to a second of each, and all of that far end
+//! waits for its microphone frames. Only what is left over once a tick's
+//! microphone is processed, beyond `FAR_BACKLOG`, is dropped, oldest first,
+//! so a game that pushes more output than microphone does not drift; the
+//! canceller's delay search covers the rest.
 //!
 //! All buffers are allocated when the gate is made; the canceller allocates
 //! inside (see `echo`), so the gate runs on the runtime, not the audio thread.
@@ -27,8 +30,11 @@ use std::time::Duration;
 
 const RATE: u64 = echo::SAMPLE_RATE as u64;
 const FRAME: usize = echo::FRAME_SAMPLES;
-/// Far end held waiting for microphone frames (200 ms).
+/// Far end kept ahead of the microphone between ticks (200 ms).
 const FAR_BACKLOG: usize = 20 * FRAME;
+/// Far end one tick may bring before its microphone frames: the echo
+/// reference's ring holds a second, and the backlog comes on top (2 s).
+const FAR_CAPACITY: usize = 2 * RATE as usize;
 /// Speech kept after the last voiced frame when a turn ends (the detector's
 /// frames are 16 ms; a short tail keeps a final consonant).
 const END_TAIL: Duration = Duration::from_millis(100);
@@ -118,7 +124,7 @@ impl VoiceGate {
             echo,
             near: [0; FRAME],
             near_filled: 0,
-            far: vec![0; FAR_BACKLOG].into_boxed_slice(),
+            far: vec![0; FAR_CAPACITY].into_boxed_slice(),
             far_read: 0,
             far_len: 0,
             history,
@@ -145,7 +151,8 @@ impl VoiceGate {
     }
 
     /// What the game played (16 kHz mono), to be heard as echo in the
-    /// microphone frames that follow. Ignored without echo cancellation.
+    /// microphone frames that follow: give a tick's far end before its
+    /// microphone. Ignored without echo cancellation.
     pub fn push_far(&mut self, samples: &[i16]) {
         if self.echo.is_none() {
             return;
@@ -153,9 +160,7 @@ impl VoiceGate {
         let cap = self.far.len();
         for &s in samples {
             if self.far_len == cap {
-                self.far_read = (self.far_read + 1) % cap;
-                self.far_len -= 1;
-                self.far_dropped += 1;
+                self.drop_far(1);
             }
             self.far[(self.far_read + self.far_len) % cap] = s;
             self.far_len += 1;
@@ -163,7 +168,8 @@ impl VoiceGate {
     }
 
     /// The microphone (16 kHz mono): processed in 10 ms frames, the turn's
-    /// speech and its start and end passed to `on`.
+    /// speech and its start and end passed to `on`. Then the far end left
+    /// beyond the backlog is dropped.
     pub fn push_near(&mut self, mut samples: &[i16], on: &mut impl FnMut(GateEvent<'_>)) {
         while !samples.is_empty() {
             let take = (FRAME - self.near_filled).min(samples.len());
@@ -175,6 +181,14 @@ impl VoiceGate {
                 self.frame(on);
             }
         }
+        self.drop_far(self.far_len.saturating_sub(FAR_BACKLOG));
+    }
+
+    /// Drops the oldest `n` far-end samples (counted).
+    fn drop_far(&mut self, n: usize) {
+        self.far_read = (self.far_read + n) % self.far.len();
+        self.far_len -= n;
+        self.far_dropped += n as u64;
     }
 
     /// One whole microphone frame.
@@ -298,9 +312,28 @@ mod tests {
             ..VoiceGateConfig::default()
         })
         .unwrap();
+        // Kept until the microphone frames of the tick are processed.
         gate.push_far(&vec![100; FAR_BACKLOG + 500]);
-        assert_eq!(gate.far_dropped(), 500);
+        assert_eq!(gate.far_dropped(), 0);
         gate.push_near(&[0; FRAME], &mut |_| {});
-        assert_eq!(gate.far_len, FAR_BACKLOG - FRAME);
+        assert_eq!(gate.far_dropped() as usize, 500 - FRAME);
+        assert_eq!(gate.far_len, FAR_BACKLOG);
+        // More than a late tick can bring: the oldest goes at once.
+        gate.push_far(&vec![100; FAR_CAPACITY]);
+        assert_eq!(gate.far_len, FAR_CAPACITY);
+        assert_eq!(gate.far_dropped() as usize, 500 - FRAME + FAR_BACKLOG);
+    }
+
+    #[test]
+    fn a_late_tick_keeps_its_far_end_for_its_microphone() {
+        let mut gate = VoiceGate::new(VoiceGateConfig {
+            echo_cancellation: true,
+            ..VoiceGateConfig::default()
+        })
+        .unwrap();
+        // A second of each, drained on one tick.
+        gate.push_far(&vec![100; RATE as usize]);
+        gate.push_near(&vec![0; RATE as usize], &mut |_| {});
+        assert_eq!((gate.far_dropped(), gate.far_len), (0, 0));
     }
 }

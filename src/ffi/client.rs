@@ -557,7 +557,10 @@ pub(crate) unsafe fn continuation_arg(
 /// `iw_client_provide_token` or `iw_client_token_failed`, now or later, from
 /// any thread. `workspace` is the workspace id the token is for (your
 /// backend's GenerateToken takes `workspaces/<workspace>`); `session_id` is
-/// the session to keep (a renewal) or NULL for a new session. Both strings
+/// the session to keep (a renewal) or NULL for a new session. On a renewal,
+/// answer with that same `session_id` (not the new one a GenerateToken call
+/// returns): the library takes the id you give as the session's from then on,
+/// so another id would carry on under another session. Both strings
 /// live until the callback returns. Runs on a library thread: return quickly
 /// (ask your backend asynchronously); do not call `iw_shutdown` from it.
 pub type iw_token_request_fn = Option<
@@ -581,7 +584,8 @@ fn provider_of(client: *const iw_client) -> FfiResult<Arc<TokenRequests<iw_clien
 
 /// Answers token request `request_id` (from the client's `token_provider`)
 /// with a session token from your backend's GenerateToken answer: `token`,
-/// its `token_type` (NULL: "Bearer"), its `session_id`, and when it expires
+/// its `token_type` (NULL: "Bearer"), its `session_id` (for a renewal, the
+/// `session_id` the request named, to keep the session), and when it expires
 /// in ms since the Unix epoch (0: unknown, taken as one hour from now; the
 /// library asks for a new one shortly before it expires). Everything is
 /// copied. Call it from any thread, inside the callback or later.

@@ -17,9 +17,10 @@
 mod error;
 // Versions, ABI, runtime, `iw_last_error`, `iw_shutdown`.
 mod library;
-// `iw_client` and its configuration.
+// `iw_client`, its configuration, and the answers to its token provider
+// (`iw_client_provide_token`, `iw_client_token_failed`).
 mod client;
-// Tokens from the game's backend: `iw_client_provide_token`, `iw_client_token_failed`.
+// The token provider's requests, waiting for those answers.
 mod token;
 // `iw_session`: open/close/free, characters, sending, receiving.
 mod session;

@@ -1,14 +1,14 @@
-//! Static names of wire enum values, for logs and consoles (prost's
-//! `as_str_name`, kept as C strings).
+//! Static names of the packet model's enum values, for logs and consoles
+//! (the model's own names, kept as C strings).
 
 use std::ffi::{c_char, CString};
 use std::sync::LazyLock;
 
 use super::error::*;
 use crate::audio::visemes::Viseme;
-use crate::protocol::ai::inworld::packets::emotion_event::{SpaffCode, Strength};
+use crate::packet::{EmotionBehavior, EmotionStrength};
 
-/// The names of an enum's values 0, 1, ... (prost enums are dense from 0).
+/// The names of an enum's values 0, 1, ... (the model's enums are dense from 0).
 fn table(name: impl Fn(i32) -> Option<&'static str>) -> Vec<CString> {
     (0..)
         .map_while(name)
@@ -25,9 +25,9 @@ static VISEMES: LazyLock<Vec<CString>> = LazyLock::new(|| {
     })
 });
 static BEHAVIORS: LazyLock<Vec<CString>> =
-    LazyLock::new(|| table(|i| SpaffCode::try_from(i).ok().map(|c| c.as_str_name())));
+    LazyLock::new(|| table(|i| EmotionBehavior::from_wire(i).map(EmotionBehavior::as_str)));
 static STRENGTHS: LazyLock<Vec<CString>> =
-    LazyLock::new(|| table(|i| Strength::try_from(i).ok().map(|c| c.as_str_name())));
+    LazyLock::new(|| table(|i| EmotionStrength::from_wire(i).map(EmotionStrength::as_str)));
 
 fn name_in(names: &[CString], value: i32) -> *const c_char {
     usize::try_from(value)
@@ -73,9 +73,9 @@ mod tests {
     fn every_wire_value_has_its_name() {
         for i in -1..256 {
             let name = |p| unsafe { CStr::from_ptr(p) }.to_str().unwrap();
-            let behavior = SpaffCode::try_from(i).map_or("UNKNOWN", |c| c.as_str_name());
+            let behavior = EmotionBehavior::from_wire(i).map_or("UNKNOWN", EmotionBehavior::as_str);
             assert_eq!(name(iw_emotion_behavior_name(i)), behavior);
-            let strength = Strength::try_from(i).map_or("UNKNOWN", |c| c.as_str_name());
+            let strength = EmotionStrength::from_wire(i).map_or("UNKNOWN", EmotionStrength::as_str);
             assert_eq!(name(iw_emotion_strength_name(i)), strength);
             let viseme = usize::try_from(i)
                 .ok()

@@ -9,6 +9,7 @@
 //! lend them as `{ptr, len}` (and as C strings) without a copy on the poll path.
 
 pub mod convert;
+mod emotion;
 
 use std::fmt;
 use std::ops::Deref;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 pub use crate::audio::visemes::{TimedViseme, Viseme};
 pub use crate::protocol::status::{ErrorDetails, ErrorType, ReconnectionType};
+pub use emotion::{Emotion, EmotionBehavior, EmotionStrength};
 
 /// UTF-8 text stored with a trailing NUL (not part of the text).
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -355,19 +357,6 @@ pub struct AudioChunk {
 pub struct UndecodedAudio {
     pub data: Vec<u8>,
     pub error: Text,
-}
-
-/// Emotion: wire `SpaffCode` and `Strength` values, and the four dimensions
-/// the service scores (0 when it sends none).
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct Emotion {
-    pub behavior: i32,
-    pub strength: i32,
-    pub joy: f32,
-    pub fear: f32,
-    pub trust: f32,
-    pub surprise: f32,
 }
 
 /// A name/value pair of a trigger or task.

@@ -29,6 +29,40 @@ static int16_t *read_speech(size_t *count, int *slow) {
     return samples;
 }
 
+/* A game's audio thread: what the ring refused (full: the session task
+ * drains it late on a crowded machine or under valgrind) is pushed again on
+ * the next callback. Returns the frames refused along the way, which the
+ * library counts as dropped. */
+static size_t push_input(struct iw_audio_input *input, const int16_t *frames, size_t n) {
+    size_t accepted = 0, refused = 0;
+    double deadline = now_s() + WAIT_S;
+    for (;;) {
+        CHECK(iw_audio_input_push_i16(input, frames, n, &accepted));
+        EXPECT(accepted <= n);
+        frames += accepted;
+        n -= accepted;
+        if (n == 0) return refused;
+        refused += n;
+        if (now_s() > deadline) FAIL("the microphone's ring stayed full for %.0f s", WAIT_S);
+        sleep_ms(10);
+    }
+}
+
+static size_t push_reference(struct iw_echo_reference *reference, const int16_t *frames, size_t n) {
+    size_t accepted = 0, refused = 0;
+    double deadline = now_s() + WAIT_S;
+    for (;;) {
+        CHECK(iw_echo_reference_push_i16(reference, frames, n, &accepted));
+        EXPECT(accepted <= n);
+        frames += accepted;
+        n -= accepted;
+        if (n == 0) return refused;
+        refused += n;
+        if (now_s() > deadline) FAIL("the echo reference's ring stayed full for %.0f s", WAIT_S);
+        sleep_ms(10);
+    }
+}
+
 int main(void) {
     char address[64], scene[256], turn[64] = "";
     struct iw_engine *engine = start_engine("test", address, sizeof address, scene, sizeof scene);
@@ -37,7 +71,8 @@ int main(void) {
     struct iw_audio_input *input = NULL;
     struct iw_echo_reference *reference = NULL;
     struct iw_voice_detection config;
-    size_t count = 0, start, accepted = 0, n, i;
+    size_t count = 0, start, accepted = 0, n, i, refused = 0, refused_input = 0;
+    uint64_t input_dropped = 1;
     int slow = 0;
     int16_t *speech = read_speech(&count, &slow);
     int16_t quiet[160] = {0};
@@ -56,19 +91,27 @@ int main(void) {
     EXPECT_ERR(iw_session_start_audio_session(session, IW_MIC_PUSH_TO_TALK, IW_UNDERSTANDING_FULL, NULL),
                IW_E_INVALID_ARGUMENT, "voice detection is on");
 
-    /* What the game plays: silence here, 10 ms pushed with each 10 ms heard. */
+    /* What the game plays: silence here, 10 ms pushed with each 10 ms heard.
+     * On a crowded machine the library may drain its rings late: what they
+     * refuse is pushed again later, and counted as dropped, nothing else. */
     CHECK(iw_echo_reference_open(session, 16000, 1, &reference));
     CHECK(iw_audio_input_open(session, 16000, 1, &input));
     for (start = 0; start < count; start += 160) {
         n = count - start < 160 ? count - start : 160;
-        CHECK(iw_echo_reference_push_i16(reference, quiet, n, &accepted));
-        EXPECT(accepted == n);
-        CHECK(iw_audio_input_push_i16(input, speech + start, n, &accepted));
-        EXPECT(accepted == n);
+        refused += push_reference(reference, quiet, n);
+        refused_input += push_input(input, speech + start, n);
         sleep_ms(10);
     }
     CHECK(iw_echo_reference_dropped(reference, &dropped));
-    EXPECT(dropped == 0);
+    EXPECT(dropped == refused);
+    CHECK(iw_audio_input_dropped(input, &input_dropped));
+    /* At least what was refused (a turn's audio that could not go is
+     * counted there too). */
+    EXPECT(input_dropped >= refused_input);
+    if (refused || refused_input) {
+        fprintf(stderr, "hands_free: the rings refused %zu reference and %zu microphone frames (pushed again)\n",
+                refused, refused_input);
+    }
 
     deadline = now_s() + WAIT_S;
     while (!(ended && heard) && now_s() < deadline) {

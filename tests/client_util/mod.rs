@@ -8,7 +8,8 @@ use inworld::packet::{ConnectionState, ControlAction, Packet, PacketBody, Sessio
 use std::time::{Duration, Instant};
 
 pub const SCENE: &str = "workspaces/test-ws/scenes/test-scene";
-pub const WAIT: Duration = Duration::from_secs(20);
+/// Long: it only catches a hang (a crowded machine is slow, not stuck).
+pub const WAIT: Duration = Duration::from_secs(120);
 
 pub fn engine_with(adjust: impl FnOnce(&mut EngineConfig)) -> RunningEngine {
     let _ = env_logger::builder()

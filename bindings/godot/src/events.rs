@@ -2,8 +2,9 @@
 //! nodes turn them into signal arguments. No Godot types here, so it is
 //! tested with `cargo test`.
 
-use inworld::packet::{ActorKind, ConnectionState, ControlAction, Packet, PacketBody};
-use inworld::protocol::ai::inworld::packets::emotion_event::{SpaffCode, Strength};
+use inworld::packet::{
+    ActorKind, ConnectionState, ControlAction, EmotionBehavior, EmotionStrength, Packet, PacketBody,
+};
 
 /// Who said something: a character (by agent id) or the player.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,12 +165,12 @@ pub fn event_of(packet: &Packet) -> Option<GameEvent> {
 
 /// "JOY", "NEUTRAL", ... (the wire's names; "UNKNOWN" for others).
 pub fn behavior_name(behavior: i32) -> &'static str {
-    SpaffCode::try_from(behavior).map_or("UNKNOWN", |c| c.as_str_name())
+    EmotionBehavior::from_wire(behavior).map_or("UNKNOWN", EmotionBehavior::as_str)
 }
 
 /// "WEAK", "NORMAL", "STRONG", ...
 pub fn strength_name(strength: i32) -> &'static str {
-    Strength::try_from(strength).map_or("UNKNOWN", |c| c.as_str_name())
+    EmotionStrength::from_wire(strength).map_or("UNKNOWN", EmotionStrength::as_str)
 }
 
 /// The connection state's name for the connection signal.
@@ -244,8 +245,8 @@ mod tests {
     #[test]
     fn emotions_and_triggers_carry_names_and_parameters() {
         let joy = Emotion {
-            behavior: SpaffCode::Joy as i32,
-            strength: Strength::Strong as i32,
+            behavior: EmotionBehavior::Joy.wire(),
+            strength: EmotionStrength::Strong.wire(),
             joy: 0.9,
             fear: 0.0,
             trust: 0.3,

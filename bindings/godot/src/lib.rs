@@ -2,7 +2,8 @@
 //! `InworldCharacter` and `InworldMicrophone` nodes over the inworld
 //! library's Rust API. What the
 //! packets mean (`events`) and the voice's arithmetic (`voice`) carry no
-//! Godot types and are tested with `cargo test`; the nodes (`nodes`) are thin.
+//! Godot types and are tested with `cargo test`; the nodes (`nodes`, one
+//! class a file) are thin.
 
 pub mod events;
 mod nodes;

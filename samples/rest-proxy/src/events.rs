@@ -2,8 +2,9 @@
 //! additions: `interactionEnd`, and the character and interaction id on
 //! every event.
 
-use inworld::packet::{ActorKind, ControlAction, Packet, PacketBody};
-use inworld::protocol::ai::inworld::packets::emotion_event::{SpaffCode, Strength};
+use inworld::packet::{
+    ActorKind, ControlAction, EmotionBehavior, EmotionStrength, Packet, PacketBody,
+};
 use serde_json::{json, Map, Value};
 
 /// Who an event belongs to.
@@ -57,10 +58,7 @@ pub fn event_of(
             fields.insert("fear".into(), json!(e.fear));
             fields.insert("trust".into(), json!(e.trust));
             fields.insert("surprise".into(), json!(e.surprise));
-            fields.insert(
-                "behavior".into(),
-                pascal_case(behavior_name(e.behavior)).into(),
-            );
+            fields.insert("behavior".into(), behavior_name(e.behavior).into());
             if let Some(strength) = strength_name(e.strength) {
                 fields.insert("strength".into(), strength.into());
             }
@@ -76,30 +74,19 @@ pub fn event_of(
     Some(event(owner, kind, fields))
 }
 
+/// "TenseHumor", ...; an unknown behavior reads as neutral.
 fn behavior_name(behavior: i32) -> &'static str {
-    SpaffCode::try_from(behavior).map_or("NEUTRAL", |c| c.as_str_name())
+    EmotionBehavior::from_wire(behavior)
+        .unwrap_or(EmotionBehavior::Neutral)
+        .pascal_case()
 }
 
 /// "Weak" or "Strong"; None for normal (and unspecified), as the original.
-fn strength_name(strength: i32) -> Option<String> {
-    match Strength::try_from(strength).ok()?.as_str_name() {
-        "NORMAL" | "UNSPECIFIED" => None,
-        other => Some(pascal_case(other)),
+fn strength_name(strength: i32) -> Option<&'static str> {
+    match EmotionStrength::from_wire(strength)? {
+        EmotionStrength::Normal | EmotionStrength::Unspecified => None,
+        other => Some(other.pascal_case()),
     }
-}
-
-/// "TENSE_HUMOR" → "TenseHumor".
-pub fn pascal_case(upper_snake: &str) -> String {
-    upper_snake
-        .split('_')
-        .map(|word| {
-            let lower = word.to_lowercase();
-            let mut chars = lower.chars();
-            chars
-                .next()
-                .map_or(String::new(), |c| c.to_uppercase().chain(chars).collect())
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -110,8 +97,8 @@ mod tests {
     fn an_emotion_carries_the_services_numbers_and_names() {
         use inworld::packet::{Actor, Emotion, Routing};
         let mut packet = Packet::local(PacketBody::Emotion(Emotion {
-            behavior: SpaffCode::TenseHumor as i32,
-            strength: Strength::Weak as i32,
+            behavior: EmotionBehavior::TenseHumor.wire(),
+            strength: EmotionStrength::Weak.wire(),
             joy: 0.5,
             fear: 0.25,
             trust: 0.75,
@@ -145,12 +132,15 @@ mod tests {
 
     #[test]
     fn names_as_the_original() {
-        assert_eq!(pascal_case("TENSE_HUMOR"), "TenseHumor");
-        assert_eq!(pascal_case("NEUTRAL"), "Neutral");
         assert_eq!(
-            strength_name(Strength::Strong as i32).as_deref(),
+            behavior_name(EmotionBehavior::TenseHumor.wire()),
+            "TenseHumor"
+        );
+        assert_eq!(behavior_name(99), "Neutral");
+        assert_eq!(
+            strength_name(EmotionStrength::Strong.wire()),
             Some("Strong")
         );
-        assert_eq!(strength_name(Strength::Normal as i32), None);
+        assert_eq!(strength_name(EmotionStrength::Normal.wire()), None);
     }
 }

@@ -146,7 +146,12 @@ pub struct iw_viseme {
 pub struct iw_character {
     /// `sizeof(iw_character)` of the library that wrote it.
     pub struct_size: u32,
-    /// Agent id: what routing and `iw_session_set_character` use.
+    /// Agent id: what routing and `iw_session_set_character` use. It lasts
+    /// one scene load: every load (a scene change, or the reload after the
+    /// service lost the session, `IW_RESUMED_NEW_SESSION`) and a character
+    /// removed then added again give new ids, and a kept old id gives
+    /// `IW_E_NOT_FOUND`. Keep the resource or
+    /// display name, and look the id up after each `IW_PACKET_SCENE_STATUS`.
     pub id: iw_str,
     /// Full resource name `workspaces/<ws>/characters/<id>`.
     pub resource_name: iw_str,
@@ -235,7 +240,9 @@ const _: () = {
 
 /// `iw_text.source`: not given.
 pub const IW_TEXT_SOURCE_UNKNOWN: u32 = 0;
-/// `iw_text.source`: recognised speech.
+/// `iw_text.source`: recognised speech (the player's). Its `interaction_id`
+/// is the one the reply to that spoken turn carries: match a transcript to
+/// its reply by it.
 pub const IW_TEXT_SOURCE_SPEECH_TO_TEXT: u32 = 1;
 /// `iw_text.source`: typed by the player.
 pub const IW_TEXT_SOURCE_TYPED_IN: u32 = 2;
@@ -383,6 +390,9 @@ pub struct iw_text {
 /// its rate, channels and duration, the phonemes the service sent with it and
 /// the visemes they make. The packet's `ids` carry the utterance and
 /// interaction it belongs to. Times are microseconds from the chunk's start.
+/// Visemes come from the phonemes, so they need the `IW_CAP_PHONEMES`
+/// capability: without it the visemes (and a playback stream's viseme) stay
+/// `IW_VISEME_SIL`, and no error says so.
 /// All arrays are lent like the packet's strings: valid until the next
 /// poll/dispatch of the session or its free (in a callback: until it returns).
 /// A chunk that could not be decoded has `sample_rate` 0, no samples, its
