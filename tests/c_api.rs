@@ -168,6 +168,20 @@ fn playback_under_valgrind() {
 }
 
 #[test]
+fn face() {
+    let exe = compile_c("face", &["tests/c/face.c"]);
+    let r = run_plain(&exe, "");
+    assert!(r.stdout.contains("face: OK"), "{}", r.stdout);
+}
+
+#[test]
+fn face_under_valgrind() {
+    let exe = compile_c("face_vg", &["tests/c/face.c"]);
+    let r = run_valgrind(&exe, "");
+    assert!(r.stdout.contains("face: OK"), "{}", r.stdout);
+}
+
+#[test]
 fn misuse() {
     let exe = compile_c("misuse", &["tests/c/misuse.c"]);
     let r = run_plain(&exe, "");
