@@ -17,11 +17,11 @@ use inworld::audio::echo::{self, EchoCanceller};
 use inworld::audio::face::{speech_face, Expression, NEUTRAL_FACE};
 use inworld::audio::playback::{playback, Utterance, VisemeTimeline};
 use inworld::audio::visemes::{TimedViseme, Viseme};
-use std::sync::Arc;
-use std::time::Instant;
 use inworld::audio::voice_activity::{self, VoiceActivity, VoiceActivityConfig};
 use inworld::audio::voice_gate::{VoiceGate, VoiceGateConfig};
 use inworld::client::{AudioFormat, EchoReference};
+use std::sync::Arc;
+use std::time::Instant;
 
 struct Counting;
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
@@ -229,15 +229,18 @@ fn face(c: &mut Criterion) {
     let visemes = utterance_visemes();
     let length_ms = visemes.last().unwrap().start_offset.as_millis() as u64 + 200;
     let mut weights = NEUTRAL_FACE;
-    c.bench_function("face, model of a 9 s utterance at 60 frames a second", |b| {
-        b.iter(|| {
-            for frame in 0..length_ms * 60 / 1000 {
-                let at = Duration::from_micros(frame * 1_000_000 / 60);
-                speech_face(&visemes, at, None, &mut weights);
-                black_box(&weights);
-            }
-        })
-    });
+    c.bench_function(
+        "face, model of a 9 s utterance at 60 frames a second",
+        |b| {
+            b.iter(|| {
+                for frame in 0..length_ms * 60 / 1000 {
+                    let at = Duration::from_micros(frame * 1_000_000 / 60);
+                    speech_face(&visemes, at, None, &mut weights);
+                    black_box(&weights);
+                }
+            })
+        },
+    );
     c.bench_function("face, model of a 9 s utterance every millisecond", |b| {
         b.iter(|| {
             for ms in 0..length_ms {
