@@ -30,24 +30,30 @@ fn session_with(interruptions: bool) -> Session {
     session
 }
 
-/// Each utterance's visemes on its own clock: (utterance id, [(start, viseme)]).
-fn timelines(reply: &[Packet]) -> Vec<(String, Vec<(Duration, Viseme)>)> {
-    let mut out: Vec<(String, Vec<(Duration, Viseme)>, Duration)> = Vec::new();
+/// An utterance's visemes on its own clock: (utterance id, [(start, viseme)]).
+type Timeline = (String, Vec<(Duration, Viseme)>);
+
+/// Each utterance's visemes on its own clock.
+fn timelines(reply: &[Packet]) -> Vec<Timeline> {
+    let mut out: Vec<Timeline> = Vec::new();
+    // Where the next chunk starts in its utterance.
+    let mut start = Duration::ZERO;
     for p in reply {
         let PacketBody::Audio(chunk) = &p.body else {
             continue;
         };
         let id = p.ids.utterance_id.to_string();
-        if out.last().is_none_or(|(u, _, _)| *u != id) {
-            out.push((id, Vec::new(), Duration::ZERO));
+        if out.last().is_none_or(|(u, _)| *u != id) {
+            out.push((id, Vec::new()));
+            start = Duration::ZERO;
         }
-        let (_, timeline, start) = out.last_mut().unwrap();
+        let (_, timeline) = out.last_mut().unwrap();
         for v in &chunk.visemes {
-            timeline.push((*start + v.start_offset, v.viseme));
+            timeline.push((start + v.start_offset, v.viseme));
         }
-        *start += chunk.duration;
+        start += chunk.duration;
     }
-    out.into_iter().map(|(u, t, _)| (u, t)).collect()
+    out
 }
 
 /// Plays the stream out; after each read, the face at the end of what was
@@ -80,7 +86,7 @@ fn play_out(playback: &mut Playback) -> Vec<(String, Duration, FaceWeights)> {
 fn peaks_on(
     viseme: Viseme,
     shape: Blendshape,
-    timelines: &[(String, Vec<(Duration, Viseme)>)],
+    timelines: &[Timeline],
     faces: &[(String, Duration, FaceWeights)],
 ) -> usize {
     let buffer = Duration::from_nanos(BUFFER as u64 * 1_000_000_000 / u64::from(RATE));
