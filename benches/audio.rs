@@ -183,7 +183,7 @@ fn playback_read(c: &mut Criterion) {
     });
 }
 
-/// A 5 s utterance's visemes as the local engine makes them: 40 to 110 ms
+/// A 5.6 s utterance's visemes as the local engine makes them: 70 and 110 ms
 /// apart, every mouth shape.
 fn utterance_visemes() -> Vec<TimedViseme> {
     let mut at = 0;
@@ -230,7 +230,7 @@ fn face(c: &mut Criterion) {
     let length_ms = visemes.last().unwrap().start_offset.as_millis() as u64 + 200;
     let mut weights = NEUTRAL_FACE;
     c.bench_function(
-        "face, model of a 9 s utterance at 60 frames a second",
+        "face, model of a 5.6 s utterance at 60 frames a second",
         |b| {
             b.iter(|| {
                 for frame in 0..length_ms * 60 / 1000 {
@@ -241,7 +241,7 @@ fn face(c: &mut Criterion) {
             })
         },
     );
-    c.bench_function("face, model of a 9 s utterance every millisecond", |b| {
+    c.bench_function("face, model of a 5.6 s utterance every millisecond", |b| {
         b.iter(|| {
             for ms in 0..length_ms {
                 speech_face(&visemes, Duration::from_millis(ms), None, &mut weights);
