@@ -3,7 +3,9 @@
 //! thread's read of one 512-frame stereo buffer from the playback stream;
 //! with the allocations each makes once warmed up (voice activity and the
 //! playback read: none; the echo canceller runs on the runtime, not the
-//! audio thread, and its count is printed for the record).
+//! audio thread, and its count is printed for the record). And faces: a
+//! read of the 52 blendshape weights (no allocation), and the model's cost
+//! over a whole utterance.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -12,10 +14,14 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use inworld::audio::echo::{self, EchoCanceller};
-use inworld::audio::playback::{playback, Utterance};
+use inworld::audio::face::{speech_face, Expression, NEUTRAL_FACE};
+use inworld::audio::playback::{playback, Utterance, VisemeTimeline};
+use inworld::audio::visemes::{TimedViseme, Viseme};
 use inworld::audio::voice_activity::{self, VoiceActivity, VoiceActivityConfig};
 use inworld::audio::voice_gate::{VoiceGate, VoiceGateConfig};
 use inworld::client::{AudioFormat, EchoReference};
+use std::sync::Arc;
+use std::time::Instant;
 
 struct Counting;
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
@@ -177,10 +183,78 @@ fn playback_read(c: &mut Criterion) {
     });
 }
 
+/// A 5.6 s utterance's visemes as the local engine makes them: 70 and 110 ms
+/// apart, every mouth shape.
+fn utterance_visemes() -> Vec<TimedViseme> {
+    let mut at = 0;
+    (0..60)
+        .map(|i| {
+            let v = TimedViseme {
+                viseme: Viseme::ALL[1 + i % 14],
+                start_offset: Duration::from_millis(at),
+            };
+            at += if i % 2 == 0 { 70 } else { 110 };
+            v
+        })
+        .collect()
+}
+
+/// Reading the face (52 weights) from another thread while a stream plays,
+/// with an expression fading and blinks on; and the model's cost for a
+/// whole utterance, read at 60 frames a second and every millisecond.
+fn face(c: &mut Criterion) {
+    let (mut writer, mut reader, clock) = playback(1, 96_000);
+    let timeline = VisemeTimeline::default();
+    timeline.store(Arc::new(utterance_visemes()));
+    writer.begin_with_visemes(Utterance::default(), timeline);
+    writer.write(&vec![0.25f32; 80_000]);
+    let mut out = vec![0.0f32; 512];
+    for _ in 0..40 {
+        reader.read(&mut out);
+    }
+    clock
+        .face_controls()
+        .set_expression(Expression::Joy, 1.0, clock.clock_time(Instant::now()));
+    clock.face_controls().set_blinks(Some(7));
+    let mut read_face = || {
+        black_box(clock.face(black_box(16_000)));
+    };
+    let per_call = allocations_per_call(1000, &mut read_face);
+    println!("face: {per_call} allocations per read of 52 weights");
+    assert_eq!(per_call, 0.0, "reading the face must not allocate");
+    c.bench_function("face, read 52 weights while a stream plays", |b| {
+        b.iter(&mut read_face)
+    });
+
+    let visemes = utterance_visemes();
+    let length_ms = visemes.last().unwrap().start_offset.as_millis() as u64 + 200;
+    let mut weights = NEUTRAL_FACE;
+    c.bench_function(
+        "face, model of a 5.6 s utterance at 60 frames a second",
+        |b| {
+            b.iter(|| {
+                for frame in 0..length_ms * 60 / 1000 {
+                    let at = Duration::from_micros(frame * 1_000_000 / 60);
+                    speech_face(&visemes, at, None, &mut weights);
+                    black_box(&weights);
+                }
+            })
+        },
+    );
+    c.bench_function("face, model of a 5.6 s utterance every millisecond", |b| {
+        b.iter(|| {
+            for ms in 0..length_ms {
+                speech_face(&visemes, Duration::from_millis(ms), None, &mut weights);
+                black_box(&weights);
+            }
+        })
+    });
+}
+
 criterion_group! {
     name = audio;
     config = Criterion::default().measurement_time(Duration::from_secs(3));
     targets = voice_activity_frame, echo_cancellation_frame, voice_gate_10ms, echo_reference_push,
-        playback_read
+        playback_read, face
 }
 criterion_main!(audio);

@@ -155,8 +155,10 @@
  * a chunk that could not be decoded), the microphone.
  * 2.2: voice: playback streams (`iw_playback`), voice detection and the
  * echo reference, `IW_PACKET_VOICE_ACTIVITY`, `iw_viseme_name`.
+ * 2.3: faces: `iw_playback_face`, `iw_blendshape_name`,
+ * `iw_playback_show_emotion`, `iw_playback_set_blinks`.
  */
-#define IW_ABI_VERSION 131074
+#define IW_ABI_VERSION 131075
 
 /**
  * Major part of `IW_ABI_VERSION`.
@@ -365,6 +367,11 @@
  * ids are cut).
  */
 #define IW_NOW_PLAYING_ID_SIZE 64
+
+/**
+ * Weights in a face (`iw_playback_face`), one per ARKit blendshape.
+ */
+#define IW_BLENDSHAPE_COUNT 52
 
 /**
  * `iw_actor.kind`: unknown.
@@ -2584,6 +2591,51 @@ iw_result iw_playback_pending(const struct iw_playback *playback, uint64_t *fram
  * `IW_E_SHUTDOWN`. Thread-safe.
  */
 iw_result iw_playback_free(struct iw_playback *playback);
+
+/**
+ * Writes the face to show now to `weights` (`IW_BLENDSHAPE_COUNT` floats,
+ * each 0..1, indexed as ARKit orders its blendshapes; `iw_blendshape_name`
+ * names each): the speech heard, at the position the audio callback
+ * reached, moving on smoothly between its reads (call it every rendered
+ * frame, at any frame rate), with the expression of
+ * `iw_playback_show_emotion` and the blinks of `iw_playback_set_blinks`.
+ * All 0 before anything played; after the sound stops (the end of an
+ * utterance, or a cancel or barge-in flushing it) the mouth relaxes to
+ * rest within 80 ms. Any thread, also while the audio thread reads: no
+ * lock, no allocation. Errors: `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`,
+ * `IW_E_SHUTDOWN`.
+ */
+iw_result iw_playback_face(const struct iw_playback *playback, float *weights);
+
+/**
+ * The ARKit name of blendshape `index` (0 to `IW_BLENDSHAPE_COUNT` - 1):
+ * "eyeBlinkLeft", ..., "jawOpen", ..., "tongueOut"; NULL past the last.
+ * Static string: never free it. Never fails.
+ */
+const char *iw_blendshape_name(uint32_t index);
+
+/**
+ * Shows an emotion on the stream's face (pass an `IW_PACKET_EMOTION`'s
+ * `behavior` and `strength`): brows, eyes, cheeks, nose and the mouth's
+ * corners, fading in over 0.4 s; a NEUTRAL behavior fades it out. The
+ * mouth's speech shapes are never changed. Unknown values count as
+ * neutral (behavior) and normal (strength). Takes no lock. Errors:
+ * `IW_E_NULL_POINTER`, `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`.
+ */
+iw_result iw_playback_show_emotion(const struct iw_playback *playback,
+                                   int32_t behavior,
+                                   int32_t strength);
+
+/**
+ * Blinks on the stream's face at natural intervals (one every 0.2 to
+ * 7.6 s, 3.9 s on average) when `enabled` is nonzero, at moments `seed`
+ * decides (the same seed, the same moments of the stream's life); off by
+ * default. Takes no lock. Errors: `IW_E_NULL_POINTER`,
+ * `IW_E_INVALID_HANDLE`, `IW_E_SHUTDOWN`.
+ */
+iw_result iw_playback_set_blinks(const struct iw_playback *playback,
+                                 uint32_t enabled,
+                                 uint64_t seed);
 
 /**
  * Fills `config` with the defaults (see the fields), `struct_size`

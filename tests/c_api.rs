@@ -168,6 +168,20 @@ fn playback_under_valgrind() {
 }
 
 #[test]
+fn face() {
+    let exe = compile_c("face", &["tests/c/face.c"]);
+    let r = run_plain(&exe, "");
+    assert!(r.stdout.contains("face: OK"), "{}", r.stdout);
+}
+
+#[test]
+fn face_under_valgrind() {
+    let exe = compile_c("face_vg", &["tests/c/face.c"]);
+    let r = run_valgrind(&exe, "");
+    assert!(r.stdout.contains("face: OK"), "{}", r.stdout);
+}
+
+#[test]
 fn misuse() {
     let exe = compile_c("misuse", &["tests/c/misuse.c"]);
     let r = run_plain(&exe, "");
@@ -754,6 +768,48 @@ fn voice_sample_hears_wav_files_and_writes_the_replies() {
                 "{}: {data} bytes",
                 path.display()
             );
+            check_face_csv(&PathBuf::from(format!("{}-{n}.csv", prefix.display())));
         }
     }
+}
+
+/// A reply's face as the voice sample writes it: the header of the fixture
+/// kept in `tests/vectors/face_reply.csv` (one reply's face, to plot), a row
+/// per buffer, every weight in 0..1, the jaw opening and the lips closing.
+fn check_face_csv(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let fixture =
+        std::fs::read_to_string(manifest_dir().join("tests/vectors/face_reply.csv")).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), fixture.lines().next(), "{}", path.display());
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert!(rows.len() > 20, "{}: {} rows", path.display(), rows.len());
+    let column = |name: &str| {
+        let i = fixture
+            .lines()
+            .next()
+            .unwrap()
+            .split(',')
+            .position(|c| c == name)
+            .unwrap();
+        rows.iter().map(move |r| r[i])
+    };
+    assert!(rows
+        .iter()
+        .all(|r| r.len() == 53 && r[1..].iter().all(|w| (0.0..=1.0).contains(w))));
+    assert!(column("time_s")
+        .zip(column("time_s").skip(1))
+        .all(|(a, b)| b > a));
+    assert!(
+        column("jawOpen").fold(0.0, f64::max) > 0.3,
+        "{}",
+        path.display()
+    );
+    assert!(
+        column("mouthPressLeft").fold(0.0, f64::max) > 0.2,
+        "{}",
+        path.display()
+    );
 }

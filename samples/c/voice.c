@@ -13,6 +13,10 @@
  * PREFIX-1.wav, PREFIX-2.wav, ... (default PREFIX: reply). It prints what
  * the player was heard saying, what the character says, and each reply's
  * viseme timeline as it was played (seconds into the reply, viseme name).
+ * Beside each reply's WAV, PREFIX-N.csv holds the face read after each
+ * buffer (iw_playback_face): a column of seconds into the reply (where the
+ * buffer began), then the 52 ARKit blendshape weights, named in the header
+ * row; ready to plot.
  *
  * --fast streams the files and pulls the replies as fast as the library
  * takes them rather than in real time (for tests; the result is the same).
@@ -200,6 +204,7 @@ struct voice {
     int replies_ended;         /* INTERACTION_END of a character's reply */
     /* The reply being pulled from the playback stream. */
     struct wav_out out;
+    FILE *face_csv;            /* its face, buffer by buffer */
     int replies_written;
     char playing[IW_NOW_PLAYING_ID_SIZE]; /* its interaction id ("" between replies) */
     uint64_t frames;           /* its frames written */
@@ -303,6 +308,8 @@ static void poll_packets(struct voice *v) {
 static void reply_done(struct voice *v) {
     if (v->playing[0] == '\0') return;
     wav_close(&v->out, v->opt.rate, v->opt.channels, v->opt.is_float);
+    if (v->face_csv != NULL) fclose(v->face_csv);
+    v->face_csv = NULL;
     printf("  [reply %d: %.2f s written to %s-%d.wav]\n", v->replies_written,
            (double)v->frames / v->opt.rate, v->opt.prefix, v->replies_written);
     printf("  [visemes as played:%s]\n", v->timeline);
@@ -336,6 +343,14 @@ static void pull(struct voice *v) {
             v->failed = 1;
             return;
         }
+        snprintf(path, sizeof path, "%s-%d.csv", v->opt.prefix, v->replies_written);
+        v->face_csv = fopen(path, "w");
+        if (v->face_csv != NULL) {
+            uint32_t i;
+            fprintf(v->face_csv, "time_s");
+            for (i = 0; i < IW_BLENDSHAPE_COUNT; i++) fprintf(v->face_csv, ",%s", iw_blendshape_name(i));
+            fprintf(v->face_csv, "\n");
+        }
         snprintf(v->playing, sizeof v->playing, "%s", now.interaction_id);
         v->frames = 0;
         v->viseme = UINT32_MAX;
@@ -348,6 +363,15 @@ static void pull(struct voice *v) {
                                             sizeof v->timeline - v->timeline_len, " %.2f %s",
                                             (double)v->frames / v->opt.rate,
                                             iw_viseme_name(now.viseme));
+    }
+    if (v->face_csv != NULL) {
+        float face[IW_BLENDSHAPE_COUNT];
+        int i;
+        if (iw_playback_face(v->playback, face) == IW_OK) {
+            fprintf(v->face_csv, "%.4f", (double)v->frames / v->opt.rate);
+            for (i = 0; i < IW_BLENDSHAPE_COUNT; i++) fprintf(v->face_csv, ",%.4f", face[i]);
+            fprintf(v->face_csv, "\n");
+        }
     }
     wav_write(&v->out, v->buffer, frames * v->opt.channels * sample_bytes);
     v->frames += frames;

@@ -8,6 +8,7 @@
 //! stream into the player's turns (`voice_gate`).
 
 pub mod echo;
+pub mod face;
 pub mod playback;
 pub mod resample;
 pub mod visemes;

@@ -10,12 +10,20 @@
 //! and markers saying at which sample each utterance begins. A flush (the
 //! player interrupted the character) tells the reader, through an atomic,
 //! to drop everything written so far.
+//!
+//! For faces, the reader also publishes each read's span of the utterance
+//! and when it read it; a face is computed from that at the instant asked,
+//! moving on through the span at the stream's rate (smooth at any frame
+//! rate, never ahead of what was read), and from the moment sound stops,
+//! relaxing to rest ([`PlaybackClock::face_at`]).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
+use super::face::{speech_face, FaceControls, FaceWeights, MAX_RELEASE, NEUTRAL_FACE};
 use super::visemes::{TimedViseme, Viseme};
 
 /// Utterances whose details the clock can still name (those queued and the
@@ -83,6 +91,77 @@ struct Shared {
     dropped_frames: AtomicU64,
     /// The details of utterance `seq`, at `seq % REMEMBERED`.
     utterances: [ArcSwapOption<Slot>; REMEMBERED],
+    /// The clock's start: instants are published as nanoseconds since it.
+    epoch: Instant,
+    heard: HeardCell,
+    face: FaceControls,
+}
+
+/// What the reader's last read played, for faces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Heard {
+    /// The utterance (0: none yet); kept once its sound stops.
+    seq: u64,
+    /// Where in it the read began (frames), and the frames of it read; when
+    /// its sound stopped, where it stopped, and 0.
+    start: u64,
+    frames: u64,
+    /// When it was read (or stopped), in nanoseconds since the epoch.
+    at_ns: u64,
+    playing: bool,
+}
+
+/// A [`Heard`] that the audio thread writes and any thread reads, with no
+/// lock: a sequence lock over atomics (the writer never waits; a reader
+/// that raced a write reads again). Several words must agree, and one word
+/// cannot hold them.
+#[derive(Default)]
+struct HeardCell {
+    /// Odd while a write is under way.
+    version: AtomicU64,
+    seq: AtomicU64,
+    start: AtomicU64,
+    frames: AtomicU64,
+    at_ns: AtomicU64,
+    playing: AtomicU64,
+}
+
+impl HeardCell {
+    /// Only the reader (one thread) writes.
+    fn write(&self, heard: Heard) {
+        let version = self.version.load(Ordering::Relaxed);
+        self.version
+            .store(version.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.seq.store(heard.seq, Ordering::Relaxed);
+        self.start.store(heard.start, Ordering::Relaxed);
+        self.frames.store(heard.frames, Ordering::Relaxed);
+        self.at_ns.store(heard.at_ns, Ordering::Relaxed);
+        self.playing
+            .store(u64::from(heard.playing), Ordering::Relaxed);
+        self.version
+            .store(version.wrapping_add(2), Ordering::Release);
+    }
+
+    fn read(&self) -> Heard {
+        loop {
+            let before = self.version.load(Ordering::Acquire);
+            if before & 1 == 0 {
+                let heard = Heard {
+                    seq: self.seq.load(Ordering::Relaxed),
+                    start: self.start.load(Ordering::Relaxed),
+                    frames: self.frames.load(Ordering::Relaxed),
+                    at_ns: self.at_ns.load(Ordering::Relaxed),
+                    playing: self.playing.load(Ordering::Relaxed) != 0,
+                };
+                fence(Ordering::Acquire);
+                if self.version.load(Ordering::Relaxed) == before {
+                    return heard;
+                }
+            }
+            std::hint::spin_loop();
+        }
+    }
 }
 
 /// Makes a stream of `channels` interleaved channels that holds up to
@@ -105,6 +184,9 @@ pub fn playback(
         position: AtomicU64::new(0),
         dropped_frames: AtomicU64::new(0),
         utterances: std::array::from_fn(|_| ArcSwapOption::empty()),
+        epoch: Instant::now(),
+        heard: HeardCell::default(),
+        face: FaceControls::default(),
     });
     (
         PlaybackWriter {
@@ -120,6 +202,7 @@ pub fn playback(
             markers: markers_out,
             read: 0,
             playing: None,
+            heard: Heard::default(),
         },
         PlaybackClock { shared },
     )
@@ -231,6 +314,8 @@ pub struct PlaybackReader {
     read: u64,
     /// The utterance playing and the frame it began at.
     playing: Option<Marker>,
+    /// What it last published for faces.
+    heard: Heard,
 }
 
 impl PlaybackReader {
@@ -239,7 +324,7 @@ impl PlaybackReader {
     pub fn read(&mut self, out: &mut [f32]) -> usize {
         self.drop_flushed();
         let done = self.take(out);
-        self.publish(done > 0);
+        self.publish(done);
         done
     }
 
@@ -294,7 +379,7 @@ impl PlaybackReader {
                 *o = (s.clamp(-1.0, 1.0) * 32767.0) as i16;
             }
         }
-        self.publish(total > 0);
+        self.publish(total);
         total
     }
 
@@ -324,18 +409,41 @@ impl PlaybackReader {
         }
     }
 
-    /// Tells the clock what this read played: nothing (the mouth closes),
-    /// or an utterance up to a position.
-    fn publish(&self, audible: bool) {
+    /// Tells the clock what this read played (`speech` frames): nothing
+    /// (the mouth closes), or an utterance up to a position.
+    fn publish(&mut self, speech: usize) {
         self.shared.read.store(self.read, Ordering::Release);
+        let at_ns = || Instant::now().duration_since(self.shared.epoch).as_nanos() as u64;
         match self.playing {
-            Some(m) if audible => {
-                self.shared
-                    .position
-                    .store(self.read - m.at, Ordering::Release);
+            Some(m) if speech > 0 => {
+                let position = self.read - m.at;
+                self.shared.position.store(position, Ordering::Release);
                 self.shared.playing.store(m.seq, Ordering::Release);
+                // The read may have begun in the utterance before.
+                let frames = (speech as u64).min(position);
+                self.heard = Heard {
+                    seq: m.seq,
+                    start: position - frames,
+                    frames,
+                    at_ns: at_ns(),
+                    playing: true,
+                };
+                self.shared.heard.write(self.heard);
             }
-            _ => self.shared.playing.store(0, Ordering::Release),
+            _ => {
+                self.shared.playing.store(0, Ordering::Release);
+                if self.heard.playing {
+                    // The sound stopped: from now on the face relaxes.
+                    self.heard = Heard {
+                        start: self.heard.start + self.heard.frames,
+                        frames: 0,
+                        at_ns: at_ns(),
+                        playing: false,
+                        ..self.heard
+                    };
+                    self.shared.heard.write(self.heard);
+                }
+            }
         }
     }
 }
@@ -379,6 +487,64 @@ impl PlaybackClock {
     /// Frames the writer dropped because the stream was full.
     pub fn dropped_frames(&self) -> u64 {
         self.shared.dropped_frames.load(Ordering::Relaxed)
+    }
+
+    /// The face at `now`, for a stream of `rate` frames a second (see
+    /// [`face`](super::face)): the speech heard, on the utterance's clock,
+    /// with the expression and blinks set on [`face_controls`](Self::face_controls).
+    ///
+    /// The position is where the audio thread's last read began in the
+    /// utterance, moved on by the time since that read, up to where it
+    /// ended: a read hands the device a buffer it plays from then on, so
+    /// that is the sound heard, within one buffer, and it moves smoothly
+    /// between reads. When the sound stops (the utterance ended, or a
+    /// flush silenced it), the face relaxes to rest from where it stopped;
+    /// when nothing ever played, it is neutral. Any thread, no lock the
+    /// audio thread takes, no allocation.
+    pub fn face_at(&self, now: Instant, rate: u32) -> FaceWeights {
+        let mut face = NEUTRAL_FACE;
+        let since_epoch = now.saturating_duration_since(self.shared.epoch);
+        let heard = self.shared.heard.read();
+        if heard.seq != 0 {
+            let rate = u64::from(rate.max(1));
+            let elapsed = (since_epoch.as_nanos() as u64).saturating_sub(heard.at_ns);
+            let moved = (u128::from(elapsed) * u128::from(rate) / 1_000_000_000) as u64;
+            let frames_to_time = |f: u64| Duration::from_nanos(f * 1_000_000_000 / rate);
+            let (position, end) = if heard.playing {
+                (heard.start + moved.min(heard.frames), None)
+            } else {
+                (heard.start + moved, Some(heard.start))
+            };
+            let relaxed = end.is_some() && Duration::from_nanos(elapsed) > MAX_RELEASE * 2;
+            let slot = self.shared.utterances[(heard.seq as usize) % REMEMBERED].load();
+            match slot.as_deref() {
+                Some(slot) if slot.seq == heard.seq && !relaxed => speech_face(
+                    &slot.visemes.load(),
+                    frames_to_time(position),
+                    end.map(frames_to_time),
+                    &mut face,
+                ),
+                _ => {}
+            }
+        }
+        self.shared.face.apply(since_epoch, &mut face);
+        face
+    }
+
+    /// [`face_at`](Self::face_at) now.
+    pub fn face(&self, rate: u32) -> FaceWeights {
+        self.face_at(Instant::now(), rate)
+    }
+
+    /// The face's expression and blinks (times on the clock are since
+    /// [`clock_time`](Self::clock_time)'s start).
+    pub fn face_controls(&self) -> &FaceControls {
+        &self.shared.face
+    }
+
+    /// `now` on the clock faces are computed on (the stream's creation is 0).
+    pub fn clock_time(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.shared.epoch)
     }
 }
 
@@ -508,6 +674,104 @@ mod tests {
         reader.read(&mut out[..320]);
         assert_eq!(clock.now_playing().unwrap().viseme(16_000), Viseme::Ou);
         assert_eq!(reader.queued_frames(), 4_800 - 800);
+    }
+
+    /// A timeline of an open vowel from 0 to 100 ms, then lips closed.
+    fn open_then_closed() -> VisemeTimeline {
+        use std::time::Duration;
+        let timeline = VisemeTimeline::default();
+        timeline.store(Arc::new(vec![
+            TimedViseme {
+                viseme: Viseme::Aa,
+                start_offset: Duration::ZERO,
+            },
+            TimedViseme {
+                viseme: Viseme::Pp,
+                start_offset: Duration::from_millis(100),
+            },
+        ]));
+        timeline
+    }
+
+    #[test]
+    fn the_face_follows_the_position_read_and_moves_on_between_reads() {
+        use crate::audio::face::{Blendshape, NEUTRAL_FACE};
+        use std::time::Duration;
+        let jaw = Blendshape::JawOpen as usize;
+        let (mut writer, mut reader, clock) = playback(1, 16_000);
+        let rate = 16_000;
+        assert_eq!(clock.face(rate), NEUTRAL_FACE, "nothing played yet");
+        writer.begin_with_visemes(utterance("u-1"), open_then_closed());
+        writer.write(&[0.1; 3_200]); // 200 ms
+        let mut out = [0.0; 800]; // 50 ms buffers
+        let before = Instant::now();
+        reader.read(&mut out);
+        // Right at the read: its start (the vowel forming); long after: its
+        // end, never beyond (the vowel open).
+        let at_start = clock.face_at(before, rate);
+        let at_end = clock.face_at(Instant::now() + Duration::from_secs(5), rate);
+        assert!(
+            at_end[jaw] > at_start[jaw] + 0.1,
+            "{} {}",
+            at_start[jaw],
+            at_end[jaw]
+        );
+        assert!(at_end[jaw] > 0.6);
+        // The next reads reach the closed lips.
+        reader.read(&mut out);
+        reader.read(&mut out);
+        let closed = clock.face_at(Instant::now() + Duration::from_secs(5), rate);
+        assert!(
+            closed[Blendshape::MouthPressLeft as usize] > 0.4,
+            "{closed:?}"
+        );
+        // Between reads, the face moves on with time: reads 1 ms apart
+        // change it by little.
+        reader.read(&mut out);
+        let read_at = Instant::now();
+        let mut last = clock.face_at(read_at, rate);
+        for ms in 1..=50 {
+            let face = clock.face_at(read_at + Duration::from_millis(ms), rate);
+            for (a, b) in last.iter().zip(face.iter()) {
+                assert!((a - b).abs() <= 0.04);
+            }
+            last = face;
+        }
+    }
+
+    #[test]
+    fn the_face_relaxes_when_the_sound_stops_or_is_flushed() {
+        use crate::audio::face::{Blendshape, MAX_RELEASE, NEUTRAL_FACE};
+        use std::time::Duration;
+        let jaw = Blendshape::JawOpen as usize;
+        let (mut writer, mut reader, clock) = playback(1, 16_000);
+        writer.begin_with_visemes(utterance("u-1"), open_then_closed());
+        writer.write(&[0.1; 3_200]);
+        let mut out = [0.0; 800];
+        reader.read(&mut out);
+        writer.flush();
+        let open = clock.face_at(Instant::now() + Duration::from_secs(5), 16_000);
+        assert!(open[jaw] > 0.6);
+        // The next read is silent: from then on the face relaxes, and is at
+        // rest MAX_RELEASE later, however long it waits.
+        let before = Instant::now();
+        assert_eq!(reader.read(&mut out), 0);
+        let after = Instant::now();
+        assert!(clock.face_at(before, 16_000)[jaw] > 0.6);
+        assert_eq!(clock.face_at(after + MAX_RELEASE, 16_000), NEUTRAL_FACE);
+        assert_eq!(
+            clock.face_at(after + Duration::from_secs(60), 16_000),
+            NEUTRAL_FACE
+        );
+        // The expression layer stays (it is the character's, not the speech's).
+        clock.face_controls().set_expression(
+            crate::audio::face::Expression::Surprise,
+            1.0,
+            clock.clock_time(Instant::now()),
+        );
+        let surprised = clock.face_at(Instant::now() + Duration::from_secs(1), 16_000);
+        assert!(surprised[Blendshape::BrowInnerUp as usize] > 0.5);
+        assert_eq!(surprised[jaw], 0.0);
     }
 
     #[test]

@@ -58,6 +58,7 @@ mod connection;
 mod conversations;
 mod delivery;
 mod driver;
+mod face;
 mod in_flight;
 pub mod mic;
 mod outbound;
@@ -74,6 +75,7 @@ pub use config::{
     Auth, Capabilities, ClientConfig, Continuation, ReconnectPolicy, SessionConfig, SessionToken,
     Talker, Timeouts, TlsMode, TokenFuture, TokenProvider, TokenRequest, UserConfig,
 };
+pub use face::{expression_of, strength_of};
 pub use mic::{
     AudioFormat, AudioInput, AudioSessionConfig, EchoReference, MicrophoneMode, PushError,
     UnderstandingMode, VoiceDetection,

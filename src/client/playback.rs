@@ -7,7 +7,8 @@
 //! The game's audio callback reads frames with [`Playback::read_f32`] or
 //! [`Playback::read_i16`]: wait-free, no lock, no allocation, silence when
 //! nothing is queued. [`Playback::now_playing`] says, from any thread, which
-//! utterance the player hears now, how far into it, and its viseme there.
+//! utterance the player hears now, how far into it, and its viseme there;
+//! [`PlaybackMonitor::face`] (`client/face.rs`) the face to show.
 
 use crate::audio::playback::{NowPlaying, PlaybackClock, PlaybackReader, PlaybackWriter};
 use crate::audio::resample::{MAX_RATE, MIN_RATE};
@@ -146,6 +147,10 @@ impl Playback {
         self.monitor.format
     }
 
+    pub(crate) fn monitor_ref(&self) -> &PlaybackMonitor {
+        &self.monitor
+    }
+
     /// See [`PlaybackMonitor::now_playing`].
     pub fn now_playing(&self) -> Option<NowPlaying> {
         self.monitor.now_playing()
@@ -170,6 +175,10 @@ impl Playback {
 impl PlaybackMonitor {
     pub fn format(&self) -> PlaybackFormat {
         self.format
+    }
+
+    pub(crate) fn clock(&self) -> &PlaybackClock {
+        &self.clock
     }
 
     /// The utterance being heard, as of the audio thread's last read: who

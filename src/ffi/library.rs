@@ -20,7 +20,9 @@ use crate::client::runtime;
 /// a chunk that could not be decoded), the microphone.
 /// 2.2: voice: playback streams (`iw_playback`), voice detection and the
 /// echo reference, `IW_PACKET_VOICE_ACTIVITY`, `iw_viseme_name`.
-pub const IW_ABI_VERSION: u32 = 0x0002_0002;
+/// 2.3: faces: `iw_playback_face`, `iw_blendshape_name`,
+/// `iw_playback_show_emotion`, `iw_playback_set_blinks`.
+pub const IW_ABI_VERSION: u32 = 0x0002_0003;
 /// Major part of `IW_ABI_VERSION`.
 pub const IW_ABI_VERSION_MAJOR: u32 = IW_ABI_VERSION >> 16;
 

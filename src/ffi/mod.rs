@@ -28,6 +28,8 @@ mod session;
 mod mic;
 // Speech out: `iw_playback`, the stream the audio callback reads.
 mod playback;
+// Faces on a playback stream: ARKit blendshape weights at the position heard.
+mod face;
 // Hands-free: voice detection, `iw_echo_reference`.
 mod hands_free;
 // The packet structs and their `IW_*` numbers.
@@ -50,6 +52,7 @@ pub use client::*;
 #[cfg(feature = "engine")]
 pub use engine::*;
 pub use error::*;
+pub use face::*;
 pub use hands_free::*;
 pub use library::*;
 pub use log::*;

@@ -50,12 +50,12 @@ pub struct iw_now_playing {
 
 /// The stream (read by one audio thread at a time) and its monitor (any
 /// thread, no lock).
-struct Stream {
+pub(super) struct Stream {
     playback: Mutex<Playback>,
-    monitor: PlaybackMonitor,
+    pub(super) monitor: PlaybackMonitor,
 }
 
-static PLAYBACKS: HandleTable<Stream, iw_playback> =
+pub(super) static PLAYBACKS: HandleTable<Stream, iw_playback> =
     HandleTable::new(Held::Playbacks, "iw_playback", |_| {});
 
 /// Opens a stream of the characters' speech in the format the game plays:

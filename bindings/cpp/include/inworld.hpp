@@ -25,6 +25,7 @@
 
 #include "inworld.h"
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -524,6 +525,15 @@ struct EntityItem {
     std::vector<std::pair<std::string, std::string>> properties;
 };
 
+/// ARKit blendshape weights (0..1, ARKit's order; `blendshape_name` names each).
+using FaceWeights = std::array<float, IW_BLENDSHAPE_COUNT>;
+
+/// The ARKit name of blendshape `index` ("jawOpen"), or empty past the last.
+inline std::string_view blendshape_name(size_t index) {
+    const char* name = index < IW_BLENDSHAPE_COUNT ? iw_blendshape_name(static_cast<uint32_t>(index)) : nullptr;
+    return name ? std::string_view(name) : std::string_view();
+}
+
 /// What playback is playing (NowPlaying::playing false: silence).
 struct NowPlaying {
     bool playing = false;
@@ -655,6 +665,21 @@ class Playback {
         iw_result r = iw_playback_pending(h_.get(), &frames);
         if (r != IW_OK) return detail::last_error(r);
         return frames;
+    }
+    /// The face to show now (call each rendered frame; any thread, no lock).
+    Result<FaceWeights> face() const {
+        FaceWeights weights{};
+        iw_result r = iw_playback_face(h_.get(), weights.data());
+        if (r != IW_OK) return detail::last_error(r);
+        return weights;
+    }
+    /// Shows an emotion packet's behavior and strength on the face.
+    Status show_emotion(int32_t behavior, int32_t strength) {
+        return detail::check(iw_playback_show_emotion(h_.get(), behavior, strength));
+    }
+    /// Seeded blinks on (`enabled`) or off.
+    Status set_blinks(bool enabled, uint64_t seed = 0) {
+        return detail::check(iw_playback_set_blinks(h_.get(), enabled ? 1u : 0u, seed));
     }
     explicit operator bool() const { return h_ != nullptr; }
     iw_playback* raw() const { return h_.get(); }

@@ -261,6 +261,13 @@ void conversation(inworld::Engine& engine) {
         (void)MUST(playback.pending());
         auto now = MUST(playback.now_playing());
         EXPECT(now.viseme <= IW_VISEME_OU);
+        // The face: 52 weights in 0..1, named by ARKit.
+        MUST(playback.show_emotion(18 /* JOY */, 2 /* STRONG */));
+        MUST(playback.set_blinks(true, 7));
+        inworld::FaceWeights face = MUST(playback.face());
+        for (float w : face) EXPECT(w >= 0.0f && w <= 1.0f);
+        EXPECT(inworld::blendshape_name(17) == "jawOpen");
+        EXPECT(inworld::blendshape_name(52).empty());
 
         auto mic = MUST(session.open_audio_input(16000, 1));
         std::vector<int16_t> frames(320, 0);

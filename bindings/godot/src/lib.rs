@@ -1,11 +1,12 @@
 //! Inworld characters in Godot 4.2+: the `InworldClient`, `InworldSession`,
 //! `InworldCharacter` and `InworldMicrophone` nodes over the inworld
 //! library's Rust API. What the
-//! packets mean (`events`) and the voice's arithmetic (`voice`) carry no
-//! Godot types and are tested with `cargo test`; the nodes (`nodes`, one
-//! class a file) are thin.
+//! packets mean (`events`), the voice's arithmetic (`voice`) and the face's
+//! blend shapes (`face`) carry no Godot types and are tested with `cargo
+//! test`; the nodes (`nodes`, one class a file) are thin.
 
 pub mod events;
+pub mod face;
 mod nodes;
 pub mod voice;
 

@@ -1,13 +1,16 @@
 //! `InworldCharacter`: one character, its voice and its lip-sync.
 
 use godot::classes::{
-    AudioStreamGenerator, AudioStreamGeneratorPlayback, AudioStreamPlayer, INode, Node,
+    AudioStreamGenerator, AudioStreamGeneratorPlayback, AudioStreamPlayer, INode, MeshInstance3D,
+    Node,
 };
 use godot::prelude::*;
 use inworld::client::playback::{Playback, PlaybackFormat};
 
 use super::session::{session_above, with_ready_session};
+use crate::face::{expression_named, FaceMap, FaceUpdater};
 use crate::voice::{frames_to_pull, stereo_frames, VisemeChanges, MIX_RATE};
+use inworld::audio::face::{Blendshape, FaceWeights, NEUTRAL_FACE};
 
 /// One character of its parent InworldSession: talks to it and plays its voice
 /// through an AudioStreamPlayer with an AudioStreamGenerator it owns, fed each
@@ -22,6 +25,15 @@ pub struct InworldCharacter {
     /// The audio bus the voice plays on.
     #[export]
     bus: StringName,
+    /// A face mesh with ARKit blend shapes: set each frame from the voice
+    /// heard (see face.rs for how names match).
+    #[export]
+    face_target: Option<Gd<MeshInstance3D>>,
+    /// "arkitName=meshName" for blend shapes named otherwise.
+    #[export]
+    face_renames: PackedStringArray,
+    face_updater: Option<FaceUpdater>,
+    face_weights: FaceWeights,
     player: Option<Gd<AudioStreamPlayer>>,
     playback: Option<Playback>,
     scratch: Vec<f32>,
@@ -36,6 +48,10 @@ impl INode for InworldCharacter {
         InworldCharacter {
             character: GString::new(),
             bus: "Master".into(),
+            face_target: None,
+            face_renames: PackedStringArray::new(),
+            face_updater: None,
+            face_weights: NEUTRAL_FACE,
             player: None,
             playback: None,
             scratch: vec![0.0; 2 * 4096],
@@ -83,6 +99,8 @@ impl INode for InworldCharacter {
             generator.push_buffer(&packed);
         }
         let viseme = playback.viseme();
+        self.face_weights = playback.face();
+        self.show_face();
         if let Some(changed) = self.visemes.update(viseme) {
             self.base_mut().emit_signal(
                 "viseme_changed",
@@ -101,6 +119,66 @@ impl InworldCharacter {
     /// ("sil", "PP", "aa", ...), on the clock of what is heard.
     #[signal]
     fn viseme_changed(viseme: i64, name: GString);
+
+    /// The face shown this frame: 52 ARKit weights (0..1), for games that
+    /// animate otherwise than through face_target.
+    #[func]
+    fn face_weights(&self) -> PackedFloat32Array {
+        self.face_weights.iter().copied().collect()
+    }
+
+    /// The ARKit name of face weight `index` ("jawOpen"), empty past the last.
+    #[func]
+    fn blendshape_name(index: i64) -> GString {
+        usize::try_from(index)
+            .ok()
+            .and_then(Blendshape::from_index)
+            .map_or(GString::new(), |b| b.name().into())
+    }
+
+    /// Shows an emotion on the face, as the session's emotion_changed
+    /// names it ("JOY", "STRONG"): connect that signal here.
+    #[func]
+    fn show_emotion(&mut self, behavior: GString, strength: GString) {
+        let (expression, amount) = expression_named(&behavior.to_string(), &strength.to_string());
+        if let Some(playback) = &self.playback {
+            playback.monitor().set_expression(expression, amount);
+        }
+    }
+
+    /// Puts this frame's weights on face_target's blend shapes.
+    fn show_face(&mut self) {
+        let Some(mut mesh) = self.face_target.clone() else {
+            return;
+        };
+        if self.face_updater.is_none() {
+            let names: Vec<String> = mesh
+                .get_mesh()
+                .and_then(|m| m.try_cast::<godot::classes::ArrayMesh>().ok())
+                .map(|m| {
+                    (0..m.get_blend_shape_count())
+                        .map(|i| m.get_blend_shape_name(i).to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let renames: Vec<String> = self
+                .face_renames
+                .as_slice()
+                .iter()
+                .map(|r| r.to_string())
+                .collect();
+            let renames: Vec<&str> = renames.iter().map(String::as_str).collect();
+            self.face_updater = Some(FaceUpdater::new(FaceMap::new(
+                names.iter().map(String::as_str),
+                &renames,
+            )));
+        }
+        if let Some(updater) = self.face_updater.as_mut() {
+            updater.update(&self.face_weights, |i, value| {
+                mesh.set_blend_shape_value(i as i32, value)
+            });
+        }
+    }
 
     /// Says something to this character (it becomes the session's current one).
     #[func]

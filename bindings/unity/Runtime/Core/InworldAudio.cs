@@ -142,6 +142,41 @@ namespace Inworld
             }
         }
 
+        /// Writes the face to show now into `weights` (at least
+        /// Native.IW_BLENDSHAPE_COUNT floats, 0..1, in ARKit's order; see
+        /// BlendshapeName): the speech heard, moving on smoothly between
+        /// audio reads, with the emotion shown and blinks. Call it every
+        /// frame, from any thread: no lock, no allocation.
+        public unsafe void ReadFace(float[] weights)
+        {
+            if (weights == null) throw new ArgumentNullException("weights");
+            if (weights.Length < Native.IW_BLENDSHAPE_COUNT)
+                throw new ArgumentOutOfRangeException("weights", "needs " + Native.IW_BLENDSHAPE_COUNT + " floats");
+            fixed (float* p = weights)
+            using (var h = handle.Use())
+                InworldException.Check(Native.iw_playback_face(h.Ptr, p));
+        }
+
+        /// Shows an emotion (an EmotionPacket's Behavior and Strength) on
+        /// the face: brows, eyes, cheeks, the mouth's corners; fades in.
+        public void ShowEmotion(int behavior, int strength)
+        {
+            using (var h = handle.Use()) InworldException.Check(Native.iw_playback_show_emotion(h.Ptr, behavior, strength));
+        }
+
+        /// Seeded blinks at natural intervals, or none (the default).
+        public void SetBlinks(bool enabled, ulong seed)
+        {
+            using (var h = handle.Use()) InworldException.Check(Native.iw_playback_set_blinks(h.Ptr, enabled ? 1u : 0u, seed));
+        }
+
+        /// The ARKit name of blendshape `index` ("jawOpen"), or null past the last.
+        public static string BlendshapeName(int index)
+        {
+            if (index < 0 || index >= Native.IW_BLENDSHAPE_COUNT) return null;
+            return Utf8.Decode(Native.iw_blendshape_name((uint)index));
+        }
+
         public void Dispose() { handle.Dispose(); }
     }
 

@@ -20,6 +20,9 @@ namespace Inworld.Unity
         /// Native.IW_VISEME_* of what plays now (updated in Update).
         public uint CurrentViseme { get; private set; }
         public bool IsSpeaking { get; private set; }
+        /// The stream it plays (null until the character is ready): for
+        /// InworldFace and anything else that follows what is heard.
+        public InworldPlayback Playback { get { return playback; } }
 
         protected virtual void Update()
         {

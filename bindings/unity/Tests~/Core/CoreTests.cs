@@ -298,6 +298,22 @@ public static class CoreTests
             // stereo frames do not fit in 1,024 floats.
             Expect(playback.Channels == 2 && mic.Channels == 1 && echo.Channels == 2, "channels as opened");
             Throws<ArgumentOutOfRangeException>(() => playback.Read(new float[1024], 0, 1024));
+            // The face: 52 ARKit weights in 0..1; the mouth moves as the reply plays.
+            var face = new float[Native.IW_BLENDSHAPE_COUNT];
+            Expect(InworldPlayback.BlendshapeName(17) == "jawOpen" && InworldPlayback.BlendshapeName(52) == null, "ARKit names");
+            playback.ShowEmotion(18, 2);
+            playback.SetBlinks(true, 7);
+            float mouth = 0f;
+            WaitFor(() =>
+            {
+                playback.Read(buffer, 0, 1024);
+                playback.ReadFace(face);
+                Expect(face.All(w => w >= 0f && w <= 1f), "weights in 0..1");
+                mouth = Math.Max(mouth, face[17]);
+                return mouth > 0.1f || playback.Pending == 0;
+            }, "the mouth moving");
+            Expect(mouth > 0.1f, "jawOpen while speaking: " + mouth);
+            Throws<ArgumentOutOfRangeException>(() => playback.ReadFace(new float[51]));
             Throws<ArgumentOutOfRangeException>(() => echo.Push(new short[960], 0, 960));
 
             var e = Throws<InworldException>(() => mic.Push(new short[320], 0, 320));

@@ -23,6 +23,16 @@ namespace UnityEngine
         public bool isPlaying { get { return false; } }
         public void Play() { }
     }
+    public sealed class Mesh : Object
+    {
+        public int blendShapeCount { get { return 0; } }
+        public string GetBlendShapeName(int index) { return ""; }
+    }
+    public sealed class SkinnedMeshRenderer : Component
+    {
+        public Mesh sharedMesh { get { return null; } }
+        public void SetBlendShapeWeight(int index, float value) { }
+    }
     public enum AudioSpeakerMode { Mono = 1, Stereo = 2 }
     public sealed class AudioSettings
     {

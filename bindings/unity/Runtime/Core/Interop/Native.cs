@@ -444,7 +444,7 @@ namespace Inworld.Interop
         public const int IW_E_IO = -16;
         public const int IW_E_SCENE = -17;
         public const int IW_E_SERVICE = -18;
-        public const uint IW_ABI_VERSION = 131074u;
+        public const uint IW_ABI_VERSION = 131075u;
         public const uint IW_ABI_VERSION_MAJOR = 2u;
         public const int IW_TLS_AUTO = 0;
         public const int IW_TLS_ON = 1;
@@ -486,6 +486,7 @@ namespace Inworld.Interop
         public const int IW_UNDERSTANDING_FULL = 1;
         public const int IW_UNDERSTANDING_SPEECH_RECOGNITION_ONLY = 2;
         public const int IW_NOW_PLAYING_ID_SIZE = 64;
+        public const int IW_BLENDSHAPE_COUNT = 52;
         public const int IW_ACTOR_UNKNOWN = 0;
         public const int IW_ACTOR_PLAYER = 1;
         public const int IW_ACTOR_CHARACTER = 2;
@@ -766,6 +767,18 @@ namespace Inworld.Interop
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern int iw_playback_free(IntPtr playback);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern unsafe int iw_playback_face(IntPtr playback, float* weights);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern IntPtr iw_blendshape_name(uint index);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern int iw_playback_show_emotion(IntPtr playback, int behavior, int strength);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        public static extern int iw_playback_set_blinks(IntPtr playback, uint enabled, ulong seed);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern int iw_voice_detection_init(ref iw_voice_detection config);
