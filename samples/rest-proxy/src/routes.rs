@@ -15,9 +15,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Unauthorized};
 use crate::registry::{characters, current_character, Registry};
-use crate::validate::{check, MESSAGE, OPEN};
+use crate::validate::{check, MAX_ID_CHARS, MESSAGE, OPEN};
 
 /// Long polls wait at most this long, whatever is asked.
 const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -31,6 +31,13 @@ pub struct App {
     /// Sends a minute per uid.
     pub rate_limit: Option<u32>,
     pub max_body_bytes: usize,
+    /// A request body not received in this long gets a 408.
+    pub body_timeout: Duration,
+}
+
+/// The original's answer to any path or method it does not serve.
+async fn route_not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json("Route Not Found")).into_response()
 }
 
 pub fn router(app: App) -> Router {
@@ -56,7 +63,13 @@ pub fn router(app: App) -> Router {
         )
         .route("/session/{id}/turn", post(turn))
         .route("/metrics", get(metrics))
-        .fallback(|| async { (StatusCode::NOT_FOUND, Json("Route Not Found")) })
+        .fallback(route_not_found)
+        // A known path with a method it does not serve: the original's 404.
+        .method_not_allowed_fallback(route_not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            receive_body,
+        ))
         .layer(axum::middleware::from_fn_with_state(app.clone(), protect))
         .layer(axum::extract::DefaultBodyLimit::max(app.max_body_bytes))
         .layer(axum::middleware::from_fn({
@@ -68,7 +81,8 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
-/// The bearer token check (when PROXY_TOKEN is set).
+/// The bearer token check (when PROXY_TOKEN is set): the scheme in any
+/// case, as HTTP says; the token compared in constant time.
 async fn protect(State(app): State<App>, request: Request, next: Next) -> Response {
     let open_route = matches!(request.uri().path(), "/" | "/status");
     if let (Some(token), false) = (&app.token, open_route) {
@@ -76,12 +90,41 @@ async fn protect(State(app): State<App>, request: Request, next: Next) -> Respon
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token.as_str()) {
-            return (StatusCode::UNAUTHORIZED, Json("Unauthorized")).into_response();
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, given)| given.trim_start());
+        let matches = given.is_some_and(|given| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                given.as_bytes(),
+                token.as_bytes(),
+            ))
+        });
+        if !matches {
+            let mut refused = (StatusCode::UNAUTHORIZED, Json("Unauthorized")).into_response();
+            refused.extensions_mut().insert(Unauthorized);
+            return refused;
         }
     }
     next.run(request).await
+}
+
+/// Receives the whole body before the route runs: a client that sends it
+/// too slowly gets a 408, one that sends too much a 413.
+async fn receive_body(State(app): State<App>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let received = tokio::time::timeout(
+        app.body_timeout,
+        axum::body::to_bytes(body, app.max_body_bytes),
+    )
+    .await;
+    match received {
+        Err(_) => (StatusCode::REQUEST_TIMEOUT, Json("Request Timeout")).into_response(),
+        Ok(Err(_)) => (StatusCode::PAYLOAD_TOO_LARGE, Json("Payload Too Large")).into_response(),
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+    }
 }
 
 fn not_found(id: &str) -> Response {
@@ -114,12 +157,19 @@ async fn open(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Respon
         Err(text) => return bad_request(text),
     };
     let field = |name: &str| fields.get(name).and_then(Value::as_str);
+    let uid = field("uid").unwrap_or_default();
+    if let Some(per_minute) = app.rate_limit {
+        if !app.registry.allow_open(uid, per_minute) {
+            return (StatusCode::TOO_MANY_REQUESTS, Json("Too Many Requests")).into_response();
+        }
+    }
     let opened = app
         .registry
         .open(
-            field("uid").unwrap_or_default(),
+            uid,
             field("sceneId").unwrap_or_default(),
-            field("characterId"),
+            // Clients of the original send "-1" for the scene's default.
+            field("characterId").filter(|c| *c != "-1"),
             field("playerName"),
             field("serverId"),
         )
@@ -136,6 +186,17 @@ async fn open(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Respon
             (StatusCode::CONFLICT, Json("Unable to create session")).into_response()
         }
     }
+}
+
+/// The original's 202, with the interaction id in a header of ours, so a
+/// client can match the reply's events, or its `sendFailed`, to the send.
+fn accepted(interaction_id: &str) -> Response {
+    (
+        StatusCode::ACCEPTED,
+        [("interaction-id", interaction_id)],
+        "Accepted",
+    )
+        .into_response()
 }
 
 /// 429 when the session's player sends faster than RATE_LIMIT allows.
@@ -166,7 +227,7 @@ async fn message(
         .and_then(Value::as_str)
         .unwrap_or_default();
     match session.send_text(text) {
-        Ok(_) => (StatusCode::ACCEPTED, "Accepted").into_response(),
+        Ok(ids) => accepted(&ids.interaction_id),
         Err(e) => (StatusCode::CONFLICT, Json(e.to_string())).into_response(),
     }
 }
@@ -179,7 +240,7 @@ async fn custom(State(app): State<App>, Path((id, custom)): Path<(String, String
         return refused;
     }
     match session.send_trigger(&custom, &[]) {
-        Ok(_) => (StatusCode::ACCEPTED, "Accepted").into_response(),
+        Ok(ids) => accepted(&ids.interaction_id),
         Err(e) => (StatusCode::CONFLICT, Json(e.to_string())).into_response(),
     }
 }
@@ -259,6 +320,11 @@ async fn move_server(
     State(app): State<App>,
     Path((id, server)): Path<(String, String)>,
 ) -> Response {
+    if server.chars().count() > MAX_ID_CHARS {
+        return bad_request(format!(
+            "Error validating request. \"serverId\" length must be less than or equal to {MAX_ID_CHARS} characters long."
+        ));
+    }
     if app.registry.move_to_server(&id, &server) {
         (StatusCode::ACCEPTED, "Accepted").into_response()
     } else {
@@ -309,7 +375,8 @@ struct TurnQuery {
 
 /// A synchronous turn: sends the message and answers with the whole reply
 /// when the character has finished: {interactionId, text: [lines], emotions,
-/// triggers}. 504 with what arrived when the reply does not end in time.
+/// triggers}. 504 with what arrived when the reply does not end in time; 502
+/// at once, with why, when the message did not make it (`failed`).
 async fn turn(
     State(app): State<App>,
     Path(id): Path<String>,
@@ -338,6 +405,7 @@ async fn turn(
     };
     let limit = Duration::from_millis(q.timeout.unwrap_or(30_000)).min(Duration::from_secs(120));
     let (mut lines, mut emotions, mut triggers) = (Vec::new(), Vec::new(), Vec::new());
+    let mut failed = None;
     let collected = tokio::time::timeout(limit, async {
         while let Some(event) = events.recv().await {
             match event["type"].as_str() {
@@ -345,6 +413,10 @@ async fn turn(
                 Some("emotion") => emotions.push(serde_json::json!({"behavior": event["behavior"], "strength": event["strength"]})),
                 Some("custom") => triggers.push(event["name"].clone()),
                 Some("interactionEnd") => return true,
+                Some("sendFailed") => {
+                    failed = Some(serde_json::json!({"reason": event["reason"], "message": event["message"]}));
+                    return false;
+                }
                 _ => {}
             }
         }
@@ -355,7 +427,7 @@ async fn turn(
     if !finished {
         app.registry.end_turn(&id, &interaction);
     }
-    let reply = serde_json::json!({
+    let mut reply = serde_json::json!({
         "interactionId": interaction,
         "text": lines,
         "emotions": emotions,
@@ -364,6 +436,9 @@ async fn turn(
     });
     let status = if finished {
         StatusCode::OK
+    } else if let Some(failed) = failed {
+        reply["failed"] = failed;
+        StatusCode::BAD_GATEWAY
     } else {
         StatusCode::GATEWAY_TIMEOUT
     };
