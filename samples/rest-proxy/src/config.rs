@@ -46,6 +46,8 @@ pub struct Config {
     /// CLOSED_EVENTS_TTL (ms): how long a closed session's events wait to
     /// be drained.
     pub closed_events_ttl: Duration,
+    /// REDIS_URL: event queues in Redis, shared by every instance.
+    pub redis_url: Option<String>,
 }
 
 /// File descriptors kept for everything but HTTP connections (the
@@ -152,6 +154,7 @@ impl Config {
             max_sessions: number("MAX_SESSIONS", 10_000)? as usize,
             max_sessions_per_uid: number("MAX_SESSIONS_PER_UID", 16)? as usize,
             closed_events_ttl: Duration::from_millis(number("CLOSED_EVENTS_TTL", 600_000)?),
+            redis_url: nonempty("REDIS_URL"),
         })
     }
 }

@@ -7,11 +7,13 @@
 //! `events` turns packets into its events; `registry` holds the sessions and
 //! their bounded event queues; `routes` is the HTTP layer over it; `metrics`
 //! counts requests and writes the access log; `server` accepts connections
-//! within limits.
+//! within limits; `redis_events` keeps the event queues in Redis, for
+//! several instances.
 
 pub mod config;
 pub mod events;
 pub mod metrics;
+pub mod redis_events;
 pub mod registry;
 pub mod routes;
 pub mod server;
@@ -89,7 +91,8 @@ impl Proxy {
                     max_sessions_per_uid: config.max_sessions_per_uid,
                     closed_events_ttl: config.closed_events_ttl,
                 },
-            ),
+                config.redis_url.as_deref(),
+            )?,
             default_scene: scene,
             engine,
         })
@@ -134,6 +137,7 @@ impl Proxy {
         let served = crate::server::serve(listener, router(app), limits, shutdown).await;
         sweeper.abort();
         self.registry.close_everything("the proxy is shutting down");
+        self.registry.flush().await;
         served
     }
 

@@ -17,6 +17,8 @@ use serde_json::{json, Map, Value};
 use tokio::sync::Notify;
 
 use crate::events::{event, event_of, Owner};
+use crate::redis_events::RedisEvents;
+use redis::RedisError;
 
 /// How long opening may take before the open is refused.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -96,7 +98,9 @@ pub struct Registry {
     bounds: Bounds,
     state: Mutex<State>,
     seq: AtomicU64,
-    arrived: Notify,
+    arrived: Arc<Notify>,
+    /// With REDIS_URL: the event queues, shared by every instance.
+    shared: Option<Arc<RedisEvents>>,
 }
 
 impl Registry {
@@ -105,12 +109,22 @@ impl Registry {
         default_scene: Option<&str>,
         emotions: bool,
         bounds: Bounds,
-    ) -> Arc<Registry> {
+        redis_url: Option<&str>,
+    ) -> Result<Arc<Registry>, String> {
         let workspace = default_scene
             .and_then(|s| s.strip_prefix("workspaces/"))
             .and_then(|s| s.split('/').next())
             .map(str::to_string);
-        Arc::new(Registry {
+        let arrived = Arc::new(Notify::new());
+        let shared = match redis_url {
+            None => None,
+            Some(url) => Some(RedisEvents::start(
+                url,
+                bounds.queue_capacity,
+                arrived.clone(),
+            )?),
+        };
+        Ok(Arc::new(Registry {
             client,
             workspace,
             emotions,
@@ -120,8 +134,9 @@ impl Registry {
             },
             state: Mutex::new(State::default()),
             seq: AtomicU64::new(0),
-            arrived: Notify::new(),
-        })
+            arrived,
+            shared,
+        }))
     }
 
     /// A scene id of the default workspace, or a full resource name.
@@ -398,7 +413,15 @@ impl Registry {
 
     /// Takes the queued events (of every session, or of one server's), in
     /// the order they arrived.
+    /// With REDIS_URL it waits for Redis, blocking the thread (routes use
+    /// [`Registry::take`]); an error gives nothing.
     pub fn drain(&self, server_id: Option<&str>) -> Vec<Value> {
+        if let Some(shared) = &self.shared {
+            let taken = tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(shared.drain(server_id))
+            });
+            return taken.unwrap_or_default();
+        }
         let mut state = self.state.lock();
         let wanted = |q: &Queued| server_id.is_none_or(|s| q.server_id.as_deref() == Some(s));
         let mut out: Vec<Queued> = Vec::new();
@@ -429,9 +452,44 @@ impl Registry {
         Some(entry.events.drain(..).map(|q| q.event).collect())
     }
 
-    /// Waits until an event arrives (or `limit` passes).
-    pub async fn wait_for_events(&self, limit: Duration) {
-        let _ = tokio::time::timeout(limit, self.arrived.notified()).await;
+    /// Takes the queued events (of every session, or of one server's), in
+    /// the order they arrived: from Redis with REDIS_URL (Err: it failed).
+    pub async fn take(&self, server_id: Option<&str>) -> Result<Vec<Value>, RedisError> {
+        match &self.shared {
+            None => Ok(self.drain(server_id)),
+            Some(shared) => shared.drain(server_id).await,
+        }
+    }
+
+    /// Takes one session's queued events (Ok(None): no such session).
+    pub async fn take_session(&self, id: &str) -> Result<Option<Vec<Value>>, RedisError> {
+        let Some(shared) = &self.shared else {
+            return Ok(self.drain_session(id));
+        };
+        if self.session(id).is_none() {
+            return Ok(None);
+        }
+        shared.drain_session(id).await.map(Some)
+    }
+
+    /// Events waiting to be drained (every instance's, with REDIS_URL).
+    pub async fn count_queued(&self) -> Result<usize, RedisError> {
+        match &self.shared {
+            None => Ok(self.queued_events()),
+            Some(shared) => shared.queued().await,
+        }
+    }
+
+    /// Waits until every event queued so far is where drains find it.
+    pub async fn flush(&self) {
+        if let Some(shared) = &self.shared {
+            shared.flush().await;
+        }
+    }
+
+    /// Notified when events arrive (at any instance, with REDIS_URL).
+    pub fn arrivals(&self) -> Arc<Notify> {
+        self.arrived.clone()
     }
 
     /// Queues the event `make` gives for the session's owner, if any.
@@ -452,6 +510,11 @@ impl Registry {
                 }
                 return;
             }
+        }
+        if let Some(shared) = &self.shared {
+            // Capped, counted and woken in Redis.
+            shared.push(id, entry.owner.server_id.as_deref(), value);
+            return;
         }
         if entry.events.len() >= self.bounds.queue_capacity {
             entry.events.pop_front();
@@ -477,6 +540,12 @@ impl Registry {
         let mut fields = Map::new();
         fields.insert("reason".into(), reason.into());
         let disconnected = event(&entry.owner, "disconnected", fields);
+        if let Some(shared) = &self.shared {
+            let id = &entry.owner.session_id;
+            shared.push(id, entry.owner.server_id.as_deref(), disconnected);
+            shared.expire(id, self.bounds.closed_events_ttl);
+            return;
+        }
         let now = Instant::now();
         let mut state = self.state.lock();
         for q in entry.events {

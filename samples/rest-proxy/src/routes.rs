@@ -251,27 +251,34 @@ struct Wait {
     wait: Option<u64>,
 }
 
-async fn drain_waiting(app: &App, server: Option<&str>, wait: Option<u64>) -> Json<Vec<Value>> {
-    let events = app.registry.drain(server);
-    if !events.is_empty() || wait.unwrap_or(0) == 0 {
-        return Json(events);
-    }
+/// 503 when the shared store (Redis) failed: nothing was taken.
+fn unavailable(e: redis::RedisError) -> Response {
+    log::warn!("redis: {e}");
+    (StatusCode::SERVICE_UNAVAILABLE, Json("Service Unavailable")).into_response()
+}
+
+async fn drain_waiting(app: &App, server: Option<&str>, wait: Option<u64>) -> Response {
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(wait.unwrap_or(0)).min(MAX_WAIT);
     loop {
+        // Listening before looking, so an event that comes in between wakes us.
+        let arrivals = app.registry.arrivals();
+        let arrived = arrivals.notified();
+        tokio::pin!(arrived);
+        arrived.as_mut().enable();
+        let events = match app.registry.take(server).await {
+            Ok(events) => events,
+            Err(e) => return unavailable(e),
+        };
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
-            return Json(Vec::new());
+        if !events.is_empty() || left.is_zero() {
+            return Json(events).into_response();
         }
-        app.registry.wait_for_events(left).await;
-        let events = app.registry.drain(server);
-        if !events.is_empty() {
-            return Json(events);
-        }
+        let _ = tokio::time::timeout(left, arrived).await;
     }
 }
 
-async fn all_events(State(app): State<App>, Query(q): Query<Wait>) -> Json<Vec<Value>> {
+async fn all_events(State(app): State<App>, Query(q): Query<Wait>) -> Response {
     drain_waiting(&app, None, q.wait).await
 }
 
@@ -279,14 +286,15 @@ async fn server_events(
     State(app): State<App>,
     Path(server): Path<String>,
     Query(q): Query<Wait>,
-) -> Json<Vec<Value>> {
+) -> Response {
     drain_waiting(&app, Some(&server), q.wait).await
 }
 
 async fn session_events(State(app): State<App>, Path(id): Path<String>) -> Response {
-    match app.registry.drain_session(&id) {
-        Some(events) => Json(events).into_response(),
-        None => not_found(&id),
+    match app.registry.take_session(&id).await {
+        Ok(Some(events)) => Json(events).into_response(),
+        Ok(None) => not_found(&id),
+        Err(e) => unavailable(e),
     }
 }
 
@@ -361,9 +369,11 @@ async fn close_all_of_server(
 }
 
 async fn metrics(State(app): State<App>) -> Response {
-    let text = app
-        .metrics
-        .render(app.registry.open_sessions(), app.registry.queued_events());
+    let queued = match app.registry.count_queued().await {
+        Ok(queued) => queued,
+        Err(e) => return unavailable(e),
+    };
+    let text = app.metrics.render(app.registry.open_sessions(), queued);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
