@@ -48,6 +48,9 @@ pub struct Config {
     pub closed_events_ttl: Duration,
     /// REDIS_URL: event queues in Redis, shared by every instance.
     pub redis_url: Option<String>,
+    /// INSTANCE_URL: how the other instances reach this one
+    /// (`http://host:port`); by default the address it listens on.
+    pub instance_url: Option<String>,
 }
 
 /// File descriptors kept for everything but HTTP connections (the
@@ -155,6 +158,7 @@ impl Config {
             max_sessions_per_uid: number("MAX_SESSIONS_PER_UID", 16)? as usize,
             closed_events_ttl: Duration::from_millis(number("CLOSED_EVENTS_TTL", 600_000)?),
             redis_url: nonempty("REDIS_URL"),
+            instance_url: nonempty("INSTANCE_URL").map(|u| u.trim_end_matches('/').to_string()),
         })
     }
 }

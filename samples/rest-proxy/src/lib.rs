@@ -8,8 +8,10 @@
 //! their bounded event queues; `routes` is the HTTP layer over it; `metrics`
 //! counts requests and writes the access log; `server` accepts connections
 //! within limits; `redis_events` keeps the event queues in Redis, for
-//! several instances.
+//! several instances, and `cluster` carries requests to the instance that
+//! holds their session.
 
+pub mod cluster;
 pub mod config;
 pub mod events;
 pub mod metrics;
@@ -113,7 +115,33 @@ impl Proxy {
             rate_limit: config.rate_limit_per_minute,
             max_body_bytes: config.max_body_bytes,
             body_timeout: config.body_timeout,
+            cluster: None,
         };
+        let mut app = app;
+        let mut listening_for_close_all = None;
+        if let Some(url) = &config.redis_url {
+            let me = match &config.instance_url {
+                Some(me) => me.clone(),
+                None => {
+                    let addr = listener.local_addr()?;
+                    if addr.ip().is_unspecified() {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            "with REDIS_URL on every interface, set INSTANCE_URL (how the other instances reach this one)",
+                        ));
+                    }
+                    format!("http://{addr}")
+                }
+            };
+            app.cluster = Some(
+                crate::cluster::Cluster::new(url, me)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+            );
+            listening_for_close_all = Some(tokio::spawn(crate::cluster::hear_close_all(
+                url.clone(),
+                self.registry.clone(),
+            )));
+        }
         // Closes idle sessions (with DISCONNECT_TIMEOUT) and expires closed
         // sessions' events nobody drained.
         let sweeper = {
@@ -136,6 +164,9 @@ impl Proxy {
         };
         let served = crate::server::serve(listener, router(app), limits, shutdown).await;
         sweeper.abort();
+        if let Some(task) = listening_for_close_all {
+            task.abort();
+        }
         self.registry.close_everything("the proxy is shutting down");
         self.registry.flush().await;
         served

@@ -97,7 +97,8 @@ enum Write {
         server: Option<String>,
         event: Value,
     },
-    /// The session closed: its events expire after the time given.
+    /// The session closed: its events expire after the time given, and
+    /// its owner is forgotten.
     Expire { session: String, after: Duration },
     /// Answered once every write queued before it is in Redis.
     Flush(oneshot::Sender<()>),
@@ -218,6 +219,9 @@ impl RedisEvents {
             .arg(self.key("streams"))
             .query_async(&mut connection)
             .await?;
+        if sessions.is_empty() {
+            return Ok(0);
+        }
         let mut pipe = redis::pipe();
         for session in &sessions {
             pipe.cmd("XLEN").arg(self.key(&format!("events:{session}")));
@@ -225,6 +229,11 @@ impl RedisEvents {
         let lengths: Vec<usize> = pipe.query_async(&mut connection).await?;
         Ok(lengths.iter().sum())
     }
+}
+
+/// The key naming the instance that holds a session.
+pub fn owner_key(session: &str) -> String {
+    format!("inworld-proxy:owner:{session}")
 }
 
 /// (seq, dropped, event) triples, sorted by seq, as events.
@@ -277,12 +286,19 @@ async fn write(
                     .invoke_async::<u64>(&mut connection)
                     .await
                     .map(drop),
-                Write::Expire { session, after } => redis::cmd("PEXPIRE")
-                    .arg(format!("{prefix}events:{session}"))
-                    .arg(after.as_millis() as u64)
-                    .query_async::<i64>(&mut connection)
-                    .await
-                    .map(drop),
+                Write::Expire { session, after } => {
+                    redis::pipe()
+                        .cmd("PEXPIRE")
+                        .arg(format!("{prefix}events:{session}"))
+                        .arg(after.as_millis() as u64)
+                        .ignore()
+                        // Closed: no instance holds it any more.
+                        .cmd("DEL")
+                        .arg(owner_key(session))
+                        .ignore()
+                        .query_async::<()>(&mut connection)
+                        .await
+                }
                 Write::Flush(_) => Ok(()),
             };
             match written {

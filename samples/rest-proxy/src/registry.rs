@@ -268,6 +268,11 @@ impl Registry {
         Ok(())
     }
 
+    /// Whether this instance holds the session.
+    pub fn holds(&self, id: &str) -> bool {
+        self.state.lock().sessions.contains_key(id)
+    }
+
     /// The session (its use counts as activity for the idle sweeper).
     pub fn session(&self, id: &str) -> Option<Session> {
         let mut state = self.state.lock();

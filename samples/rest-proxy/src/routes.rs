@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::cluster::{Cluster, FORWARDED};
 use crate::metrics::{Metrics, Unauthorized};
 use crate::registry::{characters, current_character, Registry};
 use crate::validate::{check, MAX_ID_CHARS, MESSAGE, OPEN};
@@ -33,6 +34,8 @@ pub struct App {
     pub max_body_bytes: usize,
     /// A request body not received in this long gets a 408.
     pub body_timeout: Duration,
+    /// With REDIS_URL: the other instances.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 /// The original's answer to any path or method it does not serve.
@@ -66,6 +69,7 @@ pub fn router(app: App) -> Router {
         .fallback(route_not_found)
         // A known path with a method it does not serve: the original's 404.
         .method_not_allowed_fallback(route_not_found)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), carry))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             receive_body,
@@ -127,6 +131,33 @@ async fn receive_body(State(app): State<App>, request: Request, next: Next) -> R
     }
 }
 
+/// The session a `/session/:id/...` path names.
+fn session_of(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/session/")?;
+    let (id, _) = rest.split_once('/')?;
+    (id != "closeall" && !id.is_empty()).then_some(id)
+}
+
+/// With several instances: a request for a session another instance holds
+/// is carried to it (once), and its answer given back.
+async fn carry(State(app): State<App>, request: Request, next: Next) -> Response {
+    let Some(cluster) = &app.cluster else {
+        return next.run(request).await;
+    };
+    let id = match session_of(request.uri().path()) {
+        Some(id) if !request.headers().contains_key(FORWARDED) && !app.registry.holds(id) => {
+            id.to_string()
+        }
+        _ => return next.run(request).await,
+    };
+    match cluster.owner(&id).await {
+        Ok(Some(owner)) if owner != cluster.me => cluster.forward(&owner, request).await,
+        // Nobody holds it: the route's own 404.
+        Ok(_) => next.run(request).await,
+        Err(e) => unavailable(e),
+    }
+}
+
 fn not_found(id: &str) -> Response {
     (
         StatusCode::NOT_FOUND,
@@ -174,6 +205,12 @@ async fn open(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Respon
             field("serverId"),
         )
         .await;
+    if let (Ok(o), Some(cluster)) = (&opened, &app.cluster) {
+        if let Err(e) = cluster.claim(&o.session_id).await {
+            app.registry.close(&o.session_id, "the shared store failed");
+            return unavailable(e);
+        }
+    }
     match opened {
         Ok(o) => Json(serde_json::json!({
             "sessionId": o.session_id,
@@ -355,17 +392,27 @@ async fn close(State(app): State<App>, Path(id): Path<String>) -> Response {
     }
 }
 
-async fn close_all(State(app): State<App>, Path(uid): Path<String>) -> &'static str {
-    app.registry.close_all(&uid, None);
-    "OK"
+/// Closes the uid's sessions here and, with several instances, at every
+/// instance.
+async fn close_everywhere(app: &App, uid: &str, server: Option<&str>) -> Response {
+    app.registry.close_all(uid, server);
+    if let Some(cluster) = &app.cluster {
+        if let Err(e) = cluster.close_all(uid, server).await {
+            return unavailable(e);
+        }
+    }
+    "OK".into_response()
+}
+
+async fn close_all(State(app): State<App>, Path(uid): Path<String>) -> Response {
+    close_everywhere(&app, &uid, None).await
 }
 
 async fn close_all_of_server(
     State(app): State<App>,
     Path((uid, server)): Path<(String, String)>,
-) -> &'static str {
-    app.registry.close_all(&uid, Some(&server));
-    "OK"
+) -> Response {
+    close_everywhere(&app, &uid, Some(&server)).await
 }
 
 async fn metrics(State(app): State<App>) -> Response {
@@ -373,7 +420,17 @@ async fn metrics(State(app): State<App>) -> Response {
         Ok(queued) => queued,
         Err(e) => return unavailable(e),
     };
-    let text = app.metrics.render(app.registry.open_sessions(), queued);
+    let mut text = app.metrics.render(app.registry.open_sessions(), queued);
+    if let Some(cluster) = &app.cluster {
+        use std::fmt::Write;
+        text.push_str("# HELP inworld_proxy_forwards_total Requests carried to the instance holding their session.\n");
+        text.push_str("# TYPE inworld_proxy_forwards_total counter\n");
+        let _ = writeln!(
+            text,
+            "inworld_proxy_forwards_total {}",
+            cluster.forwards.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

@@ -25,6 +25,10 @@ struct Cluster {
 }
 
 async fn cluster(count: usize) -> Cluster {
+    cluster_with(count, &[]).await
+}
+
+async fn cluster_with(count: usize, extra: &[(&str, &str)]) -> Cluster {
     let redis = RedisServer::start();
     let workspace = Workspace::default_scenes();
     let scene = workspace.scene_names().into_iter().next().unwrap();
@@ -34,13 +38,18 @@ async fn cluster(count: usize) -> Cluster {
     let mut instances = Vec::new();
     for _ in 0..count {
         instances.push(
-            start(&[
-                ("INWORLD_KEY", "test-api-key"),
-                ("INWORLD_SECRET", "test-api-secret"),
-                ("INWORLD_HOST", addr.as_str()),
-                ("INWORLD_SCENE", scene.as_str()),
-                ("REDIS_URL", url.as_str()),
-            ])
+            start(
+                &[
+                    ("INWORLD_KEY", "test-api-key"),
+                    ("INWORLD_SECRET", "test-api-secret"),
+                    ("INWORLD_HOST", addr.as_str()),
+                    ("INWORLD_SCENE", scene.as_str()),
+                    ("REDIS_URL", url.as_str()),
+                ]
+                .into_iter()
+                .chain(extra.iter().copied())
+                .collect::<Vec<_>>(),
+            )
             .await,
         );
     }
@@ -231,5 +240,200 @@ async fn redis_away_gives_503_and_nothing_is_lost_when_it_returns() {
         })
         .await;
     assert!(events.iter().any(|e| e["type"] == "text"), "{events:?}");
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_instance_answers_any_request() {
+    let cluster = cluster(3).await;
+    // 30 sessions, each request to the next instance in turn.
+    let mut sessions = Vec::new();
+    for i in 0..30 {
+        let opened = cluster
+            .any()
+            .open(json!({"uid": format!("p{i}"), "sceneId": "tavern", "serverId": "game", "playerName": "Ada"}))
+            .await;
+        sessions.push(opened["sessionId"].as_str().unwrap().to_string());
+    }
+    let mut replies: HashMap<String, Vec<Value>> = HashMap::new();
+    for round in 0..3 {
+        let mut waiting = Vec::new();
+        for id in &sessions {
+            let instance = cluster.any();
+            let r = instance
+                .http
+                .post(format!("{}/session/{id}/message", instance.base))
+                .json(&json!({"message": format!("hello {round}")}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::ACCEPTED);
+            assert_eq!(r.text().await.unwrap(), "Accepted");
+            waiting.push(id.clone());
+        }
+        // Drained round robin, one drain at a time: every reply once, in order.
+        let mut ended = 0;
+        let start = Instant::now();
+        while ended < waiting.len() {
+            assert!(
+                start.elapsed() < LIMIT,
+                "{ended} of {} ended",
+                waiting.len()
+            );
+            let (status, text) = cluster.any().get("/events/game?wait=500").await;
+            assert_eq!(status, StatusCode::OK, "{text}");
+            for event in serde_json::from_str::<Vec<Value>>(&text).unwrap() {
+                let id = event["sessionId"].as_str().unwrap().to_string();
+                if event["type"] == "interactionEnd" {
+                    ended += 1;
+                }
+                replies.entry(id).or_default().push(event);
+            }
+        }
+    }
+    for id in &sessions {
+        let events = &replies[id];
+        let ends: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["type"] == "interactionEnd")
+            .collect();
+        assert_eq!(ends.len(), 3, "{events:?}");
+        // Each interaction's texts come before its end, and the
+        // interactions one after another.
+        let mut order: Vec<&str> = Vec::new();
+        for e in events {
+            let i = e["interactionId"].as_str().unwrap();
+            if order.last() != Some(&i) {
+                assert!(!order.contains(&i), "interleaved: {events:?}");
+                order.push(i);
+            }
+        }
+        assert_eq!(order.len(), 3);
+    }
+    // Every route answers the same from every instance.
+    for id in sessions.iter().take(5) {
+        for path in ["status", "characters", "character"] {
+            let mut answers = Vec::new();
+            for instance in &cluster.instances {
+                answers.push(instance.get(&format!("/session/{id}/{path}")).await);
+            }
+            assert_eq!(answers[0].0, StatusCode::OK, "{path}: {answers:?}");
+            assert!(
+                answers.iter().all(|a| *a == answers[0]),
+                "{path}: {answers:?}"
+            );
+        }
+    }
+    let missing = "demo:00000000-0000-0000-0000-000000000000";
+    for instance in &cluster.instances {
+        assert_eq!(
+            instance.get(&format!("/session/{missing}/status")).await,
+            (
+                StatusCode::NOT_FOUND,
+                format!("\"Session {missing} Not Found\"")
+            )
+        );
+    }
+    // A turn through whatever instance.
+    let (status, text) = cluster
+        .any()
+        .post_json(
+            &format!("/session/{}/turn", sessions[0]),
+            json!({"message": "a drink, please"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    // Close through an instance that does not hold it (all but one do
+    // not): gone everywhere, one disconnected event.
+    let (status, text) = cluster
+        .any()
+        .get(&format!("/session/{}/close", sessions[1]))
+        .await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, "OK"));
+    for instance in &cluster.instances {
+        assert_eq!(
+            instance
+                .get(&format!("/session/{}/status", sessions[1]))
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
+    }
+    // Close-all of a uid through every instance in turn.
+    assert_eq!(
+        cluster.any().get("/session/closeall/p2/server/game").await,
+        (StatusCode::OK, "OK".into())
+    );
+    assert_eq!(
+        cluster.any().get("/session/closeall/p3").await,
+        (StatusCode::OK, "OK".into())
+    );
+    for id in [&sessions[2], &sessions[3]] {
+        let start = Instant::now();
+        while cluster.any().get(&format!("/session/{id}/status")).await.0 != StatusCode::NOT_FOUND {
+            assert!(start.elapsed() < LIMIT, "{id} was never closed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let events = cluster
+        .any()
+        .events_until("/events/game", |e| {
+            e.iter().filter(|e| e["type"] == "disconnected").count() >= 3
+        })
+        .await;
+    let gone: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "disconnected")
+        .collect();
+    assert_eq!(gone.len(), 3, "{gone:?}");
+    // The metrics count the requests carried to their session's instance.
+    let (_, metrics) = cluster.instances[0].get("/metrics").await;
+    assert!(
+        metrics.contains("inworld_proxy_forwards_total "),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("inworld_proxy_forwards_total 0\n"),
+        "{metrics}"
+    );
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_sweepers_close_each_idle_session_once() {
+    let cluster = cluster_with(3, &[("DISCONNECT_TIMEOUT", "300")]).await;
+    let mut sessions = Vec::new();
+    for i in 0..6 {
+        let opened = cluster
+            .any()
+            .open(json!({"uid": format!("idle{i}"), "sceneId": "tavern", "serverId": "game"}))
+            .await;
+        sessions.push(opened["sessionId"].as_str().unwrap().to_string());
+    }
+    let events = cluster
+        .any()
+        .events_until("/events/game", |e| {
+            sessions.iter().all(|id| {
+                e.iter()
+                    .any(|e| e["type"] == "disconnected" && e["sessionId"] == id.as_str())
+            })
+        })
+        .await;
+    // Give a second sweep every chance to double one, then look again.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (_, later) = cluster.any().get("/events/game").await;
+    let later: Vec<Value> = serde_json::from_str(&later).unwrap();
+    for id in &sessions {
+        let gone = events
+            .iter()
+            .chain(later.iter())
+            .filter(|e| e["type"] == "disconnected" && e["sessionId"] == id.as_str())
+            .count();
+        assert_eq!(gone, 1, "{id}: {events:?} {later:?}");
+    }
+    assert!(events
+        .iter()
+        .filter(|e| e["type"] == "disconnected")
+        .all(|e| e["reason"] == "idle"));
     cluster.stop().await;
 }
