@@ -108,7 +108,7 @@ impl Proxy {
         config: &Config,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = App {
+        let mut app = App {
             registry: self.registry.clone(),
             metrics: Default::default(),
             token: config.proxy_token.clone(),
@@ -117,7 +117,6 @@ impl Proxy {
             body_timeout: config.body_timeout,
             cluster: None,
         };
-        let mut app = app;
         let mut listening_for_close_all = None;
         if let Some(url) = &config.redis_url {
             let me = match &config.instance_url {
@@ -147,7 +146,8 @@ impl Proxy {
         let sweeper = {
             let registry = self.registry.clone();
             let idle = config.disconnect_timeout;
-            let tick = (idle.unwrap_or(config.closed_events_ttl) / 4).clamp(
+            let ttl = config.closed_events_ttl;
+            let tick = (idle.map_or(ttl, |idle| idle.min(ttl)) / 4).clamp(
                 std::time::Duration::from_millis(50),
                 std::time::Duration::from_secs(5),
             );
