@@ -6,8 +6,9 @@
 //! subscription per instance to wake its long polls, whatever instance
 //! queued the event.
 //!
-//! Writes go through one writer task in the order they were queued, and
-//! are retried until Redis takes them: an event the proxy took from the
+//! Writes go through one writer task in the order they were queued (what
+//! queued meanwhile in one MULTI/EXEC round trip), and are retried until
+//! Redis takes them: an event the proxy took from the
 //! library is never lost while Redis is away, only late.
 
 use std::sync::Arc;
@@ -23,6 +24,8 @@ use tokio::sync::{mpsc, oneshot, Notify};
 const ARRIVED: &str = "inworld-proxy:arrived";
 /// How long a Redis command may take before it counts as failed (a 503).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Writes sent to Redis in one round trip at most.
+const WRITE_BATCH: usize = 256;
 /// How long a failed write waits before it is tried again.
 const RETRY: Duration = Duration::from_millis(100);
 
@@ -263,54 +266,70 @@ async fn write(
     mut queued: mpsc::UnboundedReceiver<Write>,
 ) {
     let push = Script::new(PUSH);
-    while let Some(next) = queued.recv().await {
-        loop {
-            let written: Result<(), RedisError> = match &next {
+    // Loaded once here, again after a failure (Redis restarted).
+    let _ = push.prepare_invoke().load_async(&mut connection).await;
+    while let Some(first) = queued.recv().await {
+        // What has queued meanwhile goes in the same round trip.
+        let mut batch = vec![first];
+        while batch.len() < WRITE_BATCH {
+            match queued.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let mut commands = 0;
+        for next in &batch {
+            match next {
                 Write::Event {
                     session,
                     server,
                     event,
-                } => push
-                    .key(format!("{prefix}events:{session}"))
-                    .key(format!("{prefix}seq"))
-                    .key(format!("{prefix}streams"))
-                    .key(format!(
-                        "{prefix}server:{}",
-                        server.as_deref().unwrap_or("")
-                    ))
-                    .arg(session)
-                    .arg(server.as_deref().unwrap_or(""))
-                    .arg(event.to_string())
-                    .arg(capacity)
-                    .arg(ARRIVED)
-                    .invoke_async::<u64>(&mut connection)
-                    .await
-                    .map(drop),
+                } => {
+                    pipe.invoke_script(
+                        push.key(format!("{prefix}events:{session}"))
+                            .key(format!("{prefix}seq"))
+                            .key(format!("{prefix}streams"))
+                            .key(format!(
+                                "{prefix}server:{}",
+                                server.as_deref().unwrap_or("")
+                            ))
+                            .arg(session)
+                            .arg(server.as_deref().unwrap_or(""))
+                            .arg(event.to_string())
+                            .arg(capacity)
+                            .arg(ARRIVED),
+                    )
+                    .ignore();
+                    commands += 1;
+                }
                 Write::Expire { session, after } => {
-                    redis::pipe()
-                        .cmd("PEXPIRE")
+                    pipe.cmd("PEXPIRE")
                         .arg(format!("{prefix}events:{session}"))
                         .arg(after.as_millis() as u64)
                         .ignore()
                         // Closed: no instance holds it any more.
                         .cmd("DEL")
                         .arg(owner_key(session))
-                        .ignore()
-                        .query_async::<()>(&mut connection)
-                        .await
+                        .ignore();
+                    commands += 1;
                 }
-                Write::Flush(_) => Ok(()),
-            };
-            match written {
-                Ok(()) => break,
-                Err(e) => {
-                    log::warn!("redis: an event waits to be written: {e}");
-                    tokio::time::sleep(RETRY).await;
-                }
+                Write::Flush(_) => {}
             }
         }
-        if let Write::Flush(done) = next {
-            let _ = done.send(());
+        if commands > 0 {
+            while let Err(e) = pipe.query_async::<()>(&mut connection).await {
+                log::warn!("redis: {} writes wait: {e}", batch.len());
+                tokio::time::sleep(RETRY).await;
+                // A restarted Redis has forgotten the script.
+                let _ = push.prepare_invoke().load_async(&mut connection).await;
+            }
+        }
+        for next in batch {
+            if let Write::Flush(done) = next {
+                let _ = done.send(());
+            }
         }
     }
 }
