@@ -2,6 +2,7 @@
 //! `.env` file), plus INWORLD_HOST. With no key, the local engine runs
 //! in-process with the demo scene.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -13,6 +14,9 @@ pub struct Config {
     /// The default scene (a resource name), checked at start.
     pub scene: Option<String>,
     pub port: u16,
+    /// HOST (or BIND): the address to listen on; loopback unless set. A
+    /// public address needs PROXY_TOKEN (checked by [`Config::from_lookup`]).
+    pub host_address: IpAddr,
     /// EMOTIONS=true: ask for emotions and forward them as events.
     pub emotions: bool,
     /// Sessions nobody used for this long are closed (DISCONNECT_TIMEOUT, ms).
@@ -26,6 +30,48 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// PROXY_TOKEN: every route but / and /status wants `Authorization: Bearer <it>`.
     pub proxy_token: Option<String>,
+    /// MAX_CONNECTIONS: connections served at once; more are closed as they
+    /// arrive. By default what the file-descriptor limit leaves room for.
+    pub max_connections: usize,
+    /// HEADER_TIMEOUT (ms): a connection that has not sent a whole request
+    /// head this long after connecting, or after its last answer (an idle
+    /// keep-alive connection), is closed.
+    pub header_timeout: Duration,
+    /// BODY_TIMEOUT (ms): a request body not received in this long gets a 408.
+    pub body_timeout: Duration,
+    /// MAX_SESSIONS: sessions open at once; beyond it opens get a 409.
+    pub max_sessions: usize,
+    /// MAX_SESSIONS_PER_UID: sessions one uid may hold open.
+    pub max_sessions_per_uid: usize,
+    /// CLOSED_EVENTS_TTL (ms): how long a closed session's events wait to
+    /// be drained.
+    pub closed_events_ttl: Duration,
+    /// REDIS_URL: event queues in Redis, shared by every instance.
+    pub redis_url: Option<String>,
+    /// INSTANCE_URL: how the other instances reach this one
+    /// (`http://host:port`); by default the address it listens on.
+    pub instance_url: Option<String>,
+}
+
+/// File descriptors kept for everything but HTTP connections (the
+/// connections to Inworld, logs, the runtime).
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// Connections served at once when MAX_CONNECTIONS is not set: what the
+/// soft file-descriptor limit leaves after the reserve.
+fn default_max_connections() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    let known = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    let soft = if known && limit.rlim_cur != libc::RLIM_INFINITY {
+        limit.rlim_cur
+    } else {
+        65_536
+    };
+    soft.saturating_sub(RESERVED_DESCRIPTORS).clamp(8, 10_000) as usize
 }
 
 impl Config {
@@ -51,6 +97,28 @@ impl Config {
                 format!("DISCONNECT_TIMEOUT {ms:?} is not a number of ms")
             })?)),
         };
+        let number = |name: &str, default: u64| -> Result<u64, String> {
+            match nonempty(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{name} {v:?} is not a number")),
+            }
+        };
+        let proxy_token = nonempty("PROXY_TOKEN");
+        let host_address: IpAddr = match nonempty("HOST").or_else(|| nonempty("BIND")) {
+            None => IpAddr::from([127, 0, 0, 1]),
+            Some(h) => h
+                .trim()
+                .parse()
+                .map_err(|_| format!("HOST {h:?} is not an IP address"))?,
+        };
+        if !host_address.is_loopback() && proxy_token.is_none() {
+            return Err(format!(
+                "HOST {host_address} is reachable from other machines: set PROXY_TOKEN too"
+            ));
+        }
         let key = nonempty("INWORLD_KEY");
         let host = nonempty("INWORLD_HOST");
         if key.is_some() && nonempty("INWORLD_SECRET").is_none() {
@@ -66,10 +134,11 @@ impl Config {
             key,
             scene: nonempty("INWORLD_SCENE"),
             port,
+            host_address,
             emotions: nonempty("EMOTIONS").is_some_and(|v| v.trim() == "true"),
             disconnect_timeout,
             queue_capacity: 1000,
-            proxy_token: nonempty("PROXY_TOKEN"),
+            proxy_token,
             rate_limit_per_minute: match nonempty("RATE_LIMIT") {
                 None => None,
                 Some(r) => {
@@ -79,6 +148,54 @@ impl Config {
                 }
             },
             max_body_bytes: 64 * 1024,
+            max_connections: match nonempty("MAX_CONNECTIONS") {
+                None => default_max_connections(),
+                Some(_) => number("MAX_CONNECTIONS", 0)?.max(1) as usize,
+            },
+            header_timeout: Duration::from_millis(number("HEADER_TIMEOUT", 10_000)?.max(1)),
+            body_timeout: Duration::from_millis(number("BODY_TIMEOUT", 10_000)?.max(1)),
+            max_sessions: number("MAX_SESSIONS", 10_000)? as usize,
+            max_sessions_per_uid: number("MAX_SESSIONS_PER_UID", 16)? as usize,
+            closed_events_ttl: Duration::from_millis(number("CLOSED_EVENTS_TTL", 600_000)?),
+            redis_url: nonempty("REDIS_URL"),
+            instance_url: nonempty("INSTANCE_URL").map(|u| u.trim_end_matches('/').to_string()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(env: &[(&str, &str)]) -> Result<Config, String> {
+        Config::from_lookup(|name| {
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn loopback_unless_told_and_never_public_without_a_token() {
+        assert_eq!(
+            config(&[]).unwrap().host_address,
+            IpAddr::from([127, 0, 0, 1])
+        );
+        let public = config(&[("HOST", "0.0.0.0")]).unwrap_err();
+        assert!(public.contains("PROXY_TOKEN"), "{public}");
+        let bound = config(&[("BIND", "0.0.0.0"), ("PROXY_TOKEN", "t")]).unwrap();
+        assert_eq!(bound.host_address, IpAddr::from([0, 0, 0, 0]));
+        assert!(config(&[("HOST", "::1")]).is_ok());
+        assert!(config(&[("HOST", "somewhere")]).is_err());
+    }
+
+    #[test]
+    fn the_connection_limit_leaves_room_for_other_descriptors() {
+        let max = config(&[]).unwrap().max_connections;
+        assert!((8..=10_000).contains(&max), "{max}");
+        assert_eq!(
+            config(&[("MAX_CONNECTIONS", "5")]).unwrap().max_connections,
+            5
+        );
     }
 }

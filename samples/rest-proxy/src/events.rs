@@ -3,7 +3,7 @@
 //! every event.
 
 use inworld::packet::{
-    ActorKind, ControlAction, EmotionBehavior, EmotionStrength, Packet, PacketBody,
+    ActorKind, ControlAction, EmotionBehavior, EmotionStrength, Packet, PacketBody, SendFailure,
 };
 use serde_json::{json, Map, Value};
 
@@ -35,6 +35,9 @@ pub fn event_of(
     emotions: bool,
     character: impl Fn(&str) -> Option<String>,
 ) -> Option<Value> {
+    if let Some(failure) = failure_of(packet, owner) {
+        return Some(failure);
+    }
     let source = &packet.routing.source;
     if source.kind != ActorKind::Character {
         return None;
@@ -69,6 +72,38 @@ pub fn event_of(
             "custom"
         }
         PacketBody::Control(c) if c.action == ControlAction::InteractionEnd => "interactionEnd",
+        _ => return None,
+    };
+    Some(event(owner, kind, fields))
+}
+
+/// The library's reports of what went wrong, as events: `sendFailed` for a
+/// message or trigger that did not make it (its interaction id, the
+/// `reason` and the `message`), `error` for the session's errors
+/// (`willRetry`: the library reconnects by itself).
+fn failure_of(packet: &Packet, owner: &Owner) -> Option<Value> {
+    let mut fields = Map::new();
+    let kind = match &packet.body {
+        PacketBody::SendFailed(failed) => {
+            let interaction = packet.ids.interaction_id.as_str();
+            if !interaction.is_empty() {
+                fields.insert("interactionId".into(), interaction.into());
+            }
+            let reason = match failed.reason {
+                SendFailure::NotSent => "notSent",
+                SendFailure::MaybeSent => "maybeSent",
+                SendFailure::Refused => "refused",
+            };
+            fields.insert("reason".into(), reason.into());
+            fields.insert("message".into(), failed.message.as_str().into());
+            "sendFailed"
+        }
+        PacketBody::Error(error) => {
+            fields.insert("message".into(), error.message.as_str().into());
+            fields.insert("code".into(), error.grpc_code.into());
+            fields.insert("willRetry".into(), error.will_retry.into());
+            "error"
+        }
         _ => return None,
     };
     Some(event(owner, kind, fields))

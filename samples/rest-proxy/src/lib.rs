@@ -6,13 +6,19 @@
 //! `config` reads the environment; `validate` checks bodies as the original;
 //! `events` turns packets into its events; `registry` holds the sessions and
 //! their bounded event queues; `routes` is the HTTP layer over it; `metrics`
-//! counts requests and writes the access log.
+//! counts requests and writes the access log; `server` accepts connections
+//! within limits; `redis_events` keeps the event queues in Redis, for
+//! several instances, and `cluster` carries requests to the instance that
+//! holds their session.
 
+pub mod cluster;
 pub mod config;
 pub mod events;
 pub mod metrics;
+pub mod redis_events;
 pub mod registry;
 pub mod routes;
+pub mod server;
 pub mod validate;
 
 use std::future::Future;
@@ -23,7 +29,7 @@ use inworld::client::{Client, ClientConfig, TlsMode};
 use inworld::engine::{EngineConfig, RunningEngine, Workspace};
 
 use crate::config::Config;
-use crate::registry::Registry;
+use crate::registry::{Bounds, Registry};
 use crate::routes::{router, App};
 
 /// The proxy's state, with the local engine when it runs one.
@@ -77,7 +83,18 @@ impl Proxy {
         client_config.session.capabilities.emotions = config.emotions;
         let client = Client::new(client_config).map_err(|e| e.to_string())?;
         Ok(Proxy {
-            registry: Registry::new(client, Some(&scene), config.emotions, config.queue_capacity),
+            registry: Registry::new(
+                client,
+                Some(&scene),
+                config.emotions,
+                Bounds {
+                    queue_capacity: config.queue_capacity,
+                    max_sessions: config.max_sessions,
+                    max_sessions_per_uid: config.max_sessions_per_uid,
+                    closed_events_ttl: config.closed_events_ttl,
+                },
+                config.redis_url.as_deref(),
+            )?,
             default_scene: scene,
             engine,
         })
@@ -91,33 +108,67 @@ impl Proxy {
         config: &Config,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = App {
+        let mut app = App {
             registry: self.registry.clone(),
             metrics: Default::default(),
             token: config.proxy_token.clone(),
             rate_limit: config.rate_limit_per_minute,
             max_body_bytes: config.max_body_bytes,
+            body_timeout: config.body_timeout,
+            cluster: None,
         };
-        let sweeper = config.disconnect_timeout.map(|idle| {
+        let mut listening_for_close_all = None;
+        if let Some(url) = &config.redis_url {
+            let me = match &config.instance_url {
+                Some(me) => me.clone(),
+                None => {
+                    let addr = listener.local_addr()?;
+                    if addr.ip().is_unspecified() {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            "with REDIS_URL on every interface, set INSTANCE_URL (how the other instances reach this one)",
+                        ));
+                    }
+                    format!("http://{addr}")
+                }
+            };
+            app.cluster = Some(
+                crate::cluster::Cluster::new(url, me)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+            );
+            listening_for_close_all = Some(tokio::spawn(crate::cluster::hear_close_all(
+                url.clone(),
+                self.registry.clone(),
+            )));
+        }
+        // Closes idle sessions (with DISCONNECT_TIMEOUT) and expires closed
+        // sessions' events nobody drained.
+        let sweeper = {
             let registry = self.registry.clone();
+            let idle = config.disconnect_timeout;
+            let ttl = config.closed_events_ttl;
+            let tick = (idle.map_or(ttl, |idle| idle.min(ttl)) / 4).clamp(
+                std::time::Duration::from_millis(50),
+                std::time::Duration::from_secs(5),
+            );
             tokio::spawn(async move {
-                let tick = (idle / 4).clamp(
-                    std::time::Duration::from_millis(50),
-                    std::time::Duration::from_secs(5),
-                );
                 loop {
                     tokio::time::sleep(tick).await;
                     registry.sweep(idle);
                 }
             })
-        });
-        let served = axum::serve(listener, router(app))
-            .with_graceful_shutdown(shutdown)
-            .await;
-        if let Some(task) = sweeper {
+        };
+        let limits = crate::server::Limits {
+            max_connections: config.max_connections,
+            header_timeout: config.header_timeout,
+        };
+        let served = crate::server::serve(listener, router(app), limits, shutdown).await;
+        sweeper.abort();
+        if let Some(task) = listening_for_close_all {
             task.abort();
         }
         self.registry.close_everything("the proxy is shutting down");
+        self.registry.flush().await;
         served
     }
 

@@ -22,7 +22,7 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let listener = match tokio::net::TcpListener::bind(("0.0.0.0", config.port)).await {
+    let listener = match tokio::net::TcpListener::bind((config.host_address, config.port)).await {
         Ok(l) => l,
         Err(e) => {
             eprintln!("inworld-rest-proxy: port {}: {e}", config.port);
@@ -30,7 +30,8 @@ async fn main() {
         }
     };
     log::info!(
-        "Inworld.AI RESTful Server on port {} (scene {}, {})",
+        "Inworld.AI RESTful Server on {}:{} (scene {}, {})",
+        config.host_address,
         config.port,
         proxy.default_scene,
         if config.host.is_some() {

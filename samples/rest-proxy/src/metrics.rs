@@ -1,8 +1,11 @@
 //! Requests counted by route, and the access log: one logfmt line per
 //! request with the route's pattern (never a header, so never a token or key).
+//! Labels come from fixed sets (known methods, route patterns), so clients
+//! cannot grow the metrics by inventing methods or paths.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
@@ -13,7 +16,31 @@ use parking_lot::Mutex;
 #[derive(Default)]
 pub struct Metrics {
     /// (method, route pattern, status) → requests.
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    requests: Mutex<BTreeMap<(&'static str, String, u16), u64>>,
+    /// Requests refused for a missing or wrong token (no labels: they
+    /// come before anything about them is known).
+    unauthorized: AtomicU64,
+}
+
+/// Set on a response refused for its token, so it is counted without labels.
+#[derive(Clone, Copy)]
+pub struct Unauthorized;
+
+/// The method's label: the methods HTTP defines, anything else `OTHER`.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
 }
 
 impl Metrics {
@@ -36,6 +63,13 @@ impl Metrics {
                 "inworld_proxy_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {count}"
             );
         }
+        out.push_str("# HELP inworld_proxy_unauthorized_total Requests refused for their token.\n");
+        out.push_str("# TYPE inworld_proxy_unauthorized_total counter\n");
+        let _ = writeln!(
+            out,
+            "inworld_proxy_unauthorized_total {}",
+            self.unauthorized.load(Ordering::Relaxed)
+        );
         out
     }
 }
@@ -43,18 +77,22 @@ impl Metrics {
 /// Counts the request and logs it.
 pub async fn record(metrics: std::sync::Arc<Metrics>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "(unmatched)".to_string(), |m| m.as_str().to_string());
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    *metrics
-        .requests
-        .lock()
-        .entry((method.clone(), route.clone(), status))
-        .or_insert(0) += 1;
+    if response.extensions().get::<Unauthorized>().is_some() {
+        metrics.unauthorized.fetch_add(1, Ordering::Relaxed);
+    } else {
+        *metrics
+            .requests
+            .lock()
+            .entry((method, route.clone(), status))
+            .or_insert(0) += 1;
+    }
     // logfmt (key=value), for log tools; the route is the pattern, so a
     // session id or a token in a path never reaches the log.
     log::info!(

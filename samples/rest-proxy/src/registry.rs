@@ -17,9 +17,9 @@ use serde_json::{json, Map, Value};
 use tokio::sync::Notify;
 
 use crate::events::{event, event_of, Owner};
+use crate::redis_events::RedisEvents;
+use redis::RedisError;
 
-/// How long the events of a closed session wait to be drained.
-const CLOSED_EVENTS_TTL: Duration = Duration::from_secs(600);
 /// How long opening may take before the open is refused.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -28,6 +28,37 @@ pub struct Opened {
     pub session_id: String,
     pub character: Value,
     pub characters: Value,
+}
+
+/// What the registry holds at most.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// Events kept per session (the oldest go first, and are counted).
+    pub queue_capacity: usize,
+    /// Sessions open at once.
+    pub max_sessions: usize,
+    /// Sessions one uid holds open at once.
+    pub max_sessions_per_uid: usize,
+    /// How long the events of a closed session wait to be drained.
+    pub closed_events_ttl: Duration,
+}
+
+/// Why an open was refused.
+#[derive(Debug)]
+pub enum OpenRefused {
+    /// The same uid, scene, character and server are open already, or the
+    /// uid or the proxy holds as many sessions as it may.
+    Conflict(String),
+    /// The service did not open it.
+    Failed(String),
+}
+
+impl std::fmt::Display for OpenRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenRefused::Conflict(why) | OpenRefused::Failed(why) => f.write_str(why),
+        }
+    }
 }
 
 struct Queued {
@@ -56,16 +87,20 @@ struct State {
     closed: Vec<(Instant, Queued)>,
     /// Per uid: send tokens left and when they were counted.
     buckets: HashMap<String, (f64, Instant)>,
+    /// Per uid: open tokens left and when they were counted.
+    open_buckets: HashMap<String, (f64, Instant)>,
 }
 
 pub struct Registry {
     client: Client,
     workspace: Option<String>,
     emotions: bool,
-    capacity: usize,
+    bounds: Bounds,
     state: Mutex<State>,
     seq: AtomicU64,
-    arrived: Notify,
+    arrived: Arc<Notify>,
+    /// With REDIS_URL: the event queues, shared by every instance.
+    shared: Option<Arc<RedisEvents>>,
 }
 
 impl Registry {
@@ -73,21 +108,35 @@ impl Registry {
         client: Client,
         default_scene: Option<&str>,
         emotions: bool,
-        capacity: usize,
-    ) -> Arc<Registry> {
+        bounds: Bounds,
+        redis_url: Option<&str>,
+    ) -> Result<Arc<Registry>, String> {
         let workspace = default_scene
             .and_then(|s| s.strip_prefix("workspaces/"))
             .and_then(|s| s.split('/').next())
             .map(str::to_string);
-        Arc::new(Registry {
+        let arrived = Arc::new(Notify::new());
+        let shared = match redis_url {
+            None => None,
+            Some(url) => Some(RedisEvents::start(
+                url,
+                bounds.queue_capacity,
+                arrived.clone(),
+            )?),
+        };
+        Ok(Arc::new(Registry {
             client,
             workspace,
             emotions,
-            capacity: capacity.max(1),
+            bounds: Bounds {
+                queue_capacity: bounds.queue_capacity.max(1),
+                ..bounds
+            },
             state: Mutex::new(State::default()),
             seq: AtomicU64::new(0),
-            arrived: Notify::new(),
-        })
+            arrived,
+            shared,
+        }))
     }
 
     /// A scene id of the default workspace, or a full resource name.
@@ -107,16 +156,14 @@ impl Registry {
         character: Option<&str>,
         player_name: Option<&str>,
         server_id: Option<&str>,
-    ) -> Result<Opened, String> {
+    ) -> Result<Opened, OpenRefused> {
         let key = (
             uid.to_string(),
             scene.to_string(),
             character.map(str::to_string),
             server_id.map(str::to_string),
         );
-        if self.state.lock().sessions.values().any(|e| e.key == key) {
-            return Err("this uid already has this session open".into());
-        }
+        self.room_for(&self.state.lock(), &key)?;
         let mut config = SessionConfig::new(self.scene_name(scene));
         config.user = self.client.config().session.user.clone();
         config.user.name = Some(player_name.unwrap_or(uid).to_string());
@@ -124,7 +171,7 @@ impl Registry {
         let session = self
             .client
             .open_session_with(config)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| OpenRefused::Failed(e.to_string()))?;
         let start = Instant::now();
         loop {
             match session.state() {
@@ -137,11 +184,13 @@ impl Registry {
                             reason = e.message.as_str().to_string();
                         }
                     }
-                    return Err(reason);
+                    return Err(OpenRefused::Failed(reason));
                 }
                 _ if start.elapsed() > OPEN_TIMEOUT => {
                     session.close();
-                    return Err("the session did not become ready".into());
+                    return Err(OpenRefused::Failed(
+                        "the session did not become ready".into(),
+                    ));
                 }
                 _ => tokio::time::sleep(Duration::from_millis(10)).await,
             }
@@ -149,10 +198,13 @@ impl Registry {
         if let Some(who) = character {
             if let Err(e) = session.set_current_character(who) {
                 session.close();
-                return Err(e.to_string());
+                return Err(OpenRefused::Failed(e.to_string()));
             }
         }
-        let session_id = session.session_id().ok_or("the session has no id")?;
+        let Some(session_id) = session.session_id() else {
+            session.close();
+            return Err(OpenRefused::Failed("the session has no id".into()));
+        };
         let opened = Opened {
             session_id: session_id.clone(),
             character: current_character(&session),
@@ -165,9 +217,9 @@ impl Registry {
         };
         {
             let mut state = self.state.lock();
-            if state.sessions.values().any(|e| e.key == key) {
+            if let Err(refused) = self.room_for(&state, &key) {
                 session.close();
-                return Err("this uid already has this session open".into());
+                return Err(refused);
             }
             state.sessions.insert(
                 session_id.clone(),
@@ -184,6 +236,41 @@ impl Registry {
         }
         tokio::spawn(pump(self.clone(), session_id, session));
         Ok(opened)
+    }
+
+    /// Whether a session of `key` may open: not open already, and the uid
+    /// and the proxy under their bounds.
+    fn room_for(
+        &self,
+        state: &State,
+        key: &(String, String, Option<String>, Option<String>),
+    ) -> Result<(), OpenRefused> {
+        if state.sessions.len() >= self.bounds.max_sessions {
+            return Err(OpenRefused::Conflict(format!(
+                "{} sessions are open, as many as the proxy holds",
+                state.sessions.len()
+            )));
+        }
+        let mut of_uid = 0;
+        for entry in state.sessions.values() {
+            if entry.key == *key {
+                return Err(OpenRefused::Conflict(
+                    "this uid already has this session open".into(),
+                ));
+            }
+            of_uid += usize::from(entry.key.0 == key.0);
+        }
+        if of_uid >= self.bounds.max_sessions_per_uid {
+            return Err(OpenRefused::Conflict(format!(
+                "this uid holds {of_uid} sessions, as many as one uid may"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether this instance holds the session.
+    pub fn holds(&self, id: &str) -> bool {
+        self.state.lock().sessions.contains_key(id)
     }
 
     /// The session (its use counts as activity for the idle sweeper).
@@ -231,17 +318,28 @@ impl Registry {
         ids.iter().filter(|id| self.close(id, "closed")).count()
     }
 
-    /// Closes the sessions nobody used for `idle`.
-    pub fn sweep(&self, idle: Duration) -> usize {
-        let ids: Vec<String> = self
-            .state
-            .lock()
-            .sessions
-            .iter()
-            .filter(|(_, e)| e.last_used.elapsed() >= idle)
-            .map(|(id, _)| id.clone())
-            .collect();
+    /// Closes the sessions nobody used for `idle` (if given), and expires
+    /// the events of closed sessions nobody drained in time.
+    pub fn sweep(&self, idle: Option<Duration>) -> usize {
+        let ids: Vec<String> = {
+            let mut state = self.state.lock();
+            self.expire_closed(&mut state);
+            match idle {
+                None => Vec::new(),
+                Some(idle) => state
+                    .sessions
+                    .iter()
+                    .filter(|(_, e)| e.last_used.elapsed() >= idle)
+                    .map(|(id, _)| id.clone())
+                    .collect(),
+            }
+        };
         ids.iter().filter(|id| self.close(id, "idle")).count()
+    }
+
+    fn expire_closed(&self, state: &mut State) {
+        let ttl = self.bounds.closed_events_ttl;
+        state.closed.retain(|(at, _)| at.elapsed() < ttl);
     }
 
     pub fn open_sessions(&self) -> usize {
@@ -286,32 +384,28 @@ impl Registry {
         }
     }
 
-    /// Whether `uid` may send now: at most `per_minute` sends a minute, as a
-    /// token bucket (bursts of up to `per_minute`).
+    /// Whether the uid of a session may send now (see [`Registry::allow_uid`]).
     pub fn allow(&self, uid_of_session: &str, per_minute: u32) -> bool {
-        let mut state = self.state.lock();
-        let Some(uid) = state
-            .sessions
-            .get(uid_of_session)
-            .map(|e| e.owner.uid.clone())
-        else {
-            return true;
+        let uid = {
+            let state = self.state.lock();
+            match state.sessions.get(uid_of_session) {
+                Some(e) => e.owner.uid.clone(),
+                None => return true,
+            }
         };
-        let now = Instant::now();
-        let rate = f64::from(per_minute) / 60.0;
-        let bucket = state
-            .buckets
-            .entry(uid)
-            .or_insert((f64::from(per_minute), now));
-        bucket.0 = (bucket.0 + now.duration_since(bucket.1).as_secs_f64() * rate)
-            .min(f64::from(per_minute));
-        bucket.1 = now;
-        if bucket.0 >= 1.0 {
-            bucket.0 -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.allow_uid(&uid, per_minute)
+    }
+
+    /// Whether `uid` may send now: at most `per_minute` sends a minute, as
+    /// a token bucket (bursts of up to `per_minute`).
+    pub fn allow_uid(&self, uid: &str, per_minute: u32) -> bool {
+        take_token(&mut self.state.lock().buckets, uid, per_minute)
+    }
+
+    /// Whether `uid` may open a session now: as many opens a minute as
+    /// sends, counted apart.
+    pub fn allow_open(&self, uid: &str, per_minute: u32) -> bool {
+        take_token(&mut self.state.lock().open_buckets, uid, per_minute)
     }
 
     /// Closes everything (shutdown).
@@ -324,7 +418,15 @@ impl Registry {
 
     /// Takes the queued events (of every session, or of one server's), in
     /// the order they arrived.
+    /// With REDIS_URL it waits for Redis, blocking the thread (routes use
+    /// [`Registry::take`]); an error gives nothing.
     pub fn drain(&self, server_id: Option<&str>) -> Vec<Value> {
+        if let Some(shared) = &self.shared {
+            let taken = tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(shared.drain(server_id))
+            });
+            return taken.unwrap_or_default();
+        }
         let mut state = self.state.lock();
         let wanted = |q: &Queued| server_id.is_none_or(|s| q.server_id.as_deref() == Some(s));
         let mut out: Vec<Queued> = Vec::new();
@@ -334,9 +436,7 @@ impl Registry {
             entry.events.extend(keep);
             out.extend(take);
         }
-        state
-            .closed
-            .retain(|(at, _)| at.elapsed() < CLOSED_EVENTS_TTL);
+        self.expire_closed(&mut state);
         let closed = std::mem::take(&mut state.closed);
         for (at, q) in closed {
             if wanted(&q) {
@@ -357,9 +457,44 @@ impl Registry {
         Some(entry.events.drain(..).map(|q| q.event).collect())
     }
 
-    /// Waits until an event arrives (or `limit` passes).
-    pub async fn wait_for_events(&self, limit: Duration) {
-        let _ = tokio::time::timeout(limit, self.arrived.notified()).await;
+    /// Takes the queued events (of every session, or of one server's), in
+    /// the order they arrived: from Redis with REDIS_URL (Err: it failed).
+    pub async fn take(&self, server_id: Option<&str>) -> Result<Vec<Value>, RedisError> {
+        match &self.shared {
+            None => Ok(self.drain(server_id)),
+            Some(shared) => shared.drain(server_id).await,
+        }
+    }
+
+    /// Takes one session's queued events (Ok(None): no such session).
+    pub async fn take_session(&self, id: &str) -> Result<Option<Vec<Value>>, RedisError> {
+        let Some(shared) = &self.shared else {
+            return Ok(self.drain_session(id));
+        };
+        if self.session(id).is_none() {
+            return Ok(None);
+        }
+        shared.drain_session(id).await.map(Some)
+    }
+
+    /// Events waiting to be drained (every instance's, with REDIS_URL).
+    pub async fn count_queued(&self) -> Result<usize, RedisError> {
+        match &self.shared {
+            None => Ok(self.queued_events()),
+            Some(shared) => shared.queued().await,
+        }
+    }
+
+    /// Waits until every event queued so far is where drains find it.
+    pub async fn flush(&self) {
+        if let Some(shared) = &self.shared {
+            shared.flush().await;
+        }
+    }
+
+    /// Notified when events arrive (at any instance, with REDIS_URL).
+    pub fn arrivals(&self) -> Arc<Notify> {
+        self.arrived.clone()
     }
 
     /// Queues the event `make` gives for the session's owner, if any.
@@ -373,7 +508,7 @@ impl Registry {
         };
         if let Some(interaction) = value["interactionId"].as_str().map(str::to_string) {
             if let Some(turn) = entry.turns.get(&interaction) {
-                let last = value["type"] == "interactionEnd";
+                let last = value["type"] == "interactionEnd" || value["type"] == "sendFailed";
                 let _ = turn.send(value);
                 if last {
                     entry.turns.remove(&interaction);
@@ -381,7 +516,12 @@ impl Registry {
                 return;
             }
         }
-        if entry.events.len() >= self.capacity {
+        if let Some(shared) = &self.shared {
+            // Capped, counted and woken in Redis.
+            shared.push(id, entry.owner.server_id.as_deref(), value);
+            return;
+        }
+        if entry.events.len() >= self.bounds.queue_capacity {
             entry.events.pop_front();
             entry.dropped += 1;
         }
@@ -405,6 +545,12 @@ impl Registry {
         let mut fields = Map::new();
         fields.insert("reason".into(), reason.into());
         let disconnected = event(&entry.owner, "disconnected", fields);
+        if let Some(shared) = &self.shared {
+            let id = &entry.owner.session_id;
+            shared.push(id, entry.owner.server_id.as_deref(), disconnected);
+            shared.expire(id, self.bounds.closed_events_ttl);
+            return;
+        }
         let now = Instant::now();
         let mut state = self.state.lock();
         for q in entry.events {
@@ -421,6 +567,31 @@ impl Registry {
         ));
         drop(state);
         self.arrived.notify_waiters();
+    }
+}
+
+/// Takes a token from `uid`'s bucket of `per_minute` a minute, if one is left.
+fn take_token(buckets: &mut HashMap<String, (f64, Instant)>, uid: &str, per_minute: u32) -> bool {
+    let now = Instant::now();
+    if !buckets.contains_key(uid) {
+        // A bucket untouched for a minute is full again, as a new one:
+        // forgotten, so the map holds only uids seen lately, whatever uids
+        // clients invent.
+        let refill = Duration::from_secs(60);
+        buckets.retain(|_, (_, at)| now.duration_since(*at) < refill);
+    }
+    let rate = f64::from(per_minute) / 60.0;
+    let bucket = buckets
+        .entry(uid.to_string())
+        .or_insert((f64::from(per_minute), now));
+    bucket.0 =
+        (bucket.0 + now.duration_since(bucket.1).as_secs_f64() * rate).min(f64::from(per_minute));
+    bucket.1 = now;
+    if bucket.0 >= 1.0 {
+        bucket.0 -= 1.0;
+        true
+    } else {
+        false
     }
 }
 

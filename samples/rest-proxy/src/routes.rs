@@ -15,9 +15,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::metrics::Metrics;
+use crate::cluster::{Cluster, FORWARDED};
+use crate::metrics::{Metrics, Unauthorized};
 use crate::registry::{characters, current_character, Registry};
-use crate::validate::{check, MESSAGE, OPEN};
+use crate::validate::{check, MAX_ID_CHARS, MESSAGE, OPEN};
 
 /// Long polls wait at most this long, whatever is asked.
 const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -31,6 +32,15 @@ pub struct App {
     /// Sends a minute per uid.
     pub rate_limit: Option<u32>,
     pub max_body_bytes: usize,
+    /// A request body not received in this long gets a 408.
+    pub body_timeout: Duration,
+    /// With REDIS_URL: the other instances.
+    pub cluster: Option<Arc<Cluster>>,
+}
+
+/// The original's answer to any path or method it does not serve.
+async fn route_not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json("Route Not Found")).into_response()
 }
 
 pub fn router(app: App) -> Router {
@@ -56,7 +66,14 @@ pub fn router(app: App) -> Router {
         )
         .route("/session/{id}/turn", post(turn))
         .route("/metrics", get(metrics))
-        .fallback(|| async { (StatusCode::NOT_FOUND, Json("Route Not Found")) })
+        .fallback(route_not_found)
+        // A known path with a method it does not serve: the original's 404.
+        .method_not_allowed_fallback(route_not_found)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), carry))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            receive_body,
+        ))
         .layer(axum::middleware::from_fn_with_state(app.clone(), protect))
         .layer(axum::extract::DefaultBodyLimit::max(app.max_body_bytes))
         .layer(axum::middleware::from_fn({
@@ -68,7 +85,8 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
-/// The bearer token check (when PROXY_TOKEN is set).
+/// The bearer token check (when PROXY_TOKEN is set): the scheme in any
+/// case, as HTTP says; the token compared in constant time.
 async fn protect(State(app): State<App>, request: Request, next: Next) -> Response {
     let open_route = matches!(request.uri().path(), "/" | "/status");
     if let (Some(token), false) = (&app.token, open_route) {
@@ -76,12 +94,68 @@ async fn protect(State(app): State<App>, request: Request, next: Next) -> Respon
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token.as_str()) {
-            return (StatusCode::UNAUTHORIZED, Json("Unauthorized")).into_response();
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, given)| given.trim_start());
+        let matches = given.is_some_and(|given| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                given.as_bytes(),
+                token.as_bytes(),
+            ))
+        });
+        if !matches {
+            let mut refused = (StatusCode::UNAUTHORIZED, Json("Unauthorized")).into_response();
+            refused.extensions_mut().insert(Unauthorized);
+            return refused;
         }
     }
     next.run(request).await
+}
+
+/// Receives the whole body before the route runs: a client that sends it
+/// too slowly gets a 408, one that sends too much a 413.
+async fn receive_body(State(app): State<App>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let received = tokio::time::timeout(
+        app.body_timeout,
+        axum::body::to_bytes(body, app.max_body_bytes),
+    )
+    .await;
+    match received {
+        Err(_) => (StatusCode::REQUEST_TIMEOUT, Json("Request Timeout")).into_response(),
+        Ok(Err(_)) => (StatusCode::PAYLOAD_TOO_LARGE, Json("Payload Too Large")).into_response(),
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+    }
+}
+
+/// The session a `/session/:id/...` path names.
+fn session_of(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/session/")?;
+    let (id, _) = rest.split_once('/')?;
+    (id != "closeall" && !id.is_empty()).then_some(id)
+}
+
+/// With several instances: a request for a session another instance holds
+/// is carried to it (once), and its answer given back.
+async fn carry(State(app): State<App>, request: Request, next: Next) -> Response {
+    let Some(cluster) = &app.cluster else {
+        return next.run(request).await;
+    };
+    let id = match session_of(request.uri().path()) {
+        Some(id) if !request.headers().contains_key(FORWARDED) && !app.registry.holds(id) => {
+            id.to_string()
+        }
+        _ => return next.run(request).await,
+    };
+    match cluster.owner(&id).await {
+        Ok(Some(owner)) if owner != cluster.me => cluster.forward(&owner, request).await,
+        // Nobody holds it: the route's own 404.
+        Ok(_) => next.run(request).await,
+        Err(e) => unavailable(e),
+    }
 }
 
 fn not_found(id: &str) -> Response {
@@ -114,16 +188,29 @@ async fn open(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Respon
         Err(text) => return bad_request(text),
     };
     let field = |name: &str| fields.get(name).and_then(Value::as_str);
+    let uid = field("uid").unwrap_or_default();
+    if let Some(per_minute) = app.rate_limit {
+        if !app.registry.allow_open(uid, per_minute) {
+            return (StatusCode::TOO_MANY_REQUESTS, Json("Too Many Requests")).into_response();
+        }
+    }
     let opened = app
         .registry
         .open(
-            field("uid").unwrap_or_default(),
+            uid,
             field("sceneId").unwrap_or_default(),
-            field("characterId"),
+            // Clients of the original send "-1" for the scene's default.
+            field("characterId").filter(|c| *c != "-1"),
             field("playerName"),
             field("serverId"),
         )
         .await;
+    if let (Ok(o), Some(cluster)) = (&opened, &app.cluster) {
+        if let Err(e) = cluster.claim(&o.session_id).await {
+            app.registry.close(&o.session_id, "the shared store failed");
+            return unavailable(e);
+        }
+    }
     match opened {
         Ok(o) => Json(serde_json::json!({
             "sessionId": o.session_id,
@@ -136,6 +223,17 @@ async fn open(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Respon
             (StatusCode::CONFLICT, Json("Unable to create session")).into_response()
         }
     }
+}
+
+/// The original's 202, with the interaction id in a header of ours, so a
+/// client can match the reply's events, or its `sendFailed`, to the send.
+fn accepted(interaction_id: &str) -> Response {
+    (
+        StatusCode::ACCEPTED,
+        [("interaction-id", interaction_id)],
+        "Accepted",
+    )
+        .into_response()
 }
 
 /// 429 when the session's player sends faster than RATE_LIMIT allows.
@@ -166,7 +264,7 @@ async fn message(
         .and_then(Value::as_str)
         .unwrap_or_default();
     match session.send_text(text) {
-        Ok(_) => (StatusCode::ACCEPTED, "Accepted").into_response(),
+        Ok(ids) => accepted(&ids.interaction_id),
         Err(e) => (StatusCode::CONFLICT, Json(e.to_string())).into_response(),
     }
 }
@@ -179,7 +277,7 @@ async fn custom(State(app): State<App>, Path((id, custom)): Path<(String, String
         return refused;
     }
     match session.send_trigger(&custom, &[]) {
-        Ok(_) => (StatusCode::ACCEPTED, "Accepted").into_response(),
+        Ok(ids) => accepted(&ids.interaction_id),
         Err(e) => (StatusCode::CONFLICT, Json(e.to_string())).into_response(),
     }
 }
@@ -190,27 +288,34 @@ struct Wait {
     wait: Option<u64>,
 }
 
-async fn drain_waiting(app: &App, server: Option<&str>, wait: Option<u64>) -> Json<Vec<Value>> {
-    let events = app.registry.drain(server);
-    if !events.is_empty() || wait.unwrap_or(0) == 0 {
-        return Json(events);
-    }
+/// 503 when the shared store (Redis) failed: nothing was taken.
+fn unavailable(e: redis::RedisError) -> Response {
+    log::warn!("redis: {e}");
+    (StatusCode::SERVICE_UNAVAILABLE, Json("Service Unavailable")).into_response()
+}
+
+async fn drain_waiting(app: &App, server: Option<&str>, wait: Option<u64>) -> Response {
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(wait.unwrap_or(0)).min(MAX_WAIT);
     loop {
+        // Listening before looking, so an event that comes in between wakes us.
+        let arrivals = app.registry.arrivals();
+        let arrived = arrivals.notified();
+        tokio::pin!(arrived);
+        arrived.as_mut().enable();
+        let events = match app.registry.take(server).await {
+            Ok(events) => events,
+            Err(e) => return unavailable(e),
+        };
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
-            return Json(Vec::new());
+        if !events.is_empty() || left.is_zero() {
+            return Json(events).into_response();
         }
-        app.registry.wait_for_events(left).await;
-        let events = app.registry.drain(server);
-        if !events.is_empty() {
-            return Json(events);
-        }
+        let _ = tokio::time::timeout(left, arrived).await;
     }
 }
 
-async fn all_events(State(app): State<App>, Query(q): Query<Wait>) -> Json<Vec<Value>> {
+async fn all_events(State(app): State<App>, Query(q): Query<Wait>) -> Response {
     drain_waiting(&app, None, q.wait).await
 }
 
@@ -218,14 +323,15 @@ async fn server_events(
     State(app): State<App>,
     Path(server): Path<String>,
     Query(q): Query<Wait>,
-) -> Json<Vec<Value>> {
+) -> Response {
     drain_waiting(&app, Some(&server), q.wait).await
 }
 
 async fn session_events(State(app): State<App>, Path(id): Path<String>) -> Response {
-    match app.registry.drain_session(&id) {
-        Some(events) => Json(events).into_response(),
-        None => not_found(&id),
+    match app.registry.take_session(&id).await {
+        Ok(Some(events)) => Json(events).into_response(),
+        Ok(None) => not_found(&id),
+        Err(e) => unavailable(e),
     }
 }
 
@@ -259,6 +365,11 @@ async fn move_server(
     State(app): State<App>,
     Path((id, server)): Path<(String, String)>,
 ) -> Response {
+    if server.chars().count() > MAX_ID_CHARS {
+        return bad_request(format!(
+            "Error validating request. \"serverId\" length must be less than or equal to {MAX_ID_CHARS} characters long."
+        ));
+    }
     if app.registry.move_to_server(&id, &server) {
         (StatusCode::ACCEPTED, "Accepted").into_response()
     } else {
@@ -281,23 +392,45 @@ async fn close(State(app): State<App>, Path(id): Path<String>) -> Response {
     }
 }
 
-async fn close_all(State(app): State<App>, Path(uid): Path<String>) -> &'static str {
-    app.registry.close_all(&uid, None);
-    "OK"
+/// Closes the uid's sessions here and, with several instances, at every
+/// instance.
+async fn close_everywhere(app: &App, uid: &str, server: Option<&str>) -> Response {
+    app.registry.close_all(uid, server);
+    if let Some(cluster) = &app.cluster {
+        if let Err(e) = cluster.close_all(uid, server).await {
+            return unavailable(e);
+        }
+    }
+    "OK".into_response()
+}
+
+async fn close_all(State(app): State<App>, Path(uid): Path<String>) -> Response {
+    close_everywhere(&app, &uid, None).await
 }
 
 async fn close_all_of_server(
     State(app): State<App>,
     Path((uid, server)): Path<(String, String)>,
-) -> &'static str {
-    app.registry.close_all(&uid, Some(&server));
-    "OK"
+) -> Response {
+    close_everywhere(&app, &uid, Some(&server)).await
 }
 
 async fn metrics(State(app): State<App>) -> Response {
-    let text = app
-        .metrics
-        .render(app.registry.open_sessions(), app.registry.queued_events());
+    let queued = match app.registry.count_queued().await {
+        Ok(queued) => queued,
+        Err(e) => return unavailable(e),
+    };
+    let mut text = app.metrics.render(app.registry.open_sessions(), queued);
+    if let Some(cluster) = &app.cluster {
+        use std::fmt::Write;
+        text.push_str("# HELP inworld_proxy_forwards_total Requests carried to the instance holding their session.\n");
+        text.push_str("# TYPE inworld_proxy_forwards_total counter\n");
+        let _ = writeln!(
+            text,
+            "inworld_proxy_forwards_total {}",
+            cluster.forwards.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
@@ -309,7 +442,8 @@ struct TurnQuery {
 
 /// A synchronous turn: sends the message and answers with the whole reply
 /// when the character has finished: {interactionId, text: [lines], emotions,
-/// triggers}. 504 with what arrived when the reply does not end in time.
+/// triggers}. 504 with what arrived when the reply does not end in time; 502
+/// at once, with why, when the message did not make it (`failed`).
 async fn turn(
     State(app): State<App>,
     Path(id): Path<String>,
@@ -338,6 +472,7 @@ async fn turn(
     };
     let limit = Duration::from_millis(q.timeout.unwrap_or(30_000)).min(Duration::from_secs(120));
     let (mut lines, mut emotions, mut triggers) = (Vec::new(), Vec::new(), Vec::new());
+    let mut failed = None;
     let collected = tokio::time::timeout(limit, async {
         while let Some(event) = events.recv().await {
             match event["type"].as_str() {
@@ -345,6 +480,10 @@ async fn turn(
                 Some("emotion") => emotions.push(serde_json::json!({"behavior": event["behavior"], "strength": event["strength"]})),
                 Some("custom") => triggers.push(event["name"].clone()),
                 Some("interactionEnd") => return true,
+                Some("sendFailed") => {
+                    failed = Some(serde_json::json!({"reason": event["reason"], "message": event["message"]}));
+                    return false;
+                }
                 _ => {}
             }
         }
@@ -355,7 +494,7 @@ async fn turn(
     if !finished {
         app.registry.end_turn(&id, &interaction);
     }
-    let reply = serde_json::json!({
+    let mut reply = serde_json::json!({
         "interactionId": interaction,
         "text": lines,
         "emotions": emotions,
@@ -364,6 +503,9 @@ async fn turn(
     });
     let status = if finished {
         StatusCode::OK
+    } else if let Some(failed) = failed {
+        reply["failed"] = failed;
+        StatusCode::BAD_GATEWAY
     } else {
         StatusCode::GATEWAY_TIMEOUT
     };

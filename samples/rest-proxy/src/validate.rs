@@ -4,38 +4,49 @@
 
 use serde_json::{Map, Value};
 
-/// A field of a body: its name and whether it is required.
+/// Ids (uid, serverId) are at most this many characters: the original's
+/// clients send short ids, and every event of a session carries them.
+pub const MAX_ID_CHARS: usize = 128;
+
+/// A field of a body: its name, whether it is required, and its longest.
 pub struct Field {
     pub name: &'static str,
     pub required: bool,
+    pub max_chars: Option<usize>,
 }
 
 pub const OPEN: &[Field] = &[
     Field {
         name: "uid",
         required: true,
+        max_chars: Some(MAX_ID_CHARS),
     },
     Field {
         name: "sceneId",
         required: true,
+        max_chars: None,
     },
     Field {
         name: "characterId",
         required: false,
+        max_chars: None,
     },
     Field {
         name: "playerName",
         required: false,
+        max_chars: None,
     },
     Field {
         name: "serverId",
         required: false,
+        max_chars: Some(MAX_ID_CHARS),
     },
 ];
 
 pub const MESSAGE: &[Field] = &[Field {
     name: "message",
     required: true,
+    max_chars: None,
 }];
 
 /// The body's fields as strings, or the 400's text. `json` is false when the
@@ -60,6 +71,15 @@ pub fn check(body: &[u8], json: bool, fields: &[Field]) -> Result<Map<String, Va
             None => {}
             Some(Value::String(s)) if s.is_empty() => {
                 problems.push(format!("\"{}\" is not allowed to be empty", field.name))
+            }
+            Some(Value::String(s))
+                if field.max_chars.is_some_and(|max| s.chars().count() > max) =>
+            {
+                problems.push(format!(
+                    "\"{}\" length must be less than or equal to {} characters long",
+                    field.name,
+                    field.max_chars.unwrap_or_default()
+                ))
             }
             Some(Value::String(_)) => {}
             Some(_) => problems.push(format!("\"{}\" must be a string", field.name)),
@@ -101,6 +121,11 @@ mod tests {
         assert!(check(b"{not json", true, OPEN)
             .unwrap_err()
             .starts_with("Error validating request body. "));
+        let long = format!(r#"{{"uid": "{}", "sceneId": "s"}}"#, "u".repeat(129));
+        assert_eq!(
+            check(long.as_bytes(), true, OPEN).unwrap_err(),
+            "Error validating request body. \"uid\" length must be less than or equal to 128 characters long."
+        );
         let ok = check(br#"{"uid": "u1", "sceneId": "s"}"#, true, OPEN).unwrap();
         assert_eq!(ok["uid"], "u1");
     }

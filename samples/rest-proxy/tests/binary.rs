@@ -85,3 +85,77 @@ fn request(port: u16, text: &str) -> String {
     stream.read_to_string(&mut answer).unwrap();
     answer
 }
+
+#[test]
+fn refuses_a_public_address_without_a_token() {
+    let output = Command::new(env!("CARGO_BIN_EXE_inworld-rest-proxy"))
+        .env("HOST", "0.0.0.0")
+        .env("PORT", "0")
+        .env_remove("PROXY_TOKEN")
+        .env_remove("INWORLD_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("PROXY_TOKEN"), "{said}");
+}
+
+#[test]
+fn answers_under_a_low_descriptor_limit_with_many_silent_connections() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // 256 descriptors: the default connection limit leaves room for the rest.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 256 && exec \"$0\"")
+        .arg(env!("CARGO_BIN_EXE_inworld-rest-proxy"))
+        .env("PORT", port.to_string())
+        .env("HEADER_TIMEOUT", "500")
+        .env_remove("INWORLD_KEY")
+        .env_remove("PROXY_TOKEN")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the proxy never answered"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // More silent connections than it has descriptors, held open.
+    let held: Vec<_> = (0..400)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+    // It still answers (a try may be closed while the limit is full).
+    let start = Instant::now();
+    let answer = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the proxy stopped answering"
+        );
+        let answered = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+            use std::io::{Read, Write};
+            s.set_read_timeout(Some(Duration::from_secs(120)))?;
+            s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+            let mut text = String::new();
+            s.read_to_string(&mut text)?;
+            Ok(text)
+        });
+        match answered {
+            Ok(text) if text.starts_with("HTTP/1.1 200") => break text,
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    assert!(answer.ends_with("OK"), "{answer}");
+    drop(held);
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+}

@@ -13,6 +13,12 @@ use tokio::sync::oneshot;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
+/// Nothing here; `tests/routes_on_redis.rs` runs these tests with Redis.
+#[allow(dead_code)]
+fn extra_env() -> Vec<(String, String)> {
+    Vec::new()
+}
+
 struct Running {
     base: String,
     http: reqwest::Client,
@@ -21,10 +27,11 @@ struct Running {
 }
 
 async fn start(env: &[(&str, &str)]) -> Running {
-    let env: Vec<(String, String)> = env
+    let mut env: Vec<(String, String)> = env
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    env.extend(crate::extra_env());
     let config =
         Config::from_lookup(|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
             .unwrap();

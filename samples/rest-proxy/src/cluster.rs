@@ -1,0 +1,161 @@
+//! Several instances on one Redis: which instance holds each live session
+//! (its owner, announced by its own address), requests for a session
+//! carried to its owner over HTTP, and close-all told to every instance.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::RedisError;
+
+use crate::redis_events::owner_key;
+use crate::registry::Registry;
+
+/// Marks a request one instance carried to another, so it is never
+/// carried again.
+pub const FORWARDED: &str = "inworld-proxy-forwarded";
+/// Where every instance hears close-all.
+const CONTROL: &str = "inworld-proxy:control";
+/// How long a carried request may take (a turn waits at most 120 s).
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(150);
+
+pub struct Cluster {
+    /// This instance's address for the others (`http://host:port`).
+    pub me: String,
+    connection: ConnectionManager,
+    http: reqwest::Client,
+    /// Requests carried to another instance.
+    pub forwards: AtomicU64,
+}
+
+impl Cluster {
+    /// Needs a tokio runtime; connects lazily.
+    pub fn new(url: &str, me: String) -> Result<Arc<Cluster>, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("REDIS_URL: {e}"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1);
+        let connection = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| format!("REDIS_URL: {e}"))?;
+        Ok(Arc::new(Cluster {
+            me,
+            connection,
+            http: reqwest::Client::builder()
+                .timeout(FORWARD_TIMEOUT)
+                .build()
+                .map_err(|e| e.to_string())?,
+            forwards: AtomicU64::new(0),
+        }))
+    }
+
+    /// Records this instance as the session's owner.
+    pub async fn claim(&self, session: &str) -> Result<(), RedisError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("SET")
+            .arg(owner_key(session))
+            .arg(&self.me)
+            .query_async(&mut connection)
+            .await
+    }
+
+    /// The instance holding the session, if any.
+    pub async fn owner(&self, session: &str) -> Result<Option<String>, RedisError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("GET")
+            .arg(owner_key(session))
+            .query_async(&mut connection)
+            .await
+    }
+
+    /// Tells every instance to close the uid's sessions (of one server).
+    pub async fn close_all(&self, uid: &str, server: Option<&str>) -> Result<(), RedisError> {
+        let mut connection = self.connection.clone();
+        let message = serde_json::json!({"uid": uid, "server": server}).to_string();
+        redis::cmd("PUBLISH")
+            .arg(CONTROL)
+            .arg(message)
+            .query_async::<i64>(&mut connection)
+            .await
+            .map(drop)
+    }
+
+    /// Carries the request to `owner` and gives back its answer (502 when
+    /// the owner does not answer).
+    pub async fn forward(&self, owner: &str, request: Request) -> Response {
+        self.forwards.fetch_add(1, Ordering::Relaxed);
+        let (parts, body) = request.into_parts();
+        let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+            return (StatusCode::BAD_REQUEST, Json("Bad Request")).into_response();
+        };
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        let mut headers = parts.headers.clone();
+        headers.remove(axum::http::header::HOST);
+        headers.insert(FORWARDED, HeaderValue::from_static("1"));
+        let sent = self
+            .http
+            .request(parts.method.clone(), format!("{owner}{path}"))
+            .headers(headers)
+            .body(body)
+            .send()
+            .await;
+        let answer = match sent {
+            Ok(answer) => answer,
+            Err(e) => {
+                log::warn!("forwarding to {owner}: {e}");
+                return (StatusCode::BAD_GATEWAY, Json("Bad Gateway")).into_response();
+            }
+        };
+        let status = answer.status();
+        let headers = answer.headers().clone();
+        let bytes = answer.bytes().await.unwrap_or_default();
+        let mut response = Response::new(Body::from(bytes));
+        *response.status_mut() = status;
+        for name in [
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderName::from_static("interaction-id"),
+        ] {
+            if let Some(value) = headers.get(&name) {
+                response.headers_mut().insert(name, value.clone());
+            }
+        }
+        response
+    }
+}
+
+/// Closes this instance's sessions when any instance is told close-all.
+pub async fn hear_close_all(url: String, registry: Arc<Registry>) {
+    let Ok(client) = redis::Client::open(url) else {
+        return;
+    };
+    loop {
+        if let Ok(mut pubsub) = client.get_async_pubsub().await {
+            if pubsub.subscribe(CONTROL).await.is_ok() {
+                let mut messages = pubsub.on_message();
+                while let Some(message) = messages.next().await {
+                    let Ok(text) = message.get_payload::<String>() else {
+                        continue;
+                    };
+                    let Ok(order) = serde_json::from_str::<serde_json::Value>(&text) else {
+                        continue;
+                    };
+                    if let Some(uid) = order["uid"].as_str() {
+                        registry.close_all(uid, order["server"].as_str());
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
