@@ -425,3 +425,22 @@ fn the_player_speaking_over_a_character_silences_it() {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+#[test]
+fn audio_pushed_right_after_voice_detection_is_turned_on_is_kept() {
+    let engine = engine();
+    let (session, _) = open_ready(config_for(&engine));
+    let mut input = session.audio_input(FORMAT).unwrap();
+    session
+        .set_voice_detection(Some(VoiceDetection::default()))
+        .unwrap();
+    // Before the session's task has taken the setting: accepted, so it
+    // must not be thrown away as stale when the task does.
+    let accepted = input.push_i16(&silence(200)).expect("accepted");
+    assert_eq!(accepted, (RATE / 5) as usize, "the ring had room");
+    // The task takes commands in order: once this reply is in, it has
+    // taken the setting too.
+    let ids = session.send_text("Hello").unwrap();
+    reply_to(&session, &ids);
+    assert_eq!(input.dropped_frames(), 0, "accepted audio was dropped");
+}

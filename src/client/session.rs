@@ -667,8 +667,11 @@ impl Session {
     /// during a turn ends the turn (cut short).
     pub fn set_voice_detection(&self, config: Option<VoiceDetection>) -> Result<(), Error> {
         self.check_open()?;
+        // Audio pushed from here on is the new setting's: only what came
+        // before is stale (a push accepted now must be sent).
+        let from = self.shared.mic.mark();
         self.shared.mic.set_hands_free(config.is_some())?;
-        self.command(Command::VoiceDetection(config))
+        self.command(Command::VoiceDetection { config, from })
     }
 
     /// Opens the session's echo reference for audio in `format`: push what

@@ -140,8 +140,12 @@ pub(crate) enum Command {
         interaction_id: String,
         utterance_ids: Vec<String>,
     },
-    /// Voice detection turned on (with its settings) or off.
-    VoiceDetection(Option<crate::client::mic::VoiceDetection>),
+    /// Voice detection turned on (with its settings) or off; the
+    /// microphone's audio before mark `from` is stale.
+    VoiceDetection {
+        config: Option<crate::client::mic::VoiceDetection>,
+        from: u64,
+    },
     /// The game opened an echo reference: the task drains it with the
     /// audio input (replacing the previous one).
     EchoReference(Box<Pipeline>),

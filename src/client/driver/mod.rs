@@ -686,7 +686,7 @@ impl Driver {
             }),
             Command::AudioInput(pipeline) => self.mic.set_input(*pipeline),
             Command::EchoReference(pipeline) => self.mic.set_echo_reference(*pipeline),
-            Command::VoiceDetection(config) => self.set_voice_detection(config),
+            Command::VoiceDetection { config, from } => self.set_voice_detection(config, from),
             Command::OpenPlayback(feed) => self.speakers.open(*feed),
         }
     }
@@ -766,12 +766,13 @@ impl Driver {
     }
 
     /// Turns voice detection on (or changes its settings) or off; a turn
-    /// under way ends (cut short).
-    fn set_voice_detection(&mut self, config: Option<VoiceDetection>) {
+    /// under way ends (cut short). The microphone's audio from before the
+    /// call (mark `from`) is stale; what the game pushed since was accepted
+    /// for the new setting and stays.
+    fn set_voice_detection(&mut self, config: Option<VoiceDetection>, from: u64) {
         self.cut_turn(false);
         self.hands_free = config.and_then(hands_free::HandsFree::new);
-        // Audio from before is stale.
-        self.mic.discard(None);
+        self.mic.discard(Some(from));
         if let (_, Some(far)) = self.mic.inputs() {
             far.discard(None);
         }
