@@ -24,6 +24,8 @@
 
 mod config;
 mod connections;
+#[cfg(feature = "espeak")]
+mod espeak;
 mod feedback;
 mod items;
 pub mod limits;
@@ -35,11 +37,12 @@ mod shared;
 pub mod speech;
 pub mod state;
 mod stream;
+mod synthesizer;
 mod template;
 mod tokens;
 mod world_engine;
 
-pub use config::{EngineConfig, Faults, Pacing};
+pub use config::{EngineConfig, Faults, Pacing, RecognizerKind, SynthesizerKind};
 pub use scene::{SceneError, Workspace};
 pub use server::RunningEngine;
 

@@ -145,6 +145,48 @@ pub struct ScriptedCharacter {
     pub mood: Option<String>,
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// How the character sounds when the engine speaks with espeak-ng.
+    #[serde(default)]
+    pub voice: Voice,
+}
+
+/// A character's voice (the `voice` table): the synthesizer voice and how
+/// it is spoken. Only espeak-ng uses it; the tone synthesizer ignores it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Voice {
+    /// An espeak-ng voice name (`espeak-ng --voices`), e.g. `en-us`,
+    /// `en-gb-x-rp`, `en-us+f3` (a variant after `+`).
+    #[serde(default = "default_voice_name")]
+    pub name: String,
+    /// Base pitch, 0 to 100 (50 is the voice's own).
+    #[serde(default = "default_pitch")]
+    pub pitch: u32,
+    /// Words per minute, 80 to 450.
+    #[serde(default = "default_rate")]
+    pub rate: u32,
+}
+
+fn default_voice_name() -> String {
+    "en-us".to_string()
+}
+
+fn default_pitch() -> u32 {
+    50
+}
+
+fn default_rate() -> u32 {
+    175
+}
+
+impl Default for Voice {
+    fn default() -> Self {
+        Voice {
+            name: default_voice_name(),
+            pitch: default_pitch(),
+            rate: default_rate(),
+        }
+    }
 }
 
 /// A scripted answer and when to give it. Every condition given must hold.

@@ -1,0 +1,117 @@
+//! The engine's real speech parts, for real: espeak-ng speaks replies (the
+//! `espeak` feature) and PocketSphinx hears the player (the `pocketsphinx`
+//! feature). Built without them, this file has no tests. `.ci/run` runs it
+//! with both (`cargo test --features espeak,pocketsphinx --test real_speech`).
+#![cfg(feature = "engine")]
+
+mod engine_support;
+mod speech_support;
+
+use engine_support::*;
+use inworld::protocol::ai::inworld::packets::*;
+use std::process::Command;
+
+/// The phonemes espeak-ng's own command gives for `text` in `voice`, IPA,
+/// one per phoneme (the synthesizer's phoneme events name the same ones).
+#[allow(dead_code)]
+fn espeak_phonemes(text: &str, voice: &str) -> Vec<String> {
+    let out = Command::new("espeak-ng")
+        .args(["-q", "--ipa", "--sep=_", "-v", voice, text])
+        .output()
+        .expect("espeak-ng is installed (.ci/run installs it)");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split(|c: char| c == '_' || c.is_whitespace())
+        .map(|p| p.replace(['ˈ', 'ˌ'], ""))
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// The audio chunks of a reply.
+#[allow(dead_code)]
+fn audio_chunks(reply: &[InworldPacket]) -> Vec<&DataChunk> {
+    reply
+        .iter()
+        .filter_map(|p| match &p.packet {
+            Some(inworld_packet::Packet::DataChunk(d))
+                if d.r#type == data_chunk::DataType::Audio as i32 =>
+            {
+                Some(d)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(feature = "espeak")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reply_is_spoken_by_espeak_with_the_phonemes_it_spoke() {
+    use inworld::engine::{EngineConfig, SynthesizerKind, Workspace};
+    let mut config = EngineConfig::new(Workspace::test_scenes());
+    config.synthesizer = SynthesizerKind::Espeak;
+    let engine = start(config);
+    let mut r = ready(&engine, caps_all()).await;
+    r.stream
+        .send(text(&r.conversation, "any quest for me?"))
+        .await;
+    let reply = r.stream.reply().await;
+    let lines = texts(&reply);
+    assert_eq!(lines, ["Take this map.", "The cave is to the north."]);
+    let chunks = audio_chunks(&reply);
+    let spoken: Vec<String> = chunks
+        .iter()
+        .flat_map(|c| c.additional_phoneme_info.iter().map(|p| p.phoneme.clone()))
+        .collect();
+    let expected: Vec<String> = lines
+        .iter()
+        .flat_map(|l| espeak_phonemes(l, "en-us"))
+        .collect();
+    // espeak-ng's pauses (between sentences, at the end) are phonemes too:
+    // the mouth at rest.
+    let spoken_sounds: Vec<String> = spoken.iter().filter(|p| *p != "_").cloned().collect();
+    assert_eq!(spoken_sounds, expected, "spoken {spoken:?}");
+    assert!(spoken.contains(&"_".to_string()), "{spoken:?}");
+    // Chunks of 100-230 ms (the last may be shorter), 16 kHz WAV, with
+    // the phonemes that start in each.
+    let utterance_of: Vec<String> = reply
+        .iter()
+        .filter(|p| matches!(&p.packet, Some(inworld_packet::Packet::DataChunk(d)) if d.r#type == data_chunk::DataType::Audio as i32))
+        .map(|p| p.packet_id.as_ref().unwrap().utterance_id.clone())
+        .collect();
+    for (i, c) in chunks.iter().enumerate() {
+        let last_of_utterance = utterance_of.get(i + 1) != utterance_of.get(i).as_ref().copied();
+        let Some(data_chunk::Data::Chunk(wav)) = &c.data else {
+            panic!("audio bytes")
+        };
+        assert_eq!(&wav[0..4], b"RIFF");
+        assert_eq!(u32::from_le_bytes(wav[24..28].try_into().unwrap()), 16_000);
+        let ms = (wav.len() - 44) / 32;
+        assert!(ms <= 230, "chunk {i}: {ms} ms");
+        if !last_of_utterance {
+            assert!(ms >= 100, "chunk {i}: {ms} ms");
+        }
+        for p in &c.additional_phoneme_info {
+            let at = p.start_offset.unwrap();
+            assert!(
+                at.seconds == 0 && (at.nanos as usize) < (wav.len() - 44) / 2 * 62_500,
+                "{p:?} in {ms} ms"
+            );
+        }
+        assert_eq!(c.audioformat, data_chunk::AudioFormat::AudioPcm16000 as i32);
+    }
+    // Real speech, not silence.
+    let loud = chunks
+        .iter()
+        .filter_map(|c| match &c.data {
+            Some(data_chunk::Data::Chunk(wav)) => Some(&wav[44..]),
+            _ => None,
+        })
+        .flat_map(|pcm| {
+            pcm.chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        })
+        .filter(|s| s.unsigned_abs() > 3000)
+        .count();
+    assert!(loud > 1000, "{loud} loud samples");
+}
