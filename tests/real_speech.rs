@@ -3,7 +3,9 @@
 //! feature). Built without them, this file has no tests. `.ci/run` runs it
 //! with both (`cargo test --features espeak,pocketsphinx --test real_speech`).
 #![cfg(feature = "engine")]
+#![cfg(any(feature = "espeak", feature = "pocketsphinx"))]
 
+mod client_util;
 mod engine_support;
 mod speech_support;
 
@@ -114,4 +116,97 @@ async fn a_reply_is_spoken_by_espeak_with_the_phonemes_it_spoke() {
         .filter(|s| s.unsigned_abs() > 3000)
         .count();
     assert!(loud > 1000, "{loud} loud samples");
+}
+
+/// Pushes interleaved frames into the microphone input 20 ms at a time, as
+/// a game's audio thread would; what does not fit (the library's side is
+/// behind) is pushed again a little later.
+#[cfg(feature = "pocketsphinx")]
+fn push_all(input: &mut inworld::client::AudioInput, samples: &[i16], channels: usize) {
+    for block in samples.chunks(882 * channels) {
+        let mut rest = block;
+        while !rest.is_empty() {
+            let taken = input.push_i16(rest).expect("the audio session is open");
+            rest = &rest[taken * channels..];
+            std::thread::sleep(std::time::Duration::from_millis(if rest.is_empty() {
+                2
+            } else {
+                20
+            }));
+        }
+    }
+}
+
+/// A spoken sentence (espeak-ng, 44.1 kHz stereo, through the library's
+/// microphone) comes back as the player's text, partial then final, with
+/// its key words, and the character answers it.
+#[cfg(feature = "pocketsphinx")]
+#[test]
+fn spoken_words_are_recognised_by_pocketsphinx_and_answered() {
+    use inworld::client::{AudioFormat, AudioSessionConfig, MicrophoneMode, UnderstandingMode};
+    use inworld::engine::RecognizerKind;
+    use inworld::packet::{ControlAction, PacketBody, TextSource};
+
+    let engine = client_util::engine_with(|c| c.recognizer = RecognizerKind::PocketSphinx);
+    let (session, _) = client_util::open_ready(client_util::config_for(&engine));
+    let mut input = session
+        .audio_input(AudioFormat {
+            rate: 44_100,
+            channels: 2,
+        })
+        .expect("an audio input");
+    session
+        .start_audio_session(AudioSessionConfig {
+            mode: MicrophoneMode::OpenMic,
+            understanding: UnderstandingMode::Full,
+        })
+        .unwrap();
+    let mut mic = vec![0i16; 44_100];
+    mic.extend(speech_support::speak_in(
+        &["-v", "en-us"],
+        "Do you have a quest for me?",
+        44_100,
+        2,
+    ));
+    mic.extend(vec![0i16; 2 * 44_100 * 3 / 2]);
+    push_all(&mut input, &mic, 2);
+
+    let (seen, heard) = client_util::wait_for(
+        &session,
+        "the final recognised text",
+        |p| matches!(&p.body, PacketBody::Text(t) if t.source == TextSource::SpeechToText && t.is_final),
+    );
+    let PacketBody::Text(final_text) = &heard.body else {
+        unreachable!()
+    };
+    println!("heard: {:?}", final_text.text);
+    assert!(
+        final_text.text.to_lowercase().contains("quest"),
+        "{:?}",
+        final_text.text
+    );
+    let partials: Vec<&str> = seen
+        .iter()
+        .filter_map(|p| match &p.body {
+            PacketBody::Text(t) if t.source == TextSource::SpeechToText => Some(t.text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(!partials.is_empty(), "partial texts first");
+    let (reply, _) = client_util::wait_for(&session, "the reply's end", |p| {
+        matches!(&p.body, PacketBody::Control(c) if c.action == ControlAction::InteractionEnd)
+            && p.ids.interaction_id == heard.ids.interaction_id
+    });
+    let answer = client_util::texts(
+        &reply
+            .into_iter()
+            .filter(|p| p.ids.interaction_id == heard.ids.interaction_id)
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        answer.iter().any(|t| t == "Take this map."),
+        "the quest rule answers: {answer:?}"
+    );
+    session.end_audio_session().unwrap();
+    session.close();
 }

@@ -35,15 +35,13 @@ impl SynthesizerKind {
 }
 
 /// What hears the player's speech.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecognizerKind {
     /// "Recognises" the scene's `[speech] transcript` in any speech the
     /// voice detector hears (tests of the protocol, no library needed).
     Scripted,
     /// PocketSphinx with its US English model (the `pocketsphinx` feature).
     PocketSphinx,
-    /// whisper.cpp with this ggml model file (the `whisper` feature).
-    Whisper { model: std::path::PathBuf },
 }
 
 impl RecognizerKind {

@@ -30,6 +30,9 @@ mod feedback;
 mod items;
 pub mod limits;
 mod outbound;
+#[cfg(feature = "pocketsphinx")]
+mod pocketsphinx;
+mod recognizer;
 pub mod scene;
 mod server;
 mod sessions;

@@ -1,6 +1,7 @@
 //! What every service of one running engine shares.
 
 use super::config::{EngineConfig, Faults, Pacing};
+use super::recognizer::Recognizer;
 use super::scene::Workspace;
 use super::sessions::Sessions;
 use super::synthesizer::Synthesizer;
@@ -23,6 +24,7 @@ pub(crate) struct EngineShared {
     /// Client packets per session id, when recording is on.
     pub recorded: Option<Mutex<Vec<(String, InworldPacket)>>>,
     pub synthesizer: Synthesizer,
+    pub recognizer: Recognizer,
 }
 
 impl EngineShared {
@@ -38,6 +40,7 @@ impl EngineShared {
             feedback: FeedbackStore::default(),
             recorded: config.record.then(|| Mutex::new(Vec::new())),
             synthesizer: Synthesizer::start(config.synthesizer)?,
+            recognizer: Recognizer::start(&config.recognizer)?,
         })
     }
 
