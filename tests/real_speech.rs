@@ -118,6 +118,23 @@ async fn a_reply_is_spoken_by_espeak_with_the_phonemes_it_spoke() {
     assert!(loud > 1000, "{loud} loud samples");
 }
 
+/// What the players of the test scene are expected to say.
+#[allow(dead_code)]
+const PHRASES: &[&str] = &[
+    "Do you have a quest for me?",
+    "I would like a room for the night.",
+    "Tell me a long story.",
+    "Please sing a song about the river.",
+    "Hello there.",
+    "What do you recommend?",
+    "Good evening.",
+    "Any rumours today?",
+    "I want to buy a drink.",
+    "Where is the gate?",
+    "Thank you, goodbye.",
+    "Please remember what I said.",
+];
+
 /// Pushes interleaved frames into the microphone input 20 ms at a time, as
 /// a game's audio thread would; what does not fit (the library's side is
 /// behind) is pushed again a little later.
@@ -147,7 +164,10 @@ fn spoken_words_are_recognised_by_pocketsphinx_and_answered() {
     use inworld::engine::RecognizerKind;
     use inworld::packet::{ControlAction, PacketBody, TextSource};
 
-    let engine = client_util::engine_with(|c| c.recognizer = RecognizerKind::PocketSphinx);
+    let engine = client_util::engine_with(|c| {
+        c.recognizer = RecognizerKind::PocketSphinx;
+        c.workspace.speech.phrases = PHRASES.iter().map(|p| p.to_string()).collect();
+    });
     let (session, _) = client_util::open_ready(client_util::config_for(&engine));
     let mut input = session
         .audio_input(AudioFormat {

@@ -46,6 +46,13 @@ mod sys {
         ) -> c_int;
         pub fn ps_end_utt(decoder: *mut Decoder) -> c_int;
         pub fn ps_get_hyp(decoder: *mut Decoder, best_score: *mut i32) -> *const c_char;
+        pub fn ps_set_lm_file(
+            decoder: *mut Decoder,
+            name: *const c_char,
+            path: *const c_char,
+        ) -> c_int;
+        pub fn ps_set_search(decoder: *mut Decoder, name: *const c_char) -> c_int;
+        pub fn ps_get_search(decoder: *mut Decoder) -> *const c_char;
     }
 
     #[link(name = "sphinxbase")]
@@ -68,8 +75,16 @@ const MODEL_DIR: &str = match option_env!("INWORLD_POCKETSPHINX_MODELDIR") {
 };
 
 enum Message {
+    /// A language model made from `phrases`, known as `name` from then on.
+    Vocabulary {
+        name: String,
+        phrases: Vec<String>,
+        done: std_mpsc::Sender<Result<(), String>>,
+    },
     Begin {
         id: u64,
+        /// The vocabulary to hear it with; the whole US English one if none.
+        vocabulary: Option<String>,
         partial: Arc<Mutex<String>>,
     },
     Audio {
@@ -129,14 +144,35 @@ impl PocketSphinx {
         })
     }
 
-    /// Starts listening to one utterance.
-    pub(crate) fn listen(&'static self) -> Listening {
+    /// Makes a language model from `phrases` (what players are expected to
+    /// say): returns its name, for [`PocketSphinx::listen`].
+    pub(crate) fn vocabulary(&self, phrases: &[String]) -> Result<String, String> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        phrases.hash(&mut hasher);
+        let name = format!("phrases-{:016x}", hasher.finish());
+        let (done, result) = std_mpsc::channel();
+        self.send(Message::Vocabulary {
+            name: name.clone(),
+            phrases: phrases.to_vec(),
+            done,
+        });
+        result
+            .recv()
+            .map_err(|_| "the PocketSphinx thread is gone".to_string())??;
+        Ok(name)
+    }
+
+    /// Starts listening to one utterance, with a vocabulary made by
+    /// [`PocketSphinx::vocabulary`] or the whole US English one.
+    pub(crate) fn listen(&'static self, vocabulary: Option<&str>) -> Listening {
         let id = self
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let partial = Arc::new(Mutex::new(String::new()));
         self.send(Message::Begin {
             id,
+            vocabulary: vocabulary.map(str::to_string),
             partial: partial.clone(),
         });
         Listening {
@@ -207,6 +243,10 @@ impl Drop for Listening {
 struct Decoder {
     decoder: *mut sys::Decoder,
     config: *mut sys::Config,
+    /// The search of the whole US English language model.
+    default_search: CString,
+    /// Vocabularies made so far.
+    vocabularies: std::collections::HashSet<String>,
 }
 
 impl Decoder {
@@ -254,7 +294,47 @@ impl Decoder {
                 "PocketSphinx could not load its models from {MODEL_DIR}/en-us"
             ));
         }
-        Ok(Decoder { decoder, config })
+        // SAFETY: a live decoder; its name is copied at once.
+        let default_search = unsafe { CStr::from_ptr(sys::ps_get_search(decoder)) }.to_owned();
+        Ok(Decoder {
+            decoder,
+            config,
+            default_search,
+            vocabularies: Default::default(),
+        })
+    }
+
+    /// Loads a language model made from `phrases` as search `name`.
+    fn add_vocabulary(&mut self, name: &str, phrases: &[String]) -> Result<(), String> {
+        if self.vocabularies.contains(name) {
+            return Ok(());
+        }
+        let path =
+            std::env::temp_dir().join(format!("inworld-engine-{}-{name}.lm", std::process::id()));
+        std::fs::write(&path, arpa_model(phrases))
+            .map_err(|e| format!("cannot write the vocabulary's language model: {e}"))?;
+        let (c_name, c_path) = (
+            CString::new(name).unwrap_or_default(),
+            CString::new(path.to_string_lossy().as_bytes()).unwrap_or_default(),
+        );
+        // SAFETY: a live decoder, not inside an utterance; it reads the file now.
+        let status = unsafe { sys::ps_set_lm_file(self.decoder, c_name.as_ptr(), c_path.as_ptr()) };
+        let _ = std::fs::remove_file(&path);
+        if status < 0 {
+            return Err("PocketSphinx refused the vocabulary's language model".to_string());
+        }
+        self.vocabularies.insert(name.to_string());
+        Ok(())
+    }
+
+    /// Selects the search for the next utterance.
+    fn use_vocabulary(&mut self, name: Option<&str>) {
+        let name = name
+            .filter(|n| self.vocabularies.contains(*n))
+            .and_then(|n| CString::new(n).ok())
+            .unwrap_or_else(|| self.default_search.clone());
+        // SAFETY: a live decoder, not inside an utterance.
+        unsafe { sys::ps_set_search(self.decoder, name.as_ptr()) };
     }
 
     fn start(&mut self) {
@@ -300,9 +380,58 @@ impl Drop for Decoder {
     }
 }
 
+/// A bigram language model (ARPA text) of `phrases`: each phrase a
+/// sentence, lower-cased, its punctuation dropped. Words the dictionary
+/// does not know are left out by PocketSphinx.
+fn arpa_model(phrases: &[String]) -> String {
+    use std::collections::BTreeMap;
+    use std::fmt::Write;
+    let mut unigrams: BTreeMap<String, u32> = BTreeMap::new();
+    let mut bigrams: BTreeMap<(String, String), u32> = BTreeMap::new();
+    for phrase in phrases {
+        let mut words = vec!["<s>".to_string()];
+        words.extend(
+            phrase
+                .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+                .filter(|w| !w.is_empty())
+                .map(str::to_lowercase),
+        );
+        words.push("</s>".to_string());
+        for w in &words {
+            *unigrams.entry(w.clone()).or_default() += 1;
+        }
+        for pair in words.windows(2) {
+            *bigrams
+                .entry((pair[0].clone(), pair[1].clone()))
+                .or_default() += 1;
+        }
+    }
+    let total: u32 = unigrams.values().sum();
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "\\data\\\nngram 1={}\nngram 2={}\n\n\\1-grams:\n",
+        unigrams.len(),
+        bigrams.len()
+    );
+    for (word, count) in &unigrams {
+        let p = f64::from(*count) / f64::from(total.max(1));
+        let _ = writeln!(out, "{:.4} {word} -0.3010", p.log10());
+    }
+    out.push_str("\n\\2-grams:\n");
+    for ((a, b), count) in &bigrams {
+        // Half the mass to seen pairs, the rest to backing off.
+        let p = 0.5 * f64::from(*count) / f64::from(unigrams[a]);
+        let _ = writeln!(out, "{:.4} {a} {b}", p.log10());
+    }
+    out.push_str("\n\\end\\\n");
+    out
+}
+
 /// An utterance waiting for the decoder, or being decoded (the first).
 struct Waiting {
     id: u64,
+    vocabulary: Option<String>,
     partial: Arc<Mutex<String>>,
     /// Audio that came before its turn.
     held: Vec<i16>,
@@ -330,8 +459,20 @@ impl Queue {
     fn run(mut self, messages: std_mpsc::Receiver<Message>) {
         while let Ok(message) = messages.recv() {
             match message {
-                Message::Begin { id, partial } => self.waiting.push_back(Waiting {
+                Message::Vocabulary {
+                    name,
+                    phrases,
+                    done,
+                } => {
+                    let _ = done.send(self.decoder.add_vocabulary(&name, &phrases));
+                }
+                Message::Begin {
                     id,
+                    vocabulary,
+                    partial,
+                } => self.waiting.push_back(Waiting {
+                    id,
+                    vocabulary,
                     partial,
                     held: Vec::new(),
                     end: None,
@@ -377,6 +518,7 @@ impl Queue {
                 continue;
             }
             if !self.live {
+                self.decoder.use_vocabulary(first.vocabulary.as_deref());
                 self.decoder.start();
                 self.live = true;
             }

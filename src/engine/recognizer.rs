@@ -4,14 +4,17 @@
 //! a real recogniser is given that speech and says what was said.
 
 use super::config::RecognizerKind;
+use super::scene::SpeechInput;
 
 /// The engine's recogniser, ready to listen.
 #[derive(Debug)]
 pub(crate) enum Recognizer {
     /// The scene's `[speech] transcript`, whatever was said.
     Scripted,
+    /// PocketSphinx, with the vocabulary made from the scene's phrases
+    /// (its name) or the whole US English one.
     #[cfg(feature = "pocketsphinx")]
-    PocketSphinx(&'static super::pocketsphinx::PocketSphinx),
+    PocketSphinx(&'static super::pocketsphinx::PocketSphinx, Option<String>),
 }
 
 /// One utterance being recognised by a real recogniser.
@@ -41,17 +44,27 @@ impl Listening {
 impl Recognizer {
     /// Starts the recogniser `kind` names (the error when it cannot start,
     /// or is not built in).
-    pub(crate) fn start(kind: &RecognizerKind) -> Result<Recognizer, String> {
+    pub(crate) fn start(kind: &RecognizerKind, speech: &SpeechInput) -> Result<Recognizer, String> {
         match kind {
             RecognizerKind::Scripted => Ok(Recognizer::Scripted),
             #[cfg(feature = "pocketsphinx")]
             RecognizerKind::PocketSphinx => {
-                super::pocketsphinx::PocketSphinx::shared().map(Recognizer::PocketSphinx)
+                let recogniser = super::pocketsphinx::PocketSphinx::shared()?;
+                let vocabulary = if speech.phrases.is_empty() {
+                    None
+                } else {
+                    Some(recogniser.vocabulary(&speech.phrases)?)
+                };
+                Ok(Recognizer::PocketSphinx(recogniser, vocabulary))
             }
             #[cfg(not(feature = "pocketsphinx"))]
-            RecognizerKind::PocketSphinx => Err(
-                "PocketSphinx is not built in: build with `--features pocketsphinx`".to_string(),
-            ),
+            RecognizerKind::PocketSphinx => {
+                let _ = speech;
+                Err(
+                    "PocketSphinx is not built in: build with `--features pocketsphinx`"
+                        .to_string(),
+                )
+            }
         }
     }
 
@@ -60,7 +73,7 @@ impl Recognizer {
         match self {
             Recognizer::Scripted => None,
             #[cfg(feature = "pocketsphinx")]
-            Recognizer::PocketSphinx(p) => Some(p.listen()),
+            Recognizer::PocketSphinx(p, vocabulary) => Some(p.listen(vocabulary.as_deref())),
         }
     }
 }

@@ -50,6 +50,11 @@ pub struct SpeechInput {
     /// What the engine "recognises" from any non-silent audio session.
     #[serde(default = "default_transcript")]
     pub transcript: String,
+    /// What players are expected to say. With PocketSphinx, speech is
+    /// heard with a vocabulary made from these (far fewer mistakes within
+    /// it, none of the words outside it); without, with all of US English.
+    #[serde(default)]
+    pub phrases: Vec<String>,
 }
 
 fn default_transcript() -> String {
@@ -60,6 +65,7 @@ impl Default for SpeechInput {
     fn default() -> Self {
         Self {
             transcript: default_transcript(),
+            phrases: Vec::new(),
         }
     }
 }

@@ -40,7 +40,7 @@ impl EngineShared {
             feedback: FeedbackStore::default(),
             recorded: config.record.then(|| Mutex::new(Vec::new())),
             synthesizer: Synthesizer::start(config.synthesizer)?,
-            recognizer: Recognizer::start(&config.recognizer)?,
+            recognizer: Recognizer::start(&config.recognizer, &config.workspace.speech)?,
         })
     }
 
