@@ -230,3 +230,138 @@ fn spoken_words_are_recognised_by_pocketsphinx_and_answered() {
     session.end_audio_session().unwrap();
     session.close();
 }
+
+/// Word error rate of `heard` against `said`: word edits (substitutions,
+/// insertions, deletions) over the words said, case and punctuation aside.
+#[cfg(feature = "pocketsphinx")]
+fn word_errors(said: &str, heard: &str) -> (usize, usize) {
+    let words = |t: &str| -> Vec<String> {
+        t.split(|c: char| !(c.is_alphanumeric() || c == '\''))
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let (a, b) = (words(said), words(heard));
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, wa) in a.iter().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, wb) in b.iter().enumerate() {
+            let cost = if wa == wb { prev } else { prev + 1 };
+            prev = row[j + 1];
+            row[j + 1] = cost.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    (row[b.len()], a.len())
+}
+
+/// `speech` with white noise 10 dB below it (deterministic).
+#[cfg(feature = "pocketsphinx")]
+fn with_noise_10_db(speech: &[i16]) -> Vec<i16> {
+    let loud: Vec<f64> = speech
+        .iter()
+        .map(|s| f64::from(*s))
+        .filter(|s| s.abs() > 300.0)
+        .collect();
+    let speech_rms = (loud.iter().map(|s| s * s).sum::<f64>() / loud.len().max(1) as f64).sqrt();
+    // Uniform noise in [-a, a] has an RMS of a / sqrt(3).
+    let amplitude = speech_rms / 10f64.powf(10.0 / 20.0) * 3f64.sqrt();
+    let mut state = 0x2545_f491_u32;
+    speech
+        .iter()
+        .map(|s| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let white = f64::from(state >> 8) / f64::from(1u32 << 23) - 1.0;
+            (f64::from(*s) + white * amplitude).clamp(-32768.0, 32767.0) as i16
+        })
+        .collect()
+}
+
+/// What the engine recognises in `samples` (16 kHz mono), sent as one
+/// push-to-talk audio session in 100 ms chunks.
+#[cfg(feature = "pocketsphinx")]
+async fn recognised(r: &mut Ready, samples: &[i16]) -> String {
+    let c = r.conversation.clone();
+    let mut start = control(&c, control_event::Action::AudioSessionStart);
+    if let Some(inworld_packet::Packet::Control(ctl)) = &mut start.packet {
+        ctl.payload_structured = Some(control_event::PayloadStructured::AudioSessionStart(
+            AudioSessionStartPayload {
+                mode: audio_session_start_payload::MicrophoneMode::ExpectAudioEnd as i32,
+                understanding_mode: audio_session_start_payload::UnderstandingMode::Full as i32,
+            },
+        ));
+    }
+    r.stream.send(start).await;
+    for chunk in samples.chunks(1_600) {
+        r.stream
+            .send(audio_chunk(&c, speech_support::bytes_of(chunk)))
+            .await;
+    }
+    r.stream
+        .send(control(&c, control_event::Action::AudioSessionEnd))
+        .await;
+    let mut heard = None;
+    loop {
+        let p = r.stream.packet().await;
+        match &p.packet {
+            Some(inworld_packet::Packet::Text(t))
+                if t.source_type == text_event::SourceType::SpeechToText as i32 && t.r#final =>
+            {
+                heard = Some(t.text.clone())
+            }
+            // Nothing recognised: the engine says so.
+            _ if is_control(&p, control_event::Action::Warning) => return String::new(),
+            _ if is_interaction_end(&p) && heard.is_some() => return heard.unwrap(),
+            _ => {}
+        }
+    }
+}
+
+/// The word error rate of PocketSphinx on espeak-ng speech made now (US
+/// English voice, 16 kHz), clean and in white noise 10 dB below the
+/// speech, with the whole US English vocabulary and with the scene's
+/// phrases. Printed (`--nocapture`); the phrase vocabulary must get most
+/// words right.
+#[cfg(feature = "pocketsphinx")]
+#[tokio::test(flavor = "multi_thread")]
+async fn word_error_rate_on_espeak_speech() {
+    use inworld::engine::{EngineConfig, RecognizerKind, Workspace};
+    let clean: Vec<Vec<i16>> = PHRASES
+        .iter()
+        .map(|p| {
+            let mut s = vec![0i16; 4_000];
+            s.extend(speech_support::speak_in(&["-v", "en-us"], p, 16_000, 1));
+            s.extend(vec![0i16; 4_000]);
+            s
+        })
+        .collect();
+    let noisy: Vec<Vec<i16>> = clean.iter().map(|s| with_noise_10_db(s)).collect();
+    let mut rates = Vec::new();
+    for (vocabulary, phrases) in [("US English", false), ("scene phrases", true)] {
+        let mut config = EngineConfig::new(Workspace::test_scenes());
+        config.recognizer = RecognizerKind::PocketSphinx;
+        if phrases {
+            config.workspace.speech.phrases = PHRASES.iter().map(|p| p.to_string()).collect();
+        }
+        let engine = start(config);
+        let mut r = ready(&engine, caps_text()).await;
+        for (condition, audio) in [("clean", &clean), ("10 dB noise", &noisy)] {
+            let (mut errors, mut words) = (0, 0);
+            for (said, samples) in PHRASES.iter().zip(audio.iter()) {
+                let heard = recognised(&mut r, samples).await;
+                let (e, n) = word_errors(said, &heard);
+                println!("  [{vocabulary}, {condition}] {said:?} -> {heard:?}");
+                errors += e;
+                words += n;
+            }
+            let wer = errors as f64 / words as f64;
+            println!(
+                "WER {vocabulary}, {condition}: {:.1}% ({errors} errors / {words} words)",
+                100.0 * wer
+            );
+            rates.push((vocabulary, condition, wer));
+        }
+    }
+    let phrases_clean = rates[2].2;
+    assert!(phrases_clean < 0.5, "{rates:?}");
+}

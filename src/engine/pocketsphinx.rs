@@ -279,6 +279,12 @@ impl Decoder {
                 dict.as_ptr(),
                 arg(c"-logfn"),
                 arg(c"/dev/null"),
+                // Digital silence (exact zeros) upsets its feature
+                // normalisation: a little fixed-seed dither, as sox adds.
+                arg(c"-dither"),
+                arg(c"yes"),
+                arg(c"-seed"),
+                arg(c"1"),
                 std::ptr::null::<c_char>(),
             )
         };

@@ -33,8 +33,8 @@ const SILENCE: f64 = 50.0;
 const MS_PER_WORD: u64 = 300;
 
 /// Audio kept from before the voice detector says speech started: it
-/// decides after some speech, and a recogniser needs the first sound.
-const PREROLL_SAMPLES: usize = SAMPLE_RATE as usize / 2;
+/// decides some way into the first word, and a recogniser needs its start.
+const PREROLL_SAMPLES: usize = SAMPLE_RATE as usize * 3 / 4;
 
 pub(super) async fn start(
     incoming: &Incoming<'_>,
@@ -217,18 +217,9 @@ fn listen(
                 heard_ids.utterance_id = outbound::new_id();
                 let mut listening = recognizer.listen();
                 if let Some(l) = listening.as_mut() {
-                    // From a little before the detector heard speech start.
-                    let before = (now - samples.len() as u64).saturating_sub(at_sample) as usize;
-                    let from = capture
-                        .preroll
-                        .len()
-                        .saturating_sub(before + SAMPLE_RATE as usize / 5);
+                    // The detector decides some way into the first word:
+                    // what came before (up to PREROLL_SAMPLES) is heard too.
                     let (a, b) = capture.preroll.as_slices();
-                    let (a, b) = if from < a.len() {
-                        (&a[from..], b)
-                    } else {
-                        (&[][..], &b[from - a.len()..])
-                    };
                     l.push(a);
                     l.push(b);
                 }
