@@ -355,8 +355,7 @@ impl Chunker {
                 .phonemes
                 .iter()
                 .map(|p| p.1 - self.base)
-                .filter(|at| (CHUNK_MIN..=CHUNK_MAX).contains(at))
-                .next_back()
+                .rfind(|at| (CHUNK_MIN..=CHUNK_MAX).contains(at))
                 .unwrap_or(CHUNK_MAX);
             self.send(cut, false);
         }
