@@ -118,6 +118,12 @@ async fn a_reply_is_spoken_by_espeak_with_the_phonemes_it_spoke() {
     assert!(loud > 1000, "{loud} loud samples");
 }
 
+/// PocketSphinx decodes one utterance at a time for the whole process: the
+/// tests that use it take turns, so one's partial texts do not wait for
+/// another's sentences.
+#[cfg(feature = "pocketsphinx")]
+static RECOGNISER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// What the players of the test scene are expected to say.
 #[allow(dead_code)]
 const PHRASES: &[&str] = &[
@@ -164,6 +170,7 @@ fn spoken_words_are_recognised_by_pocketsphinx_and_answered() {
     use inworld::engine::RecognizerKind;
     use inworld::packet::{ControlAction, PacketBody, TextSource};
 
+    let _turn = RECOGNISER.blocking_lock();
     let engine = client_util::engine_with(|c| {
         c.recognizer = RecognizerKind::PocketSphinx;
         c.workspace.speech.phrases = PHRASES.iter().map(|p| p.to_string()).collect();
@@ -326,6 +333,7 @@ async fn recognised(r: &mut Ready, samples: &[i16]) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn word_error_rate_on_espeak_speech() {
     use inworld::engine::{EngineConfig, RecognizerKind, Workspace};
+    let _turn = RECOGNISER.lock().await;
     let clean: Vec<Vec<i16>> = PHRASES
         .iter()
         .map(|p| {
