@@ -20,7 +20,31 @@ const PROTO_FILES: &[&str] = &[
 fn main() {
     compile_protos();
     generate_header();
+    link_speech_libraries();
 }
+
+/// The system's speech libraries, for the features that use them.
+#[cfg(any(feature = "espeak", feature = "pocketsphinx"))]
+fn link_speech_libraries() {
+    #[cfg(feature = "espeak")]
+    pkg_config::Config::new()
+        .atleast_version("1.49")
+        .probe("espeak-ng")
+        .expect("the espeak feature needs libespeak-ng (Debian: apt-get install libespeak-ng-dev)");
+    #[cfg(feature = "pocketsphinx")]
+    {
+        pkg_config::Config::new()
+            .probe("pocketsphinx")
+            .expect("the pocketsphinx feature needs libpocketsphinx (Debian: apt-get install libpocketsphinx-dev pocketsphinx-en-us)");
+        // Where its models are: the engine's default US English model.
+        let modeldir = pkg_config::get_variable("pocketsphinx", "modeldir")
+            .unwrap_or_else(|_| "/usr/share/pocketsphinx/model".to_string());
+        println!("cargo:rustc-env=INWORLD_POCKETSPHINX_MODELDIR={modeldir}");
+    }
+}
+
+#[cfg(not(any(feature = "espeak", feature = "pocketsphinx")))]
+fn link_speech_libraries() {}
 
 fn compile_protos() {
     println!("cargo:rerun-if-changed=proto");

@@ -129,6 +129,8 @@ fn help_explains_every_flag_with_its_default() {
         "--pacing MODE",
         "--token-ttl SECS",
         "--idle-timeout SECS",
+        "--synthesizer NAME",
+        "--recognizer NAME",
         "--tls-cert PEM_FILE",
         "--tls-key PEM_FILE",
     ] {

@@ -298,7 +298,7 @@ mod tests {
         let speech = crate::engine::speech::synthesize(
             "abcdefghijklmnopqrstuvwxyz th sh ch ee oo ai ay ou ow 7",
         );
-        let mut seen: Vec<&str> = speech.phonemes.iter().map(|p| p.symbol).collect();
+        let mut seen: Vec<&str> = speech.phonemes.iter().map(|p| &*p.symbol).collect();
         seen.sort();
         seen.dedup();
         assert!(seen.len() >= 29, "{seen:?}");

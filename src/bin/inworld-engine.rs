@@ -5,13 +5,16 @@
 //!                [--key KEY] [--secret SECRET] [--pacing human|instant]
 //!                [--token-ttl SECS] [--idle-timeout SECS]
 //!                [--connection-idle-timeout SECS] [--audio-idle-timeout SECS]
+//!                [--synthesizer espeak|tones] [--recognizer pocketsphinx|scripted]
 //!                [--tls-cert PEM --tls-key PEM]
 //! ```
 //! `--help` explains each flag and its default. Usage errors exit with 2.
 //! Logs go to stderr, filtered by `INWORLD_LOG` (e.g. `INWORLD_LOG=debug`).
 
 use inworld::auth::Credentials;
-use inworld::engine::{EngineConfig, Pacing, RunningEngine, Workspace};
+use inworld::engine::{
+    EngineConfig, Pacing, RecognizerKind, RunningEngine, SynthesizerKind, Workspace,
+};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -22,7 +25,7 @@ const DEFAULT_SECRET: &str = "test-api-secret";
 /// The flags, as `--help` lists them: (flag, value name, what it does).
 /// The defaults are filled in from the engine's own configuration. Every
 /// flag takes a value (`--help` aside).
-fn flags() -> [(&'static str, &'static str, String); 11] {
+fn flags() -> [(&'static str, &'static str, String); 13] {
     let defaults = EngineConfig::new(Workspace::default_scenes());
     [
         (
@@ -83,6 +86,24 @@ fn flags() -> [(&'static str, &'static str, String); 11] {
             ),
         ),
         (
+            "--synthesizer",
+            "NAME",
+            format!(
+                "what speaks the characters' lines: `espeak` (espeak-ng, each character's voice; \
+                 built with --features espeak) or `tones` (default: {})",
+                synthesizer_name(defaults.synthesizer)
+            ),
+        ),
+        (
+            "--recognizer",
+            "NAME",
+            format!(
+                "what hears the player's speech: `pocketsphinx` (built with --features \
+                 pocketsphinx) or `scripted` (the scene's transcript) (default: {})",
+                recognizer_name(defaults.recognizer)
+            ),
+        ),
+        (
             "--tls-cert",
             "PEM_FILE",
             "serve TLS with this certificate chain (with --tls-key; default: plaintext)".into(),
@@ -93,6 +114,20 @@ fn flags() -> [(&'static str, &'static str, String); 11] {
             "the certificate's private key (with --tls-cert; default: none)".into(),
         ),
     ]
+}
+
+fn synthesizer_name(kind: SynthesizerKind) -> &'static str {
+    match kind {
+        SynthesizerKind::Espeak => "espeak",
+        SynthesizerKind::Tones => "tones",
+    }
+}
+
+fn recognizer_name(kind: RecognizerKind) -> &'static str {
+    match kind {
+        RecognizerKind::PocketSphinx => "pocketsphinx",
+        RecognizerKind::Scripted => "scripted",
+    }
 }
 
 fn help() -> String {
@@ -186,6 +221,24 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
             "--idle-timeout" => config.session_idle_timeout = secs(&value)?,
             "--connection-idle-timeout" => config.connection_idle_timeout = secs(&value)?,
             "--audio-idle-timeout" => config.audio_session_idle_timeout = secs(&value)?,
+            "--synthesizer" => {
+                config.synthesizer = match value.as_str() {
+                    "espeak" => SynthesizerKind::Espeak,
+                    "tones" => SynthesizerKind::Tones,
+                    other => return Err(format!("--synthesizer {other:?}: use espeak or tones")),
+                }
+            }
+            "--recognizer" => {
+                config.recognizer = match value.as_str() {
+                    "pocketsphinx" => RecognizerKind::PocketSphinx,
+                    "scripted" => RecognizerKind::Scripted,
+                    other => {
+                        return Err(format!(
+                            "--recognizer {other:?}: use pocketsphinx or scripted"
+                        ))
+                    }
+                }
+            }
             "--tls-cert" => cert = Some(value),
             "--tls-key" => tls_key = Some(value),
             _ => unreachable!("every flag of VALUE_FLAGS is handled"),

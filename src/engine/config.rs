@@ -14,6 +14,47 @@ pub enum Pacing {
     Human,
 }
 
+/// What speaks the characters' lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SynthesizerKind {
+    /// Tones shaped like phonemes: no library needed, one voice.
+    Tones,
+    /// espeak-ng with each character's voice (the `espeak` feature).
+    Espeak,
+}
+
+impl SynthesizerKind {
+    /// espeak-ng when it is built in, else the tones.
+    pub fn best_built_in() -> Self {
+        if cfg!(feature = "espeak") {
+            SynthesizerKind::Espeak
+        } else {
+            SynthesizerKind::Tones
+        }
+    }
+}
+
+/// What hears the player's speech.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecognizerKind {
+    /// "Recognises" the scene's `[speech] transcript` in any speech the
+    /// voice detector hears (tests of the protocol, no library needed).
+    Scripted,
+    /// PocketSphinx with its US English model (the `pocketsphinx` feature).
+    PocketSphinx,
+}
+
+impl RecognizerKind {
+    /// PocketSphinx when it is built in, else the scripted transcript.
+    pub fn best_built_in() -> Self {
+        if cfg!(feature = "pocketsphinx") {
+            RecognizerKind::PocketSphinx
+        } else {
+            RecognizerKind::Scripted
+        }
+    }
+}
+
 /// Default largest client message (gRPC's usual 4 MiB).
 const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
@@ -56,13 +97,19 @@ pub struct EngineConfig {
     pub connection_idle_timeout: Duration,
     /// Injected faults (client tests).
     pub faults: Faults,
+    /// What speaks the characters' lines.
+    pub synthesizer: SynthesizerKind,
+    /// What hears the player's speech.
+    pub recognizer: RecognizerKind,
 }
 
 impl EngineConfig {
     /// 127.0.0.1:0, key `test-api-key` / secret `test-api-secret`, 1 h tokens,
     /// sessions expire after 30 min idle, audio sessions after 60 s without
     /// audio, idle connections close after 60 s,
-    /// instant pacing, plaintext, no recording, no faults.
+    /// instant pacing, plaintext, no recording, no faults; the best speech
+    /// synthesizer and recogniser built in (espeak-ng and PocketSphinx with
+    /// their features, else tones and the scene's scripted transcript).
     pub fn new(workspace: Workspace) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -77,6 +124,8 @@ impl EngineConfig {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             connection_idle_timeout: Duration::from_secs(60),
             faults: Faults::default(),
+            synthesizer: SynthesizerKind::best_built_in(),
+            recognizer: RecognizerKind::best_built_in(),
         }
     }
 }
@@ -99,6 +148,8 @@ impl std::fmt::Debug for EngineConfig {
             .field("max_message_bytes", &self.max_message_bytes)
             .field("connection_idle_timeout", &self.connection_idle_timeout)
             .field("faults", &self.faults)
+            .field("synthesizer", &self.synthesizer)
+            .field("recognizer", &self.recognizer)
             .finish()
     }
 }

@@ -24,10 +24,15 @@
 
 mod config;
 mod connections;
+#[cfg(feature = "espeak")]
+mod espeak;
 mod feedback;
 mod items;
 pub mod limits;
 mod outbound;
+#[cfg(feature = "pocketsphinx")]
+mod pocketsphinx;
+mod recognizer;
 pub mod scene;
 mod server;
 mod sessions;
@@ -35,11 +40,12 @@ mod shared;
 pub mod speech;
 pub mod state;
 mod stream;
+mod synthesizer;
 mod template;
 mod tokens;
 mod world_engine;
 
-pub use config::{EngineConfig, Faults, Pacing};
+pub use config::{EngineConfig, Faults, Pacing, RecognizerKind, SynthesizerKind};
 pub use scene::{SceneError, Workspace};
 pub use server::RunningEngine;
 

@@ -50,6 +50,11 @@ pub struct SpeechInput {
     /// What the engine "recognises" from any non-silent audio session.
     #[serde(default = "default_transcript")]
     pub transcript: String,
+    /// What players are expected to say. With PocketSphinx, speech is
+    /// heard with a vocabulary made from these (far fewer mistakes within
+    /// it, none of the words outside it); without, with all of US English.
+    #[serde(default)]
+    pub phrases: Vec<String>,
 }
 
 fn default_transcript() -> String {
@@ -60,6 +65,7 @@ impl Default for SpeechInput {
     fn default() -> Self {
         Self {
             transcript: default_transcript(),
+            phrases: Vec::new(),
         }
     }
 }
@@ -145,6 +151,48 @@ pub struct ScriptedCharacter {
     pub mood: Option<String>,
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// How the character sounds when the engine speaks with espeak-ng.
+    #[serde(default)]
+    pub voice: Voice,
+}
+
+/// A character's voice (the `voice` table): the synthesizer voice and how
+/// it is spoken. Only espeak-ng uses it; the tone synthesizer ignores it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Voice {
+    /// An espeak-ng voice name (`espeak-ng --voices`), e.g. `en-us`,
+    /// `en-gb-x-rp`, `en-us+f3` (a variant after `+`).
+    #[serde(default = "default_voice_name")]
+    pub name: String,
+    /// Base pitch, 0 to 100 (50 is the voice's own).
+    #[serde(default = "default_pitch")]
+    pub pitch: u32,
+    /// Words per minute, 80 to 450.
+    #[serde(default = "default_rate")]
+    pub rate: u32,
+}
+
+fn default_voice_name() -> String {
+    "en-us".to_string()
+}
+
+fn default_pitch() -> u32 {
+    50
+}
+
+fn default_rate() -> u32 {
+    175
+}
+
+impl Default for Voice {
+    fn default() -> Self {
+        Voice {
+            name: default_voice_name(),
+            pitch: default_pitch(),
+            rate: default_rate(),
+        }
+    }
 }
 
 /// A scripted answer and when to give it. Every condition given must hold.

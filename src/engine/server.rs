@@ -165,13 +165,15 @@ impl RunningEngine {
                 "the engine needs at least one key/secret pair",
             )
         })?;
+        let shared = EngineShared::new(&config)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::Unsupported, e))?;
         let listener = std::net::TcpListener::bind(config.listen)?;
         let addr = listener.local_addr()?;
         let (stopped, mut sweeper_stop) = watch::channel(false);
         let mut engine = RunningEngine {
             addr,
             credentials,
-            shared: Arc::new(EngineShared::new(&config)),
+            shared: Arc::new(shared),
             stats: Arc::new(ConnectionStats::default()),
             options: ServeOptions {
                 tls: config.tls.clone(),

@@ -4,6 +4,7 @@
 //! the stream), and its expiry after a period without traffic.
 
 use super::limits::{truncated, MAX_HISTORY_LINES, MAX_HISTORY_LINE_BYTES};
+use super::recognizer::Listening;
 use super::scene::{ScriptedCharacter, TurnTaking};
 use super::speech::LoudnessMeter;
 use crate::audio::voice_activity::VoiceActivity;
@@ -79,6 +80,9 @@ pub(crate) struct AudioCapture {
     pub heard: Option<Heard>,
     /// Some speech of this session was answered already.
     pub answered: bool,
+    /// The last audio before the speech being heard (a real recogniser
+    /// gets the speech's start, which the voice detector finds late).
+    pub preroll: std::collections::VecDeque<i16>,
 }
 
 /// Speech the engine is recognising.
@@ -92,6 +96,8 @@ pub(crate) struct Heard {
     pub words_shown: usize,
     /// The speaker stopped (push to talk waits for the session's end).
     pub ended: bool,
+    /// The real recogniser's ear on it (none for the scripted transcript).
+    pub listening: Option<Listening>,
 }
 
 /// Everything a session remembers.

@@ -1,8 +1,10 @@
 //! What every service of one running engine shares.
 
 use super::config::{EngineConfig, Faults, Pacing};
+use super::recognizer::Recognizer;
 use super::scene::Workspace;
 use super::sessions::Sessions;
+use super::synthesizer::Synthesizer;
 use super::tokens::{IssuedToken, TokenError, Tokens};
 use crate::protocol::ai::inworld::engine::v1::InteractionFeedback;
 use crate::protocol::ai::inworld::packets::InworldPacket;
@@ -21,11 +23,14 @@ pub(crate) struct EngineShared {
     pub feedback: FeedbackStore,
     /// Client packets per session id, when recording is on.
     pub recorded: Option<Mutex<Vec<(String, InworldPacket)>>>,
+    pub synthesizer: Synthesizer,
+    pub recognizer: Recognizer,
 }
 
 impl EngineShared {
-    pub fn new(config: &EngineConfig) -> Self {
-        Self {
+    /// The error when a speech part the configuration names cannot start.
+    pub fn new(config: &EngineConfig) -> Result<Self, String> {
+        Ok(Self {
             workspace: Arc::new(config.workspace.clone()),
             pacing: config.pacing,
             faults: config.faults.clone(),
@@ -34,7 +39,9 @@ impl EngineShared {
             sessions: Sessions::new(config.session_idle_timeout),
             feedback: FeedbackStore::default(),
             recorded: config.record.then(|| Mutex::new(Vec::new())),
-        }
+            synthesizer: Synthesizer::start(config.synthesizer)?,
+            recognizer: Recognizer::start(&config.recognizer, &config.workspace.speech)?,
+        })
     }
 
     pub fn record(&self, session_id: &str, packet: &InworldPacket) {

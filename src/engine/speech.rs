@@ -9,6 +9,7 @@
 //! least one phoneme. Chunks are made one at a time, so a long line costs
 //! one chunk of memory, not the whole utterance.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// Samples per second of all synthesized audio (mono, 16-bit).
@@ -24,7 +25,9 @@ const CHUNK_MAX_MS: u64 = 200;
 /// One phoneme and where it starts in the audio.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimedPhoneme {
-    pub symbol: &'static str,
+    /// As the synthesizer names it: lower-case ARPAbet for the tones, IPA
+    /// for espeak-ng.
+    pub symbol: Cow<'static, str>,
     pub start: Duration,
 }
 
@@ -182,7 +185,7 @@ impl Utterance {
     }
 
     /// The audio, piece by piece.
-    pub(crate) fn chunks(&self) -> Chunks<'_> {
+    pub(crate) fn chunks(self) -> Chunks {
         Chunks {
             utterance: self,
             next_phoneme: 0,
@@ -195,8 +198,8 @@ impl Utterance {
 const NOISE_SEED: u32 = 0x1234_5678;
 
 /// The chunks of an [`Utterance`], made one at a time.
-pub(crate) struct Chunks<'a> {
-    utterance: &'a Utterance,
+pub(crate) struct Chunks {
+    utterance: Utterance,
     /// Index of the first phoneme of the next chunk.
     next_phoneme: usize,
     /// First sample of the next chunk.
@@ -206,7 +209,7 @@ pub(crate) struct Chunks<'a> {
     noise: u32,
 }
 
-impl Iterator for Chunks<'_> {
+impl Iterator for Chunks {
     type Item = SpeechChunk;
 
     fn next(&mut self) -> Option<SpeechChunk> {
@@ -247,7 +250,7 @@ impl Iterator for Chunks<'_> {
         let phonemes = placed[first..end_phoneme]
             .iter()
             .map(|p| TimedPhoneme {
-                symbol: p.unit.symbol,
+                symbol: Cow::Borrowed(p.unit.symbol),
                 start: duration_of(p.start - start),
             })
             .collect();

@@ -12,7 +12,13 @@ pub fn speak(text: &str) -> Vec<i16> {
 /// `text` spoken by espeak-ng, as interleaved 16-bit samples at `rate`
 /// with `channels` channels (a game's microphone format).
 pub fn speak_as(text: &str, rate: u32, channels: u16) -> Vec<i16> {
+    speak_in(&[], text, rate, channels)
+}
+
+/// As [`speak_as`], with more espeak-ng arguments (`["-v", "en-us"]`).
+pub fn speak_in(espeak_args: &[&str], text: &str, rate: u32, channels: u16) -> Vec<i16> {
     let mut espeak = Command::new("espeak-ng")
+        .args(espeak_args)
         .args(["--stdout", text])
         .stdout(Stdio::piped())
         .spawn()

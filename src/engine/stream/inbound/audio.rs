@@ -1,17 +1,20 @@
 //! Audio sessions: AUDIO_SESSION_START, audio chunks, AUDIO_SESSION_END. The
 //! audio is decoded as it comes (16 kHz mono 16-bit, a leading WAV header
 //! skipped) and none of it is kept: the voice detector the library uses finds
-//! where the player speaks. While they speak, the scene's transcript is
-//! "recognised" word by word as non-final text; when they stop (open mic) or
-//! the session ends (push to talk), it becomes final and is answered like
-//! text. Loud audio the detector never took for speech (a test tone) is
-//! still answered at the end, as before the detector.
+//! where the player speaks. A real recogniser (PocketSphinx) is given that
+//! speech, and its partial texts are sent as they change; without one, the
+//! scene's transcript is "recognised" word by word. When the player stops
+//! (open mic) or the session ends (push to talk), the text becomes final and
+//! is answered like text. With the scripted transcript, loud audio the
+//! detector never took for speech (a test tone) is still answered at the
+//! end, as before the detector.
 
 use super::incoming::Incoming;
 use crate::audio::voice_activity::{VoiceActivity, VoiceActivityConfig, VoiceEvent, SAMPLE_RATE};
 use crate::engine::limits::MAX_AUDIO_SESSION_BYTES;
 use crate::engine::outbound::status;
 use crate::engine::outbound::{self, Ids};
+use crate::engine::recognizer::Recognizer;
 use crate::engine::sessions::{AudioCapture, Heard};
 use crate::engine::stream::ctx::StreamCtx;
 use crate::engine::stream::job::Input;
@@ -26,8 +29,12 @@ use tonic::{Code, Status};
 /// Mean absolute amplitude below which an audio session is silence.
 const SILENCE: f64 = 50.0;
 
-/// Speech time per word shown while recognising.
+/// Speech time per word shown while recognising the scripted transcript.
 const MS_PER_WORD: u64 = 300;
+
+/// Audio kept from before the voice detector says speech started: it
+/// decides some way into the first word, and a recogniser needs its start.
+const PREROLL_SAMPLES: usize = SAMPLE_RATE as usize * 3 / 4;
 
 pub(super) async fn start(
     incoming: &Incoming<'_>,
@@ -91,7 +98,36 @@ pub(in crate::engine::stream) fn stream_ended(ctx: &StreamCtx) {
 /// What a chunk led to, done once the session's memory is let go.
 enum Step {
     Partial(Ids, String),
-    Answer(Ids),
+    Answer(Ids, Transcript),
+}
+
+/// What the player said, or will have said once the recogniser is done.
+enum Transcript {
+    Scripted,
+    Recognising(tokio::sync::oneshot::Receiver<String>),
+}
+
+impl Transcript {
+    /// The text, when something was recognised.
+    async fn text(self, incoming: &Incoming<'_>) -> Option<String> {
+        let text = match self {
+            Transcript::Scripted => incoming.ctx.shared.workspace.speech.transcript.clone(),
+            Transcript::Recognising(text) => text.await.unwrap_or_default(),
+        };
+        (!text.trim().is_empty()).then_some(text)
+    }
+}
+
+/// Answers what the player said; when nothing was recognised, says so.
+async fn answer(incoming: &Incoming<'_>, ids: Ids, transcript: Transcript) {
+    match transcript.text(incoming).await {
+        Some(text) => incoming.reply_with(Input::Speech(text), ids).await,
+        None => {
+            incoming
+                .warn_with(&ids, "no speech recognised in the audio")
+                .await
+        }
+    }
 }
 
 pub(super) async fn data_chunk(incoming: &Incoming<'_>, chunk: DataChunk) {
@@ -106,6 +142,7 @@ pub(super) async fn data_chunk(incoming: &Incoming<'_>, chunk: DataChunk) {
         _ => Vec::new(),
     };
     let transcript = &incoming.ctx.shared.workspace.speech.transcript;
+    let recognizer = &incoming.ctx.shared.recognizer;
     let mut steps = Vec::new();
     let problem = {
         let mut memory = incoming.ctx.session.memory.lock();
@@ -128,7 +165,7 @@ pub(super) async fn data_chunk(incoming: &Incoming<'_>, chunk: DataChunk) {
             Some(a) => {
                 a.last_audio = Some(Instant::now());
                 a.meter.add(&bytes);
-                listen(a, &incoming.ids, transcript, &mut steps);
+                listen(a, &incoming.ids, transcript, recognizer, &mut steps);
                 None
             }
         }
@@ -141,25 +178,27 @@ pub(super) async fn data_chunk(incoming: &Incoming<'_>, chunk: DataChunk) {
             Step::Partial(ids, text) => {
                 incoming.ctx.send(recognised(&ids, text, false)).await;
             }
-            Step::Answer(ids) => {
-                incoming
-                    .reply_with(Input::Speech(transcript.clone()), ids)
-                    .await;
-            }
+            Step::Answer(ids, transcript) => answer(incoming, ids, transcript).await,
         }
     }
 }
 
-/// Runs the new samples through the voice detector.
-fn listen(capture: &mut AudioCapture, ids: &Ids, transcript: &str, steps: &mut Vec<Step>) {
+/// Runs the new samples through the voice detector, and the speech it
+/// hears through the recogniser.
+fn listen(
+    capture: &mut AudioCapture,
+    ids: &Ids,
+    transcript: &str,
+    recognizer: &Recognizer,
+    steps: &mut Vec<Step>,
+) {
     let (Some(samples), Some(voice)) = (capture.meter.decoded.as_mut(), capture.voice.as_mut())
     else {
         return;
     };
     let mut events = Vec::new();
     voice.push(samples, |e| events.push(e));
-    // Emptied, its room kept for the next chunk.
-    samples.clear();
+    let samples = std::mem::take(samples);
     let now = voice.samples_seen();
     for event in events {
         match event {
@@ -176,11 +215,20 @@ fn listen(capture: &mut AudioCapture, ids: &Ids, transcript: &str, steps: &mut V
                 }
                 heard_ids.interaction_id = outbound::new_id();
                 heard_ids.utterance_id = outbound::new_id();
+                let mut listening = recognizer.listen();
+                if let Some(l) = listening.as_mut() {
+                    // The detector decides some way into the first word:
+                    // what came before (up to PREROLL_SAMPLES) is heard too.
+                    let (a, b) = capture.preroll.as_slices();
+                    l.push(a);
+                    l.push(b);
+                }
                 capture.heard = Some(Heard {
                     ids: heard_ids,
                     started_at: at_sample,
                     words_shown: 0,
                     ended: false,
+                    listening,
                 });
             }
             VoiceEvent::Ended { .. } => {
@@ -189,12 +237,40 @@ fn listen(capture: &mut AudioCapture, ids: &Ids, transcript: &str, steps: &mut V
                 }
                 if !capture.push_to_talk {
                     if let Some(heard) = capture.heard.take() {
-                        steps.push(Step::Answer(heard.ids));
+                        let transcript = match heard.listening {
+                            Some(mut l) => {
+                                l.push(&samples);
+                                Transcript::Recognising(l.finish())
+                            }
+                            None => Transcript::Scripted,
+                        };
+                        steps.push(Step::Answer(heard.ids, transcript));
                         capture.answered = true;
                     }
                 }
             }
         }
+    }
+    // Speech being heard goes to the recogniser (in push to talk, its
+    // pauses too, until the session ends).
+    if let Some(l) = capture.heard.as_mut().and_then(|h| h.listening.as_mut()) {
+        l.push(&samples);
+    }
+    keep_preroll(&mut capture.preroll, &samples);
+    // Emptied, its room kept for the next chunk.
+    let mut samples = samples;
+    samples.clear();
+    capture.meter.decoded = Some(samples);
+    let Some(heard) = capture.heard.as_mut() else {
+        return;
+    };
+    if let Some(l) = heard.listening.as_mut() {
+        if !heard.ended {
+            if let Some(text) = l.partial() {
+                steps.push(Step::Partial(heard.ids.clone(), text));
+            }
+        }
+        return;
     }
     // The words recognised so far: one per MS_PER_WORD of speech, never the
     // last (that comes with the final text).
@@ -207,6 +283,14 @@ fn listen(capture: &mut AudioCapture, ids: &Ids, transcript: &str, steps: &mut V
             steps.push(Step::Partial(heard.ids.clone(), words[..due].join(" ")));
         }
     }
+}
+
+/// Keeps the last [`PREROLL_SAMPLES`] of the audio.
+fn keep_preroll(preroll: &mut std::collections::VecDeque<i16>, samples: &[i16]) {
+    let keep = samples.len().min(PREROLL_SAMPLES);
+    let overflow = (preroll.len() + keep).saturating_sub(PREROLL_SAMPLES);
+    preroll.drain(..overflow);
+    preroll.extend(&samples[samples.len() - keep..]);
 }
 
 /// The player's speech as the service recognised it.
@@ -244,15 +328,21 @@ pub(super) async fn end(incoming: &Incoming<'_>) {
     };
     // Speech still being heard, or heard in push-to-talk: answered now.
     if let Some(heard) = capture.heard.take() {
-        incoming
-            .reply_with(
-                Input::Speech(ctx.shared.workspace.speech.transcript.clone()),
-                heard.ids,
-            )
-            .await;
+        let transcript = match heard.listening {
+            Some(l) => Transcript::Recognising(l.finish()),
+            None => Transcript::Scripted,
+        };
+        answer(incoming, heard.ids, transcript).await;
         return;
     }
     if capture.answered {
+        return;
+    }
+    if !matches!(ctx.shared.recognizer, Recognizer::Scripted) {
+        // A real recogniser hears only what the detector took for speech.
+        incoming
+            .warn("no speech recognised in the audio session")
+            .await;
         return;
     }
     if capture.meter.loudness() < SILENCE {

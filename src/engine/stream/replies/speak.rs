@@ -6,7 +6,7 @@
 use super::plan::Plan;
 use crate::engine::config::Pacing;
 use crate::engine::outbound::{self, Ids};
-use crate::engine::speech::{SpeechChunk, Utterance};
+use crate::engine::speech::SpeechChunk;
 use crate::engine::stream::ctx::StreamCtx;
 use crate::engine::stream::job::ReplyJob;
 use crate::protocol::ai::inworld::packets::{
@@ -150,8 +150,18 @@ pub(crate) async fn speak(
             })
         ));
         let mut paused = Duration::ZERO;
-        if plan.audio && !ctx.session.memory.lock().muted {
-            for chunk in Utterance::new(line).chunks() {
+        let voice = {
+            let memory = ctx.session.memory.lock();
+            (plan.audio && !memory.muted).then(|| {
+                memory
+                    .agent(&plan.agent_id)
+                    .map(|a| a.character.voice.clone())
+                    .unwrap_or_default()
+            })
+        };
+        if let Some(voice) = voice {
+            let mut spoken = ctx.shared.synthesizer.say(line, &voice);
+            while let Some(chunk) = spoken.next().await {
                 if ctx.is_cancelled(job.seq, &interaction, &utterance) {
                     cancelled = true;
                     break 'utterances;
