@@ -60,10 +60,18 @@ c_programs=(basic_session misuse playback mic group outage)
 
 windows() {
   local out=target/x86_64-pc-windows-gnu/$profile
-  check "windows: build inworld.dll and inworld-engine.exe" \
-    cargo build --target x86_64-pc-windows-gnu "${cargo_profile[@]}" -p inworld-native --lib --bin inworld-engine
+  check "windows: build inworld.dll, inworld-engine.exe and the Godot extension" \
+    cargo build --target x86_64-pc-windows-gnu "${cargo_profile[@]}" -p inworld-native --lib --bin inworld-engine -p inworld-godot
   check "windows: inworld.dll exports exactly the header's functions" \
     python3 scripts/binaries.py check-exports "$out/inworld.dll"
+  check "windows: inworld_godot.dll exports gdext_rust_init (and the C API only beside it)" \
+    python3 scripts/binaries.py check-exports "$out/inworld_godot.dll" --only gdext_rust_init --or-header-on-pe
+  # What a game (MSVC-built, Unity) must find on Windows: system DLLs only, no
+  # MinGW runtime DLL (libgcc, libwinpthread, libstdc++).
+  check "windows: inworld.dll imports Windows system DLLs only" \
+    bash -c "objdump -p $out/inworld.dll | sed -n 's/^\s*DLL Name: //p' | sort -u |
+             grep -viE '^(kernel32|ntdll|ws2_32|bcrypt|bcryptprimitives|userenv|advapi32|msvcrt|api-ms-win-[a-z0-9-]+)\.dll\$' |
+             { ! grep .; }"
   check "windows: the import library and the static library are x86-64 COFF" \
     bash -c "[ \"\$(python3 scripts/binaries.py arch $out/libinworld.dll.a)\" = x86_64 ] &&
              [ \"\$(python3 scripts/binaries.py arch $out/libinworld.a)\" = x86_64 ]"
@@ -102,10 +110,14 @@ windows() {
 
 arm64() {
   local out=target/aarch64-unknown-linux-gnu/$profile
-  check "arm64: build libinworld.so and inworld-engine" \
-    cargo build --target aarch64-unknown-linux-gnu "${cargo_profile[@]}" -p inworld-native --lib --bin inworld-engine
+  check "arm64: build libinworld.so, inworld-engine and the Godot extension" \
+    cargo build --target aarch64-unknown-linux-gnu "${cargo_profile[@]}" -p inworld-native --lib --bin inworld-engine -p inworld-godot
   check "arm64: libinworld.so exports exactly the header's functions" \
     python3 scripts/binaries.py check-exports "$out/libinworld.so"
+  # godot-rust defines __cxa_thread_atexit_impl on Linux: its hook that lets
+  # Godot reload the extension.
+  check "arm64: libinworld_godot.so exports exactly gdext_rust_init (and godot-rust's reload hook)" \
+    python3 scripts/binaries.py check-exports "$out/libinworld_godot.so" --only gdext_rust_init __cxa_thread_atexit_impl
   check "arm64: the library, the static library and the engine are AArch64" \
     bash -c "for f in $out/libinworld.so $out/libinworld.a $out/inworld-engine; do
                [ \"\$(python3 scripts/binaries.py arch \$f)\" = aarch64 ] || { echo \$f; exit 1; }; done"
