@@ -108,15 +108,15 @@ def hidden_static(platform, src, dst, work):
     prefix = {"linux-x86_64": "", "windows-x86_64": "x86_64-w64-mingw32-",
               "linux-aarch64": "aarch64-linux-gnu-"}[platform]
     os.makedirs(work, exist_ok=True)
-    stripped = os.path.join(work, "stripped.a")
     combined = os.path.join(work, "inworld.o")
     keep = os.path.join(work, "keep.txt")
     symbol_prefix = ""
     with open(keep, "w") as f:
         f.write("\n".join(symbol_prefix + n for n in sorted(binaries.header_functions())) + "\n")
-    run(prefix + "objcopy", "--strip-debug", src, stripped)
-    run(prefix + "ld", "-r", "--whole-archive", stripped, "-o", combined)
-    run(prefix + "objcopy", "--keep-global-symbols=" + keep, combined)
+    # -S: without debug info (some archive members are empty debug objects,
+    # which objcopy refuses, so it is dropped while linking).
+    run(prefix + "ld", "-r", "-S", "--whole-archive", src, "-o", combined)
+    run(prefix + "objcopy", "--strip-debug", "--keep-global-symbols=" + keep, combined)
     if os.path.exists(dst):
         os.remove(dst)
     run("llvm-ar", "rcs", dst, combined)
