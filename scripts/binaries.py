@@ -180,13 +180,16 @@ def static_globals(path):
     k = kind(path)
     if k != "ar":
         raise SystemExit(f"{path}: not a static library")
-    # llvm-nm reads every target's objects, and loads no linker plugin.
-    out = run("llvm-nm", "--defined-only", "--extern-only", path)
+    # readelf reads every ELF target and loads no linker plugin (binutils'
+    # nm loads LLVM's, which aborts on the combined object, as does llvm-nm 14).
+    out = run("readelf", "--syms", "--wide", path)
     names = set()
     for line in out.splitlines():
         cols = line.split()
-        if len(cols) == 3:
-            names.add(cols[2].lstrip("_") if cols[2].startswith("_iw_") else cols[2])
+        # Num: Value Size Type Bind Vis Ndx Name
+        if len(cols) >= 8 and cols[0].endswith(":") and cols[6] != "UND":
+            if cols[4] in ("GLOBAL", "WEAK") and cols[3] not in ("SECTION", "FILE"):
+                names.add(cols[7])
     return names
 
 

@@ -105,8 +105,13 @@ def hidden_static(platform, src, dst, work):
     another Rust library, gRPC, protobuf or an allocator beside it gets no
     clash. Debug info is dropped (LLVM's archivers cannot index the combined
     object with it)."""
-    prefix = {"linux-x86_64": "", "windows-x86_64": "x86_64-w64-mingw32-",
-              "linux-aarch64": "aarch64-linux-gnu-"}[platform]
+    if platform.startswith("windows"):
+        # MinGW's archive holds import stubs (kernel32, ws2_32, ...) that
+        # define the same symbols in several members: they cannot be linked
+        # into one object. Shipped as cargo builds it.
+        shutil.copy2(src, dst)
+        return
+    prefix = {"linux-x86_64": "", "linux-aarch64": "aarch64-linux-gnu-"}[platform]
     os.makedirs(work, exist_ok=True)
     combined = os.path.join(work, "inworld.o")
     keep = os.path.join(work, "keep.txt")
