@@ -115,9 +115,11 @@ def hidden_static(platform, src, dst, work):
     os.makedirs(work, exist_ok=True)
     combined = os.path.join(work, "inworld.o")
     keep = os.path.join(work, "keep.txt")
-    symbol_prefix = ""
+    # DW.ref.rust_eh_personality names a COMDAT group that the other Rust
+    # library's objects share: made local, the linker would drop their copy
+    # for ours and leave their references dangling. It stays hidden.
     with open(keep, "w") as f:
-        f.write("\n".join(symbol_prefix + n for n in sorted(binaries.header_functions())) + "\n")
+        f.write("\n".join(sorted(binaries.header_functions()) + ["DW.ref.rust_eh_personality"]) + "\n")
     # -S: without debug info (some archive members are empty debug objects,
     # which objcopy refuses, so it is dropped while linking).
     run(prefix + "ld", "-r", "-S", "--whole-archive", src, "-o", combined)
