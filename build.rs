@@ -69,8 +69,17 @@ fn generate_header() {
     println!("cargo:rerun-if-env-changed=INWORLD_WRITE_HEADER");
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    let config =
+    let mut config =
         cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml parses");
+    // The crate's version, so that a header can be matched with its library
+    // (the packages' check compares it with iw_version() and the manifests).
+    let version = std::env::var("CARGO_PKG_VERSION").unwrap();
+    config.after_includes = Some(format!(
+        "{}\n/* The version of the library this header belongs to (Cargo.toml's);\n \
+         * iw_version() returns it as major << 16 | minor << 8 | patch. */\n\
+         #define INWORLD_VERSION \"{version}\"\n",
+        config.after_includes.take().unwrap_or_default()
+    ));
     let out = out_dir.join("inworld.h");
     let result_codes = out_dir.join("result_codes.rs");
     std::fs::write(

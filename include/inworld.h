@@ -48,6 +48,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The version of the library this header belongs to (Cargo.toml's);
+ * iw_version() returns it as major << 16 | minor << 8 | patch. */
+#define INWORLD_VERSION "0.1.0"
+
 
 /**
  * Success.

@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""Checks the packages scripts/dist.py made in target/dist/, from the files
+themselves: every file a manifest names is there and is for the architecture
+it says (read from the binary's header); shared libraries export exactly the
+header's functions (the Godot library exactly its entry point); static
+libraries keep only iw_* global, and link with a second Rust static library
+into one C program that runs (natively, under wine or under qemu); the SDK
+of the host builds a program through its CMake package and its pkg-config
+file from wherever it is unpacked; the Unity plugins' .meta enable exactly
+their player platform, CPU and editor; the .gdextension names exactly the
+libraries in the zip; and one version holds across Cargo.toml, iw_version(),
+inworld.h, package.json, the .gdextension and the CHANGELOGs.
+
+    scripts/check_dist.py     (the last line: "dist: N passed, N failed")
+"""
+
+import ctypes
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import binaries  # noqa: E402
+
+DIST = os.path.join(ROOT, "target", "dist")
+results = {"passed": 0, "failed": 0}
+GODOT_ELF_EXPORTS = {"gdext_rust_init", "__cxa_thread_atexit_impl"}
+
+
+def check(name, ok, detail=""):
+    if ok:
+        results["passed"] += 1
+        print(f"ok   {name}")
+    else:
+        results["failed"] += 1
+        print(f"FAIL {name}" + (f": {detail}" if detail else ""))
+
+
+def attempt(name, fn):
+    """Runs a check that raises on failure (a command's output in the error)."""
+    try:
+        fn()
+        check(name, True)
+    except Exception as e:  # noqa: BLE001 - every failure is reported, none stops the rest
+        check(name, False, str(e)[-3000:])
+
+
+def sh(*cmd, cwd=None, env=None):
+    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}\n{r.stdout}\n{r.stderr}")
+    return r.stdout
+
+
+def cargo_version():
+    with open(os.path.join(ROOT, "Cargo.toml")) as f:
+        return re.search(r'^version = "([^"]+)"', f.read(), re.M).group(1)
+
+
+# Where a platform's programs run, and how they are built.
+RUNNERS = {
+    "linux-x86_64": dict(cc="gcc", rust_target="x86_64-unknown-linux-gnu", run=[],
+                         libs=["-lpthread", "-ldl", "-lm"]),
+    "linux-aarch64": dict(cc="aarch64-linux-gnu-gcc", rust_target="aarch64-unknown-linux-gnu",
+                          run=["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"],
+                          libs=["-lpthread", "-ldl", "-lm"]),
+    "windows-x86_64": dict(cc="x86_64-w64-mingw32-gcc", rust_target="x86_64-pc-windows-gnu",
+                           run=["wine64"], libs=["-lws2_32", "-lbcrypt", "-luserenv", "-lntdll",
+                                                 "-static"]),
+}
+
+
+def wine():
+    return "/usr/lib/wine/wine64" if os.path.exists("/usr/lib/wine/wine64") else "wine64"
+
+
+def static_link_with_another_rust_library(platform, sdk_dir, work):
+    r = RUNNERS[platform]
+    os.makedirs(work, exist_ok=True)
+    other = os.path.join(work, "libother.a")
+    sh("rustc", "--edition", "2021", "--crate-type", "staticlib", "--target", r["rust_target"],
+       "-O", "-o", other, os.path.join(ROOT, "tests/static_link/other.rs"))
+    exe = os.path.join(work, "two_rust_libraries" + (".exe" if platform.startswith("windows") else ""))
+    sh(r["cc"], "-std=c99", "-Wall", "-Werror", "-I", os.path.join(sdk_dir, "include"),
+       os.path.join(ROOT, "tests/static_link/two_rust_libraries.c"), "-o", exe,
+       os.path.join(sdk_dir, "lib/libinworld.a"), other, *r["libs"])
+    env = dict(os.environ, INWORLD_LOG="warn")
+    run = r["run"]
+    if platform.startswith("windows"):
+        run = [wine()]
+        env.update(WINEPREFIX=os.path.join(ROOT, "target", "cross-test", "wineprefix"),
+                   WINEDEBUG="-all", WINEDLLOVERRIDES="mscoree,mshtml=")
+        # Rust's std imports ProcessPrng, which wine 8 lacks (Windows 10 has it).
+        sh("x86_64-w64-mingw32-gcc", "-shared", "-O2", "-o", os.path.join(work, "bcryptprimitives.dll"),
+           os.path.join(ROOT, "scripts/wine/bcryptprimitives.c"), "-ladvapi32")
+    out = sh(*run, exe, env=env)
+    if "two_rust_libraries: OK" not in out:
+        raise RuntimeError(out)
+
+
+CONSUMER_C = """#include <stdio.h>
+#include "inworld.h"
+int main(void) {
+    unsigned v = iw_version();
+    printf("consumer: %u.%u.%u\\n", v >> 16, (v >> 8) & 0xff, v & 0xff);
+    return v == 0;
+}
+"""
+
+CONSUMER_CMAKE = """cmake_minimum_required(VERSION 3.16)
+project(consumer C)
+find_package(inworld {version} CONFIG REQUIRED)
+add_executable(consumer main.c)
+target_link_libraries(consumer PRIVATE inworld::inworld)
+"""
+
+
+def host_consumers(sdk_dir, work, version):
+    """The host SDK, unpacked elsewhere, builds programs by CMake and pkg-config."""
+    src = os.path.join(work, "consumer")
+    os.makedirs(src, exist_ok=True)
+    with open(os.path.join(src, "main.c"), "w") as f:
+        f.write(CONSUMER_C)
+    with open(os.path.join(src, "CMakeLists.txt"), "w") as f:
+        f.write(CONSUMER_CMAKE.format(version=version))
+    build = os.path.join(work, "consumer-build")
+    sh("cmake", "-S", src, "-B", build, f"-DCMAKE_PREFIX_PATH={sdk_dir}")
+    sh("cmake", "--build", build)
+    env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(sdk_dir, "lib"))
+    out = sh(os.path.join(build, "consumer"), env=env)
+    if f"consumer: {version}" not in out:
+        raise RuntimeError(out)
+    flags = sh("pkg-config", "--cflags", "--libs", "inworld",
+               env=dict(os.environ, PKG_CONFIG_PATH=os.path.join(sdk_dir, "lib/pkgconfig"))).split()
+    exe = os.path.join(work, "pc-consumer")
+    sh("gcc", os.path.join(src, "main.c"), "-o", exe, *flags)
+    out = sh(exe)  # the .pc's rpath finds the library
+    if f"consumer: {version}" not in out:
+        raise RuntimeError(out)
+    return out
+
+
+def iw_version_of(lib):
+    v = ctypes.CDLL(lib).iw_version()
+    return f"{v >> 16}.{(v >> 8) & 0xFF}.{v & 0xFF}"
+
+
+def check_sdk(platform, entry, version, work):
+    archive = os.path.join(DIST, entry["archive"])
+    dest = os.path.join(work, platform)
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="tar")
+    sdk_dir = os.path.join(dest, entry["root"])
+    for rel, arch in sorted(entry["files"].items()):
+        path = os.path.join(sdk_dir, rel)
+        check(f"{platform} SDK has {rel}", os.path.isfile(path))
+        if arch and os.path.isfile(path):
+            found = binaries.arch(path)
+            check(f"{platform} SDK {rel} is {arch}", found == [arch], f"found {found}")
+    for rel in entry["files"]:
+        path = os.path.join(sdk_dir, rel)
+        name = os.path.basename(rel)
+        if name in ("libinworld.so", "inworld.dll"):
+            attempt(f"{platform} SDK {rel} exports exactly the header's functions",
+                    lambda p=path: binaries.check_exports(p, binaries.header_functions())
+                    or (_ for _ in ()).throw(RuntimeError("exports differ")))
+        if name == "libinworld.a" and platform.startswith("windows"):
+            print(f"note {platform} SDK {rel}: MinGW's import stubs keep it as cargo built it (README)")
+        elif name == "libinworld.a":
+            globals_ = binaries.static_globals(path)
+            foreign = sorted(n for n in globals_ if not n.startswith("iw_")
+                             and n != "DW.ref.rust_eh_personality")
+            check(f"{platform} SDK {rel} keeps only iw_* global", not foreign and globals_,
+                  f"{len(foreign)} others: {foreign[:10]}")
+    with open(os.path.join(sdk_dir, "lib/pkgconfig/inworld.pc")) as f:
+        check(f"{platform} SDK inworld.pc has version {version}", f"Version: {version}\n" in f.read())
+    with open(os.path.join(sdk_dir, "lib/cmake/inworld/inworldConfigVersion.cmake")) as f:
+        check(f"{platform} SDK CMake package has version {version}", f'"{version}"' in f.read())
+    with open(os.path.join(sdk_dir, "include/inworld.h")) as f:
+        check(f"{platform} SDK inworld.h says {version}", f'#define INWORLD_VERSION "{version}"' in f.read())
+    attempt(f"{platform} static library links beside another Rust static library, and runs",
+            lambda: static_link_with_another_rust_library(platform, sdk_dir, os.path.join(work, platform + "-link")))
+    if platform == "linux-x86_64":
+        attempt("linux-x86_64 SDK builds a program by CMake and by pkg-config, unpacked anywhere",
+                lambda: host_consumers(sdk_dir, os.path.join(work, "host"), version))
+        found = iw_version_of(os.path.join(sdk_dir, "lib/libinworld.so"))
+        check(f"iw_version() is {version}", found == version, found)
+
+
+def meta_settings(text):
+    """platformData of a PluginImporter .meta: (group, name) -> (enabled, settings)."""
+    entries = {}
+    blocks = text.split("  - first:\n")[1:]
+    for block in blocks:
+        m = re.match(r"\s+(\w+): (\w*)", block)
+        enabled = re.search(r"enabled: (\d)", block)
+        settings = dict(re.findall(r"^        (\w+): (\S+)", block, re.M))
+        entries[(m.group(1), m.group(2))] = (enabled.group(1) == "1", settings)
+    return entries
+
+
+def check_unity(entry, version, work):
+    archive = os.path.join(DIST, entry["archive"])
+    dest = os.path.join(work, "unity")
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="tar")
+    pkg = os.path.join(dest, "package")
+    with open(os.path.join(pkg, "package.json")) as f:
+        found = json.load(f)["version"]
+    check(f"Unity package.json version is {version}", found == version, found)
+    # Unity ignores (and warns about) an asset without a .meta in a package.
+    missing = []
+    for dirpath, dirnames, filenames in os.walk(pkg):
+        dirnames[:] = [d for d in dirnames if not d.endswith("~")]
+        for name in dirnames + filenames:
+            if name.endswith(".meta") or dirpath == pkg and name == "package":
+                continue
+            if not os.path.exists(os.path.join(dirpath, name + ".meta")):
+                missing.append(os.path.relpath(os.path.join(dirpath, name), pkg))
+    check("every Unity asset has its .meta", not missing, str(missing))
+    for rel, want in sorted(entry["plugins"].items()):
+        path = os.path.join(pkg, rel)
+        check(f"Unity {rel} is there", os.path.isfile(path))
+        if not os.path.isfile(path):
+            continue
+        check(f"Unity {rel} is {want['arch']}", binaries.arch(path) == [want["arch"]])
+        with open(path + ".meta") as f:
+            meta = meta_settings(f.read())
+        group, player = want["player"].split(": ")
+        enabled = [k for k, (on, _) in meta.items() if on and k[0] != "Editor"]
+        check(f"Unity {rel}.meta enables exactly {want['player']}", enabled == [(group, player)],
+              str(enabled))
+        check(f"Unity {rel}.meta CPU is {want['cpu']}", meta[(group, player)][1].get("CPU") == want["cpu"])
+        editor_on, editor = meta[("Editor", "Editor")]
+        check(f"Unity {rel}.meta editor: {want['editor_os']} {want['cpu']}",
+              editor_on == bool(want["editor_os"]) and editor.get("OS") == want["editor_os"]
+              and editor.get("CPU") == want["cpu"], str(editor))
+        any_on = meta[("Any", "")][0]
+        check(f"Unity {rel}.meta is not enabled for any platform", not any_on)
+
+
+def check_godot(entry, version, work):
+    archive = os.path.join(DIST, entry["archive"])
+    dest = os.path.join(work, "godot")
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(dest)
+    ext_path = os.path.join(dest, "addons/inworld/inworld.gdextension")
+    check("the Godot addon has addons/inworld/inworld.gdextension", os.path.isfile(ext_path))
+    with open(ext_path) as f:
+        text = f.read()
+    check(f"the .gdextension says version {version}", f'version = "{version}"' in text)
+    named = dict(re.findall(r'^(\S+) = "res://([^"]+)"', text, re.M))
+    libs = set(named.values())
+    check("the .gdextension names exactly the zip's libraries", libs == set(entry["libraries"]),
+          f"{sorted(libs)} vs {sorted(entry['libraries'])}")
+    tag_arch = {"x86_64": "x86_64", "arm64": "aarch64"}
+    for tag, rel in sorted(named.items()):
+        path = os.path.join(dest, rel)
+        check(f"Godot {tag}: {rel} is there", os.path.isfile(path))
+        if os.path.isfile(path):
+            want = tag_arch.get(tag.split(".")[-1])
+            found = binaries.arch(path)
+            check(f"Godot {tag}: {rel} is {want}", want is None or found == [want], str(found))
+    for rel in sorted(libs):
+        path = os.path.join(dest, rel)
+        if os.path.isfile(path):
+            if binaries.kind(path) == "pe":
+                # MinGW's linker also exports the inworld rlib's C API (README).
+                found = binaries.exports(path)
+                check(f"Godot {rel} exports gdext_rust_init and, beside it, only iw_*",
+                      "gdext_rust_init" in found
+                      and found <= binaries.header_functions() | {"gdext_rust_init"},
+                      str(sorted(found)[:20]))
+                continue
+            # On Linux godot-rust also defines __cxa_thread_atexit_impl (its
+            # workaround that lets Godot reload the extension).
+            attempt(f"Godot {rel} exports exactly gdext_rust_init (and godot-rust's reload hook)",
+                    lambda p=path: binaries.check_exports(p, GODOT_ELF_EXPORTS)
+                    or (_ for _ in ()).throw(RuntimeError("exports differ")))
+
+
+def check_sources(version):
+    with open(os.path.join(ROOT, "include/inworld.h")) as f:
+        check(f"include/inworld.h says {version}", f'#define INWORLD_VERSION "{version}"' in f.read())
+    for changelog in ("CHANGELOG.md", "bindings/unity/CHANGELOG.md"):
+        with open(os.path.join(ROOT, changelog)) as f:
+            first = re.search(r"^## \[?([0-9][^\]\s]*)", f.read(), re.M)
+        check(f"{changelog}'s latest entry is {version}", first and first.group(1) == version,
+              first.group(1) if first else "no entry")
+
+
+def main():
+    with open(os.path.join(DIST, "manifest.json")) as f:
+        manifest = json.load(f)
+    version = cargo_version()
+    check(f"the packages are of Cargo.toml's version {version}", manifest["version"] == version,
+          manifest["version"])
+    check_sources(version)
+    work = tempfile.mkdtemp(prefix="check-dist-", dir=os.path.join(ROOT, "target"))
+    try:
+        for platform, entry in sorted(manifest["sdk"].items()):
+            check_sdk(platform, entry, version, work)
+        check_unity(manifest["unity"], version, work)
+        check_godot(manifest["godot"], version, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        subprocess.run(["wineserver", "-k"], env=dict(
+            os.environ, WINEPREFIX=os.path.join(ROOT, "target", "cross-test", "wineprefix")),
+            capture_output=True)
+    print(f"dist: {results['passed']} passed, {results['failed']} failed")
+    return 1 if results["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
