@@ -6,14 +6,20 @@
 
 use inworld::audio::face::{Blendshape, Expression, FaceWeights, BLENDSHAPE_COUNT};
 use inworld::client::{expression_of, strength_of};
-use inworld::protocol::ai::inworld::packets::emotion_event::{SpaffCode, Strength};
+use inworld::packet::{EmotionBehavior, EmotionStrength};
 
 /// The expression and strength (0..1) of an emotion as the session's
 /// `emotion_changed` names it ("JOY", "STRONG"); unknown names are neutral
 /// and normal.
 pub fn expression_named(behavior: &str, strength: &str) -> (Expression, f32) {
-    let behavior = SpaffCode::from_str_name(behavior).map_or(-1, |c| c as i32);
-    let strength = Strength::from_str_name(strength).map_or(-1, |c| c as i32);
+    let behavior = EmotionBehavior::ALL
+        .iter()
+        .find(|b| b.as_str() == behavior)
+        .map_or(-1, |b| b.wire());
+    let strength = EmotionStrength::ALL
+        .iter()
+        .find(|s| s.as_str() == strength)
+        .map_or(-1, |s| s.wire());
     (expression_of(behavior), strength_of(strength))
 }
 
