@@ -110,6 +110,9 @@ pub(crate) struct SessionMemory {
     pub audio: Option<AudioCapture>,
     /// Characters (by id) the player has talked to, for greetings.
     pub greeted: HashSet<String>,
+    /// The session continues an earlier dialog (a continuation with
+    /// history): the player is no stranger, so no character greets.
+    pub continued: bool,
     /// Per character id: how many fallback answers were given.
     pub fallback_turns: HashMap<String, usize>,
     pub last_interaction_id: String,

@@ -107,7 +107,8 @@ pub(crate) fn plan(
             plan.error = rule.error.as_ref().map(injected_status);
         }
         None => {
-            let greet = !memory.greeted.contains(&character.id);
+            // A continued dialog is not a first meeting, whoever spoke in it.
+            let greet = !memory.continued && !memory.greeted.contains(&character.id);
             let line = match &character.greeting {
                 Some(greeting) if greet => fill(greeting),
                 _ if character.fallback.is_empty() => "I see.".to_string(),
