@@ -22,6 +22,7 @@
 //! ([`speech`]) and the state bytes it hands out ([`state::SavedState`]).
 //! Everything else is the engine's own business.
 
+mod brain;
 mod config;
 mod connections;
 mod feedback;
@@ -39,7 +40,7 @@ mod template;
 mod tokens;
 mod world_engine;
 
-pub use config::{EngineConfig, Faults, Pacing};
+pub use config::{Brain, EngineConfig, Faults, LlmConfig, Pacing};
 pub use scene::{SceneError, Workspace};
 pub use server::RunningEngine;
 

@@ -1,6 +1,7 @@
 //! What every service of one running engine shares.
 
-use super::config::{EngineConfig, Faults, Pacing};
+use super::brain::model::Model;
+use super::config::{Brain, EngineConfig, Faults, Pacing};
 use super::scene::Workspace;
 use super::sessions::Sessions;
 use super::tokens::{IssuedToken, TokenError, Tokens};
@@ -21,6 +22,8 @@ pub(crate) struct EngineShared {
     pub feedback: FeedbackStore,
     /// Client packets per session id, when recording is on.
     pub recorded: Option<Mutex<Vec<(String, InworldPacket)>>>,
+    /// The language model that answers where no rule does (`Brain::Llm`).
+    pub model: Option<Model>,
 }
 
 impl EngineShared {
@@ -30,10 +33,21 @@ impl EngineShared {
             pacing: config.pacing,
             faults: config.faults.clone(),
             audio_session_idle_timeout: config.audio_session_idle_timeout,
-            tokens: Tokens::new(config.credentials.clone(), config.token_ttl),
-            sessions: Sessions::new(config.session_idle_timeout),
+            tokens: Tokens::new(config.credentials.clone(), config.token_ttl)
+                .with_limit(config.max_tokens),
+            sessions: Sessions::new(config.session_idle_timeout).with_limits(
+                config.max_sessions,
+                match &config.brain {
+                    Brain::Llm(llm) => llm.max_calls_per_session,
+                    Brain::Scripted => 1,
+                },
+            ),
             feedback: FeedbackStore::default(),
             recorded: config.record.then(|| Mutex::new(Vec::new())),
+            model: match &config.brain {
+                Brain::Scripted => None,
+                Brain::Llm(llm) => Some(Model::new(llm.clone())),
+            },
         }
     }
 
