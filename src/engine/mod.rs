@@ -28,6 +28,7 @@ mod connections;
 mod feedback;
 mod items;
 pub mod limits;
+mod log_limit;
 mod outbound;
 pub mod scene;
 mod server;

@@ -2,6 +2,7 @@
 
 use super::brain::model::Model;
 use super::config::{Brain, EngineConfig, Faults, Pacing};
+use super::log_limit::ClientLogLimit;
 use super::scene::Workspace;
 use super::sessions::Sessions;
 use super::tokens::{IssuedToken, TokenError, Tokens};
@@ -24,6 +25,8 @@ pub(crate) struct EngineShared {
     pub recorded: Option<Mutex<Vec<(String, InworldPacket)>>>,
     /// The language model that answers where no rule does (`Brain::Llm`).
     pub model: Option<Model>,
+    /// Bounds the log lines clients can cause.
+    pub client_log: ClientLogLimit,
 }
 
 impl EngineShared {
@@ -44,6 +47,7 @@ impl EngineShared {
             ),
             feedback: FeedbackStore::default(),
             recorded: config.record.then(|| Mutex::new(Vec::new())),
+            client_log: ClientLogLimit::new(config.client_log_lines_per_sec),
             model: match &config.brain {
                 Brain::Scripted => None,
                 Brain::Llm(llm) => Some(Model::new(llm.clone())),

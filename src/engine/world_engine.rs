@@ -131,7 +131,9 @@ impl WorldEngine for WorldEngineService {
 
     async fn log_error(&self, request: Request<LogErrorRequest>) -> Result<Response<()>, Status> {
         let message = request.into_inner().message;
-        log::warn!("client reported: {}", quoted(&message));
+        if self.shared.client_log.allow() {
+            log::warn!("client reported: {}", quoted(&message));
+        }
         Ok(Response::new(()))
     }
 
@@ -178,7 +180,9 @@ impl WorldEngine for WorldEngineService {
             .tokens
             .verify_signed(&header, &host)
             .map_err(|e| {
-                log::info!("GenerateToken refused: {e}");
+                if self.shared.client_log.allow() {
+                    log::info!("GenerateToken refused: {e}");
+                }
                 Status::unauthenticated(e.to_string())
             })?;
         let req = request.into_inner();

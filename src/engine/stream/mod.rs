@@ -126,11 +126,13 @@ async fn run_stream(
                 break;
             }
             Err(status) => {
-                log::info!(
-                    "session {}: bad client message: {}",
-                    ctx.session.id,
-                    status.message()
-                );
+                if ctx.shared.client_log.allow() {
+                    log::info!(
+                        "session {}: bad client message: {}",
+                        ctx.session.id,
+                        status.message()
+                    );
+                }
                 let code = if status.message().contains("too large") {
                     Code::ResourceExhausted
                 } else {

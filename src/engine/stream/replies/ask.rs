@@ -99,10 +99,12 @@ pub(crate) async fn ask(
         Ok(()) => reply.end(&made.triggers, &[], None).await,
         Err(Failure::Gone) => Streamed::Closed,
         Err(Failure::Model(e)) => {
-            log::info!(
-                "session {}: the language model failed: {e:?}",
-                ctx.session.id
-            );
+            if ctx.shared.client_log.allow() {
+                log::info!(
+                    "session {}: the language model failed: {e:?}",
+                    ctx.session.id
+                );
+            }
             let status = e.status(model.config.max_retries);
             reply.end(&made.triggers, &[], Some(status)).await
         }
