@@ -14,6 +14,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// Reconnects a client may try after a model failure (the model's own
+/// retries were made already).
+const CLIENT_RECONNECTS: i32 = 3;
+
 /// Why a model call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ModelError {
@@ -49,8 +53,8 @@ impl ModelError {
     }
 
     /// The status that ends the client's stream, with Inworld's error
-    /// details saying whether and when to reconnect.
-    pub fn status(&self, max_retries: u32) -> tonic::Status {
+    /// details saying whether and when to reconnect (and how often to try).
+    pub fn status(&self) -> tonic::Status {
         use tonic::Code;
         let soon = |d: Duration| Some(SystemTime::now() + d);
         let (code, message, error_type, reconnect, at) = match self {
@@ -114,7 +118,7 @@ impl ModelError {
         let mut details = ErrorDetails::new(error_type, reconnect);
         details.reconnect_time = at;
         if reconnect != ReconnectionType::NoRetry {
-            details.max_retries = max_retries as i32;
+            details.max_retries = CLIENT_RECONNECTS;
         }
         status_with_details(code, message, &details)
     }
@@ -355,7 +359,7 @@ mod tests {
 
     #[test]
     fn failures_map_to_statuses_clients_act_on() {
-        let rate = ModelError::RateLimited(Some(Duration::from_secs(7))).status(3);
+        let rate = ModelError::RateLimited(Some(Duration::from_secs(7))).status();
         assert_eq!(rate.code(), tonic::Code::ResourceExhausted);
         let d = details_of(&rate).unwrap();
         assert_eq!(d.error_type(), Some(ErrorType::SessionResourcesExhausted));
@@ -367,7 +371,7 @@ mod tests {
             .duration_since(SystemTime::now())
             .unwrap();
         assert!(wait > Duration::from_secs(5) && wait <= Duration::from_secs(7));
-        let key = ModelError::Unauthorized(401).status(3);
+        let key = ModelError::Unauthorized(401).status();
         assert_eq!(key.code(), tonic::Code::PermissionDenied);
         assert_eq!(
             details_of(&key).unwrap().reconnect_type,

@@ -105,7 +105,7 @@ pub(crate) async fn ask(
                     ctx.session.id
                 );
             }
-            let status = e.status(model.config.max_retries);
+            let status = e.status();
             reply.end(&made.triggers, &[], Some(status)).await
         }
     }
