@@ -21,7 +21,7 @@ pub(crate) enum Turn {
         params: Vec<(String, String)>,
     },
     /// It is the character's turn in a group conversation, unprompted.
-    NextTurn,
+    Unprompted,
 }
 
 /// The emotions a model may show, as the markup names them.
@@ -71,7 +71,7 @@ pub(crate) fn messages(
                 format!("(Event: {name}, {}.)", params.join(", "))
             })
         }
-        Turn::NextTurn => Some("(It is your turn to speak: carry the conversation on.)".into()),
+        Turn::Unprompted => Some("(It is your turn to speak: carry the conversation on.)".into()),
     };
     if let Some(cue) = cue {
         messages.push(json!({"role": "user", "content": cue}));

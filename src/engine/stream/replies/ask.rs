@@ -49,7 +49,7 @@ pub(crate) async fn ask(
     model: &Model,
 ) -> Streamed {
     let turn = match &job.input {
-        Input::Trigger { name, .. } if name == NEXT_TURN_TRIGGER => Turn::NextTurn,
+        Input::Trigger { name, .. } if name == NEXT_TURN_TRIGGER => Turn::Unprompted,
         Input::Trigger { name, params } => Turn::Trigger {
             name: name.clone(),
             params: params.clone(),
