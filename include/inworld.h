@@ -841,6 +841,22 @@
 #define IW_PACING_HUMAN 1
 #endif
 
+#if defined(INWORLD_ENGINE)
+/**
+ * `iw_engine_config.brain`: the scene file's rules and lines (offline; the default).
+ */
+#define IW_BRAIN_SCRIPTED 0
+#endif
+
+#if defined(INWORLD_ENGINE)
+/**
+ * `iw_engine_config.brain`: a language model behind an OpenAI-compatible
+ * chat-completions endpoint (`llm_url`, `llm_model`) plays each character
+ * from its card; the scene's rules and goals still win where they match.
+ */
+#define IW_BRAIN_LLM 1
+#endif
+
 /**
  * A session's microphone input, for the game's audio thread (opaque).
  */
@@ -1746,6 +1762,24 @@ typedef struct iw_engine_config {
    * Accepted API secret (default "test-api-secret").
    */
   const char *api_secret;
+  /**
+   * `IW_BRAIN_*` (default `IW_BRAIN_SCRIPTED`).
+   */
+  uint32_t brain;
+  /**
+   * With `IW_BRAIN_LLM` (required): the API base of an OpenAI-compatible
+   * endpoint, e.g. "http://127.0.0.1:11434/v1" (Ollama).
+   */
+  const char *llm_url;
+  /**
+   * With `IW_BRAIN_LLM` (required): the model's name.
+   */
+  const char *llm_model;
+  /**
+   * With `IW_BRAIN_LLM`: the endpoint's API key, or NULL when it needs
+   * none. Copied, never logged.
+   */
+  const char *llm_api_key;
 } iw_engine_config;
 #endif
 
@@ -2774,7 +2808,8 @@ iw_result iw_engine_config_init(struct iw_engine_config *config);
  *
  * Errors: `IW_E_SCENE` (scene file unreadable or invalid; the message says
  * why), `IW_E_IO` (cannot listen), `IW_E_INVALID_ARGUMENT` (bad address or
- * pacing), `IW_E_INVALID_UTF8`, `IW_E_NULL_POINTER`, `IW_E_RUNTIME`,
+ * pacing, an unknown brain, `IW_BRAIN_LLM` without `llm_url` or `llm_model`),
+ * `IW_E_INVALID_UTF8`, `IW_E_NULL_POINTER`, `IW_E_RUNTIME`,
  * `IW_E_SHUTDOWN`. Release with `iw_engine_free`. Thread-safe.
  */
 iw_result iw_engine_start(const struct iw_engine_config *config, struct iw_engine **out);

@@ -10,6 +10,7 @@
 // Needs the local engine (the default `engine` feature).
 #![cfg(feature = "engine")]
 
+mod llm_support;
 mod native_support;
 mod speech_support;
 
@@ -222,6 +223,65 @@ fn chat_sample_under_valgrind() {
     let exe = compile_c("chat_vg", &["samples/c/chat.c"]);
     let r = run_valgrind(&exe, CHAT_SCRIPT);
     check_chat_output(&r.stdout);
+}
+
+/// The README's first command with `INWORLD_LLM_URL` set: the in-process
+/// engine's characters are played by the model behind it (here the test
+/// server), from their cards; the scripted rules still answer where they
+/// match; markup never reaches the screen.
+#[test]
+fn chat_sample_with_the_llm_brain() {
+    let exe = compile_c("chat_llm", &["samples/c/chat.c"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(llm_support::LlmServer::start());
+    server.answer(llm_support::Answer::text(&[
+        "[emotion=AFFECTION] [action=wipes her hands on her apron]",
+        "I'm Marta, dear, and this is my inn. ",
+        "Twenty years I've kept this fire going.",
+    ]));
+    server.answer(llm_support::Answer::text(&[
+        "[emotion=HUMOR strength=STRONG]Finn? He owes me three weeks of board! ",
+        "[trigger=gossip about=finn]",
+    ]));
+    let r = run_with_env(
+        Command::new(&exe),
+        "Who are you?\nI would like a cider\nWhat about the bard?\n/quit\n",
+        PLAIN_LIMIT,
+        &[
+            ("INWORLD_LLM_URL", &server.url()),
+            ("INWORLD_LLM_MODEL", "tavern-model"),
+            ("INWORLD_LLM_API_KEY", "sk-chat"),
+        ],
+    );
+    let out = &r.stdout;
+    println!("{out}");
+    assert!(out.contains("characters played by tavern-model"), "{out}");
+    assert!(
+        out.contains("I'm Marta, dear, and this is my inn."),
+        "{out}"
+    );
+    assert!(out.contains("wipes her hands on her apron"), "{out}");
+    assert!(out.contains("[emotion AFFECTION"), "{out}");
+    assert!(
+        out.contains("One cider, coming up."),
+        "the rule answers: {out}"
+    );
+    assert!(out.contains("He owes me three weeks of board!"), "{out}");
+    assert!(out.contains("[trigger gossip"), "{out}");
+    assert!(
+        !out.contains("[emotion=") && !out.contains("[trigger="),
+        "{out}"
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    assert_eq!(requests[0].authorization.as_deref(), Some("Bearer sk-chat"));
+    let prompt = requests[1].transcript();
+    assert!(prompt.contains("You are Marta Brenner"), "{prompt}");
+    assert!(
+        prompt.contains("assistant: One cider, coming up."),
+        "{prompt}"
+    );
+    assert!(prompt.contains("user: What about the bard?"), "{prompt}");
 }
 
 /// The other commands: `/action`, `/character` by display name in any case,

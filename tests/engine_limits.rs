@@ -305,3 +305,66 @@ async fn a_continuation_is_held_to_the_session_limits() {
         assert!(line.character.len() <= MAX_ID_BYTES);
     }
 }
+
+/// A host bounds its live sessions and its unexpired tokens: beyond them,
+/// GenerateToken (and opening a new session id) is refused with
+/// RESOURCE_EXHAUSTED and details saying to come back later; an expired
+/// session frees its place.
+#[tokio::test(flavor = "multi_thread")]
+async fn live_sessions_and_tokens_are_bounded() {
+    use inworld::engine::{EngineConfig, Workspace};
+    use inworld::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient;
+    use inworld::protocol::status::{details_of, ErrorType, ReconnectionType};
+
+    async fn try_token(
+        engine: &inworld::engine::RunningEngine,
+    ) -> Result<inworld::protocol::ai::inworld::engine::AccessToken, tonic::Status> {
+        let mut client = WorldEngineClient::new(channel(engine).await);
+        let host = engine.addr().to_string();
+        client
+            .generate_token(signed(
+                token_request("test-ws", engine.credentials()),
+                engine.credentials(),
+                &host,
+            ))
+            .await
+            .map(|r| r.into_inner())
+    }
+    fn is_exhausted(s: &tonic::Status, what: &str) {
+        assert_eq!(s.code(), tonic::Code::ResourceExhausted, "{s:?}");
+        assert!(s.message().contains(what), "{s:?}");
+        let d = details_of(s).expect("details");
+        assert_eq!(d.error_type(), Some(ErrorType::SessionResourcesExhausted));
+        assert_eq!(d.reconnect_type, ReconnectionType::Timeout);
+    }
+
+    let mut config = EngineConfig::new(Workspace::test_scenes());
+    config.max_sessions = 2;
+    let engine = start(config);
+    let first = try_token(&engine).await.unwrap();
+    try_token(&engine).await.unwrap();
+    is_exhausted(&try_token(&engine).await.unwrap_err(), "2 live sessions");
+    // A session id of the client's own choosing is a new session too.
+    let Err(s) = try_open(&engine, &first.token, "my-own-session").await else {
+        panic!("a third session opened")
+    };
+    is_exhausted(&s, "2 live sessions");
+    // Its own session still opens.
+    try_open(&engine, &first.token, &first.session_id)
+        .await
+        .expect("a live session reopens");
+    // Expired sessions free their places.
+    engine.expire_sessions();
+    try_token(&engine).await.expect("room again");
+
+    let mut config = EngineConfig::new(Workspace::test_scenes());
+    config.max_tokens = 3;
+    let engine = start(config);
+    for _ in 0..3 {
+        try_token(&engine).await.unwrap();
+    }
+    is_exhausted(
+        &try_token(&engine).await.unwrap_err(),
+        "3 unexpired session tokens",
+    );
+}

@@ -69,7 +69,8 @@ async fn cuttable_proxy(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_leaves_is_no_error_and_secrets_are_never_logged() {
-    log::set_logger(&Capture).unwrap();
+    // Either test of this file may install it first.
+    let _ = log::set_logger(&Capture);
     log::set_max_level(log::LevelFilter::Trace);
     let secret = "s3cret-never-logged";
     let mut config = EngineConfig::new(Workspace::test_scenes());
@@ -150,5 +151,57 @@ async fn a_client_that_leaves_is_no_error_and_secrets_are_never_logged() {
         ] {
             assert!(!line.contains(hidden), "{level}: {line} shows a secret");
         }
+    }
+}
+
+/// A client calling LogError in a loop cannot flood the engine's log: at
+/// most the configured lines a second are logged, and the rest are counted.
+/// (Runs in the same process as the test above, which installs the logger.)
+#[tokio::test(flavor = "multi_thread")]
+async fn what_clients_can_make_the_engine_log_is_rate_limited() {
+    use inworld::protocol::ai::inworld::engine::LogErrorRequest;
+    let _ = log::set_logger(&Capture);
+    log::set_max_level(log::LevelFilter::Trace);
+    let mut config = EngineConfig::new(Workspace::test_scenes());
+    config.client_log_lines_per_sec = 5;
+    let engine = start(config);
+    let mut client = WorldEngineClient::new(channel(&engine).await);
+    let started = Instant::now();
+    const CALLS: usize = 300;
+    for _ in 0..CALLS {
+        client
+            .log_error(LogErrorRequest {
+                message: "flood-from-a-client".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let seconds = started.elapsed().as_secs() as usize + 1;
+    let lines = RECORDS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r.contains("flood-from-a-client"))
+        .count();
+    assert!(lines >= 1, "the first lines are logged");
+    assert!(
+        lines <= 5 * (seconds + 1),
+        "{lines} lines in {seconds} s, at most 5 a second"
+    );
+    if lines < CALLS {
+        // The count of what was left out is logged once a second is over.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        client
+            .log_error(LogErrorRequest {
+                message: "flood-from-a-client".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        logged("the suppressed count", |r: &str| {
+            r.contains("client-caused log lines suppressed")
+        })
+        .await;
     }
 }

@@ -382,3 +382,78 @@ async fn entity_items_are_kept_in_the_session_state() {
     assert_eq!(entity("loot"), ["sword"]);
     assert_eq!(saved.scene, SCENE);
 }
+
+/// A session that continues a dialog (say, reopened after an engine restart)
+/// answers the next line, where a greeting would treat the player as a
+/// stranger; a session without one greets.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_continued_dialog_is_answered_not_greeted() {
+    let engine = test_engine();
+    let t = token(&engine).await;
+    let history = DialogHistory {
+        history: vec![
+            dialog_history::HistoryItem {
+                actor: Some(Actor {
+                    r#type: actor::Type::Player as i32,
+                    name: String::new(),
+                }),
+                text: "Hi there".into(),
+            },
+            dialog_history::HistoryItem {
+                actor: Some(Actor {
+                    r#type: actor::Type::Agent as i32,
+                    name: "alice".into(),
+                }),
+                text: "Hello, Tester. I am Alice.".into(),
+            },
+        ],
+    };
+    for kind in [
+        continuation::ContinuationType::DialogHistory,
+        continuation::ContinuationType::ExternallySavedState,
+    ] {
+        let mut continuation = Continuation {
+            continuation_type: kind as i32,
+            ..Default::default()
+        };
+        if kind == continuation::ContinuationType::DialogHistory {
+            continuation.dialog_history = Some(history.clone());
+        } else {
+            let mut r = ready(&engine, caps_text()).await;
+            r.stream.send(text(&r.conversation, "Hi there")).await;
+            assert_eq!(
+                texts(&r.stream.reply().await),
+                ["Hello, Tester.", "I am Alice."]
+            );
+            continuation.externally_saved_state =
+                saved_state(&engine, &r.token, &r.session_id).await;
+        }
+        let mut s = try_open(&engine, &t.token, &Sessions::fresh())
+            .await
+            .unwrap();
+        assert_eq!(
+            ask_with_continuation(&mut s, continuation, "What now?").await,
+            ["Alice here.", "You said: What now?"],
+            "{kind:?}"
+        );
+        s.send(text("c", "And then?")).await;
+        assert_eq!(
+            texts(&s.reply().await),
+            ["Alice again.", "Noted: And then?"],
+            "never greets later either ({kind:?})"
+        );
+    }
+    // Without a continuation, the first line is greeted.
+    let mut s = try_open(&engine, &t.token, &Sessions::fresh())
+        .await
+        .unwrap();
+    s.send(configuration(caps_text(), None)).await;
+    s.send(load_scene(SCENE)).await;
+    let alice = scene_status(&s.packet().await).unwrap().agents[0]
+        .agent_id
+        .clone();
+    s.send(conversation_update("c", &[&alice], true)).await;
+    s.packet().await;
+    s.send(text("c", "What now?")).await;
+    assert_eq!(texts(&s.reply().await), ["Hello, Tester.", "I am Alice."]);
+}

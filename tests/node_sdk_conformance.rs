@@ -9,7 +9,9 @@
 // Needs the local engine (the default `engine` feature).
 #![cfg(feature = "engine")]
 
-use inworld::engine::{EngineConfig, RunningEngine, Workspace};
+use inworld::engine::{Brain, EngineConfig, LlmConfig, RunningEngine, Workspace};
+mod llm_support;
+use llm_support::{Answer, LlmServer};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -148,8 +150,13 @@ fn run_driver(script: &str, engine: &RunningEngine) -> Vec<Value> {
 }
 
 fn start_recording_engine(runtime: &tokio::runtime::Runtime) -> RunningEngine {
+    start_recording_engine_with(runtime, Brain::Scripted)
+}
+
+fn start_recording_engine_with(runtime: &tokio::runtime::Runtime, brain: Brain) -> RunningEngine {
     let mut config = EngineConfig::new(Workspace::test_scenes());
     config.record = true;
+    config.brain = brain;
     RunningEngine::start(config, runtime.handle()).unwrap()
 }
 
@@ -214,6 +221,39 @@ fn assert_full_reply(events: &[Value], step_name: &str) -> String {
 fn node_sdk_runs_a_whole_session() {
     let runtime = runtime();
     let engine = start_recording_engine(&runtime);
+    whole_session(engine);
+}
+
+/// The same session with the language-model brain behind the test model
+/// server: rules still answer where they match (the trigger, the forced
+/// error), the model everywhere else, and the SDK sees no difference.
+#[test]
+fn node_sdk_runs_a_whole_session_with_the_llm_brain() {
+    let runtime = runtime();
+    let server = runtime.block_on(LlmServer::start());
+    server.answer_always(Answer::text(&[
+        "[emotion=INTEREST strength=NORMAL] [action=sets down her pen]",
+        "Interesting. ",
+        "Tell me more.",
+    ]));
+    let engine = start_recording_engine_with(
+        &runtime,
+        Brain::Llm(LlmConfig::new(server.url(), "test-model")),
+    );
+    let events = whole_session(engine);
+    assert!(!server.requests().is_empty(), "the model was asked");
+    assert!(messages(&events).any(|m| m["type"] == "TEXT" && m["text"]["text"] == "Tell me more."));
+    assert!(
+        !messages(&events)
+            .any(|m| m["type"] == "TEXT"
+                && m["text"]["text"].as_str().is_some_and(|t| t.contains('['))),
+        "markup reached the SDK"
+    );
+}
+
+/// Runs `sdk_session.js` against `engine` and checks the whole session;
+/// returns the SDK's events.
+fn whole_session(engine: RunningEngine) -> Vec<Value> {
     let events = run_driver("sdk_session.js", &engine);
 
     // Every step succeeded.
@@ -338,6 +378,7 @@ fn node_sdk_runs_a_whole_session() {
     let sessions: std::collections::HashSet<_> = packets.iter().map(|(s, _)| s).collect();
     assert_eq!(sessions.len(), 1, "the SDK keeps its session id");
     engine.stop();
+    events
 }
 
 /// One client packet as a line: its kind, and what matters of it here.

@@ -4,7 +4,11 @@
  * tavern: Marta the innkeeper, Finn the bard, Sergeant Holt), so it runs
  * offline with no account. With INWORLD_HOST, INWORLD_KEY, INWORLD_SECRET and
  * INWORLD_SCENE (a workspaces/<ws>/scenes/<id> resource name) all set, it
- * talks to that engine instead.
+ * talks to that engine instead. With INWORLD_LLM_URL (an OpenAI-compatible API
+ * base, e.g. http://127.0.0.1:11434/v1 for Ollama) and INWORLD_LLM_MODEL, the
+ * local engine's characters are played by that model from their cards
+ * (INWORLD_LLM_API_KEY if the endpoint needs a key); without, by the scene's
+ * scripted lines.
  *
  * Type a line to talk. Commands:
  *   /trigger NAME [key=value ...]   send a trigger (with parameters)
@@ -752,6 +756,15 @@ int main(void) {
         TRY(&chat, iw_engine_config_init(&engine_config));
         engine_config.scene = "default";
         engine_config.pacing = interactive ? IW_PACING_HUMAN : IW_PACING_INSTANT;
+        const char *llm_url = getenv("INWORLD_LLM_URL");
+        if (llm_url != NULL && *llm_url != '\0') {
+            const char *llm_model = getenv("INWORLD_LLM_MODEL");
+            engine_config.brain = IW_BRAIN_LLM;
+            engine_config.llm_url = llm_url;
+            engine_config.llm_model = llm_model != NULL && *llm_model != '\0' ? llm_model : "llama3.2";
+            engine_config.llm_api_key = getenv("INWORLD_LLM_API_KEY");
+            printf("(characters played by %s at %s)\n", engine_config.llm_model, llm_url);
+        }
         TRY(&chat, iw_engine_start(&engine_config, &chat.engine));
         TRY(&chat, iw_engine_address(chat.engine, address, sizeof address, &len));
         TRY(&chat, iw_engine_scene_name(chat.engine, 0, local_scene, sizeof local_scene, &len));

@@ -7,13 +7,19 @@
 //!                [--connection-idle-timeout SECS] [--audio-idle-timeout SECS]
 //!                [--synthesizer espeak|tones] [--recognizer pocketsphinx|scripted]
 //!                [--tls-cert PEM --tls-key PEM]
+//!                [--brain scripted|llm --llm-url URL --llm-model NAME]
+//!                [--llm-max-tokens N] [--llm-timeout SECS] [--llm-max-calls N]
+//!                [--max-sessions N] [--max-tokens N]
 //! ```
+//! With `--brain llm` the model's API key is read from `INWORLD_LLM_API_KEY`
+//! (never from the command line, where `ps` would show it).
 //! `--help` explains each flag and its default. Usage errors exit with 2.
 //! Logs go to stderr, filtered by `INWORLD_LOG` (e.g. `INWORLD_LOG=debug`).
 
 use inworld::auth::Credentials;
 use inworld::engine::{
-    EngineConfig, Pacing, RecognizerKind, RunningEngine, SynthesizerKind, Workspace,
+    Brain, EngineConfig, LlmConfig, Pacing, RecognizerKind, RunningEngine, SynthesizerKind,
+    Workspace,
 };
 use std::process::ExitCode;
 use std::time::Duration;
@@ -25,8 +31,9 @@ const DEFAULT_SECRET: &str = "test-api-secret";
 /// The flags, as `--help` lists them: (flag, value name, what it does).
 /// The defaults are filled in from the engine's own configuration. Every
 /// flag takes a value (`--help` aside).
-fn flags() -> [(&'static str, &'static str, String); 13] {
+fn flags() -> [(&'static str, &'static str, String); 22] {
     let defaults = EngineConfig::new(Workspace::default_scenes());
+    let llm = LlmConfig::new("", "");
     [
         (
             "--listen",
@@ -113,6 +120,77 @@ fn flags() -> [(&'static str, &'static str, String); 13] {
             "PEM_FILE",
             "the certificate's private key (with --tls-cert; default: none)".into(),
         ),
+        (
+            "--brain",
+            "BRAIN",
+            "`scripted` (the scene file's rules and lines, offline) or `llm` (a language model \
+             plays each character from its card; rules and goals still win where they match) \
+             (default: scripted)"
+                .into(),
+        ),
+        (
+            "--llm-url",
+            "URL",
+            "with --brain llm: an OpenAI-compatible API base, e.g. http://127.0.0.1:11434/v1 \
+             (Ollama) or http://127.0.0.1:8080/v1 (llama.cpp's server); the key, if it needs \
+             one, comes from INWORLD_LLM_API_KEY"
+                .into(),
+        ),
+        (
+            "--llm-model",
+            "NAME",
+            "with --brain llm: the model to ask (e.g. llama3.2)".into(),
+        ),
+        (
+            "--llm-max-tokens",
+            "N",
+            format!(
+                "the model's max_tokens per reply (default: {})",
+                llm.max_tokens
+            ),
+        ),
+        (
+            "--llm-max-reply-bytes",
+            "N",
+            format!(
+                "at most this much text of a reply is said (default: {})",
+                llm.max_reply_bytes
+            ),
+        ),
+        (
+            "--llm-timeout",
+            "SECS",
+            format!(
+                "a model that does not start answering, or goes silent, for this long fails \
+                 (default: {})",
+                llm.timeout.as_secs()
+            ),
+        ),
+        (
+            "--llm-max-calls",
+            "N",
+            format!(
+                "model calls at once, for the whole engine (one per session) (default: {})",
+                llm.max_calls
+            ),
+        ),
+        (
+            "--max-sessions",
+            "N",
+            format!(
+                "live sessions at most; more are refused with RESOURCE_EXHAUSTED (default: {})",
+                defaults.max_sessions
+            ),
+        ),
+        (
+            "--max-tokens",
+            "N",
+            format!(
+                "unexpired session tokens at most; more are refused with RESOURCE_EXHAUSTED \
+                 (default: {})",
+                defaults.max_tokens
+            ),
+        ),
     ]
 }
 
@@ -143,7 +221,9 @@ fn help() -> String {
         "-h, --help"
     ));
     text.push_str(
-        "\nIt prints its address, scenes, characters, key and secret on stdout, then serves\n\
+        "\nWith --brain llm the model's API key, if it needs one, is read from\n\
+         INWORLD_LLM_API_KEY; it is never printed or logged.\n\
+         \nIt prints its address, scenes, characters, key and secret on stdout, then serves\n\
          until interrupted. Logs go to stderr, filtered by INWORLD_LOG (default info;\n\
          e.g. INWORLD_LOG=debug).\n",
     );
@@ -163,6 +243,9 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
     config.pacing = Pacing::Human;
     let (mut key, mut secret) = (DEFAULT_KEY.to_string(), DEFAULT_SECRET.to_string());
     let (mut cert, mut tls_key) = (None, None);
+    let mut brain = "scripted".to_string();
+    let mut llm = LlmConfig::new("", "");
+    let mut llm_flags = Vec::new();
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         if arg == "--help" || arg == "-h" {
@@ -194,7 +277,38 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
                 .map(Duration::from_secs_f64)
                 .ok_or_else(|| format!("{flag}: {v:?} is not a positive number of seconds"))
         };
+        let count = |v: &str| {
+            v.parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("{flag}: {v:?} is not a positive whole number"))
+        };
+        if flag.starts_with("--llm-") {
+            llm_flags.push(flag.clone());
+        }
         match flag.as_str() {
+            "--brain" => match value.as_str() {
+                "scripted" | "llm" => brain = value,
+                other => return Err(format!("--brain {other:?}: use scripted or llm")),
+            },
+            "--llm-url" => {
+                if !(value.starts_with("http://") || value.starts_with("https://")) {
+                    return Err(format!(
+                        "--llm-url {value:?}: use an http:// or https:// URL"
+                    ));
+                }
+                llm.url = value
+            }
+            "--llm-model" => llm.model = value,
+            "--llm-max-tokens" => {
+                llm.max_tokens = u32::try_from(count(&value)?)
+                    .map_err(|_| format!("--llm-max-tokens {value:?} is too large"))?
+            }
+            "--llm-max-reply-bytes" => llm.max_reply_bytes = count(&value)?,
+            "--llm-timeout" => llm.timeout = secs(&value)?,
+            "--llm-max-calls" => llm.max_calls = count(&value)?,
+            "--max-sessions" => config.max_sessions = count(&value)?,
+            "--max-tokens" => config.max_tokens = count(&value)?,
             "--listen" => {
                 config.listen = value
                     .parse()
@@ -245,6 +359,17 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
         }
     }
     config.credentials = vec![Credentials::new(key, secret)];
+    if brain == "llm" {
+        if llm.url.is_empty() || llm.model.is_empty() {
+            return Err("--brain llm needs --llm-url and --llm-model".into());
+        }
+        llm.api_key = std::env::var("INWORLD_LLM_API_KEY")
+            .ok()
+            .filter(|k| !k.is_empty());
+        config.brain = Brain::Llm(llm);
+    } else if let Some(flag) = llm_flags.first() {
+        return Err(format!("{flag} needs --brain llm"));
+    }
     match (cert, tls_key) {
         (None, None) => {}
         (Some(c), Some(k)) => {
@@ -285,6 +410,10 @@ fn main() -> ExitCode {
         .map(|c| config.workspace.character_name(&c.id))
         .collect();
     let tls = config.tls.is_some();
+    let brain = match &config.brain {
+        Brain::Scripted => "scripted".to_string(),
+        Brain::Llm(llm) => format!("llm: {} at {}", llm.model, llm.endpoint()),
+    };
     let engine = match RunningEngine::start(config, runtime.handle()) {
         Ok(e) => e,
         Err(e) => {
@@ -299,6 +428,7 @@ fn main() -> ExitCode {
         engine.addr(),
         if tls { "TLS" } else { "plaintext" }
     );
+    println!("brain     {brain}");
     for s in &scenes {
         println!("scene     {s}");
     }

@@ -67,6 +67,104 @@ pub struct Faults {
     pub open_session_headers_after_first_packet: bool,
 }
 
+/// What decides what characters say.
+#[derive(Clone, Default)]
+pub enum Brain {
+    /// The scene file's rules, greetings and fallback lines (offline, the tests' default).
+    #[default]
+    Scripted,
+    /// A language model behind an OpenAI-compatible chat-completions
+    /// endpoint plays each character from its card; scene rules and goals
+    /// still win where they match.
+    Llm(LlmConfig),
+}
+
+/// A language model to ask, and the bounds on asking it.
+/// `Debug` leaves out the API key.
+#[derive(Clone)]
+pub struct LlmConfig {
+    /// The API's base (`http://127.0.0.1:11434/v1`) or the full
+    /// `.../chat/completions` address.
+    pub url: String,
+    pub model: String,
+    /// Sent as `Authorization: Bearer`; never logged.
+    pub api_key: Option<String>,
+    /// The model's `max_tokens` per reply.
+    pub max_tokens: u32,
+    /// At most this much text of a reply is said; the rest is not asked for.
+    pub max_reply_bytes: usize,
+    /// A request without its first byte, or a stream silent, for this long fails.
+    pub timeout: std::time::Duration,
+    /// Retries of a request that failed before any of its reply was said
+    /// (429, 5xx, timeouts, refused connections).
+    pub max_retries: u32,
+    /// A 429's retry-after longer than this is not waited for.
+    pub max_retry_wait: std::time::Duration,
+    /// Model calls at once, per session and for the whole engine.
+    pub max_calls_per_session: usize,
+    pub max_calls: usize,
+    /// Dialog lines of the session the prompt carries (the latest).
+    pub history_lines: usize,
+}
+
+impl LlmConfig {
+    /// 300 tokens and 2,000 bytes a reply, 30 s timeouts, 2 retries (waiting
+    /// at most 10 s for a retry-after), 1 call per session, 32 in all, the
+    /// last 40 lines of dialog.
+    pub fn new(url: impl Into<String>, model: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            model: model.into(),
+            api_key: None,
+            max_tokens: 300,
+            max_reply_bytes: 2000,
+            timeout: std::time::Duration::from_secs(30),
+            max_retries: 2,
+            max_retry_wait: std::time::Duration::from_secs(10),
+            max_calls_per_session: 1,
+            max_calls: 32,
+            history_lines: 40,
+        }
+    }
+
+    /// Where requests go: `<base>/chat/completions` unless the URL names it.
+    pub fn endpoint(&self) -> String {
+        let url = self.url.trim_end_matches('/');
+        if url.ends_with("/chat/completions") {
+            url.to_string()
+        } else {
+            format!("{url}/chat/completions")
+        }
+    }
+}
+
+impl std::fmt::Debug for LlmConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmConfig")
+            .field("url", &self.url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "(set)"))
+            .field("max_tokens", &self.max_tokens)
+            .field("max_reply_bytes", &self.max_reply_bytes)
+            .field("timeout", &self.timeout)
+            .field("max_retries", &self.max_retries)
+            .field("max_retry_wait", &self.max_retry_wait)
+            .field("max_calls_per_session", &self.max_calls_per_session)
+            .field("max_calls", &self.max_calls)
+            .field("history_lines", &self.history_lines)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Brain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Brain::Scripted => f.write_str("Scripted"),
+            Brain::Llm(c) => f.debug_tuple("Llm").field(c).finish(),
+        }
+    }
+}
+
 /// Engine options. [`EngineConfig::new`] gives working defaults.
 /// `Debug` leaves out secrets (API secrets and the TLS key).
 #[derive(Clone)]
@@ -97,6 +195,15 @@ pub struct EngineConfig {
     pub connection_idle_timeout: Duration,
     /// Injected faults (client tests).
     pub faults: Faults,
+    /// What decides what characters say.
+    pub brain: Brain,
+    /// Live sessions at most; a new one beyond is refused with RESOURCE_EXHAUSTED.
+    pub max_sessions: usize,
+    /// Unexpired session tokens at most; GenerateToken beyond is refused
+    /// with RESOURCE_EXHAUSTED.
+    pub max_tokens: usize,
+    /// Log lines clients can cause (bad messages, refused requests), per second.
+    pub client_log_lines_per_sec: u32,
     /// What speaks the characters' lines.
     pub synthesizer: SynthesizerKind,
     /// What hears the player's speech.
@@ -107,9 +214,11 @@ impl EngineConfig {
     /// 127.0.0.1:0, key `test-api-key` / secret `test-api-secret`, 1 h tokens,
     /// sessions expire after 30 min idle, audio sessions after 60 s without
     /// audio, idle connections close after 60 s,
-    /// instant pacing, plaintext, no recording, no faults; the best speech
-    /// synthesizer and recogniser built in (espeak-ng and PocketSphinx with
-    /// their features, else tones and the scene's scripted transcript).
+    /// instant pacing, plaintext, no recording, no faults, the scripted
+    /// brain, 10,000 live sessions and 100,000 live tokens, 20 client-caused
+    /// log lines a second; the best speech synthesizer and recogniser built in
+    /// (espeak-ng and PocketSphinx with their features, else tones and the
+    /// scene's scripted transcript).
     pub fn new(workspace: Workspace) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -124,6 +233,10 @@ impl EngineConfig {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             connection_idle_timeout: Duration::from_secs(60),
             faults: Faults::default(),
+            brain: Brain::Scripted,
+            max_sessions: 10_000,
+            max_tokens: 100_000,
+            client_log_lines_per_sec: 20,
             synthesizer: SynthesizerKind::best_built_in(),
             recognizer: RecognizerKind::best_built_in(),
         }
@@ -148,6 +261,10 @@ impl std::fmt::Debug for EngineConfig {
             .field("max_message_bytes", &self.max_message_bytes)
             .field("connection_idle_timeout", &self.connection_idle_timeout)
             .field("faults", &self.faults)
+            .field("brain", &self.brain)
+            .field("max_sessions", &self.max_sessions)
+            .field("max_tokens", &self.max_tokens)
+            .field("client_log_lines_per_sec", &self.client_log_lines_per_sec)
             .field("synthesizer", &self.synthesizer)
             .field("recognizer", &self.recognizer)
             .finish()
@@ -159,12 +276,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_endpoint_is_the_base_plus_chat_completions() {
+        for url in [
+            "http://h:1/v1",
+            "http://h:1/v1/",
+            "http://h:1/v1/chat/completions",
+        ] {
+            assert_eq!(
+                LlmConfig::new(url, "m").endpoint(),
+                "http://h:1/v1/chat/completions"
+            );
+        }
+    }
+
+    #[test]
     fn debug_hides_secrets() {
         let mut c = EngineConfig::new(Workspace::test_scenes());
         c.tls = Some((b"CERT".to_vec(), b"PRIVATE KEY BYTES".to_vec()));
+        let mut llm = LlmConfig::new("http://127.0.0.1:1/v1", "m");
+        llm.api_key = Some("sk-MODEL-KEY".into());
+        c.brain = Brain::Llm(llm);
         let shown = format!("{c:?}");
         assert!(!shown.contains("test-api-secret"));
         assert!(!shown.contains("PRIVATE"));
+        assert!(!shown.contains("sk-MODEL-KEY"));
         assert!(shown.contains("test-api-key"));
     }
 }

@@ -22,6 +22,7 @@
 //! ([`speech`]) and the state bytes it hands out ([`state::SavedState`]).
 //! Everything else is the engine's own business.
 
+mod brain;
 mod config;
 mod connections;
 #[cfg(feature = "espeak")]
@@ -29,6 +30,7 @@ mod espeak;
 mod feedback;
 mod items;
 pub mod limits;
+mod log_limit;
 mod outbound;
 #[cfg(feature = "pocketsphinx")]
 mod pocketsphinx;
@@ -45,7 +47,9 @@ mod template;
 mod tokens;
 mod world_engine;
 
-pub use config::{EngineConfig, Faults, Pacing, RecognizerKind, SynthesizerKind};
+pub use config::{
+    Brain, EngineConfig, Faults, LlmConfig, Pacing, RecognizerKind, SynthesizerKind,
+};
 pub use scene::{SceneError, Workspace};
 pub use server::RunningEngine;
 

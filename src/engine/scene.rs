@@ -85,6 +85,17 @@ pub struct Workspace {
     /// Rules every character follows after its own.
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Common knowledge: facts several characters share, by id.
+    #[serde(default)]
+    pub knowledge: Vec<Knowledge>,
+}
+
+/// Facts a character knows, shared by the characters whose cards name it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Knowledge {
+    pub id: String,
+    pub facts: Vec<String>,
 }
 
 fn shared_characters<'de, D: serde::Deserializer<'de>>(
@@ -92,7 +103,12 @@ fn shared_characters<'de, D: serde::Deserializer<'de>>(
 ) -> Result<Vec<Arc<ScriptedCharacter>>, D::Error> {
     Ok(Vec::<ScriptedCharacter>::deserialize(d)?
         .into_iter()
-        .map(Arc::new)
+        .map(|mut c| {
+            // Goals act as rules tried after the character's own.
+            let goals: Vec<Rule> = c.goals.iter().map(Goal::rule).collect();
+            c.rules.extend(goals);
+            Arc::new(c)
+        })
         .collect())
 }
 
@@ -151,9 +167,103 @@ pub struct ScriptedCharacter {
     pub mood: Option<String>,
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Who the character is, as a designer wrote it in Studio: what a
+    /// language model plays (the scripted brain does not read it).
+    #[serde(default)]
+    pub card: CharacterCard,
+    /// Goals: player intents or triggers the character reacts to with
+    /// actions, whichever brain answers.
+    #[serde(default)]
+    pub goals: Vec<Goal>,
     /// How the character sounds when the engine speaks with espeak-ng.
     #[serde(default)]
     pub voice: Voice,
+}
+
+/// A character's card: the fields of Studio's character editor.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CharacterCard {
+    /// The name the character calls itself (default: the display name).
+    #[serde(default)]
+    pub given_name: String,
+    #[serde(default)]
+    pub motivation: String,
+    /// Personality adjectives ("warm", "nosy").
+    #[serde(default)]
+    pub personality: Vec<String>,
+    /// `childhood`, `adolescence`, `young adulthood`, `adulthood` or `late adulthood`.
+    #[serde(default)]
+    pub life_stage: String,
+    #[serde(default)]
+    pub hobbies: Vec<String>,
+    #[serde(default)]
+    pub flaws: String,
+    /// How the character talks, shown as a sample exchange.
+    #[serde(default)]
+    pub example_dialog: String,
+    /// The style of the example dialog (`brief`, `long-winded`, ...).
+    #[serde(default)]
+    pub example_dialog_style: String,
+    /// Facts only this character knows.
+    #[serde(default)]
+    pub personal_knowledge: Vec<String>,
+    /// Ids of the workspace's `[[knowledge]]` this character knows.
+    #[serde(default)]
+    pub common_knowledge: Vec<String>,
+    /// Facts the character must never tell, whatever the player says.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+}
+
+/// A goal: when the player shows an intent (says one of its phrases) or
+/// sends a trigger, the character acts.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Goal {
+    pub name: String,
+    /// Phrases of the intent: player text containing one (case-insensitive).
+    #[serde(default)]
+    pub intent: Vec<String>,
+    /// Or a trigger the player sends.
+    #[serde(default)]
+    pub trigger: Option<String>,
+    /// What the character says (placeholders as in rules).
+    #[serde(default)]
+    pub say: Vec<String>,
+    /// Triggers the character emits.
+    #[serde(default)]
+    pub emit_triggers: Vec<String>,
+    /// The emotion the character changes to (SPAFF name) and its strength.
+    #[serde(default)]
+    pub emotion: Option<String>,
+    #[serde(default)]
+    pub strength: Option<String>,
+}
+
+impl Goal {
+    fn rule(&self) -> Rule {
+        Rule {
+            text_contains: self.intent.clone(),
+            trigger: self.trigger.clone(),
+            lines: self.say.clone(),
+            emotion: self.emotion.clone(),
+            strength: self.strength.clone(),
+            triggers: self.emit_triggers.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+impl ScriptedCharacter {
+    /// The name the character calls itself.
+    pub fn given_name(&self) -> &str {
+        if self.card.given_name.is_empty() {
+            &self.display_name
+        } else {
+            &self.card.given_name
+        }
+    }
 }
 
 /// A character's voice (the `voice` table): the synthesizer voice and how
@@ -371,8 +481,24 @@ impl Workspace {
                     return bad(format!("character {:?}: unknown mood {m:?}", c.id));
                 }
             }
+            for g in &c.goals {
+                if g.intent.is_empty() == g.trigger.is_none() {
+                    return bad(format!(
+                        "character {:?}: goal {:?} needs exactly one of intent or trigger",
+                        c.id, g.name
+                    ));
+                }
+            }
             for r in &c.rules {
                 validate_rule(r, &format!("character {:?}", c.id))?;
+            }
+            for k in &c.card.common_knowledge {
+                if !self.knowledge.iter().any(|known| &known.id == k) {
+                    return bad(format!(
+                        "character {:?} names unknown knowledge {k:?}",
+                        c.id
+                    ));
+                }
             }
         }
         for r in &self.rules {
@@ -490,6 +616,48 @@ emotion = "JOY"
         )
         .contains("NOPE"));
         assert!(bad("trigger = \"t\"\nunknown_key = 1").contains("unknown_key"));
+    }
+
+    #[test]
+    fn cards_and_goals_load_and_goals_act_as_rules() {
+        let ws = Workspace::default_scenes();
+        let marta = ws.character("innkeeper").unwrap();
+        assert_eq!(marta.given_name(), "Marta Brenner");
+        assert!(marta.card.personality.contains(&"warm".to_string()));
+        assert_eq!(marta.card.common_knowledge, ["town"]);
+        assert!(ws.knowledge.iter().any(|k| k.id == "town"));
+        let goal = marta
+            .rules
+            .iter()
+            .find(|r| r.matches_trigger("returning_guest"))
+            .expect("the goal is a rule");
+        assert_eq!(goal.emotion.as_deref(), Some("JOY"));
+        let finn = ws.character("bard").unwrap();
+        assert!(finn
+            .rules
+            .iter()
+            .any(|r| r.matches_text("Play a song!") && r.triggers == ["bard_plays_song"]));
+
+        let with = |extra: &str| {
+            Workspace::from_toml_str(&format!(
+                "workspace = \"w\"\n[[characters]]\nid = \"c\"\ndisplay_name = \"C\"\n{extra}\n"
+            ))
+        };
+        assert!(with("[characters.card]\ncommon_knowledge = [\"nowhere\"]")
+            .unwrap_err()
+            .to_string()
+            .contains("nowhere"));
+        assert!(with("[[characters.goals]]\nname = \"g\"\nsay = [\"x\"]")
+            .unwrap_err()
+            .to_string()
+            .contains("exactly one of intent or trigger"));
+        assert!(
+            with("[[characters.goals]]\nname = \"g\"\ntrigger = \"t\"\nemotion = \"GLEE\"")
+                .unwrap_err()
+                .to_string()
+                .contains("GLEE")
+        );
+        assert_eq!(with("").unwrap().characters[0].given_name(), "C");
     }
 
     #[test]

@@ -116,6 +116,9 @@ pub(crate) struct SessionMemory {
     pub audio: Option<AudioCapture>,
     /// Characters (by id) the player has talked to, for greetings.
     pub greeted: HashSet<String>,
+    /// The session continues an earlier dialog (a continuation with
+    /// history): the player is no stranger, so no character greets.
+    pub continued: bool,
     /// Per character id: how many fallback answers were given.
     pub fallback_turns: HashMap<String, usize>,
     pub last_interaction_id: String,
@@ -161,6 +164,8 @@ pub(crate) struct StoredSession {
     last_active: Mutex<Instant>,
     /// Flips to true when the session expires; open streams end.
     expired: watch::Sender<bool>,
+    /// Bounds the session's language-model calls at once (its streams share it).
+    pub model_calls: Arc<tokio::sync::Semaphore>,
 }
 
 impl StoredSession {
@@ -178,10 +183,14 @@ impl StoredSession {
 pub(crate) enum OpenRefused {
     Expired,
     OtherWorkspace,
+    /// The engine holds as many live sessions as it may.
+    Full(usize),
 }
 
 pub(crate) struct Sessions {
     idle_timeout: Duration,
+    max_live: usize,
+    model_calls_per_session: usize,
     live: Mutex<HashMap<String, Arc<StoredSession>>>,
     /// Ids of expired sessions (bounded), so reuse reports SESSION_EXPIRED.
     expired: Mutex<(HashSet<String>, VecDeque<String>)>,
@@ -204,9 +213,19 @@ impl Sessions {
     pub fn new(idle_timeout: Duration) -> Self {
         Self {
             idle_timeout,
+            max_live: usize::MAX,
+            model_calls_per_session: 1,
             live: Mutex::new(HashMap::new()),
             expired: Mutex::new((HashSet::new(), VecDeque::new())),
         }
+    }
+
+    /// At most `max_live` sessions live at once, each making at most
+    /// `model_calls` language-model calls at once.
+    pub fn with_limits(mut self, max_live: usize, model_calls: usize) -> Self {
+        self.max_live = max_live;
+        self.model_calls_per_session = model_calls.max(1);
+        self
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<StoredSession>> {
@@ -229,6 +248,9 @@ impl Sessions {
         if self.expired.lock().0.contains(id) {
             return Err(OpenRefused::Expired);
         }
+        if live.len() >= self.max_live {
+            return Err(OpenRefused::Full(self.max_live));
+        }
         let (expired, _) = watch::channel(false);
         let session = Arc::new(StoredSession {
             id: id.to_string(),
@@ -236,6 +258,7 @@ impl Sessions {
             memory: Mutex::new(SessionMemory::default()),
             last_active: Mutex::new(Instant::now()),
             expired,
+            model_calls: Arc::new(tokio::sync::Semaphore::new(self.model_calls_per_session)),
         });
         live.insert(id.to_string(), session.clone());
         Ok(session)

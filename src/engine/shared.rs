@@ -1,6 +1,8 @@
 //! What every service of one running engine shares.
 
-use super::config::{EngineConfig, Faults, Pacing};
+use super::brain::model::Model;
+use super::config::{Brain, EngineConfig, Faults, Pacing};
+use super::log_limit::ClientLogLimit;
 use super::recognizer::Recognizer;
 use super::scene::Workspace;
 use super::sessions::Sessions;
@@ -23,7 +25,13 @@ pub(crate) struct EngineShared {
     pub feedback: FeedbackStore,
     /// Client packets per session id, when recording is on.
     pub recorded: Option<Mutex<Vec<(String, InworldPacket)>>>,
+    /// The language model that answers where no rule does (`Brain::Llm`).
+    pub model: Option<Model>,
+    /// Bounds the log lines clients can cause.
+    pub client_log: ClientLogLimit,
+    /// What speaks the characters' lines.
     pub synthesizer: Synthesizer,
+    /// What hears the player's speech.
     pub recognizer: Recognizer,
 }
 
@@ -35,10 +43,22 @@ impl EngineShared {
             pacing: config.pacing,
             faults: config.faults.clone(),
             audio_session_idle_timeout: config.audio_session_idle_timeout,
-            tokens: Tokens::new(config.credentials.clone(), config.token_ttl),
-            sessions: Sessions::new(config.session_idle_timeout),
+            tokens: Tokens::new(config.credentials.clone(), config.token_ttl)
+                .with_limit(config.max_tokens),
+            sessions: Sessions::new(config.session_idle_timeout).with_limits(
+                config.max_sessions,
+                match &config.brain {
+                    Brain::Llm(llm) => llm.max_calls_per_session,
+                    Brain::Scripted => 1,
+                },
+            ),
             feedback: FeedbackStore::default(),
             recorded: config.record.then(|| Mutex::new(Vec::new())),
+            client_log: ClientLogLimit::new(config.client_log_lines_per_sec),
+            model: match &config.brain {
+                Brain::Scripted => None,
+                Brain::Llm(llm) => Some(Model::new(llm.clone())),
+            },
             synthesizer: Synthesizer::start(config.synthesizer)?,
             recognizer: Recognizer::start(&config.recognizer, &config.workspace.speech)?,
         })

@@ -133,6 +133,7 @@ pub(crate) fn apply_continuation(
                 };
                 state.remember(speaker, &l.text);
             }
+            state.continued = !state.history.is_empty();
             state.items.clear();
             state.entities.clear();
             // The bytes came from the client: the session's limits hold for them too.
@@ -160,6 +161,7 @@ pub(crate) fn apply_continuation(
                 };
                 state.remember(speaker, &item.text);
             }
+            state.continued = !state.history.is_empty();
             Ok(())
         }
         _ => Err(format!(

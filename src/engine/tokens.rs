@@ -44,6 +44,8 @@ impl TokenError {
 pub(crate) struct Tokens {
     credentials: Vec<Credentials>,
     ttl: Duration,
+    /// Unexpired tokens at most.
+    max_live: usize,
     issued: Mutex<HashMap<String, IssuedToken>>,
     nonces: Mutex<HashMap<(String, String), Instant>>,
 }
@@ -53,6 +55,7 @@ impl Tokens {
         Self {
             credentials,
             ttl,
+            max_live: usize::MAX,
             issued: Mutex::new(HashMap::new()),
             nonces: Mutex::new(HashMap::new()),
         }
@@ -83,19 +86,33 @@ impl Tokens {
         Ok(request.key)
     }
 
-    /// Issues a token for `workspace`; returns it and its expiry.
-    pub fn issue(&self, workspace: &str) -> (String, SystemTime) {
+    /// At most `max_live` unexpired tokens at once.
+    pub fn with_limit(mut self, max_live: usize) -> Self {
+        self.max_live = max_live;
+        self
+    }
+
+    /// Issues a token for `workspace`; returns it and its expiry, or `Err`
+    /// with the bound when as many unexpired tokens are out.
+    pub fn issue(&self, workspace: &str) -> Result<(String, SystemTime), usize> {
         let mut bytes = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut bytes);
         let token = hex::encode(bytes);
-        self.issued.lock().insert(
+        let mut issued = self.issued.lock();
+        if issued.len() >= self.max_live {
+            let now = Instant::now();
+            if issued.values().filter(|t| t.expires > now).count() >= self.max_live {
+                return Err(self.max_live);
+            }
+        }
+        issued.insert(
             token.clone(),
             IssuedToken {
                 workspace: workspace.to_string(),
                 expires: Instant::now() + self.ttl,
             },
         );
-        (token, SystemTime::now() + self.ttl)
+        Ok((token, SystemTime::now() + self.ttl))
     }
 
     /// Checks an `authorization: Bearer <token>` value.
@@ -162,7 +179,7 @@ mod tests {
     #[test]
     fn bearer_tokens_expire() {
         let t = tokens();
-        let (token, _) = t.issue("w");
+        let (token, _) = t.issue("w").unwrap();
         let info = t.check_bearer(Some(&format!("Bearer {token}"))).unwrap();
         assert_eq!(info.workspace, "w");
         assert_eq!(t.check_bearer(None).unwrap_err(), TokenError::Missing);

@@ -21,6 +21,21 @@ use tokio::sync::watch;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status, Streaming};
 
+/// The engine holds as many of `what` as it may: the client may try again
+/// later (a session or token frees up when it expires).
+fn exhausted(max: usize, what: &str) -> Status {
+    let mut details = ErrorDetails::new(
+        ErrorType::SessionResourcesExhausted,
+        ReconnectionType::Timeout,
+    );
+    details.reconnect_time = Some(std::time::SystemTime::now() + std::time::Duration::from_secs(5));
+    status_with_details(
+        Code::ResourceExhausted,
+        format!("the engine holds {max} {what}, as many as it is configured for: try again later"),
+        &details,
+    )
+}
+
 /// The request's `:authority`, put in the request extensions by the server.
 #[derive(Debug, Clone)]
 pub(crate) struct Authority(pub String);
@@ -74,6 +89,7 @@ impl WorldEngine for WorldEngineService {
                     ErrorType::SessionInvalid,
                 ))
             }
+            Err(OpenRefused::Full(max)) => return Err(exhausted(max, "live sessions")),
         };
         log::debug!("session {session_id}: stream opened");
         let open = request
@@ -115,7 +131,9 @@ impl WorldEngine for WorldEngineService {
 
     async fn log_error(&self, request: Request<LogErrorRequest>) -> Result<Response<()>, Status> {
         let message = request.into_inner().message;
-        log::warn!("client reported: {}", quoted(&message));
+        if self.shared.client_log.allow() {
+            log::warn!("client reported: {}", quoted(&message));
+        }
         Ok(Response::new(()))
     }
 
@@ -162,7 +180,9 @@ impl WorldEngine for WorldEngineService {
             .tokens
             .verify_signed(&header, &host)
             .map_err(|e| {
-                log::info!("GenerateToken refused: {e}");
+                if self.shared.client_log.allow() {
+                    log::info!("GenerateToken refused: {e}");
+                }
                 Status::unauthenticated(e.to_string())
             })?;
         let req = request.into_inner();
@@ -192,11 +212,18 @@ impl WorldEngine for WorldEngineService {
             ));
         }
         let session_id = new_session_id(workspace);
+        let (token, expires) = self
+            .shared
+            .tokens
+            .issue(workspace)
+            .map_err(|max| exhausted(max, "unexpired session tokens"))?;
         self.shared
             .sessions
             .open(&session_id, workspace)
-            .map_err(|_| Status::internal("could not create the session"))?;
-        let (token, expires) = self.shared.tokens.issue(workspace);
+            .map_err(|refused| match refused {
+                OpenRefused::Full(max) => exhausted(max, "live sessions"),
+                _ => Status::internal("could not create the session"),
+            })?;
         log::debug!("issued a token for session {session_id}");
         Ok(Response::new(AccessToken {
             token,

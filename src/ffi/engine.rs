@@ -13,7 +13,7 @@ use super::error::*;
 use super::handles::HandleTable;
 use super::library::{check_alive, start_runtime, without_sigpipe, Held};
 use crate::auth::Credentials;
-use crate::engine::{EngineConfig, Pacing, RunningEngine, Workspace};
+use crate::engine::{Brain, EngineConfig, LlmConfig, Pacing, RunningEngine, Workspace};
 
 /// Opaque handle to a running local engine (see `iw_engine_start`).
 pub struct iw_engine {
@@ -24,6 +24,13 @@ pub struct iw_engine {
 pub const IW_PACING_INSTANT: u32 = 0;
 /// `iw_engine_config.pacing`: replies paced like a person talking (demos).
 pub const IW_PACING_HUMAN: u32 = 1;
+
+/// `iw_engine_config.brain`: the scene file's rules and lines (offline; the default).
+pub const IW_BRAIN_SCRIPTED: u32 = 0;
+/// `iw_engine_config.brain`: a language model behind an OpenAI-compatible
+/// chat-completions endpoint (`llm_url`, `llm_model`) plays each character
+/// from its card; the scene's rules and goals still win where they match.
+pub const IW_BRAIN_LLM: u32 = 1;
 
 /// Options of a local engine. Fill with `iw_engine_config_init`; strings are
 /// NUL-terminated UTF-8, NULL means the default; everything is copied.
@@ -42,6 +49,16 @@ pub struct iw_engine_config {
     pub api_key: *const c_char,
     /// Accepted API secret (default "test-api-secret").
     pub api_secret: *const c_char,
+    /// `IW_BRAIN_*` (default `IW_BRAIN_SCRIPTED`).
+    pub brain: u32,
+    /// With `IW_BRAIN_LLM` (required): the API base of an OpenAI-compatible
+    /// endpoint, e.g. "http://127.0.0.1:11434/v1" (Ollama).
+    pub llm_url: *const c_char,
+    /// With `IW_BRAIN_LLM` (required): the model's name.
+    pub llm_model: *const c_char,
+    /// With `IW_BRAIN_LLM`: the endpoint's API key, or NULL when it needs
+    /// none. Copied, never logged.
+    pub llm_api_key: *const c_char,
 }
 
 struct EngineEntry {
@@ -75,6 +92,10 @@ pub unsafe extern "C" fn iw_engine_config_init(config: *mut iw_engine_config) ->
             scene: std::ptr::null(),
             api_key: std::ptr::null(),
             api_secret: std::ptr::null(),
+            brain: IW_BRAIN_SCRIPTED,
+            llm_url: std::ptr::null(),
+            llm_model: std::ptr::null(),
+            llm_api_key: std::ptr::null(),
         });
         Ok(())
     }
@@ -88,7 +109,8 @@ pub unsafe extern "C" fn iw_engine_config_init(config: *mut iw_engine_config) ->
 ///
 /// Errors: `IW_E_SCENE` (scene file unreadable or invalid; the message says
 /// why), `IW_E_IO` (cannot listen), `IW_E_INVALID_ARGUMENT` (bad address or
-/// pacing), `IW_E_INVALID_UTF8`, `IW_E_NULL_POINTER`, `IW_E_RUNTIME`,
+/// pacing, an unknown brain, `IW_BRAIN_LLM` without `llm_url` or `llm_model`),
+/// `IW_E_INVALID_UTF8`, `IW_E_NULL_POINTER`, `IW_E_RUNTIME`,
 /// `IW_E_SHUTDOWN`. Release with `iw_engine_free`. Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn iw_engine_start(
@@ -128,6 +150,32 @@ pub unsafe extern "C" fn iw_engine_start(
                 .unwrap_or_default();
             engine.credentials = vec![Credentials::new(key, secret)];
         }
+        engine.brain = match c.brain {
+            IW_BRAIN_SCRIPTED => Brain::Scripted,
+            IW_BRAIN_LLM => {
+                let required = |p, what: &str| {
+                    optional_string_arg(p, what)?.filter(|s| !s.is_empty()).ok_or_else(|| {
+                        FfiError::new(
+                            IW_E_INVALID_ARGUMENT,
+                            format!("{what} is required with IW_BRAIN_LLM"),
+                        )
+                    })
+                };
+                let mut llm = LlmConfig::new(
+                    required(c.llm_url, "config->llm_url")?,
+                    required(c.llm_model, "config->llm_model")?,
+                );
+                llm.api_key = optional_string_arg(c.llm_api_key, "config->llm_api_key")?
+                    .filter(|k| !k.is_empty());
+                Brain::Llm(llm)
+            }
+            other => {
+                return Err(FfiError::new(
+                    IW_E_INVALID_ARGUMENT,
+                    format!("config->brain is {other}; expected IW_BRAIN_SCRIPTED or IW_BRAIN_LLM"),
+                ))
+            }
+        };
         engine.pacing = match c.pacing {
             IW_PACING_INSTANT => Pacing::Instant,
             IW_PACING_HUMAN => Pacing::Human,

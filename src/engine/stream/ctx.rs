@@ -75,12 +75,14 @@ impl StreamCtx {
 
     /// Ends the stream with `status`.
     pub async fn fail(&self, status: Status) {
-        log::info!(
-            "session {}: ending stream with {:?}: {}",
-            self.session.id,
-            status.code(),
-            status.message()
-        );
+        if self.shared.client_log.allow() {
+            log::info!(
+                "session {}: ending stream with {:?}: {}",
+                self.session.id,
+                status.code(),
+                status.message()
+            );
+        }
         self.end_with(status).await;
         self.ended.send_replace(true);
     }

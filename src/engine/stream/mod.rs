@@ -126,11 +126,13 @@ async fn run_stream(
                 break;
             }
             Err(status) => {
-                log::info!(
-                    "session {}: bad client message: {}",
-                    ctx.session.id,
-                    status.message()
-                );
+                if ctx.shared.client_log.allow() {
+                    log::info!(
+                        "session {}: bad client message: {}",
+                        ctx.session.id,
+                        status.message()
+                    );
+                }
                 let code = if status.message().contains("too large") {
                     Code::ResourceExhausted
                 } else {
@@ -165,7 +167,12 @@ async fn reply_worker(ctx: Arc<StreamCtx>, mut jobs: mpsc::Receiver<ReplyJob>) {
     while let Some(job) = jobs.recv().await {
         let planned = {
             let mut memory = ctx.session.memory.lock();
-            replies::plan::plan(&ctx.shared.workspace, &mut memory, &job)
+            replies::plan::plan(
+                &ctx.shared.workspace,
+                &mut memory,
+                &job,
+                ctx.shared.model.is_some(),
+            )
         };
         match planned {
             Err(warning) => {
@@ -178,7 +185,13 @@ async fn reply_worker(ctx: Arc<StreamCtx>, mut jobs: mpsc::Receiver<ReplyJob>) {
                     Input::Speech(t) => Some(t.as_str()),
                     _ => None,
                 };
-                match speak(&ctx, &job, plan, stt).await {
+                let streamed = match &ctx.shared.model {
+                    Some(model) if plan.ask_model => {
+                        replies::ask::ask(&ctx, &job, plan, stt, model).await
+                    }
+                    _ => speak(&ctx, &job, plan, stt).await,
+                };
+                match streamed {
                     Streamed::Done => {}
                     Streamed::Failed | Streamed::Closed => return,
                 }

@@ -11,7 +11,11 @@ namespace Inworld
 
         /// Starts serving on a free loopback port (or `listen`, "host:port").
         /// `scene`: "default" (the demo tavern), "test", or a scene file's path.
-        public static InworldEngine Start(string scene = "default", bool humanPacing = false, string listen = null)
+        /// With `llmUrl` and `llmModel` a language model behind that
+        /// OpenAI-compatible endpoint plays the characters (`llmApiKey` if it
+        /// needs one); without, the scene's scripted lines answer, offline.
+        public static InworldEngine Start(string scene = "default", bool humanPacing = false, string listen = null,
+            string llmUrl = null, string llmModel = null, string llmApiKey = null)
         {
             var config = new iw_engine_config();
             InworldException.Check(Native.iw_engine_config_init(ref config));
@@ -21,6 +25,10 @@ namespace Inworld
                 config.scene = strings.Add(scene);
                 if (listen != null) config.listen = strings.Add(listen);
                 config.pacing = humanPacing ? (uint)Native.IW_PACING_HUMAN : (uint)Native.IW_PACING_INSTANT;
+                config.brain = llmUrl != null ? (uint)Native.IW_BRAIN_LLM : (uint)Native.IW_BRAIN_SCRIPTED;
+                if (llmUrl != null) config.llm_url = strings.Add(llmUrl);
+                if (llmModel != null) config.llm_model = strings.Add(llmModel);
+                if (llmApiKey != null) config.llm_api_key = strings.Add(llmApiKey);
                 IntPtr raw;
                 InworldException.Check(Native.iw_engine_start(ref config, out raw));
                 engine.handle.Set(raw);

@@ -26,13 +26,20 @@ pub(crate) struct Plan {
     pub narrated_actions: bool,
     pub silence: bool,
     pub ping: bool,
+    /// No rule matched and a language model answers: the plan says only
+    /// who, and the model what.
+    pub ask_model: bool,
 }
 
-/// Picks who answers and what, and records the dialog. `Err` is a warning for the client.
+/// Picks who answers and what, and records the dialog. Where no rule
+/// matches, the greeting or a fallback line answers, or, with
+/// `model_answers`, a language model (the plan says so). `Err` is a warning
+/// for the client.
 pub(crate) fn plan(
     workspace: &Workspace,
     memory: &mut SessionMemory,
     job: &ReplyJob,
+    model_answers: bool,
 ) -> Result<Plan, String> {
     if memory.scene.is_none() {
         return Err("no scene is loaded: send a LoadScene mutation first".into());
@@ -72,6 +79,7 @@ pub(crate) fn plan(
         narrated_actions: caps.narrated_actions,
         silence: caps.silence_events,
         ping: caps.ping_pong_report,
+        ask_model: false,
     };
     let params: &[(String, String)] = match &job.input {
         Input::Trigger { params, .. } => params,
@@ -106,8 +114,10 @@ pub(crate) fn plan(
             plan.narrated = rule.narrated_action.as_deref().map(fill);
             plan.error = rule.error.as_ref().map(injected_status);
         }
+        None if model_answers => plan.ask_model = true,
         None => {
-            let greet = !memory.greeted.contains(&character.id);
+            // A continued dialog is not a first meeting, whoever spoke in it.
+            let greet = !memory.continued && !memory.greeted.contains(&character.id);
             let line = match &character.greeting {
                 Some(greeting) if greet => fill(greeting),
                 _ if character.fallback.is_empty() => "I see.".to_string(),
@@ -312,7 +322,7 @@ mod tests {
             ids: Ids::conversation("c"),
             target_agent: None,
         };
-        let plan = plan(&ws, &mut m, &job).unwrap();
+        let plan = plan(&ws, &mut m, &job, false).unwrap();
         assert_eq!(
             plan.utterances,
             ["Well met, Tester!", "You look {param.mood} today."]

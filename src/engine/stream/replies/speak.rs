@@ -68,108 +68,217 @@ fn audio_packet(
     )
 }
 
-/// Streams a planned reply to the client. `stt` is the recognised speech
-/// the reply answers, sent back first.
-pub(crate) async fn speak(
-    ctx: &StreamCtx,
-    job: &ReplyJob,
-    plan: Plan,
-    stt: Option<&str>,
-) -> Streamed {
-    let pacing = ctx.shared.pacing;
-    let routing = || outbound::agent_to_player(&plan.agent_id);
-    let mut ids = job.ids.clone();
-    let interaction = job.ids.interaction_id.clone();
-    macro_rules! send {
-        ($p:expr) => {
-            if !ctx.send($p).await {
-                return Streamed::Closed;
-            }
+/// The client is gone: nothing more can be sent.
+pub(crate) struct Gone;
+
+/// An event the character emits after its lines: a name and its parameters.
+pub(crate) type Event = (String, Vec<(String, String)>);
+
+/// One reply on its way to the client, packet by packet: whoever decides
+/// what the character says (a scripted plan, a language model) hands it
+/// sentences as they come, and each is spoken at once.
+pub(crate) struct Reply<'a> {
+    ctx: &'a StreamCtx,
+    seq: u64,
+    agent_id: String,
+    ids: Ids,
+    interaction: String,
+    first_utterance: String,
+    spoken: usize,
+    cancelled: bool,
+    audio: bool,
+    phonemes: bool,
+    emotions: bool,
+    narrated_actions: bool,
+    silence: bool,
+    ping: bool,
+}
+
+impl<'a> Reply<'a> {
+    /// Starts the reply of `plan.agent_id` to `job`: sends back `stt` (the
+    /// recognised speech the reply answers) first, then thinks a moment.
+    pub async fn start(
+        ctx: &'a StreamCtx,
+        job: &ReplyJob,
+        plan: &Plan,
+        stt: Option<&str>,
+    ) -> Result<Reply<'a>, Gone> {
+        let mut reply = Reply {
+            ctx,
+            seq: job.seq,
+            agent_id: plan.agent_id.clone(),
+            ids: job.ids.clone(),
+            interaction: job.ids.interaction_id.clone(),
+            first_utterance: outbound::new_id(),
+            spoken: 0,
+            cancelled: false,
+            audio: plan.audio,
+            phonemes: plan.phonemes,
+            emotions: plan.emotions,
+            narrated_actions: plan.narrated_actions,
+            silence: plan.silence,
+            ping: plan.ping,
         };
+        if let Some(text) = stt {
+            reply.ids.utterance_id = outbound::new_id();
+            reply
+                .send(outbound::packet(
+                    outbound::from_player(),
+                    &reply.ids,
+                    inworld_packet::Packet::Text(TextEvent {
+                        text: text.to_string(),
+                        source_type: text_event::SourceType::SpeechToText as i32,
+                        r#final: true,
+                        model_info: None,
+                    }),
+                ))
+                .await?;
+        }
+        pause(ctx.shared.pacing, Duration::from_millis(350)).await;
+        Ok(reply)
     }
-    if let Some(text) = stt {
-        ids.utterance_id = outbound::new_id();
-        send!(outbound::packet(
-            outbound::from_player(),
-            &ids,
-            inworld_packet::Packet::Text(TextEvent {
-                text: text.to_string(),
-                source_type: text_event::SourceType::SpeechToText as i32,
-                r#final: true,
-                model_info: None,
-            })
-        ));
-    }
-    pause(pacing, Duration::from_millis(350)).await;
-    let mut cancelled = ctx.is_cancelled(job.seq, &interaction, "");
-    let first_utterance = outbound::new_id();
-    if !cancelled && plan.emotions {
-        if let Some((behavior, strength)) = plan.emotion {
-            ids.utterance_id = first_utterance.clone();
-            send!(outbound::packet(
-                routing(),
-                &ids,
-                inworld_packet::Packet::Emotion(emotion_event(behavior, strength))
-            ));
+
+    async fn send(&self, packet: InworldPacket) -> Result<(), Gone> {
+        if self.ctx.send(packet).await {
+            Ok(())
+        } else {
+            Err(Gone)
         }
     }
-    if !cancelled && plan.narrated_actions {
-        if let Some(content) = &plan.narrated {
-            ids.utterance_id = outbound::new_id();
-            send!(outbound::packet(
-                routing(),
-                &ids,
-                inworld_packet::Packet::Action(ActionEvent {
-                    action: Some(action_event::Action::NarratedAction(NarratedAction {
-                        content: content.clone(),
-                    })),
-                    playback: 0,
-                })
-            ));
-        }
+
+    fn routing(&self) -> crate::protocol::ai::inworld::packets::Routing {
+        outbound::agent_to_player(&self.agent_id)
     }
-    'utterances: for (n, line) in plan.utterances.iter().enumerate() {
-        let utterance = if n == 0 {
-            first_utterance.clone()
+
+    /// Whether the reply was cancelled (by the client, or cut off by newer
+    /// player input); once it is, nothing more of it is said.
+    pub fn cancelled(&mut self) -> bool {
+        let utterance = if self.spoken == 0 {
+            ""
+        } else {
+            self.ids.utterance_id.as_str()
+        };
+        self.cancelled = self.cancelled
+            || self
+                .ctx
+                .is_cancelled(self.seq, &self.interaction, utterance);
+        self.cancelled
+    }
+
+    /// The ids of a packet that is not an utterance: the first utterance's
+    /// before any is spoken (an emotion goes with it), else fresh ones.
+    fn side_ids(&mut self) {
+        self.ids.utterance_id = if self.spoken == 0 {
+            self.first_utterance.clone()
         } else {
             outbound::new_id()
         };
-        if ctx.is_cancelled(job.seq, &interaction, &utterance) {
-            cancelled = true;
-            break;
+    }
+
+    /// Shows an emotion (with the emotions capability).
+    pub async fn emotion(&mut self, behavior: i32, strength: i32) -> Result<(), Gone> {
+        if self.cancelled() || !self.emotions {
+            return Ok(());
         }
-        ids.utterance_id = utterance.clone();
-        send!(outbound::packet(
-            routing(),
-            &ids,
+        self.side_ids();
+        self.send(outbound::packet(
+            self.routing(),
+            &self.ids,
+            inworld_packet::Packet::Emotion(emotion_event(behavior, strength)),
+        ))
+        .await
+    }
+
+    /// Narrates an action (with the narrated actions capability).
+    pub async fn narrated(&mut self, content: &str) -> Result<(), Gone> {
+        if self.cancelled() || !self.narrated_actions {
+            return Ok(());
+        }
+        self.ids.utterance_id = outbound::new_id();
+        self.send(outbound::packet(
+            self.routing(),
+            &self.ids,
+            inworld_packet::Packet::Action(ActionEvent {
+                action: Some(action_event::Action::NarratedAction(NarratedAction {
+                    content: content.to_string(),
+                })),
+                playback: 0,
+            }),
+        ))
+        .await
+    }
+
+    /// Says one sentence: its text, then its audio (with the audio
+    /// capability, unless muted), after a silence from the one before.
+    pub async fn say(&mut self, line: &str) -> Result<(), Gone> {
+        let pacing = self.ctx.shared.pacing;
+        if self.cancelled() {
+            return Ok(());
+        }
+        if self.spoken > 0 && self.silence {
+            self.send(outbound::packet(
+                self.routing(),
+                &self.ids,
+                inworld_packet::Packet::DataChunk(DataChunk {
+                    data: Some(data_chunk::Data::DurationMs(300)),
+                    r#type: data_chunk::DataType::Silence as i32,
+                    ..Default::default()
+                }),
+            ))
+            .await?;
+            pause(pacing, Duration::from_millis(300)).await;
+        }
+        let utterance = if self.spoken == 0 {
+            self.first_utterance.clone()
+        } else {
+            outbound::new_id()
+        };
+        if self
+            .ctx
+            .is_cancelled(self.seq, &self.interaction, &utterance)
+        {
+            self.cancelled = true;
+            return Ok(());
+        }
+        self.spoken += 1;
+        self.ids.utterance_id = utterance;
+        self.send(outbound::packet(
+            self.routing(),
+            &self.ids,
             inworld_packet::Packet::Text(TextEvent {
-                text: line.clone(),
+                text: line.to_string(),
                 source_type: text_event::SourceType::Generated as i32,
                 r#final: true,
                 model_info: None,
-            })
-        ));
+            }),
+        ))
+        .await?;
         let mut paused = Duration::ZERO;
         let voice = {
-            let memory = ctx.session.memory.lock();
-            (plan.audio && !memory.muted).then(|| {
+            let memory = self.ctx.session.memory.lock();
+            (self.audio && !memory.muted).then(|| {
                 memory
-                    .agent(&plan.agent_id)
+                    .agent(&self.agent_id)
                     .map(|a| a.character.voice.clone())
                     .unwrap_or_default()
             })
         };
         if let Some(voice) = voice {
-            let mut spoken = ctx.shared.synthesizer.say(line, &voice);
+            let mut spoken = self.ctx.shared.synthesizer.say(line, &voice);
             while let Some(chunk) = spoken.next().await {
-                if ctx.is_cancelled(job.seq, &interaction, &utterance) {
-                    cancelled = true;
-                    break 'utterances;
+                if self.cancelled() {
+                    return Ok(());
                 }
                 let d = chunk
                     .duration
                     .min(MAX_UTTERANCE_PAUSE.saturating_sub(paused));
-                send!(audio_packet(routing(), &ids, chunk, plan.phonemes));
+                self.send(audio_packet(
+                    self.routing(),
+                    &self.ids,
+                    chunk,
+                    self.phonemes,
+                ))
+                .await?;
                 pause(pacing, d).await;
                 paused += d;
             }
@@ -180,70 +289,127 @@ pub(crate) async fn speak(
             )
             .await;
         }
-        if plan.silence && n + 1 < plan.utterances.len() {
-            send!(outbound::packet(
-                routing(),
-                &ids,
-                inworld_packet::Packet::DataChunk(DataChunk {
-                    data: Some(data_chunk::Data::DurationMs(300)),
-                    r#type: data_chunk::DataType::Silence as i32,
-                    ..Default::default()
-                })
-            ));
-            pause(pacing, Duration::from_millis(300)).await;
+        Ok(())
+    }
+
+    /// Ends the reply: its triggers and tasks (unless it was cancelled),
+    /// then `error` ends the stream, or INTERACTION_END (after a
+    /// CancelResponses when newer player input cut it off) and a PING.
+    pub async fn end(
+        mut self,
+        triggers: &[Event],
+        tasks: &[String],
+        error: Option<tonic::Status>,
+    ) -> Streamed {
+        match self.finish(triggers, tasks, error).await {
+            Ok(streamed) => streamed,
+            Err(Gone) => Streamed::Closed,
         }
     }
-    if !cancelled && !ctx.is_cancelled(job.seq, &interaction, "") {
-        for (names, kind) in [
-            (&plan.triggers, custom_event::Type::Trigger),
-            (&plan.tasks, custom_event::Type::Task),
-        ] {
-            for name in names {
-                ids.utterance_id = outbound::new_id();
-                send!(outbound::packet(
-                    routing(),
-                    &ids,
-                    inworld_packet::Packet::Custom(CustomEvent {
-                        name: name.clone(),
-                        playback: 0,
-                        parameters: Vec::new(),
-                        r#type: kind as i32,
-                    })
-                ));
+
+    async fn finish(
+        &mut self,
+        triggers: &[Event],
+        tasks: &[String],
+        error: Option<tonic::Status>,
+    ) -> Result<Streamed, Gone> {
+        if !self.cancelled() {
+            let tasks: Vec<Event> = tasks.iter().map(|t| (t.clone(), Vec::new())).collect();
+            for (events, kind) in [
+                (triggers, custom_event::Type::Trigger),
+                (&tasks[..], custom_event::Type::Task),
+            ] {
+                for (name, params) in events {
+                    self.ids.utterance_id = outbound::new_id();
+                    self.send(outbound::packet(
+                        self.routing(),
+                        &self.ids,
+                        inworld_packet::Packet::Custom(CustomEvent {
+                            name: name.clone(),
+                            playback: 0,
+                            parameters: params
+                                .iter()
+                                .map(|(name, value)| custom_event::Parameter {
+                                    name: name.clone(),
+                                    value: value.clone(),
+                                })
+                                .collect(),
+                            r#type: kind as i32,
+                        }),
+                    ))
+                    .await?;
+                }
+            }
+            if let Some(status) = error {
+                self.ctx.fail(status).await;
+                return Ok(Streamed::Failed);
             }
         }
-        if let Some(status) = plan.error {
-            ctx.fail(status).await;
-            return Streamed::Failed;
+        if self.cancelled && self.ctx.is_interrupted(self.seq) {
+            // As the service does: the client is told the rest of the reply is
+            // cancelled, so it can stop playing what it holds of it.
+            self.ids.utterance_id = outbound::new_id();
+            self.send(outbound::packet(
+                self.routing(),
+                &self.ids,
+                inworld_packet::Packet::Mutation(MutationEvent {
+                    mutation: Some(mutation_event::Mutation::CancelResponses(CancelResponses {
+                        interaction_id: self.interaction.clone(),
+                        utterance_id: Vec::new(),
+                    })),
+                }),
+            ))
+            .await?;
         }
+        self.ids.utterance_id = outbound::new_id();
+        self.send(outbound::control(
+            self.routing(),
+            &self.ids,
+            control_event::Action::InteractionEnd,
+            "",
+            None,
+        ))
+        .await?;
+        if self.ping {
+            self.send(ping(self.ctx)).await?;
+        }
+        Ok(Streamed::Done)
     }
-    if cancelled && ctx.is_interrupted(job.seq) {
-        // As the service does: the client is told the rest of the reply is
-        // cancelled, so it can stop playing what it holds of it.
-        ids.utterance_id = outbound::new_id();
-        send!(outbound::packet(
-            routing(),
-            &ids,
-            inworld_packet::Packet::Mutation(MutationEvent {
-                mutation: Some(mutation_event::Mutation::CancelResponses(CancelResponses {
-                    interaction_id: interaction.clone(),
-                    utterance_id: Vec::new(),
-                })),
-            })
-        ));
+}
+
+/// Streams a planned reply to the client. `stt` is the recognised speech
+/// the reply answers, sent back first.
+pub(crate) async fn speak(
+    ctx: &StreamCtx,
+    job: &ReplyJob,
+    plan: Plan,
+    stt: Option<&str>,
+) -> Streamed {
+    let Ok(mut reply) = Reply::start(ctx, job, &plan, stt).await else {
+        return Streamed::Closed;
+    };
+    let said = async {
+        if let Some((behavior, strength)) = plan.emotion {
+            reply.emotion(behavior, strength).await?;
+        }
+        if let Some(content) = &plan.narrated {
+            reply.narrated(content).await?;
+        }
+        for line in &plan.utterances {
+            reply.say(line).await?;
+        }
+        Ok::<(), Gone>(())
     }
-    ids.utterance_id = outbound::new_id();
-    send!(outbound::control(
-        routing(),
-        &ids,
-        control_event::Action::InteractionEnd,
-        "",
-        None
-    ));
-    if plan.ping {
-        send!(ping(ctx));
+    .await;
+    if said.is_err() {
+        return Streamed::Closed;
     }
-    Streamed::Done
+    let triggers: Vec<Event> = plan
+        .triggers
+        .iter()
+        .map(|t| (t.clone(), Vec::new()))
+        .collect();
+    reply.end(&triggers, &plan.tasks, plan.error).await
 }
 
 fn ping(ctx: &StreamCtx) -> InworldPacket {

@@ -405,6 +405,10 @@ namespace Inworld.Interop
         public IntPtr scene;
         public IntPtr api_key;
         public IntPtr api_secret;
+        public uint brain;
+        public IntPtr llm_url;
+        public IntPtr llm_model;
+        public IntPtr llm_api_key;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -575,6 +579,8 @@ namespace Inworld.Interop
         public const int IW_LOG_TRACE = 5;
         public const int IW_PACING_INSTANT = 0;
         public const int IW_PACING_HUMAN = 1;
+        public const int IW_BRAIN_SCRIPTED = 0;
+        public const int IW_BRAIN_LLM = 1;
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern IntPtr iw_result_name(int result);
