@@ -47,9 +47,7 @@ mod template;
 mod tokens;
 mod world_engine;
 
-pub use config::{
-    Brain, EngineConfig, Faults, LlmConfig, Pacing, RecognizerKind, SynthesizerKind,
-};
+pub use config::{Brain, EngineConfig, Faults, LlmConfig, Pacing, RecognizerKind, SynthesizerKind};
 pub use scene::{SceneError, Workspace};
 pub use server::RunningEngine;
 
