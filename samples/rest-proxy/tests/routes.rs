@@ -3,15 +3,8 @@
 //! bodies and events, and our additions. Waits poll conditions; their limits
 //! only catch hangs.
 
-use std::time::{Duration, Instant};
-
-use inworld_rest_proxy::config::Config;
-use inworld_rest_proxy::Proxy;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
-
-const LIMIT: Duration = Duration::from_secs(120);
 
 /// Nothing here; `tests/routes_on_redis.rs` runs these tests with Redis.
 #[allow(dead_code)]
@@ -19,108 +12,17 @@ fn extra_env() -> Vec<(String, String)> {
     Vec::new()
 }
 
-struct Running {
-    base: String,
-    http: reqwest::Client,
-    stop: Option<oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<Proxy>,
-}
+#[path = "support/mod.rs"]
+mod support;
 
+use support::{Running, LIMIT};
+
+/// A proxy with `env` and what the running test binary adds to it.
 async fn start(env: &[(&str, &str)]) -> Running {
-    let mut env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    env.extend(crate::extra_env());
-    let config =
-        Config::from_lookup(|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-            .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let done = tokio::spawn(async move {
-        let proxy = tokio::task::spawn_blocking(move || Proxy::start(&config).map(|p| (p, config)))
-            .await
-            .unwrap()
-            .unwrap();
-        let (proxy, config) = proxy;
-        proxy
-            .serve(listener, &config, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        proxy
-    });
-    let http = reqwest::Client::new();
-    let start = Instant::now();
-    while http.get(format!("{base}/status")).send().await.is_err() {
-        assert!(start.elapsed() < LIMIT, "the proxy never answered");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Running {
-        base,
-        http,
-        stop: Some(stop),
-        done,
-    }
-}
-
-impl Running {
-    async fn get(&self, path: &str) -> (StatusCode, String) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.text().await.unwrap())
-    }
-
-    async fn post_json(&self, path: &str, body: Value) -> (StatusCode, String) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.text().await.unwrap())
-    }
-
-    /// The status code of `/session/<id>/status` for an opened session.
-    async fn status_of(&self, opened: &Value) -> StatusCode {
-        let id = opened["sessionId"].as_str().unwrap();
-        self.get(&format!("/session/{id}/status")).await.0
-    }
-
-    async fn open(&self, body: Value) -> Value {
-        let (status, text) = self.post_json("/session/open", body).await;
-        assert_eq!(status, StatusCode::OK, "{text}");
-        serde_json::from_str(&text).unwrap()
-    }
-
-    /// Drains `path` until `done` holds for what was drained so far.
-    async fn events_until(&self, path: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        let mut all = Vec::new();
-        let start = Instant::now();
-        while !done(&all) {
-            assert!(start.elapsed() < LIMIT, "never happened; events: {all:?}");
-            let (status, text) = self.get(path).await;
-            assert_eq!(status, StatusCode::OK);
-            let batch: Vec<Value> = serde_json::from_str(&text).unwrap();
-            if batch.is_empty() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            all.extend(batch);
-        }
-        all
-    }
-
-    async fn stop(mut self) -> Proxy {
-        let _ = self.stop.take().unwrap().send(());
-        self.done.await.unwrap()
-    }
+    let extra = crate::extra_env();
+    let mut all: Vec<(&str, &str)> = env.to_vec();
+    all.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    support::start(&all).await
 }
 
 fn ended(events: &[Value], session: &str) -> bool {

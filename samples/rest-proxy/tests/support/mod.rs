@@ -87,6 +87,12 @@ impl Running {
         (r.status(), r.text().await.unwrap())
     }
 
+    /// The status code of `/session/<id>/status` for an opened session.
+    pub async fn status_of(&self, opened: &Value) -> StatusCode {
+        let id = opened["sessionId"].as_str().unwrap();
+        self.get(&format!("/session/{id}/status")).await.0
+    }
+
     pub async fn open(&self, body: Value) -> Value {
         let (status, text) = self.post_json("/session/open", body).await;
         assert_eq!(status, StatusCode::OK, "{text}");
