@@ -13,7 +13,7 @@ fn extra_env() -> Vec<(String, String)> {
 }
 
 #[path = "support/mod.rs"]
-mod support;
+pub(crate) mod support;
 
 use support::{Running, LIMIT};
 

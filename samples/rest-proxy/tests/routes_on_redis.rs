@@ -5,10 +5,10 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-#[path = "support/redis_server.rs"]
-mod redis_server;
 #[path = "routes.rs"]
 mod routes;
+
+use routes::support::redis_server;
 
 fn server() -> &'static redis_server::RedisServer {
     static SERVER: OnceLock<redis_server::RedisServer> = OnceLock::new();
