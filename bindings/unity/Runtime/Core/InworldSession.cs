@@ -15,6 +15,9 @@ namespace Inworld
         private iw_packet[] buffer = new iw_packet[32];
         private Action<InworldPacket> packetReceived;
         private Action wakeUp;
+        // Which poll's packets the library lends now (PacketBatch checks it);
+        // written and read by the polling thread.
+        private long lentGeneration;
 
         internal InworldSession(IntPtr raw)
         {
@@ -325,6 +328,7 @@ namespace Inworld
         {
             if (into == null) throw new ArgumentNullException("into");
             if (buffer.Length < max) buffer = new iw_packet[max];
+            lentGeneration = PacketBatch.NextGeneration();
             UIntPtr count;
             using (var h = handle.Use())
             {
@@ -335,10 +339,38 @@ namespace Inworld
             }
         }
 
+        /// Fills `batch` with up to its capacity of queued packets, read in
+        /// place (PacketView); returns how many. Never blocks, and allocates
+        /// nothing once the batch is warm: the path for games that count their
+        /// garbage. What the batch lends is valid until this session's next
+        /// poll or dispatch (with any batch or list) or its Dispose.
+        public int Poll(PacketBatch batch)
+        {
+            if (batch == null) throw new ArgumentNullException("batch");
+            UIntPtr count;
+            using (var h = handle.Use())
+            {
+                long generation = PacketBatch.NextGeneration();
+                lentGeneration = generation;
+                batch.Filled(this, generation, 0);
+                InworldException.Check(Native.iw_session_poll(h.Ptr, batch.Raw, (UIntPtr)batch.Capacity, out count));
+                int n = (int)count.ToUInt64();
+                batch.Filled(this, generation, n);
+                return n;
+            }
+        }
+
+        /// Whether the packets of the poll `generation` are still lent.
+        internal bool Lends(long generation)
+        {
+            return generation == lentGeneration && !handle.IsClosed;
+        }
+
         /// Calls `handler` on this thread for up to `max` queued packets.
         public int Dispatch(Action<InworldPacket> handler, int max = 32)
         {
             if (handler == null) throw new ArgumentNullException("handler");
+            lentGeneration = PacketBatch.NextGeneration();
             var userdata = System.Runtime.InteropServices.GCHandle.Alloc(handler);
             try
             {

@@ -208,7 +208,8 @@ namespace Inworld
         /// Native.IW_VISEME_*.
         public uint Shape;
         public long StartOffsetUs;
-        public string Name { get { return Utf8.Decode(Native.iw_viseme_name(Shape)); } }
+        /// Interned: the same string every time.
+        public string Name { get { return InworldNames.Viseme(Shape); } }
     }
 
     /// Speech: 16-bit PCM (interleaved), its phonemes and mouth shapes.
@@ -256,9 +257,9 @@ namespace Inworld
         public int Behavior;
         public int Strength;
         /// "JOY", "NEUTRAL", ...
-        public string BehaviorName { get { return Utf8.Decode(Native.iw_emotion_behavior_name(Behavior)); } }
+        public string BehaviorName { get { return InworldNames.EmotionBehavior(Behavior); } }
         /// "WEAK", "NORMAL", "STRONG", ...
-        public string StrengthName { get { return Utf8.Decode(Native.iw_emotion_strength_name(Strength)); } }
+        public string StrengthName { get { return InworldNames.EmotionStrength(Strength); } }
     }
 
     /// A trigger the character emitted (or the player's own, echoed).

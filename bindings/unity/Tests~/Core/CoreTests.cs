@@ -12,7 +12,7 @@ using System.Threading;
 using Inworld;
 using Inworld.Interop;
 
-public static class CoreTests
+public static partial class CoreTests
 {
     static readonly TimeSpan Limit = TimeSpan.FromMinutes(2);
     static InworldEngine engine;
