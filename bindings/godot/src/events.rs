@@ -3,7 +3,8 @@
 //! tested with `cargo test`.
 
 use inworld::packet::{
-    ActorKind, ConnectionState, ControlAction, EmotionBehavior, EmotionStrength, Packet, PacketBody,
+    ActorKind, CallKind, ConnectionState, ControlAction, EmotionBehavior, EmotionStrength, Packet,
+    PacketBody,
 };
 
 /// Who said something: a character (by agent id) or the player.
@@ -84,6 +85,33 @@ pub enum GameEvent {
         interaction_id: String,
         message: String,
     },
+    /// The service's warning: something the game sent was refused or cut
+    /// (an item beyond the limits, a text too long).
+    Warning {
+        message: String,
+    },
+    /// A like or dislike was recorded; its name undoes it.
+    FeedbackRecorded {
+        request_id: u64,
+        feedback_name: String,
+    },
+    FeedbackUndone {
+        request_id: u64,
+    },
+    /// The saved state asked for (a later session continues from it), and
+    /// the last interaction it includes.
+    StateReceived {
+        request_id: u64,
+        state: Vec<u8>,
+        version: String,
+    },
+    /// A feedback, undo or state request failed at the service.
+    CallFailed {
+        request_id: u64,
+        call: &'static str,
+        grpc_code: i32,
+        message: String,
+    },
 }
 
 /// An error with Inworld's details, for the error signal's Dictionary.
@@ -142,6 +170,9 @@ pub fn event_of(packet: &Packet) -> Option<GameEvent> {
                 conversation_id: conversation_id(),
             }
         }
+        PacketBody::Control(c) if c.action == ControlAction::Warning => GameEvent::Warning {
+            message: c.description.as_str().to_string(),
+        },
         PacketBody::Connection(c) => GameEvent::ConnectionState {
             state: state_name(c.state),
         },
@@ -159,8 +190,39 @@ pub fn event_of(packet: &Packet) -> Option<GameEvent> {
             interaction_id: interaction_id(),
             message: f.message.as_str().to_string(),
         },
+        PacketBody::CallResult(r) if r.grpc_code != 0 => GameEvent::CallFailed {
+            request_id: r.request_id,
+            call: call_name(r.call),
+            grpc_code: r.grpc_code,
+            message: r.message.as_str().to_string(),
+        },
+        PacketBody::CallResult(r) => match r.call {
+            CallKind::Like | CallKind::Dislike => GameEvent::FeedbackRecorded {
+                request_id: r.request_id,
+                feedback_name: r.name.as_str().to_string(),
+            },
+            CallKind::UndoFeedback => GameEvent::FeedbackUndone {
+                request_id: r.request_id,
+            },
+            CallKind::SessionState => GameEvent::StateReceived {
+                request_id: r.request_id,
+                state: r.data.clone(),
+                version: r.version.as_str().to_string(),
+            },
+        },
         _ => return None,
     })
+}
+
+/// The call a result answers, as the call_failed signal names it: the
+/// node's method that made it.
+pub fn call_name(call: CallKind) -> &'static str {
+    match call {
+        CallKind::Like => "like",
+        CallKind::Dislike => "dislike",
+        CallKind::UndoFeedback => "undo_feedback",
+        CallKind::SessionState => "request_state",
+    }
 }
 
 /// "JOY", "NEUTRAL", ... (the wire's names; "UNKNOWN" for others).
@@ -188,7 +250,7 @@ pub fn state_name(state: ConnectionState) -> &'static str {
 mod tests {
     use super::*;
     use inworld::packet::{
-        Actor, Control, CustomEvent, Emotion, Parameter, Routing, TextEvent, TextSource,
+        Actor, CallResult, Control, CustomEvent, Emotion, Parameter, Routing, TextEvent, TextSource,
     };
 
     fn from(kind: ActorKind, name: &str, body: PacketBody) -> Packet {
@@ -311,6 +373,75 @@ mod tests {
                 PacketBody::Overflow { dropped: 3 }
             )),
             Some(GameEvent::Dropped { count: 3 })
+        );
+    }
+
+    #[test]
+    fn warnings_are_kept() {
+        let warning = Control {
+            action: ControlAction::Warning,
+            description: "entity items: refused: an item id must have 1 to 128 bytes".into(),
+        };
+        assert_eq!(
+            event_of(&from(ActorKind::World, "", PacketBody::Control(warning))),
+            Some(GameEvent::Warning {
+                message: "entity items: refused: an item id must have 1 to 128 bytes".into()
+            })
+        );
+    }
+
+    fn call_result(call: CallKind, grpc_code: i32) -> Packet {
+        from(
+            ActorKind::World,
+            "",
+            PacketBody::CallResult(CallResult {
+                request_id: 7,
+                call,
+                grpc_code,
+                message: if grpc_code == 0 {
+                    ""
+                } else {
+                    "no such interaction"
+                }
+                .into(),
+                name: "workspaces/w/sessions/s/interactions/i-1/groups/default/feedbacks/f-1"
+                    .into(),
+                data: vec![1, 2, 3],
+                version: "i-1".into(),
+            }),
+        )
+    }
+
+    #[test]
+    fn call_results_become_feedback_state_or_failure() {
+        assert_eq!(
+            event_of(&call_result(CallKind::Dislike, 0)),
+            Some(GameEvent::FeedbackRecorded {
+                request_id: 7,
+                feedback_name:
+                    "workspaces/w/sessions/s/interactions/i-1/groups/default/feedbacks/f-1".into()
+            })
+        );
+        assert_eq!(
+            event_of(&call_result(CallKind::UndoFeedback, 0)),
+            Some(GameEvent::FeedbackUndone { request_id: 7 })
+        );
+        assert_eq!(
+            event_of(&call_result(CallKind::SessionState, 0)),
+            Some(GameEvent::StateReceived {
+                request_id: 7,
+                state: vec![1, 2, 3],
+                version: "i-1".into()
+            })
+        );
+        assert_eq!(
+            event_of(&call_result(CallKind::Like, 5)),
+            Some(GameEvent::CallFailed {
+                request_id: 7,
+                call: "like",
+                grpc_code: 5,
+                message: "no such interaction".into()
+            })
         );
     }
 }

@@ -1,10 +1,11 @@
 //! Inworld characters in Godot 4.2+: the `InworldClient`, `InworldSession`,
 //! `InworldCharacter` and `InworldMicrophone` nodes over the inworld
 //! library's Rust API. What the
-//! packets mean (`events`), the voice's arithmetic (`voice`) and the face's
+//! packets mean (`events`), the calls besides talking (`calls`), the voice's arithmetic (`voice`) and the face's
 //! blend shapes (`face`) carry no Godot types and are tested with `cargo
 //! test`; the nodes (`nodes`, one class a file) are thin.
 
+pub mod calls;
 pub mod events;
 pub mod face;
 mod nodes;

@@ -5,10 +5,11 @@ use std::collections::HashMap;
 
 use godot::classes::{INode, Node};
 use godot::prelude::*;
-use inworld::client::{Conversation, Session, SessionConfig};
+use inworld::client::{Conversation, Session};
 
 use super::args::{as_refs, as_strs, report, string_pairs, strings};
 use super::client::InworldClient;
+use crate::calls;
 use crate::events::{event_of, GameEvent, Speaker};
 
 /// A conversation with a scene's characters. Signals come from `_process`
@@ -100,12 +101,46 @@ impl InworldSession {
     fn error_received(message: GString, details: VarDictionary);
     #[signal]
     fn characters_changed();
+    /// The service refused or cut something the game sent (an item beyond
+    /// its limits, a text too long); also a Godot warning.
+    #[signal]
+    fn warning_received(message: GString);
+    /// A like or dislike was recorded (request_id as like/dislike returned);
+    /// feedback_name undoes it (undo_feedback).
+    #[signal]
+    fn feedback_recorded(request_id: i64, feedback_name: GString);
+    #[signal]
+    fn feedback_undone(request_id: i64);
+    /// The saved state request_state asked for: keep the bytes (a file, a
+    /// save game) and open a later session with open_continuing(state).
+    /// version: the last interaction it includes.
+    #[signal]
+    fn state_received(request_id: i64, state: PackedByteArray, version: GString);
+    /// A like, dislike, undo_feedback or request_state (call) failed at the service.
+    #[signal]
+    fn call_failed(request_id: i64, call: GString, grpc_code: i64, message: GString);
 
     /// Opens the session (never waits on the network: watch
     /// connection_state_changed for "ready"). False, with a Godot error, if
     /// it could not.
     #[func]
     fn open(&mut self) -> bool {
+        self.open_with(None)
+    }
+
+    /// Opens the session continuing from a saved state (the bytes of a
+    /// state_received signal): the characters remember what was said. False,
+    /// with a Godot error, if it could not or the session is already open.
+    #[func]
+    fn open_continuing(&mut self, saved_state: PackedByteArray) -> bool {
+        if self.session.is_some() {
+            godot_error!("Inworld: the session is already open (close it first)");
+            return false;
+        }
+        self.open_with(Some(saved_state.to_vec()))
+    }
+
+    fn open_with(&mut self, saved_state: Option<Vec<u8>>) -> bool {
         if self.session.is_some() {
             return true;
         }
@@ -126,10 +161,9 @@ impl InworldSession {
                 } else {
                     self.scene.to_string()
                 };
-                let mut config = SessionConfig::new(scene);
-                config.user = client.config().session.user.clone();
-                config.capabilities = client.config().session.capabilities;
-                client.open_session_with(config).map_err(|e| e.to_string())
+                client
+                    .open_session_with(calls::session_config(&client, scene, saved_state))
+                    .map_err(|e| e.to_string())
             });
         match opened {
             Ok(session) => {
@@ -336,6 +370,105 @@ impl InworldSession {
         }
     }
 
+    /// Likes a reply: interaction_id as interaction_ended gave it. Returns
+    /// the request id feedback_recorded (or call_failed) will carry, or -1
+    /// with a Godot error.
+    #[func]
+    fn like(&mut self, interaction_id: GString) -> i64 {
+        self.requesting(|s| s.like(&interaction_id.to_string(), None))
+    }
+
+    /// Dislikes a reply, with reasons ("irrelevant", "unsafe", "untrue",
+    /// "incorrect_use_of_knowledge", "unexpected_action",
+    /// "unexpected_goal_behavior", "repetition", "out_of_character",
+    /// "too_long") and a comment (may be ""). Returns as like does.
+    #[func]
+    fn dislike(
+        &mut self,
+        interaction_id: GString,
+        reasons: PackedStringArray,
+        comment: GString,
+    ) -> i64 {
+        let reasons = match calls::dislike_reasons(&strings(&reasons)) {
+            Ok(reasons) => reasons,
+            Err(message) => {
+                godot_error!("Inworld: {message}");
+                return -1;
+            }
+        };
+        self.requesting(|s| {
+            s.dislike(
+                &interaction_id.to_string(),
+                None,
+                &reasons,
+                &comment.to_string(),
+            )
+        })
+    }
+
+    /// Undoes a like or dislike (feedback_name from feedback_recorded);
+    /// feedback_undone follows. Returns as like does.
+    #[func]
+    fn undo_feedback(&mut self, feedback_name: GString) -> i64 {
+        self.requesting(|s| s.undo_feedback(&feedback_name.to_string()))
+    }
+
+    /// Asks for the session's saved state; state_received follows (also
+    /// after close). Returns as like does.
+    #[func]
+    fn request_state(&mut self) -> i64 {
+        self.requesting(|s| s.request_state())
+    }
+
+    /// Creates or updates an item of the world (properties: {"key": "value"})
+    /// and puts it in the entities named (may be empty).
+    #[func]
+    fn create_or_update_item(
+        &mut self,
+        id: GString,
+        display_name: GString,
+        description: GString,
+        properties: VarDictionary,
+        entities: PackedStringArray,
+    ) -> bool {
+        let item = calls::entity_item(
+            id.to_string(),
+            display_name.to_string(),
+            description.to_string(),
+            string_pairs(&properties),
+        );
+        let entities = strings(&entities);
+        self.sending(|s| s.create_or_update_items(&[item], &as_refs(&entities)))
+    }
+
+    /// Removes items of the world.
+    #[func]
+    fn remove_items(&mut self, item_ids: PackedStringArray) -> bool {
+        let ids = strings(&item_ids);
+        self.sending(|s| s.remove_items(&as_refs(&ids)))
+    }
+
+    /// Puts items in entities ("add"), takes them out ("remove"), or makes
+    /// them the entities' only items ("replace"; no items empties them).
+    #[func]
+    fn items_in_entities(
+        &mut self,
+        how: GString,
+        item_ids: PackedStringArray,
+        entity_names: PackedStringArray,
+    ) -> bool {
+        let how = match calls::items_in_entities_how(&how.to_string()) {
+            Ok(how) => how,
+            Err(message) => {
+                godot_error!("Inworld: {message}");
+                return false;
+            }
+        };
+        let ids = strings(&item_ids);
+        let entities = strings(&entity_names);
+        self.sending(|s| s.items_in_entities(how, &as_refs(&ids), &as_refs(&entities)))
+    }
+
     fn conversation(&mut self, id: &GString) -> Option<&mut Conversation> {
         let found = self.conversations.get_mut(&id.to_string());
         if found.is_none() {
@@ -364,6 +497,26 @@ impl InworldSession {
             return false;
         };
         report(send(session))
+    }
+
+    /// A call answered later by a signal: its request id, or -1 with a
+    /// Godot error.
+    fn requesting(
+        &mut self,
+        call: impl FnOnce(&Session) -> Result<u64, inworld::client::Error>,
+    ) -> i64 {
+        let Some(session) = &self.session else {
+            godot_error!("Inworld: the session is not open");
+            return -1;
+        };
+        match call(session) {
+            // Request ids count up from 1: far below i64::MAX.
+            Ok(id) => id as i64,
+            Err(e) => {
+                godot_error!("Inworld: {e}");
+                -1
+            }
+        }
     }
 
     /// The library's session, for InworldCharacter.
@@ -508,6 +661,56 @@ impl InworldSession {
             GameEvent::CharactersChanged => self.characters_changed(),
             GameEvent::Dropped { count } => {
                 godot_warn!("Inworld: {count} packets dropped (drain the session every frame)");
+            }
+            GameEvent::Warning { message } => {
+                godot_warn!("Inworld: {message}");
+                self.base_mut()
+                    .emit_signal("warning_received", &[message.to_variant()]);
+            }
+            GameEvent::FeedbackRecorded {
+                request_id,
+                feedback_name,
+            } => {
+                self.base_mut().emit_signal(
+                    "feedback_recorded",
+                    &[request_id.to_variant(), feedback_name.to_variant()],
+                );
+            }
+            GameEvent::FeedbackUndone { request_id } => {
+                self.base_mut()
+                    .emit_signal("feedback_undone", &[request_id.to_variant()]);
+            }
+            GameEvent::StateReceived {
+                request_id,
+                state,
+                version,
+            } => {
+                let state = PackedByteArray::from(state.as_slice());
+                self.base_mut().emit_signal(
+                    "state_received",
+                    &[
+                        request_id.to_variant(),
+                        state.to_variant(),
+                        version.to_variant(),
+                    ],
+                );
+            }
+            GameEvent::CallFailed {
+                request_id,
+                call,
+                grpc_code,
+                message,
+            } => {
+                godot_error!("Inworld: {call} failed: {message}");
+                self.base_mut().emit_signal(
+                    "call_failed",
+                    &[
+                        request_id.to_variant(),
+                        call.to_variant(),
+                        grpc_code.to_variant(),
+                        message.to_variant(),
+                    ],
+                );
             }
             GameEvent::NotSent {
                 interaction_id,

@@ -1,0 +1,120 @@
+//! What a game asks of a session besides talking (feedback, entity items,
+//! continuing from a saved state), from the plain values the nodes get out
+//! of Godot's. No Godot types here, so it is tested with `cargo test`; the
+//! answers come back as events (`events`).
+
+use inworld::client::{
+    Client, Continuation, DislikeType, EntityItem, ItemsInEntities, SessionConfig,
+};
+
+/// The dislike reasons by the names the node takes ("irrelevant",
+/// "too_long", ...); an unknown name is refused, naming the known ones.
+pub fn dislike_reasons(names: &[String]) -> Result<Vec<DislikeType>, String> {
+    names
+        .iter()
+        .map(|name| {
+            DISLIKE_REASONS
+                .iter()
+                .find(|(known, _)| known == name)
+                .map(|(_, reason)| *reason)
+                .ok_or_else(|| {
+                    let known: Vec<_> = DISLIKE_REASONS.iter().map(|(n, _)| *n).collect();
+                    format!("no dislike reason {name:?} (one of {})", known.join(", "))
+                })
+        })
+        .collect()
+}
+
+const DISLIKE_REASONS: [(&str, DislikeType); 9] = [
+    ("irrelevant", DislikeType::Irrelevant),
+    ("unsafe", DislikeType::Unsafe),
+    ("untrue", DislikeType::Untrue),
+    (
+        "incorrect_use_of_knowledge",
+        DislikeType::IncorrectUseOfKnowledge,
+    ),
+    ("unexpected_action", DislikeType::UnexpectedAction),
+    (
+        "unexpected_goal_behavior",
+        DislikeType::UnexpectedGoalBehavior,
+    ),
+    ("repetition", DislikeType::Repetition),
+    ("out_of_character", DislikeType::OutOfCharacter),
+    ("too_long", DislikeType::TooLong),
+];
+
+/// "add", "remove" or "replace": how `items_in_entities` changes the
+/// entities' items.
+pub fn items_in_entities_how(how: &str) -> Result<ItemsInEntities, String> {
+    match how {
+        "add" => Ok(ItemsInEntities::Add),
+        "remove" => Ok(ItemsInEntities::Remove),
+        "replace" => Ok(ItemsInEntities::Replace),
+        other => Err(format!(
+            "items_in_entities takes \"add\", \"remove\" or \"replace\", not {other:?}"
+        )),
+    }
+}
+
+/// One entity item (its properties as text pairs).
+pub fn entity_item(
+    id: String,
+    display_name: String,
+    description: String,
+    properties: Vec<(String, String)>,
+) -> EntityItem {
+    EntityItem {
+        id,
+        display_name,
+        description,
+        properties,
+    }
+}
+
+/// What an InworldSession node opens: the client's player and capabilities
+/// in `scene`, continuing from `saved_state` (bytes of a state_received
+/// signal, perhaps from a file) when given.
+pub fn session_config(
+    client: &Client,
+    scene: String,
+    saved_state: Option<Vec<u8>>,
+) -> SessionConfig {
+    let mut config = SessionConfig::new(scene);
+    config.user = client.config().session.user.clone();
+    config.capabilities = client.config().session.capabilities;
+    config.continuation = saved_state.map(Continuation::SavedState);
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dislike_reasons_by_name() {
+        let names = ["too_long".to_string(), "out_of_character".to_string()];
+        assert_eq!(
+            dislike_reasons(&names).unwrap(),
+            vec![DislikeType::TooLong, DislikeType::OutOfCharacter]
+        );
+        assert_eq!(dislike_reasons(&[]).unwrap(), vec![]);
+        let error = dislike_reasons(&["boring".to_string()]).unwrap_err();
+        assert!(
+            error.contains("\"boring\"") && error.contains("repetition"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn items_in_entities_by_name() {
+        assert_eq!(items_in_entities_how("add"), Ok(ItemsInEntities::Add));
+        assert_eq!(items_in_entities_how("remove"), Ok(ItemsInEntities::Remove));
+        assert_eq!(
+            items_in_entities_how("replace"),
+            Ok(ItemsInEntities::Replace)
+        );
+        assert!(items_in_entities_how("Add")
+            .unwrap_err()
+            .contains("\"Add\""));
+    }
+}
