@@ -67,13 +67,19 @@ fn mcs(out: &Path, target: &str, sources: &[PathBuf], references: &[&Path]) {
     );
 }
 
-/// The core and its tests, as one program.
+/// The core and its tests, as one program: compiled once for all the tests
+/// of this file (tests run in parallel; one compiling it while another runs
+/// it would run a half-written file).
 fn core_tests_exe() -> PathBuf {
-    let exe = out_dir().join("unity_core_tests.exe");
-    let mut all = sources(&unity_dir().join("Runtime/Core"));
-    all.extend(sources(&unity_dir().join("Tests~/Core")));
-    mcs(&exe, "exe", &all, &[]);
-    exe
+    static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    EXE.get_or_init(|| {
+        let exe = out_dir().join("unity_core_tests.exe");
+        let mut all = sources(&unity_dir().join("Runtime/Core"));
+        all.extend(sources(&unity_dir().join("Tests~/Core")));
+        mcs(&exe, "exe", &all, &[]);
+        exe
+    })
+    .clone()
 }
 
 fn mono(exe: &Path, args: &[&str]) -> Run {

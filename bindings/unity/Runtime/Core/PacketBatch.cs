@@ -85,6 +85,7 @@ namespace Inworld
 
     /// UTF-8 text the library lends (valid as its PacketView is). Reading it
     /// allocates nothing but ToString(), which makes a string to keep.
+    /// default(LentText) is the empty text.
     public struct LentText
     {
         private readonly PacketBatch batch;
@@ -141,6 +142,7 @@ namespace Inworld
         {
             if (destination == null) throw new ArgumentNullException("destination");
             Check();
+            if (length == 0) return 0;
             int chars;
             var decoded = batch.Decode(ptr, length, out chars);
             if (index < 0 || destination.Length - index < chars) throw new ArgumentException("the text needs " + chars + " chars from index " + index);
@@ -153,6 +155,7 @@ namespace Inworld
         {
             if (builder == null) throw new ArgumentNullException("builder");
             Check();
+            if (length == 0) return;
             int chars;
             var decoded = batch.Decode(ptr, length, out chars);
             builder.Append(decoded, 0, chars);
@@ -162,6 +165,7 @@ namespace Inworld
         public override string ToString()
         {
             Check();
+            if (length == 0) return string.Empty;
             return Utf8.Decode(new iw_str { ptr = ptr, len = (UIntPtr)length });
         }
 

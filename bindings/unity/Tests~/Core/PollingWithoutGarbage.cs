@@ -177,6 +177,9 @@ public static partial class CoreTests
             }, "the interaction end");
             Expect(Said(copies.Where(c => c.InteractionId == ids.InteractionId)).Contains("héllo ünïcode ✓"), "UTF-8: " + Said(copies));
 
+            var empty = default(LentText);
+            Expect(empty.IsEmpty && empty.Equals("") && empty.CopyTo(new char[0]) == 0 && empty.ToString() == "", "the default is the empty text");
+
             // Lent until the next poll, however it is done: then a view throws
             // instead of reading memory the library took back.
             Expect(haveKept, "a text was kept");
