@@ -1,10 +1,10 @@
 //! What a game asks of a session besides talking (feedback, entity items,
-//! continuing from a saved state), from the plain values the nodes get out
+//! continuing from a saved state or a dialog), from the plain values the nodes get out
 //! of Godot's. No Godot types here, so it is tested with `cargo test`; the
 //! answers come back as events (`events`).
 
 use inworld::client::{
-    Client, Continuation, DislikeType, EntityItem, ItemsInEntities, SessionConfig,
+    Client, Continuation, DislikeType, EntityItem, ItemsInEntities, SessionConfig, Talker,
 };
 
 /// The dislike reasons by the names the node takes ("irrelevant",
@@ -72,18 +72,37 @@ pub fn entity_item(
 }
 
 /// What an InworldSession node opens: the client's player and capabilities
-/// in `scene`, continuing from `saved_state` (bytes of a state_received
-/// signal, perhaps from a file) when given.
+/// in `scene`, continuing from a saved state (bytes of a state_received
+/// signal, perhaps from a file) or a dialog when given.
 pub fn session_config(
     client: &Client,
     scene: String,
-    saved_state: Option<Vec<u8>>,
+    continuation: Option<Continuation>,
 ) -> SessionConfig {
     let mut config = SessionConfig::new(scene);
     config.user = client.config().session.user.clone();
     config.capabilities = client.config().session.capabilities;
-    config.continuation = saved_state.map(Continuation::SavedState);
+    config.continuation = continuation;
     config
+}
+
+/// Who said a dialog line, as the node's dialog() names it.
+pub fn talker_name(talker: Talker) -> &'static str {
+    match talker {
+        Talker::Player => "player",
+        Talker::Character => "character",
+    }
+}
+
+/// The talker a dialog line given to open_continuing_dialog names.
+pub fn talker_of(name: &str) -> Result<Talker, String> {
+    match name {
+        "player" => Ok(Talker::Player),
+        "character" => Ok(Talker::Character),
+        other => Err(format!(
+            "a dialog line's talker is \"player\" or \"character\", not {other:?}"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -103,6 +122,14 @@ mod tests {
             error.contains("\"boring\"") && error.contains("repetition"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn talkers_by_name_both_ways() {
+        for talker in [Talker::Player, Talker::Character] {
+            assert_eq!(talker_of(talker_name(talker)), Ok(talker));
+        }
+        assert!(talker_of("narrator").unwrap_err().contains("\"narrator\""));
     }
 
     #[test]

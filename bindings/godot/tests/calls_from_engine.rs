@@ -1,12 +1,12 @@
 //! What InworldSession does besides talking, over a real session with the
 //! local engine's demo tavern, without Godot: feedback (like, dislike with
-//! reasons, undo), entity items, and the saved state, fetched and continued
-//! from, through the extension's `calls` (what the node's methods call) and
+//! reasons, undo), entity items, and the saved state and the dialog,
+//! fetched and continued from, through the extension's `calls` (what the node's methods call) and
 //! `events` (what its signals carry).
 
 use std::time::{Duration, Instant};
 
-use inworld::client::{Client, ClientConfig, Session, TlsMode};
+use inworld::client::{Client, ClientConfig, Continuation, Session, TlsMode};
 use inworld::engine::{EngineConfig, RunningEngine, Workspace};
 use inworld::packet::Packet;
 use inworld_godot::calls;
@@ -237,7 +237,7 @@ fn items_reach_the_engine_and_refusals_are_warned() {
 }
 
 #[test]
-fn saved_state_is_fetched_and_a_new_session_continues_from_it() {
+fn a_new_session_continues_from_the_saved_state_or_the_dialog() {
     let (engine, client, scene) = tavern();
     let session = client
         .open_session_with(calls::session_config(&client, scene.clone(), None))
@@ -258,21 +258,50 @@ fn saved_state_is_fetched_and_a_new_session_continues_from_it() {
     });
     assert!(!state.is_empty());
     assert!(!version.is_empty());
-    session.close();
 
-    // open_continuing(state): another session (as after a restart of the
-    // game) remembers what was said.
-    let continued = client
-        .open_session_with(calls::session_config(&client, scene, Some(state)))
-        .unwrap();
-    let mut drained = Drained::new(&continued);
-    ready(&mut drained);
-    let reply = drained.say("do you remember me?");
-    let said = drained.said_in(&reply);
-    assert!(
-        said.contains("The last thing you told me was: a room for the night"),
-        "{said}"
+    // dialog(), as the node gives it: who said what, by name.
+    let dialog: Vec<(&str, String)> = session
+        .dialog()
+        .into_iter()
+        .map(|(talker, text)| (calls::talker_name(talker), text))
+        .collect();
+    session.close();
+    assert_eq!(
+        dialog.first(),
+        Some(&("player", "a room for the night".to_string())),
+        "{dialog:?}"
     );
-    continued.close();
+    assert!(
+        dialog.iter().any(|(talker, _)| *talker == "character"),
+        "{dialog:?}"
+    );
+
+    // open_continuing(state), then open_continuing_dialog(lines): another
+    // session (as after a restart of the game) remembers what was said.
+    let from_dialog = dialog
+        .iter()
+        .map(|(talker, text)| (calls::talker_of(talker).unwrap(), text.clone()))
+        .collect();
+    for continuation in [
+        Continuation::SavedState(state),
+        Continuation::DialogHistory(from_dialog),
+    ] {
+        let continued = client
+            .open_session_with(calls::session_config(
+                &client,
+                scene.clone(),
+                Some(continuation),
+            ))
+            .unwrap();
+        let mut drained = Drained::new(&continued);
+        ready(&mut drained);
+        let reply = drained.say("do you remember me?");
+        let said = drained.said_in(&reply);
+        assert!(
+            said.contains("The last thing you told me was: a room for the night"),
+            "{said}"
+        );
+        continued.close();
+    }
     engine.stop();
 }

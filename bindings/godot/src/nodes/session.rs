@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use godot::classes::{INode, Node};
 use godot::prelude::*;
-use inworld::client::{Conversation, Session};
+use inworld::client::{Continuation, Conversation, Session};
 
 use super::args::{as_refs, as_strs, report, string_pairs, strings};
 use super::client::InworldClient;
@@ -137,10 +137,53 @@ impl InworldSession {
             godot_error!("Inworld: the session is already open (close it first)");
             return false;
         }
-        self.open_with(Some(saved_state.to_vec()))
+        self.open_with(Some(Continuation::SavedState(saved_state.to_vec())))
     }
 
-    fn open_with(&mut self, saved_state: Option<Vec<u8>>) -> bool {
+    /// Opens the session continuing from a dialog (lines as dialog() gives
+    /// them: [{talker: "player" or "character", text}], oldest first). False,
+    /// with a Godot error, as open_continuing.
+    #[func]
+    fn open_continuing_dialog(&mut self, lines: Array<VarDictionary>) -> bool {
+        if self.session.is_some() {
+            godot_error!("Inworld: the session is already open (close it first)");
+            return false;
+        }
+        let mut dialog = Vec::new();
+        for line in lines.iter_shared() {
+            let field = |key: &str| line.get(key).map(|v| v.to_string()).unwrap_or_default();
+            match calls::talker_of(&field("talker")) {
+                Ok(talker) => dialog.push((talker, field("text"))),
+                Err(message) => {
+                    godot_error!("Inworld: {message}");
+                    return false;
+                }
+            }
+        }
+        self.open_with(Some(Continuation::DialogHistory(dialog)))
+    }
+
+    /// The dialog so far as the library saw it (the last 64 lines):
+    /// [{talker: "player" or "character", text}], oldest first. Keep it to
+    /// continue with open_continuing_dialog.
+    #[func]
+    fn dialog(&self) -> Array<VarDictionary> {
+        let mut out = Array::new();
+        for (talker, text) in self
+            .session
+            .as_ref()
+            .map(|s| s.dialog())
+            .unwrap_or_default()
+        {
+            let mut d = VarDictionary::new();
+            d.set("talker", calls::talker_name(talker));
+            d.set("text", text.as_str());
+            out.push(&d);
+        }
+        out
+    }
+
+    fn open_with(&mut self, continuation: Option<Continuation>) -> bool {
         if self.session.is_some() {
             return true;
         }
@@ -162,7 +205,7 @@ impl InworldSession {
                     self.scene.to_string()
                 };
                 client
-                    .open_session_with(calls::session_config(&client, scene, saved_state))
+                    .open_session_with(calls::session_config(&client, scene, continuation))
                     .map_err(|e| e.to_string())
             });
         match opened {
