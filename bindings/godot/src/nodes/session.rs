@@ -164,8 +164,9 @@ impl InworldSession {
     }
 
     /// The dialog so far as the library saw it (the last 64 lines):
-    /// [{talker: "player" or "character", text}], oldest first. Keep it to
-    /// continue with open_continuing_dialog.
+    /// [{talker: "player" or "character", text}], oldest first; empty when
+    /// the session is not open. Keep it to continue with
+    /// open_continuing_dialog.
     #[func]
     fn dialog(&self) -> Array<VarDictionary> {
         let mut out = Array::new();
@@ -456,8 +457,9 @@ impl InworldSession {
         self.requesting(|s| s.undo_feedback(&feedback_name.to_string()))
     }
 
-    /// Asks for the session's saved state; state_received follows (also
-    /// after close). Returns as like does.
+    /// Asks for the session's saved state; state_received follows. Close
+    /// only after it arrived: a closed node drains nothing more. Returns as
+    /// like does.
     #[func]
     fn request_state(&mut self) -> i64 {
         self.requesting(|s| s.request_state())
