@@ -361,6 +361,21 @@ pub const MAX_RELEASE: Duration = Duration::from_millis(80);
 /// The longest anticipation of any articulation.
 const MAX_ATTACK: f64 = 0.07;
 
+/// How long the face takes to pass from one utterance's speech to the
+/// next's (or from rest into the first): each utterance's timeline starts
+/// on its own clock, so without it the face would jump where one follows
+/// another, and where a first sound starts formed.
+pub const UTTERANCE_BLEND: Duration = Duration::from_millis(60);
+
+/// Blends `out` from the face `from`: `into` (0..1) is how far through the
+/// blend (eased, so the face starts and ends it without a kink).
+pub fn blend(from: &FaceWeights, into: f64, out: &mut FaceWeights) {
+    let w = smoothstep(into) as f32;
+    for (o, f) in out.iter_mut().zip(from) {
+        *o = (f + (*o - f) * w).clamp(0.0, 1.0);
+    }
+}
+
 fn smoothstep(x: f64) -> f64 {
     let x = x.clamp(0.0, 1.0);
     x * x * (3.0 - 2.0 * x)
@@ -764,7 +779,7 @@ impl FaceControls {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use Blendshape::*;
 
