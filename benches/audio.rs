@@ -226,6 +226,27 @@ fn face(c: &mut Criterion) {
         b.iter(&mut read_face)
     });
 
+    // The first 60 ms of an utterance that follows another: the face blends
+    // from the one before, so two speech faces are computed.
+    let timeline = VisemeTimeline::default();
+    timeline.store(Arc::new(utterance_visemes()));
+    writer.begin_with_visemes(Utterance::default(), timeline);
+    writer.write(&vec![0.25f32; 16_000]);
+    while reader.queued_frames() > 16_000 {
+        reader.read(&mut out);
+    }
+    reader.read(&mut out[..320]);
+    let blending_at = Instant::now();
+    let mut read_blending = || {
+        black_box(clock.face_at(black_box(blending_at), 16_000));
+    };
+    let per_call = allocations_per_call(1000, &mut read_blending);
+    assert_eq!(per_call, 0.0, "reading the face must not allocate");
+    c.bench_function(
+        "face, read 52 weights blending into the next utterance",
+        |b| b.iter(&mut read_blending),
+    );
+
     let visemes = utterance_visemes();
     let length_ms = visemes.last().unwrap().start_offset.as_millis() as u64 + 200;
     let mut weights = NEUTRAL_FACE;

@@ -359,7 +359,22 @@ pub const MAX_HOLD: Duration = Duration::from_millis(200);
 pub const MAX_RELEASE: Duration = Duration::from_millis(80);
 
 /// The longest anticipation of any articulation.
-const MAX_ATTACK: f64 = 0.07;
+const MAX_ATTACK: Duration = Duration::from_millis(70);
+
+/// How long the face takes to pass from one utterance's speech to the
+/// next's (or from rest into the first): each utterance's timeline starts
+/// on its own clock, so without it the face would jump where one follows
+/// another, and where a first sound starts formed.
+pub const UTTERANCE_BLEND: Duration = Duration::from_millis(60);
+
+/// Blends `out` from the face `from`: `into` (0..1) is how far through the
+/// blend (eased, so the face starts and ends it without a kink).
+pub fn blend(from: &FaceWeights, into: f64, out: &mut FaceWeights) {
+    let w = smoothstep(into) as f32;
+    for (o, f) in out.iter_mut().zip(from) {
+        *o = (f + (*o - f) * w).clamp(0.0, 1.0);
+    }
+}
 
 fn smoothstep(x: f64) -> f64 {
     let x = x.clamp(0.0, 1.0);
@@ -379,13 +394,16 @@ pub fn speech_face(
 ) {
     *out = NEUTRAL_FACE;
     let t = at.as_secs_f64();
-    let end = end.map_or(f64::INFINITY, |e| e.as_secs_f64());
     let start_of = |i: usize| visemes[i].start_offset.as_secs_f64();
-    // Sounds starting at or after the end were never heard.
-    let count = visemes.partition_point(|v| v.start_offset.as_secs_f64() < end);
+    // Sounds starting at or after the end were never heard. (The searches
+    // compare durations, not seconds as floats: they are most of a read.)
+    let count = end.map_or(visemes.len(), |end| {
+        visemes.partition_point(|v| v.start_offset < end)
+    });
+    let end = end.map_or(f64::INFINITY, |e| e.as_secs_f64());
     // Sounds starting later than this have no influence yet.
-    let forming =
-        visemes[..count].partition_point(|v| v.start_offset.as_secs_f64() <= t + MAX_ATTACK);
+    let horizon = at + MAX_ATTACK;
+    let forming = visemes[..count].partition_point(|v| v.start_offset <= horizon);
     if forming == 0 {
         return;
     }
@@ -764,7 +782,7 @@ impl FaceControls {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use Blendshape::*;
 

@@ -15,7 +15,8 @@
 //! and when it read it; a face is computed from that at the instant asked,
 //! moving on through the span at the stream's rate (smooth at any frame
 //! rate, never ahead of what was read), and from the moment sound stops,
-//! relaxing to rest ([`PlaybackClock::face_at`]).
+//! relaxing to rest ([`PlaybackClock::face_at`]). Where one utterance
+//! follows another, the face blends from the one before into the next.
 
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,7 +24,9 @@ use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
-use super::face::{speech_face, FaceControls, FaceWeights, MAX_RELEASE, NEUTRAL_FACE};
+use super::face::{
+    blend, speech_face, FaceControls, FaceWeights, MAX_RELEASE, NEUTRAL_FACE, UTTERANCE_BLEND,
+};
 use super::visemes::{TimedViseme, Viseme};
 
 /// Utterances whose details the clock can still name (those queued and the
@@ -93,7 +96,7 @@ struct Shared {
     utterances: [ArcSwapOption<Slot>; REMEMBERED],
     /// The clock's start: instants are published as nanoseconds since it.
     epoch: Instant,
-    heard: HeardCell,
+    hearing: HearingCell,
     face: FaceControls,
 }
 
@@ -111,52 +114,123 @@ struct Heard {
     playing: bool,
 }
 
-/// A [`Heard`] that the audio thread writes and any thread reads, with no
+fn frames_to_time(frames: u64, rate: u64) -> Duration {
+    Duration::from_nanos((u128::from(frames) * 1_000_000_000 / u128::from(rate)) as u64)
+}
+
+impl Heard {
+    /// The position (frames) heard at `now_ns`, for a stream of `rate`
+    /// frames a second: where the read began, moved on by the time since,
+    /// up to where it ended; or once the sound stopped, moving on from
+    /// where it stopped (the end, also given).
+    fn position(&self, now_ns: u64, rate: u64) -> (u64, Option<u64>) {
+        let elapsed = now_ns.saturating_sub(self.at_ns);
+        let moved = (u128::from(elapsed) * u128::from(rate) / 1_000_000_000) as u64;
+        if self.playing {
+            (self.start + moved.min(self.frames), None)
+        } else {
+            (self.start + moved, Some(self.start))
+        }
+    }
+
+    /// The same sound, stopped where its read ended, at `at_ns`.
+    fn stopped(self, at_ns: u64) -> Heard {
+        Heard {
+            start: self.start + self.frames,
+            frames: 0,
+            at_ns,
+            playing: false,
+            ..self
+        }
+    }
+}
+
+/// What faces are computed from: the utterance heard now, and the one
+/// heard before it, which the face blends from over the first
+/// [`UTTERANCE_BLEND`] of the current one heard (on its clock, as all
+/// speech is: a reader faster than real time blends as fast).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Hearing {
+    now: Heard,
+    /// Stopped (or nothing: seq 0).
+    before: Heard,
+    /// Where (frames) in the current utterance it was first heard.
+    blend_from: u64,
+}
+
+const HEARING_WORDS: usize = 11;
+
+impl Hearing {
+    fn to_words(self) -> [u64; HEARING_WORDS] {
+        let Hearing {
+            now,
+            before,
+            blend_from,
+        } = self;
+        [
+            now.seq,
+            now.start,
+            now.frames,
+            now.at_ns,
+            u64::from(now.playing),
+            before.seq,
+            before.start,
+            before.frames,
+            before.at_ns,
+            u64::from(before.playing),
+            blend_from,
+        ]
+    }
+
+    fn from_words(w: [u64; HEARING_WORDS]) -> Hearing {
+        let heard = |w: &[u64]| Heard {
+            seq: w[0],
+            start: w[1],
+            frames: w[2],
+            at_ns: w[3],
+            playing: w[4] != 0,
+        };
+        Hearing {
+            now: heard(&w[0..5]),
+            before: heard(&w[5..10]),
+            blend_from: w[10],
+        }
+    }
+}
+
+/// A [`Hearing`] that the audio thread writes and any thread reads, with no
 /// lock: a sequence lock over atomics (the writer never waits; a reader
 /// that raced a write reads again). Several words must agree, and one word
 /// cannot hold them.
 #[derive(Default)]
-struct HeardCell {
+struct HearingCell {
     /// Odd while a write is under way.
     version: AtomicU64,
-    seq: AtomicU64,
-    start: AtomicU64,
-    frames: AtomicU64,
-    at_ns: AtomicU64,
-    playing: AtomicU64,
+    words: [AtomicU64; HEARING_WORDS],
 }
 
-impl HeardCell {
+impl HearingCell {
     /// Only the reader (one thread) writes.
-    fn write(&self, heard: Heard) {
+    fn write(&self, hearing: Hearing) {
         let version = self.version.load(Ordering::Relaxed);
         self.version
             .store(version.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
-        self.seq.store(heard.seq, Ordering::Relaxed);
-        self.start.store(heard.start, Ordering::Relaxed);
-        self.frames.store(heard.frames, Ordering::Relaxed);
-        self.at_ns.store(heard.at_ns, Ordering::Relaxed);
-        self.playing
-            .store(u64::from(heard.playing), Ordering::Relaxed);
+        for (word, value) in self.words.iter().zip(hearing.to_words()) {
+            word.store(value, Ordering::Relaxed);
+        }
         self.version
             .store(version.wrapping_add(2), Ordering::Release);
     }
 
-    fn read(&self) -> Heard {
+    fn read(&self) -> Hearing {
         loop {
             let before = self.version.load(Ordering::Acquire);
             if before & 1 == 0 {
-                let heard = Heard {
-                    seq: self.seq.load(Ordering::Relaxed),
-                    start: self.start.load(Ordering::Relaxed),
-                    frames: self.frames.load(Ordering::Relaxed),
-                    at_ns: self.at_ns.load(Ordering::Relaxed),
-                    playing: self.playing.load(Ordering::Relaxed) != 0,
-                };
+                let words = std::array::from_fn(|i| self.words[i].load(Ordering::Relaxed));
                 fence(Ordering::Acquire);
                 if self.version.load(Ordering::Relaxed) == before {
-                    return heard;
+                    return Hearing::from_words(words);
                 }
             }
             std::hint::spin_loop();
@@ -185,7 +259,7 @@ pub fn playback(
         dropped_frames: AtomicU64::new(0),
         utterances: std::array::from_fn(|_| ArcSwapOption::empty()),
         epoch: Instant::now(),
-        heard: HeardCell::default(),
+        hearing: HearingCell::default(),
         face: FaceControls::default(),
     });
     (
@@ -202,7 +276,7 @@ pub fn playback(
             markers: markers_out,
             read: 0,
             playing: None,
-            heard: Heard::default(),
+            hearing: Hearing::default(),
         },
         PlaybackClock { shared },
     )
@@ -315,7 +389,7 @@ pub struct PlaybackReader {
     /// The utterance playing and the frame it began at.
     playing: Option<Marker>,
     /// What it last published for faces.
-    heard: Heard,
+    hearing: Hearing,
 }
 
 impl PlaybackReader {
@@ -414,6 +488,7 @@ impl PlaybackReader {
     fn publish(&mut self, speech: usize) {
         self.shared.read.store(self.read, Ordering::Release);
         let at_ns = || Instant::now().duration_since(self.shared.epoch).as_nanos() as u64;
+        let heard = self.hearing.now;
         match self.playing {
             Some(m) if speech > 0 => {
                 let position = self.read - m.at;
@@ -421,27 +496,33 @@ impl PlaybackReader {
                 self.shared.playing.store(m.seq, Ordering::Release);
                 // The read may have begun in the utterance before.
                 let frames = (speech as u64).min(position);
-                self.heard = Heard {
+                let at_ns = at_ns();
+                if m.seq != heard.seq {
+                    // A new utterance is heard: the face blends into it
+                    // from the one before, as that one goes on from where
+                    // it was (relaxing, as its sound has stopped).
+                    self.hearing.before = if heard.playing {
+                        heard.stopped(at_ns)
+                    } else {
+                        heard
+                    };
+                    self.hearing.blend_from = position - frames;
+                }
+                self.hearing.now = Heard {
                     seq: m.seq,
                     start: position - frames,
                     frames,
-                    at_ns: at_ns(),
+                    at_ns,
                     playing: true,
                 };
-                self.shared.heard.write(self.heard);
+                self.shared.hearing.write(self.hearing);
             }
             _ => {
                 self.shared.playing.store(0, Ordering::Release);
-                if self.heard.playing {
+                if heard.playing {
                     // The sound stopped: from now on the face relaxes.
-                    self.heard = Heard {
-                        start: self.heard.start + self.heard.frames,
-                        frames: 0,
-                        at_ns: at_ns(),
-                        playing: false,
-                        ..self.heard
-                    };
-                    self.shared.heard.write(self.heard);
+                    self.hearing.now = heard.stopped(at_ns());
+                    self.shared.hearing.write(self.hearing);
                 }
             }
         }
@@ -499,35 +580,50 @@ impl PlaybackClock {
     /// that is the sound heard, within one buffer, and it moves smoothly
     /// between reads. When the sound stops (the utterance ended, or a
     /// flush silenced it), the face relaxes to rest from where it stopped;
-    /// when nothing ever played, it is neutral. Any thread, no lock the
-    /// audio thread takes, no allocation.
+    /// when nothing ever played, it is neutral. When an utterance is
+    /// first heard, the face blends into it over [`UTTERANCE_BLEND`] from
+    /// the one before (going on as it would have: relaxing from where its
+    /// sound stopped) or from rest, so back-to-back utterances do not jump.
+    /// (An utterance shorter than the blend cuts the blend into it short.)
+    /// Any thread, no lock the audio thread takes, no allocation.
     pub fn face_at(&self, now: Instant, rate: u32) -> FaceWeights {
-        let mut face = NEUTRAL_FACE;
         let since_epoch = now.saturating_duration_since(self.shared.epoch);
-        let heard = self.shared.heard.read();
-        if heard.seq != 0 {
-            let rate = u64::from(rate.max(1));
-            let elapsed = (since_epoch.as_nanos() as u64).saturating_sub(heard.at_ns);
-            let moved = (u128::from(elapsed) * u128::from(rate) / 1_000_000_000) as u64;
-            let frames_to_time = |f: u64| Duration::from_nanos(f * 1_000_000_000 / rate);
-            let (position, end) = if heard.playing {
-                (heard.start + moved.min(heard.frames), None)
-            } else {
-                (heard.start + moved, Some(heard.start))
-            };
-            let relaxed = end.is_some() && Duration::from_nanos(elapsed) > MAX_RELEASE * 2;
-            let slot = self.shared.utterances[(heard.seq as usize) % REMEMBERED].load();
-            match slot.as_deref() {
-                Some(slot) if slot.seq == heard.seq && !relaxed => speech_face(
-                    &slot.visemes.load(),
-                    frames_to_time(position),
-                    end.map(frames_to_time),
-                    &mut face,
-                ),
-                _ => {}
-            }
+        let now_ns = since_epoch.as_nanos() as u64;
+        let rate = u64::from(rate.max(1));
+        let hearing = self.shared.hearing.read();
+        let (position, _) = hearing.now.position(now_ns, rate);
+        let mut face = self.speech_heard(&hearing.now, now_ns, rate);
+        let blending = frames_to_time(position.saturating_sub(hearing.blend_from), rate);
+        if blending < UTTERANCE_BLEND {
+            let before = self.speech_heard(&hearing.before, now_ns, rate);
+            let into = blending.as_secs_f64() / UTTERANCE_BLEND.as_secs_f64();
+            blend(&before, into, &mut face);
         }
         self.shared.face.apply(since_epoch, &mut face);
+        face
+    }
+
+    /// The face of the speech `heard` at `now_ns` (since the epoch), for a
+    /// stream of `rate` frames a second.
+    fn speech_heard(&self, heard: &Heard, now_ns: u64, rate: u64) -> FaceWeights {
+        let mut face = NEUTRAL_FACE;
+        if heard.seq == 0 {
+            return face;
+        }
+        let elapsed = Duration::from_nanos(now_ns.saturating_sub(heard.at_ns));
+        if !heard.playing && elapsed > MAX_RELEASE * 2 {
+            return face; // relaxed
+        }
+        let (position, end) = heard.position(now_ns, rate);
+        let slot = self.shared.utterances[(heard.seq as usize) % REMEMBERED].load();
+        if let Some(slot) = slot.as_deref().filter(|slot| slot.seq == heard.seq) {
+            speech_face(
+                &slot.visemes.load(),
+                frames_to_time(position, rate),
+                end.map(|end| frames_to_time(end, rate)),
+                &mut face,
+            );
+        }
         face
     }
 
@@ -737,6 +833,108 @@ mod tests {
             }
             last = face;
         }
+    }
+
+    fn timeline_of(visemes: &[(Viseme, u64)]) -> VisemeTimeline {
+        let timeline = VisemeTimeline::default();
+        timeline.store(Arc::new(
+            visemes
+                .iter()
+                .map(|(viseme, ms)| TimedViseme {
+                    viseme: *viseme,
+                    start_offset: std::time::Duration::from_millis(*ms),
+                })
+                .collect(),
+        ));
+        timeline
+    }
+
+    /// Utterances back to back, each ending on a shape far from the next
+    /// one's first (open jaw into closed lips, and back): read as an audio
+    /// thread would (10 ms buffers, paced), the face read every 1 ms on
+    /// the clock moves by small steps across each boundary, as within an
+    /// utterance, and rests after the last.
+    #[test]
+    fn back_to_back_utterances_blend_across_the_boundary() {
+        use crate::audio::face::tests::STEP_PER_MS;
+        use crate::audio::face::{speech_face, Blendshape, NEUTRAL_FACE};
+        use std::time::Duration;
+        let rate = 16_000;
+        let (mut writer, mut reader, clock) = playback(1, 48_000);
+        // (timeline, length in ms)
+        let utterances = [
+            (vec![(Viseme::Ih, 0), (Viseme::Aa, 150)], 300),
+            (
+                vec![(Viseme::Pp, 0), (Viseme::Aa, 80), (Viseme::Ou, 200)],
+                300,
+            ),
+            (vec![(Viseme::Aa, 0), (Viseme::Pp, 250)], 300),
+        ];
+        // Without the blend, each boundary would jump by this much.
+        let mut unblended = 0f32;
+        for pair in utterances.windows(2) {
+            let (mut end_of_one, mut start_of_next) = (NEUTRAL_FACE, NEUTRAL_FACE);
+            let visemes = |v: &[(Viseme, u64)]| timeline_of(v).load_full();
+            let length = Duration::from_millis(pair[0].1);
+            speech_face(&visemes(&pair[0].0), length, None, &mut end_of_one);
+            speech_face(
+                &visemes(&pair[1].0),
+                Duration::ZERO,
+                None,
+                &mut start_of_next,
+            );
+            for (a, b) in end_of_one.iter().zip(start_of_next) {
+                unblended = unblended.max((a - b).abs());
+            }
+        }
+        for (i, (visemes, ms)) in utterances.iter().enumerate() {
+            writer.begin_with_visemes(utterance(&format!("u-{i}")), timeline_of(visemes));
+            writer.write(&vec![0.1; *ms as usize * 16]);
+        }
+        let buffer = Duration::from_millis(10);
+        let mut out = [0.0; 160];
+        let mut cursor: Option<Instant> = None;
+        let mut last = NEUTRAL_FACE;
+        let mut largest = 0f32;
+        let mut boundaries = 0;
+        let mut playing = None;
+        let mut silent_reads = 0;
+        while silent_reads < 30 {
+            let read_at = Instant::now();
+            if reader.read(&mut out) == 0 {
+                silent_reads += 1;
+            }
+            let now = clock
+                .now_playing()
+                .map(|p| p.utterance.utterance_id.clone());
+            if now.is_some() && now != playing {
+                boundaries += 1;
+                playing = now;
+            }
+            // The face between this read and the next, every 1 ms.
+            let cursor = cursor.get_or_insert(read_at);
+            while *cursor <= read_at + buffer {
+                let face = clock.face_at(*cursor, rate);
+                for (a, b) in last.iter().zip(face.iter()) {
+                    assert!((0.0..=1.0).contains(b));
+                    largest = largest.max((a - b).abs());
+                }
+                last = face;
+                *cursor += Duration::from_millis(1);
+            }
+            // Paced as a device would ask (a late read only holds the face).
+            std::thread::sleep((read_at + buffer).saturating_duration_since(Instant::now()));
+        }
+        println!(
+            "largest step in 1 ms across {boundaries} starts: {largest} \
+             (without the blend, a boundary would jump by {unblended})"
+        );
+        assert_eq!(boundaries, 3);
+        assert!(unblended > 0.4, "the test's boundaries are not harsh");
+        assert!(largest <= STEP_PER_MS, "{largest}");
+        assert_eq!(last, NEUTRAL_FACE, "at rest after the last");
+        let jaw = Blendshape::JawOpen as usize;
+        assert!(clock.face_at(Instant::now(), rate)[jaw] == 0.0);
     }
 
     #[test]

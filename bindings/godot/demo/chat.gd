@@ -3,7 +3,9 @@ extends Control
 ## voice (through its InworldCharacter's audio player), with its mood and
 ## mouth shapes shown; "Everyone" talks to all of them at once (a group
 ## conversation); "Hold to talk" speaks to the chosen character through the
-## microphone (push-to-talk). Everything arrives as signals on the main thread.
+## microphone (push-to-talk). The face of whoever speaks shows as 52 ARKit
+## blendshape bars (face_changed). Everything arrives as signals on the main
+## thread.
 
 const EVERYONE := "Everyone"
 
@@ -14,6 +16,7 @@ var group_id := ""
 @onready var status: Label = $Layout/Status
 @onready var log_view: RichTextLabel = $Layout/Log
 @onready var mouth: Label = $Layout/Mouth
+@onready var face: FaceBars = $Layout/Face
 @onready var talk: OptionButton = $Layout/Input/Talk
 @onready var line: LineEdit = $Layout/Input/Line
 @onready var send: Button = $Layout/Input/Send
@@ -31,6 +34,7 @@ func _ready() -> void:
 	session.characters_changed.connect(_on_characters_changed)
 	for character in [$InworldClient/InworldSession/Marta, $InworldClient/InworldSession/Finn]:
 		character.viseme_changed.connect(_on_viseme.bind(character.name))
+		character.face_changed.connect(face.show_face.bind(character.name))
 	send.pressed.connect(_on_send)
 	hold.button_down.connect(_on_hold_down)
 	hold.button_up.connect(_on_hold_up)

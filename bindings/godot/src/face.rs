@@ -108,6 +108,26 @@ impl FaceUpdater {
     }
 }
 
+/// When to tell the game the face changed (the `face_changed` signal): each
+/// frame whose weights differ from the last told, so every frame while the
+/// character speaks (or an expression fades, or it blinks), and once when
+/// it comes to rest; never while it holds still.
+#[derive(Debug, Clone, Default)]
+pub struct FaceChanges {
+    told: Option<FaceWeights>,
+}
+
+impl FaceChanges {
+    /// Whether this frame's `weights` are news (remembered as told if so).
+    pub fn update(&mut self, weights: &FaceWeights) -> bool {
+        if self.told.as_ref() == Some(weights) {
+            return false;
+        }
+        self.told = Some(*weights);
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +184,71 @@ mod tests {
         face[Blendshape::BrowInnerUp as usize] = 0.9; // not on this mesh
         updater.update(&face, |i, v| set.push((i, v)));
         assert_eq!(set, [(1, 0.5)]);
+    }
+
+    /// Frame by frame, from the faces a real playback stream gives while
+    /// an utterance plays and after: told at the first frame (at rest),
+    /// every frame the face moves, once when it is back at rest, then not.
+    #[test]
+    fn the_face_is_told_each_frame_it_moves_and_once_at_rest() {
+        use inworld::audio::face::MAX_RELEASE;
+        use inworld::audio::playback::{playback, Utterance, VisemeTimeline};
+        use inworld::audio::visemes::{TimedViseme, Viseme};
+        use std::sync::Arc;
+        use std::time::{Duration, Instant};
+        let rate = 16_000;
+        let (mut writer, mut reader, clock) = playback(1, rate as usize);
+        let timeline = VisemeTimeline::default();
+        timeline.store(Arc::new(
+            [(Viseme::Aa, 0), (Viseme::Pp, 120), (Viseme::Ou, 200)]
+                .iter()
+                .map(|(viseme, ms)| TimedViseme {
+                    viseme: *viseme,
+                    start_offset: Duration::from_millis(*ms),
+                })
+                .collect(),
+        ));
+        let mut changes = FaceChanges::default();
+        // The game's frames, 1/60 s apart on the clock the face is read on.
+        let frame = Duration::from_micros(16_667);
+        let start = Instant::now();
+        assert!(changes.update(&clock.face_at(start, rate)), "first frame");
+        assert!(!changes.update(&clock.face_at(start, rate)), "still");
+        writer.begin_with_visemes(Utterance::default(), timeline);
+        writer.write(&vec![0.1; 4_800]); // 300 ms
+                                         // The audio thread reads it all at once: the face moves on with the
+                                         // clock through what was read.
+        let mut out = vec![0.0; 4_800];
+        reader.read(&mut out);
+        let read_at = Instant::now();
+        let mut told = 0;
+        let mut at = read_at;
+        while at < read_at + Duration::from_millis(300) {
+            if changes.update(&clock.face_at(at, rate)) {
+                told += 1;
+            }
+            at += frame;
+        }
+        assert!(told >= 12, "the face moved on only {told} of 18 frames");
+        // The sound stops: it relaxes, is told at rest once, then not.
+        assert_eq!(reader.read(&mut out), 0);
+        let stopped = Instant::now();
+        let mut at_rest = 0;
+        let mut after_rest = false;
+        let mut at = stopped;
+        while at < stopped + MAX_RELEASE * 4 {
+            let face = clock.face_at(at, rate);
+            let news = changes.update(&face);
+            if face == NEUTRAL_FACE {
+                if news {
+                    at_rest += 1;
+                } else {
+                    after_rest = true;
+                }
+            }
+            at += frame;
+        }
+        assert_eq!(at_rest, 1, "told at rest once");
+        assert!(after_rest, "then quiet");
     }
 }

@@ -8,7 +8,7 @@ use godot::prelude::*;
 use inworld::client::playback::{Playback, PlaybackFormat};
 
 use super::session::{session_above, with_ready_session};
-use crate::face::{expression_named, FaceMap, FaceUpdater};
+use crate::face::{expression_named, FaceChanges, FaceMap, FaceUpdater};
 use crate::voice::{frames_to_pull, stereo_frames, VisemeChanges, MIX_RATE};
 use inworld::audio::face::{Blendshape, FaceWeights, NEUTRAL_FACE};
 
@@ -34,6 +34,7 @@ pub struct InworldCharacter {
     face_renames: PackedStringArray,
     face_updater: Option<FaceUpdater>,
     face_weights: FaceWeights,
+    face_changes: FaceChanges,
     player: Option<Gd<AudioStreamPlayer>>,
     playback: Option<Playback>,
     scratch: Vec<f32>,
@@ -52,6 +53,7 @@ impl INode for InworldCharacter {
             face_renames: PackedStringArray::new(),
             face_updater: None,
             face_weights: NEUTRAL_FACE,
+            face_changes: FaceChanges::default(),
             player: None,
             playback: None,
             scratch: vec![0.0; 2 * 4096],
@@ -101,6 +103,11 @@ impl INode for InworldCharacter {
         let viseme = playback.viseme();
         self.face_weights = playback.face();
         self.show_face();
+        if self.face_changes.update(&self.face_weights) {
+            let weights = self.face_weights();
+            self.base_mut()
+                .emit_signal("face_changed", &[weights.to_variant()]);
+        }
         if let Some(changed) = self.visemes.update(viseme) {
             self.base_mut().emit_signal(
                 "viseme_changed",
@@ -119,6 +126,13 @@ impl InworldCharacter {
     /// ("sil", "PP", "aa", ...), on the clock of what is heard.
     #[signal]
     fn viseme_changed(viseme: i64, name: GString);
+
+    /// The face changed: its 52 ARKit weights (0..1, in ARKit's order:
+    /// blendshape_name names each), for games that animate otherwise than
+    /// through face_target. Each frame while it moves (speech, an emotion
+    /// fading, a blink), and once when it comes to rest.
+    #[signal]
+    fn face_changed(weights: PackedFloat32Array);
 
     /// The face shown this frame: 52 ARKit weights (0..1), for games that
     /// animate otherwise than through face_target.
