@@ -15,7 +15,7 @@
 
 /* Seconds to wait for the engine before failing. Only catches a hang: under
  * valgrind, on a busy machine, everything is slow. */
-#define WAIT_S 120.0
+#define WAIT_S 300.0
 
 /* How long a session may take to load its scene (the library's default, 15 s,
  * is for a game on a network; here it only catches a hang). */
