@@ -1,6 +1,5 @@
 //! Compiles the wire schema in `proto/` (with protox: no system `protoc`) and
-//! regenerates the C header `include/inworld.h` from the `ffi` module (cbindgen);
-//! on Apple platforms, names the dylib for an rpath.
+//! regenerates the C header `include/inworld.h` from the `ffi` module (cbindgen).
 
 use std::path::PathBuf;
 
@@ -22,16 +21,6 @@ fn main() {
     compile_protos();
     generate_header();
     link_speech_libraries();
-    apple_install_name();
-}
-
-/// On Apple platforms the dylib names itself `@rpath/libinworld.dylib` (rustc
-/// would write its build path), so an app finds it through its own rpath.
-fn apple_install_name() {
-    let vendor = std::env::var("CARGO_CFG_TARGET_VENDOR").unwrap_or_default();
-    if vendor == "apple" {
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-install_name,@rpath/libinworld.dylib");
-    }
 }
 
 /// The system's speech libraries, for the features that use them.

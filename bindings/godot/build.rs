@@ -21,10 +21,6 @@ fn main() {
     if matches!(os.as_str(), "linux" | "android" | "freebsd") {
         println!("cargo:rustc-cdylib-link-arg=-Wl,--exclude-libs,ALL");
     }
-    if std::env::var("CARGO_CFG_TARGET_VENDOR").as_deref() == Ok("apple") {
-        // Named for an rpath, not by its build path (Godot loads it by path).
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-install_name,@rpath/libinworld_godot.dylib");
-    }
     if os == "windows" && env == "gnu" {
         let header = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../include/inworld.h");
         println!("cargo:rerun-if-changed={}", header.display());
