@@ -64,8 +64,8 @@ windows() {
     cargo build --target x86_64-pc-windows-gnu "${cargo_profile[@]}" -p inworld-native --lib --bin inworld-engine -p inworld-godot
   check "windows: inworld.dll exports exactly the header's functions" \
     python3 scripts/binaries.py check-exports "$out/inworld.dll"
-  check "windows: inworld_godot.dll exports gdext_rust_init (and the C API only beside it)" \
-    python3 scripts/binaries.py check-exports "$out/inworld_godot.dll" --only gdext_rust_init --or-header-on-pe
+  check "windows: inworld_godot.dll exports exactly gdext_rust_init" \
+    python3 scripts/binaries.py check-exports "$out/inworld_godot.dll" --only gdext_rust_init
   # What a game (MSVC-built, Unity) must find on Windows: system DLLs only, no
   # MinGW runtime DLL (libgcc, libwinpthread, libstdc++).
   check "windows: inworld.dll imports Windows system DLLs only" \

@@ -18,10 +18,10 @@ into target/dist/:
     PROFILE=debug scripts/dist.py      (default: release)
 
 Platforms: linux-x86_64 (the host), windows-x86_64 (mingw-w64),
-linux-aarch64 (Debian's cross gcc). macOS, iOS and Android need their SDKs:
-scripts/build-apple.sh and scripts/build-android.sh build them where those
-are installed, into the same cargo target directories, and this script
-packages whatever it finds built for them.
+linux-aarch64 (Debian's cross gcc), macos-universal (arm64 + x86-64) and
+ios-arm64 (scripts/build-apple.sh: cargo-zigbuild with zig from PyPI here,
+Xcode on a Mac). Android needs the NDK, which no registry here ships:
+scripts/build-android.sh builds it where the NDK is installed.
 """
 
 import argparse
@@ -34,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,6 +70,23 @@ PLATFORMS = {
         unity=None,
         libs_private="-lpthread -ldl -lm",
     ),
+    # Built by scripts/build-apple.sh (one universal binary of both CPUs).
+    "macos-universal": dict(
+        target="apple", arch="aarch64+x86_64", shared="libinworld.dylib",
+        static="libinworld.a", engine="inworld-engine", godot="libinworld_godot.dylib",
+        godot_tag="macos.{}",
+        unity=("Standalone", "OSXUniversal", "AnyCPU", "OSX"),
+        libs_private="-lSystem -lc -lm -liconv",
+    ),
+    # iOS: the static library only; a Unity player links it and calls it
+    # through __Internal (the package's Native.cs). No engine program, no
+    # Godot library (Godot's iOS export links extensions as xcframeworks).
+    "ios-arm64": dict(
+        target="apple-ios", arch="aarch64", shared=None, static="libinworld.a",
+        engine=None, godot=None, godot_tag=None,
+        unity=("iPhone", "iOS", "ARM64", None),
+        libs_private="-lSystem -lc -lm -liconv",
+    ),
 }
 
 
@@ -79,12 +97,24 @@ def version():
 
 def out_dir(platform):
     target = PLATFORMS[platform]["target"]
+    if target == "apple":
+        return os.path.join(ROOT, "target", "apple", PROFILE)
+    if target == "apple-ios":
+        return os.path.join(ROOT, "target", "apple", PROFILE, "ios")
     parts = [ROOT, "target"] + ([target] if target else []) + [PROFILE]
     return os.path.join(*parts)
 
 
-def build(platform):
+def build(platform, built):
     target = PLATFORMS[platform]["target"]
+    if target in ("apple", "apple-ios"):
+        # One script builds macOS and iOS together.
+        if "apple" not in built:
+            built.add("apple")
+            cmd = ["bash", os.path.join(ROOT, "scripts/build-apple.sh"), PROFILE]
+            print("$", " ".join(cmd), flush=True)
+            subprocess.run(cmd, check=True, cwd=ROOT)
+        return
     cmd = ["cargo", "build", "-p", "inworld-native", "--lib", "--bin", "inworld-engine",
            "-p", "inworld-godot"]
     if target:
@@ -109,6 +139,11 @@ def hidden_static(platform, src, dst, work):
         # MinGW's archive holds import stubs (kernel32, ws2_32, ...) that
         # define the same symbols in several members: they cannot be linked
         # into one object. Shipped as cargo builds it.
+        shutil.copy2(src, dst)
+        return
+    if platform.startswith(("macos", "ios")):
+        # Apple's ld -r (and its -exported_symbols_list) is Xcode's; no
+        # Linux linker makes a Mach-O relocatable object. As cargo builds it.
         shutil.copy2(src, dst)
         return
     prefix = {"linux-x86_64": "", "linux-aarch64": "aarch64-linux-gnu-"}[platform]
@@ -140,10 +175,29 @@ def cmake_config(platform):
         # Cargo's cdylib has no SONAME: link it by name, not by path.
         f'    IMPORTED_NO_SONAME TRUE\n'
     )
+    if p["shared"] is None:
+        # iOS: static only; inworld::inworld is the static library too.
+        shared = None
     implib_choice = (
         'if(MSVC)\n  set(_inworld_implib "${_inworld_prefix}/lib/inworld.lib")\n'
         'else()\n  set(_inworld_implib "${_inworld_prefix}/lib/libinworld.dll.a")\nendif()\n'
         if windows else ""
+    )
+    shared_target = (
+        "if(NOT TARGET inworld::inworld)\n"
+        "  add_library(inworld::inworld SHARED IMPORTED)\n"
+        "  set_target_properties(inworld::inworld PROPERTIES\n"
+        f"{shared}"
+        '    INTERFACE_INCLUDE_DIRECTORIES "${_inworld_prefix}/include"\n'
+        '    INTERFACE_COMPILE_DEFINITIONS "INWORLD_ENGINE")\n'
+        "endif()\n"
+        if shared is not None else ""
+    )
+    static_alias = (
+        "if(NOT TARGET inworld::inworld)\n"
+        "  add_library(inworld::inworld ALIAS inworld::inworld_static)\n"
+        "endif()\n"
+        if shared is None else ""
     )
     return f"""# The inworld library ({platform}): find_package(inworld CONFIG REQUIRED),
 # then target_link_libraries(your_game PRIVATE inworld::inworld). The target
@@ -152,13 +206,7 @@ def cmake_config(platform):
 # Relocatable: every path is found from where this file is.
 get_filename_component(_inworld_prefix "${{CMAKE_CURRENT_LIST_DIR}}/../../.." ABSOLUTE)
 {implib_choice}
-if(NOT TARGET inworld::inworld)
-  add_library(inworld::inworld SHARED IMPORTED)
-  set_target_properties(inworld::inworld PROPERTIES
-{shared}    INTERFACE_INCLUDE_DIRECTORIES "${{_inworld_prefix}}/include"
-    INTERFACE_COMPILE_DEFINITIONS "INWORLD_ENGINE")
-endif()
-if(NOT TARGET inworld::inworld_static)
+{shared_target}if(NOT TARGET inworld::inworld_static)
   add_library(inworld::inworld_static STATIC IMPORTED)
   set_target_properties(inworld::inworld_static PROPERTIES
     IMPORTED_LOCATION "${{_inworld_prefix}}/lib/{p["static"]}"
@@ -166,7 +214,7 @@ if(NOT TARGET inworld::inworld_static)
     INTERFACE_COMPILE_DEFINITIONS "INWORLD_ENGINE"
     INTERFACE_LINK_LIBRARIES "{p["libs_private"].replace("-l", "").replace(" ", ";")}")
 endif()
-set(inworld_FOUND TRUE)
+{static_alias}set(inworld_FOUND TRUE)
 """
 
 
@@ -190,7 +238,7 @@ endif()
 
 def pkgconfig(platform, v):
     p = PLATFORMS[platform]
-    rpath = "" if platform.startswith("windows") else " -Wl,-rpath,${libdir}"
+    rpath = "" if platform.startswith(("windows", "ios")) else " -Wl,-rpath,${libdir}"
     return f"""prefix=${{pcfiledir}}/../..
 libdir=${{prefix}}/lib
 includedir=${{prefix}}/include
@@ -208,7 +256,7 @@ SDK_README = """# inworld SDK {version} for {platform}
 
 Inworld AI characters for games: the C API (`include/inworld.h`), the C++17
 wrapper (`include/inworld.hpp`), the library (`lib/`, `bin/`) and the local
-engine (`bin/{engine}`), which runs the demo characters offline.
+engine {engine}, which runs the demo characters offline.
 
 - CMake: `find_package(inworld CONFIG REQUIRED)` with this directory on
   `CMAKE_PREFIX_PATH`, then `target_link_libraries(game PRIVATE inworld::inworld)`
@@ -226,6 +274,19 @@ WINDOWS_README = """- Windows: ship `bin/inworld.dll` beside the game. MSVC link
   with MinGW-w64 but depends only on Windows system DLLs (no libgcc, no
   winpthread, no MinGW C runtime DLL), so MSVC-built games and Unity load it.
 """
+
+
+EXTRA_README = {
+    "macos-universal": """- macOS: `lib/libinworld.dylib` is universal (arm64 and x86-64), install
+  name `@rpath/libinworld.dylib`: ship it in the app's `Contents/Frameworks`
+  (or beside the program) with an rpath to it. `lib/libinworld.a` is the
+  universal static library.
+""",
+    "ios-arm64": """- iOS: `lib/libinworld.a` is the static library (arm64, device); link it
+  into the app (`inworld::inworld` is that library in CMake). No engine
+  program: `iw_engine_start` runs the local engine inside the app.
+""",
+}
 
 
 def sdk(platform, v, manifest):
@@ -246,8 +307,10 @@ def sdk(platform, v, manifest):
     put(os.path.join(ROOT, "include/inworld.h"), "include/inworld.h")
     put(os.path.join(ROOT, "bindings/cpp/include/inworld.hpp"), "include/inworld.hpp")
     windows = platform.startswith("windows")
-    put(os.path.join(src, p["shared"]), ("bin/" if windows else "lib/") + p["shared"], p["arch"])
-    put(os.path.join(src, p["engine"]), "bin/" + p["engine"], p["arch"])
+    if p["shared"]:
+        put(os.path.join(src, p["shared"]), ("bin/" if windows else "lib/") + p["shared"], p["arch"])
+    if p["engine"]:
+        put(os.path.join(src, p["engine"]), "bin/" + p["engine"], p["arch"])
     if windows:
         put(os.path.join(src, p["implib"]), "lib/" + p["implib"], p["arch"])
         # The MSVC import library, from the DLL's export list.
@@ -274,8 +337,9 @@ def sdk(platform, v, manifest):
     shutil.copy2(os.path.join(ROOT, "bindings/unity/LICENSE.md"), os.path.join(stage, "LICENSE.md"))
     files["LICENSE.md"] = None
     with open(os.path.join(stage, "README.md"), "w") as f:
-        f.write(SDK_README.format(version=v, platform=platform, engine=p["engine"],
-                                  extra=WINDOWS_README if windows else ""))
+        f.write(SDK_README.format(version=v, platform=platform,
+                                  engine=f"(`bin/{p['engine']}`)" if p["engine"] else "(in the library)",
+                                  extra=WINDOWS_README if windows else EXTRA_README.get(platform, "")))
     files["README.md"] = None
     archive = os.path.join(DIST, name + ".tar.gz")
     with tarfile.open(archive, "w:gz", compresslevel=COMPRESSION) as tar:
@@ -368,8 +432,9 @@ def unity(platforms, v, manifest):
                 continue
             folder = f"Runtime/Plugins/{platform}"
             add_bytes(folder + ".meta", FOLDER_META.format(guid=guid(folder)).encode())
-            rel = f"{folder}/{p['shared']}"
-            tar.add(os.path.join(out_dir(platform), p["shared"]), arcname="package/" + rel)
+            plugin = p["shared"] or p["static"]
+            rel = f"{folder}/{plugin}"
+            tar.add(os.path.join(out_dir(platform), plugin), arcname="package/" + rel)
             add_bytes(rel + ".meta", plugin_meta(rel, p["unity"]).encode())
             group, player, cpu, editor_os = p["unity"]
             plugins[rel] = {"arch": p["arch"], "player": f"{group}: {player}", "cpu": cpu,
@@ -395,6 +460,8 @@ def godot(platforms, v, manifest):
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESSION) as z:
         for platform in platforms:
             p = PLATFORMS[platform]
+            if not p["godot"]:
+                continue
             rel = f"addons/inworld/bin/{platform}/{p['godot']}"
             z.write(os.path.join(out_dir(platform), p["godot"]), rel)
             libraries[rel] = p["arch"]
@@ -417,8 +484,13 @@ def main():
     platforms = args.platform or list(PLATFORMS)
     v = version()
     if not args.no_build:
+        built = set()
+        build_started = time.monotonic()
         for platform in platforms:
-            build(platform)
+            started = time.monotonic()
+            build(platform, built)
+            print(f"built {platform} in {time.monotonic() - started:.0f} s", flush=True)
+        print(f"built every platform in {time.monotonic() - build_started:.0f} s", flush=True)
     shutil.rmtree(DIST, ignore_errors=True)
     os.makedirs(DIST)
     manifest = {"version": v, "profile": PROFILE, "sdk": {}}
