@@ -65,6 +65,7 @@ mod outbound;
 pub mod playback;
 pub mod runtime;
 mod scene;
+mod send_slots;
 mod session;
 mod state;
 mod transcript;

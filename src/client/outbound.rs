@@ -422,6 +422,7 @@ mod tests {
         Send {
             ids: ids(),
             payload,
+            permit: crate::client::send_slots::SendPermit::unbounded(),
         }
     }
 

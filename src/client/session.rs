@@ -9,7 +9,8 @@ use super::mic::{
 };
 use super::outbound;
 use super::playback::{stream_capacity, Playback, PlaybackFeed, PlaybackFormat, PlaybackLink};
-use super::state::{Command, Members, Outgoing, Send, SessionShared};
+use super::send_slots::SendPermit;
+use super::state::{Command, CountedCall, Members, Outgoing, Send, SessionShared, WorldPacket};
 use super::{Error, PacketHandler, SentIds, WakeupHandler};
 use crate::packet::{Character, ConnectionState, Packet, SceneStatus};
 use crate::protocol::ai::inworld::packets::entities as items;
@@ -214,7 +215,7 @@ impl Session {
             .iter()
             .map(|n| self.character_name(n))
             .collect::<Result<Vec<_>, _>>()?;
-        self.command_counted(Command::World(Box::new(outbound::load_characters(&names))))
+        self.to_world(outbound::load_characters(&names))
     }
 
     /// Removes characters from the scene (agent id, resource name or
@@ -259,9 +260,7 @@ impl Session {
                     .collect::<Vec<_>>(),
             )
         };
-        self.command_counted(Command::World(Box::new(outbound::unload_characters(
-            &agents,
-        ))))?;
+        self.to_world(outbound::unload_characters(&agents))?;
         self.command(Command::CharactersRemoved(resource_names))
     }
 
@@ -395,27 +394,22 @@ impl Session {
         let Some(tx) = &self.commands else {
             return Err(Error::Closed);
         };
-        if !self.shared.reserve_send() {
-            return Err(Error::QueueFull);
-        }
-        let command = Command::Call {
+        let permit = self.shared.reserve_send().ok_or(Error::QueueFull)?;
+        let command = Command::Call(Box::new(CountedCall {
             request_id,
-            call: Box::new(call),
-        };
+            call,
+            permit,
+        }));
+        // A refused command frees its slot as it is dropped.
         match tx.try_send(command) {
             Ok(()) => Ok(request_id),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.shared.release_send();
-                Err(Error::QueueFull)
-            }
-            Err(mpsc::error::TrySendError::Closed(command)) => {
-                self.shared.release_send();
-                let Command::Call { call, .. } = command else {
-                    unreachable!("the command sent")
-                };
-                self.shared.call_after_close(request_id, *call)?;
+            Err(mpsc::error::TrySendError::Full(_)) => Err(Error::QueueFull),
+            Err(mpsc::error::TrySendError::Closed(Command::Call(counted))) => {
+                let CountedCall { call, .. } = *counted;
+                self.shared.call_after_close(request_id, call)?;
                 Ok(request_id)
             }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::Closed),
         }
     }
 
@@ -449,9 +443,7 @@ impl Session {
                 add_to_entities: add_to_entities.iter().map(|e| e.to_string()).collect(),
             },
         );
-        self.command_counted(Command::World(Box::new(outbound::items_operation(
-            operation,
-        ))))
+        self.to_world(outbound::items_operation(operation))
     }
 
     /// Removes entity items.
@@ -463,9 +455,7 @@ impl Session {
             items::items_operation_event::Operation::RemoveItems(items::RemoveItemsOperation {
                 item_ids: item_ids.iter().map(|i| i.to_string()).collect(),
             });
-        self.command_counted(Command::World(Box::new(outbound::items_operation(
-            operation,
-        ))))
+        self.to_world(outbound::items_operation(operation))
     }
 
     /// Adds items to entities, removes them, or replaces the entities' items.
@@ -490,9 +480,7 @@ impl Session {
                 entity_names: entity_names.iter().map(|e| e.to_string()).collect(),
             },
         );
-        self.command_counted(Command::World(Box::new(outbound::items_operation(
-            operation,
-        ))))
+        self.to_world(outbound::items_operation(operation))
     }
 
     /// Starts an audio session in the one-to-one conversation (with the
@@ -592,8 +580,8 @@ impl Session {
             .to_string();
         let utterance_ids: Vec<String> = utterance_ids.iter().map(|u| u.to_string()).collect();
         let packet = outbound::cancel_responses(&agent_id, interaction_id, &utterance_ids);
-        self.command_counted(Command::CancelResponses {
-            packet: Box::new(packet),
+        self.command_counted(|permit| Command::CancelResponses {
+            packet: Box::new(WorldPacket { packet, permit }),
             interaction_id: interaction_id.to_string(),
             utterance_ids,
         })
@@ -712,17 +700,14 @@ impl Session {
 
     fn send_with(&self, ids: SentIds, payload: Outgoing) -> Result<SentIds, Error> {
         self.check_open()?;
-        if !self.shared.reserve_send() {
-            return Err(Error::QueueFull);
-        }
+        let permit = self.shared.reserve_send().ok_or(Error::QueueFull)?;
         let send = Send {
             ids: ids.clone(),
             payload,
+            permit,
         };
-        if let Err(e) = self.command(Command::Send(Box::new(send))) {
-            self.shared.release_send();
-            return Err(e);
-        }
+        // Refused, the command frees its slot as it is dropped.
+        self.command(Command::Send(Box::new(send)))?;
         Ok(ids)
     }
 
@@ -734,14 +719,21 @@ impl Session {
     }
 
     /// Hands the task a command that counts as a pending send (it waits
-    /// while the session cannot send).
-    fn command_counted(&self, command: Command) -> Result<(), Error> {
+    /// while the session cannot send), made with its slot.
+    fn command_counted(&self, command: impl FnOnce(SendPermit) -> Command) -> Result<(), Error> {
         self.check_open()?;
-        if !self.shared.reserve_send() {
-            return Err(Error::QueueFull);
-        }
-        self.command(command)
-            .inspect_err(|_| self.shared.release_send())
+        let permit = self.shared.reserve_send().ok_or(Error::QueueFull)?;
+        // Refused, the command frees its slot as it is dropped.
+        self.command(command(permit))
+    }
+
+    /// Hands the task a packet to the world (it waits while the session
+    /// cannot send).
+    fn to_world(
+        &self,
+        packet: crate::protocol::ai::inworld::packets::InworldPacket,
+    ) -> Result<(), Error> {
+        self.command_counted(|permit| Command::World(Box::new(WorldPacket { packet, permit })))
     }
 
     fn command(&self, command: Command) -> Result<(), Error> {

@@ -23,7 +23,7 @@ use self::effects::{Effect, Effects};
 use self::inbound::{Event, Inbound};
 use self::link::{Liveness, Verdict};
 use self::reconnect::{Decision, Failure, Retry, Situation};
-use super::calls::{self, AfterClose, Call, CallContext, SceneChange};
+use super::calls::{self, AfterClose, CallContext, SceneChange};
 use super::config::{Auth, ClientConfig, SessionConfig, SessionToken, Talker, TokenRequest};
 use super::connection::{generate_token, CallError, Lease};
 use super::conversations::{Actions, Cast, Conversations, Signal};
@@ -31,7 +31,7 @@ use super::in_flight::InFlight;
 use super::mic::VoiceDetection;
 use super::outbound;
 use super::scene::Scene;
-use super::state::{Command, Outgoing, Send, SessionShared};
+use super::state::{Command, CountedCall, Outgoing, Send, SessionShared, WorldPacket};
 use crate::packet::{
     ConnectionState, ConversationEventKind, Packet, PacketBody, PacketIds, Resumed, SendFailure,
     SessionError,
@@ -101,11 +101,11 @@ struct Driver {
     /// Whether the service on this stream is alive.
     liveness: Liveness,
     /// Packets to the world waiting for a linked stream.
-    world: VecDeque<InworldPacket>,
+    world: VecDeque<WorldPacket>,
     /// A scene change waiting for a linked stream.
     pending_change: Option<(String, SceneChange)>,
     /// Calls waiting for a token (running ones deliver their own results).
-    waiting_calls: Vec<(u64, Call)>,
+    waiting_calls: Vec<CountedCall>,
     /// A check of the connection, while one runs (see `Lease::probe`).
     probe: Option<Probe>,
     /// The game's audio sessions and audio input.
@@ -380,10 +380,8 @@ impl Driver {
             actions
         };
         let mut packets = self.account(actions);
-        for packet in self.world.drain(..) {
-            self.shared.release_send();
-            packets.push(packet);
-        }
+        // Each goes out: its slot is free.
+        packets.extend(self.world.drain(..).map(|w| w.packet));
         if let Some((name, change)) = self.pending_change.take() {
             packets.extend(self.change_scene(name, change, now));
         }
@@ -637,7 +635,7 @@ impl Driver {
         let now = Instant::now();
         match command {
             Command::Send(send) => self.on_send(*send, now),
-            Command::World(packet) => self.send_to_world(*packet),
+            Command::World(world) => self.send_to_world(*world),
             Command::CancelResponses {
                 packet,
                 interaction_id,
@@ -658,8 +656,8 @@ impl Driver {
                     self.pending_change = Some((name, change));
                 }
             }
-            Command::Call { request_id, call } => {
-                self.waiting_calls.push((request_id, *call));
+            Command::Call(call) => {
+                self.waiting_calls.push(*call);
                 if self.token.is_some() {
                     self.start_waiting_calls();
                 }
@@ -670,7 +668,7 @@ impl Driver {
             }
             Command::EndConversation { id } => {
                 for send in self.conversations.end(&id) {
-                    self.fail(&send, SendFailure::NotSent, "the conversation ended first");
+                    self.fail(send, SendFailure::NotSent, "the conversation ended first");
                 }
             }
             Command::CharacterChanged => self.in_conversations(|c, link, now| match link {
@@ -709,12 +707,12 @@ impl Driver {
     }
 
     /// A packet to the world: out now, or once a stream is linked.
-    fn send_to_world(&mut self, packet: InworldPacket) {
+    fn send_to_world(&mut self, world: WorldPacket) {
         if self.linked() {
-            self.shared.release_send();
-            self.write(packet);
+            // It goes out: its slot is free.
+            self.write(world.packet);
         } else {
-            self.world.push_back(packet);
+            self.world.push_back(world);
         }
     }
 
@@ -745,9 +743,14 @@ impl Driver {
             return;
         };
         let runtime = tokio::runtime::Handle::current();
-        for (request_id, call) in self.waiting_calls.drain(..) {
-            self.shared
-                .spawn_call(&runtime, request_id, call, cx.clone(), true);
+        for waiting in self.waiting_calls.drain(..) {
+            self.shared.spawn_call(
+                &runtime,
+                waiting.request_id,
+                waiting.call,
+                cx.clone(),
+                Some(waiting.permit),
+            );
         }
     }
 
@@ -852,7 +855,7 @@ impl Driver {
                 Effect::Write(packet) => self.write_boxed(packet),
                 Effect::Send(send) => self.send_in_conversation(send),
                 Effect::Deliver(packet) => self.shared.delivery.deliver(packet),
-                Effect::Fail(send, why) => self.fail(&send, SendFailure::NotSent, &why),
+                Effect::Fail(send, why) => self.fail(send, SendFailure::NotSent, &why),
                 Effect::Unsent(ids, why) => {
                     self.shared.report_failed(&ids, SendFailure::NotSent, &why)
                 }
@@ -915,8 +918,8 @@ impl Driver {
         if !actions.load.is_empty() {
             packets.push(outbound::load_characters(&actions.load));
         }
-        for send in actions.sent {
-            self.shared.release_send();
+        for mut send in actions.sent {
+            send.permit.use_up();
             let said = match &send.payload {
                 Outgoing::Text(t) => Some(t.clone()),
                 Outgoing::NarratedAction(a) => Some(format!("*{a}*")),
@@ -943,14 +946,15 @@ impl Driver {
             }
             let effects = self.mic.on_failed(&send, linked);
             self.deferred.append(effects);
-            self.fail(&send, SendFailure::NotSent, &why);
+            self.fail(send, SendFailure::NotSent, &why);
         }
         packets.extend(actions.write);
         packets
     }
 
-    fn fail(&self, send: &Send, reason: SendFailure, why: &str) {
-        self.shared.release_send();
+    fn fail(&self, mut send: Send, reason: SendFailure, why: &str) {
+        // Its slot is free before the game hears of it.
+        send.permit.use_up();
         self.shared.report_failed(&send.ids, reason, why);
     }
 
@@ -1097,20 +1101,21 @@ impl Driver {
         commands.close();
         while let Ok(command) = commands.try_recv() {
             match command {
-                Command::Send(send) => self.fail(&send, SendFailure::NotSent, &why),
-                Command::Call { request_id, call } => self.waiting_calls.push((request_id, *call)),
+                Command::Send(send) => self.fail(*send, SendFailure::NotSent, &why),
+                Command::Call(call) => self.waiting_calls.push(*call),
                 _ => {}
             }
         }
         self.start_waiting_calls();
         for send in self.mic.take_held() {
-            self.fail(&send, SendFailure::NotSent, &why);
+            self.fail(send, SendFailure::NotSent, &why);
         }
         for send in self.conversations.take_waiting() {
-            self.fail(&send, SendFailure::NotSent, &why);
+            self.fail(send, SendFailure::NotSent, &why);
         }
-        for packet in self.world.drain(..) {
-            self.shared.release_send();
+        for WorldPacket { packet, permit } in self.world.drain(..) {
+            // Its slot is free before the game hears of it.
+            drop(permit);
             let ids = PacketIds {
                 packet_id: packet
                     .packet_id
@@ -1123,8 +1128,13 @@ impl Driver {
                 .report_failed_packet(ids, SendFailure::NotSent, &why);
         }
         // Calls still waiting: the session never had a token.
-        for (request_id, call) in self.waiting_calls.drain(..) {
-            self.shared.release_send();
+        for CountedCall {
+            request_id,
+            call,
+            permit,
+        } in self.waiting_calls.drain(..)
+        {
+            drop(permit);
             let status = tonic::Status::unavailable(format!(
                 "the session closed before it had a token: {why}"
             ));
