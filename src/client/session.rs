@@ -43,7 +43,7 @@ impl Session {
 
     /// A session bound to nothing (state Closed for sends), for tests and
     /// benchmarks of the poll path.
-    #[doc(hidden)]
+    #[cfg(feature = "test-hooks")]
     pub fn offline(capacity: usize) -> Session {
         Session {
             shared: Arc::new(SessionShared::new(
@@ -58,7 +58,7 @@ impl Session {
     }
 
     /// Delivers `packet` as if it had been received (same overflow rules).
-    #[doc(hidden)]
+    #[cfg(feature = "test-hooks")]
     pub fn inject(&self, packet: Packet) {
         self.shared.delivery.deliver(packet);
     }
