@@ -26,14 +26,14 @@ use self::inbound::{Event, Inbound};
 use self::link::{Link, Verdict};
 use self::parts::Parts;
 use self::reconnect::{Decision, Failure, Retry, Situation};
-use super::calls::{self, AfterClose, CallContext};
+use super::calls::{AfterClose, CallContext};
 use super::config::{Auth, ClientConfig, SessionConfig, Talker};
 use super::connection::Lease;
 use super::conversations::{Actions, Conversations, Signal};
 use super::in_flight::InFlight;
 use super::outbound;
 use super::scene::Scene;
-use super::state::{Command, CountedCall, Outgoing, Send, SessionShared, WorldPacket};
+use super::state::{Command, Send, SessionShared};
 use crate::packet::{
     ConnectionState, ConversationEventKind, Packet, PacketBody, PacketIds, Resumed, SendFailure,
     SessionError,
@@ -84,7 +84,6 @@ struct Driver {
     link: Link,
     /// The scene, conversations, audio, and what waits for a link.
     parts: Parts,
-    in_flight: InFlight,
     /// Failed attempts in a row.
     attempts: u32,
     /// What the next Ready says about the session before it.
@@ -115,6 +114,7 @@ impl Driver {
                 world: VecDeque::new(),
                 pending_change: None,
                 waiting_calls: Vec::new(),
+                in_flight: InFlight::default(),
                 shared: shared.clone(),
                 session,
             },
@@ -122,7 +122,6 @@ impl Driver {
             lease,
             client,
             link: Link::new(t.stall, now),
-            in_flight: InFlight::default(),
             attempts: 0,
             resumed: Resumed::No,
             deferred: Effects::default(),
@@ -137,7 +136,7 @@ impl Driver {
                 Exit::Closed => return None,
                 Exit::Failed(f) => f,
             };
-            let decision = if self.scene_change_refused(&failure) {
+            let decision = if self.parts.scene_change_refused(&failure) {
                 // The service still holds the scene before the change.
                 Decision::retry_now()
             } else {
@@ -167,18 +166,6 @@ impl Driver {
                 return None;
             }
         }
-    }
-
-    /// Whether `failure` says the scene a change asked for does not exist;
-    /// then the change is undone (the game got the error).
-    fn scene_change_refused(&mut self, failure: &Failure) -> bool {
-        let not_found = matches!(failure, Failure::Status(s) if s.code() == tonic::Code::NotFound);
-        let parts = &mut self.parts;
-        if not_found && parts.scene.revert() {
-            parts.session.scene = parts.scene.name().to_string();
-            return true;
-        }
-        false
     }
 
     fn prepare_retry(&mut self, decision: Decision) {
@@ -321,29 +308,13 @@ impl Driver {
             self.shared.snapshot.lock().session_id = Some(id);
         }
         self.start_waiting_calls();
-        let configuration = self.configuration();
+        let configuration = self.parts.configuration(self.client.client_id.as_deref());
         let mut first = self.parts.scene.open_packets(now, || configuration);
         if self.parts.scene.is_loaded() {
             first.extend(self.on_linked(now));
         }
         let token = self.link.token().expect("ensure_token sets it");
         stream::open(&self.lease, token, first).await
-    }
-
-    /// The configuration that opens the session on the service: the
-    /// session's own, with the dialog so far as continuation when there is one.
-    fn configuration(&self) -> InworldPacket {
-        let session = &self.parts.session;
-        let continuation = self
-            .shared
-            .transcript
-            .lock()
-            .continuation(session.continuation.as_ref());
-        outbound::session_configuration(
-            self.client.client_id.as_deref(),
-            session,
-            continuation.as_ref(),
-        )
     }
 
     /// A stream is open on a loaded scene: what was waiting for that goes
@@ -390,13 +361,13 @@ impl Driver {
                 // A game reading the character list on a scene status sees
                 // the new one; what the status leads to (Ready, handshakes)
                 // comes after the packet.
-                let current_changed = self.adopt_scene(status);
+                let current_changed = self.parts.adopt_scene(status);
                 self.shared.delivery.deliver(packet);
                 self.on_scene_adopted(current_changed);
                 Ok(())
             }
             Inbound::Deliver { packet, event } => {
-                self.play(&packet);
+                self.parts.play(&packet, Instant::now());
                 // The game sees the packet before what it leads to (a
                 // warning before a reload).
                 self.shared.delivery.deliver(packet);
@@ -422,7 +393,7 @@ impl Driver {
             }
             Event::InteractionEnd { interaction_id } => {
                 self.parts.speakers.interaction_end(&interaction_id);
-                self.in_flight.take(&interaction_id);
+                self.parts.in_flight.take(&interaction_id);
             }
             Event::Warning {
                 interaction_id,
@@ -432,7 +403,7 @@ impl Driver {
                 if self.parts.conversations.refused(&conversation_id) {
                     return self.on_handshake_refused(description);
                 }
-                if let Some(ids) = self.in_flight.take(&interaction_id) {
+                if let Some(ids) = self.parts.in_flight.take(&interaction_id) {
                     self.shared
                         .report_failed(&ids, SendFailure::Refused, &description);
                 }
@@ -456,7 +427,7 @@ impl Driver {
         log::info!("the service no longer holds the session ({why}); loading the scene again");
         self.resumed = Resumed::NewSession;
         self.parts.conversations.on_stream_lost();
-        let configuration = self.configuration();
+        let configuration = self.parts.configuration(self.client.client_id.as_deref());
         let packets = self.parts.scene.reload(Instant::now(), || configuration);
         if self.shared.state() == ConnectionState::Ready {
             self.shared
@@ -466,28 +437,6 @@ impl Driver {
             self.write(p);
         }
         Ok(())
-    }
-
-    /// A scene status: the character list is replaced; the current
-    /// character stays if it is still there, else it is the first. Returns
-    /// whether the current character changed.
-    fn adopt_scene(&mut self, status: crate::packet::SceneStatus) -> bool {
-        let mut snapshot = self.shared.snapshot.lock();
-        let kept = snapshot
-            .current
-            .as_ref()
-            .and_then(|c| {
-                status
-                    .characters
-                    .iter()
-                    .find(|s| s.resource_name == c.resource_name)
-            })
-            .cloned();
-        let current = kept.or_else(|| status.characters.first().cloned());
-        let changed = current != snapshot.current;
-        snapshot.current = current;
-        snapshot.scene = Some(status);
-        changed
     }
 
     /// After a scene status: a load completes (what waited for it goes
@@ -564,34 +513,11 @@ impl Driver {
         self.link.is_open() && self.parts.scene.is_loaded()
     }
 
-    /// A packet from the service, before the game gets it: the speakers
-    /// play its speech (or flush what it cancels).
-    fn play(&mut self, packet: &Packet) {
-        if self.parts.speakers.is_empty() {
-            return;
-        }
-        let character = match &packet.body {
-            PacketBody::Audio(_) => self
-                .parts
-                .resource_name_of(packet.routing.source.name.as_str()),
-            _ => None,
-        };
-        self.parts
-            .speakers
-            .on_packet(packet, character.as_deref(), Instant::now());
-    }
-
-    /// Barge-in: the player speaks or types while a character talks. With
-    /// interruptions on, the speakers go silent and the rest of the reply
-    /// is cancelled.
+    /// Barge-in: the player speaks or types while a character talks.
     fn barge_in(&mut self) {
-        if !self.parts.session.capabilities.interruptions {
-            return;
-        }
-        let cancels = self.parts.speakers.barge_in();
-        if self.linked() {
-            self.apply(cancels);
-        }
+        let linked = self.linked();
+        let cancels = self.parts.barge_in(linked);
+        self.apply(cancels);
     }
 
     /// Carries out what a part asked for, in order.
@@ -667,45 +593,16 @@ impl Driver {
         }
     }
 
-    /// Accounts for the sends of `actions` and returns the packets to write
-    /// (characters to add first).
+    /// Accounts for the sends of `actions` (failures reported, what the
+    /// microphone asks for after them deferred); returns the packets to write.
     fn account(&mut self, actions: Actions) -> Vec<InworldPacket> {
-        let mut packets = Vec::new();
-        if !actions.load.is_empty() {
-            packets.push(outbound::load_characters(&actions.load));
-        }
-        for mut send in actions.sent {
-            send.permit.use_up();
-            let said = match &send.payload {
-                Outgoing::Text(t) => Some(t.clone()),
-                Outgoing::NarratedAction(a) => Some(format!("*{a}*")),
-                Outgoing::Trigger { .. }
-                | Outgoing::AudioSessionStart(..)
-                | Outgoing::AudioSessionEnd(_)
-                | Outgoing::PlaybackMute(_) => None,
-            };
-            if let Some(said) = said {
-                self.shared.transcript.lock().add(Talker::Player, &said);
-            }
-            self.parts.mic.on_sent(&send);
-            if let Some(h) = &mut self.parts.hands_free {
-                h.on_sent(&send);
-            }
-            if send.payload.awaits_reply() {
-                self.in_flight.add(send.ids);
-            }
-        }
         let linked = self.linked();
-        for (send, why) in actions.failed {
-            if let Some(h) = &mut self.parts.hands_free {
-                h.on_failed(&send);
-            }
-            let effects = self.parts.mic.on_failed(&send, linked);
-            self.deferred.append(effects);
+        let accounted = self.parts.account(actions, linked);
+        for (send, why) in accounted.failed {
             self.fail(send, SendFailure::NotSent, &why);
         }
-        packets.extend(actions.write);
-        packets
+        self.deferred.append(accounted.deferred);
+        accounted.packets
     }
 
     fn fail(&self, mut send: Send, reason: SendFailure, why: &str) {
@@ -721,7 +618,7 @@ impl Driver {
     /// The one place that writes to the wire.
     fn write_boxed(&self, packet: Box<InworldPacket>) {
         // The game sees each change of the scene as it goes out.
-        let mutation = is_scene_mutation(&packet).then(|| (*packet).clone());
+        let mutation = outbound::is_scene_mutation(&packet).then(|| (*packet).clone());
         if self.link.write(packet) {
             if let Some(mutation) = mutation {
                 self.shared
@@ -752,7 +649,7 @@ impl Driver {
 
     /// Whether something is awaited from the service.
     fn awaiting(&self) -> bool {
-        !self.in_flight.is_empty()
+        !self.parts.in_flight.is_empty()
             || self.parts.conversations.is_pending()
             || self.parts.scene.deadline().is_some()
     }
@@ -832,7 +729,7 @@ impl Driver {
     /// every conversation needs a new handshake.
     fn stream_lost(&mut self) {
         self.link.closed();
-        for ids in self.in_flight.take_all() {
+        for ids in self.parts.in_flight.take_all() {
             self.shared.report_failed(
                 &ids,
                 SendFailure::MaybeSent,
@@ -869,45 +766,8 @@ impl Driver {
             }
         }
         self.start_waiting_calls();
-        for send in self.parts.mic.take_held() {
-            self.fail(send, SendFailure::NotSent, &why);
-        }
-        for send in self.parts.conversations.take_waiting() {
-            self.fail(send, SendFailure::NotSent, &why);
-        }
-        for WorldPacket { packet, permit } in self.parts.world.drain(..) {
-            // Its slot is free before the game hears of it.
-            drop(permit);
-            let ids = PacketIds {
-                packet_id: packet
-                    .packet_id
-                    .map(|id| id.packet_id)
-                    .unwrap_or_default()
-                    .into(),
-                ..PacketIds::default()
-            };
-            self.shared
-                .report_failed_packet(ids, SendFailure::NotSent, &why);
-        }
-        // Calls still waiting: the session never had a token.
-        for CountedCall {
-            request_id,
-            call,
-            permit,
-        } in self.parts.waiting_calls.drain(..)
-        {
-            drop(permit);
-            let status = tonic::Status::unavailable(format!(
-                "the session closed before it had a token: {why}"
-            ));
-            self.shared
-                .delivery
-                .deliver(Packet::local(PacketBody::CallResult(calls::failed(
-                    request_id,
-                    call.kind(),
-                    &status,
-                ))));
-        }
+        let unsent = self.parts.close(&why);
+        self.apply(unsent);
         if error.is_none() && !self.shared.delivery.is_closed() {
             // Every handle was dropped: no callback may run any more.
             self.shared.delivery.close();
@@ -917,25 +777,17 @@ impl Driver {
 
     /// Tells the game what failed (once, readably) and returns it.
     fn report(&self, failure: &Failure, will_retry: bool) -> SessionError {
-        let error = report::error_of(
-            failure,
-            &self.client.host,
-            &self.client.timeouts,
-            self.parts.scene.name(),
-            will_retry,
-        );
-        log::warn!(
-            "session stream failed: {} ({})",
-            error.message,
-            if will_retry {
-                "reconnecting"
-            } else {
-                "giving up"
-            }
-        );
-        self.shared
-            .delivery
-            .deliver(Packet::local(PacketBody::Error(error.clone())));
+        let t = &self.client.timeouts;
+        let scene = self.parts.scene.name();
+        let error = report::error_of(failure, &self.client.host, t, scene, will_retry);
+        let next = if will_retry {
+            "reconnecting"
+        } else {
+            "giving up"
+        };
+        log::warn!("session stream failed: {} ({next})", error.message);
+        let packet = Packet::local(PacketBody::Error(error.clone()));
+        self.shared.delivery.deliver(packet);
         error
     }
 }
@@ -945,17 +797,4 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
-}
-
-/// A packet that loads a scene, or adds or removes characters.
-fn is_scene_mutation(packet: &InworldPacket) -> bool {
-    use crate::protocol::ai::inworld::packets::inworld_packet::Packet as Payload;
-    use crate::protocol::ai::inworld::packets::mutation_event::Mutation;
-    matches!(
-        &packet.packet,
-        Some(Payload::Mutation(m)) if matches!(
-            m.mutation,
-            Some(Mutation::LoadScene(_) | Mutation::LoadCharacters(_) | Mutation::UnloadCharacters(_))
-        )
-    )
 }

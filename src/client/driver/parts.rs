@@ -4,16 +4,20 @@
 //! commands (`commands.rs`) and the driver step them and hand what they
 //! return to `Driver::apply`.
 
-use super::effects::Effects;
+use super::effects::{Effect, Effects};
 use super::hands_free::{self, HandsFree};
 use super::mic::Mic;
+use super::reconnect::Failure;
 use super::speakers::Speakers;
-use crate::client::calls::SceneChange;
-use crate::client::config::SessionConfig;
+use crate::client::calls::{self, SceneChange};
+use crate::client::config::{SessionConfig, Talker};
 use crate::client::conversations::{Actions, Cast, Conversations};
+use crate::client::in_flight::InFlight;
 use crate::client::outbound;
 use crate::client::scene::Scene;
-use crate::client::state::{CountedCall, SessionShared, Snapshot, WorldPacket};
+use crate::client::state::{CountedCall, Outgoing, Send, SessionShared, Snapshot, WorldPacket};
+use crate::client::SentIds;
+use crate::packet::{Packet, PacketBody, SceneStatus};
 use crate::protocol::ai::inworld::packets::InworldPacket;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -36,9 +40,171 @@ pub(super) struct Parts {
     pub pending_change: Option<(String, SceneChange)>,
     /// Calls waiting for a token (running ones deliver their own results).
     pub waiting_calls: Vec<CountedCall>,
+    /// Sends that went out and whose reply has not ended.
+    pub in_flight: InFlight,
+}
+
+/// Sends of a step of the conversations, accounted for.
+pub(super) struct Accounted {
+    /// To write, in order (characters to add first).
+    pub packets: Vec<InworldPacket>,
+    /// To report, and why.
+    pub failed: Vec<(Send, String)>,
+    /// What the microphone asks for after them.
+    pub deferred: Effects,
 }
 
 impl Parts {
+    /// The configuration that opens the session on the service: the
+    /// session's own, with the dialog so far as continuation when there is one.
+    pub(super) fn configuration(&self, client_id: Option<&str>) -> InworldPacket {
+        let continuation = self
+            .shared
+            .transcript
+            .lock()
+            .continuation(self.session.continuation.as_ref());
+        outbound::session_configuration(client_id, &self.session, continuation.as_ref())
+    }
+
+    /// Whether `failure` says the scene a change asked for does not exist;
+    /// then the change is undone (the game got the error).
+    pub(super) fn scene_change_refused(&mut self, failure: &Failure) -> bool {
+        let not_found = matches!(failure, Failure::Status(s) if s.code() == tonic::Code::NotFound);
+        if not_found && self.scene.revert() {
+            self.session.scene = self.scene.name().to_string();
+            return true;
+        }
+        false
+    }
+
+    /// A scene status: the character list is replaced; the current
+    /// character stays if it is still there, else it is the first. Returns
+    /// whether the current character changed.
+    pub(super) fn adopt_scene(&mut self, status: SceneStatus) -> bool {
+        let mut snapshot = self.shared.snapshot.lock();
+        let kept = snapshot
+            .current
+            .as_ref()
+            .and_then(|c| {
+                status
+                    .characters
+                    .iter()
+                    .find(|s| s.resource_name == c.resource_name)
+            })
+            .cloned();
+        let current = kept.or_else(|| status.characters.first().cloned());
+        let changed = current != snapshot.current;
+        snapshot.current = current;
+        snapshot.scene = Some(status);
+        changed
+    }
+
+    /// Accounts for the sends of `actions`: their slots are free, what the
+    /// player said goes to the dialog, replies are awaited, the audio parts
+    /// learn what went out or failed.
+    pub(super) fn account(&mut self, actions: Actions, linked: bool) -> Accounted {
+        let mut packets = Vec::new();
+        if !actions.load.is_empty() {
+            packets.push(outbound::load_characters(&actions.load));
+        }
+        for mut send in actions.sent {
+            send.permit.use_up();
+            let said = match &send.payload {
+                Outgoing::Text(t) => Some(t.clone()),
+                Outgoing::NarratedAction(a) => Some(format!("*{a}*")),
+                Outgoing::Trigger { .. }
+                | Outgoing::AudioSessionStart(..)
+                | Outgoing::AudioSessionEnd(_)
+                | Outgoing::PlaybackMute(_) => None,
+            };
+            if let Some(said) = said {
+                self.shared.transcript.lock().add(Talker::Player, &said);
+            }
+            self.mic.on_sent(&send);
+            if let Some(h) = &mut self.hands_free {
+                h.on_sent(&send);
+            }
+            if send.payload.awaits_reply() {
+                self.in_flight.add(send.ids);
+            }
+        }
+        let mut deferred = Effects::default();
+        for (send, _) in &actions.failed {
+            if let Some(h) = &mut self.hands_free {
+                h.on_failed(send);
+            }
+            deferred.append(self.mic.on_failed(send, linked));
+        }
+        packets.extend(actions.write);
+        Accounted {
+            packets,
+            failed: actions.failed,
+            deferred,
+        }
+    }
+
+    /// A packet from the service, before the game gets it: the speakers
+    /// play its speech (or flush what it cancels).
+    pub(super) fn play(&mut self, packet: &Packet, now: Instant) {
+        if self.speakers.is_empty() {
+            return;
+        }
+        let character = match &packet.body {
+            PacketBody::Audio(_) => self.resource_name_of(packet.routing.source.name.as_str()),
+            _ => None,
+        };
+        self.speakers.on_packet(packet, character.as_deref(), now);
+    }
+
+    /// Barge-in: with interruptions on, the speakers go silent and the rest
+    /// of the reply is cancelled (when a stream is `linked`).
+    pub(super) fn barge_in(&mut self, linked: bool) -> Effects {
+        if !self.session.capabilities.interruptions {
+            return Effects::default();
+        }
+        let cancels = self.speakers.barge_in();
+        if linked {
+            cancels
+        } else {
+            Effects::default()
+        }
+    }
+
+    /// The session closes: what it still holds never goes out (each
+    /// reported, its slot freed first), calls still waiting for a token fail.
+    pub(super) fn close(&mut self, why: &str) -> Effects {
+        let mut effects = Effects::default();
+        let held = self.mic.take_held().into_iter();
+        for send in held.chain(self.conversations.take_waiting()) {
+            effects.push(Effect::Fail(send, why.to_string()));
+        }
+        for WorldPacket { packet, permit } in self.world.drain(..) {
+            drop(permit);
+            let ids = SentIds {
+                packet_id: packet.packet_id.map(|id| id.packet_id).unwrap_or_default(),
+                ..SentIds::default()
+            };
+            effects.push(Effect::Unsent(ids, why.to_string()));
+        }
+        // The session never had a token.
+        for CountedCall {
+            request_id,
+            call,
+            permit,
+        } in self.waiting_calls.drain(..)
+        {
+            drop(permit);
+            let status = tonic::Status::unavailable(format!(
+                "the session closed before it had a token: {why}"
+            ));
+            let result = calls::failed(request_id, call.kind(), &status);
+            effects.push(Effect::Deliver(Packet::local(PacketBody::CallResult(
+                result,
+            ))));
+        }
+        effects
+    }
+
     /// Starts a scene change; returns its packets.
     pub(super) fn change_scene(
         &mut self,
