@@ -14,6 +14,7 @@
 //! ask for and carries out the writes (`Driver::apply`).
 
 use super::reconnect::Failure;
+use crate::client::calls::CallContext;
 use crate::client::config::{Auth, ClientConfig, SessionToken, TokenRequest};
 use crate::client::connection::{generate_token, CallError, Lease};
 use crate::protocol::ai::inworld::packets::InworldPacket;
@@ -145,6 +146,21 @@ impl Link {
     /// The session's token, once it has one.
     pub(super) fn token(&self) -> Option<&SessionToken> {
         self.token.as_ref()
+    }
+
+    /// What a call of the game's needs (once the session has a token).
+    pub(super) fn call_context(
+        &self,
+        lease: &Lease,
+        client: &ClientConfig,
+        workspace: &str,
+    ) -> Option<CallContext> {
+        Some(CallContext {
+            channel: lease.channel(),
+            max_receive_message_bytes: client.max_receive_message_bytes,
+            token: self.token.clone()?,
+            workspace: workspace.to_string(),
+        })
     }
 
     /// Whether the game's token provider is being asked.

@@ -24,22 +24,16 @@ mod stream;
 use self::effects::{Effect, Effects};
 use self::inbound::{Event, Inbound};
 use self::link::{Link, Verdict};
-use self::parts::Parts;
+use self::parts::{Followup, Parts};
 use self::reconnect::{Decision, Failure, Retry, Situation};
 use super::calls::{AfterClose, CallContext};
-use super::config::{Auth, ClientConfig, SessionConfig, Talker};
+use super::config::{Auth, ClientConfig, SessionConfig};
 use super::connection::Lease;
-use super::conversations::{Actions, Conversations, Signal};
-use super::in_flight::InFlight;
+use super::conversations::{Actions, Signal};
 use super::outbound;
-use super::scene::Scene;
 use super::state::{Command, Send, SessionShared};
-use crate::packet::{
-    ConnectionState, ConversationEventKind, Packet, PacketBody, PacketIds, Resumed, SendFailure,
-    SessionError,
-};
+use crate::packet::{ConnectionState, Packet, PacketBody, Resumed, SendFailure, SessionError};
 use crate::protocol::ai::inworld::packets::InworldPacket;
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -101,27 +95,13 @@ impl Driver {
             client,
             session,
         } = setup;
-        let one_to_one = shared.snapshot.lock().conversation_id.clone();
-        let t = client.timeouts;
         let now = Instant::now();
         Driver {
-            parts: Parts {
-                scene: Scene::new(session.scene.clone(), t.scene_load),
-                conversations: Conversations::new(one_to_one, t.handshake),
-                mic: mic::Mic::new(shared.mic.clone(), now),
-                hands_free: None,
-                speakers: speakers::Speakers::default(),
-                world: VecDeque::new(),
-                pending_change: None,
-                waiting_calls: Vec::new(),
-                in_flight: InFlight::default(),
-                shared: shared.clone(),
-                session,
-            },
+            parts: Parts::new(shared.clone(), session, &client.timeouts, now),
+            link: Link::new(client.timeouts.stall, now),
             shared,
             lease,
             client,
-            link: Link::new(t.stall, now),
             attempts: 0,
             resumed: Resumed::No,
             deferred: Effects::default(),
@@ -234,7 +214,7 @@ impl Driver {
         let deferred = std::mem::take(&mut self.deferred);
         self.apply(deferred);
         loop {
-            let owes = self.awaiting()
+            let owes = self.parts.awaiting()
                 && matches!(
                     self.shared.state(),
                     ConnectionState::Ready | ConnectionState::Stalled
@@ -377,39 +357,12 @@ impl Driver {
     }
 
     fn on_event(&mut self, event: Event) -> Result<(), Failure> {
-        match event {
-            // Scene statuses are taken before the packet is delivered
-            // (`on_packet`).
-            Event::None | Event::Scene(_) => {}
-            Event::Conversation { id, kind } => {
-                let signal = match kind {
-                    ConversationEventKind::Started | ConversationEventKind::Updated => {
-                        Signal::Confirmed
-                    }
-                    ConversationEventKind::Evicted => Signal::Ended,
-                    ConversationEventKind::Unknown => return Ok(()),
-                };
-                self.signal(&id, signal);
-            }
-            Event::InteractionEnd { interaction_id } => {
-                self.parts.speakers.interaction_end(&interaction_id);
-                self.parts.in_flight.take(&interaction_id);
-            }
-            Event::Warning {
-                interaction_id,
-                conversation_id,
-                description,
-            } => {
-                if self.parts.conversations.refused(&conversation_id) {
-                    return self.on_handshake_refused(description);
-                }
-                if let Some(ids) = self.parts.in_flight.take(&interaction_id) {
-                    self.shared
-                        .report_failed(&ids, SendFailure::Refused, &description);
-                }
-            }
-            Event::CharacterLine(text) => {
-                self.shared.transcript.lock().add(Talker::Character, &text)
+        match self.parts.on_event(event) {
+            Followup::None => {}
+            Followup::Signal(id, signal) => self.signal(&id, signal),
+            Followup::HandshakeRefused(why) => return self.on_handshake_refused(why),
+            Followup::Refused(ids, why) => {
+                self.shared.report_failed(&ids, SendFailure::Refused, &why)
             }
         }
         Ok(())
@@ -500,12 +453,8 @@ impl Driver {
     }
 
     fn call_context(&self) -> Option<CallContext> {
-        Some(CallContext {
-            channel: self.lease.channel(),
-            max_receive_message_bytes: self.client.max_receive_message_bytes,
-            token: self.link.token()?.clone(),
-            workspace: self.shared.workspace.clone(),
-        })
+        let workspace = &self.shared.workspace;
+        self.link.call_context(&self.lease, &self.client, workspace)
     }
 
     /// Whether conversations can start: a stream is open on a loaded scene.
@@ -535,7 +484,12 @@ impl Driver {
                     frames,
                     rate,
                     conversation_id,
-                } => self.report_dropped_audio(frames, rate, conversation_id),
+                } => {
+                    let ids = self.parts.audio_ids(conversation_id);
+                    let why = report::dropped_audio(frames, rate);
+                    self.shared
+                        .report_failed_packet(ids, SendFailure::NotSent, &why);
+                }
                 Effect::BargeIn => self.barge_in(),
                 Effect::Conversations(actions) => self.apply_actions(actions),
                 Effect::StartCalls => {
@@ -549,25 +503,6 @@ impl Driver {
             let deferred = std::mem::take(&mut self.deferred);
             self.apply(deferred);
         }
-    }
-
-    /// Tells the game that microphone audio was dropped.
-    fn report_dropped_audio(&self, frames: u64, rate: u32, conversation_id: Option<String>) {
-        // The audio session's, or the one the game just opened (its start
-        // may not have reached the task yet).
-        let conversation_id = conversation_id.unwrap_or_else(|| {
-            let snapshot = self.shared.snapshot.lock();
-            snapshot.audio_conversation.clone().unwrap_or_default()
-        });
-        let ids = PacketIds {
-            conversation_id: conversation_id.as_str().into(),
-            ..PacketIds::default()
-        };
-        self.shared.report_failed_packet(
-            ids,
-            SendFailure::NotSent,
-            &report::dropped_audio(frames, rate),
-        );
     }
 
     /// Hands a send to its conversation.
@@ -647,41 +582,19 @@ impl Driver {
         }
     }
 
-    /// Whether something is awaited from the service.
-    fn awaiting(&self) -> bool {
-        !self.parts.in_flight.is_empty()
-            || self.parts.conversations.is_pending()
-            || self.parts.scene.deadline().is_some()
-    }
-
     /// When the task must look at the clock next: a deadline, or the moment
-    /// a silent service counts as stalled.
+    /// a silent service is checked.
     fn next_wake(&self) -> Option<Instant> {
-        let parts = &self.parts;
-        [
-            parts.scene.deadline(),
-            parts.conversations.deadline(),
-            self.link.check_due(),
-            parts.mic.wake(parts.hands_free.is_some()),
-            parts.speakers.wake(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        [self.parts.wake(), self.link.check_due()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn on_timer(&mut self) -> Option<Failure> {
         let now = Instant::now();
-        if self.parts.scene.deadline().is_some_and(|d| d <= now) {
-            return Some(Failure::SceneTimeout);
-        }
-        if self
-            .parts
-            .conversations
-            .deadline()
-            .is_some_and(|d| d <= now)
-        {
-            return Some(Failure::HandshakeTimeout);
+        if let Some(failure) = self.parts.deadline_passed(now) {
+            return Some(failure);
         }
         if self.link.check_due().is_some_and(|at| at <= now) {
             log::debug!(
@@ -691,23 +604,9 @@ impl Driver {
             );
             self.start_check();
         }
-        let listening = self.parts.hands_free.is_some();
-        if self.parts.mic.wake(listening).is_some_and(|at| at <= now) {
-            let linked = self.linked();
-            let parts = &mut self.parts;
-            let effects = if listening {
-                let mut effects =
-                    parts.hands_free_step(linked, |h, mic, link| h.tick(mic, link, now));
-                effects.append(parts.mic.listened(now));
-                effects
-            } else {
-                parts.mic.tick(now, linked)
-            };
-            self.apply(effects);
-        }
-        if self.parts.speakers.wake().is_some_and(|at| at <= now) {
-            self.parts.speakers.tick(now);
-        }
+        let linked = self.linked();
+        let effects = self.parts.on_timer(now, linked);
+        self.apply(effects);
         None
     }
 

@@ -6,22 +6,35 @@
 
 use super::effects::{Effect, Effects};
 use super::hands_free::{self, HandsFree};
+use super::inbound::Event;
 use super::mic::Mic;
 use super::reconnect::Failure;
 use super::speakers::Speakers;
 use crate::client::calls::{self, SceneChange};
-use crate::client::config::{SessionConfig, Talker};
+use crate::client::config::{SessionConfig, Talker, Timeouts};
+use crate::client::conversations::Signal;
 use crate::client::conversations::{Actions, Cast, Conversations};
 use crate::client::in_flight::InFlight;
 use crate::client::outbound;
 use crate::client::scene::Scene;
 use crate::client::state::{CountedCall, Outgoing, Send, SessionShared, Snapshot, WorldPacket};
 use crate::client::SentIds;
-use crate::packet::{Packet, PacketBody, SceneStatus};
+use crate::packet::{ConversationEventKind, Packet, PacketBody, PacketIds, SceneStatus};
 use crate::protocol::ai::inworld::packets::InworldPacket;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// What an event of the service leads to beyond the parts.
+pub(super) enum Followup {
+    None,
+    /// A conversation's news.
+    Signal(String, Signal),
+    /// The service refused to start a conversation (it may have lost the session).
+    HandshakeRefused(String),
+    /// The service refused a send, and why.
+    Refused(SentIds, String),
+}
 
 pub(super) struct Parts {
     pub shared: Arc<SessionShared>,
@@ -55,6 +68,129 @@ pub(super) struct Accounted {
 }
 
 impl Parts {
+    /// A session's parts before its first stream.
+    pub(super) fn new(
+        shared: Arc<SessionShared>,
+        session: SessionConfig,
+        t: &Timeouts,
+        now: Instant,
+    ) -> Self {
+        let one_to_one = shared.snapshot.lock().conversation_id.clone();
+        Parts {
+            scene: Scene::new(session.scene.clone(), t.scene_load),
+            conversations: Conversations::new(one_to_one, t.handshake),
+            mic: Mic::new(shared.mic.clone(), now),
+            hands_free: None,
+            speakers: Speakers::default(),
+            world: VecDeque::new(),
+            pending_change: None,
+            waiting_calls: Vec::new(),
+            in_flight: InFlight::default(),
+            shared,
+            session,
+        }
+    }
+
+    /// An event of a received packet (delivered already).
+    pub(super) fn on_event(&mut self, event: Event) -> Followup {
+        match event {
+            // Scene statuses are taken before the packet is delivered.
+            Event::None | Event::Scene(_) => Followup::None,
+            Event::Conversation { id, kind } => match kind {
+                ConversationEventKind::Started | ConversationEventKind::Updated => {
+                    Followup::Signal(id, Signal::Confirmed)
+                }
+                ConversationEventKind::Evicted => Followup::Signal(id, Signal::Ended),
+                ConversationEventKind::Unknown => Followup::None,
+            },
+            Event::InteractionEnd { interaction_id } => {
+                self.speakers.interaction_end(&interaction_id);
+                self.in_flight.take(&interaction_id);
+                Followup::None
+            }
+            Event::Warning {
+                interaction_id,
+                conversation_id,
+                description,
+            } => {
+                if self.conversations.refused(&conversation_id) {
+                    return Followup::HandshakeRefused(description);
+                }
+                match self.in_flight.take(&interaction_id) {
+                    Some(ids) => Followup::Refused(ids, description),
+                    None => Followup::None,
+                }
+            }
+            Event::CharacterLine(text) => {
+                self.shared.transcript.lock().add(Talker::Character, &text);
+                Followup::None
+            }
+        }
+    }
+
+    /// Whether something is awaited from the service.
+    pub(super) fn awaiting(&self) -> bool {
+        !self.in_flight.is_empty()
+            || self.conversations.is_pending()
+            || self.scene.deadline().is_some()
+    }
+
+    /// When a part must look at the clock next.
+    pub(super) fn wake(&self) -> Option<Instant> {
+        [
+            self.scene.deadline(),
+            self.conversations.deadline(),
+            self.mic.wake(self.hands_free.is_some()),
+            self.speakers.wake(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The failure of a deadline passed at `now`, if one did.
+    pub(super) fn deadline_passed(&self, now: Instant) -> Option<Failure> {
+        if self.scene.deadline().is_some_and(|d| d <= now) {
+            return Some(Failure::SceneTimeout);
+        }
+        if self.conversations.deadline().is_some_and(|d| d <= now) {
+            return Some(Failure::HandshakeTimeout);
+        }
+        None
+    }
+
+    /// The audio parts' turn on the clock: the microphone drained (through
+    /// voice detection when on), the speakers fed.
+    pub(super) fn on_timer(&mut self, now: Instant, linked: bool) -> Effects {
+        let listening = self.hands_free.is_some();
+        let mut effects = Effects::default();
+        if self.mic.wake(listening).is_some_and(|at| at <= now) {
+            if listening {
+                effects.append(self.hands_free_step(linked, |h, mic, link| h.tick(mic, link, now)));
+                effects.append(self.mic.listened(now));
+            } else {
+                effects.append(self.mic.tick(now, linked));
+            }
+        }
+        if self.speakers.wake().is_some_and(|at| at <= now) {
+            self.speakers.tick(now);
+        }
+        effects
+    }
+
+    /// The ids dropped microphone audio is reported with: its audio
+    /// session's conversation, or the one the game just opened (its start
+    /// may not have reached the task yet).
+    pub(super) fn audio_ids(&self, conversation_id: Option<String>) -> PacketIds {
+        let conversation_id = conversation_id.unwrap_or_else(|| {
+            let snapshot = self.shared.snapshot.lock();
+            snapshot.audio_conversation.clone().unwrap_or_default()
+        });
+        PacketIds {
+            conversation_id: conversation_id.as_str().into(),
+            ..PacketIds::default()
+        }
+    }
     /// The configuration that opens the session on the service: the
     /// session's own, with the dialog so far as continuation when there is one.
     pub(super) fn configuration(&self, client_id: Option<&str>) -> InworldPacket {
