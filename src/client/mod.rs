@@ -11,9 +11,10 @@
 //! [`WakeupHandler`].
 //!
 //! Where things live: `client.rs` (the Client), `connection.rs` (dialling,
-//! tokens), `session.rs` (the handle's API), `state.rs` (what the handle
-//! shares with its task), `send_slots.rs` (the bound on sends not yet gone
-//! out: a permit per send), `driver/` (the task: one stream at a time,
+//! tokens), `session/` (the handle's API; its audio and group conversations
+//! in files of their own), `state.rs` (what the handle shares with its
+//! task), `send_slots.rs` (the bound on sends not yet gone out: a permit per
+//! send), `driver/` (the task: one stream at a time,
 //! liveness, the game's commands, reconnect decisions, classifying received
 //! packets, and the audio sessions, voice detection and speakers as plain
 //! values), `scene.rs` and
