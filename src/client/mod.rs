@@ -11,10 +11,13 @@
 //! [`WakeupHandler`].
 //!
 //! Where things live: `client.rs` (the Client), `connection.rs` (dialling,
-//! tokens), `session.rs` (the handle's API), `state.rs` (what the handle
-//! shares with its task), `driver/` (the task: one stream at a time,
-//! liveness, reconnect decisions, classifying received packets, and the
-//! audio sessions, voice detection and speakers as plain values), `scene.rs` and
+//! tokens), `session/` (the handle's API; its audio and group conversations
+//! in files of their own), `state.rs` (what the handle shares with its
+//! task), `send_slots.rs` (the bound on sends not yet gone out: a permit per
+//! send), `driver/` (the task: one stream at a time,
+//! liveness, the game's commands, reconnect decisions, classifying received
+//! packets, and the audio sessions, voice detection and speakers as plain
+//! values), `scene.rs` and
 //! `conversations.rs` (state machines that return packets to send),
 //! `outbound.rs` (the packets the client writes), `delivery.rs` (the queue),
 //! `mic/` (audio in: the audio thread's input, resampling and framing),
@@ -65,6 +68,7 @@ mod outbound;
 pub mod playback;
 pub mod runtime;
 mod scene;
+mod send_slots;
 mod session;
 mod state;
 mod transcript;

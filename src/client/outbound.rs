@@ -404,6 +404,20 @@ pub fn pong(
     )
 }
 
+/// A packet that loads a scene, or adds or removes characters (the game
+/// sees each as it goes out).
+pub(crate) fn is_scene_mutation(packet: &packets::InworldPacket) -> bool {
+    use packets::inworld_packet::Packet as Payload;
+    use packets::mutation_event::Mutation;
+    matches!(
+        &packet.packet,
+        Some(Payload::Mutation(m)) if matches!(
+            m.mutation,
+            Some(Mutation::LoadScene(_) | Mutation::LoadCharacters(_) | Mutation::UnloadCharacters(_))
+        )
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,6 +436,7 @@ mod tests {
         Send {
             ids: ids(),
             payload,
+            permit: crate::client::send_slots::SendPermit::unbounded(),
         }
     }
 

@@ -6,6 +6,7 @@ use super::calls::{self, AfterClose, Call, CallContext, SceneChange};
 use super::delivery::Delivery;
 use super::mic::{AudioSessionConfig, MicShared, Pipeline};
 use super::playback::PlaybackFeed;
+use super::send_slots::{SendPermit, SendSlots};
 use super::transcript::Transcript;
 use super::{Error, SentIds};
 use crate::packet::{
@@ -14,7 +15,7 @@ use crate::packet::{
 };
 use crate::protocol::ai::inworld::packets::InworldPacket;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -23,16 +24,14 @@ use tokio::sync::Notify;
 /// down), it still releases what it held, so no receiver waits for it.
 struct PromisedResult {
     shared: Arc<SessionShared>,
-    /// It holds a pending-send slot.
-    counted: bool,
+    /// Its pending-send slot, when it holds one.
+    permit: Option<SendPermit>,
 }
 
 impl PromisedResult {
     fn deliver(mut self, result: CallResult) {
         // Its slot is free before the game sees the answer.
-        if std::mem::take(&mut self.counted) {
-            self.shared.release_send();
-        }
+        drop(self.permit.take());
         self.shared
             .delivery
             .deliver(Packet::local(PacketBody::CallResult(result)));
@@ -41,9 +40,7 @@ impl PromisedResult {
 
 impl Drop for PromisedResult {
     fn drop(&mut self) {
-        if self.counted {
-            self.shared.release_send();
-        }
+        // Its slot goes with it (`permit`).
         self.shared.delivery.settle();
     }
 }
@@ -94,11 +91,29 @@ pub(crate) enum Members {
     Group { names: Vec<String>, player: bool },
 }
 
-/// A send of the game's on its way: its ids (returned to the game) and payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A send of the game's on its way: its ids (returned to the game),
+/// payload, and pending-send slot (free once it went out or failed).
+#[derive(Debug)]
 pub(crate) struct Send {
     pub ids: SentIds,
     pub payload: Outgoing,
+    pub permit: SendPermit,
+}
+
+/// A packet to the world (characters, items, a cancel of responses), with
+/// its pending-send slot.
+#[derive(Debug)]
+pub(crate) struct WorldPacket {
+    pub packet: InworldPacket,
+    pub permit: SendPermit,
+}
+
+/// A call of the game's, with its pending-send slot (free once answered).
+#[derive(Debug)]
+pub(crate) struct CountedCall {
+    pub request_id: u64,
+    pub call: Call,
+    pub permit: SendPermit,
 }
 
 #[derive(Debug)]
@@ -108,7 +123,7 @@ pub(crate) enum Command {
     /// The game picked another current character (already in the snapshot).
     CharacterChanged,
     /// A packet to the world (characters, items), written once linked.
-    World(Box<InworldPacket>),
+    World(Box<WorldPacket>),
     /// These characters (resource names) left the scene (already in the
     /// snapshot): they leave every conversation too.
     CharactersRemoved(Vec<String>),
@@ -124,10 +139,7 @@ pub(crate) enum Command {
     EndConversation {
         id: String,
     },
-    Call {
-        request_id: u64,
-        call: Box<Call>,
-    },
+    Call(Box<CountedCall>),
     /// The game opened an audio input: the task drains it from now on
     /// (replacing the previous one).
     AudioInput(Box<Pipeline>),
@@ -136,7 +148,7 @@ pub(crate) enum Command {
     /// The game cancelled responses: their speech is flushed from the
     /// playback streams, and the packet goes to the world (as `World`).
     CancelResponses {
-        packet: Box<InworldPacket>,
+        packet: Box<WorldPacket>,
         interaction_id: String,
         utterance_ids: Vec<String>,
     },
@@ -178,8 +190,7 @@ pub(crate) struct SessionShared {
     /// Wakes the task when the game closes the session.
     pub close_signal: Notify,
     /// Sends accepted and neither gone out nor reported failed yet.
-    pending_sends: AtomicUsize,
-    max_pending_sends: usize,
+    sends: Arc<SendSlots>,
     /// Set when the task ends after the session had a token: calls made
     /// after it closed use that token.
     pub after_close: Mutex<Option<AfterClose>>,
@@ -211,28 +222,27 @@ impl SessionShared {
                 audio_conversation: None,
             }),
             close_signal: Notify::new(),
-            pending_sends: AtomicUsize::new(0),
-            max_pending_sends,
+            sends: SendSlots::new(max_pending_sends),
             after_close: Mutex::new(None),
             mic: Arc::default(),
         }
     }
 
     /// Makes a call for the game; its result arrives as a CallResult
-    /// packet, after Closed too. `counted`: it holds a pending-send slot
-    /// until answered.
+    /// packet, after Closed too. `permit`: the pending-send slot it holds
+    /// until answered, if any.
     pub(crate) fn spawn_call(
         self: &Arc<Self>,
         runtime: &tokio::runtime::Handle,
         request_id: u64,
         call: Call,
         cx: CallContext,
-        counted: bool,
+        permit: Option<SendPermit>,
     ) {
         self.delivery.promise();
         let promised = PromisedResult {
             shared: self.clone(),
-            counted,
+            permit,
         };
         calls::spawn(runtime, request_id, call, cx, move |result| {
             promised.deliver(result)
@@ -249,7 +259,7 @@ impl SessionShared {
         let Some(after) = self.after_close.lock().clone() else {
             return Err(Error::Closed);
         };
-        self.spawn_call(&after.runtime, request_id, call, after.context, false);
+        self.spawn_call(&after.runtime, request_id, call, after.context, None);
         Ok(())
     }
 
@@ -310,19 +320,9 @@ impl SessionShared {
         self.next_request.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Counts a send in, or refuses it when too many wait already.
-    pub(crate) fn reserve_send(&self) -> bool {
-        let before = self.pending_sends.fetch_add(1, Ordering::AcqRel);
-        if before >= self.max_pending_sends {
-            self.pending_sends.fetch_sub(1, Ordering::AcqRel);
-            return false;
-        }
-        true
-    }
-
-    /// A counted send went out, or failed (and was reported).
-    pub(crate) fn release_send(&self) {
-        self.pending_sends.fetch_sub(1, Ordering::AcqRel);
+    /// A pending-send slot for a send, or `None` when too many wait already.
+    pub(crate) fn reserve_send(&self) -> Option<SendPermit> {
+        self.sends.reserve()
     }
 
     /// Reports a send that failed, with its ids.

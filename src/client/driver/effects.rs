@@ -1,8 +1,9 @@
 //! What a part of the task asks for, in order. The parts (`mic.rs`,
-//! `hands_free.rs`, `playback.rs`) are plain values: they take what happened
+//! `hands_free.rs`, `speakers.rs`, the commands of `commands.rs`) are plain values: they take what happened
 //! and return `Effects`; only `Driver::apply` carries them out, so only it
 //! writes to the wire or to the game's queue.
 
+use crate::client::conversations::Actions;
 use crate::client::state::Send;
 use crate::client::SentIds;
 use crate::packet::Packet;
@@ -30,6 +31,11 @@ pub(super) enum Effect {
     },
     /// The player speaks over a character (barge-in).
     BargeIn,
+    /// A step of the conversations: its packets go out, its sends are
+    /// accounted for (replies tracked, failures reported).
+    Conversations(Actions),
+    /// Calls wait: they start if the session has a token.
+    StartCalls,
 }
 
 /// Effects in the order they must happen.

@@ -19,6 +19,7 @@ use crate::client::mic::{
     AudioSessionConfig, MicrophoneMode, VoiceDetection, CHUNK_BYTES, WIRE_RATE,
 };
 use crate::client::outbound;
+use crate::client::send_slots::SendPermit;
 use crate::client::state::{Outgoing, Send};
 use crate::client::SentIds;
 use crate::packet::{Packet, PacketBody, PacketIds, VoiceActivityEvent};
@@ -55,8 +56,8 @@ pub(super) struct Link<'a> {
     pub ready: bool,
     /// The one-to-one conversation (a turn's audio session goes there).
     pub conversation_id: &'a dyn Fn() -> String,
-    /// Takes a pending-send slot for a start or an end (false: none left).
-    pub reserve: &'a dyn Fn() -> bool,
+    /// Takes a pending-send slot for a start or an end (`None`: none left).
+    pub reserve: &'a dyn Fn() -> Option<SendPermit>,
 }
 
 pub(crate) struct HandsFree {
@@ -176,7 +177,8 @@ impl HandsFree {
             lost: false,
             waiting: Vec::new(),
         };
-        if link.linked && (link.reserve)() {
+        let permit = link.linked.then(link.reserve).flatten();
+        if let Some(permit) = permit {
             turn.live = link.ready;
             effects.push(voice(true, &ids.packet_id, &conversation_id, false));
             effects.push(Effect::Send(Send {
@@ -188,6 +190,7 @@ impl HandsFree {
                     },
                     0,
                 ),
+                permit,
             }));
         } else {
             // No audio session: the game still sees the turn, without an id.
@@ -242,7 +245,8 @@ impl HandsFree {
         }
         // A start still waiting in the conversation goes out first: the end
         // follows it there.
-        if !turn.lost && link.linked && (link.reserve)() {
+        let permit = (!turn.lost && link.linked).then(link.reserve).flatten();
+        if let Some(permit) = permit {
             let ids = SentIds {
                 packet_id: uuid::Uuid::new_v4().to_string(),
                 conversation_id: turn.conversation_id.clone(),
@@ -251,6 +255,7 @@ impl HandsFree {
             effects.push(Effect::Send(Send {
                 ids,
                 payload: Outgoing::AudioSessionEnd(0),
+                permit,
             }));
         }
         effects.push(voice(
@@ -343,7 +348,7 @@ mod tests {
             linked: true,
             ready,
             conversation_id: &|| "c".to_string(),
-            reserve: &|| true,
+            reserve: &|| Some(SendPermit::unbounded()),
         };
         let mut effects = Effects::default();
         h.start_turn(&link, &mut effects);

@@ -18,6 +18,7 @@
 use super::effects::{Effect, Effects};
 use crate::client::mic::{AudioSessionConfig, MicShared, Pipeline, WIRE_RATE};
 use crate::client::outbound;
+use crate::client::send_slots::SendPermit;
 use crate::client::state::{Outgoing, Send};
 use crate::client::SentIds;
 use std::collections::VecDeque;
@@ -257,7 +258,10 @@ impl Mic {
     /// A stream opened on a loaded scene: audio from before is stale, and
     /// an audio session whose start went out earlier starts again: its new
     /// start, for its conversation (`reserve` takes it a pending-send slot).
-    pub(super) fn relink(&mut self, reserve: impl FnOnce() -> bool) -> (Option<Send>, Effects) {
+    pub(super) fn relink(
+        &mut self,
+        reserve: impl FnOnce() -> Option<SendPermit>,
+    ) -> (Option<Send>, Effects) {
         let mut effects = Effects::default();
         self.discard(None);
         let Some(session) = self.sessions.front_mut() else {
@@ -271,7 +275,7 @@ impl Mic {
             conversation_id: session.conversation_id.clone(),
             ..SentIds::default()
         };
-        if !reserve() {
+        let Some(permit) = reserve() else {
             let session = self.sessions.pop_front().expect("the front");
             effects.push(Effect::Unsent(
                 ids,
@@ -285,12 +289,13 @@ impl Mic {
                 effects.push(Effect::Fail(end, "its audio session did not start".into()));
             }
             return (None, effects);
-        }
+        };
         session.wire = Wire::Waiting;
         session.start_id = ids.packet_id.clone();
         let start = Send {
             ids,
             payload: Outgoing::AudioSessionStart(session.config, self.shared.mark()),
+            permit,
         };
         (Some(start), effects)
     }
@@ -479,6 +484,7 @@ mod tests {
                     AudioSessionConfig::default(),
                     self.shared.mark(),
                 ),
+                permit: SendPermit::unbounded(),
             }
         }
 
@@ -493,6 +499,7 @@ mod tests {
                     ..SentIds::default()
                 },
                 payload: Outgoing::AudioSessionEnd(mark),
+                permit: SendPermit::unbounded(),
             }
         }
 
@@ -687,7 +694,7 @@ mod tests {
         r.apply(e, true);
         // The outage's, and the part of a chunk the lost stream did not take.
         assert_eq!(r.dropped, 1_000 + (3_000 - CHUNK_BYTES as u64 / 2));
-        let (start, e) = r.mic.relink(|| true);
+        let (start, e) = r.mic.relink(|| Some(SendPermit::unbounded()));
         r.apply(e, true);
         let start = start.expect("a new start");
         assert_ne!(start.ids.packet_id, "s1");
@@ -725,7 +732,7 @@ mod tests {
         let waiting = r.apply(e, false);
         assert_eq!(waiting.len(), 1, "the next start goes to its conversation");
         assert!(
-            r.mic.relink(|| true).0.is_none(),
+            r.mic.relink(|| Some(SendPermit::unbounded())).0.is_none(),
             "it is new, not restarted"
         );
     }
@@ -743,12 +750,13 @@ mod tests {
         assert!(r.shared.end().is_err(), "the game's audio session is over");
         // A start that failed: its held end fails with it.
         let s2 = r.start("s2");
-        let e = r.mic.on_send(s2.clone(), true, r.now);
-        assert_eq!(r.apply(e, false).len(), 1);
+        let e = r.mic.on_send(s2, true, r.now);
+        let waiting = r.apply(e, false);
+        assert_eq!(waiting.len(), 1);
         let e2 = r.end("e2");
         let e = r.mic.on_send(e2, true, r.now);
         r.apply(e, false);
-        let e = r.mic.on_failed(&s2, true);
+        let e = r.mic.on_failed(&waiting[0], true);
         r.apply(e, true);
         assert_eq!(r.failed, ["e2"]);
         assert!(!r.mic.is_open());
@@ -781,6 +789,7 @@ mod tests {
         let mute = Send {
             ids: SentIds::default(),
             payload: Outgoing::PlaybackMute(true),
+            permit: SendPermit::unbounded(),
         };
         let e = r.mic.on_send(mute, true, r.now);
         assert!(matches!(e.iter().next(), Some(Effect::Send(_))));

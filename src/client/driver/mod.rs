@@ -9,11 +9,13 @@
 //! not go out, or went out on a stream that broke before its reply ended,
 //! is reported to the game with its ids.
 
+mod commands;
 mod effects;
 mod hands_free;
 mod inbound;
 mod link;
 mod mic;
+mod parts;
 mod reconnect;
 mod report;
 mod speakers;
@@ -21,29 +23,20 @@ mod stream;
 
 use self::effects::{Effect, Effects};
 use self::inbound::{Event, Inbound};
-use self::link::{Liveness, Verdict};
+use self::link::{Link, Verdict};
+use self::parts::{Followup, Parts};
 use self::reconnect::{Decision, Failure, Retry, Situation};
-use super::calls::{self, AfterClose, Call, CallContext, SceneChange};
-use super::config::{Auth, ClientConfig, SessionConfig, SessionToken, Talker, TokenRequest};
-use super::connection::{generate_token, CallError, Lease};
-use super::conversations::{Actions, Cast, Conversations, Signal};
-use super::in_flight::InFlight;
-use super::mic::VoiceDetection;
+use super::calls::{AfterClose, CallContext};
+use super::config::{Auth, ClientConfig, SessionConfig};
+use super::connection::Lease;
+use super::conversations::{Actions, Signal};
 use super::outbound;
-use super::scene::Scene;
-use super::state::{Command, Outgoing, Send, SessionShared};
-use crate::packet::{
-    ConnectionState, ConversationEventKind, Packet, PacketBody, PacketIds, Resumed, SendFailure,
-    SessionError,
-};
+use super::state::{Command, Send, SessionShared};
+use crate::packet::{ConnectionState, Packet, PacketBody, Resumed, SendFailure, SessionError};
 use crate::protocol::ai::inworld::packets::InworldPacket;
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-
-/// A token is renewed when this little of its life remains (as the SDK does).
-const TOKEN_RENEWAL_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// What a session's task is given.
 pub(crate) struct Setup {
@@ -81,45 +74,18 @@ struct Driver {
     shared: Arc<SessionShared>,
     lease: Lease,
     client: Arc<ClientConfig>,
-    session: SessionConfig,
-    token: Option<SessionToken>,
-    /// Get a new token before the next stream (the service refused this one).
-    renew_token: bool,
-    /// The game's token provider is being asked (a timeout is its).
-    asking_provider: bool,
-    scene: Scene,
-    conversations: Conversations,
-    in_flight: InFlight,
+    /// The stream, whether it is alive, and the token.
+    link: Link,
+    /// The scene, conversations, audio, and what waits for a link.
+    parts: Parts,
     /// Failed attempts in a row.
     attempts: u32,
     /// What the next Ready says about the session before it.
     resumed: Resumed,
-    /// The scene was reloaded on the current stream (the service had lost it).
-    reloaded: bool,
-    /// The open stream's writer.
-    out: Option<mpsc::UnboundedSender<Box<InworldPacket>>>,
-    /// Whether the service on this stream is alive.
-    liveness: Liveness,
-    /// Packets to the world waiting for a linked stream.
-    world: VecDeque<InworldPacket>,
-    /// A scene change waiting for a linked stream.
-    pending_change: Option<(String, SceneChange)>,
-    /// Calls waiting for a token (running ones deliver their own results).
-    waiting_calls: Vec<(u64, Call)>,
-    /// A check of the connection, while one runs (see `Lease::probe`).
-    probe: Option<Probe>,
-    /// The game's audio sessions and audio input.
-    mic: mic::Mic,
-    /// Voice detection, while on.
-    hands_free: Option<hands_free::HandsFree>,
     /// What the parts asked for while the conversations' results were
     /// being accounted for: carried out right after.
     deferred: Effects,
-    /// The game's playback streams.
-    speakers: speakers::Speakers,
 }
-
-type Probe = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + std::marker::Send>>;
 
 impl Driver {
     fn new(setup: Setup) -> Self {
@@ -129,33 +95,16 @@ impl Driver {
             client,
             session,
         } = setup;
-        let one_to_one = shared.snapshot.lock().conversation_id.clone();
-        let mic_shared = shared.mic.clone();
-        let t = client.timeouts;
+        let now = Instant::now();
         Driver {
-            scene: Scene::new(session.scene.clone(), t.scene_load),
-            conversations: Conversations::new(one_to_one, t.handshake),
+            parts: Parts::new(shared.clone(), session, &client.timeouts, now),
+            link: Link::new(client.timeouts.stall, now),
             shared,
             lease,
             client,
-            session,
-            token: None,
-            renew_token: false,
-            asking_provider: false,
-            in_flight: InFlight::default(),
             attempts: 0,
             resumed: Resumed::No,
-            reloaded: false,
-            out: None,
-            liveness: Liveness::new(t.stall, Instant::now()),
-            world: VecDeque::new(),
-            pending_change: None,
-            waiting_calls: Vec::new(),
-            probe: None,
-            mic: mic::Mic::new(mic_shared, Instant::now()),
-            hands_free: None,
             deferred: Effects::default(),
-            speakers: speakers::Speakers::default(),
         }
     }
 
@@ -167,7 +116,7 @@ impl Driver {
                 Exit::Closed => return None,
                 Exit::Failed(f) => f,
             };
-            let decision = if self.scene_change_refused(&failure) {
+            let decision = if self.parts.scene_change_refused(&failure) {
                 // The service still holds the scene before the change.
                 Decision::retry_now()
             } else {
@@ -176,14 +125,14 @@ impl Driver {
                     &mut self.attempts,
                     Situation {
                         policy: &self.client.reconnect,
-                        first_open: !self.scene.ever_loaded(),
+                        first_open: !self.parts.scene.ever_loaded(),
                         can_renew_token: !matches!(self.client.auth, Auth::Token(_)),
                     },
                 )
             };
             let error = self.report(&failure, decision.will_retry());
             if report::audio_session_expired(&failure) {
-                let effects = self.mic.expired(Instant::now());
+                let effects = self.parts.mic.expired(Instant::now());
                 self.apply(effects);
             }
             self.stream_lost();
@@ -199,27 +148,16 @@ impl Driver {
         }
     }
 
-    /// Whether `failure` says the scene a change asked for does not exist;
-    /// then the change is undone (the game got the error).
-    fn scene_change_refused(&mut self, failure: &Failure) -> bool {
-        let not_found = matches!(failure, Failure::Status(s) if s.code() == tonic::Code::NotFound);
-        if not_found && self.scene.revert() {
-            self.session.scene = self.scene.name().to_string();
-            return true;
-        }
-        false
-    }
-
     fn prepare_retry(&mut self, decision: Decision) {
         if decision.session_lost {
             // A new token names a new session; it needs its scene again.
-            self.token = None;
-            self.scene.forget();
+            self.link.forget_token();
+            self.parts.scene.forget();
             self.resumed = Resumed::NewSession;
         } else if decision.renew_token {
-            self.renew_token = true;
+            self.link.renew_token();
         }
-        if self.resumed == Resumed::No && self.scene.ever_loaded() {
+        if self.resumed == Resumed::No && self.parts.scene.ever_loaded() {
             self.resumed = Resumed::SameSession;
         }
     }
@@ -251,41 +189,37 @@ impl Driver {
         let connect_by = started + self.client.timeouts.connect;
         // A session's first open must also load its scene within that time.
         let load_by =
-            (!self.scene.ever_loaded()).then(|| started + self.client.timeouts.scene_load);
+            (!self.parts.scene.ever_loaded()).then(|| started + self.client.timeouts.scene_load);
         let (deadline, timeout) = match load_by {
             Some(load_by) if load_by <= connect_by => (load_by, Failure::SceneTimeout),
             _ => (connect_by, Failure::ConnectTimeout),
         };
         let opened = tokio::select! {
             opened = self.open_stream(started) => opened,
-            _ = tokio::time::sleep_until(deadline.into()) => Err(if self.asking_provider {
+            _ = tokio::time::sleep_until(deadline.into()) => Err(if self.link.asking_provider() {
                 Failure::TokenProviderTimeout
             } else {
                 timeout
             }),
             _ = shared.close_signal.notified() => return Exit::Closed,
         };
-        // Cut short, the provider's answer is no longer awaited.
-        self.asking_provider = false;
+        self.link.attempt_over();
         let mut inbound = match opened {
             Ok(s) => {
-                self.out = Some(s.out);
+                self.link.opened(s.out, Instant::now());
                 s.inbound
             }
             Err(f) => return Exit::Failed(f),
         };
-        self.liveness = Liveness::new(self.client.timeouts.stall, Instant::now());
-        self.reloaded = false;
-        self.probe = None;
         let deferred = std::mem::take(&mut self.deferred);
         self.apply(deferred);
         loop {
-            let owes = self.awaiting()
+            let owes = self.parts.awaiting()
                 && matches!(
                     self.shared.state(),
                     ConnectionState::Ready | ConnectionState::Stalled
                 );
-            self.liveness.owes(owes, Instant::now());
+            self.link.owes(owes, Instant::now());
             let wake = self.next_wake();
             tokio::select! {
                 _ = shared.close_signal.notified() => return Exit::Closed,
@@ -307,175 +241,87 @@ impl Driver {
                         return Exit::Failed(f);
                     }
                 }
-                answered = probe_answer(&mut self.probe) => {
-                    self.probe = None;
-                    match self.liveness.checked(answered, Instant::now()) {
-                        Verdict::Alive { was_stalled } => {
-                            if was_stalled {
-                                self.set_ready_again();
-                            }
-                        }
-                        Verdict::Stalled => {
-                            log::info!(
-                                "{} did not answer a check of the connection: stalled",
-                                self.client.host
-                            );
-                            self.shared
-                                .set_state(ConnectionState::Stalled, Duration::ZERO, Resumed::No);
-                            self.start_probe();
-                        }
-                        Verdict::Dead => {
-                            // Later attempts must not reuse the dead connection.
-                            self.lease.redial();
-                            return Exit::Failed(Failure::Unresponsive);
-                        }
+                answered = self.link.check_answer() => {
+                    if let Some(f) = self.on_check(answered) {
+                        return Exit::Failed(f);
                     }
                 }
             }
         }
     }
 
+    /// A check of the connection ended.
+    fn on_check(&mut self, answered: bool) -> Option<Failure> {
+        match self.link.checked(answered, Instant::now()) {
+            Verdict::Alive { was_stalled } => {
+                if was_stalled {
+                    self.set_ready_again();
+                }
+            }
+            Verdict::Stalled => {
+                log::info!(
+                    "{} did not answer a check of the connection: stalled",
+                    self.client.host
+                );
+                self.shared
+                    .set_state(ConnectionState::Stalled, Duration::ZERO, Resumed::No);
+                self.start_check();
+            }
+            Verdict::Dead => {
+                // Later attempts must not reuse the dead connection.
+                self.lease.redial();
+                return Some(Failure::Unresponsive);
+            }
+        }
+        None
+    }
+
     /// Gets a token if needed and opens a stream with its first packets:
     /// the configuration and LoadScene when the service does not hold the
     /// scene, else the conversation handshakes.
     async fn open_stream(&mut self, now: Instant) -> Result<stream::Stream, Failure> {
-        self.ensure_token().await?;
+        let session_id = self
+            .link
+            .ensure_token(&self.lease, &self.client, &self.shared.workspace)
+            .await?;
+        if let Some(id) = session_id {
+            self.shared.snapshot.lock().session_id = Some(id);
+        }
         self.start_waiting_calls();
-        let configuration = self.configuration();
-        let mut first = self.scene.open_packets(now, || configuration);
-        if self.scene.is_loaded() {
+        let configuration = self.parts.configuration(self.client.client_id.as_deref());
+        let mut first = self.parts.scene.open_packets(now, || configuration);
+        if self.parts.scene.is_loaded() {
             first.extend(self.on_linked(now));
         }
-        let token = self.token.as_ref().expect("ensure_token sets it");
+        let token = self.link.token().expect("ensure_token sets it");
         stream::open(&self.lease, token, first).await
-    }
-
-    /// The configuration that opens the session on the service: the
-    /// session's own, with the dialog so far as continuation when there is one.
-    fn configuration(&self) -> InworldPacket {
-        let continuation = self
-            .shared
-            .transcript
-            .lock()
-            .continuation(self.session.continuation.as_ref());
-        outbound::session_configuration(
-            self.client.client_id.as_deref(),
-            &self.session,
-            continuation.as_ref(),
-        )
     }
 
     /// A stream is open on a loaded scene: what was waiting for that goes
     /// out (conversation handshakes, packets to the world, a scene change).
     /// Returns the packets to write.
     fn on_linked(&mut self, now: Instant) -> Vec<InworldPacket> {
-        let (restart, effects) = self.mic.relink(|| self.shared.reserve_send());
+        let shared = &self.shared;
+        let (restart, effects) = self.parts.mic.relink(|| shared.reserve_send());
         self.deferred.append(effects);
-        let restart = restart.map(|send| self.conversations.send(send, None, now));
-        let actions = {
-            let snapshot = self.shared.snapshot.lock();
-            let cast = cast_of(&snapshot);
-            let mut actions = restart.unwrap_or_default();
-            actions.append(self.conversations.on_link(&cast, now));
-            actions
-        };
+        let parts = &mut self.parts;
+        let restart = restart.map(|send| parts.conversations.send(send, None, now));
+        let mut actions = restart.unwrap_or_default();
+        actions.append(parts.in_conversations(true, now, |c, cast, now| {
+            cast.map(|cast| c.on_link(cast, now)).unwrap_or_default()
+        }));
         let mut packets = self.account(actions);
-        for packet in self.world.drain(..) {
-            self.shared.release_send();
-            packets.push(packet);
-        }
-        if let Some((name, change)) = self.pending_change.take() {
-            packets.extend(self.change_scene(name, change, now));
+        // Each goes out: its slot is free.
+        packets.extend(self.parts.world.drain(..).map(|w| w.packet));
+        if let Some((name, change)) = self.parts.pending_change.take() {
+            packets.extend(self.parts.change_scene(name, change, now));
         }
         packets
-    }
-
-    /// Starts a scene change; returns its packets.
-    fn change_scene(
-        &mut self,
-        name: String,
-        change: SceneChange,
-        now: Instant,
-    ) -> Vec<InworldPacket> {
-        if let Some(capabilities) = change.capabilities {
-            self.session.capabilities = capabilities;
-        }
-        if let Some(id) = &change.game_session_id {
-            self.session.game_session_id = Some(id.clone());
-        }
-        let configuration =
-            outbound::scene_change_configuration(&self.session.capabilities, &change);
-        let packets = self.scene.change(name, now, configuration);
-        if !self.scene.is_loaded() {
-            // A new scene: its characters start new conversations.
-            self.session.scene = self.scene.name().to_string();
-            self.conversations.on_stream_lost();
-        }
-        packets
-    }
-
-    /// Gets a token, or a new one when this one is refused or nearly
-    /// expired (keeping the session id: it names the session).
-    async fn ensure_token(&mut self) -> Result<(), Failure> {
-        if let Auth::Token(given) = &self.client.auth {
-            // A token from the game's backend is used as it is.
-            if self.token.is_none() {
-                self.token = Some(given.clone());
-                self.shared.snapshot.lock().session_id = Some(given.session_id.clone());
-            }
-            return Ok(());
-        }
-        let fresh = self.token.as_ref().is_some_and(|t| {
-            t.expires_at
-                .duration_since(SystemTime::now())
-                .is_ok_and(|left| left > TOKEN_RENEWAL_MARGIN)
-        });
-        if fresh && !self.renew_token {
-            return Ok(());
-        }
-        let workspace = self.shared.workspace.clone();
-        let keep = self.token.as_ref().map(|t| t.session_id.clone());
-        let mut token = match &self.client.auth {
-            Auth::ApiKey(credentials) => {
-                generate_token(&self.lease, credentials, &self.client.host, &workspace)
-                    .await
-                    .map_err(|e| match e {
-                        CallError::Status(s) => Failure::Status(s),
-                        CallError::Fatal(m) => Failure::Fatal(m),
-                    })?
-            }
-            Auth::Provider(provider) => {
-                self.asking_provider = true;
-                let answer = provider
-                    .token(TokenRequest {
-                        workspace,
-                        session_id: keep.clone(),
-                    })
-                    .await;
-                self.asking_provider = false;
-                answer.map_err(|why| {
-                    // The game's backend may be down for a moment: retried.
-                    Failure::Status(tonic::Status::unavailable(format!(
-                        "the game's token provider failed: {why}"
-                    )))
-                })?
-            }
-            Auth::Token(_) => unreachable!("handled above"),
-        };
-        if let (Some(old), Auth::ApiKey(_)) = (keep, &self.client.auth) {
-            token.session_id = old;
-        }
-        log::debug!("got a session token for session {}", token.session_id);
-        self.shared.snapshot.lock().session_id = Some(token.session_id.clone());
-        self.token = Some(token);
-        self.renew_token = false;
-        Ok(())
     }
 
     fn on_packet(&mut self, packet: InworldPacket) -> Result<(), Failure> {
         // A packet answers for the connection: a running check is moot.
-        self.probe = None;
-        if self.liveness.heard(Instant::now()) {
+        if self.link.heard(Instant::now()) {
             self.set_ready_again();
         }
         match inbound::classify(packet) {
@@ -495,13 +341,13 @@ impl Driver {
                 // A game reading the character list on a scene status sees
                 // the new one; what the status leads to (Ready, handshakes)
                 // comes after the packet.
-                let current_changed = self.adopt_scene(status);
+                let current_changed = self.parts.adopt_scene(status);
                 self.shared.delivery.deliver(packet);
                 self.on_scene_adopted(current_changed);
                 Ok(())
             }
             Inbound::Deliver { packet, event } => {
-                self.play(&packet);
+                self.parts.play(&packet, Instant::now());
                 // The game sees the packet before what it leads to (a
                 // warning before a reload).
                 self.shared.delivery.deliver(packet);
@@ -511,39 +357,12 @@ impl Driver {
     }
 
     fn on_event(&mut self, event: Event) -> Result<(), Failure> {
-        match event {
-            // Scene statuses are taken before the packet is delivered
-            // (`on_packet`).
-            Event::None | Event::Scene(_) => {}
-            Event::Conversation { id, kind } => {
-                let signal = match kind {
-                    ConversationEventKind::Started | ConversationEventKind::Updated => {
-                        Signal::Confirmed
-                    }
-                    ConversationEventKind::Evicted => Signal::Ended,
-                    ConversationEventKind::Unknown => return Ok(()),
-                };
-                self.signal(&id, signal);
-            }
-            Event::InteractionEnd { interaction_id } => {
-                self.speakers.interaction_end(&interaction_id);
-                self.in_flight.take(&interaction_id);
-            }
-            Event::Warning {
-                interaction_id,
-                conversation_id,
-                description,
-            } => {
-                if self.conversations.refused(&conversation_id) {
-                    return self.on_handshake_refused(description);
-                }
-                if let Some(ids) = self.in_flight.take(&interaction_id) {
-                    self.shared
-                        .report_failed(&ids, SendFailure::Refused, &description);
-                }
-            }
-            Event::CharacterLine(text) => {
-                self.shared.transcript.lock().add(Talker::Character, &text)
+        match self.parts.on_event(event) {
+            Followup::None => {}
+            Followup::Signal(id, signal) => self.signal(&id, signal),
+            Followup::HandshakeRefused(why) => return self.on_handshake_refused(why),
+            Followup::Refused(ids, why) => {
+                self.shared.report_failed(&ids, SendFailure::Refused, &why)
             }
         }
         Ok(())
@@ -553,17 +372,16 @@ impl Driver {
     /// for a session it held, that means it lost the session: load the
     /// scene again, once, with the dialog so far as continuation.
     fn on_handshake_refused(&mut self, why: String) -> Result<(), Failure> {
-        if self.reloaded {
+        if !self.link.may_reload() {
             return Err(Failure::Status(tonic::Status::failed_precondition(
                 format!("the service refused the conversation: {why}"),
             )));
         }
         log::info!("the service no longer holds the session ({why}); loading the scene again");
-        self.reloaded = true;
         self.resumed = Resumed::NewSession;
-        self.conversations.on_stream_lost();
-        let configuration = self.configuration();
-        let packets = self.scene.reload(Instant::now(), || configuration);
+        self.parts.conversations.on_stream_lost();
+        let configuration = self.parts.configuration(self.client.client_id.as_deref());
+        let packets = self.parts.scene.reload(Instant::now(), || configuration);
         if self.shared.state() == ConnectionState::Ready {
             self.shared
                 .set_state(ConnectionState::Connecting, Duration::ZERO, Resumed::No);
@@ -574,275 +392,81 @@ impl Driver {
         Ok(())
     }
 
-    /// A scene status: the character list is replaced; the current
-    /// character stays if it is still there, else it is the first. Returns
-    /// whether the current character changed.
-    fn adopt_scene(&mut self, status: crate::packet::SceneStatus) -> bool {
-        let mut snapshot = self.shared.snapshot.lock();
-        let kept = snapshot
-            .current
-            .as_ref()
-            .and_then(|c| {
-                status
-                    .characters
-                    .iter()
-                    .find(|s| s.resource_name == c.resource_name)
-            })
-            .cloned();
-        let current = kept.or_else(|| status.characters.first().cloned());
-        let changed = current != snapshot.current;
-        snapshot.current = current;
-        snapshot.scene = Some(status);
-        changed
-    }
-
     /// After a scene status: a load completes (what waited for it goes
     /// out), or conversations follow the new cast.
     fn on_scene_adopted(&mut self, current_changed: bool) {
-        let completes = self.scene.on_status();
+        let completes = self.parts.scene.on_status();
         let now = Instant::now();
         if completes {
             for packet in self.on_linked(now) {
                 self.write(packet);
             }
         } else {
-            let actions = {
-                let snapshot = self.shared.snapshot.lock();
-                let cast = cast_of(&snapshot);
-                let mut actions = self.conversations.on_cast_changed(&cast, now);
+            let actions = self.parts.in_conversations(true, now, |c, cast, now| {
+                let Some(cast) = cast else {
+                    return Actions::default();
+                };
+                let mut actions = c.on_cast_changed(cast, now);
                 if current_changed {
-                    actions.append(self.conversations.on_current_changed(&cast, now));
+                    actions.append(c.on_current_changed(cast, now));
                 }
                 actions
-            };
+            });
             self.apply_actions(actions);
         }
         self.maybe_ready();
     }
 
     fn signal(&mut self, conversation_id: &str, signal: Signal) {
-        let actions = {
-            let snapshot = self.shared.snapshot.lock();
-            let cast = cast_of(&snapshot);
-            let link = self.linked().then_some(&cast);
-            self.conversations
-                .on_signal(conversation_id, signal, link, Instant::now())
-        };
+        let linked = self.linked();
+        let actions = self
+            .parts
+            .in_conversations(linked, Instant::now(), |c, link, now| {
+                c.on_signal(conversation_id, signal, link, now)
+            });
         self.apply_actions(actions);
         self.maybe_ready();
     }
 
-    /// A command of the game's: one step each.
+    /// A command of the game's (see `commands.rs`).
     fn on_command(&mut self, command: Command) {
-        let now = Instant::now();
-        match command {
-            Command::Send(send) => self.on_send(*send, now),
-            Command::World(packet) => self.send_to_world(*packet),
-            Command::CancelResponses {
-                packet,
-                interaction_id,
-                utterance_ids,
-            } => {
-                let utterances: Vec<&str> = utterance_ids.iter().map(String::as_str).collect();
-                self.speakers.flush_speech(&interaction_id, &utterances);
-                self.send_to_world(*packet);
-            }
-            Command::ChangeScene(change) => {
-                let (name, change) = *change;
-                if self.linked() {
-                    for packet in self.change_scene(name, change, now) {
-                        self.write(packet);
-                    }
-                } else {
-                    // The last change asked for wins.
-                    self.pending_change = Some((name, change));
-                }
-            }
-            Command::Call { request_id, call } => {
-                self.waiting_calls.push((request_id, *call));
-                if self.token.is_some() {
-                    self.start_waiting_calls();
-                }
-            }
-            Command::StartConversation { id, members } => self.conversations.start(id, members),
-            Command::UpdateConversation { id, members } => {
-                self.in_conversations(|c, link, now| c.update_members(&id, members, link, now))
-            }
-            Command::EndConversation { id } => {
-                for send in self.conversations.end(&id) {
-                    self.fail(&send, SendFailure::NotSent, "the conversation ended first");
-                }
-            }
-            Command::CharacterChanged => self.in_conversations(|c, link, now| match link {
-                Some(cast) => c.on_current_changed(cast, now),
-                None => Actions::default(),
-            }),
-            Command::CharactersRemoved(names) => self.in_conversations(|c, link, now| {
-                c.remove_members(&names);
-                match link {
-                    Some(cast) => c.on_current_changed(cast, now),
-                    None => Actions::default(),
-                }
-            }),
-            Command::AudioInput(pipeline) => self.mic.set_input(*pipeline),
-            Command::EchoReference(pipeline) => self.mic.set_echo_reference(*pipeline),
-            Command::VoiceDetection { config, from } => self.set_voice_detection(config, from),
-            Command::OpenPlayback(feed) => self.speakers.open(*feed),
-        }
-    }
-
-    /// A send of the game's: audio controls go through the microphone's
-    /// audio sessions, the rest to their conversation.
-    fn on_send(&mut self, send: Send, now: Instant) {
-        match send.payload {
-            Outgoing::AudioSessionStart(..) | Outgoing::AudioSessionEnd(_) => {
-                let effects = self.mic.on_send(send, self.linked(), now);
-                self.apply(effects);
-            }
-            Outgoing::Text(_) => {
-                // The player talks over a character: barge-in.
-                self.barge_in();
-                self.send_in_conversation(send);
-            }
-            _ => self.send_in_conversation(send),
-        }
-    }
-
-    /// A packet to the world: out now, or once a stream is linked.
-    fn send_to_world(&mut self, packet: InworldPacket) {
-        if self.linked() {
-            self.shared.release_send();
-            self.write(packet);
-        } else {
-            self.world.push_back(packet);
-        }
-    }
-
-    /// A step of the conversations, with who can take part (`None` while
-    /// no stream is linked); its actions are carried out.
-    fn in_conversations(
-        &mut self,
-        step: impl FnOnce(&mut Conversations, Option<&Cast>, Instant) -> Actions,
-    ) {
-        let now = Instant::now();
         let linked = self.linked();
-        let actions = {
-            let snapshot = self.shared.snapshot.lock();
-            let cast = cast_of(&snapshot);
-            step(&mut self.conversations, linked.then_some(&cast), now)
-        };
-        self.apply_actions(actions);
+        let effects = commands::on_command(command, &mut self.parts, linked, Instant::now());
+        self.apply(effects);
     }
 
-    /// Hands a send to its conversation.
-    fn send_in_conversation(&mut self, send: Send) {
-        self.in_conversations(|c, link, now| c.send(send, link, now));
-    }
-
-    /// Starts the calls waiting for a token (there is one).
+    /// Starts the calls waiting for a token (if there is one).
     fn start_waiting_calls(&mut self) {
         let Some(cx) = self.call_context() else {
             return;
         };
         let runtime = tokio::runtime::Handle::current();
-        for (request_id, call) in self.waiting_calls.drain(..) {
-            self.shared
-                .spawn_call(&runtime, request_id, call, cx.clone(), true);
+        for waiting in self.parts.waiting_calls.drain(..) {
+            self.shared.spawn_call(
+                &runtime,
+                waiting.request_id,
+                waiting.call,
+                cx.clone(),
+                Some(waiting.permit),
+            );
         }
     }
 
     fn call_context(&self) -> Option<CallContext> {
-        Some(CallContext {
-            channel: self.lease.channel(),
-            max_receive_message_bytes: self.client.max_receive_message_bytes,
-            token: self.token.clone()?,
-            workspace: self.shared.workspace.clone(),
-        })
+        let workspace = &self.shared.workspace;
+        self.link.call_context(&self.lease, &self.client, workspace)
     }
 
     /// Whether conversations can start: a stream is open on a loaded scene.
     fn linked(&self) -> bool {
-        self.out.is_some() && self.scene.is_loaded()
+        self.link.is_open() && self.parts.scene.is_loaded()
     }
 
-    /// Turns voice detection on (or changes its settings) or off; a turn
-    /// under way ends (cut short). The microphone's audio from before the
-    /// call (mark `from`) is stale; what the game pushed since was accepted
-    /// for the new setting and stays.
-    fn set_voice_detection(&mut self, config: Option<VoiceDetection>, from: u64) {
-        self.cut_turn(false);
-        self.hands_free = config.and_then(hands_free::HandsFree::new);
-        self.mic.discard(Some(from));
-        if let (_, Some(far)) = self.mic.inputs() {
-            far.discard(None);
-        }
-    }
-
-    /// A turn of voice detection under way ends, cut short.
-    fn cut_turn(&mut self, stream_lost: bool) {
-        let now = Instant::now();
-        let effects = self.hands_free_step(|h, mic, link| h.cut_turn(stream_lost, mic, link, now));
-        self.apply(effects);
-    }
-
-    /// Runs a step of voice detection (when on) with what it needs from
-    /// the session; returns what it asks for.
-    fn hands_free_step(
-        &mut self,
-        step: impl FnOnce(&mut hands_free::HandsFree, &mut mic::Mic, &hands_free::Link) -> Effects,
-    ) -> Effects {
+    /// Barge-in: the player speaks or types while a character talks.
+    fn barge_in(&mut self) {
         let linked = self.linked();
-        let Some(h) = self.hands_free.as_mut() else {
-            return Effects::default();
-        };
-        let shared = &self.shared;
-        let link = hands_free::Link {
-            linked,
-            ready: linked && self.conversations.is_ready(),
-            conversation_id: &|| shared.snapshot.lock().conversation_id.clone(),
-            reserve: &|| shared.reserve_send(),
-        };
-        step(h, &mut self.mic, &link)
-    }
-
-    /// A packet from the service, before the game gets it: the speakers
-    /// play its speech (or flush what it cancels).
-    fn play(&mut self, packet: &Packet) {
-        if self.speakers.is_empty() {
-            return;
-        }
-        let character = match &packet.body {
-            PacketBody::Audio(_) => self.resource_name_of(packet.routing.source.name.as_str()),
-            _ => None,
-        };
-        self.speakers
-            .on_packet(packet, character.as_deref(), Instant::now());
-    }
-
-    /// The resource name of the character whose agent id this is.
-    fn resource_name_of(&self, agent_id: &str) -> Option<String> {
-        let snapshot = self.shared.snapshot.lock();
-        let scene = snapshot.scene.as_ref()?;
-        scene
-            .characters
-            .iter()
-            .find(|c| c.id == agent_id)
-            .map(|c| c.resource_name.to_string())
-    }
-
-    /// Barge-in: the player speaks or types while a character talks. With
-    /// interruptions on, the speakers go silent and the rest of the reply
-    /// is cancelled. Returns whether it did.
-    fn barge_in(&mut self) -> bool {
-        if !self.session.capabilities.interruptions {
-            return false;
-        }
-        let cancels = self.speakers.barge_in();
-        let interrupted = !cancels.is_empty();
-        if self.linked() {
-            self.apply(cancels);
-        }
-        interrupted
+        let cancels = self.parts.barge_in(linked);
+        self.apply(cancels);
     }
 
     /// Carries out what a part asked for, in order.
@@ -852,7 +476,7 @@ impl Driver {
                 Effect::Write(packet) => self.write_boxed(packet),
                 Effect::Send(send) => self.send_in_conversation(send),
                 Effect::Deliver(packet) => self.shared.delivery.deliver(packet),
-                Effect::Fail(send, why) => self.fail(&send, SendFailure::NotSent, &why),
+                Effect::Fail(send, why) => self.fail(send, SendFailure::NotSent, &why),
                 Effect::Unsent(ids, why) => {
                     self.shared.report_failed(&ids, SendFailure::NotSent, &why)
                 }
@@ -860,9 +484,18 @@ impl Driver {
                     frames,
                     rate,
                     conversation_id,
-                } => self.report_dropped_audio(frames, rate, conversation_id),
-                Effect::BargeIn => {
-                    self.barge_in();
+                } => {
+                    let ids = self.parts.audio_ids(conversation_id);
+                    let why = report::dropped_audio(frames, rate);
+                    self.shared
+                        .report_failed_packet(ids, SendFailure::NotSent, &why);
+                }
+                Effect::BargeIn => self.barge_in(),
+                Effect::Conversations(actions) => self.apply_actions(actions),
+                Effect::StartCalls => {
+                    if self.link.token().is_some() {
+                        self.start_waiting_calls();
+                    }
                 }
             }
         }
@@ -872,28 +505,15 @@ impl Driver {
         }
     }
 
-    /// Tells the game that microphone audio was dropped.
-    fn report_dropped_audio(&self, frames: u64, rate: u32, conversation_id: Option<String>) {
-        // The audio session's, or the one the game just opened (its start
-        // may not have reached the task yet).
-        let conversation_id = conversation_id.unwrap_or_else(|| {
-            let snapshot = self.shared.snapshot.lock();
-            snapshot.audio_conversation.clone().unwrap_or_default()
-        });
-        let ids = PacketIds {
-            conversation_id: conversation_id.as_str().into(),
-            ..PacketIds::default()
-        };
-        self.shared.report_failed_packet(
-            ids,
-            SendFailure::NotSent,
-            &format!(
-                "{frames} frames ({} ms) of microphone audio were dropped: the audio input was \
-                 full, or the session could not send them (connecting, reconnecting, or the \
-                 audio session's start not yet sent)",
-                frames * 1000 / u64::from(rate.max(1))
-            ),
-        );
+    /// Hands a send to its conversation.
+    fn send_in_conversation(&mut self, send: Send) {
+        let linked = self.linked();
+        let actions = self
+            .parts
+            .in_conversations(linked, Instant::now(), |c, link, now| {
+                c.send(send, link, now)
+            });
+        self.apply_actions(actions);
     }
 
     /// Carries out a step of the conversations: writes, and accounts for
@@ -908,49 +528,21 @@ impl Driver {
         }
     }
 
-    /// Accounts for the sends of `actions` and returns the packets to write
-    /// (characters to add first).
+    /// Accounts for the sends of `actions` (failures reported, what the
+    /// microphone asks for after them deferred); returns the packets to write.
     fn account(&mut self, actions: Actions) -> Vec<InworldPacket> {
-        let mut packets = Vec::new();
-        if !actions.load.is_empty() {
-            packets.push(outbound::load_characters(&actions.load));
-        }
-        for send in actions.sent {
-            self.shared.release_send();
-            let said = match &send.payload {
-                Outgoing::Text(t) => Some(t.clone()),
-                Outgoing::NarratedAction(a) => Some(format!("*{a}*")),
-                Outgoing::Trigger { .. }
-                | Outgoing::AudioSessionStart(..)
-                | Outgoing::AudioSessionEnd(_)
-                | Outgoing::PlaybackMute(_) => None,
-            };
-            if let Some(said) = said {
-                self.shared.transcript.lock().add(Talker::Player, &said);
-            }
-            self.mic.on_sent(&send);
-            if let Some(h) = &mut self.hands_free {
-                h.on_sent(&send);
-            }
-            if send.payload.awaits_reply() {
-                self.in_flight.add(send.ids);
-            }
-        }
         let linked = self.linked();
-        for (send, why) in actions.failed {
-            if let Some(h) = &mut self.hands_free {
-                h.on_failed(&send);
-            }
-            let effects = self.mic.on_failed(&send, linked);
-            self.deferred.append(effects);
-            self.fail(&send, SendFailure::NotSent, &why);
+        let accounted = self.parts.account(actions, linked);
+        for (send, why) in accounted.failed {
+            self.fail(send, SendFailure::NotSent, &why);
         }
-        packets.extend(actions.write);
-        packets
+        self.deferred.append(accounted.deferred);
+        accounted.packets
     }
 
-    fn fail(&self, send: &Send, reason: SendFailure, why: &str) {
-        self.shared.release_send();
+    fn fail(&self, mut send: Send, reason: SendFailure, why: &str) {
+        // Its slot is free before the game hears of it.
+        send.permit.use_up();
         self.shared.report_failed(&send.ids, reason, why);
     }
 
@@ -958,17 +550,15 @@ impl Driver {
         self.write_boxed(Box::new(packet));
     }
 
+    /// The one place that writes to the wire.
     fn write_boxed(&self, packet: Box<InworldPacket>) {
-        if let Some(out) = &self.out {
-            // The game sees each change of the scene as it goes out.
-            let mutation = is_scene_mutation(&packet).then(|| (*packet).clone());
-            // A closed stream shows up on the inbound side; nothing to do here.
-            if out.send(packet).is_ok() {
-                if let Some(mutation) = mutation {
-                    self.shared
-                        .delivery
-                        .deliver(crate::packet::convert::from_wire(mutation));
-                }
+        // The game sees each change of the scene as it goes out.
+        let mutation = outbound::is_scene_mutation(&packet).then(|| (*packet).clone());
+        if self.link.write(packet) {
+            if let Some(mutation) = mutation {
+                self.shared
+                    .delivery
+                    .deliver(crate::packet::convert::from_wire(mutation));
             }
         }
     }
@@ -976,11 +566,11 @@ impl Driver {
     /// Ready once the scene is loaded and the service confirmed the
     /// one-to-one conversation (or there is no character to talk to).
     fn maybe_ready(&mut self) {
-        if !self.scene.is_loaded() {
+        if !self.parts.scene.is_loaded() {
             return;
         }
         let no_character = self.shared.snapshot.lock().current.is_none();
-        if !(self.conversations.is_ready() || no_character) {
+        if !(self.parts.conversations.is_ready() || no_character) {
             return;
         }
         self.attempts = 0;
@@ -992,67 +582,38 @@ impl Driver {
         }
     }
 
-    /// Whether something is awaited from the service.
-    fn awaiting(&self) -> bool {
-        !self.in_flight.is_empty()
-            || self.conversations.is_pending()
-            || self.scene.deadline().is_some()
-    }
-
     /// When the task must look at the clock next: a deadline, or the moment
-    /// a silent service counts as stalled.
+    /// a silent service is checked.
     fn next_wake(&self) -> Option<Instant> {
-        [
-            self.scene.deadline(),
-            self.conversations.deadline(),
-            self.liveness.check_due(),
-            self.mic.wake(self.hands_free.is_some()),
-            self.speakers.wake(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        [self.parts.wake(), self.link.check_due()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn on_timer(&mut self) -> Option<Failure> {
         let now = Instant::now();
-        if self.scene.deadline().is_some_and(|d| d <= now) {
-            return Some(Failure::SceneTimeout);
+        if let Some(failure) = self.parts.deadline_passed(now) {
+            return Some(failure);
         }
-        if self.conversations.deadline().is_some_and(|d| d <= now) {
-            return Some(Failure::HandshakeTimeout);
-        }
-        if self.liveness.check_due().is_some_and(|at| at <= now) {
+        if self.link.check_due().is_some_and(|at| at <= now) {
             log::debug!(
                 "nothing from {} for {:?} while something is owed: checking the connection",
                 self.client.host,
-                self.liveness.silence(now)
+                self.link.silence(now)
             );
-            self.start_probe();
+            self.start_check();
         }
-        if self
-            .mic
-            .wake(self.hands_free.is_some())
-            .is_some_and(|at| at <= now)
-        {
-            let effects = if self.hands_free.is_some() {
-                let mut effects = self.hands_free_step(|h, mic, link| h.tick(mic, link, now));
-                effects.append(self.mic.listened(now));
-                effects
-            } else {
-                self.mic.tick(now, self.linked())
-            };
-            self.apply(effects);
-        }
-        if self.speakers.wake().is_some_and(|at| at <= now) {
-            self.speakers.tick(now);
-        }
+        let linked = self.linked();
+        let effects = self.parts.on_timer(now, linked);
+        self.apply(effects);
         None
     }
 
-    fn start_probe(&mut self) {
-        self.liveness.check_started();
-        self.probe = Some(Box::pin(self.lease.probe(self.client.timeouts.stall)));
+    /// Checks the connection (`Lease::probe`).
+    fn start_check(&mut self) {
+        let check = self.lease.probe(self.link.stall());
+        self.link.start_check(check);
     }
 
     /// The service answered while the session said Stalled.
@@ -1066,8 +627,8 @@ impl Driver {
     /// The stream is gone: what went out without an answer is reported,
     /// every conversation needs a new handshake.
     fn stream_lost(&mut self) {
-        self.out = None;
-        for ids in self.in_flight.take_all() {
+        self.link.closed();
+        for ids in self.parts.in_flight.take_all() {
             self.shared.report_failed(
                 &ids,
                 SendFailure::MaybeSent,
@@ -1075,15 +636,16 @@ impl Driver {
                  have received it",
             );
         }
-        self.conversations.on_stream_lost();
-        self.scene.on_stream_lost();
-        self.mic.on_stream_lost();
-        self.cut_turn(true);
+        self.parts.conversations.on_stream_lost();
+        self.parts.scene.on_stream_lost();
+        self.parts.mic.on_stream_lost();
+        let effects = self.parts.cut_turn(true, false, Instant::now());
+        self.apply(effects);
     }
 
     /// The session ends: what never went out is reported, then Closed.
     fn end(&mut self, error: Option<SessionError>, commands: &mut mpsc::Receiver<Command>) {
-        self.out = None;
+        self.link.closed();
         let why = match &error {
             Some(e) => format!("the session closed after an error: {}", e.message),
             None => "the session was closed before it could go out".to_string(),
@@ -1097,45 +659,14 @@ impl Driver {
         commands.close();
         while let Ok(command) = commands.try_recv() {
             match command {
-                Command::Send(send) => self.fail(&send, SendFailure::NotSent, &why),
-                Command::Call { request_id, call } => self.waiting_calls.push((request_id, *call)),
+                Command::Send(send) => self.fail(*send, SendFailure::NotSent, &why),
+                Command::Call(call) => self.parts.waiting_calls.push(*call),
                 _ => {}
             }
         }
         self.start_waiting_calls();
-        for send in self.mic.take_held() {
-            self.fail(&send, SendFailure::NotSent, &why);
-        }
-        for send in self.conversations.take_waiting() {
-            self.fail(&send, SendFailure::NotSent, &why);
-        }
-        for packet in self.world.drain(..) {
-            self.shared.release_send();
-            let ids = PacketIds {
-                packet_id: packet
-                    .packet_id
-                    .map(|id| id.packet_id)
-                    .unwrap_or_default()
-                    .into(),
-                ..PacketIds::default()
-            };
-            self.shared
-                .report_failed_packet(ids, SendFailure::NotSent, &why);
-        }
-        // Calls still waiting: the session never had a token.
-        for (request_id, call) in self.waiting_calls.drain(..) {
-            self.shared.release_send();
-            let status = tonic::Status::unavailable(format!(
-                "the session closed before it had a token: {why}"
-            ));
-            self.shared
-                .delivery
-                .deliver(Packet::local(PacketBody::CallResult(calls::failed(
-                    request_id,
-                    call.kind(),
-                    &status,
-                ))));
-        }
+        let unsent = self.parts.close(&why);
+        self.apply(unsent);
         if error.is_none() && !self.shared.delivery.is_closed() {
             // Every handle was dropped: no callback may run any more.
             self.shared.delivery.close();
@@ -1145,45 +676,18 @@ impl Driver {
 
     /// Tells the game what failed (once, readably) and returns it.
     fn report(&self, failure: &Failure, will_retry: bool) -> SessionError {
-        let error = report::error_of(
-            failure,
-            &self.client.host,
-            &self.client.timeouts,
-            self.scene.name(),
-            will_retry,
-        );
-        log::warn!(
-            "session stream failed: {} ({})",
-            error.message,
-            if will_retry {
-                "reconnecting"
-            } else {
-                "giving up"
-            }
-        );
-        self.shared
-            .delivery
-            .deliver(Packet::local(PacketBody::Error(error.clone())));
+        let t = &self.client.timeouts;
+        let scene = self.parts.scene.name();
+        let error = report::error_of(failure, &self.client.host, t, scene, will_retry);
+        let next = if will_retry {
+            "reconnecting"
+        } else {
+            "giving up"
+        };
+        log::warn!("session stream failed: {} ({next})", error.message);
+        let packet = Packet::local(PacketBody::Error(error.clone()));
+        self.shared.delivery.deliver(packet);
         error
-    }
-}
-
-/// Who can take part in conversations, as the snapshot has it.
-fn cast_of(snapshot: &super::state::Snapshot) -> Cast<'_> {
-    Cast {
-        characters: snapshot
-            .scene
-            .as_ref()
-            .map_or(&[][..], |s| s.characters.as_slice()),
-        current: snapshot.current.as_ref(),
-    }
-}
-
-/// The answer of the running probe; never, when none runs.
-async fn probe_answer(probe: &mut Option<Probe>) -> bool {
-    match probe {
-        Some(p) => p.as_mut().await,
-        None => std::future::pending().await,
     }
 }
 
@@ -1192,17 +696,4 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
-}
-
-/// A packet that loads a scene, or adds or removes characters.
-fn is_scene_mutation(packet: &InworldPacket) -> bool {
-    use crate::protocol::ai::inworld::packets::inworld_packet::Packet as Payload;
-    use crate::protocol::ai::inworld::packets::mutation_event::Mutation;
-    matches!(
-        &packet.packet,
-        Some(Payload::Mutation(m)) if matches!(
-            m.mutation,
-            Some(Mutation::LoadScene(_) | Mutation::LoadCharacters(_) | Mutation::UnloadCharacters(_))
-        )
-    )
 }

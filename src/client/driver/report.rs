@@ -70,6 +70,17 @@ pub(super) fn error_of(
     }
 }
 
+/// What the game is told when `frames` of microphone audio (at `rate`)
+/// were dropped.
+pub(super) fn dropped_audio(frames: u64, rate: u32) -> String {
+    format!(
+        "{frames} frames ({} ms) of microphone audio were dropped: the audio input was full, or \
+         the session could not send them (connecting, reconnecting, or the audio session's start \
+         not yet sent)",
+        frames * 1000 / u64::from(rate.max(1))
+    )
+}
+
 /// Whether the service ended the stream because the audio session expired
 /// (it carried no audio for too long).
 pub(super) fn audio_session_expired(failure: &Failure) -> bool {

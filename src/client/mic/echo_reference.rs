@@ -47,7 +47,7 @@ impl EchoReference {
 
     /// A reference bound to no session, and the drain of its ring (for
     /// benchmarks of the push).
-    #[doc(hidden)]
+    #[cfg(feature = "test-hooks")]
     pub fn offline(format: AudioFormat) -> (EchoReference, super::OfflineDrain) {
         let (producer, consumer) = rtrb::RingBuffer::new(super::ring_capacity(format));
         let mic = Arc::new(super::MicShared::default());

@@ -64,7 +64,7 @@ impl AudioInput {
 
     /// An input bound to no session, with an audio session open, and the
     /// drain of its ring (for benchmarks of the push).
-    #[doc(hidden)]
+    #[cfg(feature = "test-hooks")]
     pub fn offline(format: AudioFormat) -> (AudioInput, OfflineDrain) {
         let (producer, consumer) = rtrb::RingBuffer::new(super::ring_capacity(format));
         let shared = Arc::new(MicShared::default());
@@ -153,9 +153,10 @@ pub(super) fn write_mono<S: Copy>(
 }
 
 /// Empties an offline input's ring (see `AudioInput::offline`).
-#[doc(hidden)]
+#[cfg(feature = "test-hooks")]
 pub struct OfflineDrain(pub(super) rtrb::Consumer<f32>);
 
+#[cfg(feature = "test-hooks")]
 impl OfflineDrain {
     /// Throws away what the ring holds; returns how many frames.
     pub fn drain(&mut self) -> usize {

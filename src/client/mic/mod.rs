@@ -22,7 +22,9 @@ mod pipeline;
 
 pub use echo_reference::EchoReference;
 pub(crate) use echo_reference::EchoShared;
-pub use input::{AudioInput, OfflineDrain, PushError};
+#[cfg(feature = "test-hooks")]
+pub use input::OfflineDrain;
+pub use input::{AudioInput, PushError};
 pub(crate) use pipeline::{ring_capacity, Pipeline};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};

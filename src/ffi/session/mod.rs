@@ -1,4 +1,4 @@
-//! `iw_session`: a core [`Session`] behind a generation-checked handle.
+//! `iw_session`: a core [`Session`](crate::client::Session) behind a generation-checked handle.
 //! Opening, closing, freeing and state here; then the scene's characters,
 //! scene changes and items, sending, group conversations, calls (feedback,
 //! saved state) and the dialog, and receiving (poll, dispatch, callbacks),
@@ -6,7 +6,6 @@
 
 use std::ffi::c_char;
 
-use crate::client::Session;
 use crate::ffi::args::{out_arg, write_c_string};
 use crate::ffi::client::{iw_client, open_session, CLIENTS};
 use crate::ffi::error::*;
@@ -137,8 +136,8 @@ pub unsafe extern "C" fn iw_session_id(
 
 /// Registers a Rust session as an `iw_session` handle (for benchmarks and tests
 /// of the C API with `Session::offline`). Free it with `iw_session_free`.
-#[doc(hidden)]
-pub fn register_session(session: Session) -> *mut iw_session {
+#[cfg(feature = "test-hooks")]
+pub fn register_session(session: crate::client::Session) -> *mut iw_session {
     SESSIONS
         .insert(SessionEntry::new(session))
         .expect("a free session slot")

@@ -4,12 +4,9 @@
 
 use super::calls::{Call, DislikeType, EntityItem, ItemsInEntities, SceneChange};
 use super::config::Talker;
-use super::mic::{
-    self, AudioFormat, AudioInput, AudioSessionConfig, EchoReference, Pipeline, VoiceDetection,
-};
 use super::outbound;
-use super::playback::{stream_capacity, Playback, PlaybackFeed, PlaybackFormat, PlaybackLink};
-use super::state::{Command, Members, Outgoing, Send, SessionShared};
+use super::send_slots::SendPermit;
+use super::state::{Command, CountedCall, Outgoing, Send, SessionShared, WorldPacket};
 use super::{Error, PacketHandler, SentIds, WakeupHandler};
 use crate::packet::{Character, ConnectionState, Packet, SceneStatus};
 use crate::protocol::ai::inworld::packets::entities as items;
@@ -17,6 +14,10 @@ use crate::protocol::names::{character_id, SceneName};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+mod audio;
+mod conversation;
+pub use conversation::{Conversation, NEXT_TURN_TRIGGER};
 
 /// A session with one scene. Cheap to clone (the clones share the session);
 /// `Send + Sync`.
@@ -42,7 +43,7 @@ impl Session {
 
     /// A session bound to nothing (state Closed for sends), for tests and
     /// benchmarks of the poll path.
-    #[doc(hidden)]
+    #[cfg(feature = "test-hooks")]
     pub fn offline(capacity: usize) -> Session {
         Session {
             shared: Arc::new(SessionShared::new(
@@ -57,7 +58,7 @@ impl Session {
     }
 
     /// Delivers `packet` as if it had been received (same overflow rules).
-    #[doc(hidden)]
+    #[cfg(feature = "test-hooks")]
     pub fn inject(&self, packet: Packet) {
         self.shared.delivery.deliver(packet);
     }
@@ -214,7 +215,7 @@ impl Session {
             .iter()
             .map(|n| self.character_name(n))
             .collect::<Result<Vec<_>, _>>()?;
-        self.command_counted(Command::World(Box::new(outbound::load_characters(&names))))
+        self.to_world(outbound::load_characters(&names))
     }
 
     /// Removes characters from the scene (agent id, resource name or
@@ -259,39 +260,8 @@ impl Session {
                     .collect::<Vec<_>>(),
             )
         };
-        self.command_counted(Command::World(Box::new(outbound::unload_characters(
-            &agents,
-        ))))?;
+        self.to_world(outbound::unload_characters(&agents))?;
         self.command(Command::CharactersRemoved(resource_names))
-    }
-
-    /// Starts a conversation between these characters (agent id, resource
-    /// name or display name of a character in the scene, or the resource
-    /// name of one to add) and, if `with_player`, the player. Returns at
-    /// once: nothing is sent before its first packet (then characters not in
-    /// the scene are added, and the service is asked to start it). Its
-    /// replies carry its id as `conversation_id`, and the answering
-    /// character as their source.
-    pub fn start_conversation(
-        &self,
-        characters: &[&str],
-        with_player: bool,
-    ) -> Result<Conversation, Error> {
-        let names = self.member_names(characters)?;
-        let id = uuid::Uuid::new_v4().to_string();
-        self.check_open()?;
-        self.command(Command::StartConversation {
-            id: id.clone(),
-            members: Members::Group {
-                names: names.clone(),
-                player: with_player,
-            },
-        })?;
-        Ok(Conversation {
-            session: self.clone(),
-            id,
-            characters: names.len(),
-        })
     }
 
     /// Resource names of the given characters.
@@ -395,27 +365,22 @@ impl Session {
         let Some(tx) = &self.commands else {
             return Err(Error::Closed);
         };
-        if !self.shared.reserve_send() {
-            return Err(Error::QueueFull);
-        }
-        let command = Command::Call {
+        let permit = self.shared.reserve_send().ok_or(Error::QueueFull)?;
+        let command = Command::Call(Box::new(CountedCall {
             request_id,
-            call: Box::new(call),
-        };
+            call,
+            permit,
+        }));
+        // A refused command frees its slot as it is dropped.
         match tx.try_send(command) {
             Ok(()) => Ok(request_id),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.shared.release_send();
-                Err(Error::QueueFull)
-            }
-            Err(mpsc::error::TrySendError::Closed(command)) => {
-                self.shared.release_send();
-                let Command::Call { call, .. } = command else {
-                    unreachable!("the command sent")
-                };
-                self.shared.call_after_close(request_id, *call)?;
+            Err(mpsc::error::TrySendError::Full(_)) => Err(Error::QueueFull),
+            Err(mpsc::error::TrySendError::Closed(Command::Call(counted))) => {
+                let CountedCall { call, .. } = *counted;
+                self.shared.call_after_close(request_id, call)?;
                 Ok(request_id)
             }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::Closed),
         }
     }
 
@@ -449,9 +414,7 @@ impl Session {
                 add_to_entities: add_to_entities.iter().map(|e| e.to_string()).collect(),
             },
         );
-        self.command_counted(Command::World(Box::new(outbound::items_operation(
-            operation,
-        ))))
+        self.to_world(outbound::items_operation(operation))
     }
 
     /// Removes entity items.
@@ -463,9 +426,7 @@ impl Session {
             items::items_operation_event::Operation::RemoveItems(items::RemoveItemsOperation {
                 item_ids: item_ids.iter().map(|i| i.to_string()).collect(),
             });
-        self.command_counted(Command::World(Box::new(outbound::items_operation(
-            operation,
-        ))))
+        self.to_world(outbound::items_operation(operation))
     }
 
     /// Adds items to entities, removes them, or replaces the entities' items.
@@ -490,211 +451,7 @@ impl Session {
                 entity_names: entity_names.iter().map(|e| e.to_string()).collect(),
             },
         );
-        self.command_counted(Command::World(Box::new(outbound::items_operation(
-            operation,
-        ))))
-    }
-
-    /// Starts an audio session in the one-to-one conversation (with the
-    /// current character): the service listens to what an [`AudioInput`]
-    /// pushes from now until [`Session::end_audio_session`] (in push-to-talk
-    /// mode, the end is when the player stopped speaking; in open-mic mode
-    /// the service finds the ends itself). One audio session at a time per
-    /// session. It goes out after the conversation's handshake; the audio
-    /// pushed meanwhile waits (up to the input's one second). Audio pushed
-    /// while the session cannot send (connecting, reconnecting) is dropped
-    /// and reported, never sent late; after a reconnect the audio session
-    /// starts again by itself. Returns the ids of the AUDIO_SESSION_START
-    /// packet (a `SendFailed` with them says it did not go out).
-    pub fn start_audio_session(&self, config: AudioSessionConfig) -> Result<SentIds, Error> {
-        let conversation_id = self.shared.snapshot.lock().conversation_id.clone();
-        self.start_audio_in(conversation_id, config)
-    }
-
-    fn start_audio_in(
-        &self,
-        conversation_id: String,
-        config: AudioSessionConfig,
-    ) -> Result<SentIds, Error> {
-        self.check_open()?;
-        let mark = {
-            let mut snapshot = self.shared.snapshot.lock();
-            self.shared.mic.open()?;
-            snapshot.audio_conversation = Some(conversation_id.clone());
-            self.shared.mic.mark()
-        };
-        let ids = audio_ids(conversation_id);
-        self.send_with(ids, Outgoing::AudioSessionStart(config, mark))
-            .inspect_err(|_| {
-                let mut snapshot = self.shared.snapshot.lock();
-                snapshot.audio_conversation = None;
-                let _ = self.shared.mic.end();
-            })
-    }
-
-    /// Ends the open audio session (in whichever conversation it is): the
-    /// audio pushed before this call goes out, then AUDIO_SESSION_END.
-    /// `InvalidArgument` when no audio session is open.
-    pub fn end_audio_session(&self) -> Result<SentIds, Error> {
-        self.end_audio_in(None)
-    }
-
-    fn end_audio_in(&self, conversation_id: Option<&str>) -> Result<SentIds, Error> {
-        self.check_open()?;
-        let (conversation_id, mark) = {
-            let mut snapshot = self.shared.snapshot.lock();
-            match (&snapshot.audio_conversation, conversation_id) {
-                (Some(open), Some(asked)) if open != asked => {
-                    return Err(Error::InvalidArgument(
-                        "the open audio session is in another conversation".into(),
-                    ))
-                }
-                (None, _) => return Err(Error::InvalidArgument("no audio session is open".into())),
-                _ => {}
-            }
-            self.shared.mic.end()?;
-            let id = snapshot.audio_conversation.take().expect("checked");
-            let mark = self.shared.mic.mark();
-            self.shared.mic.end_made(mark);
-            (id, mark)
-        };
-        self.send_with(audio_ids(conversation_id), Outgoing::AudioSessionEnd(mark))
-            .inspect_err(|_| self.shared.mic.end_unmade(mark))
-    }
-
-    /// Mutes (true) or unmutes the characters' speech in the one-to-one
-    /// conversation: while muted, the service leaves audio out of replies
-    /// (text and the rest still come). Returns the ids of the control packet.
-    pub fn mute_speech(&self, muted: bool) -> Result<SentIds, Error> {
-        let conversation_id = self.shared.snapshot.lock().conversation_id.clone();
-        self.send_with(audio_ids(conversation_id), Outgoing::PlaybackMute(muted))
-    }
-
-    /// Asks the current character to stop its reply to `interaction_id`
-    /// (only the utterances of `utterance_ids`, when not empty): the rest of
-    /// it does not come, and its INTERACTION_END ends it. Its speech queued
-    /// in [`Playback`] streams is dropped: they go silent at their next
-    /// read. As in the SDK, it goes to the one-to-one conversation's
-    /// character. `NotReady` before
-    /// there is one; `InvalidArgument` for an empty interaction id.
-    pub fn cancel_responses(
-        &self,
-        interaction_id: &str,
-        utterance_ids: &[&str],
-    ) -> Result<(), Error> {
-        if interaction_id.is_empty() {
-            return Err(Error::InvalidArgument("no interaction id".into()));
-        }
-        let agent_id = self
-            .current_character()
-            .ok_or(Error::NotReady)?
-            .id
-            .to_string();
-        let utterance_ids: Vec<String> = utterance_ids.iter().map(|u| u.to_string()).collect();
-        let packet = outbound::cancel_responses(&agent_id, interaction_id, &utterance_ids);
-        self.command_counted(Command::CancelResponses {
-            packet: Box::new(packet),
-            interaction_id: interaction_id.to_string(),
-            utterance_ids,
-        })
-    }
-
-    /// Opens a stream of the characters' speech in `format`, for the game's
-    /// audio thread to pull (see [`Playback`]): every character's speech, or
-    /// only `character`'s (its agent id, resource name or display name), so
-    /// that each character can play through its own audio source. Speech
-    /// that arrives from now on is queued; cancelled responses and barge-in
-    /// flush it. `InvalidArgument` for a rate outside 8–192 kHz or other
-    /// than 1 or 2 channels; `NotFound` for a character not in the scene;
-    /// `NotReady` for a character before the scene is loaded.
-    pub fn open_playback(
-        &self,
-        format: PlaybackFormat,
-        character: Option<&str>,
-    ) -> Result<Playback, Error> {
-        format.validate()?;
-        self.check_open()?;
-        let character = match character {
-            None => None,
-            Some(who) => {
-                let snapshot = self.shared.snapshot.lock();
-                let scene = snapshot.scene.as_ref().ok_or(Error::NotReady)?;
-                let found = find_character(&scene.characters, who)
-                    .ok_or_else(|| Error::NotFound(format!("no character {who:?} in the scene")))?;
-                Some(found.resource_name.to_string())
-            }
-        };
-        let (writer, reader, clock) =
-            crate::audio::playback::playback(format.channels, stream_capacity(format));
-        let link = Arc::new(PlaybackLink::default());
-        self.command(Command::OpenPlayback(Box::new(PlaybackFeed {
-            writer,
-            format,
-            character,
-            link: link.clone(),
-        })))?;
-        Ok(Playback::new(reader, clock, format, link))
-    }
-
-    /// Opens the session's audio input for audio in `format`: hand it to
-    /// your audio thread and push what the microphone records (see
-    /// [`AudioInput`]). One per session: opening another replaces it (the
-    /// old one's pushes then fail with `Closed`). `InvalidArgument` for a
-    /// rate outside 8–48 kHz or other than 1 or 2 channels.
-    pub fn audio_input(&self, format: AudioFormat) -> Result<AudioInput, Error> {
-        format.validate()?;
-        self.check_open()?;
-        let (producer, consumer) = rtrb::RingBuffer::new(mic::ring_capacity(format));
-        let (id, start) = self.shared.mic.new_input();
-        self.command(Command::AudioInput(Box::new(Pipeline::new(
-            consumer, format, start,
-        ))))?;
-        Ok(AudioInput::new(
-            producer,
-            id,
-            format,
-            self.shared.mic.clone(),
-        ))
-    }
-
-    /// Turns voice detection on (hands-free, see [`VoiceDetection`]) or
-    /// off (`None`). While on, the audio input is listened to all the time
-    /// and the library starts and ends the audio sessions itself (in the
-    /// one-to-one conversation); the game sees each turn as
-    /// `PacketBody::VoiceActivity` packets, and its own
-    /// `start_audio_session` is refused. Turning it on while the game's
-    /// audio session is open is refused (`InvalidArgument`); turning it off
-    /// during a turn ends the turn (cut short).
-    pub fn set_voice_detection(&self, config: Option<VoiceDetection>) -> Result<(), Error> {
-        self.check_open()?;
-        // Audio pushed from here on is the new setting's: only what came
-        // before is stale (a push accepted now must be sent).
-        let from = self.shared.mic.mark();
-        self.shared.mic.set_hands_free(config.is_some())?;
-        self.command(Command::VoiceDetection { config, from })
-    }
-
-    /// Opens the session's echo reference for audio in `format`: push what
-    /// the game actually plays from its audio thread (see
-    /// [`EchoReference`]), so that voice detection with echo cancellation
-    /// does not hear it. One per session: opening another replaces it.
-    pub fn echo_reference(&self, format: AudioFormat) -> Result<EchoReference, Error> {
-        format.validate()?;
-        self.check_open()?;
-        let (producer, consumer) = rtrb::RingBuffer::new(mic::ring_capacity(format));
-        self.command(Command::EchoReference(Box::new(Pipeline::new(
-            consumer, format, 0,
-        ))))?;
-        let shared = mic::EchoShared {
-            dropped: Default::default(),
-            id: self.shared.mic.new_echo_reference(),
-            mic: self.shared.mic.clone(),
-        };
-        Ok(EchoReference::new(
-            producer,
-            format,
-            std::sync::Arc::new(shared),
-        ))
+        self.to_world(outbound::items_operation(operation))
     }
 
     /// Queues a send in the one-to-one conversation.
@@ -712,17 +469,14 @@ impl Session {
 
     fn send_with(&self, ids: SentIds, payload: Outgoing) -> Result<SentIds, Error> {
         self.check_open()?;
-        if !self.shared.reserve_send() {
-            return Err(Error::QueueFull);
-        }
+        let permit = self.shared.reserve_send().ok_or(Error::QueueFull)?;
         let send = Send {
             ids: ids.clone(),
             payload,
+            permit,
         };
-        if let Err(e) = self.command(Command::Send(Box::new(send))) {
-            self.shared.release_send();
-            return Err(e);
-        }
+        // Refused, the command frees its slot as it is dropped.
+        self.command(Command::Send(Box::new(send)))?;
         Ok(ids)
     }
 
@@ -734,14 +488,21 @@ impl Session {
     }
 
     /// Hands the task a command that counts as a pending send (it waits
-    /// while the session cannot send).
-    fn command_counted(&self, command: Command) -> Result<(), Error> {
+    /// while the session cannot send), made with its slot.
+    fn command_counted(&self, command: impl FnOnce(SendPermit) -> Command) -> Result<(), Error> {
         self.check_open()?;
-        if !self.shared.reserve_send() {
-            return Err(Error::QueueFull);
-        }
-        self.command(command)
-            .inspect_err(|_| self.shared.release_send())
+        let permit = self.shared.reserve_send().ok_or(Error::QueueFull)?;
+        // Refused, the command frees its slot as it is dropped.
+        self.command(command(permit))
+    }
+
+    /// Hands the task a packet to the world (it waits while the session
+    /// cannot send).
+    fn to_world(
+        &self,
+        packet: crate::protocol::ai::inworld::packets::InworldPacket,
+    ) -> Result<(), Error> {
+        self.command_counted(|permit| Command::World(Box::new(WorldPacket { packet, permit })))
     }
 
     fn command(&self, command: Command) -> Result<(), Error> {
@@ -841,135 +602,5 @@ fn audio_ids(conversation_id: String) -> SentIds {
         packet_id: uuid::Uuid::new_v4().to_string(),
         conversation_id,
         ..SentIds::default()
-    }
-}
-
-/// The trigger that lets the next character of a conversation speak
-/// (characters talking among themselves).
-pub const NEXT_TURN_TRIGGER: &str = "inworld.conversation.next_turn";
-
-/// A conversation of several characters (see `Session::start_conversation`).
-/// Cheap to clone; sends from it carry its id.
-#[derive(Clone, Debug)]
-pub struct Conversation {
-    session: Session,
-    id: String,
-    characters: usize,
-}
-
-impl Conversation {
-    /// Its id: the `conversation_id` of its replies and events.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// Sends typed text to the conversation.
-    pub fn send_text(&self, text: &str) -> Result<SentIds, Error> {
-        if text.is_empty() {
-            return Err(Error::InvalidArgument("text is empty".into()));
-        }
-        self.session
-            .send_in(self.id.clone(), Outgoing::Text(text.to_string()))
-    }
-
-    /// Sends a trigger: to `character` (agent id or resource name) when
-    /// given, else the service picks who answers.
-    pub fn send_trigger(
-        &self,
-        name: &str,
-        params: &[(&str, &str)],
-        character: Option<&str>,
-    ) -> Result<SentIds, Error> {
-        if name.is_empty() {
-            return Err(Error::InvalidArgument("trigger name is empty".into()));
-        }
-        if params.iter().any(|(n, _)| n.is_empty()) {
-            return Err(Error::InvalidArgument(
-                "trigger parameter names must not be empty".into(),
-            ));
-        }
-        let target = match character {
-            Some(who) => Some(self.session.member_names(&[who])?.remove(0)),
-            None => None,
-        };
-        self.session.send_in(
-            self.id.clone(),
-            Outgoing::Trigger {
-                name: name.to_string(),
-                params: params
-                    .iter()
-                    .map(|(n, v)| (n.to_string(), v.to_string()))
-                    .collect(),
-                target,
-            },
-        )
-    }
-
-    /// Lets the next character speak (characters talk among themselves).
-    pub fn next_turn(&self) -> Result<SentIds, Error> {
-        self.send_trigger(NEXT_TURN_TRIGGER, &[], None)
-    }
-
-    /// Sends a narrated action; only in a conversation of one character (as
-    /// the Node SDK rules: nobody would know who reacts).
-    pub fn send_narrated_action(&self, text: &str) -> Result<SentIds, Error> {
-        if self.characters != 1 {
-            return Err(Error::InvalidArgument(
-                "narrated actions go to a conversation of one character".into(),
-            ));
-        }
-        if text.is_empty() {
-            return Err(Error::InvalidArgument("narrated action is empty".into()));
-        }
-        self.session
-            .send_in(self.id.clone(), Outgoing::NarratedAction(text.to_string()))
-    }
-
-    /// Starts an audio session in this conversation (see
-    /// [`Session::start_audio_session`]); its audio carries the
-    /// conversation's id.
-    pub fn start_audio_session(&self, config: AudioSessionConfig) -> Result<SentIds, Error> {
-        self.session.start_audio_in(self.id.clone(), config)
-    }
-
-    /// Ends the audio session open in this conversation
-    /// (`InvalidArgument` when there is none).
-    pub fn end_audio_session(&self) -> Result<SentIds, Error> {
-        self.session.end_audio_in(Some(&self.id))
-    }
-
-    /// Mutes or unmutes the characters' speech in this conversation (see
-    /// [`Session::mute_speech`]).
-    pub fn mute_speech(&self, muted: bool) -> Result<SentIds, Error> {
-        self.session
-            .send_with(audio_ids(self.id.clone()), Outgoing::PlaybackMute(muted))
-    }
-
-    /// New participants (as for `start_conversation`); the service is told
-    /// at once when the conversation has started (same id).
-    pub fn update_participants(
-        &mut self,
-        characters: &[&str],
-        with_player: bool,
-    ) -> Result<(), Error> {
-        let names = self.session.member_names(characters)?;
-        self.session.check_open()?;
-        self.characters = names.len();
-        self.session.command(Command::UpdateConversation {
-            id: self.id.clone(),
-            members: Members::Group {
-                names,
-                player: with_player,
-            },
-        })
-    }
-
-    /// Ends the conversation here: nothing more is sent in it, and its sends
-    /// still waiting are reported as not sent. (The service has no message
-    /// for it; it evicts old conversations itself.)
-    pub fn end(self) -> Result<(), Error> {
-        self.session.check_open()?;
-        self.session
-            .command(Command::EndConversation { id: self.id })
     }
 }
