@@ -265,12 +265,15 @@ fn queue_overflow_is_reported_as_a_packet() {
     for _round in 0..20 {
         session.send_text("tell me a long story").unwrap();
         std::thread::sleep(Duration::from_millis(300));
+        // One sweep of what is queued now, as a game's frame takes it: waiting
+        // for more here would, on a slow machine, follow the whole reply as it
+        // trickles in. Drops are reported before the next packet that finds
+        // room, so a sweep holds the capacity plus the few that arrive during
+        // it, and the report comes in this sweep or the next round's.
         let mut drained = Vec::new();
-        while let Some(p) = session.recv_timeout(Duration::from_millis(200)) {
+        while let Some(p) = session.try_recv() {
             drained.push(p);
         }
-        // Drops are reported before the next packet that finds room, so at
-        // most the capacity plus what arrived while draining.
         assert!(
             drained.len() < 64,
             "memory stays bounded: {}",

@@ -27,7 +27,10 @@ int main(void) {
     cc.scene_timeout_ms = SCENE_TIMEOUT_MS;
     cc.connect_timeout_ms = CONNECT_TIMEOUT_MS;
     cc.max_pending_sends = 2;
-    cc.reconnect_max_attempts = 2;
+    /* Enough attempts (backoff 0.25, 0.5, 1, 2, 4 s) that the session is
+     * still trying when a program slowed by valgrind on a busy machine sends
+     * after seeing Reconnecting; few enough that giving up comes soon. */
+    cc.reconnect_max_attempts = 5;
     cc.keepalive_interval_ms = 0; /* keepalive off: checked as a valid choice */
     CHECK(iw_client_new(IW_ABI_VERSION, &cc, &client));
     CHECK(iw_session_open(client, &session));
