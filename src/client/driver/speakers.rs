@@ -21,7 +21,9 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
-use worker::{Job, Progress, Said, Voices, Worker};
+#[cfg(test)]
+use worker::Voices;
+use worker::{Job, Progress, Said, Worker};
 
 /// Interactions (and utterances) cancelled, remembered so that their late
 /// chunks are not played.
@@ -67,6 +69,8 @@ enum Work {
     /// Not started: no stream was opened yet.
     Idle,
     Thread(Worker),
+    /// On the caller, at once (unit tests).
+    #[cfg(test)]
     Inline(Voices),
 }
 
@@ -118,6 +122,7 @@ impl Speakers {
     fn run(&mut self, job: Job) {
         match &mut self.work {
             Work::Thread(worker) => worker.send(job),
+            #[cfg(test)]
             Work::Inline(voices) => voices.run(job, Instant::now()),
             Work::Idle => {}
         }
@@ -289,10 +294,11 @@ impl Speakers {
         effects
     }
 
-    /// When held speech must be fed in next, by the task: only when the
-    /// work runs inline (the worker ticks itself).
+    /// When held speech must be fed in next, by the task: never, as the
+    /// worker ticks itself (but for inline work, in tests).
     pub(super) fn wake(&self) -> Option<Instant> {
         match &self.work {
+            #[cfg(test)]
             Work::Inline(voices) => voices.wake(),
             Work::Thread(_) | Work::Idle => None,
         }
@@ -300,9 +306,13 @@ impl Speakers {
 
     pub(super) fn tick(&mut self, now: Instant) {
         self.streams.retain(|s| !s.dropped());
+        #[cfg(test)]
         if let Work::Inline(voices) = &mut self.work {
             voices.tick(now);
         }
+        // The worker ticks itself.
+        #[cfg(not(test))]
+        let _ = now;
     }
 }
 
