@@ -238,16 +238,19 @@ impl Speakers {
 
     /// A reply ended: its last utterance is complete.
     pub(super) fn interaction_end(&mut self, interaction_id: &str) {
-        let mut arriving = false;
+        let mut streams = Vec::new();
         for stream in &mut self.streams {
             if stream.arriving.as_deref() == Some(interaction_id) {
                 stream.arriving = None;
-                arriving = true;
+                // Its tail is still to come: not played out yet.
+                stream.link.arriving_frames.fetch_add(1, Ordering::AcqRel);
+                streams.push(stream.id);
             }
         }
-        if arriving {
+        if !streams.is_empty() {
             self.run(Job::InteractionEnd {
                 interaction_id: interaction_id.to_string(),
+                streams,
             });
         }
     }

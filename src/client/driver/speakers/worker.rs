@@ -72,8 +72,13 @@ pub(super) enum Job {
         said: Said,
         chunk: AudioChunk,
     },
-    /// A reply ended: its last utterance is complete.
-    InteractionEnd { interaction_id: String },
+    /// A reply ended: its last utterance is complete (its tail, still in
+    /// the resampler, goes out). Each stream named counts one frame as
+    /// arriving until then: the game may see the end before the worker does.
+    InteractionEnd {
+        interaction_id: String,
+        streams: Vec<u64>,
+    },
     /// Throw away everything the stream holds.
     Flush { stream: u64 },
 }
@@ -345,27 +350,39 @@ impl Voices {
                         fed = true;
                     }
                     speaker.progress.taken.store(number, Ordering::Release);
+                    // Counted as held or queued before it stops counting as arriving.
+                    speaker.feed();
                     speaker
                         .feed
                         .link
                         .arriving_frames
                         .fetch_sub(frames, Ordering::AcqRel);
-                    speaker.feed();
                 }
                 if fed {
                     self.last_tick.get_or_insert(now);
                 }
             }
-            Job::InteractionEnd { interaction_id } => {
+            Job::InteractionEnd {
+                interaction_id,
+                streams,
+            } => {
                 for speaker in &mut self.speakers {
+                    if !streams.contains(&speaker.stream) {
+                        continue;
+                    }
                     if speaker
                         .queuing
                         .as_ref()
                         .is_some_and(|q| q.interaction_id == interaction_id)
                     {
                         speaker.end_utterance();
-                        speaker.feed();
                     }
+                    speaker.feed();
+                    speaker
+                        .feed
+                        .link
+                        .arriving_frames
+                        .fetch_sub(1, Ordering::AcqRel);
                 }
             }
             Job::Flush { stream } => {
