@@ -110,7 +110,7 @@ fn play_out(
             if playback.pending_frames() == 0 {
                 return heard;
             }
-            // The session feeds the rest on its tick.
+            // The session (its playback worker) feeds the rest as it plays.
             std::thread::sleep(Duration::from_millis(2));
             continue;
         }
