@@ -11,6 +11,7 @@ use crate::protocol::ai::inworld::engine::GenerateTokenRequest;
 use crate::protocol::names::workspace_name;
 use parking_lot::Mutex;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::codegen::http::uri::PathAndQuery;
@@ -30,6 +31,8 @@ pub(crate) enum CallError {
 
 struct Slot {
     channel: Channel,
+    /// Packets its streams received (see [`Lease::probe`]).
+    carried: Arc<AtomicU64>,
     sessions: usize,
     /// Bumped each time the channel is replaced by a fresh one.
     generation: u64,
@@ -47,6 +50,7 @@ pub(crate) struct Lease {
     connections: Arc<Connections>,
     index: usize,
     channel: Channel,
+    carried: Arc<AtomicU64>,
     generation: u64,
 }
 
@@ -75,13 +79,23 @@ impl Lease {
             .max_decoding_message_size(self.connections.max_receive_message_bytes)
     }
 
+    /// What counts the packets this connection's streams receive (every
+    /// session on it counts there).
+    pub(crate) fn carried(&self) -> Arc<AtomicU64> {
+        self.carried.clone()
+    }
+
     /// Whether the connection answers within `limit`: a call of a method no
     /// service has, which a live gRPC server answers at once (UNIMPLEMENTED)
-    /// whatever its load, and a dead or stopped one never answers. HTTP/2
+    /// and a dead or stopped one never answers; or packets for any session
+    /// on the connection arrive meanwhile (a service busy with thousands of
+    /// sessions can be slow to answer the call, but it is not dead). HTTP/2
     /// keepalive finds a dead connection too, but only after its interval,
     /// which is long so that idle sessions cost little.
     pub(crate) fn probe(&self, limit: Duration) -> impl Future<Output = bool> + Send + 'static {
         let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        let carried = self.carried.clone();
+        let carried_before = carried.load(Ordering::Acquire);
         async move {
             let call = async {
                 grpc.ready().await.ok()?;
@@ -99,7 +113,8 @@ impl Lease {
                     Err(_) => Some(()),
                 }
             };
-            matches!(tokio::time::timeout(limit, call).await, Ok(Some(())))
+            let answered = matches!(tokio::time::timeout(limit, call).await, Ok(Some(())));
+            answered || carried.load(Ordering::Acquire) != carried_before
         }
     }
 
@@ -111,9 +126,11 @@ impl Lease {
         let slot = &mut slots[self.index];
         if slot.generation == self.generation {
             slot.channel = self.connections.endpoint.connect_lazy();
+            slot.carried = Arc::default();
             slot.generation += 1;
         }
         self.channel = slot.channel.clone();
+        self.carried = slot.carried.clone();
         self.generation = slot.generation;
     }
 }
@@ -172,6 +189,7 @@ impl Connections {
                 let _enter = runtime.enter();
                 slots.push(Slot {
                     channel: self.endpoint.connect_lazy(),
+                    carried: Arc::default(),
                     sessions: 0,
                     generation: 0,
                 });
@@ -183,6 +201,7 @@ impl Connections {
             connections: self.clone(),
             index,
             channel: slots[index].channel.clone(),
+            carried: slots[index].carried.clone(),
             generation: slots[index].generation,
         }
     }

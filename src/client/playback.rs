@@ -1,9 +1,10 @@
 //! Speech out, pulled by the game's audio thread: a [`Playback`] stream per
 //! session (or per character), in the format the game plays.
 //!
-//! The session's task decodes each audio chunk once; for every open stream
-//! whose character it is, it resamples the speech to the stream's rate,
-//! maps it to the stream's channels and queues it (`driver/playback.rs`).
+//! The session's task decodes each audio chunk once and hands it, for every
+//! open stream whose character it is, to the session's playback worker (a
+//! thread), which resamples the speech to the stream's rate, maps it to the
+//! stream's channels and queues it (`driver/speakers/worker.rs`).
 //! The game's audio callback reads frames with [`Playback::read_f32`] or
 //! [`Playback::read_i16`]: wait-free, no lock, no allocation, silence when
 //! nothing is queued. [`Playback::now_playing`] says, from any thread, which
@@ -62,6 +63,9 @@ pub(crate) struct PlaybackLink {
     /// Frames the task holds for it, not yet in the stream (speech arrives
     /// faster than it plays).
     pub backlog_frames: AtomicU64,
+    /// Frames of speech on their way to the task's playback worker, not
+    /// yet converted to the stream's format (at its rate).
+    pub arriving_frames: AtomicU64,
     /// Flushes so far (cancels, barge-ins): the game can tell one happened.
     pub flushes: AtomicU64,
 }
@@ -197,7 +201,9 @@ impl PlaybackMonitor {
     /// Frames of speech still to play: in the stream and held by the
     /// session for it. Zero once everything that arrived has played.
     pub fn pending_frames(&self) -> u64 {
-        self.clock.queued_frames() + self.link.backlog_frames.load(Ordering::Acquire)
+        self.clock.queued_frames()
+            + self.link.backlog_frames.load(Ordering::Acquire)
+            + self.link.arriving_frames.load(Ordering::Acquire)
     }
 
     /// How many times queued speech was thrown away (cancelled responses,

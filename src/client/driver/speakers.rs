@@ -1,72 +1,108 @@
-//! The task's side of the game's playback streams: each decoded audio chunk
-//! of a stream's character is resampled to its rate, mapped to its channels
-//! and queued. Speech arrives faster than it plays, so what does not fit in
-//! the stream waits here, fed in as the audio thread makes room (a tick);
-//! the first chunk goes in at once. Cancelled responses, the service's or
-//! the game's, and barge-in (the player speaks or types while a character
-//! talks, with interruptions on) throw the queued speech away at once.
+//! The task's side of the game's playback streams: which streams hear
+//! which character, what was cancelled, and who is still talking. Each
+//! decoded audio chunk goes to the session's playback worker
+//! (`speakers/worker.rs`, a thread), which converts it to each stream's
+//! format and queues it: the task never waits on audio work. Cancelled
+//! responses, the service's or the game's, and barge-in (the player speaks
+//! or types while a character talks, with interruptions on) throw the
+//! queued speech away, and their late chunks are not sent on.
 //!
-//! A plain value: the driver hands it packets and ticks; a barge-in returns
-//! the cancels to write.
+//! A plain value: the driver hands it packets; a barge-in returns the
+//! cancels to write. [`Speakers::inline`] runs the work on the caller (the
+//! unit tests), the default on a worker started with the first stream.
+
+mod worker;
 
 use super::effects::{Effect, Effects};
-use crate::audio::playback::{Utterance, VisemeTimeline};
-use crate::audio::resample::Resampler;
-use crate::audio::visemes::TimedViseme;
 use crate::client::outbound;
-use crate::client::playback::PlaybackFeed;
-use crate::packet::{AudioChunk, Packet, PacketBody};
+use crate::client::playback::{PlaybackFeed, PlaybackLink};
+use crate::packet::{Packet, PacketBody};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+#[cfg(test)]
+use worker::Voices;
+use worker::{Job, Progress, Said, Worker};
 
-/// How often held speech is fed in: well inside what a stream holds.
-const TICK: Duration = Duration::from_millis(20);
 /// Interactions (and utterances) cancelled, remembered so that their late
 /// chunks are not played.
 const CANCELLED_REMEMBERED: usize = 32;
 
-/// Speech waiting for room in a stream.
-enum Held {
-    Begin(Utterance, VisemeTimeline),
-    Samples(Vec<f32>),
-}
-
-/// The utterance being queued into a stream.
-struct Queuing {
-    utterance_id: String,
-    interaction_id: String,
-    visemes: VisemeTimeline,
-    /// Its speech so far, in the chunks' own frames and rate: where the next
-    /// chunk's phonemes start.
-    frames_in: u64,
-    rate_in: u32,
-}
-
-struct Speaker {
-    feed: PlaybackFeed,
-    /// From the voice's rate and channels; made again when they change.
-    resampler: Option<Resampler>,
-    held: VecDeque<Held>,
-    /// Samples of the front `Held::Samples` already in the stream.
-    front_written: usize,
-    held_frames: u64,
-    queuing: Option<Queuing>,
-    /// Its latest speech: (interaction id, agent id), while some of it is
-    /// still to play.
+/// One stream, as the task sees it.
+struct Stream {
+    id: u64,
+    /// Only this character's speech (its resource name); `None`: everyone's.
+    character: Option<String>,
+    rate: u32,
+    link: Arc<PlaybackLink>,
+    progress: Arc<Progress>,
+    /// Chunks sent to the worker for it.
+    sent: u64,
+    /// Its latest speech: (interaction id, agent id), until it has played.
     talking: Option<(String, String)>,
+    /// The interaction whose reply is arriving for it (until its end).
+    arriving: Option<String>,
+}
+
+impl Stream {
+    fn dropped(&self) -> bool {
+        self.link.dropped.load(Ordering::Acquire)
+    }
+
+    /// What it is still playing (or has on the way).
+    fn talking(&self) -> Option<&(String, String)> {
+        self.talking
+            .as_ref()
+            .filter(|_| !self.progress.played_out(self.sent))
+    }
+
+    /// Whether it holds speech of `interaction_id`.
+    fn holds(&self, interaction_id: &str) -> bool {
+        self.talking().is_some_and(|(i, _)| i == interaction_id)
+            || self.arriving.as_deref() == Some(interaction_id)
+    }
+}
+
+/// Where the audio work runs.
+enum Work {
+    /// Not started: no stream was opened yet.
+    Idle,
+    Thread(Worker),
+    /// On the caller, at once (unit tests).
+    #[cfg(test)]
+    Inline(Voices),
 }
 
 /// The game's open streams, and what was cancelled.
-#[derive(Default)]
 pub(super) struct Speakers {
-    speakers: Vec<Speaker>,
+    streams: Vec<Stream>,
+    next_id: u64,
     cancelled: VecDeque<String>,
-    last_tick: Option<Instant>,
+    work: Work,
+}
+
+impl Default for Speakers {
+    fn default() -> Self {
+        Speakers {
+            streams: Vec::new(),
+            next_id: 1,
+            cancelled: VecDeque::new(),
+            work: Work::Idle,
+        }
+    }
 }
 
 impl Speakers {
+    /// Speakers that do their audio work on the caller, at once.
+    #[cfg(test)]
+    fn inline() -> Self {
+        Speakers {
+            work: Work::Inline(Voices::default()),
+            ..Speakers::default()
+        }
+    }
+
     fn is_cancelled(&self, interaction_id: &str, utterance_id: &str) -> bool {
         self.cancelled
             .iter()
@@ -82,251 +118,111 @@ impl Speakers {
         }
         self.cancelled.push_back(id.to_string());
     }
-}
 
-impl Speaker {
-    fn new(feed: PlaybackFeed) -> Self {
-        Speaker {
-            feed,
-            resampler: None,
-            held: VecDeque::new(),
-            front_written: 0,
-            held_frames: 0,
-            queuing: None,
-            talking: None,
+    fn run(&mut self, job: Job) {
+        match &mut self.work {
+            Work::Thread(worker) => worker.send(job),
+            #[cfg(test)]
+            Work::Inline(voices) => voices.run(job, Instant::now()),
+            Work::Idle => {}
         }
     }
 
-    fn channels(&self) -> usize {
-        usize::from(self.feed.format.channels)
+    /// Throws away what stream `index` holds; its chunks on the way are
+    /// not played.
+    fn flush_stream(&mut self, index: usize) {
+        let stream = &mut self.streams[index];
+        stream.progress.cancel_through(stream.sent);
+        stream.talking = None;
+        stream.arriving = None;
+        let id = stream.id;
+        self.run(Job::Flush { stream: id });
     }
 
-    /// Queues a chunk of `character`'s speech.
-    fn queue(&mut self, ids: (&str, &str), character: &str, chunk: &AudioChunk) {
-        let (interaction_id, utterance_id) = ids;
-        if chunk.sample_rate == 0 || chunk.channels == 0 {
-            return;
-        }
-        let new_utterance = self
-            .queuing
-            .as_ref()
-            .is_none_or(|q| q.utterance_id != utterance_id || q.interaction_id != interaction_id);
-        if new_utterance {
-            self.end_utterance();
-            let visemes = VisemeTimeline::default();
-            self.held.push_back(Held::Begin(
-                Utterance {
-                    character: character.to_string(),
-                    interaction_id: interaction_id.to_string(),
-                    utterance_id: utterance_id.to_string(),
-                },
-                visemes.clone(),
-            ));
-            self.queuing = Some(Queuing {
-                utterance_id: utterance_id.to_string(),
-                interaction_id: interaction_id.to_string(),
-                visemes,
-                frames_in: 0,
-                rate_in: chunk.sample_rate,
-            });
-        }
-        let queuing = self.queuing.as_mut().expect("begun");
-        // The chunk's visemes, moved to the utterance's clock.
-        if !chunk.visemes.is_empty() {
-            let start = Duration::from_nanos(
-                queuing.frames_in * 1_000_000_000 / u64::from(queuing.rate_in.max(1)),
-            );
-            let mut timeline = Vec::clone(&queuing.visemes.load());
-            timeline.extend(chunk.visemes.iter().map(|v| TimedViseme {
-                viseme: v.viseme,
-                start_offset: start + v.start_offset,
-            }));
-            queuing.visemes.store(Arc::new(timeline));
-        }
-        let voice_channels = usize::from(chunk.channels);
-        queuing.frames_in += (chunk.samples.len() / voice_channels) as u64;
-        self.talking = Some((interaction_id.to_string(), character.to_string()));
-
-        let format = self.feed.format;
-        let stream_channels = self.channels();
-        let input = chunk.samples.iter().map(|&s| f32::from(s) / 32768.0);
-        if chunk.sample_rate == format.rate {
-            // Already at the stream's rate: only the channels change.
-            self.resampler = None;
-            let mut out =
-                Vec::with_capacity(chunk.samples.len() / voice_channels * stream_channels);
-            let mut frame = [0f32; 2];
-            for (i, s) in input.enumerate() {
-                frame[i % voice_channels.min(2)] = s;
-                if i % voice_channels == voice_channels - 1 {
-                    map_frame(&frame[..voice_channels.min(2)], stream_channels, &mut out);
-                }
-            }
-            self.hold(out);
-            return;
-        }
-        let resampler = match &mut self.resampler {
-            Some(r) if r.from_rate() == chunk.sample_rate && r.channels() == voice_channels => r,
-            slot => slot.insert(Resampler::new(
-                chunk.sample_rate,
-                format.rate,
-                chunk.channels,
-            )),
-        };
-        let input: Vec<f32> = input.collect();
-        let mut out = Vec::with_capacity(
-            resampler.output_frames_for(input.len() / voice_channels) * stream_channels,
-        );
-        resampler.push(&input, &mut |frame| {
-            map_frame(frame, stream_channels, &mut out)
-        });
-        self.hold(out);
-    }
-
-    /// The utterance being queued is complete: the resampler's tail is its.
-    fn end_utterance(&mut self) {
-        if self.queuing.take().is_none() {
-            return;
-        }
-        let channels = self.channels();
-        if let Some(r) = self.resampler.as_mut() {
-            let mut out = Vec::new();
-            r.finish(&mut |frame| map_frame(frame, channels, &mut out));
-            self.hold(out);
-        }
-    }
-
-    fn hold(&mut self, samples: Vec<f32>) {
-        if samples.is_empty() {
-            return;
-        }
-        self.held_frames += (samples.len() / self.channels()) as u64;
-        self.held.push_back(Held::Samples(samples));
-    }
-
-    /// Moves held speech into the stream, as far as it has room.
-    fn feed(&mut self) {
-        let channels = self.channels();
-        while let Some(front) = self.held.front() {
-            match front {
-                Held::Begin(..) => {
-                    let Some(Held::Begin(utterance, visemes)) = self.held.pop_front() else {
-                        unreachable!("the front is a begin");
-                    };
-                    if !self
-                        .feed
-                        .writer
-                        .begin_with_visemes(utterance.clone(), visemes.clone())
-                    {
-                        // Too many utterances queued: wait for the reader.
-                        self.held.push_front(Held::Begin(utterance, visemes));
-                        break;
-                    }
-                }
-                Held::Samples(samples) => {
-                    let room = self.feed.writer.room_frames() * channels;
-                    let rest = &samples[self.front_written..];
-                    let n = room.min(rest.len());
-                    if n > 0 {
-                        let written = self.feed.writer.write(&rest[..n]);
-                        self.front_written += written * channels;
-                        self.held_frames -= written as u64;
-                    }
-                    if self.front_written < samples.len() {
-                        break;
-                    }
-                    self.held.pop_front();
-                    self.front_written = 0;
-                }
-            }
-        }
-        self.feed
-            .link
-            .backlog_frames
-            .store(self.held_frames, Ordering::Release);
-        if self.held.is_empty() && self.feed.writer.queued_frames() == 0 {
-            self.talking = None;
-        }
-    }
-
-    /// Throws away everything queued.
-    fn flush(&mut self) {
-        self.feed.writer.flush();
-        self.held.clear();
-        self.front_written = 0;
-        self.held_frames = 0;
-        self.queuing = None;
-        self.talking = None;
-        if let Some(r) = self.resampler.as_mut() {
-            r.reset();
-        }
-        self.feed.link.backlog_frames.store(0, Ordering::Release);
-        self.feed.link.flushes.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// Whether it holds speech of `interaction_id`.
-    fn holds(&self, interaction_id: &str) -> bool {
-        self.talking
-            .as_ref()
-            .is_some_and(|(i, _)| i == interaction_id)
-            || self
-                .queuing
-                .as_ref()
-                .is_some_and(|q| q.interaction_id == interaction_id)
-    }
-}
-
-/// One frame of the voice, as the stream's channels, onto `out`.
-fn map_frame(frame: &[f32], channels: usize, out: &mut Vec<f32>) {
-    match (frame.len(), channels) {
-        (1, 2) => out.extend_from_slice(&[frame[0], frame[0]]),
-        (2, 1) => out.push((frame[0] + frame[1]) * 0.5),
-        _ => out.extend_from_slice(&frame[..channels.min(frame.len())]),
-    }
-}
-
-impl Speakers {
     /// A playback stream the game opened.
     pub(super) fn open(&mut self, feed: PlaybackFeed) {
+        if matches!(self.work, Work::Idle) {
+            match Worker::start() {
+                Ok(worker) => self.work = Work::Thread(worker),
+                Err(e) => {
+                    // The stream stays silent; the game hears it.
+                    log::error!("no thread for playback, the stream stays silent: {e}");
+                    return;
+                }
+            }
+        }
         // Streams the game dropped go now too, spoken to or not.
-        self.speakers
-            .retain(|s| !s.feed.link.dropped.load(Ordering::Acquire));
-        self.speakers.push(Speaker::new(feed));
+        self.streams.retain(|s| !s.dropped());
+        let id = self.next_id;
+        self.next_id += 1;
+        let progress = Arc::new(Progress::default());
+        self.streams.push(Stream {
+            id,
+            character: feed.character.clone(),
+            rate: feed.format.rate,
+            link: feed.link.clone(),
+            progress: progress.clone(),
+            sent: 0,
+            talking: None,
+            arriving: None,
+        });
+        self.run(Job::Open {
+            stream: id,
+            feed,
+            progress,
+        });
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.speakers.is_empty()
+        self.streams.is_empty()
     }
 
     /// A packet from the service, before the game gets it: speech is
     /// queued (`character`: the resource name of the agent speaking),
     /// cancelled responses flushed.
-    pub(super) fn on_packet(&mut self, packet: &Packet, character: Option<&str>, now: Instant) {
+    pub(super) fn on_packet(&mut self, packet: &Packet, character: Option<&str>, _now: Instant) {
         match &packet.body {
             PacketBody::Audio(chunk) => {
-                let ids = (
-                    packet.ids.interaction_id.as_str(),
-                    packet.ids.utterance_id.as_str(),
-                );
-                if self.is_cancelled(ids.0, ids.1) {
+                let interaction_id = packet.ids.interaction_id.as_str();
+                let utterance_id = packet.ids.utterance_id.as_str();
+                if self.is_cancelled(interaction_id, utterance_id)
+                    || chunk.sample_rate == 0
+                    || chunk.channels == 0
+                {
                     return;
                 }
                 let agent_id = packet.routing.source.name.as_str();
-                let mut fed = false;
-                for speaker in &mut self.speakers {
-                    let wanted = speaker
-                        .feed
+                let frames_in = (chunk.samples.len() / usize::from(chunk.channels)) as u64;
+                let mut streams = Vec::new();
+                for stream in &mut self.streams {
+                    let wanted = stream
                         .character
                         .as_deref()
                         .is_none_or(|c| Some(c) == character);
-                    if wanted && !speaker.feed.link.dropped.load(Ordering::Acquire) {
-                        speaker.queue(ids, agent_id, chunk);
-                        speaker.feed();
-                        fed = true;
+                    if !wanted || stream.dropped() {
+                        continue;
                     }
+                    stream.sent += 1;
+                    stream.talking = Some((interaction_id.to_string(), agent_id.to_string()));
+                    stream.arriving = Some(interaction_id.to_string());
+                    let frames =
+                        (frames_in * u64::from(stream.rate)).div_ceil(u64::from(chunk.sample_rate));
+                    stream
+                        .link
+                        .arriving_frames
+                        .fetch_add(frames, Ordering::AcqRel);
+                    streams.push((stream.id, stream.sent, frames));
                 }
-                if fed {
-                    self.last_tick.get_or_insert(now);
+                if !streams.is_empty() {
+                    self.run(Job::Speech {
+                        streams,
+                        said: Said {
+                            interaction_id: interaction_id.to_string(),
+                            utterance_id: utterance_id.to_string(),
+                            agent_id: agent_id.to_string(),
+                        },
+                        chunk: chunk.clone(),
+                    });
                 }
             }
             PacketBody::CancelResponses {
@@ -342,15 +238,20 @@ impl Speakers {
 
     /// A reply ended: its last utterance is complete.
     pub(super) fn interaction_end(&mut self, interaction_id: &str) {
-        for speaker in &mut self.speakers {
-            if speaker
-                .queuing
-                .as_ref()
-                .is_some_and(|q| q.interaction_id == interaction_id)
-            {
-                speaker.end_utterance();
-                speaker.feed();
+        let mut streams = Vec::new();
+        for stream in &mut self.streams {
+            if stream.arriving.as_deref() == Some(interaction_id) {
+                stream.arriving = None;
+                // Its tail is still to come: not played out yet.
+                stream.link.arriving_frames.fetch_add(1, Ordering::AcqRel);
+                streams.push(stream.id);
             }
+        }
+        if !streams.is_empty() {
+            self.run(Job::InteractionEnd {
+                interaction_id: interaction_id.to_string(),
+                streams,
+            });
         }
     }
 
@@ -363,22 +264,22 @@ impl Speakers {
         for u in utterance_ids {
             self.cancel(u);
         }
-        for speaker in &mut self.speakers {
-            if speaker.holds(interaction_id) {
-                speaker.flush();
+        for index in 0..self.streams.len() {
+            if self.streams[index].holds(interaction_id) {
+                self.flush_stream(index);
             }
         }
     }
 
     /// Barge-in: the player speaks or types while a character talks (with
-    /// interruptions on). Every stream still playing a reply goes silent at
-    /// once, and the rest of that reply is cancelled: returns the cancels
-    /// (the SDK's cancel responses, to the character speaking) to write.
+    /// interruptions on). Every stream still playing a reply goes silent,
+    /// and the rest of that reply is cancelled: returns the cancels (the
+    /// SDK's cancel responses, to the character speaking) to write.
     pub(super) fn barge_in(&mut self) -> Effects {
         let mut interrupted: Vec<(String, String)> = Vec::new();
-        for speaker in &mut self.speakers {
-            if let Some(talking) = speaker.talking.clone() {
-                speaker.flush();
+        for index in 0..self.streams.len() {
+            if let Some(talking) = self.streams[index].talking().cloned() {
+                self.flush_stream(index);
                 if !interrupted.contains(&talking) {
                     interrupted.push(talking);
                 }
@@ -396,29 +297,34 @@ impl Speakers {
         effects
     }
 
-    /// When held speech must be fed in next.
+    /// When held speech must be fed in next, by the task: never, as the
+    /// worker ticks itself (but for inline work, in tests).
     pub(super) fn wake(&self) -> Option<Instant> {
-        let holding = self
-            .speakers
-            .iter()
-            .any(|s| !s.held.is_empty() || s.talking.is_some());
-        holding.then(|| self.last_tick.unwrap_or_else(Instant::now) + TICK)
+        match &self.work {
+            #[cfg(test)]
+            Work::Inline(voices) => voices.wake(),
+            Work::Thread(_) | Work::Idle => None,
+        }
     }
 
     pub(super) fn tick(&mut self, now: Instant) {
-        self.last_tick = Some(now);
-        self.speakers
-            .retain(|s| !s.feed.link.dropped.load(Ordering::Acquire));
-        for speaker in &mut self.speakers {
-            speaker.feed();
+        self.streams.retain(|s| !s.dropped());
+        #[cfg(test)]
+        if let Work::Inline(voices) = &mut self.work {
+            voices.tick(now);
         }
+        // The worker ticks itself.
+        #[cfg(not(test))]
+        let _ = now;
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::worker::TICK;
     use super::*;
     use crate::client::playback::{Playback, PlaybackFormat, PlaybackLink};
+    use crate::packet::AudioChunk;
     use std::time::Duration;
 
     const FORMAT: PlaybackFormat = PlaybackFormat {
@@ -466,7 +372,7 @@ mod tests {
 
     #[test]
     fn speech_longer_than_the_stream_waits_and_is_fed_as_room_is_made() {
-        let mut s = Speakers::default();
+        let mut s = Speakers::inline();
         let mut playback = open(&mut s);
         let now = Instant::now();
         s.on_packet(&chunk("i1", "u1", 1_000, 2_500), None, now);
@@ -484,7 +390,7 @@ mod tests {
 
     #[test]
     fn barge_in_while_a_chunk_is_half_queued_silences_it_and_cancels_the_rest() {
-        let mut s = Speakers::default();
+        let mut s = Speakers::inline();
         let mut playback = open(&mut s);
         let now = Instant::now();
         s.on_packet(&chunk("i1", "u1", 1_000, 2_500), None, now);
@@ -507,7 +413,7 @@ mod tests {
 
     #[test]
     fn a_cancel_of_some_utterances_drops_their_late_chunks_only() {
-        let mut s = Speakers::default();
+        let mut s = Speakers::inline();
         let mut playback = open(&mut s);
         let now = Instant::now();
         s.on_packet(&chunk("i1", "u1", 1_000, 200), None, now);
@@ -530,7 +436,7 @@ mod tests {
 
     #[test]
     fn a_stream_nobody_reads_holds_its_backlog_and_goes_when_dropped() {
-        let mut s = Speakers::default();
+        let mut s = Speakers::inline();
         let playback = open(&mut s);
         let mut now = Instant::now();
         for i in 0..20 {
@@ -545,5 +451,111 @@ mod tests {
         s.tick(now);
         assert!(s.is_empty(), "a dropped stream is let go");
         assert_eq!(s.wake(), None);
+    }
+
+    /// Waits (generously: only a hang fails) until `done`.
+    fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !done() {
+            assert!(Instant::now() < deadline, "never: {what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn the_worker_converts_speech_in_order_and_counts_it_as_pending_on_its_way() {
+        let mut s = Speakers::default();
+        let mut playback = open(&mut s);
+        let stereo = PlaybackFormat {
+            rate: 48_000,
+            channels: 2,
+        };
+        let (writer, reader, clock) =
+            crate::audio::playback::playback(2, crate::client::playback::stream_capacity(stereo));
+        let link = Arc::new(PlaybackLink::default());
+        s.open(PlaybackFeed {
+            writer,
+            format: stereo,
+            character: None,
+            link: link.clone(),
+        });
+        let mut stereo_playback = Playback::new(reader, clock, stereo, link);
+        let now = Instant::now();
+        // 20 chunks of 200 ms, each its own value.
+        for i in 0..20 {
+            s.on_packet(&chunk("i1", "u1", 100 * (i + 1), 3_200), None, now);
+        }
+        s.interaction_end("i1");
+        // On its way or queued, none of it is forgotten meanwhile.
+        assert!(playback.pending_frames() > 0);
+        assert!(stereo_playback.pending_frames() > 0);
+        let mut heard = Vec::new();
+        eventually("the mono stream plays all of it", || {
+            heard.extend(read_all(&mut playback));
+            heard.len() == 20 * 3_200
+        });
+        for (i, piece) in heard.chunks(3_200).enumerate() {
+            let expected = 100.0 * (i + 1) as f32 / 32_768.0;
+            assert!(
+                piece.iter().all(|v| (v - expected).abs() < 1e-4),
+                "chunk {i}"
+            );
+        }
+        // Resampled to 48 kHz stereo: three times the frames, two samples each.
+        let mut frames = 0;
+        let mut buffer = vec![0f32; 2 * 4_800];
+        eventually("the stereo stream plays all of it", || {
+            frames += stereo_playback.read_f32(&mut buffer);
+            frames == 20 * 3_200 * 3
+        });
+        eventually("nothing pending", || {
+            playback.pending_frames() == 0 && stereo_playback.pending_frames() == 0
+        });
+        eventually("nobody talking", || {
+            s.streams.iter().all(|t| t.talking().is_none())
+        });
+        assert!(s.barge_in().is_empty(), "a barge-in then cancels nothing");
+    }
+
+    #[test]
+    fn a_barge_in_drops_what_the_worker_had_not_played_and_the_next_reply_plays() {
+        let mut s = Speakers::default();
+        let mut playback = open(&mut s);
+        let now = Instant::now();
+        for _ in 0..20 {
+            s.on_packet(&chunk("i1", "u1", 1_000, 800), None, now);
+        }
+        let cancels: Vec<_> = s.barge_in().into_iter().collect();
+        assert_eq!(
+            cancels.len(),
+            1,
+            "one cancel, though the worker may not have begun"
+        );
+        eventually("the stream is flushed", || playback.flushes() == 1);
+        assert!(read_all(&mut playback).is_empty(), "nothing of i1 plays");
+        eventually("nothing pending", || playback.pending_frames() == 0);
+        // The rest of i1, late, is not played; the next reply is.
+        s.on_packet(&chunk("i1", "u2", 1_000, 100), None, now);
+        s.on_packet(&chunk("i2", "u1", 500, 100), None, now);
+        let mut heard = Vec::new();
+        eventually("i2 plays", || {
+            heard.extend(read_all(&mut playback));
+            heard.len() >= 100
+        });
+        assert_eq!(heard.len(), 100);
+        assert!(heard.iter().all(|v| (v - 500.0 / 32_768.0).abs() < 1e-4));
+    }
+
+    #[test]
+    fn speakers_dropped_with_work_queued_end_their_worker() {
+        let mut s = Speakers::default();
+        let playback = open(&mut s);
+        let now = Instant::now();
+        for _ in 0..200 {
+            s.on_packet(&chunk("i1", "u1", 1_000, 3_200), None, now);
+        }
+        // Returns after at most the job under way (the test hangs otherwise).
+        drop(s);
+        assert!(playback.pending_frames() > 0, "the rest never went in");
     }
 }

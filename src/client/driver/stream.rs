@@ -10,9 +10,11 @@ use super::reconnect::Failure;
 use crate::client::config::SessionToken;
 use crate::client::connection::Lease;
 use crate::protocol::ai::inworld::packets::InworldPacket;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
-use tonic::codec::{BufferSettings, Codec};
+use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
 
 /// An open stream: the writer side, and what the service sends.
 pub(crate) struct Stream {
@@ -26,9 +28,36 @@ const CODEC_BUFFER: usize = 1024;
 /// Encoded bytes after which the encoder yields (tonic's default).
 const YIELD_THRESHOLD: usize = 32 * 1024;
 
-/// Prost's codec with small starting buffers.
-#[derive(Debug, Default, Clone, Copy)]
-struct SmallBuffers;
+/// Prost's codec with small starting buffers; counts the packets received
+/// on the connection (`carried`: a busy service's packets to other
+/// sessions show the connection alive).
+#[derive(Debug, Default, Clone)]
+struct SmallBuffers {
+    carried: Arc<AtomicU64>,
+}
+
+/// Prost's decoder, counting what it decodes.
+struct CountingDecoder {
+    inner: <Prost as Codec>::Decoder,
+    carried: Arc<AtomicU64>,
+}
+
+impl Decoder for CountingDecoder {
+    type Item = InworldPacket;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Self::Error> {
+        let decoded = self.inner.decode(src)?;
+        if decoded.is_some() {
+            self.carried.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(decoded)
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        self.inner.buffer_settings()
+    }
+}
 
 type Prost = tonic_prost::ProstCodec<InworldPacket, InworldPacket>;
 
@@ -36,14 +65,17 @@ impl Codec for SmallBuffers {
     type Encode = InworldPacket;
     type Decode = InworldPacket;
     type Encoder = <Prost as Codec>::Encoder;
-    type Decoder = <Prost as Codec>::Decoder;
+    type Decoder = CountingDecoder;
 
     fn encoder(&mut self) -> Self::Encoder {
         Prost::raw_encoder(BufferSettings::new(CODEC_BUFFER, YIELD_THRESHOLD))
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        Prost::raw_decoder(BufferSettings::new(CODEC_BUFFER, YIELD_THRESHOLD))
+        CountingDecoder {
+            inner: Prost::raw_decoder(BufferSettings::new(CODEC_BUFFER, YIELD_THRESHOLD)),
+            carried: self.carried.clone(),
+        }
     }
 }
 
@@ -89,7 +121,13 @@ pub(crate) async fn open(
         "/ai.inworld.engine.WorldEngine/OpenSession",
     );
     let response = grpc
-        .streaming(request, path, SmallBuffers)
+        .streaming(
+            request,
+            path,
+            SmallBuffers {
+                carried: lease.carried(),
+            },
+        )
         .await
         .map_err(Failure::Status)?;
     Ok(Stream {
