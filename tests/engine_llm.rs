@@ -443,3 +443,93 @@ async fn a_continuation_is_in_the_prompt_and_next_turn_lets_the_next_speak() {
     );
     assert!(prompt.contains("It is your turn to speak"), "{prompt}");
 }
+
+/// The test workspace with its scene's turn-taking left to the model.
+fn model_turns_engine(server: &LlmServer) -> RunningEngine {
+    let toml = include_str!("../src/engine/scenes/test.toml")
+        .replace("turn_taking = \"round_robin\"", "turn_taking = \"model\"");
+    let mut config = EngineConfig::new(Workspace::from_toml_str(&toml).unwrap());
+    config.brain = Brain::Llm(LlmConfig::new(server.url(), "test-model"));
+    start(config)
+}
+
+/// The agent of a reply's first text.
+fn who_said(reply: &[InworldPacket]) -> String {
+    let first = reply
+        .iter()
+        .find(|p| matches!(p.packet, Some(inworld_packet::Packet::Text(_))))
+        .expect("a text");
+    source_name(first)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_model_chooses_who_answers_in_a_group() {
+    let server = LlmServer::start().await;
+    let engine = model_turns_engine(&server);
+    let mut r = ready(&engine, caps_all()).await;
+    let agents: Vec<String> = r.agents.clone();
+    r.stream
+        .send(conversation_update("g", &[&agents[0], &agents[1]], true))
+        .await;
+    r.stream.packet().await;
+
+    // The model names Bob: Bob answers, and the tag is never said.
+    server.answer(Answer::text(&[
+        "[speaker=",
+        "Bob] [emotion=JOY] Bob here",
+        ", gladly. Ask away.",
+    ]));
+    r.stream.send(text("g", "Who can help me?")).await;
+    let reply = r.stream.reply().await;
+    assert_eq!(texts(&reply), ["Bob here, gladly.", "Ask away."]);
+    for p in &reply {
+        if let Some(inworld_packet::Packet::Text(_) | inworld_packet::Packet::Emotion(_)) =
+            &p.packet
+        {
+            assert_eq!(source_name(p), agents[1], "{p:?}");
+        }
+    }
+    assert_eq!(emotions(&reply).len(), 1);
+    let prompt = server.requests()[0].transcript();
+    for part in [
+        "You voice the characters Alice Tester, Bob",
+        "Start with [speaker=NAME], NAME one of: Alice Tester, Bob.",
+        "About Alice Tester:",
+        "Alice Tester's secrets (never tell them",
+        "user: Who can help me?",
+    ] {
+        assert!(prompt.contains(part), "{part:?} missing from:\n{prompt}");
+    }
+
+    // next_turn: a model that names nobody leaves it to the turn-taking
+    // (after Bob, Alice), and the group's dialog has Bob's line as the
+    // model's own, tagged.
+    server.answer(Answer::text(&["Then I will add something."]));
+    r.stream
+        .send(trigger("g", "inworld.conversation.next_turn", &[]))
+        .await;
+    let reply = r.stream.reply().await;
+    assert_eq!(texts(&reply), ["Then I will add something."]);
+    assert_eq!(who_said(&reply), agents[0]);
+    let prompt = server.requests()[1].transcript();
+    assert!(
+        prompt.contains("assistant: [speaker=Bob] Bob here, gladly. Ask away."),
+        "{prompt}"
+    );
+    assert!(prompt.contains("It is your turn to speak"), "{prompt}");
+
+    // A name outside the conversation is no choice either: after Alice, Bob.
+    server.answer(Answer::text(&["[speaker=Mallory] Not me."]));
+    r.stream.send(text("g", "Anyone?")).await;
+    let reply = r.stream.reply().await;
+    assert_eq!(texts(&reply), ["Not me."]);
+    assert_eq!(who_said(&reply), agents[1]);
+
+    // The model may pick the one just passed over, by first name: Alice.
+    server.answer(Answer::text(&["[speaker=alice]Me again."]));
+    r.stream.send(text("g", "And?")).await;
+    let reply = r.stream.reply().await;
+    assert_eq!(texts(&reply), ["Me again."]);
+    assert_eq!(who_said(&reply), agents[0]);
+    assert_eq!(server.requests().len(), 4);
+}
