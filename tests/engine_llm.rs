@@ -533,3 +533,73 @@ async fn the_model_chooses_who_answers_in_a_group() {
     assert_eq!(who_said(&reply), agents[0]);
     assert_eq!(server.requests().len(), 4);
 }
+
+/// A second stream on `r`'s session (which has its scene and conversation).
+async fn second_stream(engine: &RunningEngine, r: &Ready) -> Stream {
+    try_open(engine, &r.token, &r.session_id).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_makes_at_most_its_model_calls_at_once() {
+    // One call per session (the default): a second stream of the session
+    // waits for the first one's call to end.
+    let server = LlmServer::start().await;
+    let engine = llm_engine(&server, |c| c.max_calls_per_session = 1);
+    let mut a = ready(&engine, caps_text()).await;
+    let mut b = second_stream(&engine, &a).await;
+    server.answer(Answer::text(&["First. ", "Done."]).held_after(1));
+    server.answer(Answer::text(&["Second."]));
+    a.stream.send(text(&a.conversation, "One")).await;
+    a.stream
+        .until(|p| texts(std::slice::from_ref(p)) == ["First."])
+        .await;
+    b.send(text(&a.conversation, "Two")).await;
+    server.release();
+    assert_eq!(texts(&a.stream.reply().await), ["Done."]);
+    assert_eq!(texts(&b.reply().await), ["Second."]);
+    assert_eq!(server.requests().len(), 2);
+    assert_eq!(server.most_at_once(), 1);
+
+    // Two per session: both streams' calls are under way together.
+    let server = LlmServer::start().await;
+    let engine = llm_engine(&server, |c| c.max_calls_per_session = 2);
+    let mut a = ready(&engine, caps_text()).await;
+    let mut b = second_stream(&engine, &a).await;
+    server.answer(Answer::text(&["First. ", "Done."]).held_after(1));
+    server.answer(Answer::text(&["Second."]));
+    a.stream.send(text(&a.conversation, "One")).await;
+    a.stream
+        .until(|p| texts(std::slice::from_ref(p)) == ["First."])
+        .await;
+    b.send(text(&a.conversation, "Two")).await;
+    assert_eq!(texts(&b.reply().await), ["Second."]);
+    server.release();
+    assert_eq!(texts(&a.stream.reply().await), ["Done."]);
+    assert_eq!(server.most_at_once(), 2);
+
+    // One per session, and the first call outlasts the wait (the model's
+    // timeout; the first call's model is slow, never silent that long):
+    // the second stream ends with RESOURCE_EXHAUSTED, saying when to come
+    // back.
+    let server = LlmServer::start().await;
+    let engine = llm_engine(&server, |c| {
+        c.max_calls_per_session = 1;
+        c.timeout = Duration::from_secs(2);
+    });
+    let mut a = ready(&engine, caps_text()).await;
+    let mut b = second_stream(&engine, &a).await;
+    let long: Vec<String> = (0..200).map(|i| format!("Word {i}. ")).collect();
+    let long: Vec<&str> = long.iter().map(|s| s.as_str()).collect();
+    server.answer(Answer::text(&long).slow(Duration::from_millis(200)));
+    a.stream.send(text(&a.conversation, "One")).await;
+    a.stream
+        .until(|p| texts(std::slice::from_ref(p)) == ["Word 0."])
+        .await;
+    b.send(text(&a.conversation, "Two")).await;
+    let s = b.error().await;
+    assert_eq!(s.code(), Code::ResourceExhausted, "{s:?}");
+    let d = details_of(&s).unwrap();
+    assert_eq!(d.error_type(), Some(ErrorType::SessionResourcesExhausted));
+    assert_eq!(d.reconnect_type, ReconnectionType::Timeout);
+    assert_eq!(server.requests().len(), 1);
+}
