@@ -40,7 +40,7 @@ fn closed_by_peer(socket: &mut TcpStream) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_connections_are_closed_and_busy_ones_kept() {
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.connection_idle_timeout = Duration::from_millis(300);
     let engine = start(config);
     let addr = engine.addr();

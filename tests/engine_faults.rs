@@ -15,7 +15,7 @@ use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn open_session_headers_can_wait_for_the_clients_first_packet() {
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.faults.open_session_headers_after_first_packet = true;
     let engine = start(config);
     let t = token(&engine).await;

@@ -338,7 +338,7 @@ async fn live_sessions_and_tokens_are_bounded() {
         assert_eq!(d.reconnect_type, ReconnectionType::Timeout);
     }
 
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.max_sessions = 2;
     let engine = start(config);
     let first = try_token(&engine).await.unwrap();
@@ -357,7 +357,7 @@ async fn live_sessions_and_tokens_are_bounded() {
     engine.expire_sessions();
     try_token(&engine).await.expect("room again");
 
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.max_tokens = 3;
     let engine = start(config);
     for _ in 0..3 {

@@ -18,7 +18,7 @@ fn llm_engine(server: &LlmServer, tune: impl FnOnce(&mut LlmConfig)) -> RunningE
     let mut llm = LlmConfig::new(server.url(), "test-model");
     llm.api_key = Some("sk-test-key".into());
     tune(&mut llm);
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.brain = Brain::Llm(llm);
     start(config)
 }
@@ -448,7 +448,7 @@ async fn a_continuation_is_in_the_prompt_and_next_turn_lets_the_next_speak() {
 fn model_turns_engine(server: &LlmServer) -> RunningEngine {
     let toml = include_str!("../src/engine/scenes/test.toml")
         .replace("turn_taking = \"round_robin\"", "turn_taking = \"model\"");
-    let mut config = EngineConfig::new(Workspace::from_toml_str(&toml).unwrap());
+    let mut config = test_config(Workspace::from_toml_str(&toml).unwrap());
     config.brain = Brain::Llm(LlmConfig::new(server.url(), "test-model"));
     start(config)
 }

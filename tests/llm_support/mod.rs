@@ -93,6 +93,8 @@ pub struct Recorded {
     pub body: Value,
     /// The client closed the connection before the answer was complete.
     pub closed_early: bool,
+    /// When the request was read.
+    pub received: std::time::Instant,
 }
 
 impl Recorded {
@@ -245,6 +247,7 @@ impl LlmServer {
             authorization,
             body: body.clone(),
             closed_early: false,
+            received: std::time::Instant::now(),
         });
         let answer = match answer {
             Answer::EchoSystem => {
