@@ -7,9 +7,9 @@
 //! the player's speech (`end_audio_session` returning) to the first reply
 //! sample readable from the pull stream (48 kHz stereo float): p50/p95/max,
 //! and each stage's share of the median round:
-//! - recognition: end of speech → the final recognised text at the client;
-//! - asking: → the model's server reads the request (planning, the prompt,
-//!   the HTTP request);
+//! - recognition: end of speech → the model's server reads the request
+//!   (PocketSphinx's final text, then planning, the prompt, the HTTP
+//!   request; the final text reaches the client about then too, printed);
 //! - model's first sentence: → the reply's first text at the client (the
 //!   stream read, its first sentence cut out and sent);
 //! - synthesis and transport: → the first sample readable (espeak-ng's
@@ -234,8 +234,7 @@ fn main() {
         latencies.last().unwrap()
     );
     let stages = [
-        ("recognition", median.recognised),
-        ("asking", median.asked.saturating_sub(median.recognised)),
+        ("recognition (to the model's request)", median.asked),
         (
             "model's first sentence",
             median.replied.saturating_sub(median.asked),
@@ -250,9 +249,10 @@ fn main() {
         .map(|(name, d)| format!("{name} {d:?} ({:.0}%)", share(*d)))
         .collect();
     println!(
-        "median round {:?}: {}",
+        "median round {:?}: {} (the final text at the client: {:?})",
         median.first_sample,
-        stages.join(", ")
+        stages.join(", "),
+        median.recognised
     );
 
     // A streamed text reply: a word every 10 ms.

@@ -6,7 +6,7 @@ mod engine_support;
 
 use engine_support::*;
 use inworld::auth::{self, Credentials};
-use inworld::engine::{EngineConfig, Workspace};
+use inworld::engine::Workspace;
 use inworld::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient;
 use inworld::protocol::status::{details_of, ErrorType};
 use std::time::Duration;

@@ -7,7 +7,7 @@
 mod engine_support;
 
 use engine_support::*;
-use inworld::engine::{EngineConfig, Workspace};
+use inworld::engine::Workspace;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};

@@ -6,7 +6,7 @@
 mod engine_support;
 
 use engine_support::*;
-use inworld::engine::{EngineConfig, RunningEngine, Workspace};
+use inworld::engine::{RunningEngine, Workspace};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 

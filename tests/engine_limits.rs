@@ -312,7 +312,7 @@ async fn a_continuation_is_held_to_the_session_limits() {
 /// session frees its place.
 #[tokio::test(flavor = "multi_thread")]
 async fn live_sessions_and_tokens_are_bounded() {
-    use inworld::engine::{EngineConfig, Workspace};
+    use inworld::engine::Workspace;
     use inworld::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient;
     use inworld::protocol::status::{details_of, ErrorType, ReconnectionType};
 

@@ -7,7 +7,7 @@ mod engine_support;
 mod llm_support;
 
 use engine_support::*;
-use inworld::engine::{Brain, EngineConfig, LlmConfig, RunningEngine, Workspace};
+use inworld::engine::{Brain, LlmConfig, RunningEngine, Workspace};
 use inworld::protocol::ai::inworld::packets::*;
 use inworld::protocol::status::{details_of, ErrorType, ReconnectionType};
 use llm_support::{Answer, LlmServer};

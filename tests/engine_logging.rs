@@ -7,7 +7,7 @@ mod engine_support;
 
 use engine_support::*;
 use inworld::auth::Credentials;
-use inworld::engine::{EngineConfig, Workspace};
+use inworld::engine::Workspace;
 use inworld::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -6,7 +6,7 @@
 mod engine_support;
 
 use engine_support::*;
-use inworld::engine::{EngineConfig, Workspace};
+use inworld::engine::Workspace;
 use inworld::protocol::ai::inworld::engine::configuration::CapabilitiesConfiguration;
 use inworld::protocol::ai::inworld::packets::*;
 use inworld::protocol::status::{details_of, ErrorType, ReconnectionType};

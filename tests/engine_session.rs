@@ -7,7 +7,7 @@ mod engine_support;
 mod speech_support;
 
 use engine_support::*;
-use inworld::engine::{EngineConfig, Pacing, Workspace};
+use inworld::engine::{Pacing, Workspace};
 use inworld::protocol::ai::inworld::packets::*;
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,7 +5,7 @@
 mod engine_support;
 
 use engine_support::*;
-use inworld::engine::{EngineConfig, Workspace};
+use inworld::engine::Workspace;
 use inworld::protocol::ai::inworld::engine::v1::feedback_client::FeedbackClient;
 use inworld::protocol::ai::inworld::engine::v1::state_serialization_client::StateSerializationClient;
 use inworld::protocol::ai::inworld::engine::v1::{

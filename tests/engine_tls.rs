@@ -5,7 +5,7 @@
 mod engine_support;
 
 use engine_support::*;
-use inworld::engine::{EngineConfig, RunningEngine, Workspace};
+use inworld::engine::{RunningEngine, Workspace};
 use inworld::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
