@@ -6,7 +6,7 @@ mod engine_support;
 
 use engine_support::*;
 use inworld::auth::{self, Credentials};
-use inworld::engine::{EngineConfig, Workspace};
+use inworld::engine::Workspace;
 use inworld::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient;
 use inworld::protocol::status::{details_of, ErrorType};
 use std::time::Duration;
@@ -128,7 +128,7 @@ async fn bad_signatures_are_refused_with_clear_messages() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn several_key_pairs_are_accepted() {
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     let second = Credentials::new("second-key", "second-secret");
     config.credentials.push(second.clone());
     let engine = start(config);
@@ -142,7 +142,7 @@ async fn several_key_pairs_are_accepted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn open_session_checks_token_and_session_id() {
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.token_ttl = Duration::from_millis(400);
     let engine = start(config);
     let t = token(&engine).await;

@@ -133,6 +133,13 @@ fn help_explains_every_flag_with_its_default() {
         "--recognizer NAME",
         "--tls-cert PEM_FILE",
         "--tls-key PEM_FILE",
+        "--llm-max-tokens N",
+        "--llm-max-reply-bytes N",
+        "--llm-timeout SECS",
+        "--llm-max-calls N",
+        "--llm-max-calls-per-session N",
+        "--max-sessions N",
+        "--max-tokens N",
     ] {
         let line = help
             .lines()

@@ -7,7 +7,7 @@
 mod engine_support;
 
 use engine_support::*;
-use inworld::engine::{EngineConfig, Workspace};
+use inworld::engine::Workspace;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
@@ -40,7 +40,7 @@ fn closed_by_peer(socket: &mut TcpStream) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_connections_are_closed_and_busy_ones_kept() {
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.connection_idle_timeout = Duration::from_millis(300);
     let engine = start(config);
     let addr = engine.addr();

@@ -6,7 +6,7 @@
 mod engine_support;
 
 use engine_support::*;
-use inworld::engine::{EngineConfig, RunningEngine, Workspace};
+use inworld::engine::{RunningEngine, Workspace};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -30,9 +30,7 @@ fn a_dedicated_engine_serves_while_the_host_runtime_is_blocked() {
         .unwrap();
     // Started from inside the host's runtime, as a game's code would.
     let engine = host
-        .block_on(async {
-            RunningEngine::start_dedicated(EngineConfig::new(Workspace::test_scenes()))
-        })
+        .block_on(async { RunningEngine::start_dedicated(test_config(Workspace::test_scenes())) })
         .unwrap();
     // A thread takes its name once it first runs (later on a busy machine).
     let deadline = std::time::Instant::now() + Duration::from_secs(60);

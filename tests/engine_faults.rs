@@ -7,7 +7,7 @@
 mod engine_support;
 
 use engine_support::*;
-use inworld::engine::{EngineConfig, Workspace};
+use inworld::engine::Workspace;
 use inworld::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient;
 use std::time::Duration;
 use tokio_stream::wrappers::ReceiverStream;
@@ -15,7 +15,7 @@ use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn open_session_headers_can_wait_for_the_clients_first_packet() {
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.faults.open_session_headers_after_first_packet = true;
     let engine = start(config);
     let t = token(&engine).await;

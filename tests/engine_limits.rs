@@ -312,7 +312,7 @@ async fn a_continuation_is_held_to_the_session_limits() {
 /// session frees its place.
 #[tokio::test(flavor = "multi_thread")]
 async fn live_sessions_and_tokens_are_bounded() {
-    use inworld::engine::{EngineConfig, Workspace};
+    use inworld::engine::Workspace;
     use inworld::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient;
     use inworld::protocol::status::{details_of, ErrorType, ReconnectionType};
 
@@ -338,7 +338,7 @@ async fn live_sessions_and_tokens_are_bounded() {
         assert_eq!(d.reconnect_type, ReconnectionType::Timeout);
     }
 
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.max_sessions = 2;
     let engine = start(config);
     let first = try_token(&engine).await.unwrap();
@@ -357,7 +357,7 @@ async fn live_sessions_and_tokens_are_bounded() {
     engine.expire_sessions();
     try_token(&engine).await.expect("room again");
 
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.max_tokens = 3;
     let engine = start(config);
     for _ in 0..3 {

@@ -7,7 +7,7 @@ mod engine_support;
 mod llm_support;
 
 use engine_support::*;
-use inworld::engine::{Brain, EngineConfig, LlmConfig, RunningEngine, Workspace};
+use inworld::engine::{Brain, LlmConfig, RunningEngine, Workspace};
 use inworld::protocol::ai::inworld::packets::*;
 use inworld::protocol::status::{details_of, ErrorType, ReconnectionType};
 use llm_support::{Answer, LlmServer};
@@ -18,7 +18,7 @@ fn llm_engine(server: &LlmServer, tune: impl FnOnce(&mut LlmConfig)) -> RunningE
     let mut llm = LlmConfig::new(server.url(), "test-model");
     llm.api_key = Some("sk-test-key".into());
     tune(&mut llm);
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.brain = Brain::Llm(llm);
     start(config)
 }
@@ -442,4 +442,164 @@ async fn a_continuation_is_in_the_prompt_and_next_turn_lets_the_next_speak() {
         "{prompt}"
     );
     assert!(prompt.contains("It is your turn to speak"), "{prompt}");
+}
+
+/// The test workspace with its scene's turn-taking left to the model.
+fn model_turns_engine(server: &LlmServer) -> RunningEngine {
+    let toml = include_str!("../src/engine/scenes/test.toml")
+        .replace("turn_taking = \"round_robin\"", "turn_taking = \"model\"");
+    let mut config = test_config(Workspace::from_toml_str(&toml).unwrap());
+    config.brain = Brain::Llm(LlmConfig::new(server.url(), "test-model"));
+    start(config)
+}
+
+/// The agent of a reply's first text.
+fn who_said(reply: &[InworldPacket]) -> String {
+    let first = reply
+        .iter()
+        .find(|p| matches!(p.packet, Some(inworld_packet::Packet::Text(_))))
+        .expect("a text");
+    source_name(first)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_model_chooses_who_answers_in_a_group() {
+    let server = LlmServer::start().await;
+    let engine = model_turns_engine(&server);
+    let mut r = ready(&engine, caps_all()).await;
+    let agents: Vec<String> = r.agents.clone();
+    r.stream
+        .send(conversation_update("g", &[&agents[0], &agents[1]], true))
+        .await;
+    r.stream.packet().await;
+
+    // The model names Bob: Bob answers, and the tag is never said.
+    server.answer(Answer::text(&[
+        "[speaker=",
+        "Bob] [emotion=JOY] Bob here",
+        ", gladly. Ask away.",
+    ]));
+    r.stream.send(text("g", "Who can help me?")).await;
+    let reply = r.stream.reply().await;
+    assert_eq!(texts(&reply), ["Bob here, gladly.", "Ask away."]);
+    for p in &reply {
+        if let Some(inworld_packet::Packet::Text(_) | inworld_packet::Packet::Emotion(_)) =
+            &p.packet
+        {
+            assert_eq!(source_name(p), agents[1], "{p:?}");
+        }
+    }
+    assert_eq!(emotions(&reply).len(), 1);
+    let prompt = server.requests()[0].transcript();
+    for part in [
+        "You voice the characters Alice Tester, Bob",
+        "Start with [speaker=NAME], NAME one of: Alice Tester, Bob.",
+        "About Alice Tester:",
+        "Alice Tester's secrets (never tell them",
+        "user: Who can help me?",
+    ] {
+        assert!(prompt.contains(part), "{part:?} missing from:\n{prompt}");
+    }
+
+    // next_turn: a model that names nobody leaves it to the turn-taking
+    // (after Bob, Alice), and the group's dialog has Bob's line as the
+    // model's own, tagged.
+    server.answer(Answer::text(&["Then I will add something."]));
+    r.stream
+        .send(trigger("g", "inworld.conversation.next_turn", &[]))
+        .await;
+    let reply = r.stream.reply().await;
+    assert_eq!(texts(&reply), ["Then I will add something."]);
+    assert_eq!(who_said(&reply), agents[0]);
+    let prompt = server.requests()[1].transcript();
+    assert!(
+        prompt.contains("assistant: [speaker=Bob] Bob here, gladly. Ask away."),
+        "{prompt}"
+    );
+    assert!(prompt.contains("It is your turn to speak"), "{prompt}");
+
+    // A name outside the conversation is no choice either: after Alice, Bob.
+    server.answer(Answer::text(&["[speaker=Mallory] Not me."]));
+    r.stream.send(text("g", "Anyone?")).await;
+    let reply = r.stream.reply().await;
+    assert_eq!(texts(&reply), ["Not me."]);
+    assert_eq!(who_said(&reply), agents[1]);
+
+    // The model may pick the one just passed over, by first name: Alice.
+    server.answer(Answer::text(&["[speaker=alice]Me again."]));
+    r.stream.send(text("g", "And?")).await;
+    let reply = r.stream.reply().await;
+    assert_eq!(texts(&reply), ["Me again."]);
+    assert_eq!(who_said(&reply), agents[0]);
+    assert_eq!(server.requests().len(), 4);
+}
+
+/// A second stream on `r`'s session (which has its scene and conversation).
+async fn second_stream(engine: &RunningEngine, r: &Ready) -> Stream {
+    try_open(engine, &r.token, &r.session_id).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_makes_at_most_its_model_calls_at_once() {
+    // One call per session (the default): a second stream of the session
+    // waits for the first one's call to end.
+    let server = LlmServer::start().await;
+    let engine = llm_engine(&server, |c| c.max_calls_per_session = 1);
+    let mut a = ready(&engine, caps_text()).await;
+    let mut b = second_stream(&engine, &a).await;
+    server.answer(Answer::text(&["First. ", "Done."]).held_after(1));
+    server.answer(Answer::text(&["Second."]));
+    a.stream.send(text(&a.conversation, "One")).await;
+    a.stream
+        .until(|p| texts(std::slice::from_ref(p)) == ["First."])
+        .await;
+    b.send(text(&a.conversation, "Two")).await;
+    server.release();
+    assert_eq!(texts(&a.stream.reply().await), ["Done."]);
+    assert_eq!(texts(&b.reply().await), ["Second."]);
+    assert_eq!(server.requests().len(), 2);
+    assert_eq!(server.most_at_once(), 1);
+
+    // Two per session: both streams' calls are under way together.
+    let server = LlmServer::start().await;
+    let engine = llm_engine(&server, |c| c.max_calls_per_session = 2);
+    let mut a = ready(&engine, caps_text()).await;
+    let mut b = second_stream(&engine, &a).await;
+    server.answer(Answer::text(&["First. ", "Done."]).held_after(1));
+    server.answer(Answer::text(&["Second."]));
+    a.stream.send(text(&a.conversation, "One")).await;
+    a.stream
+        .until(|p| texts(std::slice::from_ref(p)) == ["First."])
+        .await;
+    b.send(text(&a.conversation, "Two")).await;
+    assert_eq!(texts(&b.reply().await), ["Second."]);
+    server.release();
+    assert_eq!(texts(&a.stream.reply().await), ["Done."]);
+    assert_eq!(server.most_at_once(), 2);
+
+    // One per session, and the first call outlasts the wait (the model's
+    // timeout; the first call's model is slow, never silent that long):
+    // the second stream ends with RESOURCE_EXHAUSTED, saying when to come
+    // back.
+    let server = LlmServer::start().await;
+    let engine = llm_engine(&server, |c| {
+        c.max_calls_per_session = 1;
+        c.timeout = Duration::from_secs(2);
+    });
+    let mut a = ready(&engine, caps_text()).await;
+    let mut b = second_stream(&engine, &a).await;
+    let long: Vec<String> = (0..200).map(|i| format!("Word {i}. ")).collect();
+    let long: Vec<&str> = long.iter().map(|s| s.as_str()).collect();
+    server.answer(Answer::text(&long).slow(Duration::from_millis(200)));
+    a.stream.send(text(&a.conversation, "One")).await;
+    a.stream
+        .until(|p| texts(std::slice::from_ref(p)) == ["Word 0."])
+        .await;
+    b.send(text(&a.conversation, "Two")).await;
+    let s = b.error().await;
+    assert_eq!(s.code(), Code::ResourceExhausted, "{s:?}");
+    let d = details_of(&s).unwrap();
+    assert_eq!(d.error_type(), Some(ErrorType::SessionResourcesExhausted));
+    assert_eq!(d.reconnect_type, ReconnectionType::Timeout);
+    assert_eq!(server.requests().len(), 1);
 }

@@ -7,7 +7,7 @@ mod engine_support;
 
 use engine_support::*;
 use inworld::auth::Credentials;
-use inworld::engine::{EngineConfig, Workspace};
+use inworld::engine::Workspace;
 use inworld::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -73,7 +73,7 @@ async fn a_client_that_leaves_is_no_error_and_secrets_are_never_logged() {
     let _ = log::set_logger(&Capture);
     log::set_max_level(log::LevelFilter::Trace);
     let secret = "s3cret-never-logged";
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.credentials = vec![Credentials::new("logged-key", secret)];
     let engine = start(config);
 
@@ -162,7 +162,7 @@ async fn what_clients_can_make_the_engine_log_is_rate_limited() {
     use inworld::protocol::ai::inworld::engine::LogErrorRequest;
     let _ = log::set_logger(&Capture);
     log::set_max_level(log::LevelFilter::Trace);
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.client_log_lines_per_sec = 5;
     let engine = start(config);
     let mut client = WorldEngineClient::new(channel(&engine).await);

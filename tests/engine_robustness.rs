@@ -6,7 +6,7 @@
 mod engine_support;
 
 use engine_support::*;
-use inworld::engine::{EngineConfig, Workspace};
+use inworld::engine::Workspace;
 use inworld::protocol::ai::inworld::engine::configuration::CapabilitiesConfiguration;
 use inworld::protocol::ai::inworld::packets::*;
 use inworld::protocol::status::{details_of, ErrorType, ReconnectionType};
@@ -58,7 +58,7 @@ async fn open_garbage(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_and_oversized_messages_end_only_their_stream() {
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.max_message_bytes = 64 * 1024;
     let engine = start(config);
     let mut other = ready(&engine, caps_text()).await;
@@ -265,7 +265,7 @@ async fn the_legacy_session_control_configures_a_session() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn received_packets_are_recorded_per_session_in_order() {
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.record = true;
     let engine = start(config);
     let mut r = ready(&engine, caps_text()).await;
@@ -312,7 +312,7 @@ async fn stop_ends_streams_and_releases_the_port() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flood_of_inputs_is_bounded_and_reported() {
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.pacing = inworld::engine::Pacing::Human;
     let engine = start(config);
     let mut r = ready(&engine, caps_text()).await;

@@ -7,7 +7,7 @@ mod engine_support;
 mod speech_support;
 
 use engine_support::*;
-use inworld::engine::{EngineConfig, Pacing, Workspace};
+use inworld::engine::{Pacing, Workspace};
 use inworld::protocol::ai::inworld::packets::*;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -501,7 +501,7 @@ async fn multi_character_conversations_take_turns() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn addressed_turn_taking_lets_the_named_character_answer() {
-    let engine = start(EngineConfig::new(Workspace::default_scenes()));
+    let engine = start(test_config(Workspace::default_scenes()));
     let t = token_for(&engine, "demo").await;
     let mut s = try_open(&engine, &t.token, &t.session_id).await.unwrap();
     s.send(configuration(caps_text(), None)).await;
@@ -586,7 +586,7 @@ async fn characters_load_and_unload_with_full_scene_status() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cancel_stops_a_reply_mid_stream() {
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.pacing = Pacing::Human;
     let engine = start(config);
     let mut r = ready(&engine, caps_text()).await;
@@ -652,7 +652,7 @@ async fn conversations_beyond_the_limit_evict_the_oldest() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_interruptions_new_input_cuts_off_the_reply_in_flight() {
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.pacing = Pacing::Human;
     let engine = start(config);
     let mut caps = caps_text();
@@ -791,7 +791,7 @@ fn inworld_error(status: &tonic::Status) -> (i32, inworld::protocol::status::Rec
 #[tokio::test(flavor = "multi_thread")]
 async fn an_audio_session_without_audio_expires_and_ends_the_stream() {
     use inworld::protocol::status::{ErrorType, ReconnectionType};
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.audio_session_idle_timeout = std::time::Duration::from_millis(200);
     let engine = start(config);
     let mut r = ready(&engine, caps_text()).await;

@@ -5,7 +5,7 @@
 mod engine_support;
 
 use engine_support::*;
-use inworld::engine::{EngineConfig, Workspace};
+use inworld::engine::Workspace;
 use inworld::protocol::ai::inworld::engine::v1::feedback_client::FeedbackClient;
 use inworld::protocol::ai::inworld::engine::v1::state_serialization_client::StateSerializationClient;
 use inworld::protocol::ai::inworld::engine::v1::{
@@ -39,7 +39,7 @@ async fn a_reopened_stream_continues_the_session_without_configuration() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_sessions_expire_with_session_expired_details() {
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.session_idle_timeout = Duration::from_millis(300);
     let engine = start(config);
     let mut r = ready(&engine, caps_text()).await;

@@ -5,7 +5,7 @@
 mod engine_support;
 
 use engine_support::*;
-use inworld::engine::{EngineConfig, RunningEngine, Workspace};
+use inworld::engine::{RunningEngine, Workspace};
 use inworld::protocol::ai::inworld::engine::world_engine_client::WorldEngineClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
@@ -13,7 +13,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 async fn tls_sessions_work_end_to_end() {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let cert_pem = cert.cert.pem();
-    let mut config = EngineConfig::new(Workspace::test_scenes());
+    let mut config = test_config(Workspace::test_scenes());
     config.tls = Some((
         cert_pem.clone().into_bytes(),
         cert.signing_key.serialize_pem().into_bytes(),

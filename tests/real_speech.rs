@@ -326,36 +326,46 @@ async fn recognised(r: &mut Ready, samples: &[i16]) -> String {
 
 /// The word error rate of PocketSphinx on espeak-ng speech made now (US
 /// English voice, 16 kHz), clean and in white noise 10 dB below the
-/// speech, with the whole US English vocabulary and with the scene's
-/// phrases. Printed (`--nocapture`); the phrase vocabulary must get most
-/// words right.
+/// speech, with the whole US English vocabulary and with the phrases: the
+/// test's own (`PHRASES`), and the demo tavern's (`[speech] phrases` of
+/// `default.toml`, its own lines said). Printed (`--nocapture`); the
+/// phrase vocabularies must get most words right.
 #[cfg(feature = "pocketsphinx")]
 #[tokio::test(flavor = "multi_thread")]
 async fn word_error_rate_on_espeak_speech() {
-    use inworld::engine::{EngineConfig, RecognizerKind, Workspace};
+    use inworld::engine::{EngineConfig, RecognizerKind, SynthesizerKind, Workspace};
     let _turn = RECOGNISER.lock().await;
-    let clean: Vec<Vec<i16>> = PHRASES
-        .iter()
-        .map(|p| {
-            let mut s = vec![0i16; 4_000];
-            s.extend(speech_support::speak_in(&["-v", "en-us"], p, 16_000, 1));
-            s.extend(vec![0i16; 4_000]);
-            s
-        })
-        .collect();
-    let noisy: Vec<Vec<i16>> = clean.iter().map(|s| with_noise_10_db(s)).collect();
+    let test_phrases: Vec<String> = PHRASES.iter().map(|p| p.to_string()).collect();
+    let demo_phrases = Workspace::default_scenes().speech.phrases.clone();
+    assert!(demo_phrases.len() >= 10, "{demo_phrases:?}");
     let mut rates = Vec::new();
-    for (vocabulary, phrases) in [("US English", false), ("scene phrases", true)] {
+    for (vocabulary, sentences, phrases) in [
+        ("US English", &test_phrases, false),
+        ("test phrases", &test_phrases, true),
+        ("US English, demo lines", &demo_phrases, false),
+        ("demo phrases", &demo_phrases, true),
+    ] {
+        let clean: Vec<Vec<i16>> = sentences
+            .iter()
+            .map(|p| {
+                let mut s = vec![0i16; 4_000];
+                s.extend(speech_support::speak_in(&["-v", "en-us"], p, 16_000, 1));
+                s.extend(vec![0i16; 4_000]);
+                s
+            })
+            .collect();
+        let noisy: Vec<Vec<i16>> = clean.iter().map(|s| with_noise_10_db(s)).collect();
         let mut config = EngineConfig::new(Workspace::test_scenes());
         config.recognizer = RecognizerKind::PocketSphinx;
+        config.synthesizer = SynthesizerKind::Tones;
         if phrases {
-            config.workspace.speech.phrases = PHRASES.iter().map(|p| p.to_string()).collect();
+            config.workspace.speech.phrases = sentences.clone();
         }
         let engine = start(config);
         let mut r = ready(&engine, caps_text()).await;
         for (condition, audio) in [("clean", &clean), ("10 dB noise", &noisy)] {
             let (mut errors, mut words) = (0, 0);
-            for (said, samples) in PHRASES.iter().zip(audio.iter()) {
+            for (said, samples) in sentences.iter().zip(audio.iter()) {
                 let heard = recognised(&mut r, samples).await;
                 let (e, n) = word_errors(said, &heard);
                 println!("  [{vocabulary}, {condition}] {said:?} -> {heard:?}");
@@ -370,6 +380,6 @@ async fn word_error_rate_on_espeak_speech() {
             rates.push((vocabulary, condition, wer));
         }
     }
-    let phrases_clean = rates[2].2;
-    assert!(phrases_clean < 0.5, "{rates:?}");
+    let (test_clean, demo_clean) = (rates[2].2, rates[6].2);
+    assert!(test_clean < 0.5 && demo_clean < 0.5, "{rates:?}");
 }

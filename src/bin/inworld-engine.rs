@@ -8,7 +8,8 @@
 //!                [--synthesizer espeak|tones] [--recognizer pocketsphinx|scripted]
 //!                [--tls-cert PEM --tls-key PEM]
 //!                [--brain scripted|llm --llm-url URL --llm-model NAME]
-//!                [--llm-max-tokens N] [--llm-timeout SECS] [--llm-max-calls N]
+//!                [--llm-max-tokens N] [--llm-max-reply-bytes N] [--llm-timeout SECS]
+//!                [--llm-max-calls N] [--llm-max-calls-per-session N]
 //!                [--max-sessions N] [--max-tokens N]
 //! ```
 //! With `--brain llm` the model's API key is read from `INWORLD_LLM_API_KEY`
@@ -31,7 +32,7 @@ const DEFAULT_SECRET: &str = "test-api-secret";
 /// The flags, as `--help` lists them: (flag, value name, what it does).
 /// The defaults are filled in from the engine's own configuration. Every
 /// flag takes a value (`--help` aside).
-fn flags() -> [(&'static str, &'static str, String); 22] {
+fn flags() -> [(&'static str, &'static str, String); 23] {
     let defaults = EngineConfig::new(Workspace::default_scenes());
     let llm = LlmConfig::new("", "");
     [
@@ -170,8 +171,19 @@ fn flags() -> [(&'static str, &'static str, String); 22] {
             "--llm-max-calls",
             "N",
             format!(
-                "model calls at once, for the whole engine (one per session) (default: {})",
+                "model calls at once, for the whole engine; more wait for one to end \
+                 (default: {})",
                 llm.max_calls
+            ),
+        ),
+        (
+            "--llm-max-calls-per-session",
+            "N",
+            format!(
+                "model calls at once for one session (its streams together); more wait for one \
+                 to end, at most --llm-timeout, then end their stream with RESOURCE_EXHAUSTED \
+                 (default: {})",
+                llm.max_calls_per_session
             ),
         ),
         (
@@ -307,6 +319,7 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
             "--llm-max-reply-bytes" => llm.max_reply_bytes = count(&value)?,
             "--llm-timeout" => llm.timeout = secs(&value)?,
             "--llm-max-calls" => llm.max_calls = count(&value)?,
+            "--llm-max-calls-per-session" => llm.max_calls_per_session = count(&value)?,
             "--max-sessions" => config.max_sessions = count(&value)?,
             "--max-tokens" => config.max_tokens = count(&value)?,
             "--listen" => {

@@ -39,8 +39,12 @@ pub enum TurnTaking {
     /// Characters answer player text in participant order, one per turn.
     RoundRobin,
     /// A character named in the player's text answers; otherwise round robin.
-    #[default]
     Addressed,
+    /// A language-model brain chooses who answers among the participants
+    /// (falling back to `Addressed` when it names nobody valid); the
+    /// scripted brain takes turns as `Addressed`.
+    #[default]
+    Model,
 }
 
 /// What the engine does with the player's audio (the `[speech]` table).

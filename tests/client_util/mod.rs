@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use inworld::client::{runtime, ClientConfig, SentIds, Session};
-use inworld::engine::{EngineConfig, RunningEngine, Workspace};
+use inworld::engine::{EngineConfig, RecognizerKind, RunningEngine, SynthesizerKind, Workspace};
 use inworld::packet::{ConnectionState, ControlAction, Packet, PacketBody, SessionError};
 use std::time::{Duration, Instant};
 
@@ -11,12 +11,17 @@ pub const SCENE: &str = "workspaces/test-ws/scenes/test-scene";
 /// Long: it only catches a hang (a crowded machine is slow, not stuck).
 pub const WAIT: Duration = Duration::from_secs(120);
 
+/// An engine with the test scenes, the tone synthesizer and the scripted
+/// recogniser (what the client tests expect, whatever speech parts are
+/// built in: `tests/real_speech.rs` tests those), then `adjust`ed.
 pub fn engine_with(adjust: impl FnOnce(&mut EngineConfig)) -> RunningEngine {
     let _ = env_logger::builder()
         .is_test(true)
         .parse_env("INWORLD_LOG")
         .try_init();
     let mut config = EngineConfig::new(Workspace::test_scenes());
+    config.synthesizer = SynthesizerKind::Tones;
+    config.recognizer = RecognizerKind::Scripted;
     adjust(&mut config);
     RunningEngine::start(config, &runtime::handle().expect("runtime")).expect("engine starts")
 }

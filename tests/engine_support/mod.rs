@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use inworld::auth::{self, Credentials};
-use inworld::engine::{EngineConfig, RunningEngine, Workspace};
+use inworld::engine::{EngineConfig, RecognizerKind, RunningEngine, SynthesizerKind, Workspace};
 use inworld::protocol::ai::inworld::engine::configuration::{
     CapabilitiesConfiguration, UserConfiguration,
 };
@@ -22,8 +22,18 @@ pub fn start(config: EngineConfig) -> RunningEngine {
     RunningEngine::start(config, &tokio::runtime::Handle::current()).expect("engine starts")
 }
 
+/// `EngineConfig::new(workspace)` with the tone synthesizer and the
+/// scripted recogniser: what the protocol tests expect, whatever speech
+/// parts are built in (`tests/real_speech.rs` tests those).
+pub fn test_config(workspace: Workspace) -> EngineConfig {
+    let mut config = EngineConfig::new(workspace);
+    config.synthesizer = SynthesizerKind::Tones;
+    config.recognizer = RecognizerKind::Scripted;
+    config
+}
+
 pub fn test_engine() -> RunningEngine {
-    start(EngineConfig::new(Workspace::test_scenes()))
+    start(test_config(Workspace::test_scenes()))
 }
 
 pub async fn channel(engine: &RunningEngine) -> Channel {

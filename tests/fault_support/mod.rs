@@ -106,6 +106,8 @@ fn spawn(listen: &str, extra: &[String]) -> (Child, SocketAddr) {
 fn try_spawn(listen: &str, extra: &[String]) -> Result<(Child, SocketAddr), String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_inworld-engine"))
         .args(["--listen", listen, "--scene", "test"])
+        // What the tests expect, whatever speech parts are built in.
+        .args(["--synthesizer", "tones", "--recognizer", "scripted"])
         .args(extra)
         .env("INWORLD_LOG", "warn")
         .stdout(Stdio::piped())
@@ -139,6 +141,10 @@ pub fn engine_in_process(
     adjust: impl FnOnce(&mut inworld::engine::EngineConfig),
 ) -> inworld::engine::RunningEngine {
     let mut config = inworld::engine::EngineConfig::new(inworld::engine::Workspace::test_scenes());
+    // The tests expect the tone synthesizer and the scripted recogniser,
+    // whatever speech parts are built in.
+    config.synthesizer = inworld::engine::SynthesizerKind::Tones;
+    config.recognizer = inworld::engine::RecognizerKind::Scripted;
     adjust(&mut config);
     inworld::engine::RunningEngine::start_dedicated(config).expect("the engine starts")
 }

@@ -93,6 +93,8 @@ pub struct Recorded {
     pub body: Value,
     /// The client closed the connection before the answer was complete.
     pub closed_early: bool,
+    /// When the request was read.
+    pub received: std::time::Instant,
 }
 
 impl Recorded {
@@ -121,6 +123,9 @@ struct State {
     answers: VecDeque<Answer>,
     default: Option<Answer>,
     recorded: Vec<Recorded>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: usize,
+    most_in_flight: usize,
 }
 
 #[derive(Clone)]
@@ -170,6 +175,11 @@ impl LlmServer {
         self.release.notify_one();
     }
 
+    /// The most requests that were being answered at once.
+    pub fn most_at_once(&self) -> usize {
+        self.state.lock().most_in_flight
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.lock().recorded.clone()
     }
@@ -197,6 +207,8 @@ impl LlmServer {
     fn record(&self, r: Recorded) -> usize {
         let mut s = self.state.lock();
         s.recorded.push(r);
+        s.in_flight += 1;
+        s.most_in_flight = s.most_in_flight.max(s.in_flight);
         self.changed.notify_waiters();
         s.recorded.len() - 1
     }
@@ -206,9 +218,17 @@ impl LlmServer {
         self.changed.notify_waiters();
     }
 
-    async fn serve(self, mut socket: TcpStream) {
+    async fn serve(self, socket: TcpStream) {
+        let state = self.state.clone();
+        if self.answer_one(socket).await {
+            state.lock().in_flight -= 1;
+        }
+    }
+
+    /// Answers one request; whether one was read.
+    async fn answer_one(self, mut socket: TcpStream) -> bool {
         let Some((path, headers, body)) = read_request(&mut socket).await else {
-            return;
+            return false;
         };
         let authorization = headers
             .iter()
@@ -227,6 +247,7 @@ impl LlmServer {
             authorization,
             body: body.clone(),
             closed_early: false,
+            received: std::time::Instant::now(),
         });
         let answer = match answer {
             Answer::EchoSystem => {
@@ -261,7 +282,10 @@ impl LlmServer {
             } => {
                 let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n";
                 if socket.write_all(head.as_bytes()).await.is_err() {
-                    return self.closed_early(index);
+                    {
+                        self.closed_early(index);
+                        return true;
+                    }
                 }
                 let mut events: Vec<String> =
                     vec![chunk(json!({"role": "assistant", "content": ""}), None)];
@@ -297,29 +321,33 @@ impl LlmServer {
                 for (n, event) in events.iter().enumerate() {
                     // Event 0 is the role; delta k is event k.
                     if cut_after.is_some_and(|c| n == c + 1) {
-                        return; // closes without [DONE]
+                        return true; // closes without [DONE]
                     }
                     if hold_after.is_some_and(|h| n == h + 1) {
                         let mut buf = [0u8; 64];
                         tokio::select! {
                             _ = self.release.notified() => {}
-                            _ = socket.read(&mut buf) => return self.closed_early(index),
+                            _ = socket.read(&mut buf) => { self.closed_early(index); return true; }
                         }
                     }
                     if !delay.is_zero() {
                         let mut buf = [0u8; 64];
                         tokio::select! {
                             _ = tokio::time::sleep(delay) => {}
-                            _ = socket.read(&mut buf) => return self.closed_early(index),
+                            _ = socket.read(&mut buf) => { self.closed_early(index); return true; }
                         }
                     }
                     if socket.write_all(event.as_bytes()).await.is_err() {
-                        return self.closed_early(index);
+                        {
+                            self.closed_early(index);
+                            return true;
+                        }
                     }
                 }
             }
             Answer::EchoSystem => unreachable!(),
         }
+        true
     }
 }
 

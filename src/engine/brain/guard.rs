@@ -28,10 +28,19 @@ fn words(text: &str) -> Vec<String> {
 
 impl Guard {
     pub fn new(character: &ScriptedCharacter) -> Guard {
-        let secrets = character
-            .card
-            .secrets
+        Guard::of(&[character], prompt::instructions(character))
+    }
+
+    /// For a group's request: every character's secrets, the group's
+    /// instructions.
+    pub fn group(cast: &[&ScriptedCharacter]) -> Guard {
+        Guard::of(cast, prompt::group_instructions(cast))
+    }
+
+    fn of(cast: &[&ScriptedCharacter], instructions: Vec<String>) -> Guard {
+        let secrets = cast
             .iter()
+            .flat_map(|c| c.card.secrets.iter())
             .map(|s| {
                 words(s)
                     .into_iter()
@@ -40,7 +49,7 @@ impl Guard {
             })
             .collect();
         let mut instruction_runs = HashSet::new();
-        for text in prompt::instructions(character) {
+        for text in instructions {
             for run in words(&text).windows(INSTRUCTION_RUN) {
                 instruction_runs.insert(run.join(" "));
             }

@@ -3,7 +3,8 @@
 //! square brackets (`[emotion=JOY strength=STRONG]`, `[trigger=serve_drink
 //! item=cider]`, `[action=wipes the bar]`) or a stage direction between
 //! asterisks (`*smiles*`) is never said: tags become emotions, triggers and
-//! narrated actions, anything else bracketed a narrated action. Fed the
+//! narrated actions, `[speaker=NAME]` who answers in a group conversation,
+//! anything else bracketed a narrated action. Fed the
 //! stream's deltas, it hands out each sentence as soon as it is complete,
 //! and stops at a bound on the reply's length.
 
@@ -21,6 +22,8 @@ pub(crate) enum Piece {
     Emotion(i32, i32),
     Action(String),
     Trigger(String, Vec<(String, String)>),
+    /// Who answers, as the model named them (a group conversation's choice).
+    Speaker(String),
 }
 
 pub(crate) struct Markup {
@@ -123,8 +126,8 @@ impl Markup {
 }
 
 /// A tool call the model made instead of markup: `trigger` (`{"name",
-/// "parameters": {..}}`), `emotion` (`{"emotion", "strength"}`) or `action`
-/// (`{"content"}`); others are ignored.
+/// "parameters": {..}}`), `emotion` (`{"emotion", "strength"}`), `action`
+/// (`{"content"}`) or `speaker` (`{"name"}`); others are ignored.
 pub(crate) fn tool_call(name: &str, arguments: &str) -> Option<Piece> {
     let args: serde_json::Value = serde_json::from_str(arguments).ok()?;
     let text = |key: &str| args.get(key).and_then(|v| v.as_str()).map(str::to_string);
@@ -153,6 +156,7 @@ pub(crate) fn tool_call(name: &str, arguments: &str) -> Option<Piece> {
             markup(&tag, true)
         }
         "action" | "narrate" => Some(Piece::Action(text("content")?)),
+        "speaker" | "next_speaker" => Some(Piece::Speaker(text("name")?)),
         _ => None,
     }
 }
@@ -193,6 +197,7 @@ fn markup(held: &str, bracket: bool) -> Option<Piece> {
             Some(Piece::Trigger(name, params))
         }
         "action" | "narrate" | "narration" => Some(Piece::Action(rest.to_string())),
+        "speaker" | "next_speaker" => Some(Piece::Speaker(rest.trim_matches('"').to_string())),
         _ => Some(Piece::Action(held.to_string())),
     }
 }
@@ -275,6 +280,10 @@ mod tests {
                 Strength::Strong as i32
             ))
         );
+        assert_eq!(
+            tool_call("speaker", r#"{"name":"Finn"}"#),
+            Some(Piece::Speaker("Finn".into()))
+        );
         assert_eq!(tool_call("weather", "{}"), None);
         assert_eq!(tool_call("trigger", "not json"), None);
     }
@@ -294,6 +303,13 @@ mod tests {
         assert_eq!(
             pieces(&["[laughs] Ha."], 100)[0],
             Piece::Action("laughs".into())
+        );
+        assert_eq!(
+            pieces(&["[speaker=Finn Ashwood][emotion=JOY] A song!"], 100)[..2],
+            [
+                Piece::Speaker("Finn Ashwood".into()),
+                Piece::Emotion(SpaffCode::Joy as i32, Strength::Normal as i32)
+            ]
         );
         assert_eq!(
             pieces(&["[emotion=GLEE] Hi."], 100),

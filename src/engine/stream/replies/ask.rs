@@ -4,18 +4,21 @@
 //! reply is cancelled or cut off by the player, when the stream's client
 //! leaves, or at the reply's length bound. A failure before anything was said
 //! is retried within bounds; then it ends the stream with the protocol's
-//! error details.
+//! error details. In a group conversation left to the model, one request
+//! voices the participants and the model's first tag names who answers.
 
-use super::plan::Plan;
+use super::plan::{self, Plan};
 use super::speak::{Event, Gone, Reply, Streamed};
 use crate::engine::brain::guard::{Guard, REFUSAL};
 use crate::engine::brain::markup::{tool_call, Markup, Piece};
 use crate::engine::brain::model::{Model, ModelError};
 use crate::engine::brain::prompt::{self, Turn};
+use crate::engine::scene::ScriptedCharacter;
 use crate::engine::sessions::Speaker;
 use crate::engine::stream::ctx::StreamCtx;
 use crate::engine::stream::job::{Input, ReplyJob, NEXT_TURN_TRIGGER};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How often a reply waiting on the model looks for a cancel.
@@ -27,6 +30,12 @@ struct Made {
     triggers: Vec<Event>,
     /// A sentence gave a secret away: the reply stops.
     refused: bool,
+    /// Who answers (agent id, character): the plan's, or the model's choice.
+    speaker: (String, Arc<ScriptedCharacter>),
+    /// Who the model may choose among (empty: the plan chose); it names
+    /// them first, or not at all.
+    cast: Vec<(String, Arc<ScriptedCharacter>)>,
+    chosen: bool,
 }
 
 enum Failure {
@@ -58,43 +67,67 @@ pub(crate) async fn ask(
     };
     let prepared = {
         let memory = ctx.session.memory.lock();
+        let cast: Vec<(String, Arc<ScriptedCharacter>)> = plan
+            .cast
+            .iter()
+            .filter_map(|id| memory.agent(id))
+            .map(|a| (a.agent_id.clone(), a.character.clone()))
+            .collect();
         memory.agent(&plan.agent_id).map(|agent| {
-            let messages = prompt::messages(
-                &ctx.shared.workspace,
-                &memory,
-                &agent.character,
-                &turn,
-                model.config.history_lines,
-            );
-            (messages, agent.character.clone())
+            let characters: Vec<&ScriptedCharacter> =
+                cast.iter().map(|(_, c)| c.as_ref()).collect();
+            let history = model.config.history_lines;
+            let workspace = &ctx.shared.workspace;
+            let (messages, guard) = if characters.len() > 1 {
+                (
+                    prompt::group_messages(workspace, &memory, &characters, &turn, history),
+                    Guard::group(&characters),
+                )
+            } else {
+                (
+                    prompt::messages(workspace, &memory, &agent.character, &turn, history),
+                    Guard::new(&agent.character),
+                )
+            };
+            let speaker = (agent.agent_id.clone(), agent.character.clone());
+            let cast = if characters.len() > 1 {
+                cast
+            } else {
+                Vec::new()
+            };
+            (messages, guard, speaker, cast)
         })
     };
     let Ok(mut reply) = Reply::start(ctx, job, &plan, stt).await else {
         return Streamed::Closed;
     };
-    let Some((messages, character)) = prepared else {
+    let Some((messages, guard, speaker, cast)) = prepared else {
         // The character left the scene in the meantime.
         return reply.end(&[], &[], None).await;
     };
-    let guard = Guard::new(&character);
     let mut made = Made {
         said: Vec::new(),
         triggers: Vec::new(),
         refused: false,
+        speaker,
+        chosen: cast.is_empty(),
+        cast,
     };
     let outcome = answer(ctx, job, model, &messages, &guard, &mut reply, &mut made).await;
-    if !made.said.is_empty() {
+    {
+        let (agent_id, character) = &made.speaker;
         let mut memory = ctx.session.memory.lock();
-        memory.remember(
-            Speaker::Character(character.id.clone()),
-            &made.said.join(" "),
-        );
+        if !made.said.is_empty() {
+            memory.remember(
+                Speaker::Character(character.id.clone()),
+                &made.said.join(" "),
+            );
+        }
+        memory.greeted.insert(character.id.clone());
+        if !made.cast.is_empty() {
+            plan::model_chose(&mut memory, &job.ids.conversation_id, agent_id);
+        }
     }
-    ctx.session
-        .memory
-        .lock()
-        .greeted
-        .insert(character.id.clone());
     match outcome {
         Ok(()) => reply.end(&made.triggers, &[], None).await,
         Err(Failure::Gone) => Streamed::Closed,
@@ -191,13 +224,15 @@ async fn once(
         let ended = delta.is_none();
         match delta {
             Some(delta) => {
+                let (speakers, calls): (Vec<Piece>, Vec<Piece>) = delta
+                    .tool_calls
+                    .iter()
+                    .filter_map(|(name, args)| tool_call(name, args))
+                    .partition(|p| matches!(p, Piece::Speaker(_)));
+                // Who speaks comes before what they say.
+                pieces.extend(speakers);
                 markup.push(&delta.content, &mut pieces);
-                pieces.extend(
-                    delta
-                        .tool_calls
-                        .iter()
-                        .filter_map(|(name, args)| tool_call(name, args)),
-                );
+                pieces.extend(calls);
             }
             None => markup.finish(&mut pieces),
         }
@@ -220,7 +255,25 @@ async fn deliver(
     reply: &mut Reply<'_>,
     made: &mut Made,
 ) -> Result<(), Gone> {
+    if !made.chosen {
+        // Only the model's first word may choose; without it, the
+        // turn-taking's choice answers.
+        made.chosen = true;
+        if let Piece::Speaker(name) = &piece {
+            let characters: Vec<&ScriptedCharacter> =
+                made.cast.iter().map(|(_, c)| c.as_ref()).collect();
+            match prompt::named(&characters, name) {
+                Some(i) => {
+                    made.speaker = made.cast[i].clone();
+                    reply.set_speaker(&made.speaker.0);
+                }
+                None => log::debug!("the model chose {name:?}, who is not in the conversation"),
+            }
+            return Ok(());
+        }
+    }
     match piece {
+        Piece::Speaker(_) => {}
         Piece::Sentence(line) if guard.leaks(&line) => {
             made.refused = true;
             reply.say(REFUSAL).await?;

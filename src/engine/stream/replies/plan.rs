@@ -29,6 +29,10 @@ pub(crate) struct Plan {
     /// No rule matched and a language model answers: the plan says only
     /// who, and the model what.
     pub ask_model: bool,
+    /// With `ask_model` in a group conversation whose turn-taking is the
+    /// model's: the agents it chooses among (`agent_id`, picked by the
+    /// turn-taking, answers if it names none of them). Empty otherwise.
+    pub cast: Vec<String>,
 }
 
 /// Picks who answers and what, and records the dialog. Where no rule
@@ -80,6 +84,7 @@ pub(crate) fn plan(
         silence: caps.silence_events,
         ping: caps.ping_pong_report,
         ask_model: false,
+        cast: Vec::new(),
     };
     let params: &[(String, String)] = match &job.input {
         Input::Trigger { params, .. } => params,
@@ -114,7 +119,10 @@ pub(crate) fn plan(
             plan.narrated = rule.narrated_action.as_deref().map(fill);
             plan.error = rule.error.as_ref().map(injected_status);
         }
-        None if model_answers => plan.ask_model = true,
+        None if model_answers => {
+            plan.ask_model = true;
+            plan.cast = model_cast(memory, job);
+        }
         None => {
             // A continued dialog is not a first meeting, whoever spoke in it.
             let greet = !memory.continued && !memory.greeted.contains(&character.id);
@@ -186,7 +194,7 @@ fn pick_speaker(memory: &mut SessionMemory, job: &ReplyJob) -> Result<String, St
         } else if next_turn {
             conv.next % conv.agents.len()
         } else {
-            let addressed = (turn_taking == TurnTaking::Addressed && !lowered.is_empty())
+            let addressed = (turn_taking != TurnTaking::RoundRobin && !lowered.is_empty())
                 .then(|| {
                     conv.agents.iter().position(|a| {
                         names
@@ -209,6 +217,34 @@ fn pick_speaker(memory: &mut SessionMemory, job: &ReplyJob) -> Result<String, St
             .first()
             .map(|a| a.agent_id.clone())
             .ok_or_else(|| "the scene has no characters".to_string()),
+    }
+}
+
+/// Who a model may choose among to answer `job`: the participants of its
+/// group conversation when the scene leaves turn-taking to the model and
+/// the input is not addressed to one character (a `next_turn` is not).
+fn model_cast(memory: &mut SessionMemory, job: &ReplyJob) -> Vec<String> {
+    let left_to_model = memory
+        .scene
+        .as_ref()
+        .is_some_and(|s| s.turn_taking == TurnTaking::Model);
+    let next_turn = matches!(&job.input, Input::Trigger { name, .. } if name == NEXT_TURN_TRIGGER);
+    if !left_to_model || (job.target_agent.is_some() && !next_turn) {
+        return Vec::new();
+    }
+    match memory.conversation(&job.ids.conversation_id) {
+        Some(conv) if conv.agents.len() > 1 => conv.agents.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// The model chose `agent_id` to answer in `conversation_id`: the turns
+/// go on after it.
+pub(crate) fn model_chose(memory: &mut SessionMemory, conversation_id: &str, agent_id: &str) {
+    if let Some(conv) = memory.conversation(conversation_id) {
+        if let Some(index) = conv.agents.iter().position(|a| a == agent_id) {
+            conv.next = (index + 1) % conv.agents.len();
+        }
     }
 }
 

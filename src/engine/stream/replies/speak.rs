@@ -146,6 +146,12 @@ impl<'a> Reply<'a> {
         }
     }
 
+    /// Another character gives this reply (one a model chose), from its
+    /// next packet on: called before anything of it is sent.
+    pub fn set_speaker(&mut self, agent_id: &str) {
+        self.agent_id = agent_id.to_string();
+    }
+
     fn routing(&self) -> crate::protocol::ai::inworld::packets::Routing {
         outbound::agent_to_player(&self.agent_id)
     }
