@@ -66,6 +66,7 @@ impl std::fmt::Display for OpenRefused {
     }
 }
 
+#[derive(Clone)]
 struct Queued {
     seq: u64,
     server_id: Option<String>,
@@ -707,22 +708,33 @@ impl Registry {
             });
             return taken.unwrap_or_default();
         }
+        self.drain_here(server_id, None)
+    }
+
+    /// The in-memory drain; with a cursor, the events up to it go
+    /// (acknowledged) and the later ones are given, with their `seq`, and
+    /// kept.
+    fn drain_here(&self, server_id: Option<&str>, after: Option<u64>) -> Vec<Value> {
         let mut state = self.state.lock();
         let wanted = |q: &Queued| server_id.is_none_or(|s| q.server_id.as_deref() == Some(s));
         let mut out: Vec<Queued> = Vec::new();
         for entry in state.sessions.values_mut() {
-            let (take, keep): (Vec<Queued>, Vec<Queued>) =
-                entry.events.drain(..).partition(|q| wanted(q));
-            entry.events.extend(keep);
-            out.extend(take);
+            let queue: Vec<Queued> = entry.events.drain(..).collect();
+            for q in queue {
+                if !wanted(&q) {
+                    entry.events.push_back(q);
+                } else if let Some(kept) = pick(q, after, &mut out) {
+                    entry.events.push_back(kept);
+                }
+            }
         }
         self.expire_closed(&mut state);
         let closed = std::mem::take(&mut state.closed);
         for (at, q) in closed {
-            if wanted(&q) {
-                out.push(q);
-            } else {
+            if !wanted(&q) {
                 state.closed.push((at, q));
+            } else if let Some(kept) = pick(q, after, &mut out) {
+                state.closed.push((at, kept));
             }
         }
         out.sort_by_key(|q| q.seq);
@@ -731,23 +743,34 @@ impl Registry {
 
     /// Takes one session's queued events (None: no such session).
     pub fn drain_session(&self, id: &str) -> Option<Vec<Value>> {
+        self.drain_session_here(id, None)
+    }
+
+    fn drain_session_here(&self, id: &str, after: Option<u64>) -> Option<Vec<Value>> {
         let mut state = self.state.lock();
         let entry = state.sessions.get_mut(id)?;
         entry.last_used = Instant::now();
-        Some(entry.events.drain(..).map(|q| q.event).collect())
+        let mut out = Vec::new();
+        let queue: Vec<Queued> = entry.events.drain(..).collect();
+        for q in queue {
+            if let Some(kept) = pick(q, after, &mut out) {
+                entry.events.push_back(kept);
+            }
+        }
+        Some(out.into_iter().map(|q| q.event).collect())
     }
 
     /// Takes the queued events (of every session, or of one server's), in
     /// the order they arrived: from Redis with REDIS_URL (Err: it failed).
-    /// With a cursor (REDIS_URL only), acknowledges the events up to it
-    /// and gives the later ones, each with its `seq`, without taking them.
+    /// With a cursor, acknowledges the events up to it and gives the later
+    /// ones, each with its `seq`, without taking them.
     pub async fn take(
         &self,
         server_id: Option<&str>,
         after: Option<u64>,
     ) -> Result<Vec<Value>, RedisError> {
         match &self.shared {
-            None => Ok(self.drain(server_id)),
+            None => Ok(self.drain_here(server_id, after)),
             Some(shared) => shared.drain(server_id, after).await,
         }
     }
@@ -759,7 +782,7 @@ impl Registry {
         after: Option<u64>,
     ) -> Result<Option<Vec<Value>>, RedisError> {
         let Some(shared) = &self.shared else {
-            return Ok(self.drain_session(id));
+            return Ok(self.drain_session_here(id, after));
         };
         if self.session(id).is_none() {
             return Ok(None);
@@ -843,7 +866,7 @@ impl Registry {
             value["dropped"] = json!(std::mem::take(&mut entry.dropped));
         }
         let queued = Queued {
-            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
             server_id: entry.owner.server_id.clone(),
             event: value,
         };
@@ -876,7 +899,7 @@ impl Registry {
         for q in entry.events {
             state.closed.push((now, q));
         }
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         state.closed.push((
             now,
             Queued {
@@ -960,6 +983,25 @@ pub fn current_character(session: &Session) -> Value {
         .current_character()
         .as_ref()
         .map_or(Value::Null, character_json)
+}
+
+/// A wanted event for a drain: taken without a cursor; with one, dropped
+/// when at or before it (acknowledged), else given with its `seq` and
+/// kept (returned).
+fn pick(q: Queued, after: Option<u64>, out: &mut Vec<Queued>) -> Option<Queued> {
+    match after {
+        None => {
+            out.push(q);
+            None
+        }
+        Some(after) if q.seq <= after => None,
+        Some(_) => {
+            let mut given = q.clone();
+            given.event["seq"] = json!(q.seq);
+            out.push(given);
+            Some(q)
+        }
+    }
 }
 
 /// Drops the sessions whose writes Redis refused: another instance took

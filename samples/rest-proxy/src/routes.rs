@@ -315,7 +315,7 @@ async fn custom(State(app): State<App>, Path((id, custom)): Path<(String, String
 struct Wait {
     /// Long polling: wait up to this many ms for an event when none is queued.
     wait: Option<u64>,
-    /// At-least-once delivery (with REDIS_URL): acknowledges the events up
+    /// At-least-once delivery: acknowledges the events up
     /// to this sequence number and gives the later ones, each with its
     /// `seq`, without taking them (the next cursor acknowledges them).
     after: Option<u64>,
@@ -327,16 +327,7 @@ fn unavailable(e: redis::RedisError) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, Json("Service Unavailable")).into_response()
 }
 
-/// 400 for a cursor without REDIS_URL (the in-memory queues take what they give).
-fn cursor_unsupported(app: &App, after: Option<u64>) -> Option<Response> {
-    (after.is_some() && app.registry.shared().is_none())
-        .then(|| bad_request("after= needs REDIS_URL".into()))
-}
-
 async fn drain_waiting(app: &App, server: Option<&str>, q: Wait) -> Response {
-    if let Some(refused) = cursor_unsupported(app, q.after) {
-        return refused;
-    }
     let (wait, after) = (q.wait, q.after);
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(wait.unwrap_or(0)).min(MAX_WAIT);
@@ -375,9 +366,6 @@ async fn session_events(
     Path(id): Path<String>,
     Query(q): Query<Wait>,
 ) -> Response {
-    if let Some(refused) = cursor_unsupported(&app, q.after) {
-        return refused;
-    }
     match app.registry.take_session(&id, q.after).await {
         Ok(Some(events)) => Json(events).into_response(),
         Ok(None) => not_found(&id),
