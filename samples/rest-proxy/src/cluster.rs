@@ -218,8 +218,9 @@ async fn drop_lost(ownership: &Ownership, registry: &Registry) {
             Some(now) if now != *mine => {
                 registry.drop_session(id, *mine);
             }
-            Some(_) => {}
-            None => {
+            // Still ours: recorded again, in case Redis lost the record
+            // (a write may have set the fencing number again already).
+            _ => {
                 if let Err(e) = ownership.reclaim(id, *mine, saved).await {
                     log::warn!("redis: recording session {id} again: {e}");
                 }

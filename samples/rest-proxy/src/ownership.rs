@@ -67,6 +67,20 @@ redis.call('SADD', KEYS[4], ARGV[2])
 return fence
 "#;
 
+/// Records again a session this instance holds, unless another took it
+/// (its fencing number moved on). KEYS, ARGV: as CLAIM, and the fence.
+const RECLAIM: &str = r#"
+local fence = redis.call('GET', KEYS[2])
+if fence ~= false and fence ~= ARGV[8] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[8])
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  redis.call('HSET', KEYS[3], 'uid', ARGV[3], 'scene', ARGV[4], 'character', ARGV[5], 'player', ARGV[6], 'server', ARGV[7])
+end
+redis.call('SADD', KEYS[4], ARGV[2])
+return 1
+"#;
+
 /// Renews this instance's lease; 1 when it was still held, 0 when it had
 /// lapsed (another instance may have taken its sessions). KEYS: lease,
 /// instances. ARGV: me, ttl in ms.
@@ -142,6 +156,7 @@ pub struct Ownership {
     pub lease: Duration,
     connection: ConnectionManager,
     claim: Script,
+    reclaim: Script,
     renew: Script,
     take_over: Script,
 }
@@ -153,6 +168,7 @@ impl Ownership {
             lease,
             connection,
             claim: Script::new(CLAIM),
+            reclaim: Script::new(RECLAIM),
             renew: Script::new(RENEW),
             take_over: Script::new(TAKE_OVER),
         }
@@ -256,7 +272,8 @@ impl Ownership {
     }
 
     /// Records a session held here again, with its fencing number, after
-    /// Redis lost its record (it restarted without its data).
+    /// Redis may have lost its record (it restarted without its data);
+    /// nothing when another instance took it meanwhile.
     pub async fn reclaim(
         &self,
         session: &str,
@@ -264,36 +281,22 @@ impl Ownership {
         saved: &Saved,
     ) -> Result<(), RedisError> {
         let mut connection = self.connection.clone();
-        redis::pipe()
-            .atomic()
-            .cmd("SET")
-            .arg(owner_key(session))
+        self.reclaim
+            .key(owner_key(session))
+            .key(fence_key(session))
+            .key(meta_key(session))
+            .key(owned_key(&self.me))
             .arg(&self.me)
-            .ignore()
-            .cmd("SET")
-            .arg(fence_key(session))
-            .arg(fence)
-            .arg("NX")
-            .ignore()
-            .cmd("HSET")
-            .arg(meta_key(session))
-            .arg("uid")
-            .arg(&saved.uid)
-            .arg("scene")
-            .arg(&saved.scene)
-            .arg("character")
-            .arg(saved.character.as_deref().unwrap_or(""))
-            .arg("player")
-            .arg(saved.player.as_deref().unwrap_or(""))
-            .arg("server")
-            .arg(saved.server.as_deref().unwrap_or(""))
-            .ignore()
-            .cmd("SADD")
-            .arg(owned_key(&self.me))
             .arg(session)
-            .ignore()
-            .query_async(&mut connection)
+            .arg(&saved.uid)
+            .arg(&saved.scene)
+            .arg(saved.character.as_deref().unwrap_or(""))
+            .arg(saved.player.as_deref().unwrap_or(""))
+            .arg(saved.server.as_deref().unwrap_or(""))
+            .arg(fence)
+            .invoke_async::<i64>(&mut connection)
             .await
+            .map(drop)
     }
 
     /// What a session taken over needs to be reopened.

@@ -525,3 +525,44 @@ async fn a_full_write_queue_refuses_requests_with_503() {
     assert!(events.iter().any(|e| e["type"] == "text"), "{events:?}");
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_redis_restarts_empty_the_owners_record_their_sessions_again() {
+    let mut cluster = cluster_with(2, &[("LEASE_TTL", "1500")]).await;
+    let opened = cluster.instances[0]
+        .open(json!({"uid": "u", "sceneId": "tavern", "serverId": "s"}))
+        .await;
+    let id = opened["sessionId"].as_str().unwrap().to_string();
+    let port = cluster.redis.as_ref().unwrap().port;
+    drop(cluster.redis.take());
+    cluster.redis = Some(RedisServer::start_on(port));
+    // Carried to its owner again once the owner recorded it again (until
+    // then the other instance knows no owner: 404, or 503 while it
+    // reconnects).
+    let other = &cluster.instances[1];
+    let start = Instant::now();
+    let interaction = loop {
+        assert!(start.elapsed() < LIMIT, "the session was never found again");
+        let r = other
+            .http
+            .post(format!("{}/session/{id}/message", other.base))
+            .json(&json!({"message": "hello again"}))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::ACCEPTED {
+            break r.headers()["interaction-id"].to_str().unwrap().to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let events = other
+        .events_until("/events/s", |e| {
+            e.iter().any(|e| {
+                e["type"] == "interactionEnd" && e["interactionId"] == interaction.as_str()
+            })
+        })
+        .await;
+    assert!(events.iter().any(|e| e["type"] == "text"), "{events:?}");
+    assert!(!events.iter().any(|e| e["type"] == "resumed"), "{events:?}");
+    cluster.stop().await;
+}
