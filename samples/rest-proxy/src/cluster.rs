@@ -190,7 +190,11 @@ pub async fn keep_lease(
                     drop_lost(&ownership, &registry).await;
                 }
                 first = false;
-                take_over(&ownership, &registry).await;
+                let claimed = ownership.take_over_lapsed().await;
+                match claimed {
+                    Ok(claimed) => resume_all(&ownership, &registry, claimed),
+                    Err(e) => log::warn!("redis: taking over: {e}"),
+                }
             }
             Err(e) => log::warn!("redis: renewing the lease: {e}"),
         }
@@ -198,6 +202,16 @@ pub async fn keep_lease(
             _ = tokio::time::sleep(tick) => {}
             _ = hand_over.notified() => {}
         }
+    }
+}
+
+/// Reopens the sessions a previous process at this address owned (a
+/// restart): before this one serves, so that none of its own is taken for
+/// one of them.
+pub async fn adopt(ownership: &Arc<Ownership>, registry: &Arc<Registry>) {
+    match ownership.adopt_predecessors().await {
+        Ok(adopted) => resume_all(ownership, registry, adopted),
+        Err(e) => log::warn!("redis: reopening the sessions of the previous process here: {e}"),
     }
 }
 
@@ -229,15 +243,8 @@ async fn drop_lost(ownership: &Ownership, registry: &Registry) {
     }
 }
 
-/// Claims the sessions of instances whose lease lapsed and reopens them.
-async fn take_over(ownership: &Arc<Ownership>, registry: &Arc<Registry>) {
-    let claimed = match ownership.take_over_lapsed().await {
-        Ok(claimed) => claimed,
-        Err(e) => {
-            log::warn!("redis: taking over: {e}");
-            return;
-        }
-    };
+/// Reopens the sessions claimed, each under its new fencing number.
+fn resume_all(ownership: &Arc<Ownership>, registry: &Arc<Registry>, claimed: Vec<(String, u64)>) {
     for (id, fence) in claimed {
         let (ownership, registry) = (ownership.clone(), registry.clone());
         tokio::spawn(async move {

@@ -148,6 +148,7 @@ impl Proxy {
                     config.lease,
                 ));
                 self.registry.join(ownership.clone());
+                crate::cluster::adopt(&ownership, &self.registry).await;
                 let hand_over = Arc::new(tokio::sync::Notify::new());
                 cluster_tasks.push(tokio::spawn(crate::cluster::keep_lease(
                     ownership.clone(),

@@ -115,6 +115,25 @@ end
 return out
 "#;
 
+/// Claims again, with new fencing numbers, the sessions recorded as this
+/// instance's (a process that starts holds none: they were its
+/// predecessor's at the same address). Returns (session, fence) pairs.
+/// KEYS: owned. ARGV: me, prefix.
+const ADOPT: &str = r#"
+local out = {}
+local p = ARGV[2]
+for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('GET', p .. 'owner:' .. sid) == ARGV[1] then
+    local fence = redis.call('INCR', p .. 'fence:' .. sid)
+    table.insert(out, sid)
+    table.insert(out, tostring(fence))
+  else
+    redis.call('SREM', KEYS[1], sid)
+  end
+end
+return out
+"#;
+
 /// What a session was opened with, and where its conversation stands:
 /// what another instance needs to reopen it.
 #[derive(Debug, Clone, Default)]
@@ -128,6 +147,13 @@ pub struct Saved {
     pub dialog: Vec<(Talker, String)>,
     /// Interactions accepted whose reply had not ended.
     pub pending: Vec<String>,
+}
+
+/// (session, fence) pairs from a flat list.
+fn pairs(flat: Vec<String>) -> Vec<(String, u64)> {
+    flat.chunks_exact(2)
+        .filter_map(|p| Some((p[0].clone(), p[1].parse().ok()?)))
+        .collect()
 }
 
 /// One dialog line as kept in Redis.
@@ -156,6 +182,7 @@ pub struct Ownership {
     pub lease: Duration,
     connection: ConnectionManager,
     claim: Script,
+    adopt: Script,
     reclaim: Script,
     renew: Script,
     take_over: Script,
@@ -168,6 +195,7 @@ impl Ownership {
             lease,
             connection,
             claim: Script::new(CLAIM),
+            adopt: Script::new(ADOPT),
             reclaim: Script::new(RECLAIM),
             renew: Script::new(RENEW),
             take_over: Script::new(TAKE_OVER),
@@ -217,6 +245,20 @@ impl Ownership {
             .await
     }
 
+    /// The sessions a previous process at this address owned, claimed
+    /// again (call before this process opens any): (session, new fence).
+    pub async fn adopt_predecessors(&self) -> Result<Vec<(String, u64)>, RedisError> {
+        let mut connection = self.connection.clone();
+        let flat: Vec<String> = self
+            .adopt
+            .key(owned_key(&self.me))
+            .arg(&self.me)
+            .arg(PREFIX)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(pairs(flat))
+    }
+
     /// How many other instances hold a lease now.
     pub async fn others_alive(&self) -> Result<usize, RedisError> {
         let mut connection = self.connection.clone();
@@ -247,10 +289,7 @@ impl Ownership {
             .arg(PREFIX)
             .invoke_async(&mut connection)
             .await?;
-        Ok(flat
-            .chunks_exact(2)
-            .filter_map(|p| Some((p[0].clone(), p[1].parse().ok()?)))
-            .collect())
+        Ok(pairs(flat))
     }
 
     /// The current fencing numbers of `sessions` (Some(0): closed; None:

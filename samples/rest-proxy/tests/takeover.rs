@@ -24,6 +24,7 @@ const LEASE_MS: &str = "3000";
 
 struct Instance {
     base: String,
+    port: u16,
     child: Child,
 }
 
@@ -46,15 +47,19 @@ struct Cluster {
     instances: Vec<Instance>,
     http: reqwest::Client,
     engine: Option<RunningEngine>,
-    _redis: RedisServer,
+    scene: String,
+    redis: RedisServer,
 }
 
-fn spawn(redis: &str, engine: &str, scene: &str) -> Instance {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+fn spawn(port: u16, redis: &str, engine: &str, scene: &str) -> Instance {
     let mut command = Command::new(env!("CARGO_BIN_EXE_inworld-rest-proxy"));
     command
         .env("PORT", port.to_string())
@@ -77,6 +82,7 @@ fn spawn(redis: &str, engine: &str, scene: &str) -> Instance {
     }
     Instance {
         base: format!("http://127.0.0.1:{port}"),
+        port,
         child: command.spawn().unwrap(),
     }
 }
@@ -88,26 +94,31 @@ async fn cluster(count: usize) -> Cluster {
     let engine = RunningEngine::start_dedicated(EngineConfig::new(workspace)).unwrap();
     let addr = engine.addr().to_string();
     let instances: Vec<Instance> = (0..count)
-        .map(|_| spawn(&redis.url(0), &addr, &scene))
+        .map(|_| spawn(free_port(), &redis.url(0), &addr, &scene))
         .collect();
     let http = reqwest::Client::new();
     for instance in &instances {
-        let start = Instant::now();
-        while http
-            .get(format!("{}/status", instance.base))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(start.elapsed() < LIMIT, "an instance never answered");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        answering(&http, instance).await;
     }
     Cluster {
         instances,
         http,
         engine: Some(engine),
-        _redis: redis,
+        scene,
+        redis,
+    }
+}
+
+async fn answering(http: &reqwest::Client, instance: &Instance) {
+    let start = Instant::now();
+    while http
+        .get(format!("{}/status", instance.base))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(start.elapsed() < LIMIT, "an instance never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -466,4 +477,32 @@ async fn writes_with_a_stale_fencing_number_are_refused_and_reported() {
         2
     );
     assert!(events.drain(Some("g"), None).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_restarted_at_the_same_address_reopens_its_sessions() {
+    let mut cluster = cluster(1).await;
+    let id = cluster.open(0, "p0").await;
+    let mut all = Vec::new();
+    let said = cluster.say(0, &id, "I lost my hat.").await;
+    cluster
+        .drain_until(&[0], &mut all, |e| settled(e, &said))
+        .await;
+    cluster.instances[0].signal(libc::SIGKILL);
+    let port = cluster.instances[0].port;
+    let engine = cluster.engine.as_ref().unwrap().addr().to_string();
+    let _ = cluster.instances[0].child.wait();
+    let again = spawn(port, &cluster.redis.url(0), &engine, &cluster.scene);
+    answering(&cluster.http, &again).await;
+    cluster.instances[0] = again;
+    cluster
+        .drain_until(&[0], &mut all, |e| resumed(e, &id))
+        .await;
+    let answer = ask_to_remember(&cluster, 0, &[0], &id, &mut all).await;
+    assert!(
+        answer.contains("The last thing you told me was: I lost my hat."),
+        "{answer}"
+    );
+    drop(cluster.instances);
+    cluster.engine.unwrap().stop();
 }
