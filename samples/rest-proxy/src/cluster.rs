@@ -209,6 +209,10 @@ pub async fn keep_lease(
 /// restart): before this one serves, so that none of its own is taken for
 /// one of them.
 pub async fn adopt(ownership: &Arc<Ownership>, registry: &Arc<Registry>) {
+    // The lease first, so that no other instance takes them meanwhile.
+    if let Err(e) = ownership.renew().await {
+        log::warn!("redis: taking the lease: {e}");
+    }
     match ownership.adopt_predecessors().await {
         Ok(adopted) => resume_all(ownership, registry, adopted),
         Err(e) => log::warn!("redis: reopening the sessions of the previous process here: {e}"),
