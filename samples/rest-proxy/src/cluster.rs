@@ -1,6 +1,8 @@
 //! Several instances on one Redis: which instance holds each live session
 //! (its owner, announced by its own address), requests for a session
-//! carried to its owner over HTTP, and close-all told to every instance.
+//! carried to its owner over HTTP, close-all told to every instance, and
+//! the lease each instance renews, with the takeover of the sessions of an
+//! instance whose lease lapsed (or that handed them over as it stopped).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,8 +17,9 @@ use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::RedisError;
 
-use crate::redis_events::owner_key;
+use crate::ownership::{owner_key, Ownership};
 use crate::registry::Registry;
+use tokio::sync::Notify;
 
 /// Marks a request one instance carried to another, so it is never
 /// carried again.
@@ -56,16 +59,6 @@ impl Cluster {
         }))
     }
 
-    /// Records this instance as the session's owner.
-    pub async fn claim(&self, session: &str) -> Result<(), RedisError> {
-        let mut connection = self.connection.clone();
-        redis::cmd("SET")
-            .arg(owner_key(session))
-            .arg(&self.me)
-            .query_async(&mut connection)
-            .await
-    }
-
     /// The instance holding the session, if any.
     pub async fn owner(&self, session: &str) -> Result<Option<String>, RedisError> {
         let mut connection = self.connection.clone();
@@ -79,6 +72,19 @@ impl Cluster {
     pub async fn close_all(&self, uid: &str, server: Option<&str>) -> Result<(), RedisError> {
         let mut connection = self.connection.clone();
         let message = serde_json::json!({"uid": uid, "server": server}).to_string();
+        redis::cmd("PUBLISH")
+            .arg(CONTROL)
+            .arg(message)
+            .query_async::<i64>(&mut connection)
+            .await
+            .map(drop)
+    }
+
+    /// Tells every instance that this one gave up its lease: they take its
+    /// sessions over at once.
+    pub async fn announce_hand_over(&self) -> Result<(), RedisError> {
+        let mut connection = self.connection.clone();
+        let message = serde_json::json!({"handover": self.me}).to_string();
         redis::cmd("PUBLISH")
             .arg(CONTROL)
             .arg(message)
@@ -134,8 +140,9 @@ impl Cluster {
     }
 }
 
-/// Closes this instance's sessions when any instance is told close-all.
-pub async fn hear_close_all(url: String, registry: Arc<Registry>) {
+/// Closes this instance's sessions when any instance is told close-all;
+/// wakes `hand_over` when an instance hands its sessions over.
+pub async fn hear_control(url: String, registry: Arc<Registry>, hand_over: Arc<Notify>) {
     let Ok(client) = redis::Client::open(url) else {
         return;
     };
@@ -153,9 +160,112 @@ pub async fn hear_close_all(url: String, registry: Arc<Registry>) {
                     if let Some(uid) = order["uid"].as_str() {
                         registry.close_all(uid, order["server"].as_str());
                     }
+                    if order["handover"].is_string() {
+                        hand_over.notify_one();
+                    }
                 }
             }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Renews this instance's lease every third of its time to live; takes
+/// over the sessions of instances whose lease lapsed (at once when one
+/// hands its sessions over: `hand_over`). When its own lease had lapsed
+/// (this instance was paused or cut off), drops the sessions another
+/// instance took meanwhile.
+pub async fn keep_lease(
+    ownership: Arc<Ownership>,
+    registry: Arc<Registry>,
+    hand_over: Arc<Notify>,
+) {
+    let tick = ownership.lease / 3;
+    let mut first = true;
+    loop {
+        match ownership.renew().await {
+            Ok(held) => {
+                if !held && !first {
+                    log::warn!("redis: this instance's lease had lapsed");
+                    drop_lost(&ownership, &registry).await;
+                }
+                first = false;
+                let claimed = ownership.take_over_lapsed().await;
+                match claimed {
+                    Ok(claimed) => resume_all(&ownership, &registry, claimed),
+                    Err(e) => log::warn!("redis: taking over: {e}"),
+                }
+            }
+            Err(e) => log::warn!("redis: renewing the lease: {e}"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = hand_over.notified() => {}
+        }
+    }
+}
+
+/// Reopens the sessions a previous process at this address owned (a
+/// restart): before this one serves, so that none of its own is taken for
+/// one of them.
+pub async fn adopt(ownership: &Arc<Ownership>, registry: &Arc<Registry>) {
+    // The lease first, so that no other instance takes them meanwhile.
+    if let Err(e) = ownership.renew().await {
+        log::warn!("redis: taking the lease: {e}");
+    }
+    match ownership.adopt_predecessors().await {
+        Ok(adopted) => resume_all(ownership, registry, adopted),
+        Err(e) => log::warn!("redis: reopening the sessions of the previous process here: {e}"),
+    }
+}
+
+/// Drops the sessions held here whose fencing number moved on; records
+/// again those Redis forgot (it restarted without its data).
+async fn drop_lost(ownership: &Ownership, registry: &Registry) {
+    let held = registry.held();
+    let ids: Vec<String> = held.iter().map(|(id, _, _)| id.clone()).collect();
+    let fences = match ownership.fences(&ids).await {
+        Ok(fences) => fences,
+        Err(e) => {
+            log::warn!("redis: checking the fences: {e}");
+            return;
+        }
+    };
+    for ((id, mine, saved), now) in held.iter().zip(fences) {
+        match now {
+            Some(now) if now != *mine => {
+                registry.drop_session(id, *mine);
+            }
+            // Still ours: recorded again, in case Redis lost the record
+            // (a write may have set the fencing number again already).
+            _ => {
+                if let Err(e) = ownership.reclaim(id, *mine, saved).await {
+                    log::warn!("redis: recording session {id} again: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Reopens the sessions claimed, each under its new fencing number.
+fn resume_all(ownership: &Arc<Ownership>, registry: &Arc<Registry>, claimed: Vec<(String, u64)>) {
+    for (id, fence) in claimed {
+        let (ownership, registry) = (ownership.clone(), registry.clone());
+        tokio::spawn(async move {
+            // Until Redis answers: the session is claimed, nobody else
+            // reopens it.
+            loop {
+                match ownership.saved(&id).await {
+                    Ok(saved) => {
+                        registry.resume(&id, fence, saved).await;
+                        return;
+                    }
+                    Err(e) => {
+                        log::warn!("redis: reading session {id} to take it over: {e}");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        });
     }
 }

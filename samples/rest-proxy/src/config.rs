@@ -51,6 +51,14 @@ pub struct Config {
     /// INSTANCE_URL: how the other instances reach this one
     /// (`http://host:port`); by default the address it listens on.
     pub instance_url: Option<String>,
+    /// LEASE_TTL (ms): with REDIS_URL, how long an instance's hold on its
+    /// sessions lasts unrenewed (renewed every third of it); another
+    /// instance takes them over within about 1⅓ of it after a crash.
+    pub lease: Duration,
+    /// WRITE_QUEUE: with REDIS_URL, writes waiting for Redis beyond which
+    /// requests that would add more (opens, messages, triggers, turns)
+    /// get a 503.
+    pub max_write_backlog: usize,
 }
 
 /// File descriptors kept for everything but HTTP connections (the
@@ -159,6 +167,8 @@ impl Config {
             closed_events_ttl: Duration::from_millis(number("CLOSED_EVENTS_TTL", 600_000)?),
             redis_url: nonempty("REDIS_URL"),
             instance_url: nonempty("INSTANCE_URL").map(|u| u.trim_end_matches('/').to_string()),
+            lease: Duration::from_millis(number("LEASE_TTL", 5_000)?.max(30)),
+            max_write_backlog: number("WRITE_QUEUE", 10_000)?.max(1) as usize,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Packets as the original proxy's events (JSON objects), with our
 //! additions: `interactionEnd`, and the character and interaction id on
-//! every event.
+//! every event. (The registry adds `resumed`, for a session another
+//! instance took over, and `disconnected`.)
 
 use inworld::packet::{
     ActorKind, ControlAction, EmotionBehavior, EmotionStrength, Packet, PacketBody, SendFailure,

@@ -8,13 +8,16 @@
 //! their bounded event queues; `routes` is the HTTP layer over it; `metrics`
 //! counts requests and writes the access log; `server` accepts connections
 //! within limits; `redis_events` keeps the event queues in Redis, for
-//! several instances, and `cluster` carries requests to the instance that
-//! holds their session.
+//! several instances, `ownership` records who owns each session there
+//! (leases, fencing numbers, what a takeover reopens), and `cluster`
+//! carries requests to the instance that holds their session and takes
+//! over the sessions of instances that stopped.
 
 pub mod cluster;
 pub mod config;
 pub mod events;
 pub mod metrics;
+pub mod ownership;
 pub mod redis_events;
 pub mod registry;
 pub mod routes;
@@ -116,8 +119,10 @@ impl Proxy {
             max_body_bytes: config.max_body_bytes,
             body_timeout: config.body_timeout,
             cluster: None,
+            max_write_backlog: config.max_write_backlog,
         };
-        let mut listening_for_close_all = None;
+        let mut cluster_tasks = Vec::new();
+        let mut owned = None;
         if let Some(url) = &config.redis_url {
             let me = match &config.instance_url {
                 Some(me) => me.clone(),
@@ -133,13 +138,30 @@ impl Proxy {
                 }
             };
             app.cluster = Some(
-                crate::cluster::Cluster::new(url, me)
+                crate::cluster::Cluster::new(url, me.clone())
                     .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
             );
-            listening_for_close_all = Some(tokio::spawn(crate::cluster::hear_close_all(
-                url.clone(),
-                self.registry.clone(),
-            )));
+            if let Some(shared) = self.registry.shared() {
+                let ownership = Arc::new(crate::ownership::Ownership::new(
+                    shared.connection(),
+                    me,
+                    config.lease,
+                ));
+                self.registry.join(ownership.clone());
+                crate::cluster::adopt(&ownership, &self.registry).await;
+                let hand_over = Arc::new(tokio::sync::Notify::new());
+                cluster_tasks.push(tokio::spawn(crate::cluster::keep_lease(
+                    ownership.clone(),
+                    self.registry.clone(),
+                    hand_over.clone(),
+                )));
+                cluster_tasks.push(tokio::spawn(crate::cluster::hear_control(
+                    url.clone(),
+                    self.registry.clone(),
+                    hand_over,
+                )));
+                owned = Some(ownership);
+            }
         }
         // Closes idle sessions (with DISCONNECT_TIMEOUT) and expires closed
         // sessions' events nobody drained.
@@ -162,13 +184,31 @@ impl Proxy {
             max_connections: config.max_connections,
             header_timeout: config.header_timeout,
         };
+        let cluster = app.cluster.clone();
         let served = crate::server::serve(listener, router(app), limits, shutdown).await;
         sweeper.abort();
-        if let Some(task) = listening_for_close_all {
+        for task in cluster_tasks {
             task.abort();
         }
-        self.registry.close_everything("the proxy is shutting down");
-        self.registry.flush().await;
+        let others_alive = match &owned {
+            Some(ownership) => ownership.others_alive().await.unwrap_or(0),
+            None => 0,
+        };
+        match (owned, cluster) {
+            // Several instances: the others reopen the sessions (alone,
+            // it closes them as a single instance does).
+            (Some(ownership), Some(cluster)) if others_alive > 0 => {
+                self.registry.hand_over().await;
+                let released = ownership.release().await;
+                if let Err(e) = released.and(cluster.announce_hand_over().await) {
+                    log::warn!("redis: handing the sessions over: {e} (they are taken over when the lease lapses)");
+                }
+            }
+            _ => {
+                self.registry.close_everything("the proxy is shutting down");
+                self.registry.flush().await;
+            }
+        }
         served
     }
 

@@ -48,7 +48,7 @@ async fn main() {
             _ = ctrl_c => {}
             _ = term.recv() => {}
         }
-        log::info!("shutting down: closing every session");
+        log::info!("shutting down: closing (or, with other instances, handing over) every session");
     };
     if let Err(e) = proxy.serve(listener, &config, shutdown).await {
         eprintln!("inworld-rest-proxy: {e}");

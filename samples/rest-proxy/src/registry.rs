@@ -10,15 +10,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use inworld::client::{Client, Session, SessionConfig};
+use inworld::client::{Client, Continuation, Session, SessionConfig, Talker};
 use inworld::packet::{ConnectionState, PacketBody};
 use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 use tokio::sync::Notify;
 
 use crate::events::{event, event_of, Owner};
-use crate::redis_events::RedisEvents;
+use crate::ownership::{dialog_line, Ownership, Saved};
+use crate::redis_events::{Fenced, RedisEvents};
 use redis::RedisError;
+use std::sync::OnceLock;
 
 /// How long opening may take before the open is refused.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -51,16 +53,20 @@ pub enum OpenRefused {
     Conflict(String),
     /// The service did not open it.
     Failed(String),
+    /// Redis did not record it (the session was closed).
+    Unavailable(RedisError),
 }
 
 impl std::fmt::Display for OpenRefused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             OpenRefused::Conflict(why) | OpenRefused::Failed(why) => f.write_str(why),
+            OpenRefused::Unavailable(e) => write!(f, "redis: {e}"),
         }
     }
 }
 
+#[derive(Clone)]
 struct Queued {
     seq: u64,
     server_id: Option<String>,
@@ -72,12 +78,17 @@ struct Entry {
     owner: Owner,
     /// What the open asked for: a second open of the same is refused.
     key: (String, String, Option<String>, Option<String>),
+    /// The player's name, as opened (for a takeover).
+    player: Option<String>,
     events: VecDeque<Queued>,
     dropped: u64,
     last_used: Instant,
     /// Synchronous turns waiting for their interaction's events (which go to
     /// them instead of the queue).
     turns: HashMap<String, tokio::sync::mpsc::UnboundedSender<Value>>,
+    /// With REDIS_URL: the session's fencing number when this instance
+    /// took it; its writes count only while it is the session's.
+    fence: u64,
 }
 
 #[derive(Default)]
@@ -101,6 +112,12 @@ pub struct Registry {
     arrived: Arc<Notify>,
     /// With REDIS_URL: the event queues, shared by every instance.
     shared: Option<Arc<RedisEvents>>,
+    /// With REDIS_URL, once serving: who owns what.
+    ownership: OnceLock<Arc<Ownership>>,
+    /// Sessions this instance reopened after their owner stopped.
+    pub takeovers: AtomicU64,
+    /// Sessions this instance dropped because another took them over.
+    pub lost: AtomicU64,
 }
 
 impl Registry {
@@ -116,15 +133,17 @@ impl Registry {
             .and_then(|s| s.split('/').next())
             .map(str::to_string);
         let arrived = Arc::new(Notify::new());
+        let (fenced, refusals) = tokio::sync::mpsc::unbounded_channel();
         let shared = match redis_url {
             None => None,
             Some(url) => Some(RedisEvents::start(
                 url,
                 bounds.queue_capacity,
                 arrived.clone(),
+                fenced,
             )?),
         };
-        Ok(Arc::new(Registry {
+        let registry = Arc::new(Registry {
             client,
             workspace,
             emotions,
@@ -136,38 +155,33 @@ impl Registry {
             seq: AtomicU64::new(0),
             arrived,
             shared,
-        }))
-    }
-
-    /// A scene id of the default workspace, or a full resource name.
-    fn scene_name(&self, scene: &str) -> String {
-        match (&self.workspace, scene.contains('/')) {
-            (Some(ws), false) => format!("workspaces/{ws}/scenes/{scene}"),
-            _ => scene.to_string(),
+            ownership: OnceLock::new(),
+            takeovers: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+        });
+        if registry.shared.is_some() {
+            tokio::spawn(drop_when_fenced(Arc::downgrade(&registry), refusals));
         }
+        Ok(registry)
     }
 
-    /// Opens a session for a player; waits until it is ready. Err: why not
-    /// (the route answers 409 whatever it is).
-    pub async fn open(
-        self: &Arc<Self>,
-        uid: &str,
-        scene: &str,
+    /// The event queues in Redis, with REDIS_URL.
+    pub fn shared(&self) -> Option<&Arc<RedisEvents>> {
+        self.shared.as_ref()
+    }
+
+    /// With REDIS_URL: records sessions opened from now on as this
+    /// instance's (once, when it starts serving).
+    pub fn join(&self, ownership: Arc<Ownership>) {
+        let _ = self.ownership.set(ownership);
+    }
+
+    /// Opens a library session and waits until it is ready.
+    async fn open_ready(
+        &self,
+        config: SessionConfig,
         character: Option<&str>,
-        player_name: Option<&str>,
-        server_id: Option<&str>,
-    ) -> Result<Opened, OpenRefused> {
-        let key = (
-            uid.to_string(),
-            scene.to_string(),
-            character.map(str::to_string),
-            server_id.map(str::to_string),
-        );
-        self.room_for(&self.state.lock(), &key)?;
-        let mut config = SessionConfig::new(self.scene_name(scene));
-        config.user = self.client.config().session.user.clone();
-        config.user.name = Some(player_name.unwrap_or(uid).to_string());
-        config.capabilities = self.client.config().session.capabilities;
+    ) -> Result<Session, OpenRefused> {
         let session = self
             .client
             .open_session_with(config)
@@ -201,10 +215,70 @@ impl Registry {
                 return Err(OpenRefused::Failed(e.to_string()));
             }
         }
+        Ok(session)
+    }
+
+    fn session_config(&self, scene: &str, uid: &str, player_name: Option<&str>) -> SessionConfig {
+        let mut config = SessionConfig::new(self.scene_name(scene));
+        config.user = self.client.config().session.user.clone();
+        config.user.name = Some(player_name.unwrap_or(uid).to_string());
+        config.capabilities = self.client.config().session.capabilities;
+        config
+    }
+
+    /// A scene id of the default workspace, or a full resource name.
+    fn scene_name(&self, scene: &str) -> String {
+        match (&self.workspace, scene.contains('/')) {
+            (Some(ws), false) => format!("workspaces/{ws}/scenes/{scene}"),
+            _ => scene.to_string(),
+        }
+    }
+
+    /// Opens a session for a player; waits until it is ready. Err: why not
+    /// (the route answers 409 whatever it is).
+    pub async fn open(
+        self: &Arc<Self>,
+        uid: &str,
+        scene: &str,
+        character: Option<&str>,
+        player_name: Option<&str>,
+        server_id: Option<&str>,
+    ) -> Result<Opened, OpenRefused> {
+        let key = (
+            uid.to_string(),
+            scene.to_string(),
+            character.map(str::to_string),
+            server_id.map(str::to_string),
+        );
+        self.room_for(&self.state.lock(), &key)?;
+        let config = self.session_config(scene, uid, player_name);
+        let session = self.open_ready(config, character).await?;
         let Some(session_id) = session.session_id() else {
             session.close();
             return Err(OpenRefused::Failed("the session has no id".into()));
         };
+        let mut fence = 0;
+        if self.shared.is_some() {
+            let Some(ownership) = self.ownership.get() else {
+                session.close();
+                return Err(OpenRefused::Failed("the proxy is not serving yet".into()));
+            };
+            let saved = Saved {
+                uid: uid.to_string(),
+                scene: scene.to_string(),
+                character: character.map(str::to_string),
+                player: player_name.map(str::to_string),
+                server: server_id.map(str::to_string),
+                ..Saved::default()
+            };
+            match ownership.claim(&session_id, &saved).await {
+                Ok(claimed) => fence = claimed,
+                Err(e) => {
+                    session.close();
+                    return Err(OpenRefused::Unavailable(e));
+                }
+            }
+        }
         let opened = Opened {
             session_id: session_id.clone(),
             character: current_character(&session),
@@ -227,15 +301,217 @@ impl Registry {
                     session: session.clone(),
                     owner,
                     key,
+                    player: player_name.map(str::to_string),
                     events: VecDeque::new(),
                     dropped: 0,
                     last_used: Instant::now(),
                     turns: HashMap::new(),
+                    fence,
                 },
             );
         }
         tokio::spawn(pump(self.clone(), session_id, session));
         Ok(opened)
+    }
+
+    /// Reopens a session another instance owned (it stopped, or handed it
+    /// over), under the fencing number this instance claimed it with, with
+    /// the dialog kept in Redis as its continuation, so the character
+    /// remembers. Its events say `resumed`, and each interaction accepted
+    /// whose reply had not ended gets a `sendFailed`. The bounds on
+    /// sessions do not apply: the sessions were open already.
+    pub async fn resume(self: &Arc<Self>, id: &str, fence: u64, saved: Saved) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let owner = Owner {
+            session_id: id.to_string(),
+            uid: saved.uid.clone(),
+            server_id: saved.server.clone(),
+        };
+        let mut config = self.session_config(&saved.scene, &saved.uid, saved.player.as_deref());
+        if !saved.dialog.is_empty() {
+            config.continuation = Some(Continuation::DialogHistory(saved.dialog.clone()));
+        }
+        let server = saved.server.as_deref();
+        for interaction in &saved.pending {
+            let mut fields = Map::new();
+            fields.insert("interactionId".into(), interaction.as_str().into());
+            fields.insert("reason".into(), "maybeSent".into());
+            fields.insert(
+                "message".into(),
+                "the proxy instance holding the session stopped before the reply ended".into(),
+            );
+            shared.push(
+                id,
+                fence,
+                server,
+                event(&owner, "sendFailed", fields),
+                None,
+                Some(interaction.clone()),
+            );
+        }
+        let session = match self.open_ready(config, saved.character.as_deref()).await {
+            Ok(session) => session,
+            Err(why) => {
+                log::warn!("session {id} could not be reopened: {why}");
+                let mut fields = Map::new();
+                fields.insert("reason".into(), why.to_string().into());
+                shared.push(
+                    id,
+                    fence,
+                    server,
+                    event(&owner, "disconnected", fields),
+                    None,
+                    None,
+                );
+                shared.close(id, fence, self.bounds.closed_events_ttl);
+                return;
+            }
+        };
+        let key = (
+            saved.uid.clone(),
+            saved.scene.clone(),
+            saved.character.clone(),
+            saved.server.clone(),
+        );
+        {
+            let mut state = self.state.lock();
+            if let Some(stale) = state.sessions.remove(id) {
+                stale.session.close();
+            }
+            state.sessions.insert(
+                id.to_string(),
+                Entry {
+                    session: session.clone(),
+                    owner: owner.clone(),
+                    key,
+                    player: saved.player.clone(),
+                    events: VecDeque::new(),
+                    dropped: 0,
+                    last_used: Instant::now(),
+                    turns: HashMap::new(),
+                    fence,
+                },
+            );
+        }
+        self.takeovers.fetch_add(1, Ordering::Relaxed);
+        log::info!("session {id} resumed here (fence {fence})");
+        shared.push(
+            id,
+            fence,
+            server,
+            event(&owner, "resumed", Map::new()),
+            None,
+            None,
+        );
+        tokio::spawn(pump(self.clone(), id.to_string(), session));
+    }
+
+    /// Drops this instance's copy of a session another instance owns now
+    /// (its writes were refused): its stream closes, and no event is queued
+    /// (the new owner queues them).
+    /// Only the copy taken with `fence` (a later copy, reopened here, stays).
+    pub fn drop_session(&self, id: &str, fence: u64) -> bool {
+        let entry = {
+            let mut state = self.state.lock();
+            if state.sessions.get(id).is_none_or(|e| e.fence != fence) {
+                return false;
+            }
+            state.sessions.remove(id)
+        };
+        let Some(entry) = entry else { return false };
+        entry.session.close();
+        self.lost.fetch_add(1, Ordering::Relaxed);
+        log::warn!("session {id} is owned by another instance now: dropped here");
+        true
+    }
+
+    /// The sessions held here, the fencing numbers they were taken with,
+    /// and what they would be reopened with.
+    pub fn held(&self) -> Vec<(String, u64, Saved)> {
+        self.state
+            .lock()
+            .sessions
+            .iter()
+            .map(|(id, e)| {
+                let saved = Saved {
+                    uid: e.key.0.clone(),
+                    scene: e.key.1.clone(),
+                    character: e.key.2.clone(),
+                    player: e.player.clone(),
+                    server: e.owner.server_id.clone(),
+                    ..Saved::default()
+                };
+                (id.clone(), e.fence, saved)
+            })
+            .collect()
+    }
+
+    /// A graceful stop with other instances to take over: every session's
+    /// stream closes here without a `disconnected` event, and what was
+    /// queued is written to Redis.
+    pub async fn hand_over(&self) {
+        let entries: Vec<Entry> = self.state.lock().sessions.drain().map(|(_, e)| e).collect();
+        for entry in &entries {
+            entry.session.close();
+        }
+        self.flush().await;
+    }
+
+    /// Records the player's line and its interaction, awaited until its
+    /// reply ends, for a takeover (with REDIS_URL).
+    fn said(&self, id: &str, fence: u64, text: &str, interaction: &str) {
+        if let Some(shared) = &self.shared {
+            shared.dialog(
+                id,
+                fence,
+                Some(dialog_line(Talker::Player, text)),
+                Some(interaction.to_string()),
+                None,
+            );
+        }
+    }
+
+    /// Sends the player's text (None: no session); with REDIS_URL the line
+    /// is queued for Redis before any event of its reply can be.
+    pub fn say(
+        &self,
+        id: &str,
+        text: &str,
+    ) -> Option<Result<inworld::client::SentIds, inworld::client::Error>> {
+        // Under the lock, so that the line is queued before its reply.
+        let mut state = self.state.lock();
+        let entry = state.sessions.get_mut(id)?;
+        entry.last_used = Instant::now();
+        let sent = entry.session.send_text(text);
+        if let Ok(ids) = &sent {
+            self.said(id, entry.fence, text, &ids.interaction_id);
+        }
+        Some(sent)
+    }
+
+    /// Changes what a session is recorded with, for a takeover.
+    pub fn record(&self, id: &str, field: &'static str, value: &str) {
+        let fence = match self.state.lock().sessions.get(id) {
+            Some(e) => e.fence,
+            None => return,
+        };
+        if let Some(shared) = &self.shared {
+            shared.record(id, fence, field, value);
+        }
+    }
+
+    /// Writes queued for Redis and not yet written (0 without REDIS_URL).
+    pub fn write_backlog(&self) -> usize {
+        self.shared.as_ref().map_or(0, |s| s.backlog())
+    }
+
+    /// Writes refused because another instance owns their session.
+    pub fn fenced_writes(&self) -> u64 {
+        self.shared
+            .as_ref()
+            .map_or(0, |s| s.fenced_writes.load(Ordering::Relaxed))
     }
 
     /// Whether a session of `key` may open: not open already, and the uid
@@ -290,6 +566,9 @@ impl Registry {
         entry.owner.server_id = Some(server_id.to_string());
         entry.key.3 = Some(server_id.to_string());
         entry.last_used = Instant::now();
+        if let Some(shared) = &self.shared {
+            shared.record(id, entry.fence, "server", server_id);
+        }
         true
     }
 
@@ -370,7 +649,9 @@ impl Registry {
         let mut state = self.state.lock();
         let entry = state.sessions.get_mut(id)?;
         entry.last_used = Instant::now();
+        let fence = entry.fence;
         Some(entry.session.send_text(text).map(|ids| {
+            self.said(id, fence, text, &ids.interaction_id);
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             entry.turns.insert(ids.interaction_id.clone(), tx);
             (ids.interaction_id, rx)
@@ -423,26 +704,37 @@ impl Registry {
     pub fn drain(&self, server_id: Option<&str>) -> Vec<Value> {
         if let Some(shared) = &self.shared {
             let taken = tokio::task::block_in_place(|| {
-                tokio::runtime::Handle::current().block_on(shared.drain(server_id))
+                tokio::runtime::Handle::current().block_on(shared.drain(server_id, None))
             });
             return taken.unwrap_or_default();
         }
+        self.drain_here(server_id, None)
+    }
+
+    /// The in-memory drain; with a cursor, the events up to it go
+    /// (acknowledged) and the later ones are given, with their `seq`, and
+    /// kept.
+    fn drain_here(&self, server_id: Option<&str>, after: Option<u64>) -> Vec<Value> {
         let mut state = self.state.lock();
         let wanted = |q: &Queued| server_id.is_none_or(|s| q.server_id.as_deref() == Some(s));
         let mut out: Vec<Queued> = Vec::new();
         for entry in state.sessions.values_mut() {
-            let (take, keep): (Vec<Queued>, Vec<Queued>) =
-                entry.events.drain(..).partition(|q| wanted(q));
-            entry.events.extend(keep);
-            out.extend(take);
+            let queue: Vec<Queued> = entry.events.drain(..).collect();
+            for q in queue {
+                if !wanted(&q) {
+                    entry.events.push_back(q);
+                } else if let Some(kept) = pick(q, after, &mut out) {
+                    entry.events.push_back(kept);
+                }
+            }
         }
         self.expire_closed(&mut state);
         let closed = std::mem::take(&mut state.closed);
         for (at, q) in closed {
-            if wanted(&q) {
-                out.push(q);
-            } else {
+            if !wanted(&q) {
                 state.closed.push((at, q));
+            } else if let Some(kept) = pick(q, after, &mut out) {
+                state.closed.push((at, kept));
             }
         }
         out.sort_by_key(|q| q.seq);
@@ -451,30 +743,51 @@ impl Registry {
 
     /// Takes one session's queued events (None: no such session).
     pub fn drain_session(&self, id: &str) -> Option<Vec<Value>> {
+        self.drain_session_here(id, None)
+    }
+
+    fn drain_session_here(&self, id: &str, after: Option<u64>) -> Option<Vec<Value>> {
         let mut state = self.state.lock();
         let entry = state.sessions.get_mut(id)?;
         entry.last_used = Instant::now();
-        Some(entry.events.drain(..).map(|q| q.event).collect())
+        let mut out = Vec::new();
+        let queue: Vec<Queued> = entry.events.drain(..).collect();
+        for q in queue {
+            if let Some(kept) = pick(q, after, &mut out) {
+                entry.events.push_back(kept);
+            }
+        }
+        Some(out.into_iter().map(|q| q.event).collect())
     }
 
     /// Takes the queued events (of every session, or of one server's), in
     /// the order they arrived: from Redis with REDIS_URL (Err: it failed).
-    pub async fn take(&self, server_id: Option<&str>) -> Result<Vec<Value>, RedisError> {
+    /// With a cursor, acknowledges the events up to it and gives the later
+    /// ones, each with its `seq`, without taking them.
+    pub async fn take(
+        &self,
+        server_id: Option<&str>,
+        after: Option<u64>,
+    ) -> Result<Vec<Value>, RedisError> {
         match &self.shared {
-            None => Ok(self.drain(server_id)),
-            Some(shared) => shared.drain(server_id).await,
+            None => Ok(self.drain_here(server_id, after)),
+            Some(shared) => shared.drain(server_id, after).await,
         }
     }
 
     /// Takes one session's queued events (Ok(None): no such session).
-    pub async fn take_session(&self, id: &str) -> Result<Option<Vec<Value>>, RedisError> {
+    pub async fn take_session(
+        &self,
+        id: &str,
+        after: Option<u64>,
+    ) -> Result<Option<Vec<Value>>, RedisError> {
         let Some(shared) = &self.shared else {
-            return Ok(self.drain_session(id));
+            return Ok(self.drain_session_here(id, after));
         };
         if self.session(id).is_none() {
             return Ok(None);
         }
-        shared.drain_session(id).await.map(Some)
+        shared.drain_session(id, after).await.map(Some)
     }
 
     /// Events waiting to be drained (every instance's, with REDIS_URL).
@@ -506,19 +819,42 @@ impl Registry {
         let Some(mut value) = make(&entry.owner) else {
             return;
         };
-        if let Some(interaction) = value["interactionId"].as_str().map(str::to_string) {
-            if let Some(turn) = entry.turns.get(&interaction) {
-                let last = value["type"] == "interactionEnd" || value["type"] == "sendFailed";
+        let ends = value["type"] == "interactionEnd" || value["type"] == "sendFailed";
+        let interaction = value["interactionId"].as_str().map(str::to_string);
+        // What a takeover needs: the character's lines, and which
+        // interactions ended.
+        let line = (value["type"] == "text" && value["final"] == true)
+            .then(|| {
+                value["text"]
+                    .as_str()
+                    .map(|t| dialog_line(Talker::Character, t))
+            })
+            .flatten();
+        let settles = interaction.clone().filter(|_| ends);
+        if let Some(interaction) = &interaction {
+            if let Some(turn) = entry.turns.get(interaction) {
                 let _ = turn.send(value);
-                if last {
-                    entry.turns.remove(&interaction);
+                if ends {
+                    entry.turns.remove(interaction);
+                }
+                if let Some(shared) = &self.shared {
+                    if line.is_some() || settles.is_some() {
+                        shared.dialog(id, entry.fence, line, None, settles);
+                    }
                 }
                 return;
             }
         }
         if let Some(shared) = &self.shared {
             // Capped, counted and woken in Redis.
-            shared.push(id, entry.owner.server_id.as_deref(), value);
+            shared.push(
+                id,
+                entry.fence,
+                entry.owner.server_id.as_deref(),
+                value,
+                line,
+                settles,
+            );
             return;
         }
         if entry.events.len() >= self.bounds.queue_capacity {
@@ -530,7 +866,7 @@ impl Registry {
             value["dropped"] = json!(std::mem::take(&mut entry.dropped));
         }
         let queued = Queued {
-            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
             server_id: entry.owner.server_id.clone(),
             event: value,
         };
@@ -547,8 +883,15 @@ impl Registry {
         let disconnected = event(&entry.owner, "disconnected", fields);
         if let Some(shared) = &self.shared {
             let id = &entry.owner.session_id;
-            shared.push(id, entry.owner.server_id.as_deref(), disconnected);
-            shared.expire(id, self.bounds.closed_events_ttl);
+            shared.push(
+                id,
+                entry.fence,
+                entry.owner.server_id.as_deref(),
+                disconnected,
+                None,
+                None,
+            );
+            shared.close(id, entry.fence, self.bounds.closed_events_ttl);
             return;
         }
         let now = Instant::now();
@@ -556,7 +899,7 @@ impl Registry {
         for q in entry.events {
             state.closed.push((now, q));
         }
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         state.closed.push((
             now,
             Queued {
@@ -640,4 +983,43 @@ pub fn current_character(session: &Session) -> Value {
         .current_character()
         .as_ref()
         .map_or(Value::Null, character_json)
+}
+
+/// A wanted event for a drain: taken without a cursor; with one, dropped
+/// when at or before it (acknowledged), else given with its `seq` and
+/// kept (returned).
+fn pick(q: Queued, after: Option<u64>, out: &mut Vec<Queued>) -> Option<Queued> {
+    match after {
+        None => {
+            out.push(q);
+            None
+        }
+        Some(after) if q.seq <= after => None,
+        Some(_) => {
+            let mut given = q.clone();
+            given.event["seq"] = json!(q.seq);
+            out.push(given);
+            Some(q)
+        }
+    }
+}
+
+/// Drops the sessions whose writes Redis refused: another instance took
+/// them over while this one was paused or cut off.
+async fn drop_when_fenced(
+    registry: std::sync::Weak<Registry>,
+    mut refusals: tokio::sync::mpsc::UnboundedReceiver<Fenced>,
+) {
+    while let Some(refused) = refusals.recv().await {
+        let Some(registry) = registry.upgrade() else {
+            return;
+        };
+        if registry.drop_session(&refused.session, refused.fence) {
+            log::warn!(
+                "session {}: {} was refused, the session is another instance's",
+                refused.session,
+                refused.what
+            );
+        }
+    }
 }

@@ -36,6 +36,25 @@ pub struct App {
     pub body_timeout: Duration,
     /// With REDIS_URL: the other instances.
     pub cluster: Option<Arc<Cluster>>,
+    /// With REDIS_URL: writes waiting for Redis beyond which requests that
+    /// would add more get a 503.
+    pub max_write_backlog: usize,
+}
+
+/// How long a message's 202 waits for its line to be in Redis (with
+/// REDIS_URL), so that a takeover right after it remembers the line.
+const SAID_WAIT: Duration = Duration::from_secs(2);
+
+/// 503 when Redis is so far behind that the writes waiting for it reach
+/// the bound: the request is refused rather than the queue grown.
+fn backlogged(app: &App) -> Option<Response> {
+    (app.registry.write_backlog() >= app.max_write_backlog).then(|| {
+        log::warn!(
+            "{} writes wait for redis: request refused",
+            app.registry.write_backlog()
+        );
+        (StatusCode::SERVICE_UNAVAILABLE, Json("Service Unavailable")).into_response()
+    })
 }
 
 /// The original's answer to any path or method it does not serve.
@@ -189,6 +208,9 @@ async fn open(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Respon
     };
     let field = |name: &str| fields.get(name).and_then(Value::as_str);
     let uid = field("uid").unwrap_or_default();
+    if let Some(refused) = backlogged(&app) {
+        return refused;
+    }
     if let Some(per_minute) = app.rate_limit {
         if !app.registry.allow_open(uid, per_minute) {
             return (StatusCode::TOO_MANY_REQUESTS, Json("Too Many Requests")).into_response();
@@ -205,12 +227,6 @@ async fn open(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Respon
             field("serverId"),
         )
         .await;
-    if let (Ok(o), Some(cluster)) = (&opened, &app.cluster) {
-        if let Err(e) = cluster.claim(&o.session_id).await {
-            app.registry.close(&o.session_id, "the shared store failed");
-            return unavailable(e);
-        }
-    }
     match opened {
         Ok(o) => Json(serde_json::json!({
             "sessionId": o.session_id,
@@ -218,6 +234,7 @@ async fn open(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Respon
             "characters": o.characters,
         }))
         .into_response(),
+        Err(crate::registry::OpenRefused::Unavailable(e)) => unavailable(e),
         Err(why) => {
             log::info!("open refused: {why}");
             (StatusCode::CONFLICT, Json("Unable to create session")).into_response()
@@ -249,9 +266,9 @@ async fn message(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(session) = app.registry.session(&id) else {
+    if app.registry.session(&id).is_none() {
         return not_found(&id);
-    };
+    }
     if let Some(refused) = over_limit(&app, &id) {
         return refused;
     }
@@ -259,13 +276,22 @@ async fn message(
         Ok(f) => f,
         Err(text) => return bad_request(text),
     };
+    if let Some(refused) = backlogged(&app) {
+        return refused;
+    }
     let text = fields
         .get("message")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    match session.send_text(text) {
-        Ok(ids) => accepted(&ids.interaction_id),
-        Err(e) => (StatusCode::CONFLICT, Json(e.to_string())).into_response(),
+    match app.registry.say(&id, text) {
+        None => not_found(&id),
+        Some(Ok(ids)) => {
+            // Answered once the line is in Redis (or Redis is away: it is
+            // written when Redis returns).
+            let _ = tokio::time::timeout(SAID_WAIT, app.registry.flush()).await;
+            accepted(&ids.interaction_id)
+        }
+        Some(Err(e)) => (StatusCode::CONFLICT, Json(e.to_string())).into_response(),
     }
 }
 
@@ -274,6 +300,9 @@ async fn custom(State(app): State<App>, Path((id, custom)): Path<(String, String
         return not_found(&id);
     };
     if let Some(refused) = over_limit(&app, &id) {
+        return refused;
+    }
+    if let Some(refused) = backlogged(&app) {
         return refused;
     }
     match session.send_trigger(&custom, &[]) {
@@ -286,6 +315,10 @@ async fn custom(State(app): State<App>, Path((id, custom)): Path<(String, String
 struct Wait {
     /// Long polling: wait up to this many ms for an event when none is queued.
     wait: Option<u64>,
+    /// At-least-once delivery: acknowledges the events up
+    /// to this sequence number and gives the later ones, each with its
+    /// `seq`, without taking them (the next cursor acknowledges them).
+    after: Option<u64>,
 }
 
 /// 503 when the shared store (Redis) failed: nothing was taken.
@@ -294,7 +327,8 @@ fn unavailable(e: redis::RedisError) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, Json("Service Unavailable")).into_response()
 }
 
-async fn drain_waiting(app: &App, server: Option<&str>, wait: Option<u64>) -> Response {
+async fn drain_waiting(app: &App, server: Option<&str>, q: Wait) -> Response {
+    let (wait, after) = (q.wait, q.after);
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(wait.unwrap_or(0)).min(MAX_WAIT);
     loop {
@@ -303,7 +337,7 @@ async fn drain_waiting(app: &App, server: Option<&str>, wait: Option<u64>) -> Re
         let arrived = arrivals.notified();
         tokio::pin!(arrived);
         arrived.as_mut().enable();
-        let events = match app.registry.take(server).await {
+        let events = match app.registry.take(server, after).await {
             Ok(events) => events,
             Err(e) => return unavailable(e),
         };
@@ -316,7 +350,7 @@ async fn drain_waiting(app: &App, server: Option<&str>, wait: Option<u64>) -> Re
 }
 
 async fn all_events(State(app): State<App>, Query(q): Query<Wait>) -> Response {
-    drain_waiting(&app, None, q.wait).await
+    drain_waiting(&app, None, q).await
 }
 
 async fn server_events(
@@ -324,11 +358,15 @@ async fn server_events(
     Path(server): Path<String>,
     Query(q): Query<Wait>,
 ) -> Response {
-    drain_waiting(&app, Some(&server), q.wait).await
+    drain_waiting(&app, Some(&server), q).await
 }
 
-async fn session_events(State(app): State<App>, Path(id): Path<String>) -> Response {
-    match app.registry.take_session(&id).await {
+async fn session_events(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(q): Query<Wait>,
+) -> Response {
+    match app.registry.take_session(&id, q.after).await {
         Ok(Some(events)) => Json(events).into_response(),
         Ok(None) => not_found(&id),
         Err(e) => unavailable(e),
@@ -357,7 +395,9 @@ async fn set_character(
     let Some(session) = app.registry.session(&id) else {
         return not_found(&id);
     };
-    let _ = session.set_current_character(&character);
+    if session.set_current_character(&character).is_ok() {
+        app.registry.record(&id, "character", &character);
+    }
     Json(current_character(&session)).into_response()
 }
 
@@ -430,6 +470,40 @@ async fn metrics(State(app): State<App>) -> Response {
             "inworld_proxy_forwards_total {}",
             cluster.forwards.load(std::sync::atomic::Ordering::Relaxed)
         );
+        let registry = &app.registry;
+        let counters = [
+            (
+                "inworld_proxy_takeovers_total",
+                "Sessions this instance reopened after their owner stopped.",
+                "counter",
+                registry
+                    .takeovers
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            (
+                "inworld_proxy_fenced_writes_total",
+                "Writes Redis refused because another instance owns their session.",
+                "counter",
+                registry.fenced_writes(),
+            ),
+            (
+                "inworld_proxy_sessions_lost_total",
+                "Sessions dropped here because another instance took them over.",
+                "counter",
+                registry.lost.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            (
+                "inworld_proxy_write_backlog",
+                "Writes waiting for Redis.",
+                "gauge",
+                registry.write_backlog() as u64,
+            ),
+        ];
+        for (name, help, kind, value) in counters {
+            let _ = writeln!(text, "# HELP {name} {help}");
+            let _ = writeln!(text, "# TYPE {name} {kind}");
+            let _ = writeln!(text, "{name} {value}");
+        }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
@@ -459,6 +533,9 @@ async fn turn(
         Err(text) => return bad_request(text),
     };
     if let Some(refused) = over_limit(&app, &id) {
+        return refused;
+    }
+    if let Some(refused) = backlogged(&app) {
         return refused;
     }
     let text = fields

@@ -526,3 +526,44 @@ async fn metrics_rate_limits_and_body_limits() {
     );
     proxy.stop().await.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_acknowledges_what_came_before_it() {
+    let proxy = start(&[]).await;
+    let opened = proxy
+        .open(json!({"uid": "u", "sceneId": "tavern", "serverId": "s"}))
+        .await;
+    let id = opened["sessionId"].as_str().unwrap().to_string();
+    proxy
+        .post_json(&format!("/session/{id}/message"), json!({"message": "hi"}))
+        .await;
+    // after=0 takes nothing: polled until the reply has ended.
+    let start = std::time::Instant::now();
+    let given = loop {
+        assert!(start.elapsed() < LIMIT, "the reply never ended");
+        let (status, text) = proxy.get("/events/s?after=0&wait=500").await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        let events: Vec<Value> = serde_json::from_str(&text).unwrap();
+        if ended(&events, &id) {
+            break events;
+        }
+    };
+    let seqs: Vec<u64> = given.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    // The session's route gives the same until they are acknowledged.
+    let (_, own) = proxy.get(&format!("/session/{id}/events?after=0")).await;
+    assert_eq!(serde_json::from_str::<Vec<Value>>(&own).unwrap(), given);
+    let (_, rest) = proxy.get(&format!("/events/s?after={}", seqs[0])).await;
+    assert_eq!(
+        serde_json::from_str::<Vec<Value>>(&rest).unwrap(),
+        given[1..]
+    );
+    let last = seqs.last().unwrap();
+    assert_eq!(
+        proxy.get(&format!("/events?after={last}")).await,
+        (StatusCode::OK, "[]".into())
+    );
+    // Without a cursor, drains take as before (nothing is left).
+    assert_eq!(proxy.get("/events").await, (StatusCode::OK, "[]".into()));
+    proxy.stop().await.stop();
+}

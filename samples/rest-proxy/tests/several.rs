@@ -437,3 +437,132 @@ async fn three_sweepers_close_each_idle_session_once() {
         .all(|e| e["reason"] == "idle"));
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_gives_events_until_a_later_cursor_acknowledges_them() {
+    let cluster = cluster(2).await;
+    let (owner, other) = (&cluster.instances[0], &cluster.instances[1]);
+    let opened = owner
+        .open(json!({"uid": "u", "sceneId": "tavern", "serverId": "s"}))
+        .await;
+    let id = opened["sessionId"].as_str().unwrap().to_string();
+    let (_, _) = owner
+        .post_json(&format!("/session/{id}/message"), json!({"message": "hi"}))
+        .await;
+    let ended = |e: &[Value]| e.iter().any(|e| e["type"] == "interactionEnd");
+    // Polled with after=0 until the reply ended: nothing is taken, so each
+    // poll gives everything so far again.
+    let start = Instant::now();
+    let first = loop {
+        assert!(start.elapsed() < LIMIT, "the reply never ended");
+        let (status, text) = other.get("/events/s?after=0&wait=500").await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        let events: Vec<Value> = serde_json::from_str(&text).unwrap();
+        if ended(&events) {
+            break events;
+        }
+    };
+    let seqs: Vec<u64> = first.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    // Given again from any instance until acknowledged.
+    let (_, again) = owner.get("/events/s?after=0").await;
+    assert_eq!(serde_json::from_str::<Vec<Value>>(&again).unwrap(), first);
+    // Acknowledging up to the second: the rest again, then nothing.
+    let (_, rest) = owner.get(&format!("/events/s?after={}", seqs[1])).await;
+    assert_eq!(
+        serde_json::from_str::<Vec<Value>>(&rest).unwrap(),
+        first[2..]
+    );
+    let last = seqs.last().unwrap();
+    assert_eq!(
+        other.get(&format!("/events/s?after={last}")).await,
+        (StatusCode::OK, "[]".into())
+    );
+    assert_eq!(other.get("/events").await, (StatusCode::OK, "[]".into()));
+    // The session's own route takes the cursor too.
+    let (status, text) = owner
+        .get(&format!("/session/{id}/events?after={last}"))
+        .await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, "[]"));
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_write_queue_refuses_requests_with_503() {
+    let mut cluster = cluster_with(1, &[("WRITE_QUEUE", "1")]).await;
+    let proxy = &cluster.instances[0];
+    let opened = proxy
+        .open(json!({"uid": "u", "sceneId": "tavern", "serverId": "s"}))
+        .await;
+    let id = opened["sessionId"].as_str().unwrap().to_string();
+    let port = cluster.redis.as_ref().unwrap().port;
+    drop(cluster.redis.take());
+    // Redis away: the first message is accepted, its line waits...
+    let (status, _) = proxy
+        .post_json(
+            &format!("/session/{id}/message"),
+            json!({"message": "hello"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // ...and the queue is full: refused rather than grown.
+    let (status, text) = proxy
+        .post_json(
+            &format!("/session/{id}/message"),
+            json!({"message": "again"}),
+        )
+        .await;
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "\"Service Unavailable\"")
+    );
+    cluster.redis = Some(RedisServer::start_on(port));
+    let events = proxy
+        .events_until("/events/s", |e| {
+            e.iter().any(|e| e["type"] == "interactionEnd")
+        })
+        .await;
+    assert!(events.iter().any(|e| e["type"] == "text"), "{events:?}");
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_redis_restarts_empty_the_owners_record_their_sessions_again() {
+    let mut cluster = cluster_with(2, &[("LEASE_TTL", "1500")]).await;
+    let opened = cluster.instances[0]
+        .open(json!({"uid": "u", "sceneId": "tavern", "serverId": "s"}))
+        .await;
+    let id = opened["sessionId"].as_str().unwrap().to_string();
+    let port = cluster.redis.as_ref().unwrap().port;
+    drop(cluster.redis.take());
+    cluster.redis = Some(RedisServer::start_on(port));
+    // Carried to its owner again once the owner recorded it again (until
+    // then the other instance knows no owner: 404, or 503 while it
+    // reconnects).
+    let other = &cluster.instances[1];
+    let start = Instant::now();
+    let interaction = loop {
+        assert!(start.elapsed() < LIMIT, "the session was never found again");
+        let r = other
+            .http
+            .post(format!("{}/session/{id}/message", other.base))
+            .json(&json!({"message": "hello again"}))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::ACCEPTED {
+            break r.headers()["interaction-id"].to_str().unwrap().to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let events = other
+        .events_until("/events/s", |e| {
+            e.iter().any(|e| {
+                e["type"] == "interactionEnd" && e["interactionId"] == interaction.as_str()
+            })
+        })
+        .await;
+    assert!(events.iter().any(|e| e["type"] == "text"), "{events:?}");
+    assert!(!events.iter().any(|e| e["type"] == "resumed"), "{events:?}");
+    cluster.stop().await;
+}

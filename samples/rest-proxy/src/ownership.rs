@@ -1,0 +1,389 @@
+//! Who holds each session, in Redis, when several instances share it: every
+//! instance keeps a lease (a key with a time to live, renewed on a timer)
+//! and a set of the sessions it owns; each session has a fencing number,
+//! raised on every change of owner, that every write of its state checks
+//! (see `redis_events`), so an owner that was paused past its lease cannot
+//! write once another has taken its sessions over. What a session needs to
+//! be reopened elsewhere (its player, scene, character, server, the dialog
+//! so far, the replies still awaited) is kept beside it.
+
+use std::time::Duration;
+
+use inworld::client::Talker;
+use redis::aio::ConnectionManager;
+use redis::{RedisError, Script};
+
+/// Every key of the proxy starts with this.
+pub const PREFIX: &str = "inworld-proxy:";
+/// Dialog lines kept per session for a takeover (the oldest go).
+pub const DIALOG_LINES: usize = 64;
+
+/// The key naming the instance that holds a session.
+pub fn owner_key(session: &str) -> String {
+    format!("{PREFIX}owner:{session}")
+}
+
+/// The key of a session's fencing number.
+pub fn fence_key(session: &str) -> String {
+    format!("{PREFIX}fence:{session}")
+}
+
+/// The key of a session's dialog so far (JSON `[talker, text]` lines).
+pub fn dialog_key(session: &str) -> String {
+    format!("{PREFIX}dialog:{session}")
+}
+
+/// The key of a session's interactions accepted and not yet ended.
+pub fn pending_key(session: &str) -> String {
+    format!("{PREFIX}pending:{session}")
+}
+
+/// The key of what a session was opened with.
+pub fn meta_key(session: &str) -> String {
+    format!("{PREFIX}meta:{session}")
+}
+
+fn lease_key(instance: &str) -> String {
+    format!("{PREFIX}lease:{instance}")
+}
+
+fn owned_key(instance: &str) -> String {
+    format!("{PREFIX}owned:{instance}")
+}
+
+fn instances_key() -> String {
+    format!("{PREFIX}instances")
+}
+
+/// Makes this instance the session's owner, with a new fencing number
+/// (returned), and records what it was opened with. KEYS: owner, fence,
+/// meta, owned. ARGV: me, session, uid, scene, character, player, server.
+const CLAIM: &str = r#"
+redis.call('SET', KEYS[1], ARGV[1])
+local fence = redis.call('INCR', KEYS[2])
+redis.call('DEL', KEYS[3])
+redis.call('HSET', KEYS[3], 'uid', ARGV[3], 'scene', ARGV[4], 'character', ARGV[5], 'player', ARGV[6], 'server', ARGV[7])
+redis.call('SADD', KEYS[4], ARGV[2])
+return fence
+"#;
+
+/// Records again a session this instance holds, unless another took it
+/// (its fencing number moved on). KEYS, ARGV: as CLAIM, and the fence.
+const RECLAIM: &str = r#"
+local fence = redis.call('GET', KEYS[2])
+if fence ~= false and fence ~= ARGV[8] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[8])
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  redis.call('HSET', KEYS[3], 'uid', ARGV[3], 'scene', ARGV[4], 'character', ARGV[5], 'player', ARGV[6], 'server', ARGV[7])
+end
+redis.call('SADD', KEYS[4], ARGV[2])
+return 1
+"#;
+
+/// Renews this instance's lease; 1 when it was still held, 0 when it had
+/// lapsed (another instance may have taken its sessions). KEYS: lease,
+/// instances. ARGV: me, ttl in ms.
+const RENEW: &str = r#"
+local held = redis.call('EXISTS', KEYS[1])
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+return held
+"#;
+
+/// Takes over the sessions of every instance whose lease lapsed: each gets
+/// this instance as owner and a new fencing number. Returns a flat list of
+/// (session, fence). KEYS: instances. ARGV: me, prefix.
+const TAKE_OVER: &str = r#"
+local out = {}
+local p = ARGV[2]
+for _, inst in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if inst ~= ARGV[1] and redis.call('EXISTS', p .. 'lease:' .. inst) == 0 then
+    for _, sid in ipairs(redis.call('SMEMBERS', p .. 'owned:' .. inst)) do
+      if redis.call('GET', p .. 'owner:' .. sid) == inst then
+        redis.call('SET', p .. 'owner:' .. sid, ARGV[1])
+        local fence = redis.call('INCR', p .. 'fence:' .. sid)
+        redis.call('SADD', p .. 'owned:' .. ARGV[1], sid)
+        table.insert(out, sid)
+        table.insert(out, tostring(fence))
+      end
+    end
+    redis.call('DEL', p .. 'owned:' .. inst)
+    redis.call('SREM', KEYS[1], inst)
+  end
+end
+return out
+"#;
+
+/// Claims again, with new fencing numbers, the sessions recorded as this
+/// instance's (a process that starts holds none: they were its
+/// predecessor's at the same address). Returns (session, fence) pairs.
+/// KEYS: owned. ARGV: me, prefix.
+const ADOPT: &str = r#"
+local out = {}
+local p = ARGV[2]
+for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('GET', p .. 'owner:' .. sid) == ARGV[1] then
+    local fence = redis.call('INCR', p .. 'fence:' .. sid)
+    table.insert(out, sid)
+    table.insert(out, tostring(fence))
+  else
+    redis.call('SREM', KEYS[1], sid)
+  end
+end
+return out
+"#;
+
+/// What a session was opened with, and where its conversation stands:
+/// what another instance needs to reopen it.
+#[derive(Debug, Clone, Default)]
+pub struct Saved {
+    pub uid: String,
+    pub scene: String,
+    pub character: Option<String>,
+    pub player: Option<String>,
+    pub server: Option<String>,
+    /// The dialog so far, oldest line first.
+    pub dialog: Vec<(Talker, String)>,
+    /// Interactions accepted whose reply had not ended.
+    pub pending: Vec<String>,
+}
+
+/// (session, fence) pairs from a flat list.
+fn pairs(flat: Vec<String>) -> Vec<(String, u64)> {
+    flat.chunks_exact(2)
+        .filter_map(|p| Some((p[0].clone(), p[1].parse().ok()?)))
+        .collect()
+}
+
+/// One dialog line as kept in Redis.
+pub fn dialog_line(talker: Talker, text: &str) -> String {
+    let who = match talker {
+        Talker::Player => "player",
+        Talker::Character => "character",
+    };
+    serde_json::json!([who, text]).to_string()
+}
+
+fn parse_line(line: &str) -> Option<(Talker, String)> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    let talker = match value[0].as_str()? {
+        "player" => Talker::Player,
+        _ => Talker::Character,
+    };
+    Some((talker, value[1].as_str()?.to_string()))
+}
+
+/// This instance's view of ownership in Redis.
+pub struct Ownership {
+    /// This instance's address, which also names it.
+    pub me: String,
+    /// How long a lease lasts unrenewed.
+    pub lease: Duration,
+    connection: ConnectionManager,
+    claim: Script,
+    adopt: Script,
+    reclaim: Script,
+    renew: Script,
+    take_over: Script,
+}
+
+impl Ownership {
+    pub fn new(connection: ConnectionManager, me: String, lease: Duration) -> Ownership {
+        Ownership {
+            me,
+            lease,
+            connection,
+            claim: Script::new(CLAIM),
+            adopt: Script::new(ADOPT),
+            reclaim: Script::new(RECLAIM),
+            renew: Script::new(RENEW),
+            take_over: Script::new(TAKE_OVER),
+        }
+    }
+
+    /// Owns a newly opened session; its fencing number.
+    pub async fn claim(&self, session: &str, saved: &Saved) -> Result<u64, RedisError> {
+        let mut connection = self.connection.clone();
+        self.claim
+            .key(owner_key(session))
+            .key(fence_key(session))
+            .key(meta_key(session))
+            .key(owned_key(&self.me))
+            .arg(&self.me)
+            .arg(session)
+            .arg(&saved.uid)
+            .arg(&saved.scene)
+            .arg(saved.character.as_deref().unwrap_or(""))
+            .arg(saved.player.as_deref().unwrap_or(""))
+            .arg(saved.server.as_deref().unwrap_or(""))
+            .invoke_async(&mut connection)
+            .await
+    }
+
+    /// Renews the lease: false when it had lapsed.
+    pub async fn renew(&self) -> Result<bool, RedisError> {
+        let mut connection = self.connection.clone();
+        let held: i64 = self
+            .renew
+            .key(lease_key(&self.me))
+            .key(instances_key())
+            .arg(&self.me)
+            .arg(self.lease.as_millis() as u64)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(held == 1)
+    }
+
+    /// Gives up the lease at once (a graceful stop), so that the others
+    /// take the sessions over without waiting for it to lapse.
+    pub async fn release(&self) -> Result<(), RedisError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("DEL")
+            .arg(lease_key(&self.me))
+            .query_async(&mut connection)
+            .await
+    }
+
+    /// The sessions a previous process at this address owned, claimed
+    /// again (call before this process opens any): (session, new fence).
+    pub async fn adopt_predecessors(&self) -> Result<Vec<(String, u64)>, RedisError> {
+        let mut connection = self.connection.clone();
+        let flat: Vec<String> = self
+            .adopt
+            .key(owned_key(&self.me))
+            .arg(&self.me)
+            .arg(PREFIX)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(pairs(flat))
+    }
+
+    /// How many other instances hold a lease now.
+    pub async fn others_alive(&self) -> Result<usize, RedisError> {
+        let mut connection = self.connection.clone();
+        let instances: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(instances_key())
+            .query_async(&mut connection)
+            .await?;
+        let others: Vec<&String> = instances.iter().filter(|i| **i != self.me).collect();
+        if others.is_empty() {
+            return Ok(0);
+        }
+        let mut pipe = redis::pipe();
+        for other in &others {
+            pipe.cmd("EXISTS").arg(lease_key(other));
+        }
+        let alive: Vec<u8> = pipe.query_async(&mut connection).await?;
+        Ok(alive.iter().filter(|a| **a == 1).count())
+    }
+
+    /// Takes over the sessions of instances whose lease lapsed: (session,
+    /// its new fencing number).
+    pub async fn take_over_lapsed(&self) -> Result<Vec<(String, u64)>, RedisError> {
+        let mut connection = self.connection.clone();
+        let flat: Vec<String> = self
+            .take_over
+            .key(instances_key())
+            .arg(&self.me)
+            .arg(PREFIX)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(pairs(flat))
+    }
+
+    /// The current fencing numbers of `sessions` (Some(0): closed; None:
+    /// Redis has no record of it, it restarted without its data).
+    pub async fn fences(&self, sessions: &[String]) -> Result<Vec<Option<u64>>, RedisError> {
+        if sessions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut connection = self.connection.clone();
+        let mut pipe = redis::pipe();
+        for session in sessions {
+            pipe.cmd("GET").arg(fence_key(session));
+        }
+        let fences: Vec<Option<String>> = pipe.query_async(&mut connection).await?;
+        Ok(fences
+            .into_iter()
+            .map(|f| f.map(|f| f.parse().unwrap_or(0)))
+            .collect())
+    }
+
+    /// Records a session held here again, with its fencing number, after
+    /// Redis may have lost its record (it restarted without its data);
+    /// nothing when another instance took it meanwhile.
+    pub async fn reclaim(
+        &self,
+        session: &str,
+        fence: u64,
+        saved: &Saved,
+    ) -> Result<(), RedisError> {
+        let mut connection = self.connection.clone();
+        self.reclaim
+            .key(owner_key(session))
+            .key(fence_key(session))
+            .key(meta_key(session))
+            .key(owned_key(&self.me))
+            .arg(&self.me)
+            .arg(session)
+            .arg(&saved.uid)
+            .arg(&saved.scene)
+            .arg(saved.character.as_deref().unwrap_or(""))
+            .arg(saved.player.as_deref().unwrap_or(""))
+            .arg(saved.server.as_deref().unwrap_or(""))
+            .arg(fence)
+            .invoke_async::<i64>(&mut connection)
+            .await
+            .map(drop)
+    }
+
+    /// What a session taken over needs to be reopened.
+    pub async fn saved(&self, session: &str) -> Result<Saved, RedisError> {
+        let mut connection = self.connection.clone();
+        let (meta, dialog, pending): (
+            std::collections::HashMap<String, String>,
+            Vec<String>,
+            Vec<String>,
+        ) = redis::pipe()
+            .cmd("HGETALL")
+            .arg(meta_key(session))
+            .cmd("LRANGE")
+            .arg(dialog_key(session))
+            .arg(0)
+            .arg(-1)
+            .cmd("HKEYS")
+            .arg(pending_key(session))
+            .query_async(&mut connection)
+            .await?;
+        let field = |name: &str| meta.get(name).filter(|v| !v.is_empty()).cloned();
+        Ok(Saved {
+            uid: field("uid").unwrap_or_default(),
+            scene: field("scene").unwrap_or_default(),
+            character: field("character"),
+            player: field("player"),
+            server: field("server"),
+            dialog: dialog.iter().filter_map(|l| parse_line(l)).collect(),
+            pending,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dialog_lines_read_back_as_written() {
+        let line = dialog_line(Talker::Player, "my name is \"Ada\"");
+        assert_eq!(
+            parse_line(&line),
+            Some((Talker::Player, "my name is \"Ada\"".to_string()))
+        );
+        let line = dialog_line(Talker::Character, "Welcome.");
+        assert_eq!(
+            parse_line(&line),
+            Some((Talker::Character, "Welcome.".to_string()))
+        );
+    }
+}
