@@ -32,9 +32,8 @@ pub(crate) const PARTIAL_EVERY_SAMPLES: usize = SAMPLE_RATE;
 pub(crate) const PARTIAL_WINDOW_SAMPLES: usize = 30 * SAMPLE_RATE;
 /// Utterances heard at once (begun, not yet answered), across sessions.
 pub(crate) const MAX_UTTERANCES: usize = 32;
-/// The encoder's context beyond the audio (20 ms steps), or `None` for
-/// whisper's whole 30 s window.
-const AUDIO_CONTEXT_MARGIN: Option<usize> = Some(64);
+/// A partial pass's encoder context beyond the audio (20 ms steps).
+const PARTIAL_CONTEXT_MARGIN: usize = 64;
 /// How often the thread looks for new speech while someone speaks.
 const SPEECH_POLL: Duration = Duration::from_millis(100);
 /// The initial prompt (the scene's phrases) is cut to this many bytes:
@@ -183,14 +182,13 @@ impl Transcriber for WhisperModel {
         // No "[Music]" or "(laughs)" in what the player said.
         params.set_suppress_nst(true);
         params.set_tokens(&self.prompt.1);
-        // The encoder hears the utterance, not a whole 30 s window (each
-        // step of its context is 20 ms): several times faster on short
-        // utterances, as whisper.cpp's streaming example does.
-        if let Some(steps) = AUDIO_CONTEXT_MARGIN {
-            let context = (self.samples.len() / 320 + steps).min(1500);
-            params.set_audio_ctx(context as i32);
-        }
         if pass == Pass::Partial {
+            // A partial's encoder hears the utterance, not a whole 30 s
+            // window (each step of its context is 20 ms): several times
+            // faster, as whisper.cpp's streaming example does. Not the
+            // final's: cut short, tiny.en repeats itself.
+            let context = (self.samples.len() / 320 + PARTIAL_CONTEXT_MARGIN).min(1500);
+            params.set_audio_ctx(context as i32);
             // SAFETY: the callback only reads the flag, which lives until
             // `full` returns.
             unsafe {
