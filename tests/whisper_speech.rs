@@ -211,9 +211,10 @@ fn spoken_words_are_recognised_by_whisper_and_answered() {
             channels: 2,
         })
         .expect("an audio input");
+    // Push to talk: the player's pause below does not end the utterance.
     session
         .start_audio_session(AudioSessionConfig {
-            mode: MicrophoneMode::OpenMic,
+            mode: MicrophoneMode::PushToTalk,
             understanding: UnderstandingMode::Full,
         })
         .unwrap();
@@ -223,26 +224,34 @@ fn spoken_words_are_recognised_by_whisper_and_answered() {
         44_100,
         2,
     );
-    // The first 2.5 s of speech, then a wait for a partial text: a final
-    // transcript preempts partial ones, so on a slow machine a sentence may
-    // end before any partial is done.
+    // The first 2.5 s of speech, then a pause until a partial text comes
+    // (a final transcript preempts partial ones, so on a slow machine a
+    // sentence may end before any partial is done). The engine hands out
+    // partials as audio comes: the pause is quiet audio.
     let (first, rest) = speech.split_at(2 * 44_100 * 5 / 2);
     let mut mic = vec![0i16; 2 * 44_100];
     mic.extend_from_slice(first);
     push_all(&mut input, &mic, 2);
-    let (_, partial) = wait_long(
-        &session,
-        "a partial recognised text",
-        |p| matches!(&p.body, PacketBody::Text(t) if t.source == TextSource::SpeechToText),
-    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let partial = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited 5 minutes for a partial text"
+        );
+        push_all(&mut input, &[0i16; 2 * 4_410], 2);
+        if let Some(p) = session.recv_timeout(std::time::Duration::from_millis(100)) {
+            if matches!(&p.body, PacketBody::Text(t) if t.source == TextSource::SpeechToText) {
+                break p;
+            }
+        }
+    };
     let PacketBody::Text(partial_text) = &partial.body else {
         unreachable!()
     };
     println!("partial: {:?}", partial_text.text);
     assert!(!partial_text.is_final, "{partial_text:?}");
-    let mut mic = rest.to_vec();
-    mic.extend(vec![0i16; 2 * 44_100 * 3 / 2]);
-    push_all(&mut input, &mic, 2);
+    push_all(&mut input, rest, 2);
+    session.end_audio_session().unwrap();
 
     let (_, heard) = wait_long(&session, "the final recognised text", is_final_speech);
     let PacketBody::Text(final_text) = &heard.body else {
@@ -269,7 +278,6 @@ fn spoken_words_are_recognised_by_whisper_and_answered() {
         answer.iter().any(|t| t == "Take this map."),
         "the quest rule answers: {answer:?}"
     );
-    session.end_audio_session().unwrap();
     session.close();
 }
 
