@@ -701,9 +701,12 @@ impl<T: Transcriber> Queue<T> {
 mod tests {
     use super::*;
 
+    /// Each pass: the samples heard, which pass, the prompt (or how it ended).
+    type Calls = Arc<Mutex<Vec<(usize, Pass, String)>>>;
+
     /// Says how much audio it heard; can be made to wait or fail.
     struct Counting {
-        calls: Arc<Mutex<Vec<(usize, Pass, String)>>>,
+        calls: Calls,
         /// Each pass says it began, then waits to be let through.
         gate: Option<(std_mpsc::Sender<()>, std_mpsc::Receiver<()>)>,
         /// Partial passes last until a final one is waiting (a slow model).
@@ -746,7 +749,7 @@ mod tests {
         }
     }
 
-    fn counting() -> (Arc<Whisper>, Arc<Mutex<Vec<(usize, Pass, String)>>>) {
+    fn counting() -> (Arc<Whisper>, Calls) {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let c = calls.clone();
         let whisper = Whisper::start(move || {
