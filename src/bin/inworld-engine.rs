@@ -6,6 +6,7 @@
 //!                [--token-ttl SECS] [--idle-timeout SECS]
 //!                [--connection-idle-timeout SECS] [--audio-idle-timeout SECS]
 //!                [--synthesizer espeak|tones] [--recognizer pocketsphinx|scripted]
+//!                [--whisper-model GGML_FILE]
 //!                [--tls-cert PEM --tls-key PEM]
 //!                [--brain scripted|llm --llm-url URL --llm-model NAME]
 //!                [--llm-max-tokens N] [--llm-max-reply-bytes N] [--llm-timeout SECS]
@@ -107,9 +108,17 @@ fn flags() -> [(&'static str, &'static str, String); 23] {
             "NAME",
             format!(
                 "what hears the player's speech: `pocketsphinx` (built with --features \
-                 pocketsphinx) or `scripted` (the scene's transcript) (default: {})",
-                recognizer_name(defaults.recognizer)
+                 pocketsphinx), `whisper` (with --whisper-model) or `scripted` (the scene's \
+                 transcript) (default: {})",
+                recognizer_name(&defaults.recognizer)
             ),
+        ),
+        (
+            "--whisper-model",
+            "GGML_FILE",
+            "hear the player's speech with whisper.cpp and this ggml model file, e.g. \
+             ggml-tiny.en.bin (built with --features whisper; default: none)"
+                .into(),
         ),
         (
             "--tls-cert",
@@ -213,9 +222,10 @@ fn synthesizer_name(kind: SynthesizerKind) -> &'static str {
     }
 }
 
-fn recognizer_name(kind: RecognizerKind) -> &'static str {
+fn recognizer_name(kind: &RecognizerKind) -> &'static str {
     match kind {
         RecognizerKind::PocketSphinx => "pocketsphinx",
+        RecognizerKind::Whisper(_) => "whisper",
         RecognizerKind::Scripted => "scripted",
     }
 }
@@ -258,6 +268,7 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
     let mut brain = "scripted".to_string();
     let mut llm = LlmConfig::new("", "");
     let mut llm_flags = Vec::new();
+    let (mut recognizer, mut whisper_model) = (None, None);
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         if arg == "--help" || arg == "-h" {
@@ -355,23 +366,36 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
                     other => return Err(format!("--synthesizer {other:?}: use espeak or tones")),
                 }
             }
-            "--recognizer" => {
-                config.recognizer = match value.as_str() {
-                    "pocketsphinx" => RecognizerKind::PocketSphinx,
-                    "scripted" => RecognizerKind::Scripted,
-                    other => {
-                        return Err(format!(
-                            "--recognizer {other:?}: use pocketsphinx or scripted"
-                        ))
-                    }
+            "--recognizer" => match value.as_str() {
+                "pocketsphinx" | "scripted" | "whisper" => recognizer = Some(value),
+                other => {
+                    return Err(format!(
+                        "--recognizer {other:?}: use pocketsphinx, whisper or scripted"
+                    ))
                 }
-            }
+            },
+            "--whisper-model" => whisper_model = Some(std::path::PathBuf::from(value)),
             "--tls-cert" => cert = Some(value),
             "--tls-key" => tls_key = Some(value),
             _ => unreachable!("every flag of VALUE_FLAGS is handled"),
         }
     }
     config.credentials = vec![Credentials::new(key, secret)];
+    // A model file chooses whisper; whisper needs one.
+    match (recognizer.as_deref(), whisper_model) {
+        (None | Some("whisper"), Some(model)) => config.recognizer = RecognizerKind::Whisper(model),
+        (Some("whisper"), None) => {
+            return Err("--recognizer whisper needs --whisper-model GGML_FILE".into())
+        }
+        (Some(other), Some(_)) => {
+            return Err(format!(
+                "--whisper-model is for the whisper recognizer, not --recognizer {other}"
+            ))
+        }
+        (Some("pocketsphinx"), None) => config.recognizer = RecognizerKind::PocketSphinx,
+        (Some(_), None) => config.recognizer = RecognizerKind::Scripted,
+        (None, None) => {}
+    }
     if brain == "llm" {
         if llm.url.is_empty() || llm.model.is_empty() {
             return Err("--brain llm needs --llm-url and --llm-model".into());
@@ -430,7 +454,7 @@ fn main() -> ExitCode {
     let engine = match RunningEngine::start(config, runtime.handle()) {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("inworld-engine: cannot listen: {e}");
+            eprintln!("inworld-engine: cannot start: {e}");
             return ExitCode::FAILURE;
         }
     };

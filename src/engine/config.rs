@@ -35,13 +35,17 @@ impl SynthesizerKind {
 }
 
 /// What hears the player's speech.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecognizerKind {
     /// "Recognises" the scene's `[speech] transcript` in any speech the
     /// voice detector hears (tests of the protocol, no library needed).
     Scripted,
     /// PocketSphinx with its US English model (the `pocketsphinx` feature).
     PocketSphinx,
+    /// whisper.cpp with the ggml model file at this path (the `whisper`
+    /// feature), e.g. `ggml-tiny.en.bin`. A missing or bad file is an error
+    /// at start naming the path.
+    Whisper(std::path::PathBuf),
 }
 
 impl RecognizerKind {

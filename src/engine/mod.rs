@@ -45,6 +45,8 @@ mod stream;
 mod synthesizer;
 mod template;
 mod tokens;
+#[cfg(feature = "whisper")]
+mod whisper;
 mod world_engine;
 
 pub use config::{Brain, EngineConfig, Faults, LlmConfig, Pacing, RecognizerKind, SynthesizerKind};
