@@ -33,7 +33,7 @@ const DEFAULT_SECRET: &str = "test-api-secret";
 /// The flags, as `--help` lists them: (flag, value name, what it does).
 /// The defaults are filled in from the engine's own configuration. Every
 /// flag takes a value (`--help` aside).
-fn flags() -> [(&'static str, &'static str, String); 23] {
+fn flags() -> [(&'static str, &'static str, String); 24] {
     let defaults = EngineConfig::new(Workspace::default_scenes());
     let llm = LlmConfig::new("", "");
     [
