@@ -123,3 +123,18 @@ pub fn texts(packets: &[Packet]) -> Vec<String> {
         })
         .collect()
 }
+
+/// Reads the playback stream until speech comes out and returns the frames
+/// of speech that read gave. A reply's packets reach the game before its
+/// speech reaches the stream: the playback worker resamples it meanwhile.
+pub fn first_speech(playback: &mut inworld::client::Playback, buffer: &mut [f32]) -> usize {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let frames = playback.read_f32(buffer);
+        if frames > 0 {
+            return frames;
+        }
+        assert!(Instant::now() < deadline, "no speech reached the stream");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
