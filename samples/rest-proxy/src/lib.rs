@@ -142,7 +142,7 @@ impl Proxy {
                 }
             };
             app.cluster = Some(
-                crate::cluster::Cluster::new(url, me.clone())
+                crate::cluster::Cluster::new(url, me.clone(), config.lease)
                     .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
             );
             if let Some(shared) = self.registry.shared() {
