@@ -52,6 +52,12 @@ fn owned_key(instance: &str) -> String {
     format!("{PREFIX}owned:{instance}")
 }
 
+/// What the live instances noted of a lapsed one: how many sessions it
+/// had, since when, and how many each claimed.
+fn orphans_key(instance: &str) -> String {
+    format!("{PREFIX}orphans:{instance}")
+}
+
 fn instances_key() -> String {
     format!("{PREFIX}instances")
 }
@@ -83,10 +89,13 @@ return 1
 "#;
 
 /// Renews this instance's lease; 1 when it was still held, 0 when it had
-/// lapsed (another instance may have taken its sessions). KEYS: lease,
-/// instances. ARGV: me, ttl in ms.
+/// lapsed (another instance may have taken its sessions; what they noted
+/// of this one as lapsed is forgotten, so that its shares start afresh
+/// should it lapse again). KEYS: lease, instances, orphans. ARGV: me, ttl
+/// in ms.
 const RENEW: &str = r#"
 local held = redis.call('EXISTS', KEYS[1])
+if held == 0 then redis.call('DEL', KEYS[3]) end
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[1])
 return held
@@ -168,12 +177,12 @@ return out
 /// Claims again, with new fencing numbers, the sessions recorded as this
 /// instance's (a process that starts holds none: they were its
 /// predecessor's at the same address). Returns (session, fence) pairs.
-/// KEYS: owned. ARGV: me, prefix. (What other instances noted of this
-/// address's sessions as a lapsed instance's is forgotten.)
+/// KEYS: owned, orphans. ARGV: me, prefix. (What other instances noted of
+/// this address's sessions as a lapsed instance's is forgotten.)
 const ADOPT: &str = r#"
 local out = {}
 local p = ARGV[2]
-redis.call('DEL', p .. 'orphans:' .. ARGV[1])
+redis.call('DEL', KEYS[2])
 for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if redis.call('GET', p .. 'owner:' .. sid) == ARGV[1] then
     local fence = redis.call('INCR', p .. 'fence:' .. sid)
@@ -291,6 +300,7 @@ impl Ownership {
             .renew
             .key(lease_key(&self.me))
             .key(instances_key())
+            .key(orphans_key(&self.me))
             .arg(&self.me)
             .arg(self.lease.as_millis() as u64)
             .invoke_async(&mut connection)
@@ -316,6 +326,7 @@ impl Ownership {
         let flat: Vec<String> = self
             .adopt
             .key(owned_key(&self.me))
+            .key(orphans_key(&self.me))
             .arg(&self.me)
             .arg(PREFIX)
             .invoke_async(&mut connection)
