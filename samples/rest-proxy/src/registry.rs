@@ -541,12 +541,13 @@ impl Registry {
     }
 
     /// Sends the player's text (None: no session); with REDIS_URL the line
-    /// is queued for Redis before any event of its reply can be.
+    /// is queued for Redis before any event of its reply can be. With the
+    /// ids, the fencing number of the copy that sent it.
     pub fn say(
         &self,
         id: &str,
         text: &str,
-    ) -> Option<Result<inworld::client::SentIds, inworld::client::Error>> {
+    ) -> Option<Result<(inworld::client::SentIds, u64), inworld::client::Error>> {
         // Under the lock, so that the line is queued before its reply.
         let mut state = self.state.lock();
         let entry = state.sessions.get_mut(id)?;
@@ -555,7 +556,16 @@ impl Registry {
         if let Ok(ids) = &sent {
             self.said(id, entry.fence, text, &ids.interaction_id);
         }
-        Some(sent)
+        Some(sent.map(|ids| (ids, entry.fence)))
+    }
+
+    /// Whether a write of the copy of the session taken with `fence` was
+    /// refused: another instance owns it (after a flush, a refusal of what
+    /// was queued before it is known here).
+    pub fn refused(&self, id: &str, fence: u64) -> bool {
+        self.shared
+            .as_ref()
+            .is_some_and(|s| s.was_refused(id, fence))
     }
 
     /// Changes what a session is recorded with, for a takeover.

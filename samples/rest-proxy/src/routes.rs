@@ -325,11 +325,17 @@ async fn message(
         .unwrap_or_default();
     match app.registry.say(&id, text) {
         None => not_found(&id),
-        Some(Ok(ids)) => {
+        Some(Ok((ids, fence))) => {
             // Answered once the line is in Redis (or Redis is away: it is
             // written when Redis returns).
             let _ = tokio::time::timeout(SAID_WAIT, app.registry.flush()).await;
-            accepted(&ids.interaction_id)
+            match &app.cluster {
+                // Its line refused: another instance took the session over
+                // (this one was paused), and nothing of this send would
+                // reach the client; the retry reaches the new owner.
+                Some(cluster) if app.registry.refused(&id, fence) => moving(cluster, &id),
+                _ => accepted(&ids.interaction_id),
+            }
         }
         Some(Err(e)) => (StatusCode::CONFLICT, Json(e.to_string())).into_response(),
     }

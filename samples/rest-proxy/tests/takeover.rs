@@ -838,6 +838,20 @@ async fn an_owner_paused_mid_reply_has_its_writes_refused_when_it_wakes() {
             mine.iter().all(|id| resumed(e, id)) && settled(e, &probed)
         })
         .await;
+    // A message for its other session reaches it while it is paused (a
+    // request in flight at the pause), whole in its socket before it wakes.
+    let mut in_flight = tokio::net::TcpStream::connect(("127.0.0.1", cluster.instances[0].port))
+        .await
+        .unwrap();
+    let body = json!({"message": "Are you there?"}).to_string();
+    let request = format!(
+        "POST /session/{}/message HTTP/1.1\r\nhost: proxy\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        mine[1],
+        body.len()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut in_flight, request.as_bytes())
+        .await
+        .unwrap();
     // Woken past its lease with the rest of the reply to write: refused.
     // Redis holds every command for a moment as it wakes (less than the
     // proxy's 2 s command timeout), so that the owner certainly takes that
@@ -861,6 +875,23 @@ async fn an_owner_paused_mid_reply_has_its_writes_refused_when_it_wakes() {
     let fenced = cluster.metric(0, "inworld_proxy_fenced_writes_total").await;
     eprintln!("writes refused after waking mid-reply: {fenced}");
     assert!(fenced > 0);
+    // The message it took as it woke: its line refused, so no 202 (nothing
+    // of it would reach the client) but a 503 to retry, which the new
+    // owner accepts and answers.
+    let mut answer = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut in_flight, &mut answer)
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("\r\nretry-after: "),
+        "{answer}"
+    );
+    let retried = cluster.say(1, &mine[1], "Are you there?").await;
+    cluster
+        .drain_until(&[1, 2], &mut all, |e| settled(e, &retried))
+        .await;
+    assert!(!lines_of(&all, &retried).is_empty(), "{all:#?}");
     // One live copy of each session (the probe's among them).
     assert_eq!(cluster.metric(0, "inworld_proxy_open_sessions").await, 0);
     let open = cluster.metric(1, "inworld_proxy_open_sessions").await
