@@ -278,12 +278,20 @@ pub async fn adopt(ownership: &Arc<Ownership>, registry: &Arc<Registry>) {
 }
 
 async fn adopt_predecessors(ownership: &Arc<Ownership>, registry: &Arc<Registry>) {
-    match ownership.adopt_predecessors().await {
-        Ok(adopted) => {
+    match ownership
+        .adopt_predecessors(registry.room_for_takeovers())
+        .await
+    {
+        Ok((adopted, left)) => {
             if !adopted.is_empty() {
                 log::info!(
                     "reopening {} sessions of the previous process here",
                     adopted.len()
+                );
+            }
+            if left > 0 {
+                log::warn!(
+                    "{left} sessions of the previous process here are beyond MAX_SESSIONS: left to the other instances"
                 );
             }
             resume_all(ownership, registry, adopted)

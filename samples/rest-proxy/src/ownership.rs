@@ -176,22 +176,39 @@ return out
 
 /// Claims again, with new fencing numbers, the sessions recorded as this
 /// instance's (a process that starts holds none: they were its
-/// predecessor's at the same address). Returns (session, fence) pairs.
-/// KEYS: owned, orphans. ARGV: me, prefix. (What other instances noted of
-/// this address's sessions as a lapsed instance's is forgotten.)
+/// predecessor's at the same address), at most `room` of them; the rest
+/// are left to the other instances, as the sessions of a lapsed instance
+/// named `<me>#before` (never leased). Returns how many were left, then
+/// (session, fence) pairs. KEYS: owned, orphans, instances. ARGV: me,
+/// prefix, room. (What other instances noted of this address's sessions
+/// as a lapsed instance's is forgotten.)
 const ADOPT: &str = r#"
 local out = {}
 local p = ARGV[2]
+local room = tonumber(ARGV[3])
+local before = ARGV[1] .. '#before'
+local left = 0
 redis.call('DEL', KEYS[2])
 for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if redis.call('GET', p .. 'owner:' .. sid) == ARGV[1] then
+  if redis.call('GET', p .. 'owner:' .. sid) ~= ARGV[1] then
+    redis.call('SREM', KEYS[1], sid)
+  elseif room > 0 then
     local fence = redis.call('INCR', p .. 'fence:' .. sid)
     table.insert(out, sid)
     table.insert(out, tostring(fence))
+    room = room - 1
   else
+    redis.call('SET', p .. 'owner:' .. sid, before)
+    redis.call('SADD', p .. 'owned:' .. before, sid)
     redis.call('SREM', KEYS[1], sid)
+    left = left + 1
   end
 end
+if left > 0 then
+  redis.call('DEL', p .. 'orphans:' .. before)
+  redis.call('SADD', KEYS[3], before)
+end
+table.insert(out, 1, tostring(left))
 return out
 "#;
 
@@ -319,20 +336,31 @@ impl Ownership {
     }
 
     /// The sessions a previous process at this address owned, claimed
-    /// again (call before this process opens any): (session, new fence).
-    /// Once done, [`Ownership::adopted`] holds.
-    pub async fn adopt_predecessors(&self) -> Result<Vec<(String, u64)>, RedisError> {
+    /// again, at most `room` (call before this process opens any):
+    /// (session, new fence), and how many were left to the other
+    /// instances. Once done, [`Ownership::adopted`] holds.
+    pub async fn adopt_predecessors(
+        &self,
+        room: usize,
+    ) -> Result<(Vec<(String, u64)>, u64), RedisError> {
         let mut connection = self.connection.clone();
-        let flat: Vec<String> = self
+        let mut flat: Vec<String> = self
             .adopt
             .key(owned_key(&self.me))
             .key(orphans_key(&self.me))
+            .key(instances_key())
             .arg(&self.me)
             .arg(PREFIX)
+            .arg(room)
             .invoke_async(&mut connection)
             .await?;
         self.adopted.store(true, Ordering::Release);
-        Ok(pairs(flat))
+        let left = if flat.is_empty() {
+            0
+        } else {
+            flat.remove(0).parse().unwrap_or(0)
+        };
+        Ok((pairs(flat), left))
     }
 
     /// How many other instances hold a lease now.

@@ -915,3 +915,45 @@ async fn an_owner_paused_mid_reply_has_its_writes_refused_when_it_wakes() {
     drop(cluster.instances);
     cluster.engine.unwrap().stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_reopens_what_max_sessions_allows_and_leaves_the_rest_to_the_others() {
+    // A long lease: the process restarted at its address claims its
+    // predecessor's sessions before the other instance could.
+    let long = vec![("LEASE_TTL", "10000")];
+    let mut cluster = cluster_with(
+        RedisServer::start(),
+        Pacing::Instant,
+        &[long.clone(), long.clone()],
+    )
+    .await;
+    let mut mine = Vec::new();
+    for i in 0..4 {
+        mine.push(cluster.open(0, &format!("p{i}")).await);
+    }
+    cluster.instances[0].signal(libc::SIGKILL);
+    let _ = cluster.instances[0].child.wait();
+    let port = cluster.instances[0].port;
+    let engine = cluster.engine.as_ref().unwrap().addr().to_string();
+    let again = spawn_with(
+        port,
+        &cluster.redis_url,
+        &engine,
+        &cluster.scene,
+        &[("LEASE_TTL", "10000"), ("MAX_SESSIONS", "2")],
+    );
+    answering(&cluster.http, &again).await;
+    cluster.instances[0] = again;
+    let mut all = Vec::new();
+    cluster
+        .drain_until(&[0, 1], &mut all, |e| mine.iter().all(|id| resumed(e, id)))
+        .await;
+    assert_eq!(cluster.metric(0, "inworld_proxy_takeovers_total").await, 2);
+    assert_eq!(cluster.metric(0, "inworld_proxy_open_sessions").await, 2);
+    assert_eq!(cluster.metric(1, "inworld_proxy_takeovers_total").await, 2);
+    for id in &mine {
+        assert_eq!(cluster.session_status(1, id).await.0, StatusCode::OK);
+    }
+    drop(cluster.instances);
+    cluster.engine.unwrap().stop();
+}
