@@ -15,9 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::RedisError;
+use redis::{RedisError, Script};
 
-use crate::ownership::{owner_key, Ownership};
+use crate::ownership::{owner_key, Ownership, PREFIX};
 use crate::registry::Registry;
 use tokio::sync::Notify;
 
@@ -29,6 +29,27 @@ const CONTROL: &str = "inworld-proxy:control";
 /// How long a carried request may take (a turn waits at most 120 s).
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(150);
 
+/// The instance holding a session, and whether its lease still holds:
+/// [] when none does, else [owner, 1 or 0]. KEYS: owner. ARGV: prefix.
+const OWNER: &str = r#"
+local owner = redis.call('GET', KEYS[1])
+if not owner then return {} end
+return {owner, tostring(redis.call('EXISTS', ARGV[1] .. 'lease:' .. owner))}
+"#;
+
+/// Who holds a session, as Redis records it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Holder {
+    /// Nobody: no such session, or it closed.
+    Nobody,
+    /// This instance (it claimed the session, and may be reopening it).
+    Me,
+    /// Another instance whose lease holds.
+    Alive(String),
+    /// An instance whose lease lapsed: the session waits for a takeover.
+    Gone,
+}
+
 pub struct Cluster {
     /// This instance's address for the others (`http://host:port`).
     pub me: String,
@@ -36,11 +57,15 @@ pub struct Cluster {
     http: reqwest::Client,
     /// Requests carried to another instance.
     pub forwards: AtomicU64,
+    /// Seconds a client is told to wait (`Retry-After`) for a session
+    /// being taken over or reopened: a tick of the lease.
+    pub retry_after: u64,
+    owner: Script,
 }
 
 impl Cluster {
-    /// Needs a tokio runtime; connects lazily.
-    pub fn new(url: &str, me: String) -> Result<Arc<Cluster>, String> {
+    /// Needs a tokio runtime; connects lazily. `lease`: LEASE_TTL.
+    pub fn new(url: &str, me: String, lease: Duration) -> Result<Arc<Cluster>, String> {
         let client = redis::Client::open(url).map_err(|e| format!("REDIS_URL: {e}"))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
@@ -56,16 +81,26 @@ impl Cluster {
                 .build()
                 .map_err(|e| e.to_string())?,
             forwards: AtomicU64::new(0),
+            retry_after: (lease / 3).as_secs_f64().ceil().max(1.0) as u64,
+            owner: Script::new(OWNER),
         }))
     }
 
-    /// The instance holding the session, if any.
-    pub async fn owner(&self, session: &str) -> Result<Option<String>, RedisError> {
+    /// Who holds the session.
+    pub async fn holder(&self, session: &str) -> Result<Holder, RedisError> {
         let mut connection = self.connection.clone();
-        redis::cmd("GET")
-            .arg(owner_key(session))
-            .query_async(&mut connection)
-            .await
+        let found: Vec<String> = self
+            .owner
+            .key(owner_key(session))
+            .arg(PREFIX)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(match found.as_slice() {
+            [owner, _] if *owner == self.me => Holder::Me,
+            [owner, alive] if alive == "1" => Holder::Alive(owner.clone()),
+            [_, _] => Holder::Gone,
+            _ => Holder::Nobody,
+        })
     }
 
     /// Tells every instance to close the uid's sessions (of one server).
@@ -93,13 +128,14 @@ impl Cluster {
             .map(drop)
     }
 
-    /// Carries the request to `owner` and gives back its answer (502 when
-    /// the owner does not answer).
-    pub async fn forward(&self, owner: &str, request: Request) -> Response {
+    /// Carries the request to `owner` and gives back its answer (None
+    /// when the owner does not answer: it stopped, and its sessions are
+    /// about to be taken over).
+    pub async fn forward(&self, owner: &str, request: Request) -> Option<Response> {
         self.forwards.fetch_add(1, Ordering::Relaxed);
         let (parts, body) = request.into_parts();
         let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
-            return (StatusCode::BAD_REQUEST, Json("Bad Request")).into_response();
+            return Some((StatusCode::BAD_REQUEST, Json("Bad Request")).into_response());
         };
         let path = parts
             .uri
@@ -120,7 +156,7 @@ impl Cluster {
             Ok(answer) => answer,
             Err(e) => {
                 log::warn!("forwarding to {owner}: {e}");
-                return (StatusCode::BAD_GATEWAY, Json("Bad Gateway")).into_response();
+                return None;
             }
         };
         let status = answer.status();
@@ -130,13 +166,14 @@ impl Cluster {
         *response.status_mut() = status;
         for name in [
             axum::http::header::CONTENT_TYPE,
+            axum::http::header::RETRY_AFTER,
             axum::http::HeaderName::from_static("interaction-id"),
         ] {
             if let Some(value) = headers.get(&name) {
                 response.headers_mut().insert(name, value.clone());
             }
         }
-        response
+        Some(response)
     }
 }
 
@@ -171,10 +208,13 @@ pub async fn hear_control(url: String, registry: Arc<Registry>, hand_over: Arc<N
 }
 
 /// Renews this instance's lease every third of its time to live; takes
-/// over the sessions of instances whose lease lapsed (at once when one
+/// over sessions of instances whose lease lapsed, as many as this instance
+/// has room for under MAX_SESSIONS, its share first (at once when one
 /// hands its sessions over: `hand_over`). When its own lease had lapsed
 /// (this instance was paused or cut off), drops the sessions another
-/// instance took meanwhile.
+/// instance took meanwhile. Until the sessions of the previous process at
+/// this address are claimed again (Redis was away when this one started),
+/// tries that first.
 pub async fn keep_lease(
     ownership: Arc<Ownership>,
     registry: Arc<Registry>,
@@ -185,16 +225,15 @@ pub async fn keep_lease(
     loop {
         match ownership.renew().await {
             Ok(held) => {
+                if !ownership.adopted() {
+                    adopt_predecessors(&ownership, &registry).await;
+                }
                 if !held && !first {
                     log::warn!("redis: this instance's lease had lapsed");
                     drop_lost(&ownership, &registry).await;
                 }
                 first = false;
-                let claimed = ownership.take_over_lapsed().await;
-                match claimed {
-                    Ok(claimed) => resume_all(&ownership, &registry, claimed),
-                    Err(e) => log::warn!("redis: taking over: {e}"),
-                }
+                take_over(&ownership, &registry).await;
             }
             Err(e) => log::warn!("redis: renewing the lease: {e}"),
         }
@@ -205,17 +244,61 @@ pub async fn keep_lease(
     }
 }
 
+/// Claims what this instance may of the sessions of lapsed instances and
+/// reopens them; notes (and logs, when this instance is full) how many
+/// wait for an instance with room.
+async fn take_over(ownership: &Arc<Ownership>, registry: &Arc<Registry>) {
+    let room = registry.room_for_takeovers();
+    let (claimed, left) = match ownership.take_over_lapsed(room).await {
+        Ok(taken) => taken,
+        Err(e) => {
+            log::warn!("redis: taking over: {e}");
+            return;
+        }
+    };
+    let before = registry.awaiting_takeover.swap(left, Ordering::Relaxed);
+    if left > 0 && claimed.len() == room && before != left {
+        log::warn!(
+            "{left} sessions of stopped instances wait for an instance with room: this one holds as many as MAX_SESSIONS allows"
+        );
+    }
+    resume_all(ownership, registry, claimed);
+}
+
 /// Reopens the sessions a previous process at this address owned (a
 /// restart): before this one serves, so that none of its own is taken for
-/// one of them.
+/// one of them. With Redis away, `keep_lease` tries again on its tick.
 pub async fn adopt(ownership: &Arc<Ownership>, registry: &Arc<Registry>) {
     // The lease first, so that no other instance takes them meanwhile.
     if let Err(e) = ownership.renew().await {
         log::warn!("redis: taking the lease: {e}");
+        return;
     }
-    match ownership.adopt_predecessors().await {
-        Ok(adopted) => resume_all(ownership, registry, adopted),
-        Err(e) => log::warn!("redis: reopening the sessions of the previous process here: {e}"),
+    adopt_predecessors(ownership, registry).await;
+}
+
+async fn adopt_predecessors(ownership: &Arc<Ownership>, registry: &Arc<Registry>) {
+    match ownership
+        .adopt_predecessors(registry.room_for_takeovers())
+        .await
+    {
+        Ok((adopted, left)) => {
+            if !adopted.is_empty() {
+                log::info!(
+                    "reopening {} sessions of the previous process here",
+                    adopted.len()
+                );
+            }
+            if left > 0 {
+                log::warn!(
+                    "{left} sessions of the previous process here are beyond MAX_SESSIONS: left to the other instances"
+                );
+            }
+            resume_all(ownership, registry, adopted)
+        }
+        Err(e) => log::warn!(
+            "redis: reopening the sessions of the previous process here: {e} (tried again on the lease's tick)"
+        ),
     }
 }
 
@@ -249,6 +332,8 @@ async fn drop_lost(ownership: &Ownership, registry: &Registry) {
 
 /// Reopens the sessions claimed, each under its new fencing number.
 fn resume_all(ownership: &Arc<Ownership>, registry: &Arc<Registry>, claimed: Vec<(String, u64)>) {
+    // Marked at once: a request for one of them waits for its reopening.
+    registry.resuming(claimed.iter().map(|(id, _)| id.clone()));
     for (id, fence) in claimed {
         let (ownership, registry) = (ownership.clone(), registry.clone());
         tokio::spawn(async move {

@@ -84,6 +84,10 @@ impl Proxy {
         let mut client_config = ClientConfig::new(host, scene.clone(), credentials);
         client_config.tls = tls;
         client_config.session.capabilities.emotions = config.emotions;
+        // No event carries audio (as the original, which asks for none):
+        // not asked for, it costs the service no speech and the stream no
+        // bandwidth.
+        client_config.session.capabilities.audio = false;
         let client = Client::new(client_config).map_err(|e| e.to_string())?;
         Ok(Proxy {
             registry: Registry::new(
@@ -138,7 +142,7 @@ impl Proxy {
                 }
             };
             app.cluster = Some(
-                crate::cluster::Cluster::new(url, me.clone())
+                crate::cluster::Cluster::new(url, me.clone(), config.lease)
                     .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
             );
             if let Some(shared) = self.registry.shared() {

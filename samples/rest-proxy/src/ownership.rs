@@ -7,6 +7,7 @@
 //! be reopened elsewhere (its player, scene, character, server, the dialog
 //! so far, the replies still awaited) is kept beside it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use inworld::client::Talker;
@@ -51,6 +52,12 @@ fn owned_key(instance: &str) -> String {
     format!("{PREFIX}owned:{instance}")
 }
 
+/// What the live instances noted of a lapsed one: how many sessions it
+/// had, since when, and how many each claimed.
+fn orphans_key(instance: &str) -> String {
+    format!("{PREFIX}orphans:{instance}")
+}
+
 fn instances_key() -> String {
     format!("{PREFIX}instances")
 }
@@ -82,55 +89,126 @@ return 1
 "#;
 
 /// Renews this instance's lease; 1 when it was still held, 0 when it had
-/// lapsed (another instance may have taken its sessions). KEYS: lease,
-/// instances. ARGV: me, ttl in ms.
+/// lapsed (another instance may have taken its sessions; what they noted
+/// of this one as lapsed is forgotten, so that its shares start afresh
+/// should it lapse again). KEYS: lease, instances, orphans. ARGV: me, ttl
+/// in ms.
 const RENEW: &str = r#"
 local held = redis.call('EXISTS', KEYS[1])
+if held == 0 then redis.call('DEL', KEYS[3]) end
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[1])
 return held
 "#;
 
-/// Takes over the sessions of every instance whose lease lapsed: each gets
-/// this instance as owner and a new fencing number. Returns a flat list of
-/// (session, fence). KEYS: instances. ARGV: me, prefix.
+/// Takes over sessions of instances whose lease lapsed, each with this
+/// instance as owner and a new fencing number, spread over the live
+/// instances and held to this one's room: for a lease after an instance
+/// is first found lapsed, each live instance claims at most its share of
+/// its sessions (their number then over the live leases, rounded up), so
+/// that every survivor gets some; after that, any instance with room
+/// takes what is left (a survivor at its bound claims nothing). Returns a
+/// flat list: the sessions of lapsed instances left unclaimed, then
+/// (session, fence) pairs. KEYS: instances. ARGV: me, prefix, room, the
+/// time in ms the shares hold.
 const TAKE_OVER: &str = r#"
-local out = {}
 local p = ARGV[2]
+local room = tonumber(ARGV[3])
+local hold = tonumber(ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local live = 0
+local lapsed = {}
 for _, inst in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if inst ~= ARGV[1] and redis.call('EXISTS', p .. 'lease:' .. inst) == 0 then
-    for _, sid in ipairs(redis.call('SMEMBERS', p .. 'owned:' .. inst)) do
-      if redis.call('GET', p .. 'owner:' .. sid) == inst then
-        redis.call('SET', p .. 'owner:' .. sid, ARGV[1])
-        local fence = redis.call('INCR', p .. 'fence:' .. sid)
-        redis.call('SADD', p .. 'owned:' .. ARGV[1], sid)
-        table.insert(out, sid)
-        table.insert(out, tostring(fence))
-      end
+  if redis.call('EXISTS', p .. 'lease:' .. inst) == 1 then
+    live = live + 1
+  elseif inst ~= ARGV[1] then
+    table.insert(lapsed, inst)
+  end
+end
+if live == 0 then live = 1 end
+local left = 0
+local out = {}
+for _, inst in ipairs(lapsed) do
+  local owned = p .. 'owned:' .. inst
+  local book = p .. 'orphans:' .. inst
+  local theirs = {}
+  for _, sid in ipairs(redis.call('SMEMBERS', owned)) do
+    if redis.call('GET', p .. 'owner:' .. sid) == inst then
+      table.insert(theirs, sid)
+    else
+      redis.call('SREM', owned, sid)
     end
-    redis.call('DEL', p .. 'owned:' .. inst)
+  end
+  if redis.call('EXISTS', book) == 0 then
+    redis.call('HSET', book, 'total', #theirs, 'since', now)
+  end
+  local allowed = #theirs
+  if now - tonumber(redis.call('HGET', book, 'since')) < hold then
+    local share = math.ceil(tonumber(redis.call('HGET', book, 'total')) / live)
+    local taken = tonumber(redis.call('HGET', book, 'by:' .. ARGV[1]) or '0')
+    allowed = math.max(0, share - taken)
+  end
+  local n = 0
+  for _, sid in ipairs(theirs) do
+    if n < allowed and room > 0 then
+      redis.call('SET', p .. 'owner:' .. sid, ARGV[1])
+      local fence = redis.call('INCR', p .. 'fence:' .. sid)
+      redis.call('SADD', p .. 'owned:' .. ARGV[1], sid)
+      redis.call('SREM', owned, sid)
+      table.insert(out, sid)
+      table.insert(out, tostring(fence))
+      n = n + 1
+      room = room - 1
+    else
+      left = left + 1
+    end
+  end
+  if n > 0 then redis.call('HINCRBY', book, 'by:' .. ARGV[1], n) end
+  if redis.call('SCARD', owned) == 0 then
+    redis.call('DEL', owned, book)
     redis.call('SREM', KEYS[1], inst)
   end
 end
+table.insert(out, 1, tostring(left))
 return out
 "#;
 
 /// Claims again, with new fencing numbers, the sessions recorded as this
 /// instance's (a process that starts holds none: they were its
-/// predecessor's at the same address). Returns (session, fence) pairs.
-/// KEYS: owned. ARGV: me, prefix.
+/// predecessor's at the same address), at most `room` of them; the rest
+/// are left to the other instances, as the sessions of a lapsed instance
+/// named `<me>#before` (never leased). Returns how many were left, then
+/// (session, fence) pairs. KEYS: owned, orphans, instances. ARGV: me,
+/// prefix, room. (What other instances noted of this address's sessions
+/// as a lapsed instance's is forgotten.)
 const ADOPT: &str = r#"
 local out = {}
 local p = ARGV[2]
+local room = tonumber(ARGV[3])
+local before = ARGV[1] .. '#before'
+local left = 0
+redis.call('DEL', KEYS[2])
 for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if redis.call('GET', p .. 'owner:' .. sid) == ARGV[1] then
+  if redis.call('GET', p .. 'owner:' .. sid) ~= ARGV[1] then
+    redis.call('SREM', KEYS[1], sid)
+  elseif room > 0 then
     local fence = redis.call('INCR', p .. 'fence:' .. sid)
     table.insert(out, sid)
     table.insert(out, tostring(fence))
+    room = room - 1
   else
+    redis.call('SET', p .. 'owner:' .. sid, before)
+    redis.call('SADD', p .. 'owned:' .. before, sid)
     redis.call('SREM', KEYS[1], sid)
+    left = left + 1
   end
 end
+if left > 0 then
+  redis.call('DEL', p .. 'orphans:' .. before)
+  redis.call('SADD', KEYS[3], before)
+end
+table.insert(out, 1, tostring(left))
 return out
 "#;
 
@@ -186,6 +264,9 @@ pub struct Ownership {
     reclaim: Script,
     renew: Script,
     take_over: Script,
+    /// Whether the sessions of the previous process at this address were
+    /// claimed again (retried on the lease's tick while Redis is away).
+    adopted: AtomicBool,
 }
 
 impl Ownership {
@@ -199,7 +280,15 @@ impl Ownership {
             reclaim: Script::new(RECLAIM),
             renew: Script::new(RENEW),
             take_over: Script::new(TAKE_OVER),
+            adopted: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the previous process's sessions were claimed again: until
+    /// then this instance opens none (so that none of its own is claimed
+    /// as its predecessor's).
+    pub fn adopted(&self) -> bool {
+        self.adopted.load(Ordering::Acquire)
     }
 
     /// Owns a newly opened session; its fencing number.
@@ -228,6 +317,7 @@ impl Ownership {
             .renew
             .key(lease_key(&self.me))
             .key(instances_key())
+            .key(orphans_key(&self.me))
             .arg(&self.me)
             .arg(self.lease.as_millis() as u64)
             .invoke_async(&mut connection)
@@ -246,17 +336,31 @@ impl Ownership {
     }
 
     /// The sessions a previous process at this address owned, claimed
-    /// again (call before this process opens any): (session, new fence).
-    pub async fn adopt_predecessors(&self) -> Result<Vec<(String, u64)>, RedisError> {
+    /// again, at most `room` (call before this process opens any):
+    /// (session, new fence), and how many were left to the other
+    /// instances. Once done, [`Ownership::adopted`] holds.
+    pub async fn adopt_predecessors(
+        &self,
+        room: usize,
+    ) -> Result<(Vec<(String, u64)>, u64), RedisError> {
         let mut connection = self.connection.clone();
-        let flat: Vec<String> = self
+        let mut flat: Vec<String> = self
             .adopt
             .key(owned_key(&self.me))
+            .key(orphans_key(&self.me))
+            .key(instances_key())
             .arg(&self.me)
             .arg(PREFIX)
+            .arg(room)
             .invoke_async(&mut connection)
             .await?;
-        Ok(pairs(flat))
+        self.adopted.store(true, Ordering::Release);
+        let left = if flat.is_empty() {
+            0
+        } else {
+            flat.remove(0).parse().unwrap_or(0)
+        };
+        Ok((pairs(flat), left))
     }
 
     /// How many other instances hold a lease now.
@@ -278,18 +382,29 @@ impl Ownership {
         Ok(alive.iter().filter(|a| **a == 1).count())
     }
 
-    /// Takes over the sessions of instances whose lease lapsed: (session,
-    /// its new fencing number).
-    pub async fn take_over_lapsed(&self) -> Result<Vec<(String, u64)>, RedisError> {
+    /// Takes over sessions of instances whose lease lapsed, at most
+    /// `room` of them (see TAKE_OVER): (session, its new fencing number),
+    /// and how many sessions of lapsed instances are left unclaimed.
+    pub async fn take_over_lapsed(
+        &self,
+        room: usize,
+    ) -> Result<(Vec<(String, u64)>, u64), RedisError> {
         let mut connection = self.connection.clone();
-        let flat: Vec<String> = self
+        let mut flat: Vec<String> = self
             .take_over
             .key(instances_key())
             .arg(&self.me)
             .arg(PREFIX)
+            .arg(room)
+            .arg(self.lease.as_millis() as u64)
             .invoke_async(&mut connection)
             .await?;
-        Ok(pairs(flat))
+        let left = if flat.is_empty() {
+            0
+        } else {
+            flat.remove(0).parse().unwrap_or(0)
+        };
+        Ok((pairs(flat), left))
     }
 
     /// The current fencing numbers of `sessions` (Some(0): closed; None:

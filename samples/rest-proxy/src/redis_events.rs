@@ -11,6 +11,7 @@
 //! Redis takes them: an event the proxy took from the
 //! library is never lost while Redis is away, only late.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -280,6 +281,10 @@ pub struct RedisEvents {
     backlog: Arc<AtomicUsize>,
     /// Writes refused for a stale fencing number.
     pub fenced_writes: Arc<AtomicU64>,
+    /// The copies (session, fence) whose writes were refused, noted before
+    /// a flush that waited for them returns (a fence never comes back;
+    /// forgotten all at once past REFUSED_KEPT).
+    refused: Arc<parking_lot::Mutex<HashSet<(String, u64)>>>,
     drain: Script,
     drain_one: Script,
     subscriber: tokio::task::AbortHandle,
@@ -319,6 +324,7 @@ impl RedisEvents {
             writes,
             backlog: Arc::new(AtomicUsize::new(0)),
             fenced_writes: Arc::new(AtomicU64::new(0)),
+            refused: Default::default(),
             drain: Script::new(DRAIN),
             drain_one: Script::new(DRAIN_ONE),
             subscriber,
@@ -330,11 +336,18 @@ impl RedisEvents {
                 capacity: capacity.max(1),
                 backlog: events.backlog.clone(),
                 fenced_writes: events.fenced_writes.clone(),
+                refused: events.refused.clone(),
                 fenced,
             },
             queued,
         ));
         Ok(events)
+    }
+
+    /// Whether a write of the session with this fencing number was
+    /// refused (known once a flush queued after it returned).
+    pub fn was_refused(&self, session: &str, fence: u64) -> bool {
+        self.refused.lock().contains(&(session.to_string(), fence))
     }
 
     /// The connection, for the other users of the same Redis.
@@ -505,6 +518,11 @@ fn events_of(flat: Vec<String>, with_seq: bool) -> Vec<Value> {
     events.into_iter().map(|(_, e)| e).collect()
 }
 
+/// Refused copies remembered at most (a message's route asks within
+/// seconds of the refusal; only a pause of an instance holding more
+/// sessions than this forgets some early).
+const REFUSED_KEPT: usize = 10_000;
+
 /// What the writer task holds.
 struct Writer {
     connection: ConnectionManager,
@@ -512,6 +530,7 @@ struct Writer {
     capacity: usize,
     backlog: Arc<AtomicUsize>,
     fenced_writes: Arc<AtomicU64>,
+    refused: Arc<parking_lot::Mutex<HashSet<(String, u64)>>>,
     fenced: mpsc::UnboundedSender<Fenced>,
 }
 
@@ -668,6 +687,12 @@ async fn write(mut writer: Writer, mut queued: mpsc::UnboundedReceiver<Write>) {
                     // Nothing is lost silently: the refusal is counted and
                     // reported with what it was.
                     writer.fenced_writes.fetch_add(1, Ordering::Relaxed);
+                    let mut refused = writer.refused.lock();
+                    if refused.len() >= REFUSED_KEPT {
+                        refused.clear();
+                    }
+                    refused.insert((session.to_string(), fence));
+                    drop(refused);
                     log::warn!(
                         "redis: refused {what} of session {session}: another instance owns it"
                     );

@@ -5,7 +5,7 @@
 //! of a closed session (its `disconnected` above all) wait to be drained for
 //! a while, then expire.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +55,9 @@ pub enum OpenRefused {
     Failed(String),
     /// Redis did not record it (the session was closed).
     Unavailable(RedisError),
+    /// The sessions of the previous process at this address are not
+    /// claimed again yet (Redis is away): none opens before them.
+    Starting,
 }
 
 impl std::fmt::Display for OpenRefused {
@@ -62,6 +65,9 @@ impl std::fmt::Display for OpenRefused {
         match self {
             OpenRefused::Conflict(why) | OpenRefused::Failed(why) => f.write_str(why),
             OpenRefused::Unavailable(e) => write!(f, "redis: {e}"),
+            OpenRefused::Starting => {
+                f.write_str("the previous process's sessions are not claimed again yet")
+            }
         }
     }
 }
@@ -94,6 +100,9 @@ struct Entry {
 #[derive(Default)]
 struct State {
     sessions: HashMap<String, Entry>,
+    /// With REDIS_URL: sessions claimed here (taken over, or a previous
+    /// process's) and being reopened; they count against MAX_SESSIONS.
+    resuming: HashSet<String>,
     /// Events of closed sessions, with when they closed.
     closed: Vec<(Instant, Queued)>,
     /// Per uid: send tokens left and when they were counted.
@@ -118,6 +127,11 @@ pub struct Registry {
     pub takeovers: AtomicU64,
     /// Sessions this instance dropped because another took them over.
     pub lost: AtomicU64,
+    /// Sessions of stopped instances left unclaimed at the last takeover
+    /// (no instance with room yet, or their shares still held).
+    pub awaiting_takeover: AtomicU64,
+    /// Notified when a session being reopened here is (or failed).
+    reopened: Notify,
 }
 
 impl Registry {
@@ -158,6 +172,8 @@ impl Registry {
             ownership: OnceLock::new(),
             takeovers: AtomicU64::new(0),
             lost: AtomicU64::new(0),
+            awaiting_takeover: AtomicU64::new(0),
+            reopened: Notify::new(),
         });
         if registry.shared.is_some() {
             tokio::spawn(drop_when_fenced(Arc::downgrade(&registry), refusals));
@@ -251,6 +267,9 @@ impl Registry {
             server_id.map(str::to_string),
         );
         self.room_for(&self.state.lock(), &key)?;
+        if self.shared.is_some() && self.ownership.get().is_some_and(|o| !o.adopted()) {
+            return Err(OpenRefused::Starting);
+        }
         let config = self.session_config(scene, uid, player_name);
         let session = self.open_ready(config, character).await?;
         let Some(session_id) = session.session_id() else {
@@ -319,9 +338,10 @@ impl Registry {
     /// the dialog kept in Redis as its continuation, so the character
     /// remembers. Its events say `resumed`, and each interaction accepted
     /// whose reply had not ended gets a `sendFailed`. The bounds on
-    /// sessions do not apply: the sessions were open already.
+    /// sessions were applied when it was claimed (see [`Registry::resuming`]).
     pub async fn resume(self: &Arc<Self>, id: &str, fence: u64, saved: Saved) {
         let Some(shared) = self.shared.clone() else {
+            self.resumed(id);
             return;
         };
         let owner = Owner {
@@ -366,6 +386,7 @@ impl Registry {
                     None,
                 );
                 shared.close(id, fence, self.bounds.closed_events_ttl);
+                self.resumed(id);
                 return;
             }
         };
@@ -380,6 +401,7 @@ impl Registry {
             if let Some(stale) = state.sessions.remove(id) {
                 stale.session.close();
             }
+            state.resuming.remove(id);
             state.sessions.insert(
                 id.to_string(),
                 Entry {
@@ -395,6 +417,7 @@ impl Registry {
                 },
             );
         }
+        self.reopened.notify_waiters();
         self.takeovers.fetch_add(1, Ordering::Relaxed);
         log::info!("session {id} resumed here (fence {fence})");
         shared.push(
@@ -406,6 +429,50 @@ impl Registry {
             None,
         );
         tokio::spawn(pump(self.clone(), id.to_string(), session));
+    }
+
+    /// Marks sessions claimed here as being reopened: they count against
+    /// MAX_SESSIONS, and requests for them wait for them.
+    pub fn resuming(&self, ids: impl IntoIterator<Item = String>) {
+        self.state.lock().resuming.extend(ids);
+    }
+
+    /// A session is no longer being reopened here (it could not be).
+    fn resumed(&self, id: &str) {
+        self.state.lock().resuming.remove(id);
+        self.reopened.notify_waiters();
+    }
+
+    /// How many sessions of stopped instances this one may take over:
+    /// what MAX_SESSIONS leaves.
+    pub fn room_for_takeovers(&self) -> usize {
+        let state = self.state.lock();
+        self.bounds
+            .max_sessions
+            .saturating_sub(state.sessions.len() + state.resuming.len())
+    }
+
+    /// Waits, at most `limit`, while the session is being reopened here:
+    /// whether this instance holds it then.
+    pub async fn wait_reopened(&self, id: &str, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let reopened = self.reopened.notified();
+            tokio::pin!(reopened);
+            reopened.as_mut().enable();
+            {
+                let state = self.state.lock();
+                if state.sessions.contains_key(id) {
+                    return true;
+                }
+                if !state.resuming.contains(id) {
+                    return false;
+                }
+            }
+            if tokio::time::timeout_at(deadline, reopened).await.is_err() {
+                return self.holds(id);
+            }
+        }
     }
 
     /// Drops this instance's copy of a session another instance owns now
@@ -474,12 +541,13 @@ impl Registry {
     }
 
     /// Sends the player's text (None: no session); with REDIS_URL the line
-    /// is queued for Redis before any event of its reply can be.
+    /// is queued for Redis before any event of its reply can be. With the
+    /// ids, the fencing number of the copy that sent it.
     pub fn say(
         &self,
         id: &str,
         text: &str,
-    ) -> Option<Result<inworld::client::SentIds, inworld::client::Error>> {
+    ) -> Option<Result<(inworld::client::SentIds, u64), inworld::client::Error>> {
         // Under the lock, so that the line is queued before its reply.
         let mut state = self.state.lock();
         let entry = state.sessions.get_mut(id)?;
@@ -488,7 +556,16 @@ impl Registry {
         if let Ok(ids) = &sent {
             self.said(id, entry.fence, text, &ids.interaction_id);
         }
-        Some(sent)
+        Some(sent.map(|ids| (ids, entry.fence)))
+    }
+
+    /// Whether a write of the copy of the session taken with `fence` was
+    /// refused: another instance owns it (after a flush, a refusal of what
+    /// was queued before it is known here).
+    pub fn refused(&self, id: &str, fence: u64) -> bool {
+        self.shared
+            .as_ref()
+            .is_some_and(|s| s.was_refused(id, fence))
     }
 
     /// Changes what a session is recorded with, for a takeover.
@@ -521,10 +598,10 @@ impl Registry {
         state: &State,
         key: &(String, String, Option<String>, Option<String>),
     ) -> Result<(), OpenRefused> {
-        if state.sessions.len() >= self.bounds.max_sessions {
+        let held = state.sessions.len() + state.resuming.len();
+        if held >= self.bounds.max_sessions {
             return Err(OpenRefused::Conflict(format!(
-                "{} sessions are open, as many as the proxy holds",
-                state.sessions.len()
+                "{held} sessions are open or being reopened, as many as the proxy holds"
             )));
         }
         let mut of_uid = 0;

@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::cluster::{Cluster, FORWARDED};
+use crate::cluster::{Cluster, Holder, FORWARDED};
 use crate::metrics::{Metrics, Unauthorized};
 use crate::registry::{characters, current_character, Registry};
 use crate::validate::{check, MAX_ID_CHARS, MESSAGE, OPEN};
@@ -157,24 +157,58 @@ fn session_of(path: &str) -> Option<&str> {
     (id != "closeall" && !id.is_empty()).then_some(id)
 }
 
+/// How long a request for a session being reopened here waits for it
+/// before a 503 tells the client to retry.
+const REOPEN_WAIT: Duration = Duration::from_secs(2);
+
 /// With several instances: a request for a session another instance holds
-/// is carried to it (once), and its answer given back.
+/// is carried to it (once), and its answer given back. A session known in
+/// Redis that no live instance holds yet (its owner stopped, or it is
+/// being reopened) gets a 503 with `Retry-After`, after a short wait when
+/// it is being reopened here; an unknown one, the route's own 404.
 async fn carry(State(app): State<App>, request: Request, next: Next) -> Response {
     let Some(cluster) = &app.cluster else {
         return next.run(request).await;
     };
     let id = match session_of(request.uri().path()) {
-        Some(id) if !request.headers().contains_key(FORWARDED) && !app.registry.holds(id) => {
-            id.to_string()
-        }
+        Some(id) if !app.registry.holds(id) => id.to_string(),
         _ => return next.run(request).await,
     };
-    match cluster.owner(&id).await {
-        Ok(Some(owner)) if owner != cluster.me => cluster.forward(&owner, request).await,
-        // Nobody holds it: the route's own 404.
-        Ok(_) => next.run(request).await,
+    if app.registry.wait_reopened(&id, REOPEN_WAIT).await {
+        return next.run(request).await;
+    }
+    let carried = request.headers().contains_key(FORWARDED);
+    match cluster.holder(&id).await {
+        Ok(Holder::Nobody) => next.run(request).await,
+        Ok(Holder::Alive(owner)) if !carried => match cluster.forward(&owner, request).await {
+            Some(answer) => answer,
+            // It stopped: its sessions are taken over within a lease.
+            None => moving(cluster, &id),
+        },
+        // Recorded here and not held: closed here a moment ago (its close
+        // not written yet), or claimed and not reopened yet.
+        Ok(Holder::Me) => {
+            let _ = tokio::time::timeout(SAID_WAIT, app.registry.flush()).await;
+            match cluster.holder(&id).await {
+                Ok(Holder::Nobody) => next.run(request).await,
+                Ok(_) => moving(cluster, &id),
+                Err(e) => unavailable(e),
+            }
+        }
+        // The owner gone, or (carried here) moved on meanwhile.
+        Ok(_) => moving(cluster, &id),
         Err(e) => unavailable(e),
     }
+}
+
+/// 503 for a session that exists but no live instance holds yet: retry.
+fn moving(cluster: &Cluster, id: &str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, cluster.retry_after.to_string())],
+        Json(format!("Session {id} Unavailable")),
+    )
+        .into_response()
 }
 
 fn not_found(id: &str) -> Response {
@@ -235,6 +269,12 @@ async fn open(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Respon
         }))
         .into_response(),
         Err(crate::registry::OpenRefused::Unavailable(e)) => unavailable(e),
+        Err(crate::registry::OpenRefused::Starting) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            Json("Service Unavailable"),
+        )
+            .into_response(),
         Err(why) => {
             log::info!("open refused: {why}");
             (StatusCode::CONFLICT, Json("Unable to create session")).into_response()
@@ -285,11 +325,17 @@ async fn message(
         .unwrap_or_default();
     match app.registry.say(&id, text) {
         None => not_found(&id),
-        Some(Ok(ids)) => {
+        Some(Ok((ids, fence))) => {
             // Answered once the line is in Redis (or Redis is away: it is
             // written when Redis returns).
             let _ = tokio::time::timeout(SAID_WAIT, app.registry.flush()).await;
-            accepted(&ids.interaction_id)
+            match &app.cluster {
+                // Its line refused: another instance took the session over
+                // (this one was paused), and nothing of this send would
+                // reach the client; the retry reaches the new owner.
+                Some(cluster) if app.registry.refused(&id, fence) => moving(cluster, &id),
+                _ => accepted(&ids.interaction_id),
+            }
         }
         Some(Err(e)) => (StatusCode::CONFLICT, Json(e.to_string())).into_response(),
     }
@@ -491,6 +537,14 @@ async fn metrics(State(app): State<App>) -> Response {
                 "Sessions dropped here because another instance took them over.",
                 "counter",
                 registry.lost.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            (
+                "inworld_proxy_sessions_awaiting_takeover",
+                "Sessions of stopped instances no instance has taken over yet (none had room under MAX_SESSIONS, or their shares are still held).",
+                "gauge",
+                registry
+                    .awaiting_takeover
+                    .load(std::sync::atomic::Ordering::Relaxed),
             ),
             (
                 "inworld_proxy_write_backlog",

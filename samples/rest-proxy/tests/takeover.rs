@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use inworld::engine::{EngineConfig, RunningEngine, Workspace};
+use inworld::engine::{EngineConfig, Pacing, RunningEngine, Workspace};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::redis_server::RedisServer;
@@ -48,7 +48,9 @@ struct Cluster {
     http: reqwest::Client,
     engine: Option<RunningEngine>,
     scene: String,
-    redis: RedisServer,
+    redis_url: String,
+    /// None while the test has it stopped.
+    redis: Option<RedisServer>,
 }
 
 fn free_port() -> u16 {
@@ -60,6 +62,11 @@ fn free_port() -> u16 {
 }
 
 fn spawn(port: u16, redis: &str, engine: &str, scene: &str) -> Instance {
+    spawn_with(port, redis, engine, scene, &[])
+}
+
+/// An instance with more of the environment (`env` wins).
+fn spawn_with(port: u16, redis: &str, engine: &str, scene: &str, env: &[(&str, &str)]) -> Instance {
     let mut command = Command::new(env!("CARGO_BIN_EXE_inworld-rest-proxy"));
     command
         .env("PORT", port.to_string())
@@ -70,8 +77,14 @@ fn spawn(port: u16, redis: &str, engine: &str, scene: &str) -> Instance {
         .env("REDIS_URL", redis)
         .env("LEASE_TTL", LEASE_MS)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        // PROXY_TEST_LOG=1: the instances' logs on the test's stderr.
+        .stderr(if std::env::var_os("PROXY_TEST_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        });
     // SAFETY: prctl is async-signal-safe; the proxy dies with the test.
     unsafe {
         use std::os::unix::process::CommandExt;
@@ -88,13 +101,21 @@ fn spawn(port: u16, redis: &str, engine: &str, scene: &str) -> Instance {
 }
 
 async fn cluster(count: usize) -> Cluster {
-    let redis = RedisServer::start();
+    cluster_with(RedisServer::start(), Pacing::Instant, &vec![vec![]; count]).await
+}
+
+/// One instance per entry of `envs`, each with that environment, on
+/// `redis`, the engine's replies paced by `pacing`.
+async fn cluster_with(redis: RedisServer, pacing: Pacing, envs: &[Vec<(&str, &str)>]) -> Cluster {
     let workspace = Workspace::default_scenes();
     let scene = workspace.scene_names().into_iter().next().unwrap();
-    let engine = RunningEngine::start_dedicated(EngineConfig::new(workspace)).unwrap();
+    let mut config = EngineConfig::new(workspace);
+    config.pacing = pacing;
+    let engine = RunningEngine::start_dedicated(config).unwrap();
     let addr = engine.addr().to_string();
-    let instances: Vec<Instance> = (0..count)
-        .map(|_| spawn(free_port(), &redis.url(0), &addr, &scene))
+    let instances: Vec<Instance> = envs
+        .iter()
+        .map(|env| spawn_with(free_port(), &redis.url(0), &addr, &scene, env))
         .collect();
     let http = reqwest::Client::new();
     for instance in &instances {
@@ -105,7 +126,8 @@ async fn cluster(count: usize) -> Cluster {
         http,
         engine: Some(engine),
         scene,
-        redis,
+        redis_url: redis.url(0),
+        redis: Some(redis),
     }
 }
 
@@ -425,10 +447,11 @@ async fn writes_with_a_stale_fencing_number_are_refused_and_reported() {
     );
     events.flush().await;
     // The old owner's lease lapses (released here): the new one claims.
-    assert!(new.take_over_lapsed().await.unwrap().is_empty());
+    assert_eq!(new.take_over_lapsed(10).await.unwrap(), (vec![], 0));
     old.release().await.unwrap();
-    let claimed = new.take_over_lapsed().await.unwrap();
+    let (claimed, left) = new.take_over_lapsed(10).await.unwrap();
     assert_eq!(claimed, vec![("s1".to_string(), first + 1)]);
+    assert_eq!(left, 0);
     // The old owner's write is refused, counted and reported; the new
     // owner's is taken.
     events.push(
@@ -492,7 +515,7 @@ async fn a_process_restarted_at_the_same_address_reopens_its_sessions() {
     let port = cluster.instances[0].port;
     let engine = cluster.engine.as_ref().unwrap().addr().to_string();
     let _ = cluster.instances[0].child.wait();
-    let again = spawn(port, &cluster.redis.url(0), &engine, &cluster.scene);
+    let again = spawn(port, &cluster.redis_url, &engine, &cluster.scene);
     answering(&cluster.http, &again).await;
     cluster.instances[0] = again;
     cluster
@@ -503,6 +526,434 @@ async fn a_process_restarted_at_the_same_address_reopens_its_sessions() {
         answer.contains("The last thing you told me was: I lost my hat."),
         "{answer}"
     );
+    drop(cluster.instances);
+    cluster.engine.unwrap().stop();
+}
+
+impl Cluster {
+    /// `GET /session/:id/status` through instance `at`: the status, its
+    /// `Retry-After` and body.
+    async fn session_status(&self, at: usize, id: &str) -> (StatusCode, Option<u64>, Value) {
+        let r = self
+            .http
+            .get(format!("{}/session/{id}/status", self.instances[at].base))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let retry = r
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().parse().unwrap());
+        (status, retry, r.json().await.unwrap())
+    }
+
+    /// Polls until `done` holds for the figures `name` of instances `at`.
+    async fn wait_metrics(&self, at: &[usize], name: &str, done: impl Fn(&[u64]) -> bool) {
+        let start = Instant::now();
+        loop {
+            let mut figures = Vec::new();
+            for i in at {
+                figures.push(self.metric(*i, name).await);
+            }
+            if done(&figures) {
+                return;
+            }
+            assert!(start.elapsed() < LIMIT, "{name} stayed {figures:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// As `drain_until`, through a Redis outage (503s are retried).
+    async fn drain_through_outage(
+        &self,
+        at: usize,
+        all: &mut Vec<Value>,
+        done: impl Fn(&[Value]) -> bool,
+    ) {
+        let start = Instant::now();
+        while !done(all) {
+            assert!(start.elapsed() < LIMIT, "never happened; events: {all:#?}");
+            let r = self
+                .http
+                .get(format!("{}/events/game?wait=500", self.instances[at].base))
+                .send()
+                .await
+                .unwrap();
+            if r.status() == StatusCode::SERVICE_UNAVAILABLE {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            assert_eq!(r.status(), StatusCode::OK);
+            all.extend(r.json::<Vec<Value>>().await.unwrap());
+        }
+    }
+}
+
+/// A 503 telling the client to retry, in the proxy's error style.
+fn is_retry_later(answer: &(StatusCode, Option<u64>, Value), id: &str) -> bool {
+    answer.0 == StatusCode::SERVICE_UNAVAILABLE
+        && answer.1.is_some_and(|s| s >= 1)
+        && answer.2 == json!(format!("Session {id} Unavailable"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_owners_sessions_are_spread_over_the_survivors() {
+    let cluster = cluster(3).await;
+    let mut mine = Vec::new();
+    for i in 0..6 {
+        mine.push(cluster.open(0, &format!("p{i}")).await);
+    }
+    cluster.instances[0].signal(libc::SIGKILL);
+    let mut all = Vec::new();
+    cluster
+        .drain_until(&[1, 2], &mut all, |e| mine.iter().all(|id| resumed(e, id)))
+        .await;
+    let took = [
+        cluster.metric(1, "inworld_proxy_takeovers_total").await,
+        cluster.metric(2, "inworld_proxy_takeovers_total").await,
+    ];
+    eprintln!("6 sessions of a killed instance taken over as {took:?}");
+    assert_eq!(took[0] + took[1], 6);
+    assert!(took.iter().all(|t| *t > 0), "{took:?}");
+    for id in &mine {
+        let resumes = all
+            .iter()
+            .filter(|e| e["type"] == "resumed" && e["sessionId"] == *id)
+            .count();
+        assert_eq!(resumes, 1, "{all:#?}");
+    }
+    let open = cluster.metric(1, "inworld_proxy_open_sessions").await
+        + cluster.metric(2, "inworld_proxy_open_sessions").await;
+    assert_eq!(open, 6);
+    drop(cluster.instances);
+    cluster.engine.unwrap().stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn takeovers_stay_within_max_sessions_and_the_rest_wait_reported() {
+    let small = vec![("MAX_SESSIONS", "3")];
+    let cluster = cluster_with(
+        RedisServer::start(),
+        Pacing::Instant,
+        &[vec![], small.clone(), small],
+    )
+    .await;
+    let theirs = [cluster.open(1, "q1").await, cluster.open(2, "q2").await];
+    let mut mine = Vec::new();
+    for i in 0..6 {
+        mine.push(cluster.open(0, &format!("p{i}")).await);
+    }
+    cluster.instances[0].signal(libc::SIGKILL);
+    // Room for two more at each survivor: four reopened, two wait.
+    cluster
+        .wait_metrics(&[1, 2], "inworld_proxy_takeovers_total", |t| t == [2, 2])
+        .await;
+    cluster
+        .wait_metrics(&[1, 2], "inworld_proxy_sessions_awaiting_takeover", |w| {
+            w == [2, 2]
+        })
+        .await;
+    for at in [1, 2] {
+        assert_eq!(cluster.metric(at, "inworld_proxy_open_sessions").await, 3);
+    }
+    // The two waiting answer 503 with Retry-After, the others as usual.
+    let mut waiting = Vec::new();
+    for id in &mine {
+        let answer = cluster.session_status(1, id).await;
+        if answer.0 == StatusCode::OK {
+            assert_eq!(answer.2, json!(true));
+        } else {
+            assert!(is_retry_later(&answer, id), "{answer:?}");
+            waiting.push(id.clone());
+        }
+    }
+    assert_eq!(waiting.len(), 2, "{waiting:?}");
+    // A session closed at a survivor makes room: one of them is reopened.
+    let r = cluster
+        .http
+        .get(format!(
+            "{}/session/{}/close",
+            cluster.instances[1].base, theirs[0]
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    cluster
+        .wait_metrics(&[1], "inworld_proxy_sessions_awaiting_takeover", |w| {
+            w == [1]
+        })
+        .await;
+    let mut all = Vec::new();
+    cluster
+        .drain_until(&[1, 2], &mut all, |e| {
+            waiting.iter().filter(|id| resumed(e, id)).count() == 1
+        })
+        .await;
+    assert_eq!(cluster.metric(1, "inworld_proxy_open_sessions").await, 3);
+    assert_eq!(cluster.metric(2, "inworld_proxy_open_sessions").await, 3);
+    drop(cluster.instances);
+    cluster.engine.unwrap().stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_being_taken_over_answers_503_then_its_answer() {
+    let mut cluster = cluster(2).await;
+    let id = cluster.open(0, "p0").await;
+    cluster.instances[0].signal(libc::SIGKILL);
+    let _ = cluster.instances[0].child.wait();
+    // Its owner is gone and its lease not lapsed yet: carried there, it
+    // does not answer; the client is told to retry (not 502, not 404).
+    let r = cluster
+        .http
+        .post(format!(
+            "{}/session/{id}/message",
+            cluster.instances[1].base
+        ))
+        .json(&json!({"message": "Hello?"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!(format!("Session {id} Unavailable"))
+    );
+    // Retried, it answers once the session is reopened; never a 404.
+    let start = Instant::now();
+    let mut retries = 0;
+    loop {
+        let answer = cluster.session_status(1, &id).await;
+        if answer.0 == StatusCode::OK {
+            assert_eq!(answer.2, json!(true));
+            break;
+        }
+        assert!(is_retry_later(&answer, &id), "{answer:?}");
+        assert!(start.elapsed() < LIMIT, "never reopened");
+        retries += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("503s before the session answered again: {retries}");
+    // A session nobody knows is still a 404.
+    let answer = cluster.session_status(1, "nobody:knows").await;
+    assert_eq!(answer.0, StatusCode::NOT_FOUND);
+    assert_eq!(answer.2, json!("Session nobody:knows Not Found"));
+    drop(cluster.instances);
+    cluster.engine.unwrap().stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_while_redis_is_down_reopens_the_sessions_when_it_returns() {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("proxy-restart-aof-{}-{port}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cluster = cluster_with(
+        RedisServer::start_durable_on(port, &dir),
+        Pacing::Instant,
+        &[vec![]],
+    )
+    .await;
+    let id = cluster.open(0, "p0").await;
+    let mut all = Vec::new();
+    let said = cluster.say(0, &id, "I lost my hat.").await;
+    cluster
+        .drain_until(&[0], &mut all, |e| settled(e, &said))
+        .await;
+    cluster.instances[0].signal(libc::SIGKILL);
+    let _ = cluster.instances[0].child.wait();
+    // Redis stops (its data kept on disk), and the process starts again
+    // at the same address meanwhile.
+    drop(cluster.redis.take());
+    let proxy_port = cluster.instances[0].port;
+    let engine = cluster.engine.as_ref().unwrap().addr().to_string();
+    let again = spawn(proxy_port, &cluster.redis_url, &engine, &cluster.scene);
+    answering(&cluster.http, &again).await;
+    cluster.instances[0] = again;
+    let r = cluster
+        .http
+        .get(format!("{}/metrics", cluster.instances[0].base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "redis is down");
+    // It opens nothing before its predecessor's sessions are its own.
+    let r = cluster
+        .http
+        .post(format!("{}/session/open", cluster.instances[0].base))
+        .json(&json!({"uid": "p1", "sceneId": "tavern", "serverId": "game"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().contains_key("retry-after"));
+    // Redis returns: the sessions are claimed and reopened on the tick.
+    cluster.redis = Some(RedisServer::start_durable_on(port, &dir));
+    cluster
+        .drain_through_outage(0, &mut all, |e| resumed(e, &id))
+        .await;
+    let answer = ask_to_remember(&cluster, 0, &[0], &id, &mut all).await;
+    assert!(
+        answer.contains("The last thing you told me was: I lost my hat."),
+        "{answer}"
+    );
+    // And it opens sessions again.
+    cluster.open(0, "p1").await;
+    drop(cluster.instances);
+    cluster.engine.unwrap().stop();
+    drop(cluster.redis);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_paused_mid_reply_has_its_writes_refused_when_it_wakes() {
+    // Replies paced as speech: one is still streaming when its owner stops.
+    let cluster = cluster_with(RedisServer::start(), Pacing::Human, &vec![vec![]; 3]).await;
+    let mine = [cluster.open(0, "p0").await, cluster.open(0, "p1").await];
+    // The same message to a session of a live instance right after: when
+    // its reply has ended, so has the paused owner's, which is then all
+    // waiting for it to wake.
+    let probe = cluster.open(1, "probe").await;
+    let mut all = Vec::new();
+    let mut tries = 0;
+    let (streaming, probed) = loop {
+        let asked = cluster.say(0, &mine[0], "Tell me a story.").await;
+        let probed = cluster.say(1, &probe, "Tell me a story.").await;
+        cluster
+            .drain_until(&[1, 2], &mut all, |e| {
+                e.iter()
+                    .any(|e| e["interactionId"] == asked && e["type"] == "text")
+            })
+            .await;
+        if !settled(&all, &asked) {
+            cluster.instances[0].signal(libc::SIGSTOP);
+            break (asked, probed);
+        }
+        tries += 1;
+        assert!(tries < 5, "every reply ended before the pause: {all:#?}");
+    };
+    cluster
+        .drain_until(&[1, 2], &mut all, |e| {
+            mine.iter().all(|id| resumed(e, id)) && settled(e, &probed)
+        })
+        .await;
+    // A message for its other session reaches it while it is paused (a
+    // request in flight at the pause), whole in its socket before it wakes.
+    let mut in_flight = tokio::net::TcpStream::connect(("127.0.0.1", cluster.instances[0].port))
+        .await
+        .unwrap();
+    let body = json!({"message": "Are you there?"}).to_string();
+    let request = format!(
+        "POST /session/{}/message HTTP/1.1\r\nhost: proxy\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        mine[1],
+        body.len()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut in_flight, request.as_bytes())
+        .await
+        .unwrap();
+    // Woken past its lease with the rest of the reply to write: refused.
+    // Redis holds every command for a moment as it wakes (less than the
+    // proxy's 2 s command timeout), so that the owner certainly takes that
+    // rest from its stream before its renewal tells it the lease lapsed.
+    let mut redis = redis::Client::open(cluster.redis_url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(1500)
+        .arg("ALL")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    cluster.instances[0].signal(libc::SIGCONT);
+    cluster
+        .wait_metrics(&[0], "inworld_proxy_sessions_lost_total", |l| l == [2])
+        .await;
+    let fenced = cluster.metric(0, "inworld_proxy_fenced_writes_total").await;
+    eprintln!("writes refused after waking mid-reply: {fenced}");
+    assert!(fenced > 0);
+    // The message it took as it woke: its line refused, so no 202 (nothing
+    // of it would reach the client) but a 503 to retry, which the new
+    // owner accepts and answers.
+    let mut answer = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut in_flight, &mut answer)
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("\r\nretry-after: "),
+        "{answer}"
+    );
+    let retried = cluster.say(1, &mine[1], "Are you there?").await;
+    cluster
+        .drain_until(&[1, 2], &mut all, |e| settled(e, &retried))
+        .await;
+    assert!(!lines_of(&all, &retried).is_empty(), "{all:#?}");
+    // One live copy of each session (the probe's among them).
+    assert_eq!(cluster.metric(0, "inworld_proxy_open_sessions").await, 0);
+    let open = cluster.metric(1, "inworld_proxy_open_sessions").await
+        + cluster.metric(2, "inworld_proxy_open_sessions").await;
+    assert_eq!(open, 3);
+    // The interaction cut by the pause ends once: the new owner's
+    // sendFailed, none of the old owner's events after it woke.
+    cluster
+        .drain_until(&[0, 1, 2], &mut all, |e| settled(e, &streaming))
+        .await;
+    for instance in &cluster.instances {
+        let r = cluster
+            .http
+            .get(format!("{}/events/game?wait=500", instance.base))
+            .send()
+            .await
+            .unwrap();
+        all.extend(r.json::<Vec<Value>>().await.unwrap());
+    }
+    assert_eq!(settlements(&all, &streaming), 1, "{all:#?}");
+    drop(cluster.instances);
+    cluster.engine.unwrap().stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_reopens_what_max_sessions_allows_and_leaves_the_rest_to_the_others() {
+    // A long lease: the process restarted at its address claims its
+    // predecessor's sessions before the other instance could.
+    let long = vec![("LEASE_TTL", "10000")];
+    let mut cluster = cluster_with(
+        RedisServer::start(),
+        Pacing::Instant,
+        &[long.clone(), long.clone()],
+    )
+    .await;
+    let mut mine = Vec::new();
+    for i in 0..4 {
+        mine.push(cluster.open(0, &format!("p{i}")).await);
+    }
+    cluster.instances[0].signal(libc::SIGKILL);
+    let _ = cluster.instances[0].child.wait();
+    let port = cluster.instances[0].port;
+    let engine = cluster.engine.as_ref().unwrap().addr().to_string();
+    let again = spawn_with(
+        port,
+        &cluster.redis_url,
+        &engine,
+        &cluster.scene,
+        &[("LEASE_TTL", "10000"), ("MAX_SESSIONS", "2")],
+    );
+    answering(&cluster.http, &again).await;
+    cluster.instances[0] = again;
+    let mut all = Vec::new();
+    cluster
+        .drain_until(&[0, 1], &mut all, |e| mine.iter().all(|id| resumed(e, id)))
+        .await;
+    assert_eq!(cluster.metric(0, "inworld_proxy_takeovers_total").await, 2);
+    assert_eq!(cluster.metric(0, "inworld_proxy_open_sessions").await, 2);
+    assert_eq!(cluster.metric(1, "inworld_proxy_takeovers_total").await, 2);
+    for id in &mine {
+        assert_eq!(cluster.session_status(1, id).await.0, StatusCode::OK);
+    }
     drop(cluster.instances);
     cluster.engine.unwrap().stop();
 }

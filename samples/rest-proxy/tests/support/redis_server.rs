@@ -22,10 +22,34 @@ impl RedisServer {
 
     /// On `port` (a restarted server comes back where it was).
     pub fn start_on(port: u16) -> RedisServer {
+        RedisServer::start_with(port, &["--save", "", "--appendonly", "no"])
+    }
+
+    /// On `port`, every write in an append-only file in `dir` (synced at
+    /// once): a server killed and started again there has its data.
+    pub fn start_durable_on(port: u16, dir: &std::path::Path) -> RedisServer {
+        std::fs::create_dir_all(dir).unwrap();
+        let dir = dir.to_str().unwrap();
+        RedisServer::start_with(
+            port,
+            &[
+                "--save",
+                "",
+                "--dir",
+                dir,
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ],
+        )
+    }
+
+    fn start_with(port: u16, args: &[&str]) -> RedisServer {
         let mut command = Command::new("redis-server");
         command
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         // SAFETY: prctl is async-signal-safe. The server dies with the
