@@ -17,8 +17,9 @@ use inworld::packet::{ConnectionState, ControlAction, Packet, PacketBody, SendFa
 use std::time::{Duration, Instant};
 
 /// Long enough that a session talking all the time gets packets within it
-/// on a crowded machine; short enough that the test takes seconds.
-const STALL: Duration = Duration::from_secs(2);
+/// on a crowded machine (the default); short enough that the test takes
+/// seconds.
+const STALL: Duration = Duration::from_secs(3);
 
 /// Checks of the slow session's connection the test lets pass: the first
 /// two decide (unanswered twice is dead), the third starts only once the
@@ -28,6 +29,9 @@ const CHECKS: u64 = 3;
 fn config(engine: &inworld::engine::RunningEngine) -> ClientConfig {
     let mut config = config_for(engine);
     config.timeouts.stall = STALL;
+    // The engine answers keepalive whatever the fault; only a hang may
+    // keep it from answering.
+    config.timeouts.keepalive_timeout = HANG / 2;
     config
 }
 
