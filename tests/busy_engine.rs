@@ -3,7 +3,8 @@
 //! fault, however long that is), while it keeps sending other sessions'
 //! packets on the same connection. Those packets show the connection alive:
 //! the session neither stalls nor loses its reply. With nothing arriving
-//! meanwhile, the same unanswered check finds the connection dead. What
+//! meanwhile (nothing else to send, or the engine stopped), the same
+//! unanswered check finds the connection dead. What
 //! happens is decided by what the engine received (its count of checks),
 //! never by how long something took; waits only catch hangs.
 // Needs the local engine (the default `engine` feature).
@@ -27,10 +28,13 @@ const STALL: Duration = Duration::from_secs(3);
 const CHECKS: u64 = 3;
 
 fn config(engine: &inworld::engine::RunningEngine) -> ClientConfig {
-    let mut config = config_for(engine);
+    patient(config_for(engine))
+}
+
+/// The stall above, and a keepalive timeout only a hang reaches: the
+/// connection is judged by its checks and its packets alone.
+fn patient(mut config: ClientConfig) -> ClientConfig {
     config.timeouts.stall = STALL;
-    // The engine answers keepalive whatever the fault; only a hang may
-    // keep it from answering.
     config.timeouts.keepalive_timeout = HANG / 2;
     config
 }
@@ -132,4 +136,45 @@ fn a_busy_engine_that_sends_nothing_meanwhile_is_found_stalled_then_dead() {
     let (seen, _) = wait_for(&session, "the reply", |p| ends(p, &after.interaction_id));
     assert!(!texts_of(&seen, &after.interaction_id).is_empty());
     session.close();
+}
+
+#[test]
+fn a_stopped_engine_is_found_stalled_then_dead_by_every_session_on_the_connection() {
+    // Other sessions' replies keep a connection alive only while they come.
+    let engine = EngineProcess::start(&["--pacing", "human"]);
+    let client = Client::new(patient(engine.config())).unwrap();
+    let sessions = [open_ready(&client), open_ready(&client)];
+    assert_eq!(client.connection_count(), 1, "both on one connection");
+    let stories: Vec<_> = sessions
+        .iter()
+        .map(|s| s.send_text("tell me a long story").unwrap())
+        .collect();
+    for (session, story) in sessions.iter().zip(&stories) {
+        wait_for(session, "the story's first line", |p| {
+            p.ids.interaction_id == story.interaction_id.as_str()
+                && matches!(p.body, PacketBody::Text(_))
+        });
+    }
+
+    engine.stop();
+    for (session, story) in sessions.iter().zip(&stories) {
+        let (before, _) = wait_for(session, "Stalled", |p| {
+            is_state(p, ConnectionState::Stalled)
+        });
+        assert!(!before.iter().any(trouble), "{before:#?}");
+        let (seen, _) = wait_for(session, "Reconnecting", |p| {
+            is_state(p, ConnectionState::Reconnecting)
+        });
+        assert_eq!(
+            failed_sends(&seen),
+            [(story.interaction_id.clone(), SendFailure::MaybeSent)]
+        );
+    }
+    engine.resume();
+    for session in &sessions {
+        wait_for(session, "Ready again", |p| {
+            is_state(p, ConnectionState::Ready)
+        });
+        session.close();
+    }
 }

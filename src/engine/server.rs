@@ -309,10 +309,10 @@ impl RunningEngine {
     }
 
     /// Makes the engine busy (an injected fault) until
-    /// [`RunningEngine::not_busy`]: what session `session_id` says from now
-    /// on waits for its reply, and calls of methods the engine does not
-    /// serve (a client's liveness probe) wait for their answer, however
-    /// long; other sessions are served, and replies under way go on.
+    /// [`RunningEngine::not_busy`]: session `session_id`'s replies not
+    /// begun yet wait, and calls of methods the engine does not serve (a
+    /// client's liveness probe) wait for their answer, however long; other
+    /// sessions are served, and replies under way go on.
     pub fn busy_with(&self, session_id: &str) {
         self.shared.busy.set(Some(session_id));
     }
