@@ -68,6 +68,9 @@ pub(crate) struct PlaybackLink {
     pub arriving_frames: AtomicU64,
     /// Flushes so far (cancels, barge-ins): the game can tell one happened.
     pub flushes: AtomicU64,
+    /// Frames of speech (at its rate) not played because the stream had
+    /// too much ahead of the player already.
+    pub dropped_frames: AtomicU64,
 }
 
 /// The task's side of a new stream.
@@ -174,6 +177,11 @@ impl Playback {
     pub fn flushes(&self) -> u64 {
         self.monitor.flushes()
     }
+
+    /// See [`PlaybackMonitor::dropped_frames`].
+    pub fn dropped_frames(&self) -> u64 {
+        self.monitor.dropped_frames()
+    }
 }
 
 impl PlaybackMonitor {
@@ -210,6 +218,15 @@ impl PlaybackMonitor {
     /// the player interrupting).
     pub fn flushes(&self) -> u64 {
         self.link.flushes.load(Ordering::Acquire)
+    }
+
+    /// Frames of speech (at the stream's rate) never played because the
+    /// stream had two minutes of speech ahead of the player already (its
+    /// reader or the session's playback worker fell behind): the rest of
+    /// that reply was dropped from it, and a warning `Log` packet with the
+    /// reply's ids said so.
+    pub fn dropped_frames(&self) -> u64 {
+        self.link.dropped_frames.load(Ordering::Acquire)
     }
 }
 

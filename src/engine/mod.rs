@@ -23,6 +23,7 @@
 //! Everything else is the engine's own business.
 
 mod brain;
+mod busy;
 mod config;
 mod connections;
 #[cfg(feature = "espeak")]

@@ -20,6 +20,7 @@ use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
 use tokio::sync::watch;
 use tonic::codegen::{http, Context, Poll, Service};
 use tonic::server::NamedService;
+use tonic::service::Routes;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 /// Worker threads of an engine started with [`RunningEngine::start_dedicated`].
@@ -90,6 +91,16 @@ where
             response
         })
     }
+}
+
+/// A call of a method no service has: UNIMPLEMENTED (as tonic answers),
+/// held while the engine is busy (`RunningEngine::busy_with`).
+async fn unserved(shared: Arc<EngineShared>) -> http::Response<tonic::body::Body> {
+    shared.busy.unserved_call().await;
+    let (parts, ()) = tonic::Status::unimplemented("")
+        .into_http::<()>()
+        .into_parts();
+    http::Response::from_parts(parts, tonic::body::Body::empty())
 }
 
 /// What serving needs, kept to serve again after [`RunningEngine::suspend`].
@@ -231,10 +242,13 @@ impl RunningEngine {
             shared: self.shared.clone(),
         })
         .max_decoding_message_size(options.max_message_bytes);
-        let router = builder
-            .add_service(CountStreams(WithAuthority(world)))
+        let mut routes = Routes::new(CountStreams(WithAuthority(world)))
             .add_service(CountStreams(feedback))
             .add_service(CountStreams(state));
+        let served = std::mem::take(routes.axum_router_mut());
+        let shared = self.shared.clone();
+        *routes.axum_router_mut() = served.fallback(move || unserved(shared.clone()));
+        let router = builder.add_routes(routes);
 
         let _enter = runtime.enter();
         let incoming = Incoming::new(
@@ -292,6 +306,26 @@ impl RunningEngine {
     /// suspended, so no stream holds a session.
     pub fn forget_sessions(&self) {
         self.shared.sessions.forget_all();
+    }
+
+    /// Makes the engine busy (an injected fault) until
+    /// [`RunningEngine::not_busy`]: session `session_id`'s replies not
+    /// begun yet wait, and calls of methods the engine does not serve (a
+    /// client's liveness probe) wait for their answer, however long; other
+    /// sessions are served, and replies under way go on.
+    pub fn busy_with(&self, session_id: &str) {
+        self.shared.busy.set(Some(session_id));
+    }
+
+    /// Ends [`RunningEngine::busy_with`]: what waited goes on.
+    pub fn not_busy(&self) {
+        self.shared.busy.set(None);
+    }
+
+    /// Calls of methods the engine does not serve received so far (a
+    /// client's liveness probes among them).
+    pub fn unserved_calls(&self) -> u64 {
+        self.shared.busy.unserved_calls()
     }
 
     /// TCP connections open now.

@@ -1,6 +1,7 @@
 //! What every service of one running engine shares.
 
 use super::brain::model::Model;
+use super::busy::Busy;
 use super::config::{Brain, EngineConfig, Faults, Pacing};
 use super::log_limit::ClientLogLimit;
 use super::recognizer::Recognizer;
@@ -19,6 +20,8 @@ pub(crate) struct EngineShared {
     pub workspace: Arc<Workspace>,
     pub pacing: Pacing,
     pub faults: Faults,
+    /// The busy-engine fault (`RunningEngine::busy_with`).
+    pub busy: Busy,
     pub audio_session_idle_timeout: std::time::Duration,
     pub tokens: Tokens,
     pub sessions: Sessions,
@@ -42,6 +45,7 @@ impl EngineShared {
             workspace: Arc::new(config.workspace.clone()),
             pacing: config.pacing,
             faults: config.faults.clone(),
+            busy: Busy::default(),
             audio_session_idle_timeout: config.audio_session_idle_timeout,
             tokens: Tokens::new(config.credentials.clone(), config.token_ttl)
                 .with_limit(config.max_tokens),

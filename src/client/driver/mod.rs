@@ -347,10 +347,13 @@ impl Driver {
                 Ok(())
             }
             Inbound::Deliver { packet, event } => {
-                self.parts.play(&packet, Instant::now());
+                let report = self.parts.play(&packet, Instant::now());
                 // The game sees the packet before what it leads to (a
                 // warning before a reload).
                 self.shared.delivery.deliver(packet);
+                if let Some(report) = report {
+                    self.shared.delivery.deliver(report);
+                }
                 self.on_event(event)
             }
         }

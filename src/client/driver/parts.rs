@@ -280,16 +280,17 @@ impl Parts {
     }
 
     /// A packet from the service, before the game gets it: the speakers
-    /// play its speech (or flush what it cancels).
-    pub(super) fn play(&mut self, packet: &Packet, now: Instant) {
+    /// play its speech (or flush what it cancels). Returns a report for the
+    /// game when speech is not played.
+    pub(super) fn play(&mut self, packet: &Packet, now: Instant) -> Option<Packet> {
         if self.speakers.is_empty() {
-            return;
+            return None;
         }
         let character = match &packet.body {
             PacketBody::Audio(_) => self.resource_name_of(packet.routing.source.name.as_str()),
             _ => None,
         };
-        self.speakers.on_packet(packet, character.as_deref(), now);
+        self.speakers.on_packet(packet, character.as_deref(), now)
     }
 
     /// Barge-in: with interruptions on, the speakers go silent and the rest

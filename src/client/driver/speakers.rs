@@ -7,6 +7,15 @@
 //! or types while a character talks, with interruptions on) throw the
 //! queued speech away, and their late chunks are not sent on.
 //!
+//! What the worker has to do is bounded by construction, so a stalled
+//! worker (or a game that stops reading) cannot make memory grow without
+//! limit: a stream takes speech only while what is on its way to it and held
+//! for it stays within [`MAX_AHEAD_SECONDS`]; past that, the rest of the reply
+//! is not played on it, counted (`Playback::dropped_frames`) and reported
+//! once as a warning `Log` packet with the reply's ids. Every other job
+//! follows speech sent to the stream (a flush or an end needs speech since
+//! the last one) or the game opening a stream.
+//!
 //! A plain value: the driver hands it packets; a barge-in returns the
 //! cancels to write. [`Speakers::inline`] runs the work on the caller (the
 //! unit tests), the default on a worker started with the first stream.
@@ -16,7 +25,7 @@ mod worker;
 use super::effects::{Effect, Effects};
 use crate::client::outbound;
 use crate::client::playback::{PlaybackFeed, PlaybackLink};
-use crate::packet::{Packet, PacketBody};
+use crate::packet::{LogEvent, Packet, PacketBody};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -28,6 +37,13 @@ use worker::{Job, Progress, Said, Worker};
 /// Interactions (and utterances) cancelled, remembered so that their late
 /// chunks are not played.
 const CANCELLED_REMEMBERED: usize = 32;
+
+/// Speech a stream takes ahead of the player (on its way to the worker and
+/// held there), in seconds: more than a reply says.
+pub(crate) const MAX_AHEAD_SECONDS: u64 = 120;
+
+/// Wire `LogsEvent.LogLevel.WARNING`.
+const LOG_WARNING: i32 = 1;
 
 /// One stream, as the task sees it.
 struct Stream {
@@ -43,6 +59,8 @@ struct Stream {
     talking: Option<(String, String)>,
     /// The interaction whose reply is arriving for it (until its end).
     arriving: Option<String>,
+    /// The interaction whose speech it stopped taking (it had too much ahead).
+    cut: Option<String>,
 }
 
 impl Stream {
@@ -55,6 +73,21 @@ impl Stream {
         self.talking
             .as_ref()
             .filter(|_| !self.progress.played_out(self.sent))
+    }
+
+    /// Whether it takes `frames` more (at its rate) of `interaction_id`'s
+    /// speech; if not, the rest of that reply is dropped from it, counted.
+    /// Returns (takes, just cut).
+    fn takes(&mut self, interaction_id: &str, frames: u64) -> (bool, bool) {
+        let cut = self.cut.as_deref() == Some(interaction_id);
+        let ahead = self.link.arriving_frames.load(Ordering::Acquire)
+            + self.link.backlog_frames.load(Ordering::Acquire);
+        if !cut && ahead + frames <= MAX_AHEAD_SECONDS * u64::from(self.rate) {
+            return (true, false);
+        }
+        self.link.dropped_frames.fetch_add(frames, Ordering::AcqRel);
+        self.cut = Some(interaction_id.to_string());
+        (false, !cut)
     }
 
     /// Whether it holds speech of `interaction_id`.
@@ -72,6 +105,9 @@ enum Work {
     /// On the caller, at once (unit tests).
     #[cfg(test)]
     Inline(Voices),
+    /// A worker that never takes a job (unit tests): they pile up here.
+    #[cfg(test)]
+    Stalled(Vec<Job>),
 }
 
 /// The game's open streams, and what was cancelled.
@@ -124,6 +160,8 @@ impl Speakers {
             Work::Thread(worker) => worker.send(job),
             #[cfg(test)]
             Work::Inline(voices) => voices.run(job, Instant::now()),
+            #[cfg(test)]
+            Work::Stalled(jobs) => jobs.push(job),
             Work::Idle => {}
         }
     }
@@ -165,6 +203,7 @@ impl Speakers {
             sent: 0,
             talking: None,
             arriving: None,
+            cut: None,
         });
         self.run(Job::Open {
             stream: id,
@@ -179,8 +218,15 @@ impl Speakers {
 
     /// A packet from the service, before the game gets it: speech is
     /// queued (`character`: the resource name of the agent speaking),
-    /// cancelled responses flushed.
-    pub(super) fn on_packet(&mut self, packet: &Packet, character: Option<&str>, _now: Instant) {
+    /// cancelled responses flushed. Returns the report to give the game
+    /// when a stream stops taking the reply's speech.
+    pub(super) fn on_packet(
+        &mut self,
+        packet: &Packet,
+        character: Option<&str>,
+        _now: Instant,
+    ) -> Option<Packet> {
+        let mut report = None;
         match &packet.body {
             PacketBody::Audio(chunk) => {
                 let interaction_id = packet.ids.interaction_id.as_str();
@@ -189,7 +235,7 @@ impl Speakers {
                     || chunk.sample_rate == 0
                     || chunk.channels == 0
                 {
-                    return;
+                    return None;
                 }
                 let agent_id = packet.routing.source.name.as_str();
                 let frames_in = (chunk.samples.len() / usize::from(chunk.channels)) as u64;
@@ -202,11 +248,18 @@ impl Speakers {
                     if !wanted || stream.dropped() {
                         continue;
                     }
+                    let frames =
+                        (frames_in * u64::from(stream.rate)).div_ceil(u64::from(chunk.sample_rate));
+                    let (takes, cut) = stream.takes(interaction_id, frames);
+                    if cut && report.is_none() {
+                        report = Some(too_much_ahead(packet));
+                    }
+                    if !takes {
+                        continue;
+                    }
                     stream.sent += 1;
                     stream.talking = Some((interaction_id.to_string(), agent_id.to_string()));
                     stream.arriving = Some(interaction_id.to_string());
-                    let frames =
-                        (frames_in * u64::from(stream.rate)).div_ceil(u64::from(chunk.sample_rate));
                     stream
                         .link
                         .arriving_frames
@@ -234,6 +287,7 @@ impl Speakers {
             }
             _ => {}
         }
+        report
     }
 
     /// A reply ended: its last utterance is complete.
@@ -303,6 +357,8 @@ impl Speakers {
         match &self.work {
             #[cfg(test)]
             Work::Inline(voices) => voices.wake(),
+            #[cfg(test)]
+            Work::Stalled(_) => None,
             Work::Thread(_) | Work::Idle => None,
         }
     }
@@ -317,6 +373,23 @@ impl Speakers {
         #[cfg(not(test))]
         let _ = now;
     }
+}
+
+/// The game's report that `audio`'s reply is not played to its end on a
+/// stream, with the reply's ids.
+fn too_much_ahead(audio: &Packet) -> Packet {
+    let mut report = Packet::local(PacketBody::Log(LogEvent {
+        text: format!(
+            "playback: the rest of this reply's speech is dropped from a stream that \
+             already has {MAX_AHEAD_SECONDS} s of speech ahead of the player (its reader or \
+             the session's playback worker falls behind); see Playback::dropped_frames"
+        )
+        .into(),
+        level: LOG_WARNING,
+        metadata: Vec::new(),
+    }));
+    report.ids = audio.ids.clone();
+    report
 }
 
 #[cfg(test)]
@@ -451,6 +524,88 @@ mod tests {
         s.tick(now);
         assert!(s.is_empty(), "a dropped stream is let go");
         assert_eq!(s.wake(), None);
+    }
+
+    /// One second of speech.
+    const SECOND: usize = 16_000;
+
+    fn is_warning(report: &Option<Packet>, interaction: &str) -> bool {
+        report.as_ref().is_some_and(|r| {
+            r.ids.interaction_id == interaction
+                && matches!(&r.body, PacketBody::Log(l) if l.level == LOG_WARNING)
+        })
+    }
+
+    #[test]
+    fn a_stalled_worker_is_sent_two_minutes_of_speech_per_stream_and_the_rest_is_reported() {
+        let mut s = Speakers {
+            work: Work::Stalled(Vec::new()),
+            ..Speakers::default()
+        };
+        let playback = open(&mut s);
+        let now = Instant::now();
+        let mut reports = Vec::new();
+        for _ in 0..200 {
+            let report = s.on_packet(&chunk("i1", "u1", 1_000, SECOND), None, now);
+            reports.extend(report.map(Some));
+        }
+        let ahead = MAX_AHEAD_SECONDS as usize;
+        let Work::Stalled(jobs) = &s.work else {
+            unreachable!()
+        };
+        let speech = |jobs: &[Job]| {
+            jobs.iter()
+                .filter(|j| matches!(j, Job::Speech { .. }))
+                .count()
+        };
+        assert_eq!(speech(jobs), ahead);
+        assert_eq!(playback.pending_frames(), (ahead * SECOND) as u64);
+        assert_eq!(playback.dropped_frames(), ((200 - ahead) * SECOND) as u64);
+        assert_eq!(reports.len(), 1, "reported once: {reports:?}");
+        assert!(is_warning(&reports[0], "i1"), "{reports:?}");
+        // The next reply finds no room either: reported, not sent.
+        let report = s.on_packet(&chunk("i2", "u1", 1_000, 100), None, now);
+        assert!(is_warning(&report, "i2"), "{report:?}");
+        // Cancels of what it never took add no job.
+        for _ in 0..100 {
+            s.flush_speech("i2", &[]);
+        }
+        let Work::Stalled(jobs) = &s.work else {
+            unreachable!()
+        };
+        assert_eq!(speech(jobs), ahead);
+        assert_eq!(jobs.len(), ahead + 1, "the open and the speech only");
+    }
+
+    #[test]
+    fn a_stream_nobody_reads_stops_taking_a_reply_after_two_minutes_and_takes_the_next() {
+        let mut s = Speakers::inline();
+        let mut playback = open(&mut s);
+        let now = Instant::now();
+        let mut reports = 0;
+        for _ in 0..MAX_AHEAD_SECONDS + 10 {
+            let report = s.on_packet(&chunk("i1", "u1", 1_000, SECOND), None, now);
+            reports += usize::from(is_warning(&report, "i1"));
+        }
+        assert_eq!(reports, 1);
+        assert_eq!(playback.dropped_frames(), 10 * SECOND as u64);
+        // The game reads it all; the late rest stays dropped.
+        let mut heard = 0;
+        let mut tick = now;
+        while playback.pending_frames() > 0 {
+            heard += read_all(&mut playback).len();
+            tick += TICK;
+            s.tick(tick);
+        }
+        assert_eq!(heard, MAX_AHEAD_SECONDS as usize * SECOND);
+        let report = s.on_packet(&chunk("i1", "u2", 1_000, 100), None, now);
+        assert!(report.is_none(), "reported once");
+        assert_eq!(playback.pending_frames(), 0);
+        // The next reply plays.
+        let report = s.on_packet(&chunk("i2", "u1", 500, 100), None, now);
+        assert!(report.is_none());
+        assert_eq!(read_all(&mut playback).len(), 100);
+        assert_eq!(playback.dropped_frames(), 10 * SECOND as u64 + 100);
     }
 
     /// Waits (generously: only a hang fails) until `done`.

@@ -165,6 +165,7 @@ async fn sleep_until(at: Option<std::time::Instant>) {
 
 async fn reply_worker(ctx: Arc<StreamCtx>, mut jobs: mpsc::Receiver<ReplyJob>) {
     while let Some(job) = jobs.recv().await {
+        ctx.shared.busy.reply_may_start(&ctx.session.id).await;
         let planned = {
             let mut memory = ctx.session.memory.lock();
             replies::plan::plan(

@@ -7,7 +7,10 @@
 //! stay free to drain the microphone and write the wire.
 //!
 //! [`Voices`] is a plain value that runs [`Job`]s; [`Worker`] runs them on
-//! a thread of its own, fed in order through a channel, and ticks them.
+//! a thread of its own, fed in order through a channel, and ticks them. The
+//! channel needs no bound of its own: the task sends a stream only so much
+//! speech ahead of the player (`speakers.rs`), whether the worker keeps up
+//! or not.
 
 use crate::audio::playback::{Utterance, VisemeTimeline};
 use crate::audio::resample::Resampler;
