@@ -199,48 +199,51 @@ fn synthesizer_of(value: u32) -> FfiResult<SynthesizerKind> {
 /// this build has it: as the engine program's `--recognizer` and
 /// `--whisper-model` (a model file alone chooses whisper).
 fn recognizer_of(value: u32, whisper_model: Option<String>) -> FfiResult<RecognizerKind> {
-    let invalid = |message: String| Err(FfiError::new(IW_E_INVALID_ARGUMENT, message));
-    let (kind, name, feature) =
-        match (value, whisper_model) {
-            (IW_RECOGNIZER_DEFAULT | IW_RECOGNIZER_WHISPER, Some(model)) => (
-                RecognizerKind::Whisper(model.into()),
-                "whisper.cpp (IW_RECOGNIZER_WHISPER, config->whisper_model)",
-                "whisper",
-            ),
-            (IW_RECOGNIZER_WHISPER, None) => return invalid(
-                "config->recognizer is IW_RECOGNIZER_WHISPER but config->whisper_model is NULL \
-                 (it needs a ggml model file)"
+    let invalid = |message: String| FfiError::new(IW_E_INVALID_ARGUMENT, message);
+    let kind = match (value, whisper_model) {
+        (IW_RECOGNIZER_DEFAULT | IW_RECOGNIZER_WHISPER, Some(model)) => {
+            RecognizerKind::Whisper(model.into())
+        }
+        (IW_RECOGNIZER_DEFAULT, None) => RecognizerKind::best_built_in(),
+        (IW_RECOGNIZER_SCRIPTED, None) => RecognizerKind::Scripted,
+        (IW_RECOGNIZER_POCKETSPHINX, None) => RecognizerKind::PocketSphinx,
+        (IW_RECOGNIZER_WHISPER, None) => {
+            return Err(invalid(
+                "config->recognizer is IW_RECOGNIZER_WHISPER but config->whisper_model is \
+                 NULL (it needs a ggml model file)"
                     .into(),
-            ),
-            (IW_RECOGNIZER_SCRIPTED | IW_RECOGNIZER_POCKETSPHINX, Some(_)) => {
-                return invalid(format!(
-                "config->whisper_model is for IW_RECOGNIZER_WHISPER, not config->recognizer {value}"
             ))
-            }
-            (IW_RECOGNIZER_DEFAULT, None) => (RecognizerKind::best_built_in(), "", ""),
-            (IW_RECOGNIZER_SCRIPTED, None) => (RecognizerKind::Scripted, "", ""),
-            (IW_RECOGNIZER_POCKETSPHINX, None) => (
-                RecognizerKind::PocketSphinx,
-                "PocketSphinx (IW_RECOGNIZER_POCKETSPHINX)",
-                "pocketsphinx",
-            ),
-            (other, _) => {
-                return invalid(format!(
-                    "config->recognizer is {other}; expected IW_RECOGNIZER_DEFAULT, \
+        }
+        (IW_RECOGNIZER_SCRIPTED | IW_RECOGNIZER_POCKETSPHINX, Some(_)) => {
+            return Err(invalid(format!(
+                "config->whisper_model is for IW_RECOGNIZER_WHISPER, not config->recognizer \
+                 {value}"
+            )))
+        }
+        (other, _) => {
+            return Err(invalid(format!(
+                "config->recognizer is {other}; expected IW_RECOGNIZER_DEFAULT, \
                  IW_RECOGNIZER_SCRIPTED, IW_RECOGNIZER_POCKETSPHINX or IW_RECOGNIZER_WHISPER"
-                ))
-            }
-        };
-    if !kind.built_in() {
-        return Err(FfiError::new(
-            IW_E_UNSUPPORTED,
-            format!(
-                "config asks for the recogniser {name}, but this library was built without \
-                 it (its `{feature}` cargo feature); IW_RECOGNIZER_SCRIPTED is in every build"
-            ),
-        ));
+            )))
+        }
+    };
+    if kind.built_in() {
+        return Ok(kind);
     }
-    Ok(kind)
+    let (name, feature) = match kind {
+        RecognizerKind::Whisper(_) => (
+            "whisper.cpp (IW_RECOGNIZER_WHISPER, config->whisper_model)",
+            "whisper",
+        ),
+        _ => ("PocketSphinx (IW_RECOGNIZER_POCKETSPHINX)", "pocketsphinx"),
+    };
+    Err(FfiError::new(
+        IW_E_UNSUPPORTED,
+        format!(
+            "config asks for the recogniser {name}, but this library was built without it \
+             (its `{feature}` cargo feature); IW_RECOGNIZER_SCRIPTED is in every build"
+        ),
+    ))
 }
 
 /// Starts a local engine on two threads of its own (joined by `iw_engine_stop`
