@@ -150,6 +150,12 @@
 #define IW_E_SERVICE -18
 
 /**
+ * This build of the library lacks what was asked for (e.g. a local engine's
+ * speech part whose cargo feature was off); the message names it.
+ */
+#define IW_E_UNSUPPORTED -19
+
+/**
  * ABI version of this header: `major << 16 | minor`. Pass it to `iw_client_new`;
  * a library with another major version refuses with `IW_E_ABI_VERSION`.
  * 2.0: `iw_client_config.user_id` was removed (it was accepted but never sent).
@@ -161,8 +167,11 @@
  * echo reference, `IW_PACKET_VOICE_ACTIVITY`, `iw_viseme_name`.
  * 2.3: faces: `iw_playback_face`, `iw_blendshape_name`,
  * `iw_playback_show_emotion`, `iw_playback_set_blinks`.
+ * 2.4: the local engine's speech parts: `iw_engine_config.synthesizer`,
+ * `recognizer`, `whisper_model` (`IW_SYNTHESIZER_*`, `IW_RECOGNIZER_*`;
+ * a 2.3 caller's smaller struct still works), `IW_E_UNSUPPORTED`.
  */
-#define IW_ABI_VERSION 131075
+#define IW_ABI_VERSION 131076
 
 /**
  * Major part of `IW_ABI_VERSION`.
@@ -855,6 +864,69 @@
  * from its card; the scene's rules and goals still win where they match.
  */
 #define IW_BRAIN_LLM 1
+#endif
+
+#if defined(INWORLD_ENGINE)
+/**
+ * `iw_engine_config.synthesizer`: the best one built in (the default):
+ * espeak-ng in builds with it (the `espeak` feature), else the tones.
+ */
+#define IW_SYNTHESIZER_DEFAULT 0
+#endif
+
+#if defined(INWORLD_ENGINE)
+/**
+ * `iw_engine_config.synthesizer`: tones shaped like phonemes, one voice
+ * (every build has it).
+ */
+#define IW_SYNTHESIZER_TONES 1
+#endif
+
+#if defined(INWORLD_ENGINE)
+/**
+ * `iw_engine_config.synthesizer`: espeak-ng, each character with its scene
+ * file's `voice` (builds with the `espeak` feature; others refuse it with
+ * `IW_E_UNSUPPORTED`).
+ */
+#define IW_SYNTHESIZER_ESPEAK 2
+#endif
+
+#if defined(INWORLD_ENGINE)
+/**
+ * `iw_engine_config.recognizer`: the best one built in (the default):
+ * whisper.cpp when `whisper_model` is set, else PocketSphinx in builds with
+ * it (the `pocketsphinx` feature), else the scripted transcript.
+ */
+#define IW_RECOGNIZER_DEFAULT 0
+#endif
+
+#if defined(INWORLD_ENGINE)
+/**
+ * `iw_engine_config.recognizer`: whatever the player says is heard as the
+ * scene file's `[speech] transcript` (tests of the protocol; every build
+ * has it).
+ */
+#define IW_RECOGNIZER_SCRIPTED 1
+#endif
+
+#if defined(INWORLD_ENGINE)
+/**
+ * `iw_engine_config.recognizer`: PocketSphinx with its US English model,
+ * listening for the scene file's `[speech] phrases` when it has them
+ * (builds with the `pocketsphinx` feature; others refuse it with
+ * `IW_E_UNSUPPORTED`).
+ */
+#define IW_RECOGNIZER_POCKETSPHINX 2
+#endif
+
+#if defined(INWORLD_ENGINE)
+/**
+ * `iw_engine_config.recognizer`: whisper.cpp with the ggml model file
+ * `whisper_model` (required), prompted with the scene file's `[speech]
+ * phrases` (builds with the `whisper` feature; others refuse it with
+ * `IW_E_UNSUPPORTED`).
+ */
+#define IW_RECOGNIZER_WHISPER 3
 #endif
 
 /**
@@ -1735,6 +1807,9 @@ typedef void (*iw_log_fn)(uint32_t level, const char *target, const char *messag
 /**
  * Options of a local engine. Fill with `iw_engine_config_init`; strings are
  * NUL-terminated UTF-8, NULL means the default; everything is copied.
+ * A struct from an older header (ABI 2.3, up to `llm_api_key`, with its
+ * smaller `struct_size`) is accepted: the fields it lacks take their
+ * defaults.
  */
 typedef struct iw_engine_config {
   /**
@@ -1780,6 +1855,29 @@ typedef struct iw_engine_config {
    * none. Copied, never logged.
    */
   const char *llm_api_key;
+  /**
+   * What speaks the characters' lines: `IW_SYNTHESIZER_*` (default
+   * `IW_SYNTHESIZER_DEFAULT`). A synthesizer this build lacks is refused
+   * by `iw_engine_start` with `IW_E_UNSUPPORTED`, never replaced.
+   */
+  uint32_t synthesizer;
+  /**
+   * What hears the player's speech: `IW_RECOGNIZER_*` (default
+   * `IW_RECOGNIZER_DEFAULT`). A recogniser this build lacks is refused by
+   * `iw_engine_start` with `IW_E_UNSUPPORTED`, never replaced. What
+   * players are expected to say (PocketSphinx's vocabulary, whisper's
+   * prompt) is the scene file's `[speech] phrases`.
+   */
+  uint32_t recognizer;
+  /**
+   * The path of a whisper.cpp ggml model file (e.g. "ggml-base.en.bin"),
+   * or NULL (the default). Required with `IW_RECOGNIZER_WHISPER`; with
+   * `IW_RECOGNIZER_DEFAULT` it chooses whisper; with another recogniser
+   * it is refused. Copied; the file is read by `iw_engine_start` (a
+   * missing or damaged file: `IW_E_IO`, naming it), and loaded once per
+   * process for every engine that names it.
+   */
+  const char *whisper_model;
 } iw_engine_config;
 #endif
 
@@ -2807,10 +2905,16 @@ iw_result iw_engine_config_init(struct iw_engine_config *config);
  * is plaintext) and its key/secret.
  *
  * Errors: `IW_E_SCENE` (scene file unreadable or invalid; the message says
- * why), `IW_E_IO` (cannot listen), `IW_E_INVALID_ARGUMENT` (bad address or
- * pacing, an unknown brain, `IW_BRAIN_LLM` without `llm_url` or `llm_model`),
- * `IW_E_INVALID_UTF8`, `IW_E_NULL_POINTER`, `IW_E_RUNTIME`,
- * `IW_E_SHUTDOWN`. Release with `iw_engine_free`. Thread-safe.
+ * why), `IW_E_UNSUPPORTED` (a synthesizer or recogniser this build lacks:
+ * the message names it and its cargo feature), `IW_E_IO` (cannot listen,
+ * or a speech part could not start, e.g. a missing or damaged whisper
+ * model file; the message says why), `IW_E_INVALID_ARGUMENT` (bad address,
+ * pacing, synthesizer or recogniser, an unknown brain, `IW_BRAIN_LLM`
+ * without `llm_url` or `llm_model`, `IW_RECOGNIZER_WHISPER` without
+ * `whisper_model` or `whisper_model` with another recogniser, a
+ * `struct_size` smaller than ABI 2.3's), `IW_E_INVALID_UTF8`,
+ * `IW_E_NULL_POINTER`, `IW_E_RUNTIME`, `IW_E_SHUTDOWN`. Release with
+ * `iw_engine_free`. Thread-safe.
  */
 iw_result iw_engine_start(const struct iw_engine_config *config, struct iw_engine **out);
 #endif

@@ -33,6 +33,20 @@ fn compile_c(name: &str, sources: &[&str]) -> PathBuf {
         .arg(manifest_dir().join("include"))
         .arg("-o")
         .arg(&exe);
+    // Which of the engine's speech parts the library has (misuse.c expects
+    // the others refused).
+    for (built, define) in [
+        (cfg!(feature = "espeak"), "-DINWORLD_BUILT_WITH_ESPEAK"),
+        (
+            cfg!(feature = "pocketsphinx"),
+            "-DINWORLD_BUILT_WITH_POCKETSPHINX",
+        ),
+        (cfg!(feature = "whisper"), "-DINWORLD_BUILT_WITH_WHISPER"),
+    ] {
+        if built {
+            cmd.arg(define);
+        }
+    }
     for s in sources {
         cmd.arg(manifest_dir().join(s));
     }

@@ -534,6 +534,85 @@ async fn the_model_chooses_who_answers_in_a_group() {
     assert_eq!(server.requests().len(), 4);
 }
 
+/// The model names who answers after some of its reply: after an emotion,
+/// inside the first sentence, or as a tool call after the content (as the
+/// API streams them). The reply waits for the name until its first
+/// sentence is complete; a name after that is too late, and no name is
+/// ever said.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_speaker_choice_counts_until_the_first_sentence_is_complete() {
+    let server = LlmServer::start().await;
+    let engine = model_turns_engine(&server);
+    let mut r = ready(&engine, caps_all()).await;
+    let agents: Vec<String> = r.agents.clone();
+    r.stream
+        .send(conversation_update("g", &[&agents[0], &agents[1]], true))
+        .await;
+    r.stream.packet().await;
+    let spoken_by = |reply: &[InworldPacket]| -> Vec<String> {
+        reply
+            .iter()
+            .filter(|p| {
+                matches!(
+                    p.packet,
+                    Some(
+                        inworld_packet::Packet::Text(_)
+                            | inworld_packet::Packet::Emotion(_)
+                            | inworld_packet::Packet::DataChunk(_)
+                    )
+                )
+            })
+            .map(source_name)
+            .collect()
+    };
+    let no_markup = |reply: &[InworldPacket]| {
+        for t in texts(reply) {
+            assert!(!t.contains('[') && !t.contains("speaker"), "{t:?}");
+        }
+    };
+
+    // A one-sentence reply, then a `speaker` tool call: the turn-taking
+    // would pick Alice (the first), the model picks Bob.
+    server.answer(
+        Answer::text(&["Gladly, ", "friend."]).with_tool_call("speaker", r#"{"name":"Bob"}"#),
+    );
+    r.stream.send(text("g", "Who can help me?")).await;
+    let reply = r.stream.reply().await;
+    assert_eq!(texts(&reply), ["Gladly, friend."]);
+    let by = spoken_by(&reply);
+    assert!(by.len() > 1 && by.iter().all(|a| *a == agents[1]), "{by:?}");
+
+    // After an emotion, mid-sentence: Bob again (the turn-taking: Alice);
+    // the emotion waited, and is his.
+    server.answer(Answer::text(&[
+        "[emotion=JOY] Well, ",
+        "[speaker=",
+        "Bob] I know",
+        ". Ask me.",
+    ]));
+    r.stream.send(text("g", "And then?")).await;
+    let reply = r.stream.reply().await;
+    assert_eq!(texts(&reply), ["Well, I know.", "Ask me."]);
+    assert_eq!(emotions(&reply).len(), 1);
+    let by = spoken_by(&reply);
+    assert!(by.iter().all(|a| *a == agents[1]), "{by:?}");
+    no_markup(&reply);
+
+    // Named after the first sentence (a tag, then a tool call): too late,
+    // the turn-taking's Alice says it all, and no name is said.
+    server.answer(
+        Answer::text(&["First, hello. ", "Then [speaker=Bob] more."])
+            .with_tool_call("speaker", r#"{"name":"Bob"}"#),
+    );
+    r.stream.send(text("g", "Anything else?")).await;
+    let reply = r.stream.reply().await;
+    assert_eq!(texts(&reply), ["First, hello.", "Then more."]);
+    let by = spoken_by(&reply);
+    assert!(by.iter().all(|a| *a == agents[0]), "{by:?}");
+    no_markup(&reply);
+    assert_eq!(server.requests().len(), 3);
+}
+
 /// A second stream on `r`'s session (which has its scene and conversation).
 async fn second_stream(engine: &RunningEngine, r: &Ready) -> Stream {
     try_open(engine, &r.token, &r.session_id).await.unwrap()

@@ -383,3 +383,134 @@ async fn word_error_rate_on_espeak_speech() {
     let (test_clean, demo_clean) = (rates[2].2, rates[6].2);
     assert!(test_clean < 0.5 && demo_clean < 0.5, "{rates:?}");
 }
+
+/// The engine a C or Unity game embeds: started through the C API
+/// (`iw_engine_start`) choosing espeak-ng and PocketSphinx, with the
+/// players' phrases in its scene file. A spoken sentence is heard and
+/// answered in espeak-ng's voice (its IPA phonemes, loud samples).
+#[cfg(all(feature = "espeak", feature = "pocketsphinx"))]
+#[test]
+fn the_c_api_starts_the_engine_with_espeak_and_pocketsphinx() {
+    use inworld::auth::Credentials;
+    use inworld::client::{
+        AudioFormat, AudioSessionConfig, ClientConfig, MicrophoneMode, UnderstandingMode,
+    };
+    use inworld::ffi::*;
+    use inworld::packet::{ControlAction, PacketBody, TextSource};
+    use std::ffi::{CStr, CString};
+
+    let _turn = RECOGNISER.blocking_lock();
+    let scene_file = tempfile::NamedTempFile::new().unwrap();
+    let transcript = "transcript = \"hello from the microphone\"";
+    let toml = include_str!("../src/engine/scenes/test.toml")
+        .replace(transcript, &format!("{transcript}\nphrases = {PHRASES:?}"));
+    assert!(toml.contains("phrases = [\"Do you have a quest for me?\""));
+    std::fs::write(scene_file.path(), toml).unwrap();
+    let scene = CString::new(scene_file.path().to_str().unwrap()).unwrap();
+
+    let engine = unsafe {
+        let mut config = std::mem::MaybeUninit::<iw_engine_config>::uninit();
+        assert_eq!(iw_engine_config_init(config.as_mut_ptr()), IW_OK);
+        let mut config = config.assume_init();
+        config.scene = scene.as_ptr();
+        config.synthesizer = IW_SYNTHESIZER_ESPEAK;
+        config.recognizer = IW_RECOGNIZER_POCKETSPHINX;
+        let mut engine = std::ptr::null_mut();
+        let started = iw_engine_start(&config, &mut engine);
+        let mut message = [0 as std::ffi::c_char; 512];
+        let mut len = 0;
+        iw_last_error(message.as_mut_ptr(), message.len(), &mut len);
+        assert_eq!(started, IW_OK, "{:?}", CStr::from_ptr(message.as_ptr()));
+        engine
+    };
+    let address = unsafe {
+        let mut buf = [0 as std::ffi::c_char; 64];
+        let mut len = 0;
+        assert_eq!(
+            iw_engine_address(engine, buf.as_mut_ptr(), buf.len(), &mut len),
+            IW_OK
+        );
+        CStr::from_ptr(buf.as_ptr()).to_str().unwrap().to_string()
+    };
+    let mut config = ClientConfig::new(
+        address,
+        client_util::SCENE,
+        Credentials::new("test-api-key", "test-api-secret"),
+    );
+    config.session.capabilities.phonemes = true;
+    let (session, _) = client_util::open_ready(config);
+    let mut input = session
+        .audio_input(AudioFormat {
+            rate: 16_000,
+            channels: 1,
+        })
+        .expect("an audio input");
+    session
+        .start_audio_session(AudioSessionConfig {
+            mode: MicrophoneMode::OpenMic,
+            understanding: UnderstandingMode::Full,
+        })
+        .unwrap();
+    let mut mic = vec![0i16; 16_000];
+    mic.extend(speech_support::speak_in(
+        &["-v", "en-us"],
+        "Do you have a quest for me?",
+        16_000,
+        1,
+    ));
+    mic.extend(vec![0i16; 24_000]);
+    push_all(&mut input, &mic, 1);
+
+    let (_, heard) = client_util::wait_for(
+        &session,
+        "the final recognised text",
+        |p| matches!(&p.body, PacketBody::Text(t) if t.source == TextSource::SpeechToText && t.is_final),
+    );
+    let PacketBody::Text(final_text) = &heard.body else {
+        unreachable!()
+    };
+    assert!(
+        final_text.text.as_str().to_lowercase().contains("quest"),
+        "PocketSphinx heard {:?}",
+        final_text.text
+    );
+    let (reply, _) = client_util::wait_for(&session, "the reply's end", |p| {
+        matches!(&p.body, PacketBody::Control(c) if c.action == ControlAction::InteractionEnd)
+            && p.ids.interaction_id == heard.ids.interaction_id
+    });
+    let reply: Vec<_> = reply
+        .into_iter()
+        .filter(|p| p.ids.interaction_id == heard.ids.interaction_id)
+        .collect();
+    assert_eq!(
+        client_util::texts(&reply),
+        ["Take this map.", "The cave is to the north."]
+    );
+    let chunks: Vec<_> = reply
+        .iter()
+        .filter_map(|p| match &p.body {
+            PacketBody::Audio(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    // espeak-ng's phonemes (IPA, its pauses aside), not the tones' ARPAbet.
+    let spoken: Vec<String> = chunks
+        .iter()
+        .flat_map(|c| c.phonemes.iter().map(|p| p.phoneme.as_str().to_string()))
+        .filter(|p| p != "_")
+        .collect();
+    let expected: Vec<String> = ["Take this map.", "The cave is to the north."]
+        .iter()
+        .flat_map(|l| espeak_phonemes(l, "en-us"))
+        .collect();
+    assert_eq!(spoken, expected);
+    let loud = chunks
+        .iter()
+        .flat_map(|c| c.samples.iter())
+        .filter(|s| s.unsigned_abs() > 3000)
+        .count();
+    assert!(loud > 1000, "{loud} loud samples");
+    session.end_audio_session().unwrap();
+    session.close();
+    assert_eq!(iw_engine_free(engine), IW_OK);
+}

@@ -32,6 +32,15 @@ impl SynthesizerKind {
             SynthesizerKind::Tones
         }
     }
+
+    /// Whether this build has it (espeak-ng needs the `espeak` feature):
+    /// the engine refuses to start with one it lacks.
+    pub fn built_in(&self) -> bool {
+        match self {
+            SynthesizerKind::Tones => true,
+            SynthesizerKind::Espeak => cfg!(feature = "espeak"),
+        }
+    }
 }
 
 /// What hears the player's speech.
@@ -55,6 +64,17 @@ impl RecognizerKind {
             RecognizerKind::PocketSphinx
         } else {
             RecognizerKind::Scripted
+        }
+    }
+
+    /// Whether this build has it (PocketSphinx needs the `pocketsphinx`
+    /// feature, whisper.cpp the `whisper` one): the engine refuses to start
+    /// with one it lacks.
+    pub fn built_in(&self) -> bool {
+        match self {
+            RecognizerKind::Scripted => true,
+            RecognizerKind::PocketSphinx => cfg!(feature = "pocketsphinx"),
+            RecognizerKind::Whisper(_) => cfg!(feature = "whisper"),
         }
     }
 }

@@ -138,8 +138,8 @@ pub(crate) unsafe fn key_values_arg<'a>(
 }
 
 /// A caller struct that starts with `uint32_t struct_size`: checks the pointer
-/// and that the caller's struct is at least as large as this library's (later
-/// versions will accept smaller, older structs and default the missing fields).
+/// and that the caller's struct is at least as large as this library's
+/// ([`versioned_struct_arg`] also takes older, smaller ones).
 ///
 /// # Safety
 /// `p` is NULL or points to a `T` whose first field is `uint32_t struct_size`.
@@ -162,6 +162,50 @@ pub(crate) unsafe fn sized_struct_arg<'a, T>(
         ));
     }
     Ok(&*p)
+}
+
+/// A caller struct that starts with `uint32_t struct_size`, of this
+/// library's version or an older one: `older_ends` are where older
+/// versions' fields end (the offset of the first field added after each,
+/// ascending). An older caller's fields are read, the ones it lacks keep
+/// `defaults` (what its `*_init` writes); a struct smaller than the oldest
+/// is refused. Each version's struct must be larger than the one before.
+///
+/// # Safety
+/// `p` is NULL or points to `struct_size` readable bytes that start with
+/// `uint32_t struct_size`, laid out as a prefix of `T`.
+pub(crate) unsafe fn versioned_struct_arg<T: Copy>(
+    p: *const T,
+    what: &str,
+    init: &str,
+    older_ends: &[usize],
+    defaults: T,
+) -> FfiResult<T> {
+    if p.is_null() {
+        return Err(null(what));
+    }
+    let size = *(p as *const u32) as usize;
+    if size >= std::mem::size_of::<T>() {
+        return Ok(*p);
+    }
+    // Only the fields of the newest version the size covers: the rest of
+    // the caller's bytes are that version's trailing padding.
+    let Some(&known) = older_ends.iter().rev().find(|end| size >= **end) else {
+        return Err(FfiError::new(
+            IW_E_INVALID_ARGUMENT,
+            format!(
+                "{what}->struct_size is {size}, expected {} (initialise it with {init}())",
+                std::mem::size_of::<T>()
+            ),
+        ));
+    };
+    let mut value = defaults;
+    std::ptr::copy_nonoverlapping(
+        p as *const u8,
+        &mut value as *mut T as *mut u8,
+        known.min(std::mem::size_of::<T>()),
+    );
+    Ok(value)
 }
 
 /// Where an export writes a result: checked for NULL up front, written once

@@ -8,12 +8,17 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::args::{optional_string_arg, out_arg, sized_struct_arg, write_c_string};
+use super::args::{
+    optional_string_arg, out_arg, sized_struct_arg, versioned_struct_arg, write_c_string,
+};
 use super::error::*;
 use super::handles::HandleTable;
 use super::library::{check_alive, start_runtime, without_sigpipe, Held};
 use crate::auth::Credentials;
-use crate::engine::{Brain, EngineConfig, LlmConfig, Pacing, RunningEngine, Workspace};
+use crate::engine::{
+    Brain, EngineConfig, LlmConfig, Pacing, RecognizerKind, RunningEngine, SynthesizerKind,
+    Workspace,
+};
 
 /// Opaque handle to a running local engine (see `iw_engine_start`).
 pub struct iw_engine {
@@ -32,9 +37,43 @@ pub const IW_BRAIN_SCRIPTED: u32 = 0;
 /// from its card; the scene's rules and goals still win where they match.
 pub const IW_BRAIN_LLM: u32 = 1;
 
+/// `iw_engine_config.synthesizer`: the best one built in (the default):
+/// espeak-ng in builds with it (the `espeak` feature), else the tones.
+pub const IW_SYNTHESIZER_DEFAULT: u32 = 0;
+/// `iw_engine_config.synthesizer`: tones shaped like phonemes, one voice
+/// (every build has it).
+pub const IW_SYNTHESIZER_TONES: u32 = 1;
+/// `iw_engine_config.synthesizer`: espeak-ng, each character with its scene
+/// file's `voice` (builds with the `espeak` feature; others refuse it with
+/// `IW_E_UNSUPPORTED`).
+pub const IW_SYNTHESIZER_ESPEAK: u32 = 2;
+
+/// `iw_engine_config.recognizer`: the best one built in (the default):
+/// whisper.cpp when `whisper_model` is set, else PocketSphinx in builds with
+/// it (the `pocketsphinx` feature), else the scripted transcript.
+pub const IW_RECOGNIZER_DEFAULT: u32 = 0;
+/// `iw_engine_config.recognizer`: whatever the player says is heard as the
+/// scene file's `[speech] transcript` (tests of the protocol; every build
+/// has it).
+pub const IW_RECOGNIZER_SCRIPTED: u32 = 1;
+/// `iw_engine_config.recognizer`: PocketSphinx with its US English model,
+/// listening for the scene file's `[speech] phrases` when it has them
+/// (builds with the `pocketsphinx` feature; others refuse it with
+/// `IW_E_UNSUPPORTED`).
+pub const IW_RECOGNIZER_POCKETSPHINX: u32 = 2;
+/// `iw_engine_config.recognizer`: whisper.cpp with the ggml model file
+/// `whisper_model` (required), prompted with the scene file's `[speech]
+/// phrases` (builds with the `whisper` feature; others refuse it with
+/// `IW_E_UNSUPPORTED`).
+pub const IW_RECOGNIZER_WHISPER: u32 = 3;
+
 /// Options of a local engine. Fill with `iw_engine_config_init`; strings are
 /// NUL-terminated UTF-8, NULL means the default; everything is copied.
+/// A struct from an older header (ABI 2.3, up to `llm_api_key`, with its
+/// smaller `struct_size`) is accepted: the fields it lacks take their
+/// defaults.
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct iw_engine_config {
     /// `sizeof(iw_engine_config)`, set by `iw_engine_config_init`.
     pub struct_size: u32,
@@ -59,7 +98,28 @@ pub struct iw_engine_config {
     /// With `IW_BRAIN_LLM`: the endpoint's API key, or NULL when it needs
     /// none. Copied, never logged.
     pub llm_api_key: *const c_char,
+    /// What speaks the characters' lines: `IW_SYNTHESIZER_*` (default
+    /// `IW_SYNTHESIZER_DEFAULT`). A synthesizer this build lacks is refused
+    /// by `iw_engine_start` with `IW_E_UNSUPPORTED`, never replaced.
+    pub synthesizer: u32,
+    /// What hears the player's speech: `IW_RECOGNIZER_*` (default
+    /// `IW_RECOGNIZER_DEFAULT`). A recogniser this build lacks is refused by
+    /// `iw_engine_start` with `IW_E_UNSUPPORTED`, never replaced. What
+    /// players are expected to say (PocketSphinx's vocabulary, whisper's
+    /// prompt) is the scene file's `[speech] phrases`.
+    pub recognizer: u32,
+    /// The path of a whisper.cpp ggml model file (e.g. "ggml-base.en.bin"),
+    /// or NULL (the default). Required with `IW_RECOGNIZER_WHISPER`; with
+    /// `IW_RECOGNIZER_DEFAULT` it chooses whisper; with another recogniser
+    /// it is refused. Copied; the file is read by `iw_engine_start` (a
+    /// missing or damaged file: `IW_E_IO`, naming it), and loaded once per
+    /// process for every engine that names it.
+    pub whisper_model: *const c_char,
 }
+
+/// The end of an ABI 2.3 caller's `iw_engine_config` (its last field,
+/// `llm_api_key`): the fields after it were added in 2.4.
+const ENGINE_CONFIG_2_3: usize = std::mem::offset_of!(iw_engine_config, synthesizer);
 
 struct EngineEntry {
     addr: SocketAddr,
@@ -81,24 +141,109 @@ fn stop(entry: &EngineEntry) {
     }
 }
 
+fn config_defaults() -> iw_engine_config {
+    iw_engine_config {
+        struct_size: std::mem::size_of::<iw_engine_config>() as u32,
+        pacing: IW_PACING_INSTANT,
+        listen: std::ptr::null(),
+        scene: std::ptr::null(),
+        api_key: std::ptr::null(),
+        api_secret: std::ptr::null(),
+        brain: IW_BRAIN_SCRIPTED,
+        llm_url: std::ptr::null(),
+        llm_model: std::ptr::null(),
+        llm_api_key: std::ptr::null(),
+        synthesizer: IW_SYNTHESIZER_DEFAULT,
+        recognizer: IW_RECOGNIZER_DEFAULT,
+        whisper_model: std::ptr::null(),
+    }
+}
+
 /// Fills `config` with the defaults. Errors: `IW_E_NULL_POINTER`.
 #[no_mangle]
 pub unsafe extern "C" fn iw_engine_config_init(config: *mut iw_engine_config) -> iw_result {
     ffi_boundary! {
-        out_arg(config, "config")?.write(iw_engine_config {
-            struct_size: std::mem::size_of::<iw_engine_config>() as u32,
-            pacing: IW_PACING_INSTANT,
-            listen: std::ptr::null(),
-            scene: std::ptr::null(),
-            api_key: std::ptr::null(),
-            api_secret: std::ptr::null(),
-            brain: IW_BRAIN_SCRIPTED,
-            llm_url: std::ptr::null(),
-            llm_model: std::ptr::null(),
-            llm_api_key: std::ptr::null(),
-        });
+        out_arg(config, "config")?.write(config_defaults());
         Ok(())
     }
+}
+
+/// The synthesizer `config->synthesizer` names, if this build has it.
+fn synthesizer_of(value: u32) -> FfiResult<SynthesizerKind> {
+    let kind = match value {
+        IW_SYNTHESIZER_DEFAULT => SynthesizerKind::best_built_in(),
+        IW_SYNTHESIZER_TONES => SynthesizerKind::Tones,
+        IW_SYNTHESIZER_ESPEAK => SynthesizerKind::Espeak,
+        other => {
+            return Err(FfiError::new(
+                IW_E_INVALID_ARGUMENT,
+                format!(
+                    "config->synthesizer is {other}; expected IW_SYNTHESIZER_DEFAULT, \
+                     IW_SYNTHESIZER_TONES or IW_SYNTHESIZER_ESPEAK"
+                ),
+            ))
+        }
+    };
+    if !kind.built_in() {
+        return Err(FfiError::new(
+            IW_E_UNSUPPORTED,
+            "config->synthesizer is IW_SYNTHESIZER_ESPEAK, but this library was built \
+             without espeak-ng (its `espeak` cargo feature); IW_SYNTHESIZER_TONES is in \
+             every build",
+        ));
+    }
+    Ok(kind)
+}
+
+/// The recogniser `config->recognizer` and `config->whisper_model` name, if
+/// this build has it: as the engine program's `--recognizer` and
+/// `--whisper-model` (a model file alone chooses whisper).
+fn recognizer_of(value: u32, whisper_model: Option<String>) -> FfiResult<RecognizerKind> {
+    let invalid = |message: String| FfiError::new(IW_E_INVALID_ARGUMENT, message);
+    let kind = match (value, whisper_model) {
+        (IW_RECOGNIZER_DEFAULT | IW_RECOGNIZER_WHISPER, Some(model)) => {
+            RecognizerKind::Whisper(model.into())
+        }
+        (IW_RECOGNIZER_DEFAULT, None) => RecognizerKind::best_built_in(),
+        (IW_RECOGNIZER_SCRIPTED, None) => RecognizerKind::Scripted,
+        (IW_RECOGNIZER_POCKETSPHINX, None) => RecognizerKind::PocketSphinx,
+        (IW_RECOGNIZER_WHISPER, None) => {
+            return Err(invalid(
+                "config->recognizer is IW_RECOGNIZER_WHISPER but config->whisper_model is \
+                 NULL (it needs a ggml model file)"
+                    .into(),
+            ))
+        }
+        (IW_RECOGNIZER_SCRIPTED | IW_RECOGNIZER_POCKETSPHINX, Some(_)) => {
+            return Err(invalid(format!(
+                "config->whisper_model is for IW_RECOGNIZER_WHISPER, not config->recognizer \
+                 {value}"
+            )))
+        }
+        (other, _) => {
+            return Err(invalid(format!(
+                "config->recognizer is {other}; expected IW_RECOGNIZER_DEFAULT, \
+                 IW_RECOGNIZER_SCRIPTED, IW_RECOGNIZER_POCKETSPHINX or IW_RECOGNIZER_WHISPER"
+            )))
+        }
+    };
+    if kind.built_in() {
+        return Ok(kind);
+    }
+    let (name, feature) = match kind {
+        RecognizerKind::Whisper(_) => (
+            "whisper.cpp (IW_RECOGNIZER_WHISPER, config->whisper_model)",
+            "whisper",
+        ),
+        _ => ("PocketSphinx (IW_RECOGNIZER_POCKETSPHINX)", "pocketsphinx"),
+    };
+    Err(FfiError::new(
+        IW_E_UNSUPPORTED,
+        format!(
+            "config asks for the recogniser {name}, but this library was built without it \
+             (its `{feature}` cargo feature); IW_RECOGNIZER_SCRIPTED is in every build"
+        ),
+    ))
 }
 
 /// Starts a local engine on two threads of its own (joined by `iw_engine_stop`
@@ -108,10 +253,16 @@ pub unsafe extern "C" fn iw_engine_config_init(config: *mut iw_engine_config) ->
 /// is plaintext) and its key/secret.
 ///
 /// Errors: `IW_E_SCENE` (scene file unreadable or invalid; the message says
-/// why), `IW_E_IO` (cannot listen), `IW_E_INVALID_ARGUMENT` (bad address or
-/// pacing, an unknown brain, `IW_BRAIN_LLM` without `llm_url` or `llm_model`),
-/// `IW_E_INVALID_UTF8`, `IW_E_NULL_POINTER`, `IW_E_RUNTIME`,
-/// `IW_E_SHUTDOWN`. Release with `iw_engine_free`. Thread-safe.
+/// why), `IW_E_UNSUPPORTED` (a synthesizer or recogniser this build lacks:
+/// the message names it and its cargo feature), `IW_E_IO` (cannot listen,
+/// or a speech part could not start, e.g. a missing or damaged whisper
+/// model file; the message says why), `IW_E_INVALID_ARGUMENT` (bad address,
+/// pacing, synthesizer or recogniser, an unknown brain, `IW_BRAIN_LLM`
+/// without `llm_url` or `llm_model`, `IW_RECOGNIZER_WHISPER` without
+/// `whisper_model` or `whisper_model` with another recogniser, a
+/// `struct_size` smaller than ABI 2.3's), `IW_E_INVALID_UTF8`,
+/// `IW_E_NULL_POINTER`, `IW_E_RUNTIME`, `IW_E_SHUTDOWN`. Release with
+/// `iw_engine_free`. Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn iw_engine_start(
     config: *const iw_engine_config,
@@ -119,7 +270,13 @@ pub unsafe extern "C" fn iw_engine_start(
 ) -> iw_result {
     ffi_boundary! {
         check_alive()?;
-        let c = sized_struct_arg(config, "config", "iw_engine_config_init")?;
+        let c = versioned_struct_arg(
+            config,
+            "config",
+            "iw_engine_config_init",
+            &[ENGINE_CONFIG_2_3],
+            config_defaults(),
+        )?;
         let out = out_arg(out, "out")?;
         let scene =
             optional_string_arg(c.scene, "config->scene")?.unwrap_or_else(|| "default".into());
@@ -188,6 +345,10 @@ pub unsafe extern "C" fn iw_engine_start(
                 ))
             }
         };
+        engine.synthesizer = synthesizer_of(c.synthesizer)?;
+        let whisper_model = optional_string_arg(c.whisper_model, "config->whisper_model")?
+            .filter(|m| !m.is_empty());
+        engine.recognizer = recognizer_of(c.recognizer, whisper_model)?;
         let scene_names = engine.workspace.scene_names();
         let workspace = engine.workspace.workspace.clone();
         // On threads of its own: nothing the engine does can stall the

@@ -73,6 +73,9 @@ pub const IW_E_IO: i32 = -16;
 pub const IW_E_SCENE: i32 = -17;
 /// The service refused or failed a call, or did not answer in time.
 pub const IW_E_SERVICE: i32 = -18;
+/// This build of the library lacks what was asked for (e.g. a local engine's
+/// speech part whose cargo feature was off); the message names it.
+pub const IW_E_UNSUPPORTED: i32 = -19;
 }
 
 /// The name of a result code (e.g. `"IW_E_BUSY"`), or `"IW_E_UNKNOWN"` for a value

@@ -22,7 +22,10 @@ use crate::client::runtime;
 /// echo reference, `IW_PACKET_VOICE_ACTIVITY`, `iw_viseme_name`.
 /// 2.3: faces: `iw_playback_face`, `iw_blendshape_name`,
 /// `iw_playback_show_emotion`, `iw_playback_set_blinks`.
-pub const IW_ABI_VERSION: u32 = 0x0002_0003;
+/// 2.4: the local engine's speech parts: `iw_engine_config.synthesizer`,
+/// `recognizer`, `whisper_model` (`IW_SYNTHESIZER_*`, `IW_RECOGNIZER_*`;
+/// a 2.3 caller's smaller struct still works), `IW_E_UNSUPPORTED`.
+pub const IW_ABI_VERSION: u32 = 0x0002_0004;
 /// Major part of `IW_ABI_VERSION`.
 pub const IW_ABI_VERSION_MAJOR: u32 = IW_ABI_VERSION >> 16;
 

@@ -5,6 +5,8 @@
 #include "test_util.h"
 
 #include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
 
 static const char BAD_UTF8[] = {'h', 'i', (char)0xff, (char)0xfe, 0};
 
@@ -874,6 +876,73 @@ static struct iw_playback *playback_misuse(struct iw_client *client) {
     return kept;
 }
 
+/* The engine's speech parts: bad values, whisper's model file, the parts
+ * this build lacks (refused, never replaced by others: tests/c_api.rs says
+ * which are built in), and a caller of ABI 2.3 whose smaller struct ends
+ * before them (exactly that many bytes are allocated: under valgrind, a
+ * read past them fails the test). */
+static void engine_speech_parts(void) {
+    static const char MODEL[] = "/models/ggml-tiny.en.bin";
+    struct iw_engine_config ec;
+    struct iw_engine *engine = NULL;
+    const size_t old_size = offsetof(struct iw_engine_config, synthesizer);
+    unsigned char *old = malloc(old_size);
+    uint32_t size = 0;
+
+    CHECK(iw_engine_config_init(&ec));
+    EXPECT(ec.struct_size == sizeof ec);
+    EXPECT(ec.synthesizer == IW_SYNTHESIZER_DEFAULT && ec.recognizer == IW_RECOGNIZER_DEFAULT);
+    EXPECT(ec.whisper_model == NULL);
+    ec.scene = "test";
+    ec.synthesizer = 77;
+    EXPECT_ERR(iw_engine_start(&ec, &engine), IW_E_INVALID_ARGUMENT, "config->synthesizer is 77");
+    ec.synthesizer = IW_SYNTHESIZER_TONES;
+    ec.recognizer = 77;
+    EXPECT_ERR(iw_engine_start(&ec, &engine), IW_E_INVALID_ARGUMENT, "config->recognizer is 77");
+    ec.recognizer = IW_RECOGNIZER_WHISPER;
+    EXPECT_ERR(iw_engine_start(&ec, &engine), IW_E_INVALID_ARGUMENT, "whisper_model is NULL");
+    ec.whisper_model = BAD_UTF8;
+    EXPECT_ERR(iw_engine_start(&ec, &engine), IW_E_INVALID_UTF8, "config->whisper_model");
+    ec.recognizer = IW_RECOGNIZER_SCRIPTED;
+    ec.whisper_model = MODEL;
+    EXPECT_ERR(iw_engine_start(&ec, &engine), IW_E_INVALID_ARGUMENT,
+               "whisper_model is for IW_RECOGNIZER_WHISPER");
+    ec.whisper_model = NULL;
+#ifndef INWORLD_BUILT_WITH_ESPEAK
+    ec.synthesizer = IW_SYNTHESIZER_ESPEAK;
+    EXPECT_ERR(iw_engine_start(&ec, &engine), IW_E_UNSUPPORTED, "`espeak` cargo feature");
+    ec.synthesizer = IW_SYNTHESIZER_TONES;
+#endif
+#ifndef INWORLD_BUILT_WITH_POCKETSPHINX
+    ec.recognizer = IW_RECOGNIZER_POCKETSPHINX;
+    EXPECT_ERR(iw_engine_start(&ec, &engine), IW_E_UNSUPPORTED, "`pocketsphinx` cargo feature");
+#endif
+#ifndef INWORLD_BUILT_WITH_WHISPER
+    ec.recognizer = IW_RECOGNIZER_WHISPER;
+    ec.whisper_model = MODEL;
+    EXPECT_ERR(iw_engine_start(&ec, &engine), IW_E_UNSUPPORTED, "`whisper` cargo feature");
+    ec.recognizer = IW_RECOGNIZER_DEFAULT; /* a model file alone chooses whisper */
+    EXPECT_ERR(iw_engine_start(&ec, &engine), IW_E_UNSUPPORTED, "`whisper` cargo feature");
+    ec.whisper_model = NULL;
+#endif
+    EXPECT(engine == NULL);
+
+    /* ABI 2.3's struct: the defaults for what it lacks. */
+    EXPECT(old != NULL && old_size < sizeof ec);
+    CHECK(iw_engine_config_init(&ec));
+    ec.scene = "test";
+    memcpy(old, &ec, old_size);
+    size = (uint32_t)old_size;
+    memcpy(old, &size, sizeof size);
+    CHECK(iw_engine_start((const struct iw_engine_config *)(const void *)old, &engine));
+    CHECK(iw_engine_free(engine));
+    size = (uint32_t)old_size - 1;
+    memcpy(old, &size, sizeof size);
+    EXPECT_ERR(iw_engine_start((const struct iw_engine_config *)(const void *)old, &engine),
+               IW_E_INVALID_ARGUMENT, "struct_size");
+    free(old);
+}
+
 int main(void) {
     char address[64], scene[256], buf[256];
     size_t len = 0, count = 0;
@@ -938,6 +1007,7 @@ int main(void) {
     EXPECT_ERR(iw_engine_start(&ec, &engine), IW_E_INVALID_ARGUMENT, "pacing");
     ec.struct_size = 3;
     EXPECT_ERR(iw_engine_start(&ec, &engine), IW_E_INVALID_ARGUMENT, "struct_size");
+    engine_speech_parts();
     engine = start_engine("test", address, sizeof address, scene, sizeof scene);
     EXPECT_ERR(iw_engine_address(NULL, buf, sizeof buf, &len), IW_E_NULL_POINTER, "NULL");
     EXPECT_ERR(iw_engine_address(engine, NULL, 10, &len), IW_E_NULL_POINTER, "buf is NULL");

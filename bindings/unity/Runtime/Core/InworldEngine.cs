@@ -14,8 +14,15 @@ namespace Inworld
         /// With `llmUrl` and `llmModel` a language model behind that
         /// OpenAI-compatible endpoint plays the characters (`llmApiKey` if it
         /// needs one); without, the scene's scripted lines answer, offline.
+        /// `synthesizer` and `recognizer` choose the speech parts
+        /// (`Native.IW_SYNTHESIZER_*`, `Native.IW_RECOGNIZER_*`; default: the
+        /// best the native library was built with); `whisperModel` is a
+        /// whisper.cpp ggml model file's path. One the library lacks throws
+        /// (IW_E_UNSUPPORTED), it is never replaced.
         public static InworldEngine Start(string scene = "default", bool humanPacing = false, string listen = null,
-            string llmUrl = null, string llmModel = null, string llmApiKey = null)
+            string llmUrl = null, string llmModel = null, string llmApiKey = null,
+            uint synthesizer = (uint)Native.IW_SYNTHESIZER_DEFAULT, uint recognizer = (uint)Native.IW_RECOGNIZER_DEFAULT,
+            string whisperModel = null)
         {
             var config = new iw_engine_config();
             InworldException.Check(Native.iw_engine_config_init(ref config));
@@ -29,6 +36,9 @@ namespace Inworld
                 if (llmUrl != null) config.llm_url = strings.Add(llmUrl);
                 if (llmModel != null) config.llm_model = strings.Add(llmModel);
                 if (llmApiKey != null) config.llm_api_key = strings.Add(llmApiKey);
+                config.synthesizer = synthesizer;
+                config.recognizer = recognizer;
+                if (whisperModel != null) config.whisper_model = strings.Add(whisperModel);
                 IntPtr raw;
                 InworldException.Check(Native.iw_engine_start(ref config, out raw));
                 engine.handle.Set(raw);

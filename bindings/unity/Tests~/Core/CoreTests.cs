@@ -457,6 +457,21 @@ public static partial class CoreTests
         }
     }
 
+    public static void Engine_speech_parts_reach_the_library()
+    {
+        // Each choice is carried: the library refuses what it refuses (the
+        // same whatever parts it was built with).
+        var e = Throws<InworldException>(() => InworldEngine.Start("test", synthesizer: 77));
+        Expect(e.Code == Native.IW_E_INVALID_ARGUMENT && e.Message.Contains("synthesizer is 77"), "synthesizer: " + e.Message);
+        e = Throws<InworldException>(() => InworldEngine.Start("test", recognizer: (uint)Native.IW_RECOGNIZER_WHISPER));
+        Expect(e.Code == Native.IW_E_INVALID_ARGUMENT && e.Message.Contains("whisper_model is NULL"), "recognizer: " + e.Message);
+        e = Throws<InworldException>(() => InworldEngine.Start("test", recognizer: (uint)Native.IW_RECOGNIZER_SCRIPTED,
+            whisperModel: "/models/ggml-tiny.en.bin"));
+        Expect(e.Code == Native.IW_E_INVALID_ARGUMENT && e.Message.Contains("whisper_model is for"), "whisper model: " + e.Message);
+        InworldEngine.Start("test", synthesizer: (uint)Native.IW_SYNTHESIZER_TONES,
+            recognizer: (uint)Native.IW_RECOGNIZER_SCRIPTED).Dispose();
+    }
+
     public static void Two_clients_at_once()
     {
         using (var a = new InworldClient(Config()))

@@ -5,7 +5,9 @@
 //! leaves, or at the reply's length bound. A failure before anything was said
 //! is retried within bounds; then it ends the stream with the protocol's
 //! error details. In a group conversation left to the model, one request
-//! voices the participants and the model's first tag names who answers.
+//! voices the participants and the model names who answers: its reply is
+//! held until it does, at most until its first sentence is complete (the
+//! rule is `brain::speaker`'s).
 
 use super::plan::{self, Plan};
 use super::speak::{Event, Gone, Reply, Streamed};
@@ -13,6 +15,7 @@ use crate::engine::brain::guard::{Guard, REFUSAL};
 use crate::engine::brain::markup::{tool_call, Markup, Piece};
 use crate::engine::brain::model::{Model, ModelError};
 use crate::engine::brain::prompt::{self, Turn};
+use crate::engine::brain::speaker::{Chosen, SpeakerChoice};
 use crate::engine::scene::ScriptedCharacter;
 use crate::engine::sessions::Speaker;
 use crate::engine::stream::ctx::StreamCtx;
@@ -32,9 +35,10 @@ struct Made {
     refused: bool,
     /// Who answers (agent id, character): the plan's, or the model's choice.
     speaker: (String, Arc<ScriptedCharacter>),
-    /// Who the model may choose among (empty: the plan chose); it names
-    /// them first, or not at all.
+    /// Who the model may choose among (empty: the plan chose).
     cast: Vec<(String, Arc<ScriptedCharacter>)>,
+    /// The speaker is known (kept across retries: a retry follows a
+    /// failure before anything was said, but perhaps after the choice).
     chosen: bool,
 }
 
@@ -214,7 +218,12 @@ async fn once(
         _ = ctx.closed() => return Err(Failure::Gone),
     };
     let mut markup = Markup::new(model.config.max_reply_bytes);
-    let mut pieces = Vec::new();
+    let mut choice = if made.chosen {
+        SpeakerChoice::decided()
+    } else {
+        SpeakerChoice::undecided()
+    };
+    let (mut pieces, mut ready) = (Vec::new(), Vec::new());
     loop {
         let delta = tokio::select! {
             d = stream.next() => d.map_err(Failure::Model)?,
@@ -236,15 +245,39 @@ async fn once(
             }
             None => markup.finish(&mut pieces),
         }
+        let last = ended || markup.full();
         for piece in pieces.drain(..) {
+            let characters: Vec<&ScriptedCharacter> =
+                made.cast.iter().map(|(_, c)| c.as_ref()).collect();
+            let chosen = choice.push(piece, |name| prompt::named(&characters, name), &mut ready);
+            choose(chosen, reply, made);
+        }
+        if last {
+            choose(choice.finish(&mut ready), reply, made);
+        }
+        for piece in ready.drain(..) {
             deliver(piece, guard, reply, made).await?;
             if made.refused {
                 return Ok(());
             }
         }
-        if ended || markup.full() || reply.cancelled() {
+        if last || reply.cancelled() {
             // Dropping the stream closes its connection: the model stops.
             return Ok(());
+        }
+    }
+}
+
+/// The model's choice of speaker, once made: from then on the reply is
+/// theirs (nothing of it has been sent yet).
+fn choose(chosen: Option<Chosen>, reply: &mut Reply<'_>, made: &mut Made) {
+    match chosen {
+        None => {}
+        Some(Chosen::TurnTaking) => made.chosen = true,
+        Some(Chosen::Named(i)) => {
+            made.chosen = true;
+            made.speaker = made.cast[i].clone();
+            reply.set_speaker(&made.speaker.0);
         }
     }
 }
@@ -255,23 +288,6 @@ async fn deliver(
     reply: &mut Reply<'_>,
     made: &mut Made,
 ) -> Result<(), Gone> {
-    if !made.chosen {
-        // Only the model's first word may choose; without it, the
-        // turn-taking's choice answers.
-        made.chosen = true;
-        if let Piece::Speaker(name) = &piece {
-            let characters: Vec<&ScriptedCharacter> =
-                made.cast.iter().map(|(_, c)| c.as_ref()).collect();
-            match prompt::named(&characters, name) {
-                Some(i) => {
-                    made.speaker = made.cast[i].clone();
-                    reply.set_speaker(&made.speaker.0);
-                }
-                None => log::debug!("the model chose {name:?}, who is not in the conversation"),
-            }
-            return Ok(());
-        }
-    }
     match piece {
         Piece::Speaker(_) => {}
         Piece::Sentence(line) if guard.leaks(&line) => {

@@ -409,6 +409,9 @@ namespace Inworld.Interop
         public IntPtr llm_url;
         public IntPtr llm_model;
         public IntPtr llm_api_key;
+        public uint synthesizer;
+        public uint recognizer;
+        public IntPtr whisper_model;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -448,7 +451,8 @@ namespace Inworld.Interop
         public const int IW_E_IO = -16;
         public const int IW_E_SCENE = -17;
         public const int IW_E_SERVICE = -18;
-        public const uint IW_ABI_VERSION = 131075u;
+        public const int IW_E_UNSUPPORTED = -19;
+        public const uint IW_ABI_VERSION = 131076u;
         public const uint IW_ABI_VERSION_MAJOR = 2u;
         public const int IW_TLS_AUTO = 0;
         public const int IW_TLS_ON = 1;
@@ -581,6 +585,13 @@ namespace Inworld.Interop
         public const int IW_PACING_HUMAN = 1;
         public const int IW_BRAIN_SCRIPTED = 0;
         public const int IW_BRAIN_LLM = 1;
+        public const int IW_SYNTHESIZER_DEFAULT = 0;
+        public const int IW_SYNTHESIZER_TONES = 1;
+        public const int IW_SYNTHESIZER_ESPEAK = 2;
+        public const int IW_RECOGNIZER_DEFAULT = 0;
+        public const int IW_RECOGNIZER_SCRIPTED = 1;
+        public const int IW_RECOGNIZER_POCKETSPHINX = 2;
+        public const int IW_RECOGNIZER_WHISPER = 3;
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         public static extern IntPtr iw_result_name(int result);
