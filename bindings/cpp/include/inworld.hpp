@@ -1168,6 +1168,12 @@ struct EngineConfig {
     std::string scene;   // "default" (the demo tavern), "test", or a scene file's path
     std::string api_key, api_secret;
     std::optional<uint32_t> pacing;  // IW_PACING_*
+    std::optional<uint32_t> brain;   // IW_BRAIN_* (default IW_BRAIN_SCRIPTED)
+    // With IW_BRAIN_LLM: an OpenAI-compatible endpoint's API base, model and key.
+    std::string llm_url, llm_model, llm_api_key;
+    std::optional<uint32_t> synthesizer;  // IW_SYNTHESIZER_* (default: the best the build has)
+    std::optional<uint32_t> recognizer;   // IW_RECOGNIZER_* (default: the best the build has)
+    std::string whisper_model;            // a whisper.cpp model file (IW_RECOGNIZER_WHISPER)
 };
 
 namespace detail {
@@ -1188,6 +1194,13 @@ class Engine {
         c.api_key = opt(config.api_key);
         c.api_secret = opt(config.api_secret);
         if (config.pacing) c.pacing = *config.pacing;
+        if (config.brain) c.brain = *config.brain;
+        c.llm_url = opt(config.llm_url);
+        c.llm_model = opt(config.llm_model);
+        c.llm_api_key = opt(config.llm_api_key);
+        if (config.synthesizer) c.synthesizer = *config.synthesizer;
+        if (config.recognizer) c.recognizer = *config.recognizer;
+        c.whisper_model = opt(config.whisper_model);
         iw_engine* h = nullptr;
         iw_result r = iw_engine_start(&c, &h);
         if (r != IW_OK) return detail::last_error(r);

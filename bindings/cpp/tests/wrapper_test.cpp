@@ -336,8 +336,17 @@ int main() {
     EXPECT(inworld::abi_version() >> 16 == IW_ABI_VERSION_MAJOR);
     EXPECT(inworld::viseme_name(IW_VISEME_AA) == "aa");
     {
+        // The brain and the speech parts reach the library: a language
+        // model without its endpoint is refused, parts every build has start.
+        inworld::EngineConfig no_endpoint;
+        no_endpoint.brain = IW_BRAIN_LLM;
+        auto refused = inworld::Engine::start(no_endpoint);
+        EXPECT(!refused && refused.code() == IW_E_INVALID_ARGUMENT);
         inworld::EngineConfig config;
         config.scene = "test";
+        config.brain = IW_BRAIN_SCRIPTED;
+        config.synthesizer = IW_SYNTHESIZER_TONES;
+        config.recognizer = IW_RECOGNIZER_SCRIPTED;
         auto engine = MUST(inworld::Engine::start(config));
         auto token = MUST(engine.mint_token());
         EXPECT(!token.token.empty() && token.expires_ms > 0);
