@@ -385,7 +385,8 @@ fn smoothstep(x: f64) -> f64 {
 /// (offsets from its start) are `visemes`, written into `out` (every
 /// weight: those speech does not move are 0). `end`: where the utterance's
 /// sound stopped, once known (its end, or a flush); nothing after it was
-/// heard. Allocates nothing.
+/// heard, and the face relaxes from the face it had there (a sound it was
+/// forming for fades too). Allocates nothing.
 pub fn speech_face(
     visemes: &[TimedViseme],
     at: Duration,
@@ -400,15 +401,39 @@ pub fn speech_face(
     let count = end.map_or(visemes.len(), |end| {
         visemes.partition_point(|v| v.start_offset < end)
     });
+    let cut = end;
     let end = end.map_or(f64::INFINITY, |e| e.as_secs_f64());
     // Sounds starting later than this have no influence yet.
     let horizon = at + MAX_ATTACK;
     let forming = visemes[..count].partition_point(|v| v.start_offset <= horizon);
-    if forming == 0 {
-        return;
-    }
     let mut shares = [0f32; BLENDSHAPE_COUNT];
     let mut total = 0.0f64;
+    if let Some(cut) = cut {
+        // Sounds the end cut off, whose anticipation had begun: what of
+        // them had formed by the end fades as a sound ending there does
+        // (so a cut between two sounds does not jump).
+        for v in visemes[count..]
+            .iter()
+            .take_while(|v| v.start_offset < cut + MAX_ATTACK)
+            .filter(|v| v.viseme != Viseme::Sil)
+        {
+            let art = &ARTICULATIONS[v.viseme as usize];
+            let s = v.start_offset.as_secs_f64();
+            let rise = smoothstep((t.min(end) - (s - art.attack)) / art.attack);
+            let fall = 1.0 - smoothstep((t - end) / art.release);
+            let d = f64::from(art.dominance) * rise * fall;
+            if d > 0.0 {
+                total += d;
+                for (shape, value) in art.shape {
+                    shares[*shape as usize] += d as f32 * value;
+                }
+            }
+        }
+        if forming == 0 && total > 0.0 {
+            // The rest before the first sound, which never came.
+            total += f64::from(REST.dominance);
+        }
+    }
     // From the latest sound back, until one is over (all before it are).
     let mut i = forming;
     while i > 0 {
@@ -948,9 +973,40 @@ pub(crate) mod tests {
         for (a, b) in at_end.iter().zip(after) {
             assert!((a - b).abs() <= STEP_PER_MS);
         }
-        // Nothing said, nothing heard: neutral.
+        // Nothing said: neutral; cut before the first sound: at rest on.
         assert_eq!(face(&[], 50_000, None), NEUTRAL_FACE);
-        assert_eq!(face(&v, 0, Some(Duration::ZERO)), NEUTRAL_FACE);
+        let rest_at = MAX_RELEASE.as_micros() as u64;
+        assert_eq!(face(&v, rest_at, Some(Duration::ZERO)), NEUTRAL_FACE);
+    }
+
+    /// A cut (a flush, a barge-in) anywhere, also between two sounds as
+    /// the next one forms, or just before the first: the face at the cut
+    /// is the face as it was, it relaxes from there by small steps and is
+    /// at rest MAX_RELEASE on.
+    #[test]
+    fn a_cut_anywhere_relaxes_from_the_face_as_it_was() {
+        let v = timeline();
+        let mut largest = 0f32;
+        for cut_ms in 0..700 {
+            let end = ms(cut_ms);
+            let end_us = end.as_micros() as u64;
+            let before = face(&v, end_us, None);
+            let mut last = face(&v, end_us, Some(end));
+            for (a, b) in before.iter().zip(last) {
+                assert!((a - b).abs() < 1e-6, "cut at {cut_ms} ms: {a} -> {b}");
+            }
+            for after in 1..=MAX_RELEASE.as_millis() as u64 {
+                let now = face(&v, end_us + after * 1000, Some(end));
+                for (a, b) in last.iter().zip(now) {
+                    assert!((0.0..=1.0).contains(&b));
+                    largest = largest.max((a - b).abs());
+                }
+                last = now;
+            }
+            assert_eq!(last, NEUTRAL_FACE, "cut at {cut_ms} ms");
+        }
+        println!("largest step in 1 ms after a cut: {largest}");
+        assert!(largest <= STEP_PER_MS, "{largest}");
     }
 
     #[test]
