@@ -27,6 +27,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+
 use super::visemes::{TimedViseme, Viseme};
 
 /// Weights, one per [`Blendshape`], in ARKit's order, each 0..=1.
@@ -731,53 +733,69 @@ fn unit(seed: u64, index: u64) -> f64 {
 }
 
 /// What the game sets on a face, shared between threads without a lock:
-/// the expression (fading in over the one before) and blinks.
-#[derive(Debug, Default)]
+/// the expression (fading in over what showed) and blinks.
+#[derive(Debug)]
 pub struct FaceControls {
-    /// The expression before and the one set, with their strengths (in
-    /// 255ths), and when it was set (milliseconds on the caller's clock,
-    /// wrapping): packed in one word so a reader never sees half a change.
-    expression: AtomicU64,
+    /// The last change of expression (swapped whole, so a reader never
+    /// sees half of one; readers never wait).
+    expression: ArcSwap<ExpressionFade>,
     /// Blinks: 0 off, else the seed with the top bit set.
     blinks: AtomicU64,
+}
+
+impl Default for FaceControls {
+    fn default() -> Self {
+        FaceControls {
+            expression: ArcSwap::from_pointee(ExpressionFade::default()),
+            blinks: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A change of expression: how much of each showed when it was made
+/// (indexed as [`Expression::ALL`]), all of which fade out as the one set
+/// fades in, from `at` on the face's clock. So a change while another
+/// fades starts from the face as it was, however many are showing.
+#[derive(Debug, Clone, Copy, Default)]
+struct ExpressionFade {
+    from: [f32; EXPRESSIONS],
+    to: Expression,
+    strength: f32,
+    at: Duration,
+}
+
+const EXPRESSIONS: usize = Expression::ALL.len();
+
+impl ExpressionFade {
+    /// How much of each expression shows at `now`.
+    fn amounts(&self, now: Duration) -> [f32; EXPRESSIONS] {
+        let since = now.saturating_sub(self.at);
+        let faded = smoothstep(since.as_secs_f64() / EXPRESSION_FADE.as_secs_f64()) as f32;
+        let mut amounts = self.from.map(|a| a * (1.0 - faded));
+        amounts[self.to as usize] += self.strength * faded;
+        amounts
+    }
 }
 
 const BLINKS_ON: u64 = 1 << 63;
 
 impl FaceControls {
     /// Sets the expression, at `strength` (0..1), from `now` on the clock
-    /// the face is read on: it fades in over [`EXPRESSION_FADE`] from what
-    /// shows now. `Neutral` fades the expression out.
+    /// the face is read on: it fades in over [`EXPRESSION_FADE`] as what
+    /// shows now fades out. `Neutral` fades the expression out.
     pub fn set_expression(&self, expression: Expression, strength: f32, now: Duration) {
-        let [(from, from_amount), (to, to_amount)] = self.expression_at(now);
-        // What shows most now is where the fade starts.
-        let (start, start_amount) = if to_amount >= from_amount {
-            (to, to_amount)
-        } else {
-            (from, from_amount)
-        };
-        let ms = now.as_millis() as u32;
-        let level = |x: f32| (x.clamp(0.0, 1.0) * 255.0).round() as u64;
-        let packed = (start as u64) << 56
-            | level(start_amount) << 48
-            | (expression as u64) << 40
-            | level(strength) << 32
-            | u64::from(ms);
-        self.expression.store(packed, Ordering::Release);
+        self.expression.rcu(|before| ExpressionFade {
+            from: before.amounts(now),
+            to: expression,
+            strength: strength.clamp(0.0, 1.0),
+            at: now,
+        });
     }
 
-    /// The two expressions showing at `now` and how much of each (the one
-    /// before fading out, the one set fading in).
-    pub fn expression_at(&self, now: Duration) -> [(Expression, f32); 2] {
-        let packed = self.expression.load(Ordering::Acquire);
-        let field = |shift: u32| ((packed >> shift) & 0xff) as u8;
-        let level = |shift: u32| f32::from(field(shift)) / 255.0;
-        let since = (now.as_millis() as u32).wrapping_sub(packed as u32);
-        let faded = smoothstep(f64::from(since) / EXPRESSION_FADE.as_millis() as f64) as f32;
-        [
-            (Expression::from_u8(field(56)), level(48) * (1.0 - faded)),
-            (Expression::from_u8(field(40)), level(32) * faded),
-        ]
+    /// How much of each expression (indexed as [`Expression::ALL`]) shows
+    /// at `now`.
+    pub fn expressions_at(&self, now: Duration) -> [f32; EXPRESSIONS] {
+        self.expression.load().amounts(now)
     }
 
     /// Blinks seeded with `seed` (the same seed blinks at the same times on
@@ -795,9 +813,9 @@ impl FaceControls {
 
     /// Adds the expression and the blinks at `now` over the face in `out`.
     pub fn apply(&self, now: Duration, out: &mut FaceWeights) {
-        for (expression, amount) in self.expression_at(now) {
-            if expression != Expression::Neutral {
-                add_expression(expression, amount, out);
+        for (expression, amount) in Expression::ALL.iter().zip(self.expressions_at(now)) {
+            if *expression != Expression::Neutral && amount > 0.0 {
+                add_expression(*expression, amount, out);
             }
         }
         if let Some(seed) = self.blinks() {
@@ -1105,6 +1123,41 @@ pub(crate) mod tests {
             assert!((now - before).abs() <= STEP_PER_MS);
             before = now;
         }
+    }
+
+    /// Emotions in quick succession: each change comes 150 ms after the
+    /// last, inside its 0.4 s fade, so two or three expressions show at
+    /// once when the next is set; each starts from the face as it was,
+    /// and the face moves by small steps throughout.
+    #[test]
+    fn a_new_expression_mid_fade_starts_from_the_face_as_it_was() {
+        let controls = FaceControls::default();
+        let face_at = |t: u64| {
+            let mut f = NEUTRAL_FACE;
+            controls.apply(ms(t), &mut f);
+            f
+        };
+        let mut last = face_at(0);
+        let mut largest = 0f32;
+        for t in 0..3_000u64 {
+            if t % 150 == 0 {
+                let e = Expression::ALL[1 + (t / 150) as usize % 9];
+                controls.set_expression(e, 1.0, ms(t));
+            }
+            let now = face_at(t);
+            for (a, b) in last.iter().zip(now) {
+                assert!((0.0..=1.0).contains(&b));
+                largest = largest.max((a - b).abs());
+            }
+            last = now;
+        }
+        println!("largest step in 1 ms through the changes: {largest}");
+        assert!(largest <= STEP_PER_MS, "{largest}");
+        // Once the last has faded in, it alone shows.
+        let last_set = Expression::ALL[1 + (2_850 / 150) % 9];
+        let mut alone = NEUTRAL_FACE;
+        add_expression(last_set, 1.0, &mut alone);
+        assert_eq!(face_at(2_850 + 400), alone);
     }
 
     #[test]
