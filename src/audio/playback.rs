@@ -1110,6 +1110,46 @@ mod tests {
         assert_eq!(last, NEUTRAL_FACE, "at rest after the last");
     }
 
+    /// The face read on another thread, as fast as it can, while the audio
+    /// thread reads utterances of every length (each start rewriting every
+    /// layer) and the game changes the expression: every read returns, in
+    /// range, and the reads see the face move.
+    #[test]
+    fn faces_read_on_another_thread_while_the_audio_thread_reads() {
+        use crate::audio::face::Expression;
+        use std::sync::atomic::AtomicBool;
+        let (mut writer, mut reader, clock) = playback(1, 48_000);
+        let done = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (clock, done) = (clock.clone(), done.clone());
+            std::thread::spawn(move || {
+                let (mut reads, mut moving) = (0u64, 0u64);
+                while !done.load(Ordering::Acquire) {
+                    let face = clock.face(16_000);
+                    assert!(face.iter().all(|w| (0.0..=1.0).contains(w)));
+                    reads += 1;
+                    moving += u64::from(face.iter().any(|w| *w > 0.0));
+                }
+                (reads, moving)
+            })
+        };
+        let mut out = [0.0; 160];
+        for round in 0..40u64 {
+            let viseme = Viseme::ALL[1 + (round % 14) as usize];
+            say(&mut writer, "u", &[(viseme, 0)], 5 + round % 30);
+            let expression = Expression::ALL[(round % 10) as usize];
+            clock
+                .face_controls()
+                .set_expression(expression, 1.0, clock.clock_time(Instant::now()));
+            while reader.read(&mut out) > 0 {}
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        done.store(true, Ordering::Release);
+        let (reads, moving) = watcher.join().unwrap();
+        println!("{reads} faces read on another thread, {moving} not at rest");
+        assert!(reads > 40 && moving > 0, "{reads} {moving}");
+    }
+
     #[test]
     fn the_face_relaxes_when_the_sound_stops_or_is_flushed() {
         use crate::audio::face::{Blendshape, MAX_RELEASE, NEUTRAL_FACE};
