@@ -247,6 +247,32 @@ fn face(c: &mut Criterion) {
         |b| b.iter(&mut read_blending),
     );
 
+    // The worst case: a burst of 8 ms utterances, read 10 ms at a time, the
+    // face read within all their blends: each blends from the one before,
+    // so up to 8 speech faces are computed (rare: utterances of a few ms).
+    for i in 0..8 {
+        let timeline = VisemeTimeline::default();
+        timeline.store(Arc::new(vec![TimedViseme {
+            viseme: Viseme::ALL[1 + i % 14],
+            start_offset: Duration::ZERO,
+        }]));
+        writer.begin_with_visemes(Utterance::default(), timeline);
+        writer.write(&[0.25f32; 128]);
+    }
+    while reader.queued_frames() > 0 {
+        reader.read(&mut out[..160]);
+    }
+    let chain_at = Instant::now();
+    let mut read_chain = || {
+        black_box(clock.face_at(black_box(chain_at), 16_000));
+    };
+    let per_call = allocations_per_call(1000, &mut read_chain);
+    assert_eq!(per_call, 0.0, "reading the face must not allocate");
+    c.bench_function(
+        "face, read 52 weights blending through 8 ms utterances",
+        |b| b.iter(&mut read_chain),
+    );
+
     let visemes = utterance_visemes();
     let length_ms = visemes.last().unwrap().start_offset.as_millis() as u64 + 200;
     let mut weights = NEUTRAL_FACE;

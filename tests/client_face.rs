@@ -146,19 +146,35 @@ fn the_face_follows_the_phonemes_heard() {
 }
 
 /// Reads until a flush silences the stream; then the mouth rests within
-/// MAX_RELEASE of that silent read, whenever the face is read.
-fn rests_after_the_flush(playback: &mut Playback) {
+/// MAX_RELEASE of the next read, silent, whenever the face is read. True
+/// if so; false if that read already plays the reply to a barge-in (a new
+/// utterance, never more of the one flushed; the face blends into it from
+/// the face as it was, so it does not rest).
+fn rests_after_the_flush(playback: &mut Playback) -> bool {
     let mut buffer = vec![0f32; BUFFER];
     let deadline = Instant::now() + WAIT;
+    let mut flushed = None;
     while playback.flushes() == 0 {
         assert!(Instant::now() < deadline, "never flushed");
         playback.read_f32(&mut buffer);
+        if let Some(now) = playback.now_playing() {
+            flushed = Some(now.utterance.utterance_id.clone());
+        }
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert_eq!(playback.read_f32(&mut buffer), 0);
+    if playback.read_f32(&mut buffer) > 0 {
+        let now = playback.now_playing().expect("playing");
+        assert_ne!(
+            Some(now.utterance.utterance_id.clone()),
+            flushed,
+            "flushed speech"
+        );
+        return false;
+    }
     let silent_at = Instant::now();
     let face = playback.monitor().face_at(silent_at + MAX_RELEASE);
     assert!(face.iter().all(|w| *w == 0.0), "{face:?}");
+    true
 }
 
 /// Plays until the mouth is open (so resting is something to see).
@@ -189,12 +205,16 @@ fn a_cancel_and_a_barge_in_put_the_mouth_at_rest() {
     let ids = session.send_text("tell me a long story").unwrap();
     play_until_the_mouth_moves(&mut playback);
     session.cancel_responses(&ids.interaction_id, &[]).unwrap();
-    rests_after_the_flush(&mut playback);
+    assert!(
+        rests_after_the_flush(&mut playback),
+        "speech after a cancel"
+    );
 
     let session = session_with(true);
     let mut playback = session.open_playback(format, None).unwrap();
     session.send_text("tell me a long story").unwrap();
     play_until_the_mouth_moves(&mut playback);
     session.send_text("wait").unwrap();
-    rests_after_the_flush(&mut playback);
+    // The reply to "wait" may already be in the stream (a fast engine).
+    let _rested = rests_after_the_flush(&mut playback);
 }

@@ -140,6 +140,21 @@ fn unity_layer_and_sample_compile_against_stub_unity_types() {
     );
 }
 
+/// InworldFace's blendshape matching (case, separators, prefixes,
+/// renames), the Unity layer's one piece of logic that needs no Unity: run
+/// under mono against the stub UnityEngine types and the real library.
+#[test]
+fn unity_face_finds_blendshapes_by_arkit_name() {
+    let exe = out_dir().join("unity_layer_tests.exe");
+    let mut all = sources(&unity_dir().join("Runtime/Core"));
+    for dir in ["Runtime/Unity", "Tests~/UnityStubs", "Tests~/Layer"] {
+        all.extend(sources(&unity_dir().join(dir)));
+    }
+    mcs(&exe, "exe", &all, &[]);
+    let r = mono(&exe, &[]);
+    assert!(r.stdout.contains("unity face: OK"), "{}", r.stdout);
+}
+
 fn native_cs() -> String {
     std::fs::read_to_string(unity_dir().join("Runtime/Core/Interop/Native.cs")).unwrap()
 }

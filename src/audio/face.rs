@@ -27,6 +27,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+
 use super::visemes::{TimedViseme, Viseme};
 
 /// Weights, one per [`Blendshape`], in ARKit's order, each 0..=1.
@@ -385,7 +387,8 @@ fn smoothstep(x: f64) -> f64 {
 /// (offsets from its start) are `visemes`, written into `out` (every
 /// weight: those speech does not move are 0). `end`: where the utterance's
 /// sound stopped, once known (its end, or a flush); nothing after it was
-/// heard. Allocates nothing.
+/// heard, and the face relaxes from the face it had there (a sound it was
+/// forming for fades too). Allocates nothing.
 pub fn speech_face(
     visemes: &[TimedViseme],
     at: Duration,
@@ -400,15 +403,39 @@ pub fn speech_face(
     let count = end.map_or(visemes.len(), |end| {
         visemes.partition_point(|v| v.start_offset < end)
     });
+    let cut = end;
     let end = end.map_or(f64::INFINITY, |e| e.as_secs_f64());
     // Sounds starting later than this have no influence yet.
     let horizon = at + MAX_ATTACK;
     let forming = visemes[..count].partition_point(|v| v.start_offset <= horizon);
-    if forming == 0 {
-        return;
-    }
     let mut shares = [0f32; BLENDSHAPE_COUNT];
     let mut total = 0.0f64;
+    if let Some(cut) = cut {
+        // Sounds the end cut off, whose anticipation had begun: what of
+        // them had formed by the end fades as a sound ending there does
+        // (so a cut between two sounds does not jump).
+        for v in visemes[count..]
+            .iter()
+            .take_while(|v| v.start_offset < cut + MAX_ATTACK)
+            .filter(|v| v.viseme != Viseme::Sil)
+        {
+            let art = &ARTICULATIONS[v.viseme as usize];
+            let s = v.start_offset.as_secs_f64();
+            let rise = smoothstep((t.min(end) - (s - art.attack)) / art.attack);
+            let fall = 1.0 - smoothstep((t - end) / art.release);
+            let d = f64::from(art.dominance) * rise * fall;
+            if d > 0.0 {
+                total += d;
+                for (shape, value) in art.shape {
+                    shares[*shape as usize] += d as f32 * value;
+                }
+            }
+        }
+        if forming == 0 && total > 0.0 {
+            // The rest before the first sound, which never came.
+            total += f64::from(REST.dominance);
+        }
+    }
     // From the latest sound back, until one is over (all before it are).
     let mut i = forming;
     while i > 0 {
@@ -706,53 +733,69 @@ fn unit(seed: u64, index: u64) -> f64 {
 }
 
 /// What the game sets on a face, shared between threads without a lock:
-/// the expression (fading in over the one before) and blinks.
-#[derive(Debug, Default)]
+/// the expression (fading in over what showed) and blinks.
+#[derive(Debug)]
 pub struct FaceControls {
-    /// The expression before and the one set, with their strengths (in
-    /// 255ths), and when it was set (milliseconds on the caller's clock,
-    /// wrapping): packed in one word so a reader never sees half a change.
-    expression: AtomicU64,
+    /// The last change of expression (swapped whole, so a reader never
+    /// sees half of one; readers never wait).
+    expression: ArcSwap<ExpressionFade>,
     /// Blinks: 0 off, else the seed with the top bit set.
     blinks: AtomicU64,
+}
+
+impl Default for FaceControls {
+    fn default() -> Self {
+        FaceControls {
+            expression: ArcSwap::from_pointee(ExpressionFade::default()),
+            blinks: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A change of expression: how much of each showed when it was made
+/// (indexed as [`Expression::ALL`]), all of which fade out as the one set
+/// fades in, from `at` on the face's clock. So a change while another
+/// fades starts from the face as it was, however many are showing.
+#[derive(Debug, Clone, Copy, Default)]
+struct ExpressionFade {
+    from: [f32; EXPRESSIONS],
+    to: Expression,
+    strength: f32,
+    at: Duration,
+}
+
+const EXPRESSIONS: usize = Expression::ALL.len();
+
+impl ExpressionFade {
+    /// How much of each expression shows at `now`.
+    fn amounts(&self, now: Duration) -> [f32; EXPRESSIONS] {
+        let since = now.saturating_sub(self.at);
+        let faded = smoothstep(since.as_secs_f64() / EXPRESSION_FADE.as_secs_f64()) as f32;
+        let mut amounts = self.from.map(|a| a * (1.0 - faded));
+        amounts[self.to as usize] += self.strength * faded;
+        amounts
+    }
 }
 
 const BLINKS_ON: u64 = 1 << 63;
 
 impl FaceControls {
     /// Sets the expression, at `strength` (0..1), from `now` on the clock
-    /// the face is read on: it fades in over [`EXPRESSION_FADE`] from what
-    /// shows now. `Neutral` fades the expression out.
+    /// the face is read on: it fades in over [`EXPRESSION_FADE`] as what
+    /// shows now fades out. `Neutral` fades the expression out.
     pub fn set_expression(&self, expression: Expression, strength: f32, now: Duration) {
-        let [(from, from_amount), (to, to_amount)] = self.expression_at(now);
-        // What shows most now is where the fade starts.
-        let (start, start_amount) = if to_amount >= from_amount {
-            (to, to_amount)
-        } else {
-            (from, from_amount)
-        };
-        let ms = now.as_millis() as u32;
-        let level = |x: f32| (x.clamp(0.0, 1.0) * 255.0).round() as u64;
-        let packed = (start as u64) << 56
-            | level(start_amount) << 48
-            | (expression as u64) << 40
-            | level(strength) << 32
-            | u64::from(ms);
-        self.expression.store(packed, Ordering::Release);
+        self.expression.rcu(|before| ExpressionFade {
+            from: before.amounts(now),
+            to: expression,
+            strength: strength.clamp(0.0, 1.0),
+            at: now,
+        });
     }
 
-    /// The two expressions showing at `now` and how much of each (the one
-    /// before fading out, the one set fading in).
-    pub fn expression_at(&self, now: Duration) -> [(Expression, f32); 2] {
-        let packed = self.expression.load(Ordering::Acquire);
-        let field = |shift: u32| ((packed >> shift) & 0xff) as u8;
-        let level = |shift: u32| f32::from(field(shift)) / 255.0;
-        let since = (now.as_millis() as u32).wrapping_sub(packed as u32);
-        let faded = smoothstep(f64::from(since) / EXPRESSION_FADE.as_millis() as f64) as f32;
-        [
-            (Expression::from_u8(field(56)), level(48) * (1.0 - faded)),
-            (Expression::from_u8(field(40)), level(32) * faded),
-        ]
+    /// How much of each expression (indexed as [`Expression::ALL`]) shows
+    /// at `now`.
+    pub fn expressions_at(&self, now: Duration) -> [f32; EXPRESSIONS] {
+        self.expression.load().amounts(now)
     }
 
     /// Blinks seeded with `seed` (the same seed blinks at the same times on
@@ -770,9 +813,9 @@ impl FaceControls {
 
     /// Adds the expression and the blinks at `now` over the face in `out`.
     pub fn apply(&self, now: Duration, out: &mut FaceWeights) {
-        for (expression, amount) in self.expression_at(now) {
-            if expression != Expression::Neutral {
-                add_expression(expression, amount, out);
+        for (expression, amount) in Expression::ALL.iter().zip(self.expressions_at(now)) {
+            if *expression != Expression::Neutral && amount > 0.0 {
+                add_expression(*expression, amount, out);
             }
         }
         if let Some(seed) = self.blinks() {
@@ -948,9 +991,40 @@ pub(crate) mod tests {
         for (a, b) in at_end.iter().zip(after) {
             assert!((a - b).abs() <= STEP_PER_MS);
         }
-        // Nothing said, nothing heard: neutral.
+        // Nothing said: neutral; cut before the first sound: at rest on.
         assert_eq!(face(&[], 50_000, None), NEUTRAL_FACE);
-        assert_eq!(face(&v, 0, Some(Duration::ZERO)), NEUTRAL_FACE);
+        let rest_at = MAX_RELEASE.as_micros() as u64;
+        assert_eq!(face(&v, rest_at, Some(Duration::ZERO)), NEUTRAL_FACE);
+    }
+
+    /// A cut (a flush, a barge-in) anywhere, also between two sounds as
+    /// the next one forms, or just before the first: the face at the cut
+    /// is the face as it was, it relaxes from there by small steps and is
+    /// at rest MAX_RELEASE on.
+    #[test]
+    fn a_cut_anywhere_relaxes_from_the_face_as_it_was() {
+        let v = timeline();
+        let mut largest = 0f32;
+        for cut_ms in 0..700 {
+            let end = ms(cut_ms);
+            let end_us = end.as_micros() as u64;
+            let before = face(&v, end_us, None);
+            let mut last = face(&v, end_us, Some(end));
+            for (a, b) in before.iter().zip(last) {
+                assert!((a - b).abs() < 1e-6, "cut at {cut_ms} ms: {a} -> {b}");
+            }
+            for after in 1..=MAX_RELEASE.as_millis() as u64 {
+                let now = face(&v, end_us + after * 1000, Some(end));
+                for (a, b) in last.iter().zip(now) {
+                    assert!((0.0..=1.0).contains(&b));
+                    largest = largest.max((a - b).abs());
+                }
+                last = now;
+            }
+            assert_eq!(last, NEUTRAL_FACE, "cut at {cut_ms} ms");
+        }
+        println!("largest step in 1 ms after a cut: {largest}");
+        assert!(largest <= STEP_PER_MS, "{largest}");
     }
 
     #[test]
@@ -1049,6 +1123,41 @@ pub(crate) mod tests {
             assert!((now - before).abs() <= STEP_PER_MS);
             before = now;
         }
+    }
+
+    /// Emotions in quick succession: each change comes 150 ms after the
+    /// last, inside its 0.4 s fade, so two or three expressions show at
+    /// once when the next is set; each starts from the face as it was,
+    /// and the face moves by small steps throughout.
+    #[test]
+    fn a_new_expression_mid_fade_starts_from_the_face_as_it_was() {
+        let controls = FaceControls::default();
+        let face_at = |t: u64| {
+            let mut f = NEUTRAL_FACE;
+            controls.apply(ms(t), &mut f);
+            f
+        };
+        let mut last = face_at(0);
+        let mut largest = 0f32;
+        for t in 0..3_000u64 {
+            if t % 150 == 0 {
+                let e = Expression::ALL[1 + (t / 150) as usize % 9];
+                controls.set_expression(e, 1.0, ms(t));
+            }
+            let now = face_at(t);
+            for (a, b) in last.iter().zip(now) {
+                assert!((0.0..=1.0).contains(&b));
+                largest = largest.max((a - b).abs());
+            }
+            last = now;
+        }
+        println!("largest step in 1 ms through the changes: {largest}");
+        assert!(largest <= STEP_PER_MS, "{largest}");
+        // Once the last has faded in, it alone shows.
+        let last_set = Expression::ALL[1 + (2_850 / 150) % 9];
+        let mut alone = NEUTRAL_FACE;
+        add_expression(last_set, 1.0, &mut alone);
+        assert_eq!(face_at(2_850 + 400), alone);
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //! moving on through the span at the stream's rate (smooth at any frame
 //! rate, never ahead of what was read), and from the moment sound stops,
 //! relaxing to rest ([`PlaybackClock::face_at`]). Where one utterance
-//! follows another, the face blends from the one before into the next.
+//! follows another, the face blends from the face before into the next
+//! (however short the one before, or however soon it was cut).
 
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -145,56 +146,94 @@ impl Heard {
     }
 }
 
-/// What faces are computed from: the utterance heard now, and the one
-/// heard before it, which the face blends from over the first
-/// [`UTTERANCE_BLEND`] of the current one heard (on its clock, as all
-/// speech is: a reader faster than real time blends as fast).
+/// A sound the face blends into: what was heard, where (frames) in it the
+/// blend began (where it was first heard, or heard again after the stream
+/// ran dry), and over how long (nanoseconds of it).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Hearing {
-    now: Heard,
-    /// Stopped (or nothing: seq 0).
-    before: Heard,
-    /// Where (frames) in the current utterance it was first heard.
+struct Layer {
+    heard: Heard,
     blend_from: u64,
+    blend_ns: u64,
 }
 
-const HEARING_WORDS: usize = 11;
+impl Layer {
+    /// How far (0..=1) the face has blended into it at `now_ns`: its
+    /// position moved past `blend_from`, over `blend_ns` (on its clock, as
+    /// all speech is: a reader faster than real time blends as fast; once
+    /// its sound stopped, with time).
+    fn blended(&self, now_ns: u64, rate: u64) -> f64 {
+        let (position, _) = self.heard.position(now_ns, rate);
+        let blending = frames_to_time(position.saturating_sub(self.blend_from), rate);
+        if blending.as_nanos() >= u128::from(self.blend_ns) {
+            return 1.0;
+        }
+        blending.as_nanos() as f64 / self.blend_ns as f64
+    }
 
-impl Hearing {
-    fn to_words(self) -> [u64; HEARING_WORDS] {
-        let Hearing {
-            now,
-            before,
+    fn to_words(self) -> [u64; LAYER_WORDS] {
+        let Layer {
+            heard,
             blend_from,
+            blend_ns,
         } = self;
         [
-            now.seq,
-            now.start,
-            now.frames,
-            now.at_ns,
-            u64::from(now.playing),
-            before.seq,
-            before.start,
-            before.frames,
-            before.at_ns,
-            u64::from(before.playing),
+            heard.seq,
+            heard.start,
+            heard.frames,
+            heard.at_ns,
+            u64::from(heard.playing),
             blend_from,
+            blend_ns,
         ]
     }
 
-    fn from_words(w: [u64; HEARING_WORDS]) -> Hearing {
-        let heard = |w: &[u64]| Heard {
-            seq: w[0],
-            start: w[1],
-            frames: w[2],
-            at_ns: w[3],
-            playing: w[4] != 0,
-        };
-        Hearing {
-            now: heard(&w[0..5]),
-            before: heard(&w[5..10]),
-            blend_from: w[10],
+    fn from_words(w: &[u64]) -> Layer {
+        Layer {
+            heard: Heard {
+                seq: w[0],
+                start: w[1],
+                frames: w[2],
+                at_ns: w[3],
+                playing: w[4] != 0,
+            },
+            blend_from: w[5],
+            blend_ns: w[6],
         }
+    }
+}
+
+/// How many sounds a face blends across: the one heard now and those
+/// before it, newest first. A sound matters only until the blend into the
+/// one after it is over, so this many are needed only when that many
+/// start within [`UTTERANCE_BLEND`] of each other (utterances of a few
+/// milliseconds, or cut that soon); past it, the oldest is forgotten.
+const LAYERS: usize = 8;
+
+/// What faces are computed from: the sound heard now (`layers[0]`) and the
+/// ones heard before it, each (stopped, relaxing) blended into the next.
+/// The face is the oldest one still showing, blended into the next one,
+/// that into the next, up to now's: so a sound that follows another by
+/// less than the blend (a short utterance, one cut early, speech resuming
+/// after the stream ran dry) starts from the face as it was, never from
+/// one of its parts. A sound of seq 0 is none: rest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Hearing {
+    layers: [Layer; LAYERS],
+}
+
+const LAYER_WORDS: usize = 7;
+const HEARING_WORDS: usize = LAYERS * LAYER_WORDS;
+
+impl Hearing {
+    fn now(&self) -> Heard {
+        self.layers[0].heard
+    }
+
+    /// A new sound to blend into: the others move back one (the oldest is
+    /// forgotten).
+    fn push(&mut self, layer: Layer) {
+        self.layers.copy_within(0..LAYERS - 1, 1);
+        self.layers[0] = layer;
     }
 }
 
@@ -202,22 +241,35 @@ impl Hearing {
 /// lock: a sequence lock over atomics (the writer never waits; a reader
 /// that raced a write reads again). Several words must agree, and one word
 /// cannot hold them.
-#[derive(Default)]
 struct HearingCell {
     /// Odd while a write is under way.
     version: AtomicU64,
     words: [AtomicU64; HEARING_WORDS],
 }
 
+impl Default for HearingCell {
+    fn default() -> Self {
+        HearingCell {
+            version: AtomicU64::new(0),
+            words: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
 impl HearingCell {
-    /// Only the reader (one thread) writes.
-    fn write(&self, hearing: Hearing) {
+    /// Only the reader (one thread) writes: the first `layers` layers of
+    /// `hearing` (the others are as last written; most reads change only
+    /// the sound heard now).
+    fn write(&self, hearing: &Hearing, layers: usize) {
         let version = self.version.load(Ordering::Relaxed);
         self.version
             .store(version.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
-        for (word, value) in self.words.iter().zip(hearing.to_words()) {
-            word.store(value, Ordering::Relaxed);
+        let words = self.words.chunks_exact(LAYER_WORDS);
+        for (layer, words) in hearing.layers.iter().zip(words).take(layers) {
+            for (word, value) in words.iter().zip(layer.to_words()) {
+                word.store(value, Ordering::Relaxed);
+            }
         }
         self.version
             .store(version.wrapping_add(2), Ordering::Release);
@@ -227,10 +279,15 @@ impl HearingCell {
         loop {
             let before = self.version.load(Ordering::Acquire);
             if before & 1 == 0 {
-                let words = std::array::from_fn(|i| self.words[i].load(Ordering::Relaxed));
+                let words: [u64; HEARING_WORDS] =
+                    std::array::from_fn(|i| self.words[i].load(Ordering::Relaxed));
                 fence(Ordering::Acquire);
                 if self.version.load(Ordering::Relaxed) == before {
-                    return Hearing::from_words(words);
+                    return Hearing {
+                        layers: std::array::from_fn(|i| {
+                            Layer::from_words(&words[i * LAYER_WORDS..])
+                        }),
+                    };
                 }
             }
             std::hint::spin_loop();
@@ -488,7 +545,7 @@ impl PlaybackReader {
     fn publish(&mut self, speech: usize) {
         self.shared.read.store(self.read, Ordering::Release);
         let at_ns = || Instant::now().duration_since(self.shared.epoch).as_nanos() as u64;
-        let heard = self.hearing.now;
+        let heard = self.hearing.now();
         match self.playing {
             Some(m) if speech > 0 => {
                 let position = self.read - m.at;
@@ -496,33 +553,47 @@ impl PlaybackReader {
                 self.shared.playing.store(m.seq, Ordering::Release);
                 // The read may have begun in the utterance before.
                 let frames = (speech as u64).min(position);
-                let at_ns = at_ns();
-                if m.seq != heard.seq {
-                    // A new utterance is heard: the face blends into it
-                    // from the one before, as that one goes on from where
-                    // it was (relaxing, as its sound has stopped).
-                    self.hearing.before = if heard.playing {
-                        heard.stopped(at_ns)
-                    } else {
-                        heard
-                    };
-                    self.hearing.blend_from = position - frames;
-                }
-                self.hearing.now = Heard {
+                let now = Heard {
                     seq: m.seq,
                     start: position - frames,
                     frames,
-                    at_ns,
+                    at_ns: at_ns(),
                     playing: true,
                 };
-                self.shared.hearing.write(self.hearing);
+                if m.seq == heard.seq && heard.playing {
+                    self.hearing.layers[0].heard = now;
+                    self.shared.hearing.write(&self.hearing, 1);
+                } else {
+                    // A new utterance is heard (or this one again, after
+                    // the stream ran dry): the face blends into it from
+                    // the face before, as that goes on (relaxing where the
+                    // sound has stopped). An utterance's first sound starts
+                    // formed, so the blend into it is a whole one; speech
+                    // resuming relaxed only for as long as it was silent,
+                    // so it comes back as fast.
+                    let full = UTTERANCE_BLEND.as_nanos() as u64;
+                    let blend_ns = if m.seq == heard.seq {
+                        now.at_ns.saturating_sub(heard.at_ns).min(full)
+                    } else {
+                        full
+                    };
+                    if heard.playing {
+                        self.hearing.layers[0].heard = heard.stopped(now.at_ns);
+                    }
+                    self.hearing.push(Layer {
+                        heard: now,
+                        blend_from: now.start,
+                        blend_ns,
+                    });
+                    self.shared.hearing.write(&self.hearing, LAYERS);
+                }
             }
             _ => {
                 self.shared.playing.store(0, Ordering::Release);
                 if heard.playing {
                     // The sound stopped: from now on the face relaxes.
-                    self.hearing.now = heard.stopped(at_ns());
-                    self.shared.hearing.write(self.hearing);
+                    self.hearing.layers[0].heard = heard.stopped(at_ns());
+                    self.shared.hearing.write(&self.hearing, 1);
                 }
             }
         }
@@ -580,24 +651,33 @@ impl PlaybackClock {
     /// that is the sound heard, within one buffer, and it moves smoothly
     /// between reads. When the sound stops (the utterance ended, or a
     /// flush silenced it), the face relaxes to rest from where it stopped;
-    /// when nothing ever played, it is neutral. When an utterance is
-    /// first heard, the face blends into it over [`UTTERANCE_BLEND`] from
-    /// the one before (going on as it would have: relaxing from where its
-    /// sound stopped) or from rest, so back-to-back utterances do not jump.
-    /// (An utterance shorter than the blend cuts the blend into it short.)
+    /// when nothing ever played, it is neutral. When a sound is first
+    /// heard (an utterance, or one resuming after the stream ran dry), the
+    /// face blends into it over [`UTTERANCE_BLEND`] from the face before
+    /// (going on as it would have: relaxing from where its sound stopped,
+    /// and itself still blending if that sound was heard for less than
+    /// the blend), or from rest: so it never jumps where one sound follows
+    /// another, however short each is or however soon it was cut.
     /// Any thread, no lock the audio thread takes, no allocation.
     pub fn face_at(&self, now: Instant, rate: u32) -> FaceWeights {
         let since_epoch = now.saturating_duration_since(self.shared.epoch);
         let now_ns = since_epoch.as_nanos() as u64;
         let rate = u64::from(rate.max(1));
         let hearing = self.shared.hearing.read();
-        let (position, _) = hearing.now.position(now_ns, rate);
-        let mut face = self.speech_heard(&hearing.now, now_ns, rate);
-        let blending = frames_to_time(position.saturating_sub(hearing.blend_from), rate);
-        if blending < UTTERANCE_BLEND {
-            let before = self.speech_heard(&hearing.before, now_ns, rate);
-            let into = blending.as_secs_f64() / UTTERANCE_BLEND.as_secs_f64();
-            blend(&before, into, &mut face);
+        // The newest sound the face has wholly blended into (or rest): what
+        // came before it no longer shows.
+        let mut shown = 0;
+        while shown + 1 < LAYERS
+            && hearing.layers[shown].heard.seq != 0
+            && hearing.layers[shown].blended(now_ns, rate) < 1.0
+        {
+            shown += 1;
+        }
+        let mut face = self.speech_heard(&hearing.layers[shown].heard, now_ns, rate);
+        for layer in hearing.layers[..shown].iter().rev() {
+            let mut next = self.speech_heard(&layer.heard, now_ns, rate);
+            blend(&face, layer.blended(now_ns, rate), &mut next);
+            face = next;
         }
         self.shared.face.apply(since_epoch, &mut face);
         face
@@ -849,17 +929,79 @@ mod tests {
         timeline
     }
 
+    /// Reads the stream as an audio thread would (10 ms buffers, paced),
+    /// calling `before_read(n)` before read `n` (to queue or flush speech),
+    /// until `reads` reads are done and the last 30 were silent; reads the
+    /// face every 1 ms on the clock up to each read's end. Returns the
+    /// largest change of any weight in 1 ms, the last face, and the
+    /// utterances heard starting (a change of the one playing).
+    fn read_paced(
+        reader: &mut PlaybackReader,
+        clock: &PlaybackClock,
+        reads: usize,
+        mut before_read: impl FnMut(usize),
+    ) -> (f32, FaceWeights, usize) {
+        use crate::audio::face::NEUTRAL_FACE;
+        use std::time::Duration;
+        let rate = 16_000;
+        let buffer = Duration::from_millis(10);
+        let mut out = [0.0; 160];
+        let mut cursor: Option<Instant> = None;
+        let mut last = NEUTRAL_FACE;
+        let mut largest = 0f32;
+        let mut starts = 0;
+        let mut playing = None;
+        let mut silent_reads = 0;
+        let mut n = 0;
+        while n < reads || silent_reads < 30 {
+            before_read(n);
+            n += 1;
+            let read_at = Instant::now();
+            if reader.read(&mut out) == 0 {
+                silent_reads += 1;
+            } else {
+                silent_reads = 0;
+            }
+            let now = clock
+                .now_playing()
+                .map(|p| p.utterance.utterance_id.clone());
+            if now.is_some() && now != playing {
+                starts += 1;
+                playing = now;
+            }
+            // The face between this read and the next, every 1 ms.
+            let cursor = cursor.get_or_insert(read_at);
+            while *cursor <= read_at + buffer {
+                let face = clock.face_at(*cursor, rate);
+                for (a, b) in last.iter().zip(face.iter()) {
+                    assert!((0.0..=1.0).contains(b));
+                    largest = largest.max((a - b).abs());
+                }
+                last = face;
+                *cursor += Duration::from_millis(1);
+            }
+            // Paced as a device would ask (a late read only holds the face).
+            std::thread::sleep((read_at + buffer).saturating_duration_since(Instant::now()));
+        }
+        (largest, last, starts)
+    }
+
+    /// Queues an utterance of `ms` milliseconds with its visemes.
+    fn say(writer: &mut PlaybackWriter, id: &str, visemes: &[(Viseme, u64)], ms: u64) {
+        writer.begin_with_visemes(utterance(id), timeline_of(visemes));
+        writer.write(&vec![0.1; ms as usize * 16]);
+    }
+
     /// Utterances back to back, each ending on a shape far from the next
     /// one's first (open jaw into closed lips, and back): read as an audio
-    /// thread would (10 ms buffers, paced), the face read every 1 ms on
-    /// the clock moves by small steps across each boundary, as within an
-    /// utterance, and rests after the last.
+    /// thread would, the face read every 1 ms on the clock moves by small
+    /// steps across each boundary, as within an utterance, and rests after
+    /// the last.
     #[test]
     fn back_to_back_utterances_blend_across_the_boundary() {
         use crate::audio::face::tests::STEP_PER_MS;
         use crate::audio::face::{speech_face, Blendshape, NEUTRAL_FACE};
         use std::time::Duration;
-        let rate = 16_000;
         let (mut writer, mut reader, clock) = playback(1, 48_000);
         // (timeline, length in ms)
         let utterances = [
@@ -888,53 +1030,124 @@ mod tests {
             }
         }
         for (i, (visemes, ms)) in utterances.iter().enumerate() {
-            writer.begin_with_visemes(utterance(&format!("u-{i}")), timeline_of(visemes));
-            writer.write(&vec![0.1; *ms as usize * 16]);
+            say(&mut writer, &format!("u-{i}"), visemes, *ms);
         }
-        let buffer = Duration::from_millis(10);
-        let mut out = [0.0; 160];
-        let mut cursor: Option<Instant> = None;
-        let mut last = NEUTRAL_FACE;
-        let mut largest = 0f32;
-        let mut boundaries = 0;
-        let mut playing = None;
-        let mut silent_reads = 0;
-        while silent_reads < 30 {
-            let read_at = Instant::now();
-            if reader.read(&mut out) == 0 {
-                silent_reads += 1;
-            }
-            let now = clock
-                .now_playing()
-                .map(|p| p.utterance.utterance_id.clone());
-            if now.is_some() && now != playing {
-                boundaries += 1;
-                playing = now;
-            }
-            // The face between this read and the next, every 1 ms.
-            let cursor = cursor.get_or_insert(read_at);
-            while *cursor <= read_at + buffer {
-                let face = clock.face_at(*cursor, rate);
-                for (a, b) in last.iter().zip(face.iter()) {
-                    assert!((0.0..=1.0).contains(b));
-                    largest = largest.max((a - b).abs());
-                }
-                last = face;
-                *cursor += Duration::from_millis(1);
-            }
-            // Paced as a device would ask (a late read only holds the face).
-            std::thread::sleep((read_at + buffer).saturating_duration_since(Instant::now()));
-        }
+        let (largest, last, starts) = read_paced(&mut reader, &clock, 0, |_| {});
         println!(
-            "largest step in 1 ms across {boundaries} starts: {largest} \
+            "largest step in 1 ms across {starts} starts: {largest} \
              (without the blend, a boundary would jump by {unblended})"
         );
-        assert_eq!(boundaries, 3);
+        assert_eq!(starts, 3);
         assert!(unblended > 0.4, "the test's boundaries are not harsh");
         assert!(largest <= STEP_PER_MS, "{largest}");
         assert_eq!(last, NEUTRAL_FACE, "at rest after the last");
         let jaw = Blendshape::JawOpen as usize;
-        assert!(clock.face_at(Instant::now(), rate)[jaw] == 0.0);
+        assert!(clock.face_at(Instant::now(), 16_000)[jaw] == 0.0);
+    }
+
+    /// Sounds heard for less than the blend into them: utterances of 33 and
+    /// 17 ms between two long ones, two cut by flushes 35 and 30 ms in (the
+    /// next one following at once, and 20 ms later), speech resuming after
+    /// the stream ran dry for 30 ms, and a burst of 8 ms utterances (lips
+    /// shut, jaw open, by turns). Each starts from the face as it was (itself a blend), so the
+    /// face moves by small steps throughout, as within one utterance, and
+    /// rests after the last.
+    #[test]
+    fn short_and_cut_utterances_blend_like_the_others() {
+        use crate::audio::face::tests::STEP_PER_MS;
+        use crate::audio::face::NEUTRAL_FACE;
+        let (mut writer, mut reader, clock) = playback(1, 48_000);
+        // Lengths off the 10 ms reads, so reads span boundaries.
+        say(
+            &mut writer,
+            "long",
+            &[(Viseme::Aa, 0), (Viseme::E, 100)],
+            205,
+        );
+        say(&mut writer, "33ms", &[(Viseme::Pp, 0)], 33);
+        say(&mut writer, "17ms", &[(Viseme::Ou, 0)], 17);
+        say(
+            &mut writer,
+            "long-2",
+            &[(Viseme::Ih, 0), (Viseme::Aa, 90)],
+            190,
+        );
+        let (largest, last, starts) = read_paced(&mut reader, &clock, 70, |n| match n {
+            // 35 ms into "long-2": cut, and "cut" follows at once; it is
+            // cut 30 ms in, and "after-cut" follows 20 ms later, its
+            // speech arriving in two parts 30 ms apart; 8 ms utterances
+            // follow it.
+            29 => {
+                writer.flush();
+                say(
+                    &mut writer,
+                    "cut",
+                    &[(Viseme::Pp, 0), (Viseme::Aa, 40)],
+                    300,
+                );
+            }
+            32 => writer.flush(),
+            34 => say(
+                &mut writer,
+                "after-cut",
+                &[(Viseme::Ou, 0), (Viseme::Aa, 80)],
+                100,
+            ),
+            47 => {
+                writer.write(&[0.1; 50 * 16]);
+                for i in 0..12 {
+                    let viseme = if i % 2 == 0 { Viseme::Aa } else { Viseme::Pp };
+                    say(&mut writer, &format!("8ms-{i}"), &[(viseme, 0)], 8);
+                }
+            }
+            _ => {}
+        });
+        println!("largest step in 1 ms over {starts} starts: {largest}");
+        // Six, then the 8 ms ones (a read that hears two starts names the
+        // second).
+        assert!(starts >= 6 + 8, "{starts}");
+        assert!(largest <= STEP_PER_MS, "{largest}");
+        assert_eq!(last, NEUTRAL_FACE, "at rest after the last");
+    }
+
+    /// The face read on another thread, as fast as it can, while the audio
+    /// thread reads utterances of every length (each start rewriting every
+    /// layer) and the game changes the expression: every read returns, in
+    /// range, and the reads see the face move.
+    #[test]
+    fn faces_read_on_another_thread_while_the_audio_thread_reads() {
+        use crate::audio::face::Expression;
+        use std::sync::atomic::AtomicBool;
+        let (mut writer, mut reader, clock) = playback(1, 48_000);
+        let done = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (clock, done) = (clock.clone(), done.clone());
+            std::thread::spawn(move || {
+                let (mut reads, mut moving) = (0u64, 0u64);
+                while !done.load(Ordering::Acquire) {
+                    let face = clock.face(16_000);
+                    assert!(face.iter().all(|w| (0.0..=1.0).contains(w)));
+                    reads += 1;
+                    moving += u64::from(face.iter().any(|w| *w > 0.0));
+                }
+                (reads, moving)
+            })
+        };
+        let mut out = [0.0; 160];
+        for round in 0..40u64 {
+            let viseme = Viseme::ALL[1 + (round % 14) as usize];
+            say(&mut writer, "u", &[(viseme, 0)], 5 + round % 30);
+            let expression = Expression::ALL[(round % 10) as usize];
+            clock
+                .face_controls()
+                .set_expression(expression, 1.0, clock.clock_time(Instant::now()));
+            while reader.read(&mut out) > 0 {}
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        done.store(true, Ordering::Release);
+        let (reads, moving) = watcher.join().unwrap();
+        println!("{reads} faces read on another thread, {moving} not at rest");
+        assert!(reads > 40 && moving > 0, "{reads} {moving}");
     }
 
     #[test]

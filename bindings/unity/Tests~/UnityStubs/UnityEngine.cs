@@ -1,6 +1,7 @@
 // The few UnityEngine types the package's Unity layer and sample use, with
-// Unity's signatures and no behaviour: enough for mcs to compile them outside
-// Unity. Not shipped (folders ending in ~ are not imported by Unity).
+// Unity's signatures and no behaviour (but a Mesh's blend shape names, for
+// InworldFace's tests): enough for mcs to compile them outside Unity. Not
+// shipped (folders ending in ~ are not imported by Unity).
 using System;
 
 namespace UnityEngine
@@ -25,8 +26,10 @@ namespace UnityEngine
     }
     public sealed class Mesh : Object
     {
-        public int blendShapeCount { get { return 0; } }
-        public string GetBlendShapeName(int index) { return ""; }
+        /// Not Unity's: the names a test gives the stub's blend shapes.
+        public string[] blendShapeNames = new string[0];
+        public int blendShapeCount { get { return blendShapeNames.Length; } }
+        public string GetBlendShapeName(int index) { return blendShapeNames[index]; }
     }
     public sealed class SkinnedMeshRenderer : Component
     {
