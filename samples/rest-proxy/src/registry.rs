@@ -559,6 +559,33 @@ impl Registry {
         Some(sent.map(|ids| (ids, entry.fence)))
     }
 
+    /// Sends a custom trigger (None: no session); with REDIS_URL its
+    /// interaction is recorded as awaited, as a message's is, so that a
+    /// takeover before its reply ends reports it (`sendFailed`) and a copy
+    /// that lost the session learns it (see [`Registry::refused`]). With
+    /// the ids, the fencing number of the copy that sent it.
+    pub fn trigger(
+        &self,
+        id: &str,
+        name: &str,
+    ) -> Option<Result<(inworld::client::SentIds, u64), inworld::client::Error>> {
+        // Under the lock, so that the interaction is queued before its reply.
+        let mut state = self.state.lock();
+        let entry = state.sessions.get_mut(id)?;
+        entry.last_used = Instant::now();
+        let sent = entry.session.send_trigger(name, &[]);
+        if let (Ok(ids), Some(shared)) = (&sent, &self.shared) {
+            shared.dialog(
+                id,
+                entry.fence,
+                None,
+                Some(ids.interaction_id.clone()),
+                None,
+            );
+        }
+        Some(sent.map(|ids| (ids, entry.fence)))
+    }
+
     /// Whether a write of the copy of the session taken with `fence` was
     /// refused: another instance owns it (after a flush, a refusal of what
     /// was queued before it is known here).

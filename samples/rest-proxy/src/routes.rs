@@ -342,18 +342,27 @@ async fn message(
 }
 
 async fn custom(State(app): State<App>, Path((id, custom)): Path<(String, String)>) -> Response {
-    let Some(session) = app.registry.session(&id) else {
+    if app.registry.session(&id).is_none() {
         return not_found(&id);
-    };
+    }
     if let Some(refused) = over_limit(&app, &id) {
         return refused;
     }
     if let Some(refused) = backlogged(&app) {
         return refused;
     }
-    match session.send_trigger(&custom, &[]) {
-        Ok(ids) => accepted(&ids.interaction_id),
-        Err(e) => (StatusCode::CONFLICT, Json(e.to_string())).into_response(),
+    match app.registry.trigger(&id, &custom) {
+        None => not_found(&id),
+        Some(Ok((ids, fence))) => {
+            // As a message: answered once its interaction is in Redis, 503
+            // when this copy had lost the session meanwhile.
+            let _ = tokio::time::timeout(SAID_WAIT, app.registry.flush()).await;
+            match &app.cluster {
+                Some(cluster) if app.registry.refused(&id, fence) => moving(cluster, &id),
+                _ => accepted(&ids.interaction_id),
+            }
+        }
+        Some(Err(e)) => (StatusCode::CONFLICT, Json(e.to_string())).into_response(),
     }
 }
 

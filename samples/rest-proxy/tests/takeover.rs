@@ -316,6 +316,34 @@ async fn a_killed_owners_sessions_are_taken_over_and_remember() {
     cluster.engine.unwrap().stop();
 }
 
+/// A trigger accepted (202) just before its owner is killed ends, like a
+/// message, in its reply or a `sendFailed`: replies paced as speech, so
+/// the kill comes while the reply streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_accepted_before_its_owner_is_killed_still_ends() {
+    let cluster = cluster_with(RedisServer::start(), Pacing::Human, &vec![vec![]; 2]).await;
+    let id = cluster.open(0, "p0").await;
+    let r = cluster
+        .http
+        .get(format!(
+            "{}/session/{id}/custom/greet",
+            cluster.instances[0].base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED, "{:?}", r.text().await);
+    let trigger = r.headers()["interaction-id"].to_str().unwrap().to_string();
+    cluster.instances[0].signal(libc::SIGKILL);
+    let mut all = Vec::new();
+    cluster
+        .drain_until(&[1], &mut all, |e| resumed(e, &id) && settled(e, &trigger))
+        .await;
+    assert_eq!(settlements(&all, &trigger), 1, "{all:#?}");
+    drop(cluster.instances);
+    cluster.engine.unwrap().stop();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_owner_cannot_write_when_it_wakes() {
     let cluster = cluster(3).await;
