@@ -276,9 +276,14 @@ def check_unity(entry, version, work):
               str(enabled))
         check(f"Unity {rel}.meta CPU is {want['cpu']}", meta[(group, player)][1].get("CPU") == want["cpu"])
         editor_on, editor = meta[("Editor", "Editor")]
-        check(f"Unity {rel}.meta editor: {want['editor_os']} {want['cpu']}",
-              editor_on == bool(want["editor_os"]) and editor.get("OS") == want["editor_os"]
-              and editor.get("CPU") == want["cpu"], str(editor))
+        if want["editor_os"]:
+            check(f"Unity {rel}.meta editor: {want['editor_os']} {want['cpu']}",
+                  editor_on and editor.get("OS") == want["editor_os"] and editor.get("CPU") == want["cpu"],
+                  str(editor))
+        else:
+            # A player-only plugin (iOS): the editor does not load it.
+            check(f"Unity {rel}.meta is not loaded by the editor",
+                  not editor_on and editor.get("CPU") == "None", str(editor))
         any_on = meta[("Any", "")][0]
         check(f"Unity {rel}.meta is not enabled for any platform", not any_on)
 
