@@ -6,19 +6,22 @@
 #
 # On Linux: cargo-zigbuild drives zig as the C compiler (both from PyPI,
 # cargo-zigbuild's wheel a prebuilt binary, in a virtualenv under
-# target/zig): zig ships macOS's libc headers and libSystem's link stubs,
+# target/zig): zig ships Darwin's libc headers and libSystem's link stubs,
 # which is all the library links (no framework: chrono without its time zone
-# lookup, reqwest without its proxy settings). The linker is LLVM's ld64.lld
+# lookup, reqwest without its proxy settings); for iOS, which cargo-zigbuild
+# lacks, scripts/ios-cc runs zig cc. The macOS linker is LLVM's ld64.lld
 # (Debian's lld-19) through scripts/apple-link: zig's own Mach-O linker
 # ignores the exported-symbols list. LLVM's lipo and install-name-tool
-# (Debian's llvm) join the two CPUs and name the dylibs for an rpath. zig
-# and cargo-zigbuild are installed when missing. On a Mac: Xcode's
-# toolchain and lipo, scripts/apple-link calling Xcode's cc.
+# (Debian's llvm) join the two CPUs and name the dylibs for an rpath (the
+# static libraries are joined by scripts/binaries.py). zig and
+# cargo-zigbuild are installed when missing. On a Mac: Xcode's toolchain
+# and lipo, scripts/apple-link calling Xcode's cc.
 #
 # Leaves target/apple/<profile>/: libinworld.dylib (install name
 # @rpath/libinworld.dylib), libinworld.a, inworld-engine,
 # libinworld_godot.dylib (universal), and ios/libinworld.a; then checks each
-# one's architectures and exports from the files.
+# one's architectures, exports and code signatures from the files.
+# Each target's build time is printed (README, "Platforms and packages").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=${1:-release}
@@ -89,11 +92,11 @@ for f in libinworld.dylib libinworld.a inworld-engine libinworld_godot.dylib; do
   fi
 done
 # iOS: the static library only (an app links it; Unity calls it through
-# __Internal). Nothing is linked, so only ring's C and assembly need a
-# compiler: here zig cc through scripts/ios-cc (cargo-zigbuild has no iOS).
-ios_build=("${build[@]}")
+# __Internal), so `cargo rustc --crate-type staticlib`: nothing is linked
+# (the crate's cdylib would be), only ring's C and assembly need a compiler:
+# here zig cc through scripts/ios-cc (cargo-zigbuild has no iOS).
+ios_build=(cargo rustc)
 if [ "$(uname -s)" != Darwin ]; then
-  ios_build=(cargo build)
   export CC_aarch64_apple_ios=$PWD/scripts/ios-cc
   # cc-rs asks xcrun for the SDK unless SDKROOT names one; ios-cc uses
   # zig's headers instead (an empty directory stands for the SDK).
@@ -101,7 +104,7 @@ if [ "$(uname -s)" != Darwin ]; then
   export SDKROOT=$PWD/target/apple/iPhoneOS.sdk
 fi
 start=$SECONDS
-"${ios_build[@]}" --target "$ios_target" "${flag[@]}" -p inworld-native --lib
+"${ios_build[@]}" --target "$ios_target" "${flag[@]}" -p inworld-native --lib --crate-type staticlib
 echo "build-apple: $ios_target ($profile) built in $((SECONDS - start)) s" >&2
 cp "target/$ios_target/$profile/libinworld.a" "$out/ios/libinworld.a"
 
