@@ -13,10 +13,16 @@
                                         others are counted
     binaries.py check-static FILE       exit 1 if a static library defines a
                                         global symbol that is not iw_*
+    binaries.py fat OUTPUT FILE ...     a universal file of thin Mach-O files
+                                        or archives (lipo -create)
+    binaries.py check-signature FILE    exit 1 unless each CPU of a Mach-O file
+                                        has a code signature whose page hashes
+                                        match its bytes (arm64 must have one)
 
 Architectures come from the headers (ELF e_machine, PE Machine, Mach-O
 cputype, each member of a fat Mach-O or of an ar archive), never from a file
-name. Export tables are read with binutils (ELF, PE) or llvm-nm (Mach-O).
+name. Export tables are read with binutils (ELF, PE) or llvm-objdump's
+exports trie (Mach-O).
 """
 
 import os
@@ -136,13 +142,21 @@ def exports(path):
                 names.add(m.group(1))
         return names
     if k == "macho":
-        names = set()
-        out = run("llvm-nm", "--extern-only", "--defined-only", "--just-symbol-name", path)
-        for line in out.splitlines():
-            line = line.strip()
-            if line and not line.endswith(":"):
-                names.add(line[1:] if line.startswith("_") else line)
-        return names
+        # The exports trie, what dyld binds against; each CPU of a universal
+        # binary must export the same names.
+        per_arch, current = {}, None
+        for line in run("llvm-objdump", "--macho", "--exports-trie", "--arch=all", path).splitlines():
+            if line.startswith(path):
+                current = per_arch.setdefault(line, set())
+            m = re.match(r"0x[0-9A-Fa-f]+\s+(\S+)", line)
+            if m and current is not None:
+                name = m.group(1)
+                current.add(name[1:] if name.startswith("_") else name)
+        sets = list(per_arch.values())
+        if any(s != sets[0] for s in sets):
+            raise SystemExit(f"{path}: its CPUs export different symbols: " + ", ".join(
+                f"{a} {len(s)}" for a, s in per_arch.items()))
+        return sets[0] if sets else set()
     raise SystemExit(f"{path}: not a shared library ({k})")
 
 
@@ -206,9 +220,10 @@ def static_globals(path):
         raise SystemExit(f"{path}: not a static library")
     if archive_is_macho(path):
         # Mach-O members (macOS, iOS): llvm-nm reads them (not the bitcode
-        # rustc embeds, newer than Debian's LLVM); C names have a leading
-        # underscore.
-        out = run("llvm-nm", "--no-llvm-bc", "--extern-only", "--defined-only", "--just-symbol-name", path)
+        # rustc embeds, newer than Debian's LLVM), every CPU of a universal
+        # archive; C names have a leading underscore.
+        out = run("llvm-nm", "--no-llvm-bc", "--arch=all", "--extern-only", "--defined-only",
+                  "--just-symbol-name", path)
         return {l.strip()[1:] if l.strip().startswith("_") else l.strip()
                 for l in out.splitlines() if l.strip() and not l.strip().endswith(":")}
     # readelf reads every ELF target and loads no linker plugin (binutils'
@@ -222,6 +237,113 @@ def static_globals(path):
             if cols[4] in ("GLOBAL", "WEAK") and cols[3] not in ("SECTION", "FILE"):
                 names.add(cols[7])
     return names
+
+
+def macho_slices(data):
+    """(cpu, bytes) of each thin Mach-O image in a file (one, or each of a
+    universal binary's)."""
+    if data[:4] == b"\xca\xfe\xba\xbe":
+        (count,) = struct.unpack(">I", data[4:8])
+        out = []
+        for i in range(count):
+            cpu, _, offset, size, _ = struct.unpack(">IIIII", data[8 + 20 * i : 28 + 20 * i])
+            out.append((MACHO_CPUS.get(cpu, hex(cpu)), data[offset : offset + size]))
+        return out
+    (cpu,) = struct.unpack("<I", data[4:8])
+    return [(MACHO_CPUS.get(cpu, hex(cpu)), data)]
+
+
+def first_macho_cpu(data):
+    """(cputype, cpusubtype) of a thin Mach-O file, or of the first Mach-O
+    object in an ar archive."""
+    if data[:4] == b"\xcf\xfa\xed\xfe":
+        return struct.unpack("<II", data[4:12])
+    pos = 8
+    while pos + 60 <= len(data):
+        header = data[pos : pos + 60]
+        name = header[:16].decode("ascii", "replace").strip()
+        size = int(header[48:58].decode("ascii").strip())
+        body = data[pos + 60 : pos + 60 + size]
+        if name.startswith("#1/"):
+            body = body[int(name[3:]):]
+        if body[:4] == b"\xcf\xfa\xed\xfe":
+            return struct.unpack("<II", body[4:12])
+        pos += 60 + size + (size & 1)
+    raise SystemExit("no 64-bit Mach-O object found")
+
+
+def make_fat(output, inputs):
+    """A universal file of thin Mach-O files or archives, as lipo -create
+    makes it. For the static libraries: LLVM's lipo reads every archive
+    member's embedded bitcode (Rust's standard library objects carry it),
+    which Debian's LLVM is too old to parse; nothing here needs to."""
+    slices = []
+    for path in inputs:
+        with open(path, "rb") as f:
+            data = f.read()
+        cpu, subtype = first_macho_cpu(data)
+        # Page alignment (16 KiB on arm64, 4 KiB on x86-64), as lipo does.
+        slices.append((cpu, subtype, 14 if cpu == 0x0100000C else 12, data))
+    out = bytearray(struct.pack(">II", 0xCAFEBABE, len(slices)))
+    offset = 8 + 20 * len(slices)
+    table = []
+    for cpu, subtype, align, data in slices:
+        offset = (offset + (1 << align) - 1) & ~((1 << align) - 1)
+        table.append((cpu, subtype, offset, len(data), align))
+        offset += len(data)
+    for entry in table:
+        out += struct.pack(">IIIII", *entry)
+    for (_, _, offset, _, _), (_, _, _, data) in zip(table, slices):
+        out += b"\0" * (offset - len(out)) + data
+    with open(output, "wb") as f:
+        f.write(out)
+
+
+def code_signature_problems(image):
+    """Why a thin 64-bit Mach-O image's code signature does not match its
+    bytes (empty: it matches). arm64 macOS loads only signed code, and an
+    edit after linking (a new install name) breaks the signature unless the
+    tool signs again: each page's hash in the CodeDirectory is recomputed."""
+    import hashlib
+
+    if image[:4] != b"\xcf\xfa\xed\xfe":
+        return ["not a 64-bit little-endian Mach-O image"]
+    ncmds, = struct.unpack("<I", image[16:20])
+    pos, signature = 32, None
+    for _ in range(ncmds):
+        cmd, size = struct.unpack("<II", image[pos : pos + 8])
+        if cmd == 0x1D:  # LC_CODE_SIGNATURE
+            signature = struct.unpack("<II", image[pos + 8 : pos + 16])
+        pos += size
+    if signature is None:
+        return ["no LC_CODE_SIGNATURE"]
+    blob = image[signature[0] : signature[0] + signature[1]]
+    magic, _, count = struct.unpack(">III", blob[:12])
+    if magic != 0xFADE0CC0:
+        return [f"not an embedded signature ({magic:#x})"]
+    problems = []
+    for i in range(count):
+        _, offset = struct.unpack(">II", blob[12 + 8 * i : 20 + 8 * i])
+        (cd_magic,) = struct.unpack(">I", blob[offset : offset + 4])
+        if cd_magic != 0xFADE0C02:  # a CodeDirectory
+            continue
+        cd = blob[offset:]
+        hash_offset, _, _, n_code, code_limit = struct.unpack(">IIIII", cd[16:36])
+        hash_size, hash_type, _, page_log2 = cd[36:40]
+        algorithm = {1: "sha1", 2: "sha256"}.get(hash_type)
+        if algorithm is None:
+            return [f"hash type {hash_type}"]
+        page = 1 << page_log2
+        bad = 0
+        for n in range(n_code):
+            want = cd[hash_offset + n * hash_size : hash_offset + (n + 1) * hash_size]
+            got = hashlib.new(algorithm, image[n * page : min((n + 1) * page, code_limit)]).digest()
+            bad += got[:hash_size] != want
+        if code_limit != signature[0]:
+            problems.append(f"the signature covers {code_limit} bytes, the code is {signature[0]}")
+        if bad:
+            problems.append(f"{bad} of {n_code} pages differ from their hash")
+    return problems
 
 
 def main(argv):
@@ -250,6 +372,20 @@ def main(argv):
             print(f"{path}: missing {' '.join(missing)}")
             return 1
         print(f"{path}: exports the {len(expected)} expected functions, and {len(found - expected)} others")
+    elif command == "fat":
+        make_fat(argv[2], argv[3:])
+    elif command == "check-signature":
+        with open(argv[2], "rb") as f:
+            data = f.read()
+        failed = False
+        for cpu, image in macho_slices(data):
+            problems = code_signature_problems(image)
+            if problems == ["no LC_CODE_SIGNATURE"] and cpu != "aarch64":
+                print(f"{argv[2]} ({cpu}): not signed (needed on arm64 only)")
+                continue
+            print(f"{argv[2]} ({cpu}): " + ("; ".join(problems) if problems else "signature matches"))
+            failed = failed or bool(problems)
+        return 1 if failed else 0
     elif command == "check-static":
         names = static_globals(argv[2])
         foreign = sorted(n for n in names if not n.startswith("iw_"))

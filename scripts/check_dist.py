@@ -28,6 +28,7 @@ import zipfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import binaries  # noqa: E402
+import dist  # noqa: E402
 
 DIST = os.path.join(ROOT, "target", "dist")
 results = {"passed": 0, "failed": 0}
@@ -158,6 +159,20 @@ def archs(manifest_arch):
     return sorted(manifest_arch.split("+"))
 
 
+def check_signature(name, path):
+    """arm64 macOS loads only signed code: each CPU's code signature matches
+    its bytes (binaries.py check-signature)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    problems = []
+    for cpu, image in binaries.macho_slices(data):
+        found = binaries.code_signature_problems(image)
+        if found == ["no LC_CODE_SIGNATURE"] and cpu != "aarch64":
+            continue  # x86-64 runs unsigned code
+        problems += [f"{cpu}: {p}" for p in found]
+    check(f"{name}: its code signature matches its bytes", not problems, "; ".join(problems))
+
+
 def check_sdk(platform, entry, version, work):
     archive = os.path.join(DIST, entry["archive"])
     dest = os.path.join(work, platform)
@@ -173,15 +188,10 @@ def check_sdk(platform, entry, version, work):
     for rel in entry["files"]:
         path = os.path.join(sdk_dir, rel)
         name = os.path.basename(rel)
-        if name == "libinworld.dylib":
-            # Linked by zig, whose Mach-O linker keeps every global exported
-            # (README): required here is that the header's functions are.
-            found = binaries.exports(path)
-            missing = sorted(binaries.header_functions() - found)
-            check(f"{platform} SDK {rel} exports every function of the header", not missing,
-                  f"missing {missing[:10]}")
-            print(f"note {platform} SDK {rel}: {len(found - binaries.header_functions())} other exports")
-        if name in ("libinworld.so", "inworld.dll"):
+        # (A universal static library is a fat file too: archives, unsigned.)
+        if os.path.isfile(path) and binaries.kind(path) == "macho" and not name.endswith(".a"):
+            check_signature(f"{platform} SDK {rel}", path)
+        if name in ("libinworld.so", "inworld.dll", "libinworld.dylib"):
             attempt(f"{platform} SDK {rel} exports exactly the header's functions",
                     lambda p=path: binaries.check_exports(p, binaries.header_functions())
                     or (_ for _ in ()).throw(RuntimeError("exports differ")))
@@ -256,6 +266,8 @@ def check_unity(entry, version, work):
         if not os.path.isfile(path):
             continue
         check(f"Unity {rel} is {want['arch']}", binaries.arch(path) == archs(want["arch"]))
+        if binaries.kind(path) == "macho":
+            check_signature(f"Unity {rel}", path)
         with open(path + ".meta") as f:
             meta = meta_settings(f.read())
         group, player = want["player"].split(": ")
@@ -264,9 +276,14 @@ def check_unity(entry, version, work):
               str(enabled))
         check(f"Unity {rel}.meta CPU is {want['cpu']}", meta[(group, player)][1].get("CPU") == want["cpu"])
         editor_on, editor = meta[("Editor", "Editor")]
-        check(f"Unity {rel}.meta editor: {want['editor_os']} {want['cpu']}",
-              editor_on == bool(want["editor_os"]) and editor.get("OS") == want["editor_os"]
-              and editor.get("CPU") == want["cpu"], str(editor))
+        if want["editor_os"]:
+            check(f"Unity {rel}.meta editor: {want['editor_os']} {want['cpu']}",
+                  editor_on and editor.get("OS") == want["editor_os"] and editor.get("CPU") == want["cpu"],
+                  str(editor))
+        else:
+            # A player-only plugin (iOS): the editor does not load it.
+            check(f"Unity {rel}.meta is not loaded by the editor",
+                  not editor_on and editor.get("CPU") == "None", str(editor))
         any_on = meta[("Any", "")][0]
         check(f"Unity {rel}.meta is not enabled for any platform", not any_on)
 
@@ -285,6 +302,18 @@ def check_godot(entry, version, work):
     libs = set(named.values())
     check("the .gdextension names exactly the zip's libraries", libs == set(entry["libraries"]),
           f"{sorted(libs)} vs {sorted(entry['libraries'])}")
+    # The repository's inworld.gdextension (for copying by hand) names the
+    # same paths: every entry of the zip's is there, and all of them when
+    # the zip holds every platform.
+    with open(os.path.join(ROOT, "bindings/godot/inworld.gdextension")) as f:
+        repo = dict(re.findall(r'^(\S+) = "res://([^"]+)"', f.read(), re.M))
+    differ = sorted(t for t in named if repo.get(t) != named[t])
+    check("bindings/godot/inworld.gdextension names the zip's libraries as the zip's does", not differ,
+          ", ".join(f"{t}: {repo.get(t)} vs {named[t]}" for t in differ))
+    godot_platforms = sum(1 for p in dist.PLATFORMS.values() if p["godot"])
+    if len(libs) == godot_platforms:
+        check("bindings/godot/inworld.gdextension names exactly the zip's libraries", repo == named,
+              f"{sorted(set(repo) ^ set(named))}")
     tag_arch = {"x86_64": ["x86_64"], "arm64": ["aarch64"]}
     for tag, rel in sorted(named.items()):
         path = os.path.join(dest, rel)
@@ -298,11 +327,8 @@ def check_godot(entry, version, work):
         path = os.path.join(dest, rel)
         if os.path.isfile(path):
             if binaries.kind(path) == "macho":
-                found = binaries.exports(path)
-                check(f"Godot {rel} exports gdext_rust_init", "gdext_rust_init" in found)
-                print(f"note Godot {rel}: {len(found) - 1} other exports (zig's Mach-O linker, README)")
-                continue
-            if binaries.kind(path) == "pe":
+                check_signature(f"Godot {rel}", path)
+            if binaries.kind(path) in ("pe", "macho"):
                 attempt(f"Godot {rel} exports exactly gdext_rust_init",
                         lambda p=path: binaries.check_exports(p, {"gdext_rust_init"})
                         or (_ for _ in ()).throw(RuntimeError("exports differ")))

@@ -19,8 +19,8 @@ into target/dist/:
 
 Platforms: linux-x86_64 (the host), windows-x86_64 (mingw-w64),
 linux-aarch64 (Debian's cross gcc), macos-universal (arm64 + x86-64) and
-ios-arm64 (scripts/build-apple.sh: cargo-zigbuild with zig from PyPI here,
-Xcode on a Mac). Android needs the NDK, which no registry here ships:
+ios-arm64 (scripts/build-apple.sh: zig and cargo-zigbuild from PyPI and
+LLVM's ld64.lld here, Xcode on a Mac). Android needs the NDK, which no registry here ships:
 scripts/build-android.sh builds it where the NDK is installed.
 """
 

@@ -12,6 +12,10 @@
 //!   `.cargo/config.toml`) drops them from the `.def`, which ld itself does
 //!   not do. The symbol checks (`scripts/cross-test.sh`,
 //!   `scripts/check_dist.py`) fail if the DLL exports more than its entry.
+//! - macOS: rustc's exported-symbols list names them all too.
+//!   `-unexported_symbol` names the C API's functions; the repository's
+//!   macOS linker (`scripts/apple-link`, set by `scripts/build-apple.sh`)
+//!   drops them from that list (ld64 takes one kind of list, not both).
 use std::path::Path;
 
 fn main() {
@@ -21,7 +25,8 @@ fn main() {
     if matches!(os.as_str(), "linux" | "android" | "freebsd") {
         println!("cargo:rustc-cdylib-link-arg=-Wl,--exclude-libs,ALL");
     }
-    if os == "windows" && env == "gnu" {
+    let windows = os == "windows" && env == "gnu";
+    if windows || os == "macos" {
         let header = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../include/inworld.h");
         println!("cargo:rerun-if-changed={}", header.display());
         let text = std::fs::read_to_string(&header)
@@ -32,9 +37,14 @@ fn main() {
             "{}: no iw_* function found",
             header.display()
         );
-        // One option per name: gcc's -Wl splits at commas.
+        // One option per name: gcc's -Wl splits at commas. Mach-O names
+        // have a leading underscore.
         for name in &names {
-            println!("cargo:rustc-cdylib-link-arg=-Wl,--exclude-symbols,{name}");
+            if windows {
+                println!("cargo:rustc-cdylib-link-arg=-Wl,--exclude-symbols,{name}");
+            } else {
+                println!("cargo:rustc-cdylib-link-arg=-Wl,-unexported_symbol,_{name}");
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The `.gdextension` files and the demo project hold together: the entry
 //! symbol is the one the extension exports, the API floor is 4.2, the demo's
-//! library paths are this repository's cargo output, every file the project
+//! library paths are this repository's cargo output, the addon's are the
+//! layout of the zip `scripts/dist.py` makes, every file the project
 //! and its scene name exists, every node type is a class of the extension,
 //! and every signal the demo script connects is declared.
 
@@ -73,6 +74,39 @@ fn gdextension_files_name_the_exported_entry_and_the_4_2_floor() {
             .join("libinworld_godot.so");
         assert_eq!(normalize(&resolved), expected, "{key}");
     }
+}
+
+#[test]
+fn addon_gdextension_names_the_zips_layout() {
+    // scripts/dist.py puts each platform's library in
+    // addons/inworld/bin/<platform>/ and writes these same lines
+    // (scripts/check_dist.py compares the two once packaged).
+    let ext = ini(&crate_dir().join("inworld.gdextension"));
+    let expected = [
+        ("linux", "x86_64", "linux-x86_64/libinworld_godot.so"),
+        ("windows", "x86_64", "windows-x86_64/inworld_godot.dll"),
+        ("linux", "arm64", "linux-aarch64/libinworld_godot.so"),
+    ];
+    let mut want = BTreeMap::new();
+    for (os, cpu, file) in expected {
+        for profile in ["debug", "release"] {
+            want.insert(
+                format!("libraries/{os}.{profile}.{cpu}"),
+                format!("res://addons/inworld/bin/{file}"),
+            );
+        }
+    }
+    for profile in ["debug", "release"] {
+        want.insert(
+            format!("libraries/macos.{profile}"),
+            "res://addons/inworld/bin/macos-universal/libinworld_godot.dylib".to_string(),
+        );
+    }
+    let found: BTreeMap<_, _> = ext
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("libraries/"))
+        .collect();
+    assert_eq!(found, want);
 }
 
 /// `a/b/../c` → `a/c`, without touching the file system (the file may not be built).
