@@ -18,6 +18,10 @@ namespace Inworld
         internal static readonly iw_token_request_fn TokenRequest = OnTokenRequest;
         internal static readonly iw_userdata_free_fn Free = OnFree;
 
+        /// Whether this thread is inside the game's log handler.
+        internal static bool InLogCall { get { return logDepth > 0; } }
+        [ThreadStatic] private static int logDepth;
+
         internal static IntPtr Hold(object target)
         {
             return GCHandle.ToIntPtr(GCHandle.Alloc(target));
@@ -75,8 +79,17 @@ namespace Inworld
         {
             try
             {
-                var handler = Target<Action<uint, string, string>>(userdata);
-                if (handler != null) handler(level, Utf8.Decode(target), Utf8.Decode(message));
+                var log = Target<LogHandler>(userdata);
+                if (log == null) return;
+                logDepth++;
+                try
+                {
+                    log.Handler(level, Utf8.Decode(target), Utf8.Decode(message));
+                }
+                finally
+                {
+                    logDepth--;
+                }
             }
             catch (Exception e)
             {
@@ -104,7 +117,11 @@ namespace Inworld
         {
             try
             {
-                if (userdata != IntPtr.Zero) GCHandle.FromIntPtr(userdata).Free();
+                if (userdata == IntPtr.Zero) return;
+                var handle = GCHandle.FromIntPtr(userdata);
+                var log = handle.Target as LogHandler;
+                handle.Free();
+                if (log != null) log.Released.Set();
             }
             catch (Exception e)
             {

@@ -12,6 +12,10 @@ namespace Inworld
         private static readonly object Gate = new object();
         private static readonly List<WeakReference> Live = new List<WeakReference>();
         private static bool hooked;
+        /// The log handler the library holds, if any.
+        private static LogHandler currentLog;
+        /// How long a goodbye waits for a log call already running to return.
+        private static readonly TimeSpan LogCallWait = TimeSpan.FromSeconds(10);
 
         /// The library's version (major << 16 | minor << 8 | patch).
         public static uint Version { get { return Native.iw_version(); } }
@@ -33,11 +37,14 @@ namespace Inworld
                 if (handler == null)
                 {
                     InworldException.Check(Native.iw_set_log_callback(null, IntPtr.Zero, null, maxLevel));
+                    currentLog = null;
                     return;
                 }
-                var userdata = Callbacks.Hold(handler);
+                var log = new LogHandler(handler);
+                var userdata = Callbacks.Hold(log);
                 // On failure the library frees the userdata at once.
                 InworldException.Check(Native.iw_set_log_callback(Callbacks.Log, userdata, Callbacks.Free, maxLevel));
+                currentLog = log;
                 HookUnload();
             }
         }
@@ -59,7 +66,18 @@ namespace Inworld
                 Live.Clear();
             }
             foreach (var d in alive) d.Dispose();
+            LogHandler log;
+            lock (Gate)
+            {
+                log = currentLog;
+                currentLog = null;
+            }
             Native.iw_set_log_callback(null, IntPtr.Zero, null, 0);
+            // A log call already running on a library thread may still be in
+            // the handler: the library releases the handler (Callbacks.Free)
+            // when that call returns. Wait for it, unless this goodbye is
+            // itself inside a log call (its release follows this return).
+            if (log != null && !Callbacks.InLogCall) log.Released.Wait(LogCallWait);
         }
 
         /// Stops the library's runtime (after every handle is gone), at exit.
@@ -100,6 +118,19 @@ namespace Inworld
             // At the process's end the runtime's threads stop too: mono waits
             // for the threads that ever called into managed code.
             AppDomain.CurrentDomain.ProcessExit += (s, e) => { Goodbye(); Native.iw_shutdown(); };
+        }
+    }
+
+    /// The game's log handler as the library holds it, told when the library
+    /// lets go of it (after any log call running with it has returned).
+    internal sealed class LogHandler
+    {
+        internal readonly Action<uint, string, string> Handler;
+        internal readonly System.Threading.ManualResetEventSlim Released = new System.Threading.ManualResetEventSlim(false);
+
+        internal LogHandler(Action<uint, string, string> handler)
+        {
+            Handler = handler;
         }
     }
 }
