@@ -96,8 +96,11 @@ def static_link_with_another_rust_library(platform, sdk_dir, work):
     run = r["run"]
     if platform.startswith("windows"):
         run = [wine()]
-        env.update(WINEPREFIX=os.path.join(ROOT, "target", "cross-test", "wineprefix"),
-                   WINEDEBUG="-all", WINEDLLOVERRIDES="mscoree,mshtml=")
+        # wine makes its prefix in a directory that exists (cross-test.sh
+        # makes it; a dist checked on its own has none yet).
+        prefix = os.path.join(ROOT, "target", "cross-test", "wineprefix")
+        os.makedirs(prefix, exist_ok=True)
+        env.update(WINEPREFIX=prefix, WINEDEBUG="-all", WINEDLLOVERRIDES="mscoree,mshtml=")
         # Rust's std imports ProcessPrng, which wine 8 lacks (Windows 10 has it).
         sh("x86_64-w64-mingw32-gcc", "-shared", "-O2", "-o", os.path.join(work, "bcryptprimitives.dll"),
            os.path.join(ROOT, "scripts/wine/bcryptprimitives.c"), "-ladvapi32")
