@@ -526,64 +526,59 @@ impl Registry {
         self.flush().await;
     }
 
-    /// Records the player's line and its interaction, awaited until its
-    /// reply ends, for a takeover (with REDIS_URL).
-    fn said(&self, id: &str, fence: u64, text: &str, interaction: &str) {
-        if let Some(shared) = &self.shared {
-            shared.dialog(
-                id,
-                fence,
-                Some(dialog_line(Talker::Player, text)),
-                Some(interaction.to_string()),
-                None,
-            );
-        }
-    }
-
     /// Sends the player's text (None: no session); with REDIS_URL the line
-    /// is queued for Redis before any event of its reply can be. With the
+    /// and its interaction (awaited until its reply ends, for a takeover)
+    /// are queued for Redis before any event of its reply can be. With the
     /// ids, the fencing number of the copy that sent it.
     pub fn say(
         &self,
         id: &str,
         text: &str,
     ) -> Option<Result<(inworld::client::SentIds, u64), inworld::client::Error>> {
-        // Under the lock, so that the line is queued before its reply.
-        let mut state = self.state.lock();
-        let entry = state.sessions.get_mut(id)?;
-        entry.last_used = Instant::now();
-        let sent = entry.session.send_text(text);
-        if let Ok(ids) = &sent {
-            self.said(id, entry.fence, text, &ids.interaction_id);
-        }
-        Some(sent.map(|ids| (ids, entry.fence)))
+        self.send(id, |session| session.send_text(text), Some(text))
     }
 
-    /// Sends a custom trigger (None: no session); with REDIS_URL its
-    /// interaction is recorded as awaited, as a message's is, so that a
-    /// takeover before its reply ends reports it (`sendFailed`) and a copy
-    /// that lost the session learns it (see [`Registry::refused`]). With
-    /// the ids, the fencing number of the copy that sent it.
+    /// Sends a custom trigger, recorded as a message is but with no line
+    /// (see [`Registry::say`]), so that a takeover before its reply ends
+    /// reports it (`sendFailed`) and a copy that lost the session learns it
+    /// (see [`Registry::refused`]).
     pub fn trigger(
         &self,
         id: &str,
         name: &str,
     ) -> Option<Result<(inworld::client::SentIds, u64), inworld::client::Error>> {
-        // Under the lock, so that the interaction is queued before its reply.
+        self.send(id, |session| session.send_trigger(name, &[]), None)
+    }
+
+    fn send(
+        &self,
+        id: &str,
+        send: impl FnOnce(&Session) -> Result<inworld::client::SentIds, inworld::client::Error>,
+        line: Option<&str>,
+    ) -> Option<Result<(inworld::client::SentIds, u64), inworld::client::Error>> {
+        // Under the lock, so that what is recorded is queued before the reply.
         let mut state = self.state.lock();
         let entry = state.sessions.get_mut(id)?;
         entry.last_used = Instant::now();
-        let sent = entry.session.send_trigger(name, &[]);
-        if let (Ok(ids), Some(shared)) = (&sent, &self.shared) {
+        let sent = send(&entry.session);
+        if let Ok(ids) = &sent {
+            self.record_sent(id, entry.fence, line, &ids.interaction_id);
+        }
+        Some(sent.map(|ids| (ids, entry.fence)))
+    }
+
+    /// Records the player's line (if any) and the interaction, awaited
+    /// until its reply ends, for a takeover (with REDIS_URL).
+    fn record_sent(&self, id: &str, fence: u64, line: Option<&str>, interaction: &str) {
+        if let Some(shared) = &self.shared {
             shared.dialog(
                 id,
-                entry.fence,
-                None,
-                Some(ids.interaction_id.clone()),
+                fence,
+                line.map(|text| dialog_line(Talker::Player, text)),
+                Some(interaction.to_string()),
                 None,
             );
         }
-        Some(sent.map(|ids| (ids, entry.fence)))
     }
 
     /// Whether a write of the copy of the session taken with `fence` was
@@ -755,7 +750,7 @@ impl Registry {
         entry.last_used = Instant::now();
         let fence = entry.fence;
         Some(entry.session.send_text(text).map(|ids| {
-            self.said(id, fence, text, &ids.interaction_id);
+            self.record_sent(id, fence, Some(text), &ids.interaction_id);
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             entry.turns.insert(ids.interaction_id.clone(), tx);
             (ids.interaction_id, rx)

@@ -323,17 +323,26 @@ async fn message(
         .get("message")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    match app.registry.say(&id, text) {
-        None => not_found(&id),
+    let sent = app.registry.say(&id, text);
+    answer_send(&app, &id, sent).await
+}
+
+/// The answer to a message or custom trigger sent: 202 once what it
+/// recorded is in Redis (or Redis is away: it is written when Redis
+/// returns); 503 when Redis refused it, because another instance took the
+/// session over (this one was paused) and nothing of this send would reach
+/// the client, so that the retry reaches the new owner.
+async fn answer_send(
+    app: &App,
+    id: &str,
+    sent: Option<Result<(inworld::client::SentIds, u64), inworld::client::Error>>,
+) -> Response {
+    match sent {
+        None => not_found(id),
         Some(Ok((ids, fence))) => {
-            // Answered once the line is in Redis (or Redis is away: it is
-            // written when Redis returns).
             let _ = tokio::time::timeout(SAID_WAIT, app.registry.flush()).await;
             match &app.cluster {
-                // Its line refused: another instance took the session over
-                // (this one was paused), and nothing of this send would
-                // reach the client; the retry reaches the new owner.
-                Some(cluster) if app.registry.refused(&id, fence) => moving(cluster, &id),
+                Some(cluster) if app.registry.refused(id, fence) => moving(cluster, id),
                 _ => accepted(&ids.interaction_id),
             }
         }
@@ -351,19 +360,8 @@ async fn custom(State(app): State<App>, Path((id, custom)): Path<(String, String
     if let Some(refused) = backlogged(&app) {
         return refused;
     }
-    match app.registry.trigger(&id, &custom) {
-        None => not_found(&id),
-        Some(Ok((ids, fence))) => {
-            // As a message: answered once its interaction is in Redis, 503
-            // when this copy had lost the session meanwhile.
-            let _ = tokio::time::timeout(SAID_WAIT, app.registry.flush()).await;
-            match &app.cluster {
-                Some(cluster) if app.registry.refused(&id, fence) => moving(cluster, &id),
-                _ => accepted(&ids.interaction_id),
-            }
-        }
-        Some(Err(e)) => (StatusCode::CONFLICT, Json(e.to_string())).into_response(),
-    }
+    let sent = app.registry.trigger(&id, &custom);
+    answer_send(&app, &id, sent).await
 }
 
 #[derive(Deserialize)]
