@@ -18,6 +18,11 @@
     binaries.py check-signature FILE    exit 1 unless each CPU of a Mach-O file
                                         has a code signature whose page hashes
                                         match its bytes (arm64 must have one)
+    binaries.py check-stripped FILE [DEBUG_FILE]
+                                        exit 1 if an ELF or PE file carries
+                                        debug information, or its
+                                        .gnu_debuglink does not name DEBUG_FILE
+                                        (by name and CRC-32)
 
 Architectures come from the headers (ELF e_machine, PE Machine, Mach-O
 cputype, each member of a fat Mach-O or of an ar archive), never from a file
@@ -30,6 +35,7 @@ import re
 import struct
 import subprocess
 import sys
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -191,6 +197,86 @@ def check_exports(path, expected):
         return False
     print(f"{path}: exports exactly the {len(expected)} expected functions")
     return True
+
+
+def sections(path):
+    """The sections of an ELF (64-bit, little-endian) or PE image: name ->
+    contents (empty for sections that take no room in the file)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    found = {}
+    if data[:4] == b"\x7fELF":
+        if data[4] != 2 or data[5] != 1:
+            raise SystemExit(f"{path}: only 64-bit little-endian ELF is read here")
+        shoff, = struct.unpack("<Q", data[0x28:0x30])
+        shentsize, shnum, shstrndx = struct.unpack("<HHH", data[0x3A:0x40])
+        headers = [struct.unpack("<IIQQQQ", data[shoff + i * shentsize : shoff + i * shentsize + 40])
+                   for i in range(shnum)]
+        names_at = headers[shstrndx][4]
+        for name_offset, kind_, _flags, _addr, offset, size in headers:
+            end = data.index(b"\0", names_at + name_offset)
+            name = data[names_at + name_offset : end].decode()
+            found[name] = b"" if kind_ == 8 else data[offset : offset + size]  # 8: SHT_NOBITS
+        return found
+    if data[:2] == b"MZ":
+        (pe,) = struct.unpack("<I", data[0x3C:0x40])
+        count, = struct.unpack("<H", data[pe + 6 : pe + 8])
+        symbols_at, symbol_count, optional_size = struct.unpack("<IIH", data[pe + 12 : pe + 22])
+        strings_at = symbols_at + 18 * symbol_count
+        table = pe + 24 + optional_size
+        for i in range(count):
+            raw = data[table + 40 * i : table + 40 * i + 40]
+            name = raw[:8].rstrip(b"\0").decode()
+            if name.startswith("/"):  # a long name: its offset in the COFF string table
+                start = strings_at + int(name[1:])
+                name = data[start : data.index(b"\0", start)].decode()
+            virtual_size, _address, raw_size, raw_at = struct.unpack("<IIII", raw[8:24])
+            found[name] = data[raw_at : raw_at + min(virtual_size or raw_size, raw_size)]
+        return found
+    raise SystemExit(f"{path}: not an ELF or PE image")
+
+
+def debug_sections(path):
+    """The DWARF sections an ELF or PE image carries (.debug_gdb_scripts is
+    not one: a loaded section naming gdb's pretty-printers for Rust)."""
+    return sorted(n for n in sections(path)
+                  if n.startswith((".debug_", ".zdebug_")) and n != ".debug_gdb_scripts")
+
+
+def debuglink(path):
+    """(file name, CRC-32) of an image's .gnu_debuglink, or None."""
+    link = sections(path).get(".gnu_debuglink")
+    if not link:
+        return None
+    end = link.index(b"\0")
+    crc_at = (end + 4) & ~3
+    (crc,) = struct.unpack("<I", link[crc_at : crc_at + 4])
+    return link[:end].decode(), crc
+
+
+def stripped_problems(path, debug_file=None):
+    """Why a shipped image is not stripped with its debug information beside
+    it: DWARF left in it, no .gnu_debuglink, or one that names another file
+    or another CRC than DEBUG_FILE's (which must hold the DWARF)."""
+    problems = []
+    left = debug_sections(path)
+    if left:
+        problems.append("carries " + ", ".join(left))
+    link = debuglink(path)
+    if link is None:
+        problems.append("has no .gnu_debuglink")
+    elif debug_file is not None:
+        name, crc = link
+        if name != os.path.basename(debug_file):
+            problems.append(f".gnu_debuglink names {name}, not {os.path.basename(debug_file)}")
+        with open(debug_file, "rb") as f:
+            actual = zlib.crc32(f.read())
+        if crc != actual:
+            problems.append(f".gnu_debuglink's CRC {crc:#010x} is not {os.path.basename(debug_file)}'s "
+                            f"{actual:#010x}")
+        if ".debug_info" not in debug_sections(debug_file) and ".debug_line" not in debug_sections(debug_file):
+            problems.append(f"{os.path.basename(debug_file)} holds no DWARF")
+    return problems
 
 
 def archive_is_macho(path):
@@ -386,6 +472,10 @@ def main(argv):
             print(f"{argv[2]} ({cpu}): " + ("; ".join(problems) if problems else "signature matches"))
             failed = failed or bool(problems)
         return 1 if failed else 0
+    elif command == "check-stripped":
+        problems = stripped_problems(argv[2], argv[3] if len(argv) > 3 else None)
+        print(f"{argv[2]}: " + ("; ".join(problems) if problems else "stripped, its debug information linked"))
+        return 1 if problems else 0
     elif command == "check-static":
         names = static_globals(argv[2])
         foreign = sorted(n for n in names if not n.startswith("iw_"))

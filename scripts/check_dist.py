@@ -8,8 +8,12 @@ into one C program that runs (natively, under wine or under qemu); the SDK
 of the host builds a program through its CMake package and its pkg-config
 file from wherever it is unpacked; the Unity plugins' .meta enable exactly
 their player platform, CPU and editor; the .gdextension names exactly the
-libraries in the zip; and one version holds across Cargo.toml, iw_version(),
-inworld.h, package.json, the .gdextension and the CHANGELOGs.
+libraries in the zip; every Linux and Windows library and program shipped
+carries no debug information and names its .debug file in the platform's
+symbols archive (by name and CRC-32); the packaged programs and shared
+libraries run (a program linked to the shared library, the engine's --help);
+and one version holds across Cargo.toml, iw_version(), inworld.h,
+package.json, the .gdextension and the CHANGELOGs.
 
     scripts/check_dist.py     (the last line: "dist: N passed, N failed")
 """
@@ -82,6 +86,27 @@ def wine():
     return "/usr/lib/wine/wine64" if os.path.exists("/usr/lib/wine/wine64") else "wine64"
 
 
+def runner(platform, folder):
+    """The command prefix and environment that run a platform's program kept
+    in FOLDER (natively, under qemu, under wine)."""
+    r = RUNNERS[platform]
+    env = dict(os.environ, INWORLD_LOG="warn")
+    if not platform.startswith("windows"):
+        return r["run"], env
+    # wine makes its prefix in a directory that exists (cross-test.sh makes
+    # it; a dist checked on its own has none yet).
+    prefix = os.path.join(ROOT, "target", "cross-test", "wineprefix")
+    os.makedirs(prefix, exist_ok=True)
+    env.update(WINEPREFIX=prefix, WINEDEBUG="-all", WINEDLLOVERRIDES="mscoree,mshtml=")
+    # Rust's std imports ProcessPrng, which wine 8 lacks (Windows 10 has it):
+    # a stand-in beside the program.
+    stand_in = os.path.join(folder, "bcryptprimitives.dll")
+    if not os.path.exists(stand_in):
+        sh("x86_64-w64-mingw32-gcc", "-shared", "-O2", "-o", stand_in,
+           os.path.join(ROOT, "scripts/wine/bcryptprimitives.c"), "-ladvapi32")
+    return [wine()], env
+
+
 def static_link_with_another_rust_library(platform, sdk_dir, work):
     r = RUNNERS[platform]
     os.makedirs(work, exist_ok=True)
@@ -92,21 +117,57 @@ def static_link_with_another_rust_library(platform, sdk_dir, work):
     sh(r["cc"], "-std=c99", "-Wall", "-Werror", "-I", os.path.join(sdk_dir, "include"),
        os.path.join(ROOT, "tests/static_link/two_rust_libraries.c"), "-o", exe,
        os.path.join(sdk_dir, "lib/libinworld.a"), other, *r["libs"])
-    env = dict(os.environ, INWORLD_LOG="warn")
-    run = r["run"]
-    if platform.startswith("windows"):
-        run = [wine()]
-        # wine makes its prefix in a directory that exists (cross-test.sh
-        # makes it; a dist checked on its own has none yet).
-        prefix = os.path.join(ROOT, "target", "cross-test", "wineprefix")
-        os.makedirs(prefix, exist_ok=True)
-        env.update(WINEPREFIX=prefix, WINEDEBUG="-all", WINEDLLOVERRIDES="mscoree,mshtml=")
-        # Rust's std imports ProcessPrng, which wine 8 lacks (Windows 10 has it).
-        sh("x86_64-w64-mingw32-gcc", "-shared", "-O2", "-o", os.path.join(work, "bcryptprimitives.dll"),
-           os.path.join(ROOT, "scripts/wine/bcryptprimitives.c"), "-ladvapi32")
+    run, env = runner(platform, work)
     out = sh(*run, exe, env=env)
     if "two_rust_libraries: OK" not in out:
         raise RuntimeError(out)
+
+
+def shared_library_consumer(platform, sdk_dir, work, version):
+    """A C program linked to the SDK's shared library (through the import
+    library on Windows) runs with it."""
+    r = RUNNERS[platform]
+    os.makedirs(work, exist_ok=True)
+    main_c = os.path.join(work, "main.c")
+    with open(main_c, "w") as f:
+        f.write(CONSUMER_C)
+    windows = platform.startswith("windows")
+    exe = os.path.join(work, "consumer" + (".exe" if windows else ""))
+    sh(r["cc"], "-I", os.path.join(sdk_dir, "include"), main_c, "-o", exe,
+       "-L", os.path.join(sdk_dir, "lib"), "-linworld")
+    run, env = runner(platform, work)
+    if windows:
+        shutil.copy2(os.path.join(sdk_dir, "bin/inworld.dll"), work)
+    else:
+        env["LD_LIBRARY_PATH"] = os.path.join(sdk_dir, "lib")
+    out = sh(*run, exe, env=env)
+    if f"consumer: {version}" not in out:
+        raise RuntimeError(out)
+
+
+def engine_runs(platform, engine, work):
+    """The SDK's engine program answers --help."""
+    os.makedirs(work, exist_ok=True)
+    run, env = runner(platform, work)
+    if platform.startswith("windows"):
+        engine = shutil.copy2(engine, work)  # beside the stand-in
+    out = sh(*run, engine, "--help", env=env)
+    if "usage: inworld-engine" not in out:
+        raise RuntimeError(out)
+
+
+def check_stripped(name, path, platform, debug_files):
+    """A shipped Linux or Windows binary: no debug information in it, and
+    its .gnu_debuglink names its file in the platform's symbols archive."""
+    if platform not in dist.OBJCOPY:
+        return
+    debug = debug_files.get(platform, {}).get(os.path.basename(path))
+    if debug is None:
+        check(f"{name}: its .debug file is in the {platform} symbols archive", False)
+        return
+    problems = binaries.stripped_problems(path, debug)
+    check(f"{name}: stripped, its debug information in {os.path.basename(debug)}", not problems,
+          "; ".join(problems))
 
 
 CONSUMER_C = """#include <stdio.h>
@@ -176,7 +237,7 @@ def check_signature(name, path):
     check(f"{name}: its code signature matches its bytes", not problems, "; ".join(problems))
 
 
-def check_sdk(platform, entry, version, work):
+def check_sdk(platform, entry, version, work, debug_files):
     archive = os.path.join(DIST, entry["archive"])
     dest = os.path.join(work, platform)
     with tarfile.open(archive) as tar:
@@ -194,12 +255,15 @@ def check_sdk(platform, entry, version, work):
         # (A universal static library is a fat file too: archives, unsigned.)
         if os.path.isfile(path) and binaries.kind(path) == "macho" and not name.endswith(".a"):
             check_signature(f"{platform} SDK {rel}", path)
+        if os.path.isfile(path) and entry["files"][rel] and binaries.kind(path) in ("elf", "pe"):
+            check_stripped(f"{platform} SDK {rel}", path, platform, debug_files)
         if name in ("libinworld.so", "inworld.dll", "libinworld.dylib"):
             attempt(f"{platform} SDK {rel} exports exactly the header's functions",
                     lambda p=path: binaries.check_exports(p, binaries.header_functions())
                     or (_ for _ in ()).throw(RuntimeError("exports differ")))
         if name == "libinworld.a" and platform.startswith("windows"):
-            print(f"note {platform} SDK {rel}: MinGW's import stubs keep it as cargo built it (README)")
+            print(f"note {platform} SDK {rel}: MinGW's import stubs keep it as cargo built it, "
+                  "without debug information (README)")
         elif name == "libinworld.a" and platform.startswith(("macos", "ios")):
             # Mach-O: every iw_* function is there and global (what else is
             # global, only Xcode's ld -r could hide; README).
@@ -225,6 +289,14 @@ def check_sdk(platform, entry, version, work):
                                                               os.path.join(work, platform + "-link")))
     else:
         print(f"note {platform}: nothing here runs its programs; its binaries are checked from their headers")
+    if platform in RUNNERS:
+        engine = os.path.join(sdk_dir, "bin", dist.PLATFORMS[platform]["engine"])
+        attempt(f"{platform} SDK's engine runs (--help)",
+                lambda: engine_runs(platform, engine, os.path.join(work, platform + "-engine")))
+    if platform in RUNNERS and platform != "linux-x86_64":
+        attempt(f"{platform} SDK's shared library runs a program linked to it",
+                lambda: shared_library_consumer(platform, sdk_dir, os.path.join(work, platform + "-consumer"),
+                                                version))
     if platform == "linux-x86_64":
         attempt("linux-x86_64 SDK builds a program by CMake and by pkg-config, unpacked anywhere",
                 lambda: host_consumers(sdk_dir, os.path.join(work, "host"), version))
@@ -244,7 +316,7 @@ def meta_settings(text):
     return entries
 
 
-def check_unity(entry, version, work):
+def check_unity(entry, version, work, debug_files):
     archive = os.path.join(DIST, entry["archive"])
     dest = os.path.join(work, "unity")
     with tarfile.open(archive) as tar:
@@ -269,6 +341,8 @@ def check_unity(entry, version, work):
         if not os.path.isfile(path):
             continue
         check(f"Unity {rel} is {want['arch']}", binaries.arch(path) == archs(want["arch"]))
+        if binaries.kind(path) in ("elf", "pe"):
+            check_stripped(f"Unity {rel}", path, rel.split("/")[2], debug_files)
         if binaries.kind(path) == "macho":
             check_signature(f"Unity {rel}", path)
         with open(path + ".meta") as f:
@@ -291,7 +365,7 @@ def check_unity(entry, version, work):
         check(f"Unity {rel}.meta is not enabled for any platform", not any_on)
 
 
-def check_godot(entry, version, work):
+def check_godot(entry, version, work, debug_files):
     archive = os.path.join(DIST, entry["archive"])
     dest = os.path.join(work, "godot")
     with zipfile.ZipFile(archive) as z:
@@ -331,6 +405,8 @@ def check_godot(entry, version, work):
         if os.path.isfile(path):
             if binaries.kind(path) == "macho":
                 check_signature(f"Godot {rel}", path)
+            else:
+                check_stripped(f"Godot {rel}", path, rel.split("/")[3], debug_files)
             if binaries.kind(path) in ("pe", "macho"):
                 attempt(f"Godot {rel} exports exactly gdext_rust_init",
                         lambda p=path: binaries.check_exports(p, {"gdext_rust_init"})
@@ -353,6 +429,22 @@ def check_sources(version):
               first.group(1) if first else "no entry")
 
 
+def symbols(manifest, work):
+    """Unpacks each platform's symbols archive: platform -> {shipped file
+    name: its .debug file}. Every Linux and Windows SDK has one."""
+    found = {}
+    wanted = sorted(p for p in manifest["sdk"] if p in dist.OBJCOPY)
+    check("a symbols archive for each Linux and Windows platform packaged",
+          sorted(manifest.get("symbols", {})) == wanted, str(sorted(manifest.get("symbols", {}))))
+    for platform, entry in sorted(manifest.get("symbols", {}).items()):
+        dest = os.path.join(work, "symbols-" + platform)
+        with tarfile.open(os.path.join(DIST, entry["archive"])) as tar:
+            tar.extractall(dest, filter="tar")
+        found[platform] = {binary: os.path.join(dest, entry["root"], debug)
+                           for debug, binary in entry["files"].items()}
+    return found
+
+
 def main():
     with open(os.path.join(DIST, "manifest.json")) as f:
         manifest = json.load(f)
@@ -362,10 +454,11 @@ def main():
     check_sources(version)
     work = tempfile.mkdtemp(prefix="check-dist-", dir=os.path.join(ROOT, "target"))
     try:
+        debug_files = symbols(manifest, work)
         for platform, entry in sorted(manifest["sdk"].items()):
-            check_sdk(platform, entry, version, work)
-        check_unity(manifest["unity"], version, work)
-        check_godot(manifest["godot"], version, work)
+            check_sdk(platform, entry, version, work, debug_files)
+        check_unity(manifest["unity"], version, work, debug_files)
+        check_godot(manifest["godot"], version, work, debug_files)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         subprocess.run(["wineserver", "-k"], env=dict(

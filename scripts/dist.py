@@ -11,6 +11,10 @@ into target/dist/:
       with its plugin import settings
   inworld-godot-<version>.zip               the Godot addon: addons/inworld/,
       the .gdextension naming exactly the libraries inside
+  inworld-symbols-<version>-<platform>.tar.gz
+                                            the debug information of that
+      platform's shipped libraries and programs (Linux, Windows): <name>.debug
+      for each, which the binary's .gnu_debuglink names
   manifest.json                             what each package holds, with
       the architecture of every binary (scripts/check_dist.py checks it)
 
@@ -90,6 +94,50 @@ PLATFORMS = {
 }
 
 
+# The objcopy that reads each platform's binaries. What ships carries no
+# debug information (a game ships these files to its players: the Linux
+# release library is a tenth of its size without it); debuggers and crash
+# reporters find it in the symbols archive by the .gnu_debuglink objcopy
+# adds (the file's name and CRC-32). Apple's binaries are shipped as built:
+# their debug information belongs in a dSYM bundle, which is not made here.
+OBJCOPY = {"linux-x86_64": "objcopy", "linux-aarch64": "aarch64-linux-gnu-objcopy",
+           "windows-x86_64": "x86_64-w64-mingw32-objcopy"}
+# platform -> {shipped file name: its .debug file}, filled by shipped().
+SYMBOLS = {}
+
+
+def shipped(platform, path):
+    """The file to package for a built shared library or program: without
+    its debug information or local symbols (its exports stay), linked to the
+    .debug file that keeps them. One copy per file, whichever package asks."""
+    objcopy = OBJCOPY.get(platform)
+    if objcopy is None:
+        return path
+    name = os.path.basename(path)
+    work = os.path.join(DIST, "work", platform, "shipped")
+    out, debug = os.path.join(work, name), os.path.join(work, name + ".debug")
+    symbols = SYMBOLS.setdefault(platform, {})
+    if name not in symbols:
+        os.makedirs(work, exist_ok=True)
+        run(objcopy, "--only-keep-debug", path, debug)
+        run(objcopy, "--strip-unneeded", "--add-gnu-debuglink=" + debug, path, out)
+        symbols[name] = debug
+    return out
+
+
+def symbols(platform, v, manifest):
+    """The platform's symbols archive: each shipped binary's .debug file."""
+    name = f"inworld-symbols-{v}-{platform}"
+    archive = os.path.join(DIST, name + ".tar.gz")
+    files = {}
+    with tarfile.open(archive, "w:gz", compresslevel=COMPRESSION) as tar:
+        for binary, debug in sorted(SYMBOLS[platform].items()):
+            tar.add(debug, arcname=f"{name}/{os.path.basename(debug)}")
+            files[os.path.basename(debug)] = binary
+    manifest["symbols"][platform] = {"archive": os.path.basename(archive), "root": name, "files": files}
+    print("  ", os.path.relpath(archive, ROOT), f"{os.path.getsize(archive) / 1e6:.1f} MB")
+
+
 def version():
     with open(os.path.join(ROOT, "Cargo.toml")) as f:
         return re.search(r'^version = "([^"]+)"', f.read(), re.M).group(1)
@@ -138,8 +186,10 @@ def hidden_static(platform, src, dst, work):
     if platform.startswith("windows"):
         # MinGW's archive holds import stubs (kernel32, ws2_32, ...) that
         # define the same symbols in several members: they cannot be linked
-        # into one object. Shipped as cargo builds it.
+        # into one object. Shipped as cargo builds it, without debug info
+        # (as the Linux ones; GNU strip refuses its empty .dwo members).
         shutil.copy2(src, dst)
+        run("llvm-strip", "--strip-debug", dst)
         return
     if platform.startswith(("macos", "ios")):
         # Apple's ld -r (and its -exported_symbols_list) is Xcode's; no
@@ -262,10 +312,16 @@ engine {engine}, which runs the demo characters offline.
   `CMAKE_PREFIX_PATH`, then `target_link_libraries(game PRIVATE inworld::inworld)`
   (or `inworld::inworld_static`).
 - pkg-config: `PKG_CONFIG_PATH=<this directory>/lib/pkgconfig pkg-config --cflags --libs inworld`.
-{extra}
+{extra}{symbols}
 The header documents every function. The library's C ABI is plain C: no C++
 type, no allocation freed across the boundary, so a program built with any
 compiler for this platform loads it.
+"""
+
+SYMBOLS_README = """- Debugging: the binaries here carry no debug information; it is in
+  `inworld-symbols-{version}-{platform}.tar.gz`. Put a binary's `.debug` file
+  beside it and gdb or lldb finds it through the binary's `.gnu_debuglink`;
+  it is also the file a crash reporter wants for this binary.
 """
 
 WINDOWS_README = """- Windows: ship `bin/inworld.dll` beside the game. MSVC links `lib/inworld.lib`,
@@ -308,9 +364,10 @@ def sdk(platform, v, manifest):
     put(os.path.join(ROOT, "bindings/cpp/include/inworld.hpp"), "include/inworld.hpp")
     windows = platform.startswith("windows")
     if p["shared"]:
-        put(os.path.join(src, p["shared"]), ("bin/" if windows else "lib/") + p["shared"], p["arch"])
+        put(shipped(platform, os.path.join(src, p["shared"])), ("bin/" if windows else "lib/") + p["shared"],
+            p["arch"])
     if p["engine"]:
-        put(os.path.join(src, p["engine"]), "bin/" + p["engine"], p["arch"])
+        put(shipped(platform, os.path.join(src, p["engine"])), "bin/" + p["engine"], p["arch"])
     if windows:
         put(os.path.join(src, p["implib"]), "lib/" + p["implib"], p["arch"])
         # The MSVC import library, from the DLL's export list.
@@ -339,7 +396,9 @@ def sdk(platform, v, manifest):
     with open(os.path.join(stage, "README.md"), "w") as f:
         f.write(SDK_README.format(version=v, platform=platform,
                                   engine=f"(`bin/{p['engine']}`)" if p["engine"] else "(in the library)",
-                                  extra=WINDOWS_README if windows else EXTRA_README.get(platform, "")))
+                                  extra=WINDOWS_README if windows else EXTRA_README.get(platform, ""),
+                                  symbols=SYMBOLS_README.format(version=v, platform=platform)
+                                  if platform in OBJCOPY else ""))
     files["README.md"] = None
     archive = os.path.join(DIST, name + ".tar.gz")
     with tarfile.open(archive, "w:gz", compresslevel=COMPRESSION) as tar:
@@ -434,7 +493,8 @@ def unity(platforms, v, manifest):
             add_bytes(folder + ".meta", FOLDER_META.format(guid=guid(folder)).encode())
             plugin = p["shared"] or p["static"]
             rel = f"{folder}/{plugin}"
-            tar.add(os.path.join(out_dir(platform), plugin), arcname="package/" + rel)
+            built = os.path.join(out_dir(platform), plugin)
+            tar.add(shipped(platform, built) if p["shared"] else built, arcname="package/" + rel)
             add_bytes(rel + ".meta", plugin_meta(rel, p["unity"]).encode())
             group, player, cpu, editor_os = p["unity"]
             plugins[rel] = {"arch": p["arch"], "player": f"{group}: {player}", "cpu": cpu,
@@ -463,7 +523,7 @@ def godot(platforms, v, manifest):
             if not p["godot"]:
                 continue
             rel = f"addons/inworld/bin/{platform}/{p['godot']}"
-            z.write(os.path.join(out_dir(platform), p["godot"]), rel)
+            z.write(shipped(platform, os.path.join(out_dir(platform), p["godot"])), rel)
             libraries[rel] = p["arch"]
             for profile in ("debug", "release"):
                 lines.append(f'{p["godot_tag"].format(profile)} = "res://{rel}"')
@@ -493,12 +553,15 @@ def main():
         print(f"built every platform in {time.monotonic() - build_started:.0f} s", flush=True)
     shutil.rmtree(DIST, ignore_errors=True)
     os.makedirs(DIST)
-    manifest = {"version": v, "profile": PROFILE, "sdk": {}}
+    manifest = {"version": v, "profile": PROFILE, "sdk": {}, "symbols": {}}
     print(f"packages of inworld {v} ({PROFILE}) into target/dist:")
     for platform in platforms:
         sdk(platform, v, manifest)
     unity(platforms, v, manifest)
     godot(platforms, v, manifest)
+    for platform in platforms:
+        if platform in SYMBOLS:
+            symbols(platform, v, manifest)
     with open(os.path.join(DIST, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2, sort_keys=True)
     shutil.rmtree(os.path.join(DIST, "stage"), ignore_errors=True)
