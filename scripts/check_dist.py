@@ -262,8 +262,9 @@ def check_sdk(platform, entry, version, work, debug_files):
                     lambda p=path: binaries.check_exports(p, binaries.header_functions())
                     or (_ for _ in ()).throw(RuntimeError("exports differ")))
         if name == "libinworld.a" and platform.startswith("windows"):
-            print(f"note {platform} SDK {rel}: MinGW's import stubs keep it as cargo built it, "
-                  "without debug information (README)")
+            print(f"note {platform} SDK {rel}: MinGW's import stubs keep it as cargo built it (README)")
+            check(f"{platform} SDK {rel} carries no debug information",
+                  ".debug_" not in sh("llvm-objdump", "--section-headers", path))
         elif name == "libinworld.a" and platform.startswith(("macos", "ios")):
             # Mach-O: every iw_* function is there and global (what else is
             # global, only Xcode's ld -r could hide; README).
