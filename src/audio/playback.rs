@@ -502,10 +502,19 @@ impl PlaybackReader {
         let channels = self.shared.channels;
         let block_len = block.len() / channels * channels;
         let mut total = 0;
+        let mut ran_dry = false;
         self.drop_flushed();
         for piece in out.chunks_mut(block_len) {
+            // Once a block finds the ring empty, the rest is silence even if
+            // speech arrives meanwhile: it plays at the next read, not after
+            // a gap in this one.
+            if ran_dry {
+                piece.fill(0);
+                continue;
+            }
             let n = self.take(&mut block[..piece.len()]);
             total += n;
+            ran_dry = n < piece.len() / channels;
             for (o, s) in piece.iter_mut().zip(block.iter()) {
                 *o = (s.clamp(-1.0, 1.0) * 32767.0) as i16;
             }
@@ -1247,6 +1256,45 @@ mod tests {
         }
         writer.join().unwrap();
         assert!(got.iter().enumerate().all(|(i, s)| *s == i as f32));
+        assert_eq!(clock.dropped_frames(), 0);
+    }
+
+    #[test]
+    fn sixteen_bit_reads_hold_speech_then_silence_while_speech_arrives() {
+        // A 16-bit read converts a block at a time; speech arriving between
+        // two blocks must wait for the next read, not play after a gap.
+        let (mut w, mut r, clock) = playback(1, 4096);
+        let total = 96_000usize;
+        let sample = |i: usize| 0.25 + (i % 1000) as f32 / 10_000.0;
+        let writer = std::thread::spawn(move || {
+            w.begin(utterance("u-1"));
+            let mut sent = 0;
+            while sent < total {
+                let end = (sent + 37).min(total);
+                let piece: Vec<f32> = (sent..end).map(sample).collect();
+                let mut offset = 0;
+                while offset < piece.len() {
+                    let fits = w.room_frames().min(piece.len() - offset);
+                    offset += w.write(&piece[offset..offset + fits]);
+                    std::thread::yield_now();
+                }
+                sent = end;
+            }
+        });
+        let mut got = 0usize;
+        let mut out = vec![0i16; 2048];
+        while got < total {
+            let n = r.read_i16(&mut out);
+            assert!(out[n..].iter().all(|s| *s == 0), "silence after the speech");
+            for (k, s) in out[..n].iter().enumerate() {
+                assert_eq!(*s, (sample(got + k) * 32767.0) as i16, "frame {}", got + k);
+            }
+            got += n;
+            if n == 0 {
+                std::thread::yield_now();
+            }
+        }
+        writer.join().unwrap();
         assert_eq!(clock.dropped_frames(), 0);
     }
 }
