@@ -926,6 +926,8 @@ mod tests {
         );
         assert_eq!((calls[1].0, calls[1].1), (40, Pass::Final));
         drop(calls);
+        // The final pass said it began too: not the retry awaited below.
+        began_rx.recv_timeout(Duration::from_secs(60)).unwrap();
         // Given up for the final, the partial is tried again after it ...
         began_rx.recv_timeout(Duration::from_secs(60)).unwrap();
         // ... and given up again for the speaker's own final.
