@@ -423,8 +423,15 @@ fn the_services_cancel_silences_the_speech_it_holds() {
         matches!(&p.body, PacketBody::CancelResponses { interaction_id, .. }
             if *interaction_id == story.interaction_id.as_str())
     });
-    // Nothing was read: only the flush empties the stream.
+    // The playback worker flushes after the packet reaches the game; speech
+    // still on its way to the worker is dropped there, so the stream can be
+    // empty before the flush is counted: wait for both.
     let deadline = Instant::now() + WAIT;
+    while playback.flushes() == 0 {
+        assert!(Instant::now() < deadline, "the stream was never flushed");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Nothing was read: only the flush empties the stream.
     while playback.pending_frames() > 0 {
         assert!(Instant::now() < deadline, "the story's speech was kept");
         std::thread::sleep(Duration::from_millis(2));
