@@ -466,6 +466,16 @@ impl PlaybackReader {
         let frames = out.len() / channels;
         let mut done = 0;
         while done < frames {
+            // What is queued, counted before the markers are looked at: the
+            // writer queues an utterance's marker before its samples, so every
+            // frame counted here has its marker in view below (looked at the
+            // other way round, a new utterance's first frames could play under
+            // the one before). With nothing queued the clock stays on what
+            // this read played, not on an utterance none of it is heard yet.
+            let queued = self.samples.slots() / channels;
+            if queued == 0 {
+                break;
+            }
             // Up to the next utterance's start, so the clock can switch there.
             let next_start = self.markers.peek().ok().map(|m| m.at);
             if let Some(at) = next_start {
@@ -474,9 +484,11 @@ impl PlaybackReader {
                     continue;
                 }
             }
-            let limit = next_start.map_or(frames - done, |at| {
-                ((at - self.read) as usize).min(frames - done)
-            });
+            let limit = next_start
+                .map_or(frames - done, |at| {
+                    ((at - self.read) as usize).min(frames - done)
+                })
+                .min(queued);
             let chunk = &mut out[done * channels..(done + limit) * channels];
             let (filled, _) = self.samples.pop_partial_slice(chunk);
             let got = filled.len() / channels;
@@ -1257,6 +1269,43 @@ mod tests {
         writer.join().unwrap();
         assert!(got.iter().enumerate().all(|(i, s)| *s == i as f32));
         assert_eq!(clock.dropped_frames(), 0);
+    }
+
+    #[test]
+    fn frames_read_while_utterances_arrive_play_under_their_own_utterance() {
+        // The writer queues an utterance's marker, then its samples: a reader
+        // that looked at the markers before counting the samples could play
+        // a new utterance's first frames under the one before (or none).
+        let (mut w, mut r, clock) = playback(1, 4096);
+        let utterances = 3_000u32;
+        let writer = std::thread::spawn(move || {
+            for k in 1..=utterances {
+                // A few utterances ahead at most: the clock names 64.
+                while w.queued_frames() > 7 * 8 {
+                    std::thread::yield_now();
+                }
+                assert!(w.begin(utterance(&format!("u-{k}"))));
+                let samples = vec![k as f32 / 10_000.0; 7];
+                let mut offset = 0;
+                while offset < samples.len() {
+                    offset += w.write(&samples[offset..]);
+                    std::thread::yield_now();
+                }
+            }
+        });
+        let mut out = vec![0f32; 16];
+        let mut last = 0u32;
+        while last < utterances {
+            let n = r.read(&mut out);
+            if n == 0 {
+                std::thread::yield_now();
+                continue;
+            }
+            last = (out[n - 1] * 10_000.0).round() as u32;
+            let playing = clock.now_playing().expect("speech is playing");
+            assert_eq!(playing.utterance.utterance_id, format!("u-{last}"));
+        }
+        writer.join().unwrap();
     }
 
     #[test]
