@@ -87,8 +87,11 @@ windows() {
   export WINEPREFIX=$work/wineprefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=" INWORLD_LOG=warn
   local wine=/usr/lib/wine/wine64
   [ -x "$wine" ] || wine=wine64
-  # The prefix is made once, before the timed runs.
+  # The prefix is made once, before the timed runs, and its start-up let
+  # finish: wine goes on setting a new prefix up after the first command
+  # returns (a program started meanwhile once exited 1 with no output).
   "$wine" cmd /c exit >/dev/null 2>&1 || true
+  timeout 120 wineserver -w || true
 
   for p in "${c_programs[@]}"; do
     # -static: the pthread and C runtime parts of mingw go into the program,
