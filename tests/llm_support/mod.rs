@@ -225,7 +225,8 @@ impl LlmServer {
         }
     }
 
-    /// Answers one request; whether one was read.
+    /// Answers one request; whether one was read and is still counted as
+    /// being answered (a stream stops counting before its last event).
     async fn answer_one(self, mut socket: TcpStream) -> bool {
         let Some((path, headers, body)) = read_request(&mut socket).await else {
             return false;
@@ -336,6 +337,16 @@ impl LlmServer {
                             _ = tokio::time::sleep(delay) => {}
                             _ = socket.read(&mut buf) => { self.closed_early(index); return true; }
                         }
+                    }
+                    if n == events.len() - 1 {
+                        // The client may start its next call as soon as it
+                        // reads [DONE]: this one is over before that, or
+                        // this task's bookkeeping would count the two at once.
+                        self.state.lock().in_flight -= 1;
+                        if socket.write_all(event.as_bytes()).await.is_err() {
+                            self.closed_early(index);
+                        }
+                        return false;
                     }
                     if socket.write_all(event.as_bytes()).await.is_err() {
                         {
