@@ -203,7 +203,11 @@ def sections(path):
     """The sections of an ELF (64-bit, little-endian) or PE image: name ->
     contents (empty for sections that take no room in the file)."""
     with open(path, "rb") as f:
-        data = f.read()
+        return sections_of(path, f.read())
+
+
+def sections_of(path, data):
+    """sections() of an image already read."""
     found = {}
     if data[:4] == b"\x7fELF":
         if data[4] != 2 or data[5] != 1:
@@ -236,16 +240,15 @@ def sections(path):
     raise SystemExit(f"{path}: not an ELF or PE image")
 
 
-def debug_sections(path):
-    """The DWARF sections an ELF or PE image carries (.debug_gdb_scripts is
+def dwarf(found):
+    """The DWARF sections among an image's sections (.debug_gdb_scripts is
     not one: a loaded section naming gdb's pretty-printers for Rust)."""
-    return sorted(n for n in sections(path)
-                  if n.startswith((".debug_", ".zdebug_")) and n != ".debug_gdb_scripts")
+    return sorted(n for n in found if n.startswith((".debug_", ".zdebug_")) and n != ".debug_gdb_scripts")
 
 
-def debuglink(path):
-    """(file name, CRC-32) of an image's .gnu_debuglink, or None."""
-    link = sections(path).get(".gnu_debuglink")
+def debuglink(found):
+    """(file name, CRC-32) of an image's .gnu_debuglink, among its sections, or None."""
+    link = found.get(".gnu_debuglink")
     if not link:
         return None
     end = link.index(b"\0")
@@ -259,23 +262,25 @@ def stripped_problems(path, debug_file=None):
     it: DWARF left in it, no .gnu_debuglink, or one that names another file
     or another CRC than DEBUG_FILE's (which must hold the DWARF)."""
     problems = []
-    left = debug_sections(path)
+    found = sections(path)
+    left = dwarf(found)
     if left:
         problems.append("carries " + ", ".join(left))
-    link = debuglink(path)
+    link = debuglink(found)
     if link is None:
         problems.append("has no .gnu_debuglink")
     elif debug_file is not None:
         name, crc = link
-        if name != os.path.basename(debug_file):
-            problems.append(f".gnu_debuglink names {name}, not {os.path.basename(debug_file)}")
+        debug_name = os.path.basename(debug_file)
+        if name != debug_name:
+            problems.append(f".gnu_debuglink names {name}, not {debug_name}")
         with open(debug_file, "rb") as f:
-            actual = zlib.crc32(f.read())
+            data = f.read()
+        actual = zlib.crc32(data)
         if crc != actual:
-            problems.append(f".gnu_debuglink's CRC {crc:#010x} is not {os.path.basename(debug_file)}'s "
-                            f"{actual:#010x}")
-        if ".debug_info" not in debug_sections(debug_file) and ".debug_line" not in debug_sections(debug_file):
-            problems.append(f"{os.path.basename(debug_file)} holds no DWARF")
+            problems.append(f".gnu_debuglink's CRC {crc:#010x} is not {debug_name}'s {actual:#010x}")
+        if not {".debug_info", ".debug_line"} & set(dwarf(sections_of(debug_file, data))):
+            problems.append(f"{debug_name} holds no DWARF")
     return problems
 
 

@@ -96,7 +96,7 @@ PLATFORMS = {
 
 # The objcopy that reads each platform's binaries. What ships carries no
 # debug information (a game ships these files to its players: the Linux
-# release library is a tenth of its size without it); debuggers and crash
+# release engine is a ninth of its size without it); debuggers and crash
 # reporters find it in the symbols archive by the .gnu_debuglink objcopy
 # adds (the file's name and CRC-32). Apple's binaries are shipped as built:
 # their debug information belongs in a dSYM bundle, which is not made here.

@@ -1285,12 +1285,7 @@ mod tests {
                     std::thread::yield_now();
                 }
                 assert!(w.begin(utterance(&format!("u-{k}"))));
-                let samples = vec![k as f32 / 10_000.0; 7];
-                let mut offset = 0;
-                while offset < samples.len() {
-                    offset += w.write(&samples[offset..]);
-                    std::thread::yield_now();
-                }
+                assert_eq!(w.write(&[k as f32 / 10_000.0; 7]), 7);
             }
         });
         let mut out = vec![0f32; 16];
@@ -1306,6 +1301,7 @@ mod tests {
             assert_eq!(playing.utterance.utterance_id, format!("u-{last}"));
         }
         writer.join().unwrap();
+        assert_eq!(clock.dropped_frames(), 0);
     }
 
     #[test]
